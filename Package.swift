@@ -1,0 +1,170 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Settings every target of ours shares: Swift 6 mode plus the upcoming features STYLE.md asks for.
+let strictSettings: [SwiftSetting] = [
+  .swiftLanguageMode(.v6),
+  .enableUpcomingFeature("ExistentialAny"),
+  .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+  name: "crm",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "crmd", targets: ["crmd"]),
+    .executable(name: "crm", targets: ["crm"]),
+    .executable(name: "crm-bench", targets: ["crm-bench"]),
+    .library(name: "LibPQ", targets: ["LibPQ"]),
+    .library(name: "CRMCore", targets: ["CRMCore"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"6.0.0"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+  ],
+  targets: [
+    .systemLibrary(
+      name: "CLibPQ",
+      pkgConfig: "libpq",
+      providers: [.apt(["libpq-dev"])]
+    ),
+    .target(
+      name: "LibPQ",
+      dependencies: [
+        "CLibPQ",
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .target(
+      name: "CRMCore",
+      dependencies: [],
+      swiftSettings: strictSettings
+    ),
+    .target(
+      name: "CRMStore",
+      dependencies: [
+        "LibPQ",
+        "CRMCore",
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      exclude: ["Migrations/README.md"],
+      resources: [.embedInCode("Migrations/0001_platform.sql")],
+      swiftSettings: strictSettings
+    ),
+    .target(
+      name: "CRMProto",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+    .target(
+      name: "CRMServer",
+      dependencies: [
+        "CRMStore",
+        "CRMCore",
+        "CRMProto",
+        "LibPQ",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .executableTarget(
+      name: "crmd",
+      dependencies: [
+        "CRMServer",
+        "CRMStore",
+        "CRMCore",
+        "LibPQ",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .executableTarget(
+      name: "crm",
+      dependencies: [
+        "CRMProto",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .executableTarget(
+      name: "crm-bench",
+      dependencies: [
+        "CRMProto",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Histogram", package: "hdrhistogram-swift"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .target(
+      name: "CRMTestSupport",
+      dependencies: ["CRMStore", "CRMCore", "LibPQ"],
+      path: "Tests/Support",
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "CRMCoreTests",
+      dependencies: ["CRMCore"],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "LibPQTests",
+      dependencies: ["LibPQ", "CRMTestSupport", "CRMStore"],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "CRMStoreTests",
+      dependencies: ["CRMStore", "CRMCore", "LibPQ", "CRMTestSupport"],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "CRMServerTests",
+      dependencies: [
+        "CRMServer",
+        "CRMStore",
+        "CRMCore",
+        "CRMProto",
+        "LibPQ",
+        "CRMTestSupport",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSettings
+    ),
+  ]
+)

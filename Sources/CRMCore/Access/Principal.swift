@@ -1,0 +1,61 @@
+public import Foundation
+
+/// The authenticated caller of one request: who, in which tenant, and what they can see.
+///
+/// Visibility is decided here once and applied by the store in SQL: a record is visible when the
+/// caller is an admin, when its owner is in ``ownersInHierarchy`` (the caller and every user in the
+/// teams the caller manages, transitively), or when the tenant shares that record type publicly.
+public struct Principal: Sendable, Hashable {
+  /// The caller's tenant; every query is scoped to it.
+  public var tenantID: UUID
+  /// The caller.
+  public var userID: UUID
+  /// The caller's role.
+  public var role: Role
+  /// The caller plus every user in the teams the caller manages and the teams below them.
+  public var ownersInHierarchy: Set<UUID>
+  /// The tenant's sharing mode per record type; absent types are ``SharingMode/publicRead``.
+  public var sharing: [RecordType: SharingMode]
+  /// True for the tenant crmd bootstrapped, whose admins may create tenants.
+  public var isSystemTenant: Bool
+
+  /// Makes a principal.
+  public init(
+    tenantID: UUID, userID: UUID, role: Role, ownersInHierarchy: Set<UUID>,
+    sharing: [RecordType: SharingMode] = [:], isSystemTenant: Bool = false
+  ) {
+    self.tenantID = tenantID
+    self.userID = userID
+    self.role = role
+    self.ownersInHierarchy = ownersInHierarchy.union([userID])
+    self.sharing = sharing
+    self.isSystemTenant = isSystemTenant
+  }
+
+  /// True for admins.
+  public var isAdmin: Bool { role == .admin }
+
+  /// The sharing mode for a record type.
+  public func sharingMode(for type: RecordType) -> SharingMode { sharing[type] ?? .publicRead }
+
+  /// Whether the caller may read a record of `type` owned by `ownerID`.
+  public func canRead(_ type: RecordType, ownedBy ownerID: UUID?) -> Bool {
+    if isAdmin || sharingMode(for: type) == .publicRead { return true }
+    guard let ownerID else { return false }
+    return ownersInHierarchy.contains(ownerID)
+  }
+
+  /// Whether the caller may change a record owned by `ownerID` (ownership, hierarchy or admin).
+  public func canWrite(ownedBy ownerID: UUID?) -> Bool {
+    if isAdmin { return true }
+    guard let ownerID else { return false }
+    return ownersInHierarchy.contains(ownerID)
+  }
+
+  /// The owners whose records a list must be limited to, or `nil` when the caller sees every record
+  /// of `type`.
+  public func readableOwners(_ type: RecordType) -> [UUID]? {
+    if isAdmin || sharingMode(for: type) == .publicRead { return nil }
+    return ownersInHierarchy.sorted { $0.uuidString < $1.uuidString }
+  }
+}

@@ -1,0 +1,27 @@
+/// What a user may do in a tenant.
+public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
+  /// Sees and changes everything in the tenant; manages users, teams, tokens and settings.
+  case admin
+  /// Sees and changes the records of the teams they manage and every team below.
+  case manager
+  /// Works their own records.
+  case salesRep = "sales_rep"
+  /// Works tickets and reads customer records.
+  case serviceAgent = "service_agent"
+  /// A system account for integrations; sees what its sharing allows, owns what it creates.
+  case integration
+}
+
+/// The kinds of record that carry owners and history.
+public enum RecordType: String, Sendable, Hashable, CaseIterable, Codable {
+  case account
+  case contact
+}
+
+/// How records of one type are shared inside a tenant.
+public enum SharingMode: String, Sendable, Hashable, Codable {
+  /// Everyone in the tenant may read; writes need ownership, hierarchy or admin.
+  case publicRead = "public_read"
+  /// Only the owner, managers above the owner's team, and admins may read.
+  case `private`
+}

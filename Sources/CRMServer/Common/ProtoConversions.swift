@@ -1,0 +1,138 @@
+import CRMCore
+import CRMProto
+import Foundation
+import SwiftProtobuf
+
+extension Google_Protobuf_Timestamp {
+  /// A protobuf timestamp from a domain timestamp.
+  init(_ timestamp: Timestamp) {
+    self.init(seconds: timestamp.seconds, nanos: timestamp.nanos)
+  }
+
+  /// The domain timestamp (microsecond precision).
+  var domain: Timestamp { Timestamp(seconds: seconds, nanos: nanos) }
+}
+
+extension Crm_V1_Money {
+  init(_ money: Money) {
+    self.init()
+    currencyCode = money.currencyCode
+    units = money.units
+    nanos = money.nanos
+  }
+
+  var domain: Money { Money(currencyCode: currencyCode, units: units, nanos: nanos) }
+}
+
+extension Crm_V1_PostalAddress {
+  init(_ address: PostalAddress) {
+    self.init()
+    addressLines = address.addressLines
+    locality = address.locality
+    administrativeArea = address.administrativeArea
+    postalCode = address.postalCode
+    regionCode = address.regionCode
+  }
+
+  var domain: PostalAddress {
+    PostalAddress(
+      addressLines: addressLines, locality: locality, administrativeArea: administrativeArea, postalCode: postalCode,
+      regionCode: regionCode)
+  }
+}
+
+/// Parsing of the scalar request fields every service shares.
+enum RequestFields {
+  /// A required id: a UUID in its canonical form.
+  static func id(_ text: String, field: String, into violations: inout Violations) -> UUID? {
+    if text.isEmpty {
+      violations.add(field, "is required", reason: "REQUIRED")
+      return nil
+    }
+    return optionalID(text, field: field, into: &violations)
+  }
+
+  /// An optional id: empty means none.
+  static func optionalID(_ text: String, field: String, into violations: inout Violations) -> UUID? {
+    if text.isEmpty { return nil }
+    guard text.utf8.count == 36, let id = UUID(uuidString: text) else {
+      violations.add(field, "must be a UUID such as 0191f4c2-7a3e-7c1d-9b8a-2f6e4d3c2b1a", reason: "INVALID_FORMAT")
+      return nil
+    }
+    return id
+  }
+
+  /// A list of ids (1 to 1,000).
+  static func ids(_ texts: [String], field: String, into violations: inout Violations) -> [UUID] {
+    if texts.isEmpty { violations.add(field, "at least one id is required", reason: "REQUIRED") }
+    if texts.count > PageSize.maximum {
+      violations.add(field, "at most \(PageSize.maximum) ids", reason: "TOO_MANY")
+      return []
+    }
+    return texts.enumerated().compactMap { index, text in id(text, field: "\(field)[\(index)]", into: &violations) }
+  }
+
+  /// An optional request id (≤128 printable characters).
+  static func requestID(_ text: String, field: String = "request_id", into violations: inout Violations) -> String? {
+    if text.isEmpty { return nil }
+    guard text.utf8.count <= 128, !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+      violations.add(field, "must be at most 128 printable characters", reason: "INVALID_FORMAT")
+      return nil
+    }
+    return text
+  }
+
+  /// The etag's version, or `nil` when none was sent.
+  static func etag(_ text: String, field: String, into violations: inout Violations) -> Int64? {
+    do {
+      return try Etag.parse(text, field: field)
+    } catch {
+      if case .invalidArgument(let list) = error {
+        for item in list { violations.add(item.field, item.description, reason: item.reason) }
+      }
+      return nil
+    }
+  }
+
+  /// The paths of an update mask, checked against the fields an update may name.
+  static func mask<Field: RawRepresentable & Hashable>(
+    _ mask: Google_Protobuf_FieldMask, hasMask: Bool, as type: Field.Type, into violations: inout Violations
+  ) -> Set<Field> where Field.RawValue == String {
+    guard hasMask, !mask.paths.isEmpty else {
+      violations.add("update_mask", "name the fields to change, e.g. paths: [\"name\"]", reason: "REQUIRED")
+      return []
+    }
+    var fields = Set<Field>()
+    for path in mask.paths {
+      if let field = Field(rawValue: path) {
+        fields.insert(field)
+      } else {
+        violations.add("update_mask", "unknown or read-only field \"\(path.prefix(64))\"", reason: "INVALID_FIELD")
+      }
+    }
+    return fields
+  }
+
+  /// The archive filter.
+  static func archiveFilter(_ filter: Crm_V1_ArchiveFilter, into violations: inout Violations) -> ArchiveFilter {
+    switch filter {
+    case .active: return .active
+    case .archived: return .archived
+    case .all: return .all
+    case .UNRECOGNIZED:
+      violations.add("archive_filter", "unknown value", reason: "INVALID")
+      return .active
+    }
+  }
+
+  /// The list order.
+  static func order(_ order: Crm_V1_ListOrder, into violations: inout Violations) -> ListOrder {
+    switch order {
+    case .name: return .name
+    case .updateTimeDesc: return .updateTimeDescending
+    case .UNRECOGNIZED:
+      violations.add("order_by", "unknown value", reason: "INVALID")
+      return .name
+    }
+  }
+}

@@ -1,0 +1,93 @@
+import CRMCore
+import Foundation
+public import GRPCCore
+public import Logging
+
+/// Wraps every call: request id, authentication, error mapping and one structured log line.
+///
+/// Calls to the methods in ``Configuration/openMethods`` (health) skip authentication. Every other call
+/// needs `authorization: Bearer <token>`; a missing, unknown, revoked or expired token answers
+/// `UNAUTHENTICATED`. Errors a handler throws become statuses through ``ErrorMapping``, the only place
+/// that decides codes. The log line carries method, tenant, status, duration and request id, never
+/// tokens, messages or record contents.
+public struct RequestInterceptor: ServerInterceptor {
+  let authenticator: Authenticator
+  let logger: Logger
+  let openServices: Set<String>
+
+  /// An interceptor that authenticates with `authenticator` and logs to `logger`.
+  public init(authenticator: Authenticator, logger: Logger, openServices: Set<String> = ["grpc.health.v1.Health"]) {
+    self.authenticator = authenticator
+    self.logger = logger
+    self.openServices = openServices
+  }
+
+  /// Runs the call.
+  public func intercept<Input: Sendable, Output: Sendable>(
+    request: StreamingServerRequest<Input>,
+    context: ServerContext,
+    next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+  ) async throws -> StreamingServerResponse<Output> {
+    let start = ContinuousClock.now
+    let method = context.descriptor.fullyQualifiedMethod
+    let requestID = Self.requestID(from: request.metadata)
+    var tenant = "-"
+    var code = "OK"
+    defer {
+      let elapsed = ContinuousClock.now - start
+      let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+      logger.info(
+        "rpc",
+        metadata: [
+          "rpc.method": "\(method)", "rpc.request_id": "\(requestID)", "crm.tenant": "\(tenant)",
+          "rpc.status": "\(code)", "rpc.duration_ms": "\(String(format: "%.2f", milliseconds))",
+        ])
+    }
+    do {
+      if openServices.contains(context.descriptor.service.fullyQualifiedService) {
+        return try await next(request, context)
+      }
+      guard let secret = Self.bearer(from: request.metadata) else {
+        throw CRMError.unauthenticated("missing credentials: send the metadata `authorization: Bearer <token>`")
+      }
+      guard let principal = try await authenticator.principal(for: secret) else {
+        throw CRMError.unauthenticated("the token is unknown, revoked or expired")
+      }
+      tenant = principal.tenantID.lowercasedString
+      let requestContext = RequestContext(principal: principal, requestID: requestID)
+      return try await RequestContext.$current.withValue(requestContext) {
+        try await next(request, context)
+      }
+    } catch {
+      let rpcError = ErrorMapping.rpcError(for: error)
+      code = "\(rpcError.code)"
+      if rpcError.code == .internalError {
+        logger.error(
+          "unexpected error", metadata: ["rpc.method": "\(method)", "rpc.request_id": "\(requestID)", "error": "\(error)"])
+      }
+      throw rpcError
+    }
+  }
+
+  /// The bearer secret from `authorization`, if well-formed.
+  static func bearer(from metadata: Metadata) -> String? {
+    for value in metadata[stringValues: "authorization"] {
+      let parts = value.split(separator: " ", maxSplits: 1)
+      if parts.count == 2, parts[0].lowercased() == "bearer" {
+        let secret = parts[1].trimmingCharacters(in: .whitespaces)
+        if !secret.isEmpty { return secret }
+      }
+    }
+    return nil
+  }
+
+  /// The caller's `x-request-id` when it is short and printable, else a new UUID.
+  static func requestID(from metadata: Metadata) -> String {
+    if let given = metadata[stringValues: "x-request-id"].first(where: { _ in true }),
+      (1...128).contains(given.utf8.count), given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f })
+    {
+      return given
+    }
+    return UUID().uuidString.lowercased()
+  }
+}

@@ -1,0 +1,77 @@
+import CRMProto
+public import CRMStore
+public import GRPCCore
+public import GRPCNIOTransportHTTP2
+public import Logging
+public import ServiceLifecycle
+
+/// crmd's gRPC server: every service, the request interceptor, HTTP/2 over POSIX sockets.
+///
+/// It is a swift-service-lifecycle `Service`: `run()` serves until graceful shutdown, which stops
+/// accepting calls and lets in-flight ones finish. It does not own the database; whoever made the
+/// ``Database`` closes it after this service stops.
+public final class CRMServer: Service {
+  /// The underlying grpc-swift server.
+  public let server: GRPCServer<HTTP2ServerTransport.Posix>
+  let logger: Logger
+
+  /// The names of the services served, for health and reflection.
+  public static let serviceNames: Set<String> = [
+    "crm.v1.AccountService", "crm.v1.ContactService", "crm.v1.ChangeService", "crm.v1.AdminService",
+    "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
+  ]
+
+  /// Builds the server over `database`; nothing listens until ``run()``.
+  public init(configuration: ServerConfiguration, database: Database, logger: Logger) throws {
+    self.logger = logger
+    let authenticator = Authenticator(store: AccessStore(database: database), ttl: configuration.authCacheTTL)
+    let accounts = AccountStore(database: database)
+    let contacts = ContactStore(database: database)
+    let reflection = try ReflectionService(exposing: Self.serviceNames)
+    let services: [any RegistrableRPCService] = [
+      AccountService(accounts: accounts, contacts: contacts),
+      ContactService(contacts: contacts),
+      ChangeService(history: HistoryStore(database: database)),
+      AdminService(access: AccessStore(database: database), authenticator: authenticator),
+      HealthService(database: database, services: Self.serviceNames),
+      reflection,
+      ReflectionServiceV1Alpha(reflection),
+    ]
+    var transportConfig = HTTP2ServerTransport.Posix.Config.defaults
+    transportConfig.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
+    transportConfig.connection.keepalive.time = configuration.keepaliveTime
+    transportConfig.connection.keepalive.timeout = configuration.keepaliveTimeout
+    transportConfig.connection.maxIdleTime = configuration.maxIdleTime
+    let security: HTTP2ServerTransport.Posix.TransportSecurity
+    if let tls = configuration.tls {
+      security = .tls(
+        certificateChain: [.file(path: tls.certificatePath, format: .pem)],
+        privateKey: .file(path: tls.keyPath, format: .pem))
+    } else {
+      security = .plaintext
+    }
+    let transport = HTTP2ServerTransport.Posix(
+      address: .ipv4(host: configuration.host, port: configuration.port), transportSecurity: security,
+      config: transportConfig)
+    server = GRPCServer(
+      transport: transport, services: services,
+      interceptors: [RequestInterceptor(authenticator: authenticator, logger: logger)])
+  }
+
+  /// The address the server listens on, once it does (the real port when configured with 0).
+  public var listeningAddress: GRPCNIOTransportHTTP2.SocketAddress? {
+    get async throws { try await server.listeningAddress }
+  }
+
+  /// Serves until graceful shutdown; in-flight calls finish first.
+  public func run() async throws {
+    try await withGracefulShutdownHandler {
+      try await server.serve()
+    } onGracefulShutdown: {
+      self.server.beginGracefulShutdown()
+    }
+  }
+
+  /// Stops accepting calls and lets in-flight ones finish.
+  public func beginGracefulShutdown() { server.beginGracefulShutdown() }
+}

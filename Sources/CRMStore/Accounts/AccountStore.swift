@@ -1,0 +1,269 @@
+public import CRMCore
+public import Foundation
+import LibPQ
+
+/// SQL for accounts: create, read, update, archive and restore, list, hierarchy.
+///
+/// Every method runs in one tenant-scoped transaction that also writes the change log (and the
+/// idempotency key when a request id is given). Visibility follows the caller's ``Principal``.
+public struct AccountStore: Sendable {
+  let database: Database
+  typealias Mechanics = RecordMechanics<Account>
+
+  /// A store over `database`.
+  public init(database: Database) { self.database = database }
+
+  /// The deepest account hierarchy walked.
+  public static let maxHierarchyDepth = 20
+
+  /// Creates an account owned by `ownerID` (the caller when `nil`).
+  ///
+  /// - Throws: ``CRMError`` — `alreadyExists` for a taken external id, `invalidArgument` for an unknown
+  ///   parent or owner, `permissionDenied` when assigning to a user outside the caller's hierarchy.
+  public func create(_ fields: AccountFields, ownerID: UUID?, context: ChangeLog.Context) async throws -> Account {
+    let principal = context.principal
+    let id = UUID.v7()
+    return try await database.withTenant(principal.tenantID) { connection in
+      if let first = try Mechanics.claimRequestID(connection, method: "CreateAccount", context: context, recordID: id) {
+        return try Mechanics.replay(connection, id: first, principal: principal)
+      }
+      let owner = ownerID ?? principal.userID
+      try Owners.checkAssignable(connection, owner: owner, field: "account.owner_id", principal: principal)
+      if let parentID = fields.parentID {
+        try checkParent(connection, parentID: parentID, of: id, principal: principal)
+      }
+      let draft = Account(
+        id: id, version: 1, ownerID: owner, fields: fields, createdAt: .now, updatedAt: .now, createdBy: principal.userID,
+        updatedBy: principal.userID, archivedAt: nil)
+      let result = try translatingConstraints {
+        try connection.query(
+          """
+          INSERT INTO accounts (tenant_id, id, created_by, updated_by, \(unsafeSQL: Account.writableColumns))
+          VALUES (\(principal.tenantID), \(id), \(principal.userID), \(principal.userID), \(draft.writableValues))
+          RETURNING \(unsafeSQL: Account.columns)
+          """)
+      }
+      let account = try Account(row: result[0])
+      try ChangeLog.append(
+        connection, context: context, recordType: .account, recordID: id, operation: .create,
+        changes: Mechanics.creationChanges(account, order: AccountField.changeLogOrder))
+      return account
+    }
+  }
+
+  /// The account, if the caller may see it.
+  public func get(_ id: UUID, principal: Principal) async throws -> Account {
+    try await database.withTenant(principal.tenantID) { connection in
+      guard let account = try Mechanics.fetch(connection, id: id, principal: principal) else { throw Mechanics.notFound(id) }
+      return account
+    }
+  }
+
+  /// The accounts named, in order; NOT_FOUND if any is missing or out of sight.
+  public func batchGet(_ ids: [UUID], principal: Principal) async throws -> [Account] {
+    try await database.withTenant(principal.tenantID) { connection in
+      try Mechanics.batchGet(connection, ids: ids, principal: principal)
+    }
+  }
+
+  /// Applies the fields in `mask` from `patch` (and `owner_id` from `newOwnerID`).
+  ///
+  /// - Parameter expectedVersion: the version the caller's etag names; `nil` skips the check.
+  /// - Throws: ``CRMError`` — `staleEtag`, `notFound`, `permissionDenied`, `failedPrecondition` (archived,
+  ///   or a parent that would make a cycle), `alreadyExists` (external id).
+  public func update(
+    _ id: UUID, patch: AccountFields, mask: Set<AccountField>, newOwnerID: UUID?, expectedVersion: Int64?,
+    context: ChangeLog.Context
+  ) async throws -> Account {
+    let principal = context.principal
+    return try await database.withTenant(principal.tenantID) { connection in
+      if let first = try Mechanics.claimRequestID(connection, method: "UpdateAccount", context: context, recordID: id) {
+        return try Mechanics.replay(connection, id: first, principal: principal)
+      }
+      let current = try Mechanics.lockForWrite(connection, id: id, principal: principal, expectedVersion: expectedVersion)
+      guard current.archivedAt == nil else {
+        throw CRMError.failedPrecondition("account \(id.lowercasedString) is archived; undelete it first")
+      }
+      var next = current
+      next.fields = current.fields.applying(patch, mask: mask)
+      if mask.contains(.ownerID), let newOwnerID, newOwnerID != current.ownerID {
+        try Owners.checkAssignable(connection, owner: newOwnerID, field: "account.owner_id", principal: principal)
+        next.ownerID = newOwnerID
+      }
+      if mask.contains(.parentID), let parentID = next.fields.parentID, parentID != current.fields.parentID {
+        try checkParent(connection, parentID: parentID, of: id, principal: principal)
+      }
+      if next.fields == current.fields, next.ownerID == current.ownerID { return current }
+      let result = try translatingConstraints {
+        try connection.query(
+          """
+          UPDATE accounts SET (\(unsafeSQL: Account.writableColumns)) = (\(next.writableValues)),
+            version = version + 1, updated_at = now(), updated_by = \(principal.userID)
+          WHERE tenant_id = \(principal.tenantID) AND id = \(id)
+          RETURNING \(unsafeSQL: Account.columns)
+          """)
+      }
+      let updated = try Account(row: result[0])
+      try ChangeLog.append(
+        connection, context: context, recordType: .account, recordID: id, operation: .update,
+        changes: Mechanics.updateChanges(from: current, to: updated, order: AccountField.changeLogOrder))
+      return updated
+    }
+  }
+
+  /// Archives (soft-deletes) the account.
+  public func archive(_ id: UUID, expectedVersion: Int64?, context: ChangeLog.Context) async throws -> Account {
+    try await database.withTenant(context.principal.tenantID) { connection in
+      try Mechanics.setArchived(connection, id: id, archive: true, expectedVersion: expectedVersion, context: context)
+    }
+  }
+
+  /// Restores an archived account.
+  public func restore(_ id: UUID, expectedVersion: Int64?, context: ChangeLog.Context) async throws -> Account {
+    try await database.withTenant(context.principal.tenantID) { connection in
+      try Mechanics.setArchived(connection, id: id, archive: false, expectedVersion: expectedVersion, context: context)
+    }
+  }
+
+  /// One page of accounts matching `filter`, in its order, keyset-paginated.
+  public func list(
+    _ filter: AccountFilter, pageSize: Int, pageToken: String, includeTotal: Bool, principal: Principal
+  ) async throws -> Page<Account> {
+    let token = try PageToken.decode(pageToken, query: filter.fingerprint)
+    return try await database.withTenant(principal.tenantID) { connection in
+      var conditions: PostgresQuery = "tenant_id = \(principal.tenantID)"
+      switch filter.archive {
+      case .active: conditions.append(unsafeSQL: " AND archived_at IS NULL")
+      case .archived: conditions.append(unsafeSQL: " AND archived_at IS NOT NULL")
+      case .all: break
+      }
+      if let owner = filter.ownerID { conditions.append(" AND owner_id = \(owner)") }
+      if let parent = filter.parentID { conditions.append(" AND parent_id = \(parent)") }
+      if let prefix = filter.namePrefix {
+        conditions.append(" AND lower(name) COLLATE \"C\" LIKE \(Mechanics.likePrefix(prefix)) ESCAPE '\\'")
+      }
+      if let domain = filter.domain { conditions.append(" AND domain = \(domain)") }
+      if let tag = filter.tag { conditions.append(" AND tags @> ARRAY[\(tag)]::text[]") }
+      if let since = filter.updatedSince { conditions.append(" AND updated_at >= \(since)") }
+      if let owners = principal.readableOwners(.account) { conditions.append(" AND owner_id = ANY(\(owners)::uuid[])") }
+
+      var total: Int64?
+      if includeTotal {
+        total = try connection.query("SELECT count(*) AS n FROM accounts WHERE \(conditions)")[0].decode("n")
+      }
+      var query: PostgresQuery = "SELECT \(unsafeSQL: Account.columns), lower(name) AS sort_key FROM accounts WHERE \(conditions)"
+      switch filter.order {
+      case .name:
+        if let token { query.append(" AND (lower(name) COLLATE \"C\", id) > (\(token.key), \(token.id))") }
+        query.append(unsafeSQL: " ORDER BY lower(name) COLLATE \"C\", id")
+      case .updateTimeDescending:
+        if let token { query.append(" AND (updated_at, id) < (\(token.key)::timestamptz, \(token.id))") }
+        query.append(unsafeSQL: " ORDER BY updated_at DESC, id DESC")
+      }
+      query.append(" LIMIT \(pageSize + 1)")
+      let rows = try connection.query(query)
+      var accounts = try rows.rows.map(Account.init(row:))
+      var next: String?
+      if accounts.count > pageSize {
+        accounts.removeLast()
+        let last = accounts[accounts.count - 1]
+        let key = filter.order == .name ? try rows[pageSize - 1].decode("sort_key") : (last.updatedAt.postgresText ?? "")
+        next = PageToken(key: key, id: last.id, query: filter.fingerprint).encoded
+      }
+      return Page(items: accounts, nextPageToken: next, totalSize: total)
+    }
+  }
+
+  /// The hierarchy `id` belongs to: its root and every descendant the caller may see, depth first.
+  public func hierarchy(of id: UUID, maxDepth: Int, principal: Principal) async throws -> (root: UUID, nodes: [(Account, Int)]) {
+    try await database.withTenant(principal.tenantID) { connection in
+      guard try Mechanics.fetch(connection, id: id, principal: principal) != nil else { throw Mechanics.notFound(id) }
+      let rootRow = try connection.query(
+        """
+        WITH RECURSIVE up AS (
+          SELECT id, parent_id, 0 AS level FROM accounts WHERE tenant_id = \(principal.tenantID) AND id = \(id)
+          UNION ALL
+          SELECT a.id, a.parent_id, up.level + 1 FROM accounts a
+          JOIN up ON a.tenant_id = \(principal.tenantID) AND a.id = up.parent_id
+          WHERE up.level < \(Self.maxHierarchyDepth)
+        )
+        SELECT id FROM up ORDER BY level DESC LIMIT 1
+        """)
+      let root: UUID = try rootRow[0].decode("id")
+      let depthLimit = maxDepth <= 0 ? Self.maxHierarchyDepth : min(maxDepth, Self.maxHierarchyDepth)
+      let rows = try connection.query(
+        """
+        WITH RECURSIVE down AS (
+          SELECT id, 0 AS depth, ARRAY[id] AS path FROM accounts WHERE tenant_id = \(principal.tenantID) AND id = \(root)
+          UNION ALL
+          SELECT a.id, down.depth + 1, down.path || a.id FROM accounts a
+          JOIN down ON a.tenant_id = \(principal.tenantID) AND a.parent_id = down.id
+          WHERE down.depth < \(depthLimit) AND a.archived_at IS NULL
+        )
+        SELECT \(unsafeSQL: Account.columns.split(separator: ",").map { "a." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")),
+               down.depth
+        FROM down JOIN accounts a ON a.tenant_id = \(principal.tenantID) AND a.id = down.id
+        ORDER BY down.path
+        LIMIT 10000
+        """)
+      var hidden = Set<UUID>()
+      var nodes: [(Account, Int)] = []
+      for row in rows.rows {
+        let account = try Account(row: row)
+        let depth: Int = try row.decode("depth")
+        if let parent = account.fields.parentID, hidden.contains(parent), account.id != root {
+          hidden.insert(account.id)
+          continue
+        }
+        guard principal.canRead(.account, ownedBy: account.ownerID) else {
+          hidden.insert(account.id)
+          continue
+        }
+        nodes.append((account, depth))
+      }
+      return (root, nodes)
+    }
+  }
+
+  /// Checks a new parent exists, is visible, and would not close a cycle (serialized per tenant).
+  private func checkParent(_ connection: PostgresConnection, parentID: UUID, of id: UUID, principal: Principal) throws {
+    try connection.query("SELECT pg_advisory_xact_lock(hashtextextended('account-hierarchy:' || \(principal.tenantID), 0))")
+    guard try Mechanics.fetch(connection, id: parentID, principal: principal) != nil else {
+      throw CRMError.invalid("account.parent_id", "no such account", reason: "NOT_FOUND")
+    }
+    let cycle = try connection.query(
+      """
+      WITH RECURSIVE up AS (
+        SELECT id, parent_id, 0 AS level FROM accounts WHERE tenant_id = \(principal.tenantID) AND id = \(parentID)
+        UNION ALL
+        SELECT a.id, a.parent_id, up.level + 1 FROM accounts a
+        JOIN up ON a.tenant_id = \(principal.tenantID) AND a.id = up.parent_id
+        WHERE up.level < 100
+      )
+      SELECT count(*) FILTER (WHERE id = \(id)) AS hits, max(level) AS depth FROM up
+      """)
+    if try cycle[0].decode("hits", as: Int64.self) > 0 {
+      throw CRMError.failedPrecondition("account.parent_id would make the hierarchy a cycle")
+    }
+    if try cycle[0].decode("depth", as: Int.self) >= Self.maxHierarchyDepth - 1 {
+      throw CRMError.failedPrecondition("account hierarchies are at most \(Self.maxHierarchyDepth) levels deep")
+    }
+  }
+
+  private func translatingConstraints<T>(_ body: () throws -> T) throws -> T {
+    do {
+      return try body()
+    } catch let error as PostgresError {
+      switch error.constraint {
+      case "accounts_external_id" where error.sqlState == SQLState.uniqueViolation:
+        throw CRMError.alreadyExists(field: "account.external_id", message: "another account has this external_id")
+      case "accounts_tenant_id_owner_id_fkey":
+        throw CRMError.invalid("account.owner_id", "no such user", reason: "NOT_FOUND")
+      case "accounts_tenant_id_parent_id_fkey":
+        throw CRMError.invalid("account.parent_id", "no such account", reason: "NOT_FOUND")
+      default:
+        throw error
+      }
+    }
+  }
+}

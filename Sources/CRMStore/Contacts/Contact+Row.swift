@@ -1,0 +1,61 @@
+import CRMCore
+import Foundation
+import LibPQ
+
+/// How a contact's emails and phones are stored in their jsonb columns.
+private struct StoredChannel: Codable {
+  var value: String
+  var label: String
+  var primary: Bool
+}
+
+extension Contact: StoredRecord {
+  static let table = "contacts"
+  static let recordType = RecordType.contact
+  static let noun = "contact"
+  static let columns = """
+    id, owner_id, account_id, first_name, last_name, title, department, emails, phones, address, email_opt_out,
+    phone_opt_out, description, external_id, tags, version, created_at, updated_at, created_by, updated_by, archived_at
+    """
+
+  init(row: PostgresRow) throws {
+    var fields = ContactFields()
+    fields.accountID = try row.decode("account_id")
+    fields.firstName = try row.decode("first_name")
+    fields.lastName = try row.decode("last_name")
+    fields.title = try row.decode("title")
+    fields.department = try row.decode("department")
+    fields.emails = (try StoredJSON.decode([StoredChannel].self, from: row.decode("emails")) ?? [])
+      .map { ContactEmail(address: $0.value, label: $0.label, isPrimary: $0.primary) }
+    fields.phones = (try StoredJSON.decode([StoredChannel].self, from: row.decode("phones")) ?? [])
+      .map { ContactPhone(number: $0.value, label: $0.label, isPrimary: $0.primary) }
+    fields.address = try StoredJSON.decode(PostalAddress.self, from: row.decode("address"))
+    fields.emailOptOut = try row.decode("email_opt_out")
+    fields.phoneOptOut = try row.decode("phone_opt_out")
+    fields.description = try row.decode("description")
+    fields.externalID = try row.decode("external_id")
+    fields.tags = try row.decode("tags")
+    self.init(
+      id: try row.decode("id"), version: try row.decode("version"), ownerID: try row.decode("owner_id"), fields: fields,
+      createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"),
+      createdBy: try row.decode("created_by"), updatedBy: try row.decode("updated_by"),
+      archivedAt: try row.decode("archived_at"))
+  }
+
+  static let writableColumns = """
+    account_id, first_name, last_name, title, department, emails, email_addresses, phones, phone_numbers, address,
+    email_opt_out, phone_opt_out, description, external_id, tags, owner_id
+    """
+
+  /// The values of ``writableColumns``, in order.
+  var writableValues: PostgresQuery {
+    let f = fields
+    let emails = StoredJSON.encode(f.emails.map { StoredChannel(value: $0.address, label: $0.label, primary: $0.isPrimary) })
+    let phones = StoredJSON.encode(f.phones.map { StoredChannel(value: $0.number, label: $0.label, primary: $0.isPrimary) })
+    return """
+      \(f.accountID), \(f.firstName), \(f.lastName), \(f.title), \(f.department), \(emails)::jsonb,
+      \(f.emails.map(\.address))::text[], \(phones)::jsonb, \(f.phones.map(\.number))::text[], \(f.address?.storedJSON)::jsonb,
+      \(f.emailOptOut), \(f.phoneOptOut), \(f.description), \(f.externalID), \(f.tags)::text[], \(ownerID)
+      """
+  }
+}

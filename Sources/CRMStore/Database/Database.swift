@@ -1,0 +1,81 @@
+import CRMCore
+import Foundation
+public import LibPQ
+public import Logging
+
+/// The store's entry point: one connection pool whose connections act as `crm_app` (so row-level
+/// security applies), and the tenant-scoped transactions every aggregate's store runs in.
+///
+/// It knows nothing of gRPC; it takes and returns `CRMCore` values and throws ``CRMError`` for
+/// domain failures and ``PostgresError`` for infrastructure ones.
+public final class Database: Sendable {
+  /// How to reach PostgreSQL and how large a pool to keep.
+  public struct Configuration: Sendable {
+    /// A libpq connection string or URI.
+    public var connectionString: String
+    /// The most connections (and blocking threads) the pool uses.
+    public var maxConnections: Int
+    /// How long a request waits for a free connection.
+    public var acquireTimeout: Duration
+
+    /// A configuration with a pool of `maxConnections` (default 8).
+    public init(connectionString: String, maxConnections: Int = 8, acquireTimeout: Duration = .seconds(5)) {
+      self.connectionString = connectionString
+      self.maxConnections = maxConnections
+      self.acquireTimeout = acquireTimeout
+    }
+  }
+
+  /// The pool request connections come from.
+  public let pool: ConnectionPool
+  /// The configuration used.
+  public let configuration: Configuration
+  let logger: Logger
+
+  /// Session settings every connection gets: UTC ISO timestamps, and the unprivileged role.
+  static let sessionSetup = [
+    "SET DateStyle = ISO",
+    "SET TimeZone = 'UTC'",
+    "SET ROLE crm_app",
+  ]
+
+  /// Makes the pool (connections open lazily). Run ``Migrator`` first so that `crm_app` exists.
+  public init(configuration: Configuration, logger: Logger = Logger(label: "crm.store")) {
+    self.configuration = configuration
+    self.logger = logger
+    pool = ConnectionPool(
+      configuration: .init(
+        connectionString: configuration.connectionString,
+        maxConnections: configuration.maxConnections,
+        acquireTimeout: configuration.acquireTimeout,
+        setupStatements: Self.sessionSetup
+      ),
+      logger: logger
+    )
+  }
+
+  /// Closes the pool.
+  public func close() async { await pool.close() }
+
+  /// True when the database answers a trivial query.
+  public func isReachable() async -> Bool {
+    do {
+      return try await pool.withConnection { connection in
+        try connection.query("SELECT 1").count == 1
+      }
+    } catch {
+      return false
+    }
+  }
+
+  /// Runs `body` in a transaction scoped to `tenantID`: row-level security sees only that tenant.
+  public func withTenant<T: Sendable>(
+    _ tenantID: UUID,
+    _ body: @escaping @Sendable (PostgresConnection) throws -> T
+  ) async throws -> T {
+    try await pool.withTransaction { connection in
+      try connection.query("SELECT set_config('crm.tenant_id', \(tenantID), true)")
+      return try body(connection)
+    }
+  }
+}

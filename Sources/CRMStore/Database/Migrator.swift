@@ -1,0 +1,109 @@
+import Crypto
+import Foundation
+import LibPQ
+public import Logging
+
+/// Applies `sql/migrations/NNNN_name.sql` in order, each in its own transaction, under a session
+/// advisory lock so that several crmd nodes starting at once apply each file exactly once.
+///
+/// Forward only: a file already applied is never run again, and a changed file (its SHA-256 differs
+/// from the recorded one) stops start-up rather than leaving the schema in an unknown state.
+public struct Migrator: Sendable {
+  /// One migration file.
+  public struct Migration: Sendable, Hashable {
+    /// The number before the first underscore.
+    public var version: Int
+    /// The file name.
+    public var name: String
+    /// The SQL.
+    public var sql: String
+
+    /// SHA-256 of the SQL, hex.
+    var checksum: String { SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined() }
+  }
+
+  /// Why migrating stopped.
+  public struct Failure: Error, CustomStringConvertible {
+    /// What to tell the operator.
+    public var description: String
+  }
+
+  /// The migrations, in order.
+  public let migrations: [Migration]
+  let logger: Logger
+
+  /// The migrations compiled into the binary (`.embedInCode` in Package.swift): file name and SQL.
+  /// A test checks this list against `sql/migrations`, so a file cannot be forgotten here.
+  public static let bundled: [(name: String, sql: [UInt8])] = [
+    ("0001_platform.sql", PackageResources._001_platform_sql)
+  ]
+
+  /// A migrator over the migrations compiled into the binary.
+  public init(logger: Logger = Logger(label: "crm.migrations")) throws {
+    try self.init(files: Self.bundled.map { ($0.name, String(decoding: $0.sql, as: UTF8.self)) }, logger: logger)
+  }
+
+  /// A migrator over `NNNN_name.sql` files given as name and SQL.
+  public init(files: [(name: String, sql: String)], logger: Logger = Logger(label: "crm.migrations")) throws {
+    migrations = try files.sorted { $0.name < $1.name }.map { file in
+      guard let version = Int(file.name.prefix(while: \.isNumber)) else {
+        throw Failure(description: "migration \(file.name) does not start with a number")
+      }
+      return Migration(version: version, name: file.name, sql: file.sql)
+    }
+    self.logger = logger
+    if Set(migrations.map(\.version)).count != migrations.count {
+      throw Failure(description: "two migrations share a number")
+    }
+  }
+
+  /// The advisory lock key ("crm-migrate").
+  static let lockKey: Int64 = 0x63726D5F6D696772
+
+  /// Applies every pending migration; returns the names applied.
+  @discardableResult
+  public func migrate(connectionString: String) throws -> [String] {
+    let connection = try PostgresConnection(connectionString: connectionString)
+    defer { connection.close() }
+    try connection.execute(unsafeSQL: "SET client_min_messages = warning")
+    try connection.query("SELECT pg_advisory_lock(\(Self.lockKey))")
+    defer { _ = try? connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))") }
+    try connection.execute(
+      unsafeSQL: """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+          version integer PRIMARY KEY,
+          name text NOT NULL,
+          checksum text NOT NULL,
+          applied_at timestamptz NOT NULL DEFAULT now()
+        )
+        """)
+    var applied: [Int: String] = [:]
+    for row in try connection.query("SELECT version, checksum FROM schema_migrations").rows {
+      applied[try row.decode("version", as: Int.self)] = try row.decode("checksum", as: String.self)
+    }
+    var ran: [String] = []
+    for migration in migrations {
+      if let checksum = applied[migration.version] {
+        guard checksum == migration.checksum else {
+          throw Failure(description: "migration \(migration.name) changed after it was applied; add a new migration instead")
+        }
+        continue
+      }
+      try connection.execute(unsafeSQL: "BEGIN")
+      do {
+        try connection.execute(unsafeSQL: migration.sql)
+        try connection.query(
+          "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))"
+        )
+        try connection.execute(unsafeSQL: "COMMIT")
+      } catch {
+        try? connection.execute(unsafeSQL: "ROLLBACK")
+        throw Failure(
+          description: "migration \(migration.name) failed: \((error as? PostgresError)?.serverMessage ?? "\(error)")")
+      }
+      logger.info("applied migration", metadata: ["db.migration": "\(migration.name)"])
+      ran.append(migration.name)
+    }
+    return ran
+  }
+}

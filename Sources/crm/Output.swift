@@ -1,0 +1,62 @@
+import Foundation
+import SwiftProtobuf
+
+/// Prints records as a table or as JSON.
+enum Output {
+  static let jsonOptions: JSONEncodingOptions = {
+    var options = JSONEncodingOptions()
+    options.preserveProtoFieldNames = true
+    return options
+  }()
+
+  /// One message as JSON on one line.
+  static func json(_ message: some SwiftProtobuf.Message) throws -> String {
+    try message.jsonString(options: jsonOptions)
+  }
+
+  /// Prints messages as JSON lines.
+  static func printJSON(_ messages: [some SwiftProtobuf.Message]) throws {
+    for message in messages { print(try json(message)) }
+  }
+
+  /// Prints rows under a header, each column as wide as its widest cell (at most 40 characters).
+  static func printTable(_ header: [String], _ rows: [[String]]) {
+    var widths = header.map(\.count)
+    for row in rows {
+      for (index, cell) in row.enumerated() { widths[index] = min(40, max(widths[index], cell.count)) }
+    }
+    func line(_ cells: [String]) -> String {
+      cells.enumerated().map { index, cell in
+        let clipped = cell.count > widths[index] ? String(cell.prefix(widths[index] - 1)) + "…" : cell
+        return index == cells.count - 1 ? clipped : clipped.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+      }.joined(separator: "  ")
+    }
+    print(line(header))
+    for row in rows { print(line(row)) }
+  }
+
+  /// Prints one record as "field: value" lines.
+  static func printRecord(_ pairs: [(String, String)]) {
+    let width = pairs.map(\.0.count).max() ?? 0
+    for (key, value) in pairs where !value.isEmpty {
+      print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value)
+    }
+  }
+
+  /// A protobuf timestamp as ISO 8601 UTC.
+  static func time(_ timestamp: Google_Protobuf_Timestamp) -> String {
+    guard timestamp.seconds != 0 || timestamp.nanos != 0 else { return "" }
+    let formatter = ISO8601DateFormatter()
+    formatter.timeZone = TimeZone(identifier: "UTC")
+    return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(timestamp.seconds)))
+  }
+
+  /// A value of the change log as compact text.
+  static func value(_ value: Google_Protobuf_Value) -> String {
+    switch value.kind {
+    case .nullValue, nil: return "∅"
+    case .stringValue(let text): return text
+    default: return (try? value.jsonString()) ?? ""
+    }
+  }
+}

@@ -1,0 +1,48 @@
+import CRMProto
+import CRMServer
+import CRMStore
+import CRMTestSupport
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+
+/// A real crmd gRPC server on a loopback port, over the shared test database, for one test.
+enum TestServer {
+  /// Runs `body` with a client connected to a fresh server; stops both afterwards, also on failure.
+  static func withClient<T: Sendable>(
+    maxRequestBytes: Int = ServerConfiguration.defaults.maxRequestBytes,
+    _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
+  ) async throws -> T {
+    let database = try await TestDatabase.database()
+    var configuration = ServerConfiguration.defaults
+    configuration.port = 0
+    configuration.maxRequestBytes = maxRequestBytes
+    let server = try CRMServer(configuration: configuration, database: database, logger: Logger(label: "test-server"))
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await server.server.serve() }
+      defer { server.beginGracefulShutdown() }
+      guard let address = try await server.listeningAddress?.ipv4 else { throw TestDatabase.Missing() }
+      let transport = try HTTP2ClientTransport.Posix(
+        target: .ipv4(address: address.host, port: address.port), transportSecurity: .plaintext)
+      return try await withGRPCClient(transport: transport) { client in
+        try await body(client)
+      }
+    }
+  }
+
+  /// Metadata carrying a bearer secret.
+  static func auth(_ secret: String) -> Metadata { ["authorization": "Bearer \(secret)"] }
+}
+
+/// The gRPC code a call failed with, or `nil` when it succeeded.
+func code<T>(_ call: () async throws -> T) async -> RPCError.Code? {
+  do {
+    _ = try await call()
+    return nil
+  } catch let error as RPCError {
+    return error.code
+  } catch {
+    return .unknown
+  }
+}

@@ -1,0 +1,135 @@
+import CRMStore
+import CRMTestSupport
+import Foundation
+import LibPQ
+import Logging
+import Synchronization
+import Testing
+
+@Suite("LibPQ: the connection pool")
+struct PoolTests {
+  @Test("a borrower waits for a free connection and fails with poolExhausted after the timeout")
+  func exhaustion() async throws {
+    let pool = ConnectionPool(
+      configuration: .init(
+        connectionString: try TestDatabase.connectionString(), maxConnections: 1, acquireTimeout: .milliseconds(200)))
+    let started = ContinuousClock.now
+    async let holder: Void = pool.withConnection { connection in
+      _ = try connection.query("SELECT pg_sleep(1)")
+    }
+    try await Task.sleep(for: .milliseconds(100))
+    await #expect(throws: PostgresError.self) {
+      try await pool.withConnection { _ in 1 }
+    }
+    try await holder
+    #expect(ContinuousClock.now - started < .seconds(5))
+    // Once the holder is done, the same pool lends again.
+    #expect(try await pool.withConnection { try $0.query("SELECT 2 AS v")[0].decode("v", as: Int.self) } == 2)
+    await pool.close()
+  }
+
+  @Test("waiters are served in order, and no more connections open than the limit")
+  func fairness() async throws {
+    let pool = ConnectionPool(configuration: .init(connectionString: try TestDatabase.connectionString(), maxConnections: 3))
+    let maxOpen = Counter()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for _ in 0..<40 {
+        group.addTask {
+          try await pool.withConnection { connection in
+            _ = try connection.query("SELECT pg_sleep(0.01)")
+            let open = pool.statistics.open
+            maxOpen.raise(to: open)
+          }
+        }
+      }
+      try await group.waitForAll()
+    }
+    #expect(maxOpen.value <= 3)
+    #expect(pool.statistics.leased == 0)
+    await pool.close()
+  }
+
+  @Test("a serialization failure reruns the transaction")
+  func retriesConflicts() async throws {
+    let pool = ConnectionPool(configuration: .init(connectionString: try TestDatabase.connectionString(), maxConnections: 2))
+    let attempts = Counter()
+    let value = try await pool.withTransaction { connection in
+      let attempt = attempts.increment()
+      if attempt == 1 {
+        _ = try connection.query("DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001'; END $$")
+      }
+      return attempt
+    }
+    #expect(value == 2)
+    await pool.close()
+  }
+
+  @Test("an error inside a transaction rolls it back and the connection stays usable")
+  func rollback() async throws {
+    let url = try TestDatabase.connectionString()
+    let pool = ConnectionPool(configuration: .init(connectionString: url, maxConnections: 1))
+    let table = "rollback_\(UUID().uuidString.prefix(8).lowercased())"
+    try await pool.withConnection { try $0.execute(unsafeSQL: "CREATE TABLE \(table) (a int)") }
+    await #expect(throws: PostgresError.self) {
+      try await pool.withTransaction { connection in
+        _ = try connection.query("INSERT INTO \(unsafeSQL: table) VALUES (1)")
+        _ = try connection.query("SELECT 1/0")
+      }
+    }
+    let count = try await pool.withConnection {
+      try $0.query("SELECT count(*) AS n FROM \(unsafeSQL: table)")[0].decode("n", as: Int.self)
+    }
+    #expect(count == 0)
+    try await pool.withConnection { try $0.execute(unsafeSQL: "DROP TABLE \(table)") }
+    await pool.close()
+  }
+
+  @Test("while the server is down borrowers fail fast; after it restarts the pool reconnects")
+  func reconnect() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("crm-pool-\(UUID().uuidString.prefix(8))")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let cluster = EmbeddedCluster(dataDirectory: directory, logger: Logger(label: "test"))
+    try cluster.start()
+    let pool = ConnectionPool(configuration: .init(connectionString: cluster.connectionString, maxConnections: 2))
+    do {
+      #expect(try await pool.withConnection { try $0.query("SELECT 1 AS v")[0].decode("v", as: Int.self) } == 1)
+      cluster.stop()
+      let started = ContinuousClock.now
+      do {
+        _ = try await pool.withTransaction { try $0.query("SELECT 1").count }
+        Issue.record("expected a connection failure while the server is down")
+      } catch let error as PostgresError {
+        #expect(error.isConnectionFailure)
+      }
+      #expect(ContinuousClock.now - started < .seconds(2))
+      try cluster.start()
+      try await Task.sleep(for: .milliseconds(600))
+      let value = try await pool.withTransaction { try $0.query("SELECT 3 AS v")[0].decode("v", as: Int.self) }
+      #expect(value == 3)
+    } catch {
+      cluster.stop()
+      await pool.close()
+      throw error
+    }
+    cluster.stop()
+    await pool.close()
+  }
+}
+
+/// A thread-safe counter for closures that run on the pool's threads.
+final class Counter: Sendable {
+  private let state = Mutex(0)
+
+  var value: Int { state.withLock { $0 } }
+
+  func increment() -> Int {
+    state.withLock { count in
+      count += 1
+      return count
+    }
+  }
+
+  func raise(to candidate: Int) {
+    state.withLock { $0 = max($0, candidate) }
+  }
+}
