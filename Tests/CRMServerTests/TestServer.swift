@@ -12,9 +12,11 @@ enum TestServer {
   /// Runs `body` with a client connected to a fresh server; stops both afterwards, also on failure.
   static func withClient<T: Sendable>(
     maxRequestBytes: Int = ServerConfiguration.defaults.maxRequestBytes,
+    database given: Database? = nil,
     _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
   ) async throws -> T {
-    let database = try await TestDatabase.database()
+    let shared = try await TestDatabase.database()
+    let database = given ?? shared
     var configuration = ServerConfiguration.defaults
     configuration.port = 0
     configuration.maxRequestBytes = maxRequestBytes

@@ -23,6 +23,20 @@ public struct PostalAddress: Sendable, Hashable, Codable {
     self.regionCode = regionCode
   }
 
+  private enum CodingKeys: String, CodingKey {
+    case addressLines, locality, administrativeArea, postalCode, regionCode
+  }
+
+  /// Decodes leniently: a stored address written by another tool may leave out any part.
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    addressLines = try container.decodeIfPresent([String].self, forKey: .addressLines) ?? []
+    locality = try container.decodeIfPresent(String.self, forKey: .locality) ?? ""
+    administrativeArea = try container.decodeIfPresent(String.self, forKey: .administrativeArea) ?? ""
+    postalCode = try container.decodeIfPresent(String.self, forKey: .postalCode) ?? ""
+    regionCode = try container.decodeIfPresent(String.self, forKey: .regionCode) ?? ""
+  }
+
   /// True when no part is set.
   public var isEmpty: Bool {
     addressLines.isEmpty && locality.isEmpty && administrativeArea.isEmpty && postalCode.isEmpty && regionCode.isEmpty

@@ -1,4 +1,5 @@
 import CRMCore
+import CRMStore
 import Foundation
 public import GRPCCore
 public import Logging
@@ -44,6 +45,7 @@ public struct RequestInterceptor: ServerInterceptor {
         ])
     }
     do {
+      let remaining = Self.timeout(from: request.metadata)
       if openServices.contains(context.descriptor.service.fullyQualifiedService) {
         return try await next(request, context)
       }
@@ -56,7 +58,9 @@ public struct RequestInterceptor: ServerInterceptor {
       tenant = principal.tenantID.lowercasedString
       let requestContext = RequestContext(principal: principal, requestID: requestID)
       return try await RequestContext.$current.withValue(requestContext) {
-        try await next(request, context)
+        try await Database.$remainingTime.withValue(remaining) {
+          try await next(request, context)
+        }
       }
     } catch {
       let rpcError = ErrorMapping.rpcError(for: error)
@@ -79,6 +83,22 @@ public struct RequestInterceptor: ServerInterceptor {
       }
     }
     return nil
+  }
+
+  /// The call's deadline from `grpc-timeout` (`<digits><H|M|S|m|u|n>`), if the client set one.
+  static func timeout(from metadata: Metadata) -> Duration? {
+    guard let text = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }), text.count >= 2,
+      let amount = Int64(text.dropLast()), amount >= 0
+    else { return nil }
+    switch text.last {
+    case "H": return .seconds(amount * 3600)
+    case "M": return .seconds(amount * 60)
+    case "S": return .seconds(amount)
+    case "m": return .milliseconds(amount)
+    case "u": return .microseconds(amount)
+    case "n": return .nanoseconds(amount)
+    default: return nil
+    }
   }
 
   /// The caller's `x-request-id` when it is short and printable, else a new UUID.

@@ -6,6 +6,13 @@ extension Account: StoredRecord {
   static let table = "accounts"
   static let recordType = RecordType.account
   static let noun = "account"
+  static let nameSortKey = #"lower(name) COLLATE "C""#
+  static var changeLogOrder: [String] { AccountField.changeLogOrder }
+  static let constraintErrors: [String: CRMError] = [
+    "accounts_external_id": .alreadyExists(field: "account.external_id", message: "another account has this external_id"),
+    "accounts_tenant_id_owner_id_fkey": .invalid("account.owner_id", "no such user", reason: "NOT_FOUND"),
+    "accounts_tenant_id_parent_id_fkey": .invalid("account.parent_id", "no such account", reason: "NOT_FOUND"),
+  ]
   static let columns = """
     id, owner_id, name, website, domain, industry, account_type, tier, employee_count, annual_revenue_currency,
     annual_revenue_units, annual_revenue_nanos, phone, billing_address, shipping_address, parent_id, description,

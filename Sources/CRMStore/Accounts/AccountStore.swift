@@ -35,19 +35,7 @@ public struct AccountStore: Sendable {
       let draft = Account(
         id: id, version: 1, ownerID: owner, fields: fields, createdAt: .now, updatedAt: .now, createdBy: principal.userID,
         updatedBy: principal.userID, archivedAt: nil)
-      let result = try translatingConstraints {
-        try connection.query(
-          """
-          INSERT INTO accounts (tenant_id, id, created_by, updated_by, \(unsafeSQL: Account.writableColumns))
-          VALUES (\(principal.tenantID), \(id), \(principal.userID), \(principal.userID), \(draft.writableValues))
-          RETURNING \(unsafeSQL: Account.columns)
-          """)
-      }
-      let account = try Account(row: result[0])
-      try ChangeLog.append(
-        connection, context: context, recordType: .account, recordID: id, operation: .create,
-        changes: Mechanics.creationChanges(account, order: AccountField.changeLogOrder))
-      return account
+      return try Mechanics.insert(connection, draft, context: context)
     }
   }
 
@@ -93,21 +81,7 @@ public struct AccountStore: Sendable {
       if mask.contains(.parentID), let parentID = next.fields.parentID, parentID != current.fields.parentID {
         try checkParent(connection, parentID: parentID, of: id, principal: principal)
       }
-      if next.fields == current.fields, next.ownerID == current.ownerID { return current }
-      let result = try translatingConstraints {
-        try connection.query(
-          """
-          UPDATE accounts SET (\(unsafeSQL: Account.writableColumns)) = (\(next.writableValues)),
-            version = version + 1, updated_at = now(), updated_by = \(principal.userID)
-          WHERE tenant_id = \(principal.tenantID) AND id = \(id)
-          RETURNING \(unsafeSQL: Account.columns)
-          """)
-      }
-      let updated = try Account(row: result[0])
-      try ChangeLog.append(
-        connection, context: context, recordType: .account, recordID: id, operation: .update,
-        changes: Mechanics.updateChanges(from: current, to: updated, order: AccountField.changeLogOrder))
-      return updated
+      return try Mechanics.write(connection, next, over: current, context: context)
     }
   }
 
@@ -131,46 +105,17 @@ public struct AccountStore: Sendable {
   ) async throws -> Page<Account> {
     let token = try PageToken.decode(pageToken, query: filter.fingerprint)
     return try await database.withTenant(principal.tenantID) { connection in
-      var conditions: PostgresQuery = "tenant_id = \(principal.tenantID)"
-      switch filter.archive {
-      case .active: conditions.append(unsafeSQL: " AND archived_at IS NULL")
-      case .archived: conditions.append(unsafeSQL: " AND archived_at IS NOT NULL")
-      case .all: break
-      }
-      if let owner = filter.ownerID { conditions.append(" AND owner_id = \(owner)") }
+      var conditions = Mechanics.commonConditions(
+        principal: principal, archive: filter.archive, ownerID: filter.ownerID, tag: filter.tag,
+        updatedSince: filter.updatedSince)
       if let parent = filter.parentID { conditions.append(" AND parent_id = \(parent)") }
       if let prefix = filter.namePrefix {
         conditions.append(" AND lower(name) COLLATE \"C\" LIKE \(Mechanics.likePrefix(prefix)) ESCAPE '\\'")
       }
       if let domain = filter.domain { conditions.append(" AND domain = \(domain)") }
-      if let tag = filter.tag { conditions.append(" AND tags @> ARRAY[\(tag)]::text[]") }
-      if let since = filter.updatedSince { conditions.append(" AND updated_at >= \(since)") }
-      if let owners = principal.readableOwners(.account) { conditions.append(" AND owner_id = ANY(\(owners)::uuid[])") }
-
-      var total: Int64?
-      if includeTotal {
-        total = try connection.query("SELECT count(*) AS n FROM accounts WHERE \(conditions)")[0].decode("n")
-      }
-      var query: PostgresQuery = "SELECT \(unsafeSQL: Account.columns), lower(name) AS sort_key FROM accounts WHERE \(conditions)"
-      switch filter.order {
-      case .name:
-        if let token { query.append(" AND (lower(name) COLLATE \"C\", id) > (\(token.key), \(token.id))") }
-        query.append(unsafeSQL: " ORDER BY lower(name) COLLATE \"C\", id")
-      case .updateTimeDescending:
-        if let token { query.append(" AND (updated_at, id) < (\(token.key)::timestamptz, \(token.id))") }
-        query.append(unsafeSQL: " ORDER BY updated_at DESC, id DESC")
-      }
-      query.append(" LIMIT \(pageSize + 1)")
-      let rows = try connection.query(query)
-      var accounts = try rows.rows.map(Account.init(row:))
-      var next: String?
-      if accounts.count > pageSize {
-        accounts.removeLast()
-        let last = accounts[accounts.count - 1]
-        let key = filter.order == .name ? try rows[pageSize - 1].decode("sort_key") : (last.updatedAt.postgresText ?? "")
-        next = PageToken(key: key, id: last.id, query: filter.fingerprint).encoded
-      }
-      return Page(items: accounts, nextPageToken: next, totalSize: total)
+      return try Mechanics.page(
+        connection, where: conditions, order: filter.order, token: token, fingerprint: filter.fingerprint,
+        pageSize: pageSize, includeTotal: includeTotal)
     }
   }
 
@@ -247,23 +192,6 @@ public struct AccountStore: Sendable {
     }
     if try cycle[0].decode("depth", as: Int.self) >= Self.maxHierarchyDepth - 1 {
       throw CRMError.failedPrecondition("account hierarchies are at most \(Self.maxHierarchyDepth) levels deep")
-    }
-  }
-
-  private func translatingConstraints<T>(_ body: () throws -> T) throws -> T {
-    do {
-      return try body()
-    } catch let error as PostgresError {
-      switch error.constraint {
-      case "accounts_external_id" where error.sqlState == SQLState.uniqueViolation:
-        throw CRMError.alreadyExists(field: "account.external_id", message: "another account has this external_id")
-      case "accounts_tenant_id_owner_id_fkey":
-        throw CRMError.invalid("account.owner_id", "no such user", reason: "NOT_FOUND")
-      case "accounts_tenant_id_parent_id_fkey":
-        throw CRMError.invalid("account.parent_id", "no such account", reason: "NOT_FOUND")
-      default:
-        throw error
-      }
     }
   }
 }

@@ -13,6 +13,13 @@ extension Contact: StoredRecord {
   static let table = "contacts"
   static let recordType = RecordType.contact
   static let noun = "contact"
+  static let nameSortKey = "crm_contact_sort_name(last_name, first_name)"
+  static var changeLogOrder: [String] { ContactField.changeLogOrder }
+  static let constraintErrors: [String: CRMError] = [
+    "contacts_external_id": .alreadyExists(field: "contact.external_id", message: "another contact has this external_id"),
+    "contacts_tenant_id_owner_id_fkey": .invalid("contact.owner_id", "no such user", reason: "NOT_FOUND"),
+    "contacts_tenant_id_account_id_fkey": .invalid("contact.account_id", "no such account", reason: "NOT_FOUND"),
+  ]
   static let columns = """
     id, owner_id, account_id, first_name, last_name, title, department, emails, phones, address, email_opt_out,
     phone_opt_out, description, external_id, tags, version, created_at, updated_at, created_by, updated_by, archived_at

@@ -26,19 +26,7 @@ public struct ContactStore: Sendable {
       let draft = Contact(
         id: id, version: 1, ownerID: owner, fields: fields, createdAt: .now, updatedAt: .now, createdBy: principal.userID,
         updatedBy: principal.userID, archivedAt: nil)
-      let result = try translatingConstraints {
-        try connection.query(
-          """
-          INSERT INTO contacts (tenant_id, id, created_by, updated_by, \(unsafeSQL: Contact.writableColumns))
-          VALUES (\(principal.tenantID), \(id), \(principal.userID), \(principal.userID), \(draft.writableValues))
-          RETURNING \(unsafeSQL: Contact.columns)
-          """)
-      }
-      let contact = try Contact(row: result[0])
-      try ChangeLog.append(
-        connection, context: context, recordType: .contact, recordID: id, operation: .create,
-        changes: Mechanics.creationChanges(contact, order: ContactField.changeLogOrder))
-      return contact
+      return try Mechanics.insert(connection, draft, context: context)
     }
   }
 
@@ -83,21 +71,7 @@ public struct ContactStore: Sendable {
       if let accountID = next.fields.accountID, accountID != current.fields.accountID {
         try checkAccount(connection, accountID, principal: principal)
       }
-      if next.fields == current.fields, next.ownerID == current.ownerID { return current }
-      let result = try translatingConstraints {
-        try connection.query(
-          """
-          UPDATE contacts SET (\(unsafeSQL: Contact.writableColumns)) = (\(next.writableValues)),
-            version = version + 1, updated_at = now(), updated_by = \(principal.userID)
-          WHERE tenant_id = \(principal.tenantID) AND id = \(id)
-          RETURNING \(unsafeSQL: Contact.columns)
-          """)
-      }
-      let updated = try Contact(row: result[0])
-      try ChangeLog.append(
-        connection, context: context, recordType: .contact, recordID: id, operation: .update,
-        changes: Mechanics.updateChanges(from: current, to: updated, order: ContactField.changeLogOrder))
-      return updated
+      return try Mechanics.write(connection, next, over: current, context: context)
     }
   }
 
@@ -122,13 +96,9 @@ public struct ContactStore: Sendable {
   ) async throws -> Page<Contact> {
     let token = try PageToken.decode(pageToken, query: filter.fingerprint)
     return try await database.withTenant(principal.tenantID) { connection in
-      var conditions: PostgresQuery = "tenant_id = \(principal.tenantID)"
-      switch filter.archive {
-      case .active: conditions.append(unsafeSQL: " AND archived_at IS NULL")
-      case .archived: conditions.append(unsafeSQL: " AND archived_at IS NOT NULL")
-      case .all: break
-      }
-      if let owner = filter.ownerID { conditions.append(" AND owner_id = \(owner)") }
+      var conditions = Mechanics.commonConditions(
+        principal: principal, archive: filter.archive, ownerID: filter.ownerID, tag: filter.tag,
+        updatedSince: filter.updatedSince)
       if let account = filter.accountID {
         guard try RecordMechanics<Account>.fetch(connection, id: account, principal: principal) != nil else {
           throw RecordMechanics<Account>.notFound(account)
@@ -138,62 +108,18 @@ public struct ContactStore: Sendable {
       if let prefix = filter.namePrefix {
         let pattern = Mechanics.likePrefix(prefix)
         conditions.append(
-          " AND (lower(first_name) COLLATE \"C\" LIKE \(pattern) ESCAPE '\\' OR lower(last_name) COLLATE \"C\" LIKE \(pattern) ESCAPE '\\')"
-        )
+          " AND (lower(first_name) COLLATE \"C\" LIKE \(pattern) ESCAPE '\\' OR lower(last_name) COLLATE \"C\" LIKE \(pattern) ESCAPE '\\')")
       }
       if let email = filter.email { conditions.append(" AND email_addresses @> ARRAY[\(email)]::text[]") }
-      if let tag = filter.tag { conditions.append(" AND tags @> ARRAY[\(tag)]::text[]") }
-      if let since = filter.updatedSince { conditions.append(" AND updated_at >= \(since)") }
-      if let owners = principal.readableOwners(.contact) { conditions.append(" AND owner_id = ANY(\(owners)::uuid[])") }
-
-      var total: Int64?
-      if includeTotal {
-        total = try connection.query("SELECT count(*) AS n FROM contacts WHERE \(conditions)")[0].decode("n")
-      }
-      var query: PostgresQuery =
-        "SELECT \(unsafeSQL: Contact.columns), crm_contact_sort_name(last_name, first_name) AS sort_key FROM contacts WHERE \(conditions)"
-      switch filter.order {
-      case .name:
-        if let token { query.append(" AND (crm_contact_sort_name(last_name, first_name), id) > (\(token.key), \(token.id))") }
-        query.append(unsafeSQL: " ORDER BY crm_contact_sort_name(last_name, first_name), id")
-      case .updateTimeDescending:
-        if let token { query.append(" AND (updated_at, id) < (\(token.key)::timestamptz, \(token.id))") }
-        query.append(unsafeSQL: " ORDER BY updated_at DESC, id DESC")
-      }
-      query.append(" LIMIT \(pageSize + 1)")
-      let rows = try connection.query(query)
-      var contacts = try rows.rows.map(Contact.init(row:))
-      var next: String?
-      if contacts.count > pageSize {
-        contacts.removeLast()
-        let last = contacts[contacts.count - 1]
-        let key = filter.order == .name ? try rows[pageSize - 1].decode("sort_key") : (last.updatedAt.postgresText ?? "")
-        next = PageToken(key: key, id: last.id, query: filter.fingerprint).encoded
-      }
-      return Page(items: contacts, nextPageToken: next, totalSize: total)
+      return try Mechanics.page(
+        connection, where: conditions, order: filter.order, token: token, fingerprint: filter.fingerprint,
+        pageSize: pageSize, includeTotal: includeTotal)
     }
   }
 
   private func checkAccount(_ connection: PostgresConnection, _ accountID: UUID, principal: Principal) throws {
     guard try RecordMechanics<Account>.fetch(connection, id: accountID, principal: principal) != nil else {
       throw CRMError.invalid("contact.account_id", "no such account", reason: "NOT_FOUND")
-    }
-  }
-
-  private func translatingConstraints<T>(_ body: () throws -> T) throws -> T {
-    do {
-      return try body()
-    } catch let error as PostgresError {
-      switch error.constraint {
-      case "contacts_external_id" where error.sqlState == SQLState.uniqueViolation:
-        throw CRMError.alreadyExists(field: "contact.external_id", message: "another contact has this external_id")
-      case "contacts_tenant_id_owner_id_fkey":
-        throw CRMError.invalid("contact.owner_id", "no such user", reason: "NOT_FOUND")
-      case "contacts_tenant_id_account_id_fkey":
-        throw CRMError.invalid("contact.account_id", "no such account", reason: "NOT_FOUND")
-      default:
-        throw error
-      }
     }
   }
 }

@@ -17,12 +17,18 @@ public final class Database: Sendable {
     public var maxConnections: Int
     /// How long a request waits for a free connection.
     public var acquireTimeout: Duration
+    /// The longest a statement may run when the caller set no shorter deadline.
+    public var statementTimeout: Duration
 
-    /// A configuration with a pool of `maxConnections` (default 8).
-    public init(connectionString: String, maxConnections: Int = 8, acquireTimeout: Duration = .seconds(5)) {
+    /// A configuration with a pool of `maxConnections` (default 8) and a 30 s statement timeout.
+    public init(
+      connectionString: String, maxConnections: Int = 8, acquireTimeout: Duration = .seconds(5),
+      statementTimeout: Duration = .seconds(30)
+    ) {
       self.connectionString = connectionString
       self.maxConnections = maxConnections
       self.acquireTimeout = acquireTimeout
+      self.statementTimeout = statementTimeout
     }
   }
 
@@ -68,13 +74,21 @@ public final class Database: Sendable {
     }
   }
 
+  /// The time left to the current request's deadline, set by the server for each call; statements
+  /// run under `min(this, Configuration.statementTimeout)` so a query outliving its caller is cancelled
+  /// (SQLSTATE 57014) instead of holding a connection.
+  @TaskLocal public static var remainingTime: Duration?
+
   /// Runs `body` in a transaction scoped to `tenantID`: row-level security sees only that tenant.
   public func withTenant<T: Sendable>(
     _ tenantID: UUID,
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
-    try await pool.withTransaction { connection in
-      try connection.query("SELECT set_config('crm.tenant_id', \(tenantID), true)")
+    let timeout = min(Self.remainingTime ?? configuration.statementTimeout, configuration.statementTimeout)
+    let milliseconds = max(1, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+    return try await pool.withTransaction { connection in
+      try connection.query(
+        "SELECT set_config('crm.tenant_id', \(tenantID), true), set_config('statement_timeout', \(String(milliseconds)), true)")
       return try body(connection)
     }
   }

@@ -14,11 +14,23 @@ protocol StoredRecord: Sendable {
   /// The API name used in messages and field paths (`account`, `contact`).
   static var noun: String { get }
 
+  /// The columns callers write, in ``writableValues`` order.
+  static var writableColumns: String { get }
+  /// The expression `ORDER BY … , id` sorts by for the name order, with its index behind it.
+  static var nameSortKey: String { get }
+  /// The order fields appear in change-log entries.
+  static var changeLogOrder: [String] { get }
+  /// Domain errors for the table's named constraints (unique keys, foreign keys).
+  static var constraintErrors: [String: CRMError] { get }
+
   init(row: PostgresRow) throws
+  /// The values of ``writableColumns``.
+  var writableValues: PostgresQuery { get }
   var id: UUID { get }
   var ownerID: UUID { get }
   var version: Int64 { get }
   var archivedAt: Timestamp? { get }
+  var updatedAt: Timestamp { get }
   var snapshot: [String: JSONValue] { get }
 }
 
@@ -128,14 +140,103 @@ enum RecordMechanics<Record: StoredRecord> {
     return record
   }
 
-  /// The change-log entries for a create.
-  static func creationChanges(_ record: Record, order: [String]) -> [FieldChange] {
-    FieldChange.diff(fields: order, old: nil, new: record.snapshot)
+  /// Inserts `draft` (its id, owner and writable fields) and its change-log entry.
+  static func insert(_ connection: PostgresConnection, _ draft: Record, context: ChangeLog.Context) throws -> Record {
+    let principal = context.principal
+    let result = try translatingConstraints {
+      try connection.query(
+        """
+        INSERT INTO \(unsafeSQL: Record.table) (tenant_id, id, created_by, updated_by, \(unsafeSQL: Record.writableColumns))
+        VALUES (\(principal.tenantID), \(draft.id), \(principal.userID), \(principal.userID), \(draft.writableValues))
+        RETURNING \(unsafeSQL: Record.columns)
+        """)
+    }
+    let record = try Record(row: result[0])
+    try ChangeLog.append(
+      connection, context: context, recordType: Record.recordType, recordID: record.id, operation: .create,
+      changes: FieldChange.diff(fields: Record.changeLogOrder, old: nil, new: record.snapshot))
+    return record
   }
 
-  /// The change-log entries between two versions.
-  static func updateChanges(from old: Record, to new: Record, order: [String]) -> [FieldChange] {
-    FieldChange.diff(fields: order, old: old.snapshot, new: new.snapshot)
+  /// Writes `next` over `current` (locked by ``lockForWrite``) and logs the changed fields; writes
+  /// nothing when nothing changed.
+  static func write(_ connection: PostgresConnection, _ next: Record, over current: Record, context: ChangeLog.Context) throws -> Record {
+    let changes = FieldChange.diff(fields: Record.changeLogOrder, old: current.snapshot, new: next.snapshot)
+    if changes.isEmpty { return current }
+    let principal = context.principal
+    let result = try translatingConstraints {
+      try connection.query(
+        """
+        UPDATE \(unsafeSQL: Record.table) SET (\(unsafeSQL: Record.writableColumns)) = (\(next.writableValues)),
+          version = version + 1, updated_at = now(), updated_by = \(principal.userID)
+        WHERE tenant_id = \(principal.tenantID) AND id = \(current.id)
+        RETURNING \(unsafeSQL: Record.columns)
+        """)
+    }
+    let updated = try Record(row: result[0])
+    try ChangeLog.append(
+      connection, context: context, recordType: Record.recordType, recordID: updated.id, operation: .update,
+      changes: FieldChange.diff(fields: Record.changeLogOrder, old: current.snapshot, new: updated.snapshot))
+    return updated
+  }
+
+  /// The filters every list shares, for ``page(_:where:order:token:fingerprint:pageSize:includeTotal:)``.
+  static func commonConditions(
+    principal: Principal, archive: ArchiveFilter, ownerID: UUID?, tag: String?, updatedSince: Timestamp?
+  ) -> PostgresQuery {
+    var conditions: PostgresQuery = "tenant_id = \(principal.tenantID)"
+    switch archive {
+    case .active: conditions.append(unsafeSQL: " AND archived_at IS NULL")
+    case .archived: conditions.append(unsafeSQL: " AND archived_at IS NOT NULL")
+    case .all: break
+    }
+    if let ownerID { conditions.append(" AND owner_id = \(ownerID)") }
+    if let tag { conditions.append(" AND tags @> ARRAY[\(tag)]::text[]") }
+    if let updatedSince { conditions.append(" AND updated_at >= \(updatedSince)") }
+    if let owners = principal.readableOwners(Record.recordType) { conditions.append(" AND owner_id = ANY(\(owners)::uuid[])") }
+    return conditions
+  }
+
+  /// One keyset page of the rows matching `conditions`, in `order`, after `token`.
+  static func page(
+    _ connection: PostgresConnection, where conditions: PostgresQuery, order: ListOrder, token: PageToken?,
+    fingerprint: String, pageSize: Int, includeTotal: Bool
+  ) throws -> Page<Record> {
+    var total: Int64?
+    if includeTotal {
+      total = try connection.query("SELECT count(*) AS n FROM \(unsafeSQL: Record.table) WHERE \(conditions)")[0].decode("n")
+    }
+    var query: PostgresQuery =
+      "SELECT \(unsafeSQL: Record.columns), \(unsafeSQL: Record.nameSortKey) AS sort_key FROM \(unsafeSQL: Record.table) WHERE \(conditions)"
+    switch order {
+    case .name:
+      if let token { query.append(" AND (\(unsafeSQL: Record.nameSortKey), id) > (\(token.key), \(token.id))") }
+      query.append(unsafeSQL: " ORDER BY \(Record.nameSortKey), id")
+    case .updateTimeDescending:
+      if let token { query.append(" AND (updated_at, id) < (\(token.key)::timestamptz, \(token.id))") }
+      query.append(unsafeSQL: " ORDER BY updated_at DESC, id DESC")
+    }
+    query.append(" LIMIT \(pageSize + 1)")
+    let rows = try connection.query(query)
+    var records = try rows.rows.map(Record.init(row:))
+    var next: String?
+    if records.count > pageSize {
+      records.removeLast()
+      let last = records[pageSize - 1]
+      let key: String = order == .name ? try rows[pageSize - 1].decode("sort_key") : (last.updatedAt.postgresText ?? "")
+      next = PageToken(key: key, id: last.id, query: fingerprint).encoded
+    }
+    return Page(items: records, nextPageToken: next, totalSize: total)
+  }
+
+  /// Runs `body`, turning violations of the table's named constraints into domain errors.
+  static func translatingConstraints<T>(_ body: () throws -> T) throws -> T {
+    do {
+      return try body()
+    } catch let error as PostgresError {
+      if let constraint = error.constraint, let mapped = Record.constraintErrors[constraint] { throw mapped }
+      throw error
+    }
   }
 
   /// Escapes `%`, `_` and `\` for a LIKE pattern.

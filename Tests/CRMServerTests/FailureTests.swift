@@ -1,0 +1,57 @@
+import CRMCore
+import CRMProto
+import CRMServer
+import CRMStore
+import CRMTestSupport
+import Foundation
+import GRPCCore
+import LibPQ
+import Logging
+import SwiftProtobuf
+import Testing
+
+@Suite("Server: failures of the database and of time")
+struct FailureRPCTests {
+  @Test("with the database unreachable, calls answer UNAVAILABLE quickly and health says NOT_SERVING")
+  func databaseDown() async throws {
+    let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-such-cluster-\(UUID().uuidString.prefix(8))")
+    let database = Database(
+      configuration: .init(connectionString: "host=\(missing.path) dbname=crm user=crm connect_timeout=2"),
+      logger: Logger(label: "test"))
+    try await TestServer.withClient(database: database) { (client) async throws -> Void in
+      let accounts = Crm_V1_AccountService.Client(wrapping: client)
+      let started = ContinuousClock.now
+      #expect(await code { try await accounts.listAccounts(.init(), metadata: TestServer.auth("crm_whatever")) } == .unavailable)
+      #expect(ContinuousClock.now - started < .seconds(3))
+      let health = Grpc_Health_V1_Health.Client(wrapping: client)
+      #expect(try await health.check(.init()).status == .notServing)
+    }
+    await database.close()
+  }
+
+  @Test("a statement blocked past the caller's deadline is cancelled in PostgreSQL, not left waiting")
+  func deadlineReachesPostgres() async throws {
+    let tenant = try await TestTenant.make()
+    let account = try await AccountStore(database: tenant.database).create(
+      AccountFields(name: "Locked"), ownerID: nil, context: tenant.context(tenant.admin))
+    let locker = try TestDatabase.ownerConnection()
+    defer { locker.close() }
+    try locker.execute(unsafeSQL: "BEGIN")
+    try locker.query("SELECT 1 FROM accounts WHERE tenant_id = \(tenant.tenantID) AND id = \(account.id) FOR UPDATE")
+    try await TestServer.withClient { (client) async throws -> Void in
+      let accounts = Crm_V1_AccountService.Client(wrapping: client)
+      var options = CallOptions.defaults
+      options.timeout = .milliseconds(300)
+      let request = Crm_V1_UpdateAccountRequest.with {
+        $0.account = .with { $0.id = account.id.lowercasedString; $0.name = "Waited" }
+        $0.updateMask = .with { $0.paths = ["name"] }
+      }
+      #expect(await code { try await accounts.updateAccount(request, metadata: TestServer.auth(tenant.adminSecret), options: options) } == .deadlineExceeded)
+      try await Task.sleep(for: .milliseconds(700))
+      let waiting = try locker.query(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT id, owner_id%FOR UPDATE'")
+      #expect(try waiting[0].decode("n", as: Int.self) == 0)
+    }
+    try locker.execute(unsafeSQL: "ROLLBACK")
+  }
+}

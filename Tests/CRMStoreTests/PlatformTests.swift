@@ -1,0 +1,96 @@
+import CRMCore
+import CRMStore
+import CRMTestSupport
+import Foundation
+import LibPQ
+import Logging
+import Testing
+
+@Suite("Store: start-up, tokens and the embedded cluster")
+struct PlatformTests {
+  @Test("two nodes migrating a fresh database at once apply each migration exactly once")
+  func concurrentMigrations() async throws {
+    let name = "crm_migrate_\(UUID().uuidString.prefix(8).lowercased())"
+    let owner = try TestDatabase.ownerConnection()
+    try owner.execute(unsafeSQL: "CREATE DATABASE \(name)")
+    defer {
+      _ = try? owner.execute(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)")
+      owner.close()
+    }
+    let url = try TestDatabase.connectionString().replacingOccurrences(of: "dbname=crm_test", with: "dbname=\(name)")
+    let applied = try await withThrowingTaskGroup(of: [String].self) { group in
+      for _ in 0..<2 {
+        group.addTask { try Migrator().migrate(connectionString: url) }
+      }
+      return try await group.reduce(into: [String]()) { $0 += $1 }
+    }
+    #expect(applied.sorted() == Migrator.bundled.map(\.name).sorted())
+    let check = try PostgresConnection(connectionString: url)
+    defer { check.close() }
+    #expect(try check.query("SELECT count(*) AS n FROM schema_migrations")[0].decode("n", as: Int.self) == Migrator.bundled.count)
+  }
+
+  @Test("expired and revoked tokens do not authenticate; live ones carry role and hierarchy")
+  func tokens() async throws {
+    let tenant = try await TestTenant.make()
+    let access = AccessStore(database: tenant.database)
+    let (rep, secret) = try await tenant.makeUser(.salesRep)
+    #expect(try await access.authenticate(secret: secret)?.userID == rep.userID)
+    #expect(try await access.authenticate(secret: secret + "x") == nil)
+    let owner = try TestDatabase.ownerConnection()
+    defer { owner.close() }
+    try owner.query("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = \(TokenSecret.hash(secret))::bytea")
+    #expect(try await access.authenticate(secret: secret) == nil)
+
+    let (_, second) = try await tenant.makeUser(.manager)
+    let tokenID: UUID = try owner.query("SELECT id FROM api_tokens WHERE token_hash = \(TokenSecret.hash(second))::bytea")[0].decode("id")
+    _ = try await access.revokeToken(tokenID, principal: tenant.admin)
+    #expect(try await access.authenticate(secret: second) == nil)
+
+    let (inactive, third) = try await tenant.makeUser(.salesRep)
+    _ = try await access.updateUser(inactive.userID, role: nil, teamID: nil, isActive: false, displayName: nil, principal: tenant.admin)
+    #expect(try await access.authenticate(secret: third) == nil)
+    await #expect(throws: CRMError.permissionDenied("this needs the admin role")) {
+      try await access.listTokens(userID: nil, principal: rep)
+    }
+  }
+
+  @Test("token secrets are 256 random bits and only their hash is stored")
+  func tokenStorage() async throws {
+    let secret = TokenSecret.generate()
+    #expect(secret.hasPrefix("crm_"))
+    #expect(secret.count == 4 + 43)
+    #expect(TokenSecret.generate() != secret)
+    let tenant = try await TestTenant.make()
+    let owner = try TestDatabase.ownerConnection()
+    defer { owner.close() }
+    let stored = try owner.query("SELECT encode(token_hash, 'hex') AS h FROM api_tokens WHERE tenant_id = \(tenant.tenantID)")
+    #expect(stored.count == 1)
+    #expect(try !stored[0].decode("h", as: String.self).contains(tenant.adminSecret))
+  }
+
+  @Test("the embedded cluster starts, is reused while running, and recovers from a stale postmaster.pid")
+  func embeddedCluster() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("crm-embedded-\(UUID().uuidString.prefix(8))")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let cluster = EmbeddedCluster(dataDirectory: directory, logger: Logger(label: "test"))
+    #expect(try cluster.start())
+    #expect(try cluster.start() == false, "a running cluster is reused")
+    let pidFile = cluster.clusterDirectory.appendingPathComponent("postmaster.pid")
+    let pid = try #require(Int32(try String(contentsOf: pidFile, encoding: .utf8).split(separator: "\n")[0]))
+    // A crash: the postmaster dies without cleaning up, and its PID now names another process.
+    kill(pid, SIGKILL)
+    for _ in 0..<100 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+    var contents = try String(contentsOf: pidFile, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+    contents[0] = Substring(String(getpid()))
+    try contents.joined(separator: "\n").write(to: pidFile, atomically: false, encoding: .utf8)
+    // The children of the killed postmaster may linger a moment holding shared memory.
+    try await Task.sleep(for: .milliseconds(500))
+    #expect(try cluster.start())
+    let connection = try PostgresConnection(connectionString: cluster.connectionString)
+    #expect(try connection.query("SELECT current_database() AS db")[0].decode("db", as: String.self) == "crm")
+    connection.close()
+    cluster.stop()
+    #expect(!PostgresConnection.ping(connectionString: cluster.connectionString))
+  }
+}

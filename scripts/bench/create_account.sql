@@ -1,0 +1,15 @@
+-- pgbench script: the SQL crmd runs for one CreateAccount without a request id: owner check, insert
+-- returning the row, change-log row; one transaction under the crm_app role (PGOPTIONS).
+BEGIN;
+SELECT set_config('crm.tenant_id', :tenant, true), set_config('statement_timeout', '30000', true);
+SELECT is_active FROM users WHERE tenant_id = :tenant AND id = :owner;
+INSERT INTO accounts (tenant_id, id, created_by, updated_by, name, website, domain, industry, account_type, tier,
+  employee_count, annual_revenue_currency, annual_revenue_units, annual_revenue_nanos, phone, billing_address,
+  shipping_address, parent_id, description, external_id, tags, owner_id)
+VALUES (:tenant, gen_random_uuid(), :owner, :owner, 'pgbench ' || random(), NULL, NULL, NULL, 'unspecified',
+  'unspecified', NULL, NULL, NULL, NULL, NULL, NULL::jsonb, NULL::jsonb, NULL, NULL, NULL, '{}'::text[], :owner)
+RETURNING id, owner_id, name, version, created_at, updated_at;
+INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes)
+VALUES (:tenant, 'account', gen_random_uuid(), 'create', :owner, NULL,
+  '[{"field":"name","old":null,"new":"pgbench"},{"field":"type","old":null,"new":"unspecified"},{"field":"tier","old":null,"new":"unspecified"},{"field":"tags","old":null,"new":[]}]'::jsonb);
+COMMIT;
