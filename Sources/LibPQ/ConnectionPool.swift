@@ -57,6 +57,14 @@ public final class ConnectionPool: Sendable {
   struct Waiter {
     var id: UInt64
     var continuation: CheckedContinuation<Lease, any Error>
+    /// Fails the waiter with `.poolExhausted` when the acquire timeout passes; cancelled when served.
+    var timer: Task<Void, Never>
+
+    /// Hands the waiter what it waited for.
+    func resume(with result: Result<Lease, any Error>) {
+      timer.cancel()
+      continuation.resume(with: result)
+    }
   }
 
   struct State {
@@ -179,62 +187,61 @@ public final class ConnectionPool: Sendable {
       state.open -= idle.count
       return (idle, waiters)
     }
-    for waiter in waiters { waiter.continuation.resume(throwing: PostgresError(kind: .poolClosed)) }
+    for waiter in waiters { waiter.resume(with: .failure(PostgresError(kind: .poolClosed))) }
     for connection in idle { connection.close() }
     try? await threads.shutdownGracefully()
   }
 
   // MARK: - Lending
 
+  /// Takes an idle connection or a permit to open one, or queues until a borrower gives one back.
+  ///
+  /// Deciding and queueing happen under one lock, so a connection returned between the two cannot be
+  /// stranded in the idle list while borrowers wait.
   private func acquire() async throws -> Lease {
     enum Decision {
       case lease(Lease)
-      case fail(PostgresError)
-      case wait
+      case fail(any Error)
+      case queued
     }
-    let now = ContinuousClock.now
-    let decision: Decision = state.withLock { state in
-      if state.isClosed { return .fail(PostgresError(kind: .poolClosed)) }
-      if state.waiters.isEmpty, let connection = state.idle.popLast() {
-        state.leased += 1
-        return .lease(.connection(connection))
-      }
-      if state.open < configuration.maxConnections {
-        if let failure = state.lastConnectFailure, now - failure.at < configuration.failFastWindow {
-          return .fail(failure.error)
-        }
-        state.open += 1
-        state.leased += 1
-        return .lease(.permit)
-      }
-      return .wait
-    }
-    switch decision {
-    case .lease(let lease): return lease
-    case .fail(let error): throw error
-    case .wait: return try await wait()
-    }
-  }
-
-  private func wait() async throws -> Lease {
     let id = state.withLock { state -> UInt64 in
       state.nextWaiterID += 1
       return state.nextWaiterID
     }
     let timeout = configuration.acquireTimeout
-    let timer = Task { [weak self] in
-      try await Task.sleep(for: timeout)
-      self?.abandon(waiter: id, with: PostgresError(kind: .poolExhausted))
-    }
-    defer { timer.cancel() }
+    let failFastWindow = configuration.failFastWindow
+    let maxConnections = configuration.maxConnections
     return try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { continuation in
-        let cancelled = state.withLock { state -> Bool in
-          if Task.isCancelled { return true }
-          state.waiters.append(Waiter(id: id, continuation: continuation))
-          return false
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Lease, any Error>) in
+        let now = ContinuousClock.now
+        let decision = state.withLock { state -> Decision in
+          if state.isClosed { return .fail(PostgresError(kind: .poolClosed)) }
+          if Task.isCancelled { return .fail(CancellationError()) }
+          if state.waiters.isEmpty, let connection = state.idle.popLast() {
+            state.leased += 1
+            return .lease(.connection(connection))
+          }
+          if state.open < maxConnections {
+            if let failure = state.lastConnectFailure, now - failure.at < failFastWindow {
+              return .fail(failure.error)
+            }
+            state.open += 1
+            state.leased += 1
+            return .lease(.permit)
+          }
+          let timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            guard !Task.isCancelled else { return }
+            self?.abandon(waiter: id, with: PostgresError(kind: .poolExhausted))
+          }
+          state.waiters.append(Waiter(id: id, continuation: continuation, timer: timer))
+          return .queued
         }
-        if cancelled { continuation.resume(throwing: CancellationError()) }
+        switch decision {
+        case .lease(let lease): continuation.resume(returning: lease)
+        case .fail(let error): continuation.resume(throwing: error)
+        case .queued: break
+        }
       }
     } onCancel: {
       abandon(waiter: id, with: CancellationError())
@@ -246,7 +253,7 @@ public final class ConnectionPool: Sendable {
       guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
       return state.waiters.remove(at: index)
     }
-    waiter?.continuation.resume(throwing: error)
+    waiter?.resume(with: .failure(error))
   }
 
   /// Gives a healthy, idle connection back: to the first waiter, or to the idle list.
@@ -267,7 +274,7 @@ public final class ConnectionPool: Sendable {
       return (nil, false)
     }
     if closeIt { connection.close() }
-    waiter?.continuation.resume(returning: .connection(connection))
+    waiter?.resume(with: .success(.connection(connection)))
   }
 
   /// After `body` threw: keep the connection if it is still usable, else drop it (and, if the link
@@ -302,7 +309,7 @@ public final class ConnectionPool: Sendable {
       state.leased -= 1
       return nil
     }
-    waiter?.continuation.resume(returning: .permit)
+    waiter?.resume(with: .success(.permit))
   }
 
   private func connect() throws -> PostgresConnection {

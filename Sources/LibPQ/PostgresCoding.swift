@@ -108,12 +108,62 @@ extension Bool: PostgresEncodable, PostgresDecodable {
 }
 
 extension UUID: PostgresEncodable, PostgresDecodable {
-  /// The canonical lower-case form.
-  public var postgresText: String? { uuidString.lowercased() }
-  /// Parses the canonical form.
+  /// The canonical lower-case form (formatted by hand: Foundation's goes through `snprintf`).
+  public var postgresText: String? {
+    let hex: StaticString = "0123456789abcdef"
+    return withUnsafeBytes(of: uuid) { bytes in
+      String(unsafeUninitializedCapacity: 36) { buffer in
+        var out = 0
+        for (index, byte) in bytes.enumerated() {
+          if index == 4 || index == 6 || index == 8 || index == 10 {
+            buffer[out] = UInt8(ascii: "-")
+            out += 1
+          }
+          buffer[out] = hex.utf8Start[Int(byte >> 4)]
+          buffer[out + 1] = hex.utf8Start[Int(byte & 0x0f)]
+          out += 2
+        }
+        return out
+      }
+    }
+  }
+
+  /// Parses the canonical form as PostgreSQL prints it (by hand: Foundation's goes through `sscanf`).
   public init(postgresText: String) throws {
-    guard let value = UUID(uuidString: postgresText) else { throw decodingError(UUID.self) }
-    self = value
+    var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var text = postgresText
+    let parsed = text.withUTF8 { utf8 -> Bool in
+      guard utf8.count == 36 else { return false }
+      return withUnsafeMutableBytes(of: &bytes) { out -> Bool in
+        var index = 0
+        var position = 0
+        while position < 36 {
+          if position == 8 || position == 13 || position == 18 || position == 23 {
+            guard utf8[position] == UInt8(ascii: "-") else { return false }
+            position += 1
+            continue
+          }
+          guard let high = hexValue(utf8[position]), let low = hexValue(utf8[position + 1]) else { return false }
+          out[index] = high << 4 | low
+          index += 1
+          position += 2
+        }
+        return true
+      }
+    }
+    guard parsed else { throw decodingError(UUID.self) }
+    self = UUID(uuid: bytes)
+  }
+}
+
+/// The value of one hex digit, or `nil`.
+@inline(__always)
+func hexValue(_ character: UInt8) -> UInt8? {
+  switch character {
+  case 48...57: return character - 48
+  case 97...102: return character - 87
+  case 65...70: return character - 55
+  default: return nil
   }
 }
 
@@ -260,12 +310,8 @@ public struct PostgresBytes: Sendable, Hashable, PostgresEncodable, PostgresDeco
       throw decodingError(PostgresBytes.self)
     }
     func nibble(_ c: UInt8) throws -> UInt8 {
-      switch c {
-      case 48...57: return c - 48
-      case 97...102: return c - 87
-      case 65...70: return c - 55
-      default: throw decodingError(PostgresBytes.self)
-      }
+      guard let value = hexValue(c) else { throw decodingError(PostgresBytes.self) }
+      return value
     }
     var result: [UInt8] = []
     result.reserveCapacity((utf8.count - 2) / 2)

@@ -67,6 +67,59 @@ public final class PostgresConnection: @unchecked Sendable {
     }
   }
 
+  /// Runs several statements in one round trip (libpq pipeline mode), as one implicit transaction:
+  /// if one fails, the ones before it are rolled back and the ones after it do not run.
+  ///
+  /// Use it for work whose statements do not depend on each other's results, such as setting the
+  /// tenant and reading. Each statement is prepared once per connection, like ``query(_:)``.
+  ///
+  /// - Returns: one result per statement, in order.
+  /// - Throws: the first statement's error (``PostgresError``).
+  public func pipeline(_ queries: [PostgresQuery]) throws -> [PostgresResult] {
+    let statements = try queries.map { query in
+      (name: try statementName(for: query.sql, parameterCount: query.binds.count), binds: query.binds)
+    }
+    guard PQenterPipelineMode(handle) == 1 else { throw connectionError() }
+    var sent = 0
+    var results: [PostgresResult] = []
+    var failure: (any Error)?
+    for statement in statements {
+      let ok = try withCStrings(statement.binds) { values in
+        PQsendQueryPrepared(handle, statement.name, Int32(values.count), values, nil, nil, 0) == 1
+      }
+      guard ok else {
+        failure = connectionError()
+        break
+      }
+      sent += 1
+    }
+    if PQpipelineSync(handle) != 1 { failure = failure ?? connectionError() }
+    for _ in 0..<sent {
+      var first: OpaquePointer?
+      while let result = PQgetResult(handle) {
+        if first == nil { first = result } else { PQclear(result) }
+      }
+      guard let first else {
+        failure = failure ?? connectionError()
+        continue
+      }
+      if PQresultStatus(first) == PGRES_PIPELINE_ABORTED {
+        PQclear(first)
+        continue
+      }
+      do {
+        results.append(try check(first))
+      } catch {
+        failure = failure ?? error
+      }
+    }
+    // The sync point closes the implicit transaction.
+    if let sync = PQgetResult(handle) { PQclear(sync) }
+    if PQexitPipelineMode(handle) != 1 { failure = failure ?? connectionError() }
+    if let failure { throw failure }
+    return results
+  }
+
   /// Runs a statement without preparing it (for one-off statements such as DDL).
   @discardableResult
   public func queryUnprepared(_ query: PostgresQuery) throws -> PostgresResult {

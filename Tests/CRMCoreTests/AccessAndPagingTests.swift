@@ -96,3 +96,26 @@ struct ValuesTests {
     #expect(throws: CRMError.self) { try Etag.parse("W/\"abc\"", field: "etag") }
   }
 }
+
+@Suite("UUID text forms")
+struct UUIDTextTests {
+  @Test("the hand-written formatter and parser agree with Foundation")
+  func roundTrip() {
+    for _ in 0..<1000 {
+      let id = UUID()
+      #expect(id.lowercasedString == id.uuidString.lowercased())
+      #expect(UUID(canonical: id.lowercasedString) == id)
+      #expect(UUID(canonical: id.uuidString) == id)
+    }
+  }
+
+  @Test(
+    "malformed ids are rejected",
+    arguments: [
+      "", "not-a-uuid", "0191f4c2-7a3e-7c1d-9b8a-2f6e4d3c2b1", "0191f4c2x7a3e-7c1d-9b8a-2f6e4d3c2b1a",
+      "0191f4c2-7a3e-7c1d-9b8a-2f6e4d3c2b1g", "{0191f4c2-7a3e-7c1d-9b8a-2f6e4d3c2b1a}",
+    ])
+  func malformed(text: String) {
+    #expect(UUID(canonical: text) == nil)
+  }
+}

@@ -43,13 +43,18 @@ struct FailureRPCTests {
       var options = CallOptions.defaults
       options.timeout = .milliseconds(300)
       let request = Crm_V1_UpdateAccountRequest.with {
-        $0.account = .with { $0.id = account.id.lowercasedString; $0.name = "Waited" }
+        $0.account = .with {
+          $0.id = account.id.lowercasedString; $0.name = "Waited"
+        }
         $0.updateMask = .with { $0.paths = ["name"] }
       }
-      #expect(await code { try await accounts.updateAccount(request, metadata: TestServer.auth(tenant.adminSecret), options: options) } == .deadlineExceeded)
+      #expect(
+        await code { try await accounts.updateAccount(request, metadata: TestServer.auth(tenant.adminSecret), options: options) }
+          == .deadlineExceeded)
       try await Task.sleep(for: .milliseconds(700))
       let waiting = try locker.query(
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT id, owner_id%FOR UPDATE'")
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT id, owner_id%FOR UPDATE'"
+      )
       #expect(try waiting[0].decode("n", as: Int.self) == 0)
     }
     try locker.execute(unsafeSQL: "ROLLBACK")

@@ -39,16 +39,19 @@ struct PlatformTests {
     #expect(try await access.authenticate(secret: secret + "x") == nil)
     let owner = try TestDatabase.ownerConnection()
     defer { owner.close() }
-    try owner.query("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = \(TokenSecret.hash(secret))::bytea")
+    try owner.query(
+      "UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = \(TokenSecret.hash(secret))::bytea")
     #expect(try await access.authenticate(secret: secret) == nil)
 
     let (_, second) = try await tenant.makeUser(.manager)
-    let tokenID: UUID = try owner.query("SELECT id FROM api_tokens WHERE token_hash = \(TokenSecret.hash(second))::bytea")[0].decode("id")
+    let tokenID: UUID = try owner.query("SELECT id FROM api_tokens WHERE token_hash = \(TokenSecret.hash(second))::bytea")[0]
+      .decode("id")
     _ = try await access.revokeToken(tokenID, principal: tenant.admin)
     #expect(try await access.authenticate(secret: second) == nil)
 
     let (inactive, third) = try await tenant.makeUser(.salesRep)
-    _ = try await access.updateUser(inactive.userID, role: nil, teamID: nil, isActive: false, displayName: nil, principal: tenant.admin)
+    _ = try await access.updateUser(
+      inactive.userID, role: nil, teamID: nil, isActive: false, displayName: nil, principal: tenant.admin)
     #expect(try await access.authenticate(secret: third) == nil)
     await #expect(throws: CRMError.permissionDenied("this needs the admin role")) {
       try await access.listTokens(userID: nil, principal: rep)

@@ -133,3 +133,30 @@ final class Counter: Sendable {
     state.withLock { $0 = max($0, candidate) }
   }
 }
+
+@Suite("LibPQ: the pool under contention")
+struct PoolContentionTests {
+  @Test("many borrowers on a tiny pool all get served: no connection is stranded while others wait")
+  func noStrandedConnections() async throws {
+    let pool = ConnectionPool(
+      configuration: .init(connectionString: try TestDatabase.connectionString(), maxConnections: 2, acquireTimeout: .seconds(1)))
+    let failures = Counter()
+    await withTaskGroup(of: Void.self) { group in
+      for _ in 0..<48 {
+        group.addTask {
+          for _ in 0..<100 {
+            do {
+              _ = try await pool.withConnection { try $0.query("SELECT 1 AS v").count }
+            } catch {
+              _ = failures.increment()
+            }
+          }
+        }
+      }
+    }
+    #expect(failures.value == 0)
+    #expect(pool.statistics.leased == 0)
+    #expect(pool.statistics.waiting == 0)
+    await pool.close()
+  }
+}

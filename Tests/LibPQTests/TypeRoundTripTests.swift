@@ -133,3 +133,30 @@ struct ErrorAndCopyTests {
     #expect(try connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
   }
 }
+
+@Suite("LibPQ: pipeline mode")
+struct PipelineTests {
+  @Test("statements in one pipeline share one implicit transaction and come back in order")
+  func pipeline() throws {
+    let connection = try TestDatabase.ownerConnection()
+    let results = try connection.pipeline([
+      "SELECT set_config('crm.test', \("piped"), true) AS v",
+      "SELECT current_setting('crm.test') AS v",
+      "SELECT \(42)::int AS v",
+    ])
+    #expect(try results.map { try $0[0].decode("v", as: String.self) } == ["piped", "piped", "42"])
+    // Outside the pipeline's transaction the local setting is gone.
+    #expect(try connection.query("SELECT current_setting('crm.test', true) AS v")[0].decode("v", as: String?.self) ?? "" == "")
+  }
+
+  @Test("a failing statement aborts the rest, rolls back the ones before, and leaves the connection usable")
+  func failure() throws {
+    let connection = try TestDatabase.ownerConnection()
+    try connection.execute(unsafeSQL: "CREATE TEMP TABLE piped (a int)")
+    #expect(throws: PostgresError.self) {
+      try connection.pipeline(["INSERT INTO piped VALUES (1)", "SELECT 1/0", "INSERT INTO piped VALUES (2)"])
+    }
+    #expect(try connection.query("SELECT count(*) AS n FROM piped")[0].decode("n", as: Int.self) == 0)
+    #expect(connection.isIdle)
+  }
+}

@@ -1,5 +1,6 @@
 -- pgbench script: the SQL crmd runs for one CreateAccount without a request id: owner check, insert
--- returning the row, change-log row; one transaction under the crm_app role (PGOPTIONS).
+-- returning the row, change-log row; one transaction under the crm_app role (PGOPTIONS). (The change
+-- log is built with jsonb_build_* because pgbench would read `:null` in a JSON literal as a variable.)
 BEGIN;
 SELECT set_config('crm.tenant_id', :tenant, true), set_config('statement_timeout', '30000', true);
 SELECT is_active FROM users WHERE tenant_id = :tenant AND id = :owner;
@@ -11,5 +12,9 @@ VALUES (:tenant, gen_random_uuid(), :owner, :owner, 'pgbench ' || random(), NULL
 RETURNING id, owner_id, name, version, created_at, updated_at;
 INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes)
 VALUES (:tenant, 'account', gen_random_uuid(), 'create', :owner, NULL,
-  '[{"field":"name","old":null,"new":"pgbench"},{"field":"type","old":null,"new":"unspecified"},{"field":"tier","old":null,"new":"unspecified"},{"field":"tags","old":null,"new":[]}]'::jsonb);
+  jsonb_build_array(
+    jsonb_build_object('field', 'name', 'old', NULL, 'new', 'pgbench'),
+    jsonb_build_object('field', 'type', 'old', NULL, 'new', 'unspecified'),
+    jsonb_build_object('field', 'tier', 'old', NULL, 'new', 'unspecified'),
+    jsonb_build_object('field', 'tags', 'old', NULL, 'new', jsonb_build_array())));
 COMMIT;

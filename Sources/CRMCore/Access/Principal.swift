@@ -56,6 +56,6 @@ public struct Principal: Sendable, Hashable {
   /// of `type`.
   public func readableOwners(_ type: RecordType) -> [UUID]? {
     if isAdmin || sharingMode(for: type) == .publicRead { return nil }
-    return ownersInHierarchy.sorted { $0.uuidString < $1.uuidString }
+    return ownersInHierarchy.sorted { $0.lowercasedString < $1.lowercasedString }
   }
 }

@@ -55,7 +55,7 @@ enum RequestFields {
   /// An optional id: empty means none.
   static func optionalID(_ text: String, field: String, into violations: inout Violations) -> UUID? {
     if text.isEmpty { return nil }
-    guard text.utf8.count == 36, let id = UUID(uuidString: text) else {
+    guard let id = UUID(canonical: text) else {
       violations.add(field, "must be a UUID such as 0191f4c2-7a3e-7c1d-9b8a-2f6e4d3c2b1a", reason: "INVALID_FORMAT")
       return nil
     }

@@ -108,6 +108,6 @@ public struct RequestInterceptor: ServerInterceptor {
     {
       return given
     }
-    return UUID().uuidString.lowercased()
+    return UUID().lowercasedString
   }
 }

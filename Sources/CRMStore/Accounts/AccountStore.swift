@@ -41,17 +41,12 @@ public struct AccountStore: Sendable {
 
   /// The account, if the caller may see it.
   public func get(_ id: UUID, principal: Principal) async throws -> Account {
-    try await database.withTenant(principal.tenantID) { connection in
-      guard let account = try Mechanics.fetch(connection, id: id, principal: principal) else { throw Mechanics.notFound(id) }
-      return account
-    }
+    try await Mechanics.get(database, id: id, principal: principal)
   }
 
   /// The accounts named, in order; NOT_FOUND if any is missing or out of sight.
   public func batchGet(_ ids: [UUID], principal: Principal) async throws -> [Account] {
-    try await database.withTenant(principal.tenantID) { connection in
-      try Mechanics.batchGet(connection, ids: ids, principal: principal)
-    }
+    try await Mechanics.batchGet(database, ids: ids, principal: principal)
   }
 
   /// Applies the fields in `mask` from `patch` (and `owner_id` from `newOwnerID`).

@@ -32,17 +32,12 @@ public struct ContactStore: Sendable {
 
   /// The contact, if the caller may see it.
   public func get(_ id: UUID, principal: Principal) async throws -> Contact {
-    try await database.withTenant(principal.tenantID) { connection in
-      guard let contact = try Mechanics.fetch(connection, id: id, principal: principal) else { throw Mechanics.notFound(id) }
-      return contact
-    }
+    try await Mechanics.get(database, id: id, principal: principal)
   }
 
   /// The contacts named, in order; NOT_FOUND if any is missing or out of sight.
   public func batchGet(_ ids: [UUID], principal: Principal) async throws -> [Contact] {
-    try await database.withTenant(principal.tenantID) { connection in
-      try Mechanics.batchGet(connection, ids: ids, principal: principal)
-    }
+    try await Mechanics.batchGet(database, ids: ids, principal: principal)
   }
 
   /// Applies the fields in `mask` from `patch` (and `owner_id` from `newOwnerID`).
@@ -108,7 +103,8 @@ public struct ContactStore: Sendable {
       if let prefix = filter.namePrefix {
         let pattern = Mechanics.likePrefix(prefix)
         conditions.append(
-          " AND (lower(first_name) COLLATE \"C\" LIKE \(pattern) ESCAPE '\\' OR lower(last_name) COLLATE \"C\" LIKE \(pattern) ESCAPE '\\')")
+          " AND (lower(first_name) COLLATE \"C\" LIKE \(pattern) ESCAPE '\\' OR lower(last_name) COLLATE \"C\" LIKE \(pattern) ESCAPE '\\')"
+        )
       }
       if let email = filter.email { conditions.append(" AND email_addresses @> ARRAY[\(email)]::text[]") }
       return try Mechanics.page(

@@ -84,12 +84,39 @@ public final class Database: Sendable {
     _ tenantID: UUID,
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
-    let timeout = min(Self.remainingTime ?? configuration.statementTimeout, configuration.statementTimeout)
-    let milliseconds = max(1, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+    let setup = tenantSetup(tenantID)
     return try await pool.withTransaction { connection in
-      try connection.query(
-        "SELECT set_config('crm.tenant_id', \(tenantID), true), set_config('statement_timeout', \(String(milliseconds)), true)")
+      try connection.query(setup)
       return try body(connection)
     }
+  }
+
+  /// Runs independent read statements scoped to `tenantID` in one round trip (pipeline mode, one
+  /// implicit transaction), then decodes their results on the pool's thread. A connection found dead
+  /// is replaced once: reads have no effects to repeat.
+  public func read<T: Sendable>(
+    _ tenantID: UUID,
+    _ queries: [PostgresQuery],
+    _ decode: @escaping @Sendable ([PostgresResult]) throws -> T
+  ) async throws -> T {
+    let statements = [tenantSetup(tenantID)] + queries
+    var retried = false
+    while true {
+      do {
+        return try await pool.withConnection { connection in
+          try decode(Array(try connection.pipeline(statements).dropFirst()))
+        }
+      } catch let error as PostgresError where error.isConnectionFailure && !retried {
+        retried = true
+      }
+    }
+  }
+
+  /// The statement that opens every tenant-scoped transaction: the tenant for row-level security,
+  /// and the statement timeout (the request's remaining time, at most the configured one).
+  func tenantSetup(_ tenantID: UUID) -> PostgresQuery {
+    let timeout = min(Self.remainingTime ?? configuration.statementTimeout, configuration.statementTimeout)
+    let milliseconds = max(1, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+    return "SELECT set_config('crm.tenant_id', \(tenantID), true), set_config('statement_timeout', \(String(milliseconds)), true)"
   }
 }

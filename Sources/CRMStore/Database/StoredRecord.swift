@@ -40,29 +40,46 @@ enum RecordMechanics<Record: StoredRecord> {
     .notFound("\(Record.noun) \(id.lowercasedString) not found")
   }
 
-  /// The record if it exists and the caller may read it.
-  static func fetch(_ connection: PostgresConnection, id: UUID, principal: Principal) throws -> Record? {
-    let result = try connection.query(
-      "SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table) WHERE tenant_id = \(principal.tenantID) AND id = \(id)"
-    )
+  /// The statement reading one record by id.
+  static func selectByID(_ id: UUID, principal: Principal) -> PostgresQuery {
+    "SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table) WHERE tenant_id = \(principal.tenantID) AND id = \(id)"
+  }
+
+  /// The record a ``selectByID(_:principal:)`` result holds, if the caller may read it.
+  static func visible(_ result: PostgresResult, principal: Principal) throws -> Record? {
     guard let row = result.first else { return nil }
     let record = try Record(row: row)
     return principal.canRead(Record.recordType, ownedBy: record.ownerID) ? record : nil
   }
 
-  /// Every record named, in the order named; NOT_FOUND when any is missing or out of sight.
-  static func batchGet(_ connection: PostgresConnection, ids: [UUID], principal: Principal) throws -> [Record] {
-    let result = try connection.query(
-      "SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table) WHERE tenant_id = \(principal.tenantID) AND id = ANY(\(ids)::uuid[])"
-    )
-    var byID: [UUID: Record] = [:]
-    for row in result.rows {
-      let record = try Record(row: row)
-      if principal.canRead(Record.recordType, ownedBy: record.ownerID) { byID[record.id] = record }
-    }
-    return try ids.map { id in
-      guard let record = byID[id] else { throw notFound(id) }
+  /// The record if it exists and the caller may read it.
+  static func fetch(_ connection: PostgresConnection, id: UUID, principal: Principal) throws -> Record? {
+    try visible(connection.query(selectByID(id, principal: principal)), principal: principal)
+  }
+
+  /// The record, read in one round trip; NOT_FOUND when missing or out of sight.
+  static func get(_ database: Database, id: UUID, principal: Principal) async throws -> Record {
+    try await database.read(principal.tenantID, [selectByID(id, principal: principal)]) { results in
+      guard let record = try visible(results[0], principal: principal) else { throw notFound(id) }
       return record
+    }
+  }
+
+  /// Every record named, in the order named, in one round trip; NOT_FOUND when any is missing or out
+  /// of sight.
+  static func batchGet(_ database: Database, ids: [UUID], principal: Principal) async throws -> [Record] {
+    let query: PostgresQuery =
+      "SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table) WHERE tenant_id = \(principal.tenantID) AND id = ANY(\(ids)::uuid[])"
+    return try await database.read(principal.tenantID, [query]) { results in
+      var byID: [UUID: Record] = [:]
+      for row in results[0].rows {
+        let record = try Record(row: row)
+        if principal.canRead(Record.recordType, ownedBy: record.ownerID) { byID[record.id] = record }
+      }
+      return try ids.map { id in
+        guard let record = byID[id] else { throw notFound(id) }
+        return record
+      }
     }
   }
 
@@ -160,7 +177,9 @@ enum RecordMechanics<Record: StoredRecord> {
 
   /// Writes `next` over `current` (locked by ``lockForWrite``) and logs the changed fields; writes
   /// nothing when nothing changed.
-  static func write(_ connection: PostgresConnection, _ next: Record, over current: Record, context: ChangeLog.Context) throws -> Record {
+  static func write(_ connection: PostgresConnection, _ next: Record, over current: Record, context: ChangeLog.Context) throws
+    -> Record
+  {
     let changes = FieldChange.diff(fields: Record.changeLogOrder, old: current.snapshot, new: next.snapshot)
     if changes.isEmpty { return current }
     let principal = context.principal
