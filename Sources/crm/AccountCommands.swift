@@ -241,15 +241,7 @@ extension Accounts {
     @Option(help: "The etag you read.") var etag: String?
 
     func run() async throws {
-      try await runReportingErrors {
-        let account = try await client.withClient { client, metadata in
-          try await Crm_V1_AccountService.Client(wrapping: client).deleteAccount(
-            .with {
-              $0.id = id; $0.etag = etag ?? ""
-            }, metadata: metadata)
-        }
-        try Accounts.printAccount(account, json: client.json)
-      }
+      try await runReportingErrors { try await Accounts.setArchived(true, client: client, id: id, etag: etag) }
     }
   }
 
@@ -260,15 +252,7 @@ extension Accounts {
     @Option(help: "The etag you read.") var etag: String?
 
     func run() async throws {
-      try await runReportingErrors {
-        let account = try await client.withClient { client, metadata in
-          try await Crm_V1_AccountService.Client(wrapping: client).undeleteAccount(
-            .with {
-              $0.id = id; $0.etag = etag ?? ""
-            }, metadata: metadata)
-        }
-        try Accounts.printAccount(account, json: client.json)
-      }
+      try await runReportingErrors { try await Accounts.setArchived(false, client: client, id: id, etag: etag) }
     }
   }
 
@@ -351,5 +335,25 @@ enum HistoryPrinter {
         print("    \(change.field): \(Output.value(change.oldValue)) → \(Output.value(change.newValue))")
       }
     }
+  }
+}
+
+extension Accounts {
+  /// Archives (`true`) or restores a account and prints it.
+  static func setArchived(_ archived: Bool, client: ClientOptions, id: String, etag: String?) async throws {
+    let account = try await client.withClient { grpc, metadata in
+      let service = Crm_V1_AccountService.Client(wrapping: grpc)
+      if archived {
+        return try await service.deleteAccount(
+          .with {
+            $0.id = id; $0.etag = etag ?? ""
+          }, metadata: metadata)
+      }
+      return try await service.undeleteAccount(
+        .with {
+          $0.id = id; $0.etag = etag ?? ""
+        }, metadata: metadata)
+    }
+    try printAccount(account, json: client.json)
   }
 }

@@ -203,15 +203,7 @@ extension Contacts {
     @Option(help: "The etag you read.") var etag: String?
 
     func run() async throws {
-      try await runReportingErrors {
-        let contact = try await client.withClient { client, metadata in
-          try await Crm_V1_ContactService.Client(wrapping: client).deleteContact(
-            .with {
-              $0.id = id; $0.etag = etag ?? ""
-            }, metadata: metadata)
-        }
-        try Contacts.printContact(contact, json: client.json)
-      }
+      try await runReportingErrors { try await Contacts.setArchived(true, client: client, id: id, etag: etag) }
     }
   }
 
@@ -222,15 +214,7 @@ extension Contacts {
     @Option(help: "The etag you read.") var etag: String?
 
     func run() async throws {
-      try await runReportingErrors {
-        let contact = try await client.withClient { client, metadata in
-          try await Crm_V1_ContactService.Client(wrapping: client).undeleteContact(
-            .with {
-              $0.id = id; $0.etag = etag ?? ""
-            }, metadata: metadata)
-        }
-        try Contacts.printContact(contact, json: client.json)
-      }
+      try await runReportingErrors { try await Contacts.setArchived(false, client: client, id: id, etag: etag) }
     }
   }
 
@@ -243,5 +227,25 @@ extension Contacts {
     func run() async throws {
       try await runReportingErrors { try await HistoryPrinter.run(client: client, type: .contact, id: id, limit: limit) }
     }
+  }
+}
+
+extension Contacts {
+  /// Archives (`true`) or restores a contact and prints it.
+  static func setArchived(_ archived: Bool, client: ClientOptions, id: String, etag: String?) async throws {
+    let contact = try await client.withClient { grpc, metadata in
+      let service = Crm_V1_ContactService.Client(wrapping: grpc)
+      if archived {
+        return try await service.deleteContact(
+          .with {
+            $0.id = id; $0.etag = etag ?? ""
+          }, metadata: metadata)
+      }
+      return try await service.undeleteContact(
+        .with {
+          $0.id = id; $0.etag = etag ?? ""
+        }, metadata: metadata)
+    }
+    try printContact(contact, json: client.json)
   }
 }

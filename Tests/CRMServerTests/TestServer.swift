@@ -13,6 +13,7 @@ enum TestServer {
   static func withClient<T: Sendable>(
     maxRequestBytes: Int = ServerConfiguration.defaults.maxRequestBytes,
     database given: Database? = nil,
+    tls: ServerConfiguration.TLS? = nil,
     _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
   ) async throws -> T {
     let shared = try await TestDatabase.database()
@@ -20,13 +21,22 @@ enum TestServer {
     var configuration = ServerConfiguration.defaults
     configuration.port = 0
     configuration.maxRequestBytes = maxRequestBytes
+    configuration.tls = tls
     let server = try CRMServer(configuration: configuration, database: database, logger: Logger(label: "test-server"))
     return try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await server.server.serve() }
       defer { server.beginGracefulShutdown() }
       guard let address = try await server.listeningAddress?.ipv4 else { throw TestDatabase.Missing() }
+      let security: HTTP2ClientTransport.Posix.TransportSecurity
+      if let tls {
+        security = .tls {
+          $0.trustRoots = .certificates([.file(path: tls.certificatePath, format: .pem)])
+        }
+      } else {
+        security = .plaintext
+      }
       let transport = try HTTP2ClientTransport.Posix(
-        target: .ipv4(address: address.host, port: address.port), transportSecurity: .plaintext)
+        target: .ipv4(address: address.host, port: address.port), transportSecurity: security)
       return try await withGRPCClient(transport: transport) { client in
         try await body(client)
       }

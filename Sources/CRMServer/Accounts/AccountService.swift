@@ -77,25 +77,21 @@ public struct AccountService: Crm_V1_AccountService.SimpleServiceProtocol {
   /// Archives the account.
   public func deleteAccount(request: Crm_V1_DeleteAccountRequest, context: ServerContext) async throws -> Crm_V1_Account {
     let call = try RequestContext.require()
-    var violations = Violations()
-    let id = RequestFields.id(request.id, field: "id", into: &violations)
-    let expected = RequestFields.etag(request.etag, field: "etag", into: &violations)
-    let requestID = RequestFields.requestID(request.requestID, into: &violations)
-    try violations.check()
-    return Crm_V1_Account(
-      try await accounts.archive(id!, expectedVersion: expected, context: .init(principal: call.principal, requestID: requestID)))
+    let change = try RequestFields.stateChange(id: request.id, etag: request.etag, requestID: request.requestID)
+    let record = try await accounts.archive(
+      change.id, expectedVersion: change.expectedVersion,
+      context: .init(principal: call.principal, requestID: change.requestID))
+    return Crm_V1_Account(record)
   }
 
   /// Restores an archived account.
   public func undeleteAccount(request: Crm_V1_UndeleteAccountRequest, context: ServerContext) async throws -> Crm_V1_Account {
     let call = try RequestContext.require()
-    var violations = Violations()
-    let id = RequestFields.id(request.id, field: "id", into: &violations)
-    let expected = RequestFields.etag(request.etag, field: "etag", into: &violations)
-    let requestID = RequestFields.requestID(request.requestID, into: &violations)
-    try violations.check()
-    return Crm_V1_Account(
-      try await accounts.restore(id!, expectedVersion: expected, context: .init(principal: call.principal, requestID: requestID)))
+    let change = try RequestFields.stateChange(id: request.id, etag: request.etag, requestID: request.requestID)
+    let record = try await accounts.restore(
+      change.id, expectedVersion: change.expectedVersion,
+      context: .init(principal: call.principal, requestID: change.requestID))
+    return Crm_V1_Account(record)
   }
 
   /// A page of accounts.

@@ -113,6 +113,18 @@ enum RequestFields {
     return fields
   }
 
+  /// The id, etag version and request id of an archive or restore request, validated together.
+  static func stateChange(
+    id: String, etag: String, requestID: String
+  ) throws(CRMError) -> (id: UUID, expectedVersion: Int64?, requestID: String?) {
+    var violations = Violations()
+    let parsedID = Self.id(id, field: "id", into: &violations)
+    let expected = Self.etag(etag, field: "etag", into: &violations)
+    let parsedRequestID = Self.requestID(requestID, into: &violations)
+    try violations.check()
+    return (parsedID!, expected, parsedRequestID)
+  }
+
   /// The archive filter.
   static func archiveFilter(_ filter: Crm_V1_ArchiveFilter, into violations: inout Violations) -> ArchiveFilter {
     switch filter {

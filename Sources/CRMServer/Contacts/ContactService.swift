@@ -68,25 +68,21 @@ public struct ContactService: Crm_V1_ContactService.SimpleServiceProtocol {
   /// Archives the contact.
   public func deleteContact(request: Crm_V1_DeleteContactRequest, context: ServerContext) async throws -> Crm_V1_Contact {
     let call = try RequestContext.require()
-    var violations = Violations()
-    let id = RequestFields.id(request.id, field: "id", into: &violations)
-    let expected = RequestFields.etag(request.etag, field: "etag", into: &violations)
-    let requestID = RequestFields.requestID(request.requestID, into: &violations)
-    try violations.check()
-    return Crm_V1_Contact(
-      try await contacts.archive(id!, expectedVersion: expected, context: .init(principal: call.principal, requestID: requestID)))
+    let change = try RequestFields.stateChange(id: request.id, etag: request.etag, requestID: request.requestID)
+    let record = try await contacts.archive(
+      change.id, expectedVersion: change.expectedVersion,
+      context: .init(principal: call.principal, requestID: change.requestID))
+    return Crm_V1_Contact(record)
   }
 
   /// Restores an archived contact.
   public func undeleteContact(request: Crm_V1_UndeleteContactRequest, context: ServerContext) async throws -> Crm_V1_Contact {
     let call = try RequestContext.require()
-    var violations = Violations()
-    let id = RequestFields.id(request.id, field: "id", into: &violations)
-    let expected = RequestFields.etag(request.etag, field: "etag", into: &violations)
-    let requestID = RequestFields.requestID(request.requestID, into: &violations)
-    try violations.check()
-    return Crm_V1_Contact(
-      try await contacts.restore(id!, expectedVersion: expected, context: .init(principal: call.principal, requestID: requestID)))
+    let change = try RequestFields.stateChange(id: request.id, etag: request.etag, requestID: request.requestID)
+    let record = try await contacts.restore(
+      change.id, expectedVersion: change.expectedVersion,
+      context: .init(principal: call.principal, requestID: change.requestID))
+    return Crm_V1_Contact(record)
   }
 
   /// A page of contacts.
