@@ -1,10 +1,11 @@
 import CRMCore
-import CRMStore
 import CRMTestSupport
 import Foundation
 import LibPQ
 import Logging
 import Testing
+
+@testable import CRMStore
 
 @Suite("Store: start-up, tokens and the embedded cluster")
 struct PlatformTests {
@@ -95,5 +96,25 @@ struct PlatformTests {
     connection.close()
     cluster.stop()
     #expect(!PostgresConnection.ping(connectionString: cluster.connectionString))
+  }
+
+  @Test("a data directory the postgres user cannot reach (like /root/…) still gets a working cluster")
+  func unreachableDataDirectory() async throws {
+    let locked = FileManager.default.temporaryDirectory.appendingPathComponent("crm-locked-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: locked, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    defer { try? FileManager.default.removeItem(at: locked) }
+    let cluster = EmbeddedCluster(dataDirectory: locked.appendingPathComponent("crm-data"), logger: Logger(label: "test"))
+    #expect(!EmbeddedCluster.canTraverse(locked, as: "postgres") || geteuid() != 0)
+    if geteuid() == 0 {
+      #expect(cluster.clusterDirectory.path.hasPrefix("/var/lib/crm/clusters/"))
+    } else {
+      #expect(cluster.clusterDirectory.path.hasPrefix(locked.path))
+    }
+    #expect(try cluster.start())
+    let connection = try PostgresConnection(connectionString: cluster.connectionString)
+    #expect(try connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
+    connection.close()
+    cluster.stop()
+    try? FileManager.default.removeItem(at: cluster.clusterDirectory)
   }
 }

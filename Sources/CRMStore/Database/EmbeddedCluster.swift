@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import LibPQ
 public import Logging
@@ -27,14 +28,23 @@ public struct EmbeddedCluster: Sendable {
   public let superuser = "crm"
   let logger: Logger
 
+  /// The cluster's own folder (PGDATA), which also holds its socket: `<dataDirectory>/pg`, or, when
+  /// crmd is root and the unprivileged user cannot reach the data directory (say it is under `/root`),
+  /// `/var/lib/crm/clusters/<hash of the data directory's path>`.
+  public let clusterDirectory: URL
+
   /// A cluster under `dataDirectory`; nothing happens until ``start()``.
   public init(dataDirectory: URL, logger: Logger = Logger(label: "crm.embedded-postgres")) {
-    self.dataDirectory = dataDirectory.standardizedFileURL
+    let data = dataDirectory.standardizedFileURL
+    self.dataDirectory = data
     self.logger = logger
+    if let user = Self.unprivilegedUser(), !Self.canTraverse(data.deletingLastPathComponent(), as: user) {
+      let digest = SHA256.hash(data: Data(data.path.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+      clusterDirectory = URL(fileURLWithPath: "/var/lib/crm/clusters/\(digest)")
+    } else {
+      clusterDirectory = data.appendingPathComponent("pg")
+    }
   }
-
-  /// The cluster's own folder (PGDATA), which also holds its socket.
-  public var clusterDirectory: URL { dataDirectory.appendingPathComponent("pg") }
 
   /// The connection string for crmd's database over the Unix socket.
   public var connectionString: String {
@@ -49,9 +59,16 @@ public struct EmbeddedCluster: Sendable {
     let binaries = try Self.findBinaries()
     let runAs = Self.unprivilegedUser()
     try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+    let parent = clusterDirectory.deletingLastPathComponent()
+    try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
     if runAs != nil {
       // The cluster's parent must be traversable by the cluster's user.
-      try run("/bin/chmod", ["0755", dataDirectory.path])
+      try run("/bin/chmod", ["0755", parent.path])
+      if parent != dataDirectory {
+        logger.notice(
+          "the data directory is out of reach of the postgres user; the cluster lives elsewhere",
+          metadata: ["db.path": "\(clusterDirectory.path)"])
+      }
     }
     let versionFile = clusterDirectory.appendingPathComponent("PG_VERSION")
     if !FileManager.default.fileExists(atPath: versionFile.path) {
@@ -143,6 +160,26 @@ public struct EmbeddedCluster: Sendable {
     let status = try Subprocess.run(argv, outputPath: logPath)
     guard status == 0 else {
       throw Failure(description: "\(URL(fileURLWithPath: program).lastPathComponent) failed (exit \(status)); see \(logPath)")
+    }
+  }
+
+  /// Whether `user` may enter `directory` and every folder above it (by owner or "other" permission
+  /// bits; supplementary groups are not counted, so the answer errs on "no").
+  static func canTraverse(_ directory: URL, as user: String) -> Bool {
+    guard let entry = getpwnam(user) else { return false }
+    let uid = entry.pointee.pw_uid
+    let gid = entry.pointee.pw_gid
+    var path = directory.standardizedFileURL.path
+    while true {
+      var info = stat()
+      if stat(path, &info) == 0 {
+        let mode = info.st_mode
+        let allowed =
+          (info.st_uid == uid && mode & S_IXUSR != 0) || (info.st_gid == gid && mode & S_IXGRP != 0) || mode & S_IXOTH != 0
+        if !allowed { return false }
+      }
+      if path == "/" || path.isEmpty { return true }
+      path = (path as NSString).deletingLastPathComponent
     }
   }
 
