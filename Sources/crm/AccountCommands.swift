@@ -39,11 +39,11 @@ struct Accounts: AsyncParsableCommand {
   }
 
   static func typeName(_ type: Crm_V1_AccountType) -> String {
-    type == .unspecified ? "" : "\(type)"
+    type == .unspecified ? "" : Output.name(type)
   }
 
   static func tierName(_ tier: Crm_V1_AccountTier) -> String {
-    tier == .unspecified ? "" : "\(tier)"
+    tier == .unspecified ? "" : Output.name(tier)
   }
 }
 
@@ -330,7 +330,8 @@ enum HistoryPrinter {
     }
     if client.json { return try Output.printJSON(response.entries) }
     for entry in response.entries {
-      print("\(Output.time(entry.changeTime))  #\(entry.sequence)  \(entry.operation)  by \(entry.actorID.prefix(8))")
+      print(
+        "\(Output.time(entry.changeTime))  #\(entry.sequence)  \(Output.name(entry.operation))  by \(entry.actorID.prefix(8))")
       for change in entry.changes {
         print("    \(change.field): \(Output.value(change.oldValue)) → \(Output.value(change.newValue))")
       }

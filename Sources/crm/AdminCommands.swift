@@ -25,7 +25,7 @@ struct Admin: AsyncParsableCommand {
     Output.printTable(
       ["ID", "EMAIL", "NAME", "ROLE", "TEAM", "ACTIVE"],
       users.map {
-        [$0.id, $0.email, $0.displayName, "\($0.role)", String($0.teamID.prefix(8)), $0.active ? "yes" : "no"]
+        [$0.id, $0.email, $0.displayName, Output.name($0.role), String($0.teamID.prefix(8)), $0.active ? "yes" : "no"]
       })
   }
 
@@ -265,7 +265,7 @@ extension Admin {
           if client.json { return print(try Output.json(tenant)) }
           Output.printRecord(
             [("id", tenant.id), ("name", tenant.name), ("system", tenant.system ? "yes" : "no")]
-              + tenant.sharingRules.map { ("sharing \($0.recordType)", "\($0.mode)") })
+              + tenant.sharingRules.map { ("sharing \(Output.name($0.recordType))", Output.name($0.mode)) })
         }
       }
     }
@@ -297,7 +297,7 @@ extension Admin {
             }, metadata: metadata)
         }
         if client.json { return print(try Output.json(tenant)) }
-        for rule in tenant.sharingRules { print("\(rule.recordType): \(rule.mode)") }
+        for rule in tenant.sharingRules { print("\(Output.name(rule.recordType)): \(Output.name(rule.mode))") }
       }
     }
   }

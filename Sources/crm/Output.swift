@@ -43,6 +43,19 @@ enum Output {
     }
   }
 
+  /// An enum case as the API's documentation spells it: `salesRep` → `sales_rep`.
+  static func name(_ value: Any) -> String {
+    var out = ""
+    for character in String(describing: value) {
+      if character.isUppercase {
+        out += "_" + character.lowercased()
+      } else {
+        out.append(character)
+      }
+    }
+    return out
+  }
+
   /// A protobuf timestamp as ISO 8601 UTC.
   static func time(_ timestamp: Google_Protobuf_Timestamp) -> String {
     guard timestamp.seconds != 0 || timestamp.nanos != 0 else { return "" }
