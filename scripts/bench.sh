@@ -44,6 +44,11 @@ run_pgbench() {
     -T "$duration" -D tenant="$tenant" -D owner="$owner" -D accounts="$accounts" -f "$1" crm_bench 2>&1
 }
 
+step "Health.Check (the floor): crm-bench, then pgbench (c=$concurrency, ${duration}s)"
+health_crmd=$("$bin/crm-bench" --address "$crmd_address" --token none --scenario health \
+  --concurrency "$concurrency" --duration "$duration" --warmup "$warmup" --json)
+health_pg=$(run_pgbench scripts/bench/health_check.sql)
+
 step "GetAccount: crm-bench, then pgbench (c=$concurrency, ${duration}s)"
 get_crmd=$(CRM_ADDRESS="$crmd_address" CRM_TOKEN="$crmd_token" "$bin/crm-bench" --scenario get \
   --concurrency "$concurrency" --duration "$duration" --warmup "$warmup" --sample 100000 --json)
@@ -56,20 +61,23 @@ create_pg=$(run_pgbench scripts/bench/create_account.sql)
 
 crmd_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$crmd_pid/status")
 
-python3 - "$get_crmd" "$get_pg" "$create_crmd" "$create_pg" "$concurrency" "$duration" "$accounts" "$pool" "$crmd_rss_kb" <<'PY'
+python3 - "$get_crmd" "$get_pg" "$create_crmd" "$create_pg" "$concurrency" "$duration" "$accounts" "$pool" "$crmd_rss_kb" \
+  "$health_crmd" "$health_pg" <<'PY'
 import json, re, sys
 get_crmd, get_pg, create_crmd, create_pg = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 concurrency, duration, accounts, pool, rss = sys.argv[5:10]
+health_crmd, health_pg = json.loads(sys.argv[10]), sys.argv[11]
 def pg(text):
     tps = float(re.search(r"tps = ([0-9.]+) \(without initial", text).group(1))
     latency = float(re.search(r"latency average = ([0-9.]+) ms", text).group(1))
     return tps, latency
 rows = []
-for name, crmd, pgtext in (("GetAccount", get_crmd, get_pg), ("CreateAccount", create_crmd, create_pg)):
+for name, crmd, pgtext in (("Health.Check (floor)", health_crmd, health_pg), ("GetAccount", get_crmd, get_pg), ("CreateAccount", create_crmd, create_pg)):
     tps, latency = pg(pgtext)
     rows.append(f"| {name} | {crmd['rps']:.0f} | {crmd['p50_ms']:.2f} | {crmd['p90_ms']:.2f} | {crmd['p99_ms']:.2f} | {crmd['errors']} | {tps:.0f} | {latency:.2f} | {crmd['rps'] / tps:.2f}× |")
 print(f"\nconcurrency {concurrency}, {duration} s measured, {accounts} seeded accounts, crmd pool {pool}, crmd peak RSS {int(rss) // 1024} MB\n")
 print("| RPC | crmd RPS | p50 ms | p90 ms | p99 ms | errors | pgbench TPS (same SQL) | pgbench avg ms | ratio |")
 print("|---|---|---|---|---|---|---|---|---|")
 print("\n".join(rows))
+print(f"\nGetAccount reaches {get_crmd['rps'] / health_crmd['rps']:.0%} of the Health.Check floor on the same server.")
 PY

@@ -16,6 +16,7 @@ struct Bench: AsyncParsableCommand {
       Scenarios:
         get      GetAccount of random ids, sampled from the first --sample accounts that ListAccounts returns
         create   CreateAccount with generated names
+        health   grpc.health.v1.Health/Check: no token, one `SELECT 1`; the floor of the gRPC stack plus a pool hop
       Each of --concurrency workers keeps one call in flight on a shared HTTP/2 connection pool.
 
       Example:
@@ -24,7 +25,7 @@ struct Bench: AsyncParsableCommand {
 
   @Option(help: "Server address host:port (env: CRM_ADDRESS; default: 127.0.0.1:50051).") var address: String?
   @Option(help: "Bearer token (env: CRM_TOKEN).") var token: String?
-  @Option(help: "get or create.") var scenario: String = "get"
+  @Option(help: "get, create or health.") var scenario: String = "get"
   @Option(help: "Calls in flight.") var concurrency: Int = 16
   @Option(help: "Measured seconds.") var duration: Double = 10
   @Option(help: "Unmeasured seconds first.") var warmup: Double = 2
@@ -37,7 +38,9 @@ struct Bench: AsyncParsableCommand {
     guard let secret = token ?? ProcessInfo.processInfo.environment["CRM_TOKEN"] else {
       throw ValidationError("set CRM_TOKEN or pass --token")
     }
-    guard scenario == "get" || scenario == "create" else { throw ValidationError("--scenario must be get or create") }
+    guard ["get", "create", "health"].contains(scenario) else {
+      throw ValidationError("--scenario must be get, create or health")
+    }
     guard concurrency > 0, connections > 0, duration > 0 else {
       throw ValidationError("--concurrency, --connections and --duration must be positive")
     }
@@ -119,6 +122,7 @@ struct Load: Sendable {
     stopAt: ContinuousClock.Instant
   ) async throws -> Outcome {
     let accounts = Crm_V1_AccountService.Client(wrapping: client)
+    let health = Grpc_Health_V1_Health.Client(wrapping: client)
     var outcome = Outcome()
     var generator = SystemRandomNumberGenerator()
     var sequence = 0
@@ -127,7 +131,9 @@ struct Load: Sendable {
       if began >= stopAt { return outcome }
       var failed = false
       do {
-        if scenario == "get" {
+        if scenario == "health" {
+          _ = try await health.check(.init())
+        } else if scenario == "get" {
           _ = try await accounts.getAccount(
             .with { $0.id = ids[Int.random(in: 0..<ids.count, using: &generator)] }, metadata: metadata)
         } else {
