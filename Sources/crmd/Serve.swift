@@ -117,11 +117,11 @@ enum TokenFile {
       FileManager.default.createFile(
         atPath: temporary.path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600])
     else {
-      throw ValidationError("cannot write \(path)")
+      throw StartupError(description: "cannot write the admin token to \(path)")
     }
     guard rename(temporary.path, path) == 0 else {
       try? FileManager.default.removeItem(at: temporary)
-      throw ValidationError("cannot write \(path)")
+      throw StartupError(description: "cannot write the admin token to \(path)")
     }
   }
 }

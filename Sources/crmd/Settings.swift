@@ -2,6 +2,7 @@ import ArgumentParser
 import CRMServer
 import CRMStore
 import Foundation
+import LibPQ
 import Logging
 
 /// Options shared by every crmd command that needs the database: flags, then `CRM_*` variables,
@@ -58,12 +59,22 @@ struct DatabaseOptions: ParsableArguments {
     }
     do {
       try Migrator(logger: logger).migrate(connectionString: connectionString)
+    } catch let error as PostgresError where error.kind == .connection {
+      cluster?.stop()
+      // For the operator at start-up: libpq's own words name the host or socket that failed.
+      let detail = error.serverMessage.trimmingCharacters(in: .whitespacesAndNewlines)
+      throw StartupError(description: "cannot reach PostgreSQL (\(detail)); check --database-url / CRM_DATABASE_URL")
     } catch {
       cluster?.stop()
       throw error
     }
     return (connectionString, cluster)
   }
+}
+
+/// A failure at start-up that is not about the command line: printed as one line, without usage.
+struct StartupError: Error, CustomStringConvertible {
+  var description: String
 }
 
 /// Reads `CRM_*` variables.
