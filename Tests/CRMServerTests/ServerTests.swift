@@ -157,6 +157,38 @@ struct AccountRPCTests {
   }
 }
 
+@Suite("Server: request ids")
+struct RequestIDTests {
+  @Test("the caller's x-request-id comes back on success and on error; without one the server makes one")
+  func echoed() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let accounts = Crm_V1_AccountService.Client(wrapping: client)
+      var metadata = TestServer.auth(tenant.adminSecret)
+      metadata.addString("trace-123", forKey: "x-request-id")
+      let echoed = try await accounts.createAccount(
+        .with {
+          $0.account = .with { $0.name = "Traced" }; $0.requestID = "create-1"
+        }, metadata: metadata
+      ) { response in
+        Array(response.metadata[stringValues: "x-request-id"])
+      }
+      #expect(echoed == ["trace-123"])
+      do {
+        _ = try await accounts.getAccount(.with { $0.id = "bad" }, metadata: metadata)
+        Issue.record("expected INVALID_ARGUMENT")
+      } catch let error as RPCError {
+        #expect(Array(error.metadata[stringValues: "x-request-id"]) == ["trace-123"])
+      }
+      let generated = try await accounts.listAccounts(.init(), metadata: TestServer.auth(tenant.adminSecret)) { response in
+        Array(response.metadata[stringValues: "x-request-id"])
+      }
+      #expect(generated.count == 1)
+      #expect(UUID(uuidString: generated[0]) != nil)
+    }
+  }
+}
+
 @Suite("Server: isolation between tenants and users")
 struct IsolationRPCTests {
   @Test("a token of tenant B gets NOT_FOUND for tenant A's ids in get, list, history and updates")

@@ -6,6 +6,9 @@ public import Logging
 
 /// Wraps every call: request id, authentication, error mapping and one structured log line.
 ///
+/// The request id is the caller's `x-request-id` or a new UUID; it is echoed as `x-request-id` in the
+/// response's initial metadata (or the error's trailers) and logged, so a caller can quote it.
+///
 /// Calls to the methods in ``Configuration/openMethods`` (health) skip authentication. Every other call
 /// needs `authorization: Bearer <token>`; a missing, unknown, revoked or expired token answers
 /// `UNAUTHENTICATED`. Errors a handler throws become statuses through ``ErrorMapping``, the only place
@@ -47,7 +50,7 @@ public struct RequestInterceptor: ServerInterceptor {
     do {
       let remaining = Self.timeout(from: request.metadata)
       if openServices.contains(context.descriptor.service.fullyQualifiedService) {
-        return try await next(request, context)
+        return Self.tagged(try await next(request, context), requestID: requestID)
       }
       guard let secret = Self.bearer(from: request.metadata) else {
         throw CRMError.unauthenticated("missing credentials: send the metadata `authorization: Bearer <token>`")
@@ -57,11 +60,12 @@ public struct RequestInterceptor: ServerInterceptor {
       }
       tenant = principal.tenantID.lowercasedString
       let requestContext = RequestContext(principal: principal, requestID: requestID)
-      return try await RequestContext.$current.withValue(requestContext) {
+      let response = try await RequestContext.$current.withValue(requestContext) {
         try await Database.$remainingTime.withValue(remaining) {
           try await next(request, context)
         }
       }
+      return Self.tagged(response, requestID: requestID)
     } catch {
       let rpcError = ErrorMapping.rpcError(for: error)
       code = "\(rpcError.code)"
@@ -69,8 +73,24 @@ public struct RequestInterceptor: ServerInterceptor {
         logger.error(
           "unexpected error", metadata: ["rpc.method": "\(method)", "rpc.request_id": "\(requestID)", "error": "\(error)"])
       }
-      throw rpcError
+      var tagged = rpcError
+      tagged.metadata.replaceOrAddString(requestID, forKey: "x-request-id")
+      throw tagged
     }
+  }
+
+  /// The response with the request id in its initial metadata, so that callers can quote it.
+  static func tagged<Output>(_ response: StreamingServerResponse<Output>, requestID: String) -> StreamingServerResponse<Output> {
+    var response = response
+    switch response.accepted {
+    case .success(var contents):
+      contents.metadata.replaceOrAddString(requestID, forKey: "x-request-id")
+      response.accepted = .success(contents)
+    case .failure(var error):
+      error.metadata.replaceOrAddString(requestID, forKey: "x-request-id")
+      response.accepted = .failure(error)
+    }
+    return response
   }
 
   /// The bearer secret from `authorization`, if well-formed.
