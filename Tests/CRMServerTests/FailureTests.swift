@@ -60,3 +60,39 @@ struct FailureRPCTests {
     try locker.execute(unsafeSQL: "ROLLBACK")
   }
 }
+
+/// Sends bytes as they are, to put malformed protobuf on the wire.
+struct RawBytesSerializer: MessageSerializer {
+  func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+}
+
+/// Keeps a response's bytes as they are.
+struct RawBytesDeserializer: MessageDeserializer {
+  func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+    serializedMessageBytes.withUnsafeBytes { Array($0) }
+  }
+}
+
+@Suite("Server: malformed messages")
+struct MalformedMessageTests {
+  @Test(
+    "malformed protobuf answers INVALID_ARGUMENT and the server keeps serving",
+    arguments: [
+      [0xff, 0xff, 0xff, 0xff], [0x0a, 0x7f, 0x01], [0x08], Array(repeating: 0x80, count: 12),
+    ] as [[UInt8]])
+  func malformed(bytes: [UInt8]) async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let descriptor = MethodDescriptor(fullyQualifiedService: "crm.v1.AccountService", method: "CreateAccount")
+      let failure = await code {
+        try await client.unary(
+          request: ClientRequest(message: bytes, metadata: TestServer.auth(tenant.adminSecret)), descriptor: descriptor,
+          serializer: RawBytesSerializer(), deserializer: RawBytesDeserializer(), options: .defaults
+        ) { try $0.message }
+      }
+      #expect(failure == .invalidArgument)
+      let accounts = Crm_V1_AccountService.Client(wrapping: client)
+      #expect(try await accounts.listAccounts(.init(), metadata: TestServer.auth(tenant.adminSecret)).accounts.isEmpty)
+    }
+  }
+}
