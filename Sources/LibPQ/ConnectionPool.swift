@@ -143,8 +143,12 @@ public final class ConnectionPool: Sendable {
   /// ``Configuration/transactionAttempts`` times with a short random pause; a connection that turns out
   /// to be dead at `BEGIN` (e.g. the server restarted) is replaced once. So `body` must have no effects
   /// outside the database.
+  ///
+  /// - Parameter opening: a statement to run first in the transaction (e.g. setting the tenant),
+  ///   sent in one round trip with `BEGIN` (pipeline mode).
   public func withTransaction<T: Sendable>(
     isolation: IsolationLevel = .readCommitted,
+    opening setup: PostgresQuery? = nil,
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
     var attempt = 1
@@ -153,7 +157,11 @@ public final class ConnectionPool: Sendable {
       do {
         return try await withConnection { connection in
           do {
-            try connection.execute(unsafeSQL: isolation.beginStatement)
+            if let setup {
+              _ = try connection.pipeline([PostgresQuery(unsafeSQL: isolation.beginStatement), setup])
+            } else {
+              try connection.execute(unsafeSQL: isolation.beginStatement)
+            }
           } catch let error as PostgresError where error.isConnectionFailure {
             throw TransactionStartFailure(error: error)
           }

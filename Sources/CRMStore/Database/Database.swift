@@ -84,11 +84,7 @@ public final class Database: Sendable {
     _ tenantID: UUID,
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
-    let setup = tenantSetup(tenantID)
-    return try await pool.withTransaction { connection in
-      try connection.query(setup)
-      return try body(connection)
-    }
+    try await pool.withTransaction(opening: tenantSetup(tenantID), body)
   }
 
   /// Runs independent read statements scoped to `tenantID` in one round trip (pipeline mode, one
