@@ -61,7 +61,10 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       exclude: ["Migrations/README.md"],
-      resources: [.embedInCode("Migrations/0001_platform.sql")],
+      resources: [
+        .embedInCode("Migrations/0001_platform.sql"),
+        .embedInCode("Migrations/0002_leads.sql"),
+      ],
       swiftSettings: strictSettings
     ),
     .target(

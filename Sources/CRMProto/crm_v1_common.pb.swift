@@ -26,6 +26,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
   case unspecified // = 0
   case account // = 1
   case contact // = 2
+  case lead // = 3
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -37,6 +38,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     case 0: self = .unspecified
     case 1: self = .account
     case 2: self = .contact
+    case 3: self = .lead
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -46,6 +48,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     case .unspecified: return 0
     case .account: return 1
     case .contact: return 2
+    case .lead: return 3
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -55,6 +58,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     .unspecified,
     .account,
     .contact,
+    .lead,
   ]
 
 }
@@ -193,7 +197,7 @@ public nonisolated struct Crm_V1_PostalAddress: Sendable {
 fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_RecordType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ACCOUNT\0\u{1}RECORD_TYPE_CONTACT\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ACCOUNT\0\u{1}RECORD_TYPE_CONTACT\0\u{1}RECORD_TYPE_LEAD\0")
 }
 
 nonisolated extension Crm_V1_ArchiveFilter: SwiftProtobuf._ProtoNameProviding {

@@ -16,6 +16,7 @@ public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
 public enum RecordType: String, Sendable, Hashable, CaseIterable, Codable {
   case account
   case contact
+  case lead
 }
 
 /// How records of one type are shared inside a tenant.

@@ -50,9 +50,15 @@ public struct LeadFields: Sendable, Hashable {
     tags = []
   }
 
-  /// Validates and normalizes, recording every violation under `prefix`. A lead needs a person's name,
-  /// a company, or an email or phone to be worth keeping.
-  public func normalized(prefix: String, into violations: inout Violations) -> LeadFields {
+  /// True when the lead names someone or something: a person, a company, an email or a phone.
+  public var hasIdentity: Bool {
+    firstName != nil || lastName != nil || company != nil || !emails.isEmpty || !phones.isEmpty
+  }
+
+  /// Validates and normalizes, recording every violation under `prefix`. With `requiringIdentity` (a
+  /// create), a lead needs a person's name, a company, an email or a phone to be worth keeping; an
+  /// update's patch is checked for that after it is merged.
+  public func normalized(prefix: String, requiringIdentity: Bool = true, into violations: inout Violations) -> LeadFields {
     var out = self
     out.firstName = violations.text("\(prefix).first_name", firstName ?? "", maxLength: 100)
     out.lastName = violations.text("\(prefix).last_name", lastName ?? "", maxLength: 100)
@@ -106,7 +112,7 @@ public struct LeadFields: Sendable, Hashable {
     out.externalID = violations.text("\(prefix).external_id", externalID ?? "", maxLength: 255)
     out.tags = Tags.normalize(tags, field: "\(prefix).tags", into: &violations)
     out.description = violations.multilineText("\(prefix).description", description ?? "", maxLength: 10_000)
-    if out.firstName == nil, out.lastName == nil, out.company == nil, out.emails.isEmpty, out.phones.isEmpty,
+    if requiringIdentity, !out.hasIdentity,
       violations.all.allSatisfy({ !$0.field.hasPrefix("\(prefix).emails") && !$0.field.hasPrefix("\(prefix).phones") })
     {
       violations.add(prefix, "a lead needs a name, a company, an email or a phone", reason: "REQUIRED")

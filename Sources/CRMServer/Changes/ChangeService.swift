@@ -36,8 +36,9 @@ extension RecordType {
     switch type {
     case .account: self = .account
     case .contact: self = .contact
+    case .lead: self = .lead
     case .unspecified, .UNRECOGNIZED:
-      violations.add(field, "must be RECORD_TYPE_ACCOUNT or RECORD_TYPE_CONTACT", reason: "REQUIRED")
+      violations.add(field, "must be RECORD_TYPE_ACCOUNT, RECORD_TYPE_CONTACT or RECORD_TYPE_LEAD", reason: "REQUIRED")
       return nil
     }
   }
@@ -48,6 +49,7 @@ extension Crm_V1_RecordType {
     switch type {
     case .account: self = .account
     case .contact: self = .contact
+    case .lead: self = .lead
     }
   }
 }

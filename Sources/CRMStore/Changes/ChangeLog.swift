@@ -82,7 +82,12 @@ public struct HistoryStore: Sendable {
       return value
     }
     return try await database.withTenant(principal.tenantID) { connection in
-      let table = recordType == .account ? "accounts" : "contacts"
+      let table: String
+      switch recordType {
+      case .account: table = Account.table
+      case .contact: table = Contact.table
+      case .lead: table = Lead.table
+      }
       let owner = try connection.query(
         "SELECT owner_id FROM \(unsafeSQL: table) WHERE tenant_id = \(principal.tenantID) AND id = \(id)"
       ).first.map { try $0.decode("owner_id", as: UUID.self) }

@@ -35,7 +35,8 @@ public struct Migrator: Sendable {
   /// The migrations compiled into the binary (`.embedInCode` in Package.swift): file name and SQL.
   /// A test checks this list against `sql/migrations`, so a file cannot be forgotten here.
   public static let bundled: [(name: String, sql: [UInt8])] = [
-    ("0001_platform.sql", PackageResources._001_platform_sql)
+    ("0001_platform.sql", PackageResources._001_platform_sql),
+    ("0002_leads.sql", PackageResources._002_leads_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -1,0 +1,150 @@
+import CRMCore
+public import CRMProto
+public import CRMStore
+import Foundation
+public import GRPCCore
+import SwiftProtobuf
+
+/// `crm.v1.LeadService`: leads from every channel, validated at the edge; status moves through
+/// `SetLeadStatus` along the lifecycle in ``LeadStatus``.
+public struct LeadService: Crm_V1_LeadService.SimpleServiceProtocol {
+  let leads: LeadStore
+
+  /// A service over `leads`.
+  public init(leads: LeadStore) { self.leads = leads }
+
+  /// Creates a lead in status NEW; a repeated `request_id` returns the first result.
+  public func createLead(request: Crm_V1_CreateLeadRequest, context: ServerContext) async throws -> Crm_V1_Lead {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    if !request.hasLead { violations.add("lead", "is required", reason: "REQUIRED") }
+    let fields = request.lead.fields(prefix: "lead", requiringIdentity: true, into: &violations)
+    let owner = RequestFields.optionalID(request.lead.ownerID, field: "lead.owner_id", into: &violations)
+    let requestID = RequestFields.requestID(request.requestID, into: &violations)
+    try violations.check()
+    return Crm_V1_Lead(
+      try await leads.create(fields, ownerID: owner, context: .init(principal: call.principal, requestID: requestID)))
+  }
+
+  /// One lead.
+  public func getLead(request: Crm_V1_GetLeadRequest, context: ServerContext) async throws -> Crm_V1_Lead {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let id = RequestFields.id(request.id, field: "id", into: &violations)
+    try violations.check()
+    return Crm_V1_Lead(try await leads.get(id!, principal: call.principal))
+  }
+
+  /// Several leads, all or nothing.
+  public func batchGetLeads(
+    request: Crm_V1_BatchGetLeadsRequest, context: ServerContext
+  ) async throws -> Crm_V1_BatchGetLeadsResponse {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let ids = RequestFields.ids(request.ids, field: "ids", into: &violations)
+    try violations.check()
+    let found = try await leads.batchGet(ids, principal: call.principal)
+    return .with { $0.leads = found.map(Crm_V1_Lead.init) }
+  }
+
+  /// Changes the fields in the mask, checking the etag.
+  public func updateLead(request: Crm_V1_UpdateLeadRequest, context: ServerContext) async throws -> Crm_V1_Lead {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let id = RequestFields.id(request.lead.id, field: "lead.id", into: &violations)
+    let mask = RequestFields.mask(request.updateMask, hasMask: request.hasUpdateMask, as: LeadField.self, into: &violations)
+    let patch = request.lead.fields(prefix: "lead", requiringIdentity: false, into: &violations)
+    let owner = mask.contains(.ownerID) ? RequestFields.id(request.lead.ownerID, field: "lead.owner_id", into: &violations) : nil
+    let expected = RequestFields.etag(request.lead.etag, field: "lead.etag", into: &violations)
+    let requestID = RequestFields.requestID(request.requestID, into: &violations)
+    if request.updateMask.paths.contains("status") {
+      violations.add("update_mask", "status changes go through SetLeadStatus", reason: "INVALID_FIELD")
+    }
+    try violations.check()
+    return Crm_V1_Lead(
+      try await leads.update(
+        id!, patch: patch, mask: mask, newOwnerID: owner, expectedVersion: expected,
+        context: .init(principal: call.principal, requestID: requestID)))
+  }
+
+  /// Archives the lead.
+  public func deleteLead(request: Crm_V1_DeleteLeadRequest, context: ServerContext) async throws -> Crm_V1_Lead {
+    let call = try RequestContext.require()
+    let change = try RequestFields.stateChange(id: request.id, etag: request.etag, requestID: request.requestID)
+    return Crm_V1_Lead(
+      try await leads.archive(
+        change.id, expectedVersion: change.expectedVersion, context: .init(principal: call.principal, requestID: change.requestID)
+      ))
+  }
+
+  /// Restores an archived lead.
+  public func undeleteLead(request: Crm_V1_UndeleteLeadRequest, context: ServerContext) async throws -> Crm_V1_Lead {
+    let call = try RequestContext.require()
+    let change = try RequestFields.stateChange(id: request.id, etag: request.etag, requestID: request.requestID)
+    return Crm_V1_Lead(
+      try await leads.restore(
+        change.id, expectedVersion: change.expectedVersion, context: .init(principal: call.principal, requestID: change.requestID)
+      ))
+  }
+
+  /// A page of leads.
+  public func listLeads(request: Crm_V1_ListLeadsRequest, context: ServerContext) async throws -> Crm_V1_ListLeadsResponse {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    var filter = LeadFilter()
+    filter.statuses = request.statuses.enumerated().compactMap { index, status in
+      LeadStatus(status, field: "statuses[\(index)]", into: &violations)
+    }
+    filter.ownerID = RequestFields.optionalID(request.ownerID, field: "owner_id", into: &violations)
+    if request.source != .unspecified { filter.source = LeadSource(request.source, field: "source", into: &violations) }
+    filter.campaign = violations.text("campaign", request.campaign, maxLength: 255)
+    filter.tag = violations.text("tag", request.tag, maxLength: Tags.maxLength)?.lowercased()
+    if !request.email.isEmpty {
+      if let email = EmailAddress(request.email) {
+        filter.email = email.value
+      } else {
+        violations.add("email", "must be an email address", reason: "INVALID_FORMAT")
+      }
+    }
+    if !request.phone.isEmpty {
+      if let phone = PhoneNumber(request.phone, regionCode: request.regionCode.isEmpty ? nil : request.regionCode) {
+        filter.phone = phone.value
+      } else {
+        violations.add("phone", "must be a phone number", reason: "INVALID_FORMAT")
+      }
+    }
+    filter.companyPrefix = violations.text("company_prefix", request.companyPrefix, maxLength: 255)
+    filter.createdAfter = request.hasCreatedAfter ? request.createdAfter.domain : nil
+    filter.createdBefore = request.hasCreatedBefore ? request.createdBefore.domain : nil
+    filter.updatedSince = request.hasUpdatedAfter ? request.updatedAfter.domain : nil
+    filter.updatedBefore = request.hasUpdatedBefore ? request.updatedBefore.domain : nil
+    filter.archive = RequestFields.archiveFilter(request.archiveFilter, into: &violations)
+    filter.order = RequestFields.order(request.orderBy, into: &violations)
+    let pageSize = PageSize.resolve(request.pageSize, into: &violations)
+    try violations.check()
+    let page = try await leads.list(
+      filter, pageSize: pageSize, pageToken: request.pageToken, includeTotal: request.includeTotalSize,
+      principal: call.principal)
+    return .with {
+      $0.leads = page.items.map(Crm_V1_Lead.init)
+      $0.nextPageToken = page.nextPageToken ?? ""
+      $0.totalSize = page.totalSize ?? 0
+    }
+  }
+
+  /// Moves a lead along its lifecycle.
+  public func setLeadStatus(request: Crm_V1_SetLeadStatusRequest, context: ServerContext) async throws -> Crm_V1_Lead {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let id = RequestFields.id(request.id, field: "id", into: &violations)
+    let status = LeadStatus(request.status, field: "status", into: &violations)
+    let reason = violations.text("reason", request.reason, maxLength: 500)
+    let expected = RequestFields.etag(request.etag, field: "etag", into: &violations)
+    let requestID = RequestFields.requestID(request.requestID, into: &violations)
+    try violations.check()
+    return Crm_V1_Lead(
+      try await leads.setStatus(
+        id!, to: status!, reason: reason, expectedVersion: expected,
+        context: .init(principal: call.principal, requestID: requestID)))
+  }
+}

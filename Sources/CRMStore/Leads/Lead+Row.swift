@@ -1,0 +1,82 @@
+import CRMCore
+import Foundation
+import LibPQ
+
+/// How a lead's emails and phones are stored (the same shape as a contact's).
+private struct StoredLeadChannel: Codable {
+  var value: String
+  var label: String
+  var primary: Bool
+}
+
+extension UTMParameters {
+  var storedJSON: PostgresJSON? { StoredJSON.encode(self) }
+}
+
+extension Lead: StoredRecord {
+  static let table = "leads"
+  static let recordType = RecordType.lead
+  static let noun = "lead"
+  static let nameSortKey = "crm_lead_sort_name(last_name, first_name, company)"
+  static var changeLogOrder: [String] { LeadField.changeLogOrder }
+  static let constraintErrors: [String: CRMError] = [
+    "leads_external_id": .alreadyExists(field: "lead.external_id", message: "another lead has this external_id"),
+    "leads_tenant_id_owner_id_fkey": .invalid("lead.owner_id", "no such user", reason: "NOT_FOUND"),
+  ]
+  static let columns = """
+    id, owner_id, first_name, last_name, company, title, emails, phones, website, domain, region_code, industry,
+    company_size, source, source_detail, campaign, utm, status, disqualified_reason, external_id, tags, description,
+    last_activity_at, version, created_at, updated_at, created_by, updated_by, archived_at
+    """
+
+  init(row: PostgresRow) throws {
+    var fields = LeadFields()
+    fields.firstName = try row.decode("first_name")
+    fields.lastName = try row.decode("last_name")
+    fields.company = try row.decode("company")
+    fields.title = try row.decode("title")
+    fields.emails = (try StoredJSON.decode([StoredLeadChannel].self, from: row.decode("emails")) ?? [])
+      .map { ContactEmail(address: $0.value, label: $0.label, isPrimary: $0.primary) }
+    fields.phones = (try StoredJSON.decode([StoredLeadChannel].self, from: row.decode("phones")) ?? [])
+      .map { ContactPhone(number: $0.value, label: $0.label, isPrimary: $0.primary) }
+    fields.website = try row.decode("website")
+    fields.domain = try row.decode("domain")
+    fields.regionCode = try row.decode("region_code")
+    fields.industry = try row.decode("industry")
+    fields.companySize = try row.decode("company_size")
+    fields.source = LeadSource(rawValue: try row.decode("source")) ?? .unspecified
+    fields.sourceDetail = try row.decode("source_detail")
+    fields.campaign = try row.decode("campaign")
+    fields.utm = try StoredJSON.decode(UTMParameters.self, from: row.decode("utm"))
+    fields.externalID = try row.decode("external_id")
+    fields.tags = try row.decode("tags")
+    fields.description = try row.decode("description")
+    self.init(
+      id: try row.decode("id"), version: try row.decode("version"), ownerID: try row.decode("owner_id"), fields: fields,
+      status: LeadStatus(rawValue: try row.decode("status")) ?? .new, disqualifiedReason: try row.decode("disqualified_reason"),
+      lastActivityAt: try row.decode("last_activity_at"), createdAt: try row.decode("created_at"),
+      updatedAt: try row.decode("updated_at"), createdBy: try row.decode("created_by"), updatedBy: try row.decode("updated_by"),
+      archivedAt: try row.decode("archived_at"))
+  }
+
+  static let writableColumns = """
+    first_name, last_name, company, title, emails, email_addresses, phones, phone_numbers, website, domain, region_code,
+    industry, company_size, source, source_detail, campaign, utm, status, disqualified_reason, external_id, tags,
+    description, email_keys, company_key, person_key, owner_id
+    """
+
+  /// The values of ``writableColumns``, in order, with the match keys computed from the fields.
+  var writableValues: PostgresQuery {
+    let f = fields
+    let emails = StoredJSON.encode(f.emails.map { StoredLeadChannel(value: $0.address, label: $0.label, primary: $0.isPrimary) })
+    let phones = StoredJSON.encode(f.phones.map { StoredLeadChannel(value: $0.number, label: $0.label, primary: $0.isPrimary) })
+    let keys = f.matchKeys(ignoringPlusTags: true)
+    return """
+      \(f.firstName), \(f.lastName), \(f.company), \(f.title), \(emails)::jsonb, \(f.emails.map(\.address))::text[],
+      \(phones)::jsonb, \(f.phones.map(\.number))::text[], \(f.website), \(f.domain), \(f.regionCode), \(f.industry),
+      \(f.companySize), \(f.source.rawValue), \(f.sourceDetail), \(f.campaign), \(f.utm?.storedJSON)::jsonb, \(status.rawValue),
+      \(disqualifiedReason), \(f.externalID), \(f.tags)::text[], \(f.description), \(keys.emails)::text[], \(keys.company),
+      \(keys.person), \(ownerID)
+      """
+  }
+}
