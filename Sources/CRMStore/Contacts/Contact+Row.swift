@@ -2,13 +2,6 @@ import CRMCore
 import Foundation
 import LibPQ
 
-/// How a contact's emails and phones are stored in their jsonb columns.
-private struct StoredChannel: Codable {
-  var value: String
-  var label: String
-  var primary: Bool
-}
-
 extension Contact: StoredRecord {
   static let table = "contacts"
   static let recordType = RecordType.contact
@@ -32,10 +25,8 @@ extension Contact: StoredRecord {
     fields.lastName = try row.decode("last_name")
     fields.title = try row.decode("title")
     fields.department = try row.decode("department")
-    fields.emails = (try StoredJSON.decode([StoredChannel].self, from: row.decode("emails")) ?? [])
-      .map { ContactEmail(address: $0.value, label: $0.label, isPrimary: $0.primary) }
-    fields.phones = (try StoredJSON.decode([StoredChannel].self, from: row.decode("phones")) ?? [])
-      .map { ContactPhone(number: $0.value, label: $0.label, isPrimary: $0.primary) }
+    fields.emails = try StoredChannel.emails(row.decode("emails"))
+    fields.phones = try StoredChannel.phones(row.decode("phones"))
     fields.address = try StoredJSON.decode(PostalAddress.self, from: row.decode("address"))
     fields.emailOptOut = try row.decode("email_opt_out")
     fields.phoneOptOut = try row.decode("phone_opt_out")
@@ -57,8 +48,8 @@ extension Contact: StoredRecord {
   /// The values of ``writableColumns``, in order.
   var writableValues: PostgresQuery {
     let f = fields
-    let emails = StoredJSON.encode(f.emails.map { StoredChannel(value: $0.address, label: $0.label, primary: $0.isPrimary) })
-    let phones = StoredJSON.encode(f.phones.map { StoredChannel(value: $0.number, label: $0.label, primary: $0.isPrimary) })
+    let emails = StoredChannel.json(f.emails)
+    let phones = StoredChannel.json(f.phones)
     return """
       \(f.accountID), \(f.firstName), \(f.lastName), \(f.title), \(f.department), \(emails)::jsonb,
       \(f.emails.map(\.address))::text[], \(phones)::jsonb, \(f.phones.map(\.number))::text[], \(f.address?.storedJSON)::jsonb,

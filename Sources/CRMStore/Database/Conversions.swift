@@ -44,3 +44,34 @@ extension PostalAddress {
   /// The jsonb form, or `nil` for no address.
   var storedJSON: PostgresJSON? { StoredJSON.encode(self) }
 }
+
+/// How a person's emails and phones are stored in their jsonb columns (contacts and leads alike).
+struct StoredChannel: Codable {
+  var value: String
+  var label: String
+  var primary: Bool
+
+  /// Emails as jsonb.
+  static func json(_ emails: [ContactEmail]) -> PostgresJSON? {
+    StoredJSON.encode(emails.map { StoredChannel(value: $0.address, label: $0.label, primary: $0.isPrimary) })
+  }
+
+  /// Phones as jsonb.
+  static func json(_ phones: [ContactPhone]) -> PostgresJSON? {
+    StoredJSON.encode(phones.map { StoredChannel(value: $0.number, label: $0.label, primary: $0.isPrimary) })
+  }
+
+  /// Emails from a jsonb column.
+  static func emails(_ json: PostgresJSON?) throws -> [ContactEmail] {
+    (try StoredJSON.decode([StoredChannel].self, from: json) ?? []).map {
+      ContactEmail(address: $0.value, label: $0.label, isPrimary: $0.primary)
+    }
+  }
+
+  /// Phones from a jsonb column.
+  static func phones(_ json: PostgresJSON?) throws -> [ContactPhone] {
+    (try StoredJSON.decode([StoredChannel].self, from: json) ?? []).map {
+      ContactPhone(number: $0.value, label: $0.label, isPrimary: $0.primary)
+    }
+  }
+}

@@ -2,13 +2,6 @@ import CRMCore
 import Foundation
 import LibPQ
 
-/// How a lead's emails and phones are stored (the same shape as a contact's).
-private struct StoredLeadChannel: Codable {
-  var value: String
-  var label: String
-  var primary: Bool
-}
-
 extension UTMParameters {
   var storedJSON: PostgresJSON? { StoredJSON.encode(self) }
 }
@@ -35,10 +28,8 @@ extension Lead: StoredRecord {
     fields.lastName = try row.decode("last_name")
     fields.company = try row.decode("company")
     fields.title = try row.decode("title")
-    fields.emails = (try StoredJSON.decode([StoredLeadChannel].self, from: row.decode("emails")) ?? [])
-      .map { ContactEmail(address: $0.value, label: $0.label, isPrimary: $0.primary) }
-    fields.phones = (try StoredJSON.decode([StoredLeadChannel].self, from: row.decode("phones")) ?? [])
-      .map { ContactPhone(number: $0.value, label: $0.label, isPrimary: $0.primary) }
+    fields.emails = try StoredChannel.emails(row.decode("emails"))
+    fields.phones = try StoredChannel.phones(row.decode("phones"))
     fields.website = try row.decode("website")
     fields.domain = try row.decode("domain")
     fields.regionCode = try row.decode("region_code")
@@ -68,8 +59,8 @@ extension Lead: StoredRecord {
   /// The values of ``writableColumns``, in order, with the match keys computed from the fields.
   var writableValues: PostgresQuery {
     let f = fields
-    let emails = StoredJSON.encode(f.emails.map { StoredLeadChannel(value: $0.address, label: $0.label, primary: $0.isPrimary) })
-    let phones = StoredJSON.encode(f.phones.map { StoredLeadChannel(value: $0.number, label: $0.label, primary: $0.isPrimary) })
+    let emails = StoredChannel.json(f.emails)
+    let phones = StoredChannel.json(f.phones)
     let keys = f.matchKeys(ignoringPlusTags: true)
     return """
       \(f.firstName), \(f.lastName), \(f.company), \(f.title), \(emails)::jsonb, \(f.emails.map(\.address))::text[],
