@@ -64,6 +64,7 @@ let package = Package(
       resources: [
         .embedInCode("Migrations/0001_platform.sql"),
         .embedInCode("Migrations/0002_leads.sql"),
+        .embedInCode("Migrations/0003_match_keys.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -295,3 +295,36 @@ struct ContactStoreTests {
     #expect(changes?.first?["old"] is NSNull)
   }
 }
+
+@Suite("Store: match keys written with every record")
+struct MatchKeyStoreTests {
+  @Test("accounts, contacts and leads carry the keys duplicate detection reads, refreshed on update")
+  func keys() async throws {
+    let tenant = try await TestTenant.make()
+    let account = try await AccountStore(database: tenant.database).create(
+      AccountFields(name: "Acme, Inc."), ownerID: nil, context: tenant.context(tenant.admin))
+    var contactFields = ContactFields()
+    contactFields.firstName = "Jo"
+    contactFields.lastName = "O'Neil"
+    contactFields.emails = [ContactEmail(address: "Jo+News@Example.com")]
+    let contacts = ContactStore(database: tenant.database)
+    let contact = try await contacts.create(contactFields, ownerID: nil, context: tenant.context(tenant.admin))
+    let owner = try TestDatabase.ownerConnection()
+    defer { owner.close() }
+    #expect(
+      try owner.query("SELECT company_key FROM accounts WHERE tenant_id = \(tenant.tenantID) AND id = \(account.id)")[0]
+        .decode("company_key", as: String?.self) == "acme")
+    let row = try owner.query(
+      "SELECT email_keys, person_key FROM contacts WHERE tenant_id = \(tenant.tenantID) AND id = \(contact.id)")[0]
+    #expect(try row.decode("email_keys", as: [String].self) == ["jo+news@example.com", "jo@example.com"])
+    #expect(try row.decode("person_key", as: String?.self) == "jo o neil")
+
+    var patch = ContactFields()
+    patch.emails = [ContactEmail(address: "jo@other.example")]
+    _ = try await contacts.update(
+      contact.id, patch: patch, mask: [.emails], newOwnerID: nil, expectedVersion: nil, context: tenant.context(tenant.admin))
+    #expect(
+      try owner.query("SELECT email_keys FROM contacts WHERE tenant_id = \(tenant.tenantID) AND id = \(contact.id)")[0]
+        .decode("email_keys", as: [String].self) == ["jo@other.example"])
+  }
+}

@@ -13,6 +13,17 @@ public enum MatchKeys {
     return String(local[..<plus]) + String(address.value[at...])
   }
 
+  /// The email keys stored for an address: the address itself and, when it has a plus tag, the address
+  /// without it — so a lookup can honor the tenant's plus-addressing setting, whichever it is today.
+  public static func storedEmailKeys(_ addresses: [String]) -> [String] {
+    var keys: [String] = []
+    for text in addresses {
+      guard let address = EmailAddress(text) else { continue }
+      for key in [address.value, email(address, ignoringPlusTags: true)] where !keys.contains(key) { keys.append(key) }
+    }
+    return keys
+  }
+
   /// Legal-form words removed from company names before comparing ("Acme Inc." = "ACME").
   static let legalSuffixes: Set<String> = [
     "inc", "incorporated", "corp", "corporation", "co", "company", "llc", "ltd", "limited", "plc", "lp", "llp", "gmbh",

@@ -52,12 +52,13 @@ extension Account: StoredRecord {
       \(f.name), \(f.website), \(f.domain), \(f.industry), \(f.type.rawValue), \(f.tier.rawValue), \(f.employeeCount),
       \(f.annualRevenue?.currencyCode), \(f.annualRevenue?.units), \(f.annualRevenue?.nanos), \(f.phone),
       \(f.billingAddress?.storedJSON)::jsonb, \(f.shippingAddress?.storedJSON)::jsonb, \(f.parentID), \(f.description),
-      \(f.externalID), \(f.tags)::text[], \(ownerID)
+      \(f.externalID), \(f.tags)::text[], \(ownerID), \(MatchKeys.companyName(f.name))
       """
   }
 
   static let writableColumns = """
     name, website, domain, industry, account_type, tier, employee_count, annual_revenue_currency, annual_revenue_units,
-    annual_revenue_nanos, phone, billing_address, shipping_address, parent_id, description, external_id, tags, owner_id
+    annual_revenue_nanos, phone, billing_address, shipping_address, parent_id, description, external_id, tags, owner_id,
+    company_key
     """
 }

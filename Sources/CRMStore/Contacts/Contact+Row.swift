@@ -42,7 +42,7 @@ extension Contact: StoredRecord {
 
   static let writableColumns = """
     account_id, first_name, last_name, title, department, emails, email_addresses, phones, phone_numbers, address,
-    email_opt_out, phone_opt_out, description, external_id, tags, owner_id
+    email_opt_out, phone_opt_out, description, external_id, tags, owner_id, email_keys, person_key
     """
 
   /// The values of ``writableColumns``, in order.
@@ -53,7 +53,9 @@ extension Contact: StoredRecord {
     return """
       \(f.accountID), \(f.firstName), \(f.lastName), \(f.title), \(f.department), \(emails)::jsonb,
       \(f.emails.map(\.address))::text[], \(phones)::jsonb, \(f.phones.map(\.number))::text[], \(f.address?.storedJSON)::jsonb,
-      \(f.emailOptOut), \(f.phoneOptOut), \(f.description), \(f.externalID), \(f.tags)::text[], \(ownerID)
+      \(f.emailOptOut), \(f.phoneOptOut), \(f.description), \(f.externalID), \(f.tags)::text[], \(ownerID),
+      \(MatchKeys.storedEmailKeys(f.emails.map(\.address)))::text[],
+      \(MatchKeys.personName(first: f.firstName, last: f.lastName))
       """
   }
 }

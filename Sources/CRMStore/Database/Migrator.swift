@@ -37,6 +37,7 @@ public struct Migrator: Sendable {
   public static let bundled: [(name: String, sql: [UInt8])] = [
     ("0001_platform.sql", PackageResources._001_platform_sql),
     ("0002_leads.sql", PackageResources._002_leads_sql),
+    ("0003_match_keys.sql", PackageResources._003_match_keys_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -62,11 +62,12 @@ extension Lead: StoredRecord {
     let emails = StoredChannel.json(f.emails)
     let phones = StoredChannel.json(f.phones)
     let keys = f.matchKeys(ignoringPlusTags: true)
+    let emailKeys = MatchKeys.storedEmailKeys(f.emails.map(\.address))
     return """
       \(f.firstName), \(f.lastName), \(f.company), \(f.title), \(emails)::jsonb, \(f.emails.map(\.address))::text[],
       \(phones)::jsonb, \(f.phones.map(\.number))::text[], \(f.website), \(f.domain), \(f.regionCode), \(f.industry),
       \(f.companySize), \(f.source.rawValue), \(f.sourceDetail), \(f.campaign), \(f.utm?.storedJSON)::jsonb, \(status.rawValue),
-      \(disqualifiedReason), \(f.externalID), \(f.tags)::text[], \(f.description), \(keys.emails)::text[], \(keys.company),
+      \(disqualifiedReason), \(f.externalID), \(f.tags)::text[], \(f.description), \(emailKeys)::text[], \(keys.company),
       \(keys.person), \(ownerID)
       """
   }
