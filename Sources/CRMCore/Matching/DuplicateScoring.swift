@@ -1,0 +1,95 @@
+public import Foundation
+
+/// The keys a record (or a candidate) is matched by.
+public struct MatchSubject: Sendable, Hashable {
+  /// Email keys (see ``MatchKeys/storedEmailKeys(_:)``), as entered and normalized.
+  public var emails: [String]
+  /// E.164 (or digits-only) phone numbers.
+  public var phones: [String]
+  public var domain: String?
+  public var companyKey: String?
+  public var personKey: String?
+
+  /// A subject from its keys.
+  public init(
+    emails: [String] = [], phones: [String] = [], domain: String? = nil, companyKey: String? = nil, personKey: String? = nil
+  ) {
+    self.emails = emails
+    self.phones = phones
+    self.domain = domain
+    self.companyKey = companyKey
+    self.personKey = personKey
+  }
+
+  /// True when there is nothing to match on.
+  public var isEmpty: Bool { emails.isEmpty && phones.isEmpty && domain == nil && companyKey == nil && personKey == nil }
+}
+
+/// Why a record matched.
+public struct MatchReason: Sendable, Hashable {
+  /// How the values compare.
+  public enum Kind: String, Sendable, Hashable {
+    case exact, normalized, similar
+  }
+
+  /// `email`, `phone`, `domain`, `company_name` or `person_name`.
+  public var key: String
+  public var kind: Kind
+  /// Trigram similarity for `.similar`; 1 otherwise.
+  public var similarity: Double
+  /// The stored value that matched.
+  public var value: String
+
+  /// Makes a reason.
+  public init(key: String, kind: Kind, similarity: Double, value: String) {
+    self.key = key
+    self.kind = kind
+    self.similarity = similarity
+    self.value = value
+  }
+
+  /// How much this reason alone says "same": an email is nearly certain, a similar name much less so.
+  public var weight: Double {
+    switch key {
+    case "email": return 0.95
+    case "phone": return 0.85
+    case "domain": return 0.5
+    case "company_name": return 0.75 * similarity
+    case "person_name": return 0.55 * similarity
+    default: return 0
+    }
+  }
+}
+
+/// One record that looks like the subject.
+public struct DuplicateMatch: Sendable, Hashable {
+  public var recordType: RecordType
+  public var recordID: UUID
+  public var displayName: String
+  public var reasons: [MatchReason]
+
+  /// Makes a match.
+  public init(recordType: RecordType, recordID: UUID, displayName: String, reasons: [MatchReason]) {
+    self.recordType = recordType
+    self.recordID = recordID
+    self.displayName = displayName
+    self.reasons = reasons
+  }
+
+  /// 1 - Π(1 - weight): independent evidence adds up, and no pile of weak reasons reaches 1.
+  public var score: Double {
+    1 - reasons.reduce(1) { $0 * (1 - $1.weight) }
+  }
+
+  /// Best first; ties by type and id so answers are stable.
+  public static func ranked(_ matches: [DuplicateMatch], minScore: Double, limit: Int) -> [DuplicateMatch] {
+    Array(
+      matches.filter { $0.score >= minScore }
+        .sorted {
+          if $0.score != $1.score { return $0.score > $1.score }
+          if $0.recordType != $1.recordType { return $0.recordType.rawValue < $1.recordType.rawValue }
+          return $0.recordID.lowercasedString < $1.recordID.lowercasedString
+        }
+        .prefix(limit))
+  }
+}
