@@ -65,6 +65,7 @@ let package = Package(
         .embedInCode("Migrations/0001_platform.sql"),
         .embedInCode("Migrations/0002_leads.sql"),
         .embedInCode("Migrations/0003_match_keys.sql"),
+        .embedInCode("Migrations/0004_tenant_match_indexes.sql"),
       ],
       swiftSettings: strictSettings
     ),
