@@ -19,7 +19,8 @@ enum Output {
     for message in messages { print(try json(message)) }
   }
 
-  /// Prints rows under a header, each column as wide as its widest cell (at most 40 characters).
+  /// Prints rows under a header, each column as wide as its widest cell (at most 40 characters; the
+  /// last column is printed whole).
   static func printTable(_ header: [String], _ rows: [[String]]) {
     var widths = header.map(\.count)
     for row in rows {
@@ -27,8 +28,10 @@ enum Output {
     }
     func line(_ cells: [String]) -> String {
       cells.enumerated().map { index, cell in
+        // The last column is never clipped: nothing after it needs aligning.
+        if index == cells.count - 1 { return cell }
         let clipped = cell.count > widths[index] ? String(cell.prefix(widths[index] - 1)) + "…" : cell
-        return index == cells.count - 1 ? clipped : clipped.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        return clipped.padding(toLength: widths[index], withPad: " ", startingAt: 0)
       }.joined(separator: "  ")
     }
     print(line(header))
