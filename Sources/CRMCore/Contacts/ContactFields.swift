@@ -82,8 +82,10 @@ public struct ContactFields: Sendable, Hashable {
     if checks(.address), let address {
       out.address = PostalAddress.validated(address, field: "\(prefix).address", into: &violations)
     }
-    if checks(.emails) { out.emails = normalizeEmails(prefix: prefix, into: &violations) }
-    if checks(.phones) { out.phones = normalizePhones(prefix: prefix, region: out.address?.regionCode, into: &violations) }
+    if checks(.emails) { out.emails = Self.normalizedEmails(emails, prefix: prefix, into: &violations) }
+    if checks(.phones) {
+      out.phones = Self.normalizedPhones(phones, prefix: prefix, region: out.address?.regionCode, into: &violations)
+    }
     if checks(.description) {
       out.description = violations.multilineText("\(prefix).description", description ?? "", maxLength: 10_000)
     }
@@ -92,7 +94,9 @@ public struct ContactFields: Sendable, Hashable {
     return out
   }
 
-  private func normalizeEmails(prefix: String, into violations: inout Violations) -> [ContactEmail] {
+  /// A person's emails validated, lower-cased and de-duplicated, with exactly one primary (the first
+  /// when none is); violations under `prefix.emails`. Contacts and leads share it.
+  static func normalizedEmails(_ emails: [ContactEmail], prefix: String, into violations: inout Violations) -> [ContactEmail] {
     guard emails.count <= Self.maxChannels else {
       violations.add("\(prefix).emails", "at most \(Self.maxChannels) emails", reason: "TOO_MANY")
       return []
@@ -113,7 +117,11 @@ public struct ContactFields: Sendable, Hashable {
     return Self.settlePrimary(result, field: "\(prefix).emails", into: &violations)
   }
 
-  private func normalizePhones(prefix: String, region: String?, into violations: inout Violations) -> [ContactPhone] {
+  /// A person's phones normalized (E.164 with `region`), de-duplicated, with one primary; violations
+  /// under `prefix.phones`. Contacts and leads share it.
+  static func normalizedPhones(
+    _ phones: [ContactPhone], prefix: String, region: String?, into violations: inout Violations
+  ) -> [ContactPhone] {
     guard phones.count <= Self.maxChannels else {
       violations.add("\(prefix).phones", "at most \(Self.maxChannels) phones", reason: "TOO_MANY")
       return []

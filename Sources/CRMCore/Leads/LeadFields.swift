@@ -75,14 +75,8 @@ public struct LeadFields: Sendable, Hashable {
     } else {
       out.regionCode = nil
     }
-    var channels = ContactFields()
-    channels.lastName = "-"
-    channels.emails = emails
-    channels.phones = phones
-    channels.address = out.regionCode.map { PostalAddress(regionCode: $0) }
-    let normalizedChannels = channels.normalized(prefix: prefix, only: [.emails, .phones], into: &violations)
-    out.emails = normalizedChannels.emails
-    out.phones = normalizedChannels.phones
+    out.emails = ContactFields.normalizedEmails(emails, prefix: prefix, into: &violations)
+    out.phones = ContactFields.normalizedPhones(phones, prefix: prefix, region: out.regionCode, into: &violations)
     if let text = website, !text.trimmingWhitespace().isEmpty {
       if let parsed = Website(text), text.count <= 2048 {
         out.website = parsed.url
