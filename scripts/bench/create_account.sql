@@ -1,5 +1,6 @@
 -- pgbench script: the SQL crmd runs for one CreateAccount without a request id, owned by the caller:
--- BEGIN and the tenant setup pipelined in one round trip, the insert returning the row, the
+-- BEGIN and the tenant setup pipelined in one round trip, the insert (with its company match key,
+-- which feeds a trigram index) returning the row, the
 -- change-log row, COMMIT; under the crm_app role (PGOPTIONS). (The change log is built with
 -- jsonb_build_* because pgbench would read `:null` in a JSON literal as a variable.)
 \startpipeline
@@ -8,9 +9,10 @@ SELECT set_config('crm.tenant_id', :tenant, true), set_config('statement_timeout
 \endpipeline
 INSERT INTO accounts (tenant_id, id, created_by, updated_by, name, website, domain, industry, account_type, tier,
   employee_count, annual_revenue_currency, annual_revenue_units, annual_revenue_nanos, phone, billing_address,
-  shipping_address, parent_id, description, external_id, tags, owner_id)
+  shipping_address, parent_id, description, external_id, tags, owner_id, company_key)
 VALUES (:tenant, gen_random_uuid(), :owner, :owner, 'pgbench ' || random(), NULL, NULL, NULL, 'unspecified',
-  'unspecified', NULL, NULL, NULL, NULL, NULL, NULL::jsonb, NULL::jsonb, NULL, NULL, NULL, '{}'::text[], :owner)
+  'unspecified', NULL, NULL, NULL, NULL, NULL, NULL::jsonb, NULL::jsonb, NULL, NULL, NULL, '{}'::text[], :owner,
+  'pgbench ' || random())
 RETURNING id, owner_id, name, version, created_at, updated_at;
 INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes)
 VALUES (:tenant, 'account', gen_random_uuid(), 'create', :owner, NULL,
