@@ -66,6 +66,7 @@ let package = Package(
         .embedInCode("Migrations/0002_leads.sql"),
         .embedInCode("Migrations/0003_match_keys.sql"),
         .embedInCode("Migrations/0004_tenant_match_indexes.sql"),
+        .embedInCode("Migrations/0005_duplicate_rules.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -286,6 +286,17 @@ public nonisolated struct Crm_V1_Account: @unchecked Sendable {
     set {_uniqueStorage()._updateUserID = newValue}
   }
 
+  /// Output only, and only in the answer to a create (or capture, or import) whose duplicate rule
+  /// warned: the records this one looks like.
+  public var duplicateFindings: Crm_V1_DuplicateFindings {
+    get {_storage._duplicateFindings ?? Crm_V1_DuplicateFindings()}
+    set {_uniqueStorage()._duplicateFindings = newValue}
+  }
+  /// Returns true if `duplicateFindings` has been explicitly set.
+  public var hasDuplicateFindings: Bool {_storage._duplicateFindings != nil}
+  /// Clears the value of `duplicateFindings`. Subsequent reads from it will return its default value.
+  public mutating func clearDuplicateFindings() {_uniqueStorage()._duplicateFindings = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -309,6 +320,10 @@ public nonisolated struct Crm_V1_CreateAccountRequest: Sendable {
 
   /// Optional, up to 128 characters. Repeating a request id returns the first result and writes nothing.
   public var requestID: String = String()
+
+  /// Overrides the tenant's duplicate rule for this request: ALLOW when the caller has decided, BLOCK or
+  /// WARN to be stricter or to hear about matches. UNSPECIFIED follows the rule.
+  public var duplicateAction: Crm_V1_DuplicateAction = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -574,7 +589,7 @@ nonisolated extension Crm_V1_AccountTier: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Account"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{2}\u{4}name\0\u{1}website\0\u{1}domain\0\u{1}industry\0\u{1}type\0\u{1}tier\0\u{3}employee_count\0\u{3}annual_revenue\0\u{1}phone\0\u{3}billing_address\0\u{3}shipping_address\0\u{3}parent_id\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{6}create_user_id\0\u{3}update_user_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{2}\u{4}name\0\u{1}website\0\u{1}domain\0\u{1}industry\0\u{1}type\0\u{1}tier\0\u{3}employee_count\0\u{3}annual_revenue\0\u{1}phone\0\u{3}billing_address\0\u{3}shipping_address\0\u{3}parent_id\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{6}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -600,6 +615,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _tags: [String] = []
     var _createUserID: String = String()
     var _updateUserID: String = String()
+    var _duplicateFindings: Crm_V1_DuplicateFindings? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -633,6 +649,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _tags = source._tags
       _createUserID = source._createUserID
       _updateUserID = source._updateUserID
+      _duplicateFindings = source._duplicateFindings
     }
   }
 
@@ -674,6 +691,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 24: try { try decoder.decodeRepeatedStringField(value: &_storage._tags) }()
         case 30: try { try decoder.decodeSingularStringField(value: &_storage._createUserID) }()
         case 31: try { try decoder.decodeSingularStringField(value: &_storage._updateUserID) }()
+        case 32: try { try decoder.decodeSingularMessageField(value: &_storage._duplicateFindings) }()
         default: break
         }
       }
@@ -755,6 +773,9 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
       if !_storage._updateUserID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._updateUserID, fieldNumber: 31)
       }
+      try { if let v = _storage._duplicateFindings {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -787,6 +808,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._tags != rhs_storage._tags {return false}
         if _storage._createUserID != rhs_storage._createUserID {return false}
         if _storage._updateUserID != rhs_storage._updateUserID {return false}
+        if _storage._duplicateFindings != rhs_storage._duplicateFindings {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -798,7 +820,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Crm_V1_CreateAccountRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateAccountRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}account\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}account\0\u{3}request_id\0\u{3}duplicate_action\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -808,6 +830,7 @@ nonisolated extension Crm_V1_CreateAccountRequest: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._account) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.duplicateAction) }()
       default: break
       }
     }
@@ -824,12 +847,16 @@ nonisolated extension Crm_V1_CreateAccountRequest: SwiftProtobuf.Message, SwiftP
     if !self.requestID.isEmpty {
       try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 2)
     }
+    if self.duplicateAction != .unspecified {
+      try visitor.visitSingularEnumField(value: self.duplicateAction, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Crm_V1_CreateAccountRequest, rhs: Crm_V1_CreateAccountRequest) -> Bool {
     if lhs._account != rhs._account {return false}
     if lhs.requestID != rhs.requestID {return false}
+    if lhs.duplicateAction != rhs.duplicateAction {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

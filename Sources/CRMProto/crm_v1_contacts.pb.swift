@@ -159,6 +159,17 @@ public nonisolated struct Crm_V1_Contact: @unchecked Sendable {
     set {_uniqueStorage()._updateUserID = newValue}
   }
 
+  /// Output only, and only in the answer to a create (or capture, or import) whose duplicate rule
+  /// warned: the records this one looks like.
+  public var duplicateFindings: Crm_V1_DuplicateFindings {
+    get {_storage._duplicateFindings ?? Crm_V1_DuplicateFindings()}
+    set {_uniqueStorage()._duplicateFindings = newValue}
+  }
+  /// Returns true if `duplicateFindings` has been explicitly set.
+  public var hasDuplicateFindings: Bool {_storage._duplicateFindings != nil}
+  /// Clears the value of `duplicateFindings`. Subsequent reads from it will return its default value.
+  public mutating func clearDuplicateFindings() {_uniqueStorage()._duplicateFindings = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -214,6 +225,10 @@ public nonisolated struct Crm_V1_CreateContactRequest: Sendable {
   public mutating func clearContact() {self._contact = nil}
 
   public var requestID: String = String()
+
+  /// Overrides the tenant's duplicate rule for this request: ALLOW when the caller has decided, BLOCK or
+  /// WARN to be stricter or to hear about matches. UNSPECIFIED follows the rule.
+  public var duplicateAction: Crm_V1_DuplicateAction = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -388,7 +403,7 @@ fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Contact"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}account_id\0\u{3}first_name\0\u{3}last_name\0\u{1}title\0\u{1}department\0\u{1}emails\0\u{1}phones\0\u{1}address\0\u{3}email_opt_out\0\u{3}phone_opt_out\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{8}create_user_id\0\u{3}update_user_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}account_id\0\u{3}first_name\0\u{3}last_name\0\u{1}title\0\u{1}department\0\u{1}emails\0\u{1}phones\0\u{1}address\0\u{3}email_opt_out\0\u{3}phone_opt_out\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{8}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -412,6 +427,7 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _tags: [String] = []
     var _createUserID: String = String()
     var _updateUserID: String = String()
+    var _duplicateFindings: Crm_V1_DuplicateFindings? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -443,6 +459,7 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _tags = source._tags
       _createUserID = source._createUserID
       _updateUserID = source._updateUserID
+      _duplicateFindings = source._duplicateFindings
     }
   }
 
@@ -482,6 +499,7 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 22: try { try decoder.decodeRepeatedStringField(value: &_storage._tags) }()
         case 30: try { try decoder.decodeSingularStringField(value: &_storage._createUserID) }()
         case 31: try { try decoder.decodeSingularStringField(value: &_storage._updateUserID) }()
+        case 32: try { try decoder.decodeSingularMessageField(value: &_storage._duplicateFindings) }()
         default: break
         }
       }
@@ -557,6 +575,9 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
       if !_storage._updateUserID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._updateUserID, fieldNumber: 31)
       }
+      try { if let v = _storage._duplicateFindings {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -587,6 +608,7 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._tags != rhs_storage._tags {return false}
         if _storage._createUserID != rhs_storage._createUserID {return false}
         if _storage._updateUserID != rhs_storage._updateUserID {return false}
+        if _storage._duplicateFindings != rhs_storage._duplicateFindings {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -678,7 +700,7 @@ nonisolated extension Crm_V1_ContactPhone: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Crm_V1_CreateContactRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateContactRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}contact\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}contact\0\u{3}request_id\0\u{3}duplicate_action\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -688,6 +710,7 @@ nonisolated extension Crm_V1_CreateContactRequest: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._contact) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.duplicateAction) }()
       default: break
       }
     }
@@ -704,12 +727,16 @@ nonisolated extension Crm_V1_CreateContactRequest: SwiftProtobuf.Message, SwiftP
     if !self.requestID.isEmpty {
       try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 2)
     }
+    if self.duplicateAction != .unspecified {
+      try visitor.visitSingularEnumField(value: self.duplicateAction, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Crm_V1_CreateContactRequest, rhs: Crm_V1_CreateContactRequest) -> Bool {
     if lhs._contact != rhs._contact {return false}
     if lhs.requestID != rhs.requestID {return false}
+    if lhs.duplicateAction != rhs.duplicateAction {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

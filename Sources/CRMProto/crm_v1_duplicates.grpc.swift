@@ -33,9 +33,37 @@ public enum Crm_V1_DuplicateService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListDuplicateRules" metadata.
+        public enum ListDuplicateRules: Sendable {
+            /// Request type for "ListDuplicateRules".
+            public typealias Input = Crm_V1_ListDuplicateRulesRequest
+            /// Response type for "ListDuplicateRules".
+            public typealias Output = Crm_V1_ListDuplicateRulesResponse
+            /// Descriptor for "ListDuplicateRules".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.DuplicateService"),
+                method: "ListDuplicateRules",
+                type: .unary
+            )
+        }
+        /// Namespace for "SetDuplicateRule" metadata.
+        public enum SetDuplicateRule: Sendable {
+            /// Request type for "SetDuplicateRule".
+            public typealias Input = Crm_V1_SetDuplicateRuleRequest
+            /// Response type for "SetDuplicateRule".
+            public typealias Output = Crm_V1_DuplicateRule
+            /// Descriptor for "SetDuplicateRule".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.DuplicateService"),
+                method: "SetDuplicateRule",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "crm.v1.DuplicateService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
-            FindDuplicates.descriptor
+            FindDuplicates.descriptor,
+            ListDuplicateRules.descriptor,
+            SetDuplicateRule.descriptor
         ]
     }
 }
@@ -85,6 +113,42 @@ extension Crm_V1_DuplicateService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_FindDuplicatesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_FindDuplicatesResponse>
+
+        /// Handle the "ListDuplicateRules" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's duplicate rule for each record type (a type never set shows the standard rule).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_ListDuplicateRulesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ListDuplicateRulesResponse` messages.
+        func listDuplicateRules(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_ListDuplicateRulesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListDuplicateRulesResponse>
+
+        /// Handle the "SetDuplicateRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces the rule for one record type (admins only).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_SetDuplicateRuleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_DuplicateRule` messages.
+        func setDuplicateRule(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_SetDuplicateRuleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_DuplicateRule>
     }
 
     /// Service protocol for the "crm.v1.DuplicateService" service.
@@ -118,6 +182,42 @@ extension Crm_V1_DuplicateService {
             request: GRPCCore.ServerRequest<Crm_V1_FindDuplicatesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_FindDuplicatesResponse>
+
+        /// Handle the "ListDuplicateRules" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's duplicate rule for each record type (a type never set shows the standard rule).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListDuplicateRulesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_ListDuplicateRulesResponse` message.
+        func listDuplicateRules(
+            request: GRPCCore.ServerRequest<Crm_V1_ListDuplicateRulesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListDuplicateRulesResponse>
+
+        /// Handle the "SetDuplicateRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces the rule for one record type (admins only).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetDuplicateRuleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_DuplicateRule` message.
+        func setDuplicateRule(
+            request: GRPCCore.ServerRequest<Crm_V1_SetDuplicateRuleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_DuplicateRule>
     }
 
     /// Simple service protocol for the "crm.v1.DuplicateService" service.
@@ -149,6 +249,42 @@ extension Crm_V1_DuplicateService {
             request: Crm_V1_FindDuplicatesRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_FindDuplicatesResponse
+
+        /// Handle the "ListDuplicateRules" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's duplicate rule for each record type (a type never set shows the standard rule).
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_ListDuplicateRulesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_ListDuplicateRulesResponse` to respond with.
+        func listDuplicateRules(
+            request: Crm_V1_ListDuplicateRulesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_ListDuplicateRulesResponse
+
+        /// Handle the "SetDuplicateRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces the rule for one record type (admins only).
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_SetDuplicateRuleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_DuplicateRule` to respond with.
+        func setDuplicateRule(
+            request: Crm_V1_SetDuplicateRuleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_DuplicateRule
     }
 }
 
@@ -162,6 +298,28 @@ extension Crm_V1_DuplicateService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_FindDuplicatesResponse>(),
             handler: { request, context in
                 try await self.findDuplicates(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_DuplicateService.Method.ListDuplicateRules.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListDuplicateRulesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListDuplicateRulesResponse>(),
+            handler: { request, context in
+                try await self.listDuplicateRules(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_DuplicateService.Method.SetDuplicateRule.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_SetDuplicateRuleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_DuplicateRule>(),
+            handler: { request, context in
+                try await self.setDuplicateRule(
                     request: request,
                     context: context
                 )
@@ -183,6 +341,28 @@ extension Crm_V1_DuplicateService.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func listDuplicateRules(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_ListDuplicateRulesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListDuplicateRulesResponse> {
+        let response = try await self.listDuplicateRules(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setDuplicateRule(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_SetDuplicateRuleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_DuplicateRule> {
+        let response = try await self.setDuplicateRule(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -194,6 +374,32 @@ extension Crm_V1_DuplicateService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_FindDuplicatesResponse> {
         return GRPCCore.ServerResponse<Crm_V1_FindDuplicatesResponse>(
             message: try await self.findDuplicates(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listDuplicateRules(
+        request: GRPCCore.ServerRequest<Crm_V1_ListDuplicateRulesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListDuplicateRulesResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_ListDuplicateRulesResponse>(
+            message: try await self.listDuplicateRules(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setDuplicateRule(
+        request: GRPCCore.ServerRequest<Crm_V1_SetDuplicateRuleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_DuplicateRule> {
+        return GRPCCore.ServerResponse<Crm_V1_DuplicateRule>(
+            message: try await self.setDuplicateRule(
                 request: request.message,
                 context: context
             ),
@@ -238,6 +444,52 @@ extension Crm_V1_DuplicateService {
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_FindDuplicatesResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_FindDuplicatesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListDuplicateRules" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's duplicate rule for each record type (a type never set shows the standard rule).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListDuplicateRulesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListDuplicateRulesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListDuplicateRulesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listDuplicateRules<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListDuplicateRulesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListDuplicateRulesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListDuplicateRulesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListDuplicateRulesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetDuplicateRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces the rule for one record type (admins only).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetDuplicateRuleRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_SetDuplicateRuleRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_DuplicateRule` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setDuplicateRule<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_SetDuplicateRuleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_SetDuplicateRuleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_DuplicateRule>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_DuplicateRule>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -296,6 +548,74 @@ extension Crm_V1_DuplicateService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListDuplicateRules" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's duplicate rule for each record type (a type never set shows the standard rule).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListDuplicateRulesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListDuplicateRulesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListDuplicateRulesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listDuplicateRules<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListDuplicateRulesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListDuplicateRulesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListDuplicateRulesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListDuplicateRulesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_DuplicateService.Method.ListDuplicateRules.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SetDuplicateRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces the rule for one record type (admins only).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetDuplicateRuleRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_SetDuplicateRuleRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_DuplicateRule` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setDuplicateRule<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_SetDuplicateRuleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_SetDuplicateRuleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_DuplicateRule>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_DuplicateRule>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_DuplicateService.Method.SetDuplicateRule.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -327,6 +647,64 @@ extension Crm_V1_DuplicateService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_FindDuplicatesRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_FindDuplicatesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListDuplicateRules" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The tenant's duplicate rule for each record type (a type never set shows the standard rule).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_ListDuplicateRulesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listDuplicateRules<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_ListDuplicateRulesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListDuplicateRulesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listDuplicateRules(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListDuplicateRulesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListDuplicateRulesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetDuplicateRule" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces the rule for one record type (admins only).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_SetDuplicateRuleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setDuplicateRule<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_SetDuplicateRuleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_DuplicateRule>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setDuplicateRule(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_SetDuplicateRuleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_DuplicateRule>(),
             options: options,
             onResponse: handleResponse
         )
@@ -364,6 +742,72 @@ extension Crm_V1_DuplicateService.ClientProtocol {
             metadata: metadata
         )
         return try await self.findDuplicates(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListDuplicateRules" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The tenant's duplicate rule for each record type (a type never set shows the standard rule).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listDuplicateRules<Result>(
+        _ message: Crm_V1_ListDuplicateRulesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListDuplicateRulesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_ListDuplicateRulesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listDuplicateRules(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetDuplicateRule" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces the rule for one record type (admins only).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setDuplicateRule<Result>(
+        _ message: Crm_V1_SetDuplicateRuleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_DuplicateRule>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_SetDuplicateRuleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setDuplicateRule(
             request: request,
             options: options,
             onResponse: handleResponse

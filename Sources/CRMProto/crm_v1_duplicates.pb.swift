@@ -68,6 +68,57 @@ public nonisolated enum Crm_V1_MatchKind: SwiftProtobuf.Enum, Swift.CaseIterable
 
 }
 
+/// What creating (capturing, importing) a record that looks like existing ones does.
+public nonisolated enum Crm_V1_DuplicateAction: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// In a rule: not allowed. In a request: follow the tenant's rule.
+  case unspecified // = 0
+
+  /// Write it; look nothing up. In a request: the caller has decided these are not duplicates.
+  case allow // = 1
+
+  /// Write it, and list the matches in the answer's `duplicate_findings`.
+  case warn // = 2
+
+  /// Refuse it with ALREADY_EXISTS; the status details carry a DuplicateFindings.
+  case block // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .allow
+    case 2: self = .warn
+    case 3: self = .block
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .allow: return 1
+    case .warn: return 2
+    case .block: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Crm_V1_DuplicateAction] = [
+    .unspecified,
+    .allow,
+    .warn,
+    .block,
+  ]
+
+}
+
 /// What a new record would hold; every part is optional.
 public nonisolated struct Crm_V1_DuplicateCandidate: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -211,12 +262,108 @@ public nonisolated struct Crm_V1_MatchReason: Sendable {
   public init() {}
 }
 
+/// A tenant's duplicate rule for one record type, applied on create, capture and import. The standard
+/// rule (until an admin sets one) warns when a lead, contact or account scores 0.8 or more on any key.
+public nonisolated struct Crm_V1_DuplicateRule: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The type of the record being written.
+  public var recordType: Crm_V1_RecordType = .unspecified
+
+  public var action: Crm_V1_DuplicateAction = .unspecified
+
+  /// The keys that count: email, phone, domain, company_name, person_name. Empty means all.
+  public var matchKeys: [String] = []
+
+  /// Where to look for matches. Empty means leads, contacts and accounts.
+  public var matchRecordTypes: [Crm_V1_RecordType] = []
+
+  /// Matches scoring below this (0 to 1) do not count; 0 means 0.8.
+  public var minScore: Double = 0
+
+  /// Treat name+tag@domain as name@domain.
+  public var ignorePlusTags: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_ListDuplicateRulesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_ListDuplicateRulesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var rules: [Crm_V1_DuplicateRule] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_SetDuplicateRuleRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var rule: Crm_V1_DuplicateRule {
+    get {_rule ?? Crm_V1_DuplicateRule()}
+    set {_rule = newValue}
+  }
+  /// Returns true if `rule` has been explicitly set.
+  public var hasRule: Bool {self._rule != nil}
+  /// Clears the value of `rule`. Subsequent reads from it will return its default value.
+  public mutating func clearRule() {self._rule = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _rule: Crm_V1_DuplicateRule? = nil
+}
+
+/// What a duplicate rule found for a record being written: in the written record's
+/// `duplicate_findings` when the action is WARN, and in the details of ALREADY_EXISTS when it is BLOCK.
+public nonisolated struct Crm_V1_DuplicateFindings: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var action: Crm_V1_DuplicateAction = .unspecified
+
+  /// The matches the caller may see, best first.
+  public var matches: [Crm_V1_DuplicateMatch] = []
+
+  /// Matches the caller may not see: counted, never named.
+  public var hiddenMatchCount: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_MatchKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MATCH_KIND_UNSPECIFIED\0\u{1}MATCH_KIND_EXACT\0\u{1}MATCH_KIND_NORMALIZED\0\u{1}MATCH_KIND_SIMILAR\0")
+}
+
+nonisolated extension Crm_V1_DuplicateAction: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DUPLICATE_ACTION_UNSPECIFIED\0\u{1}DUPLICATE_ACTION_ALLOW\0\u{1}DUPLICATE_ACTION_WARN\0\u{1}DUPLICATE_ACTION_BLOCK\0")
 }
 
 nonisolated extension Crm_V1_DuplicateCandidate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -521,6 +668,184 @@ nonisolated extension Crm_V1_MatchReason: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.kind != rhs.kind {return false}
     if lhs.similarity != rhs.similarity {return false}
     if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_DuplicateRule: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DuplicateRule"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}record_type\0\u{1}action\0\u{3}match_keys\0\u{3}match_record_types\0\u{3}min_score\0\u{3}ignore_plus_tags\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.recordType) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.action) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.matchKeys) }()
+      case 4: try { try decoder.decodeRepeatedEnumField(value: &self.matchRecordTypes) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.minScore) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.ignorePlusTags) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.recordType != .unspecified {
+      try visitor.visitSingularEnumField(value: self.recordType, fieldNumber: 1)
+    }
+    if self.action != .unspecified {
+      try visitor.visitSingularEnumField(value: self.action, fieldNumber: 2)
+    }
+    if !self.matchKeys.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.matchKeys, fieldNumber: 3)
+    }
+    if !self.matchRecordTypes.isEmpty {
+      try visitor.visitPackedEnumField(value: self.matchRecordTypes, fieldNumber: 4)
+    }
+    if self.minScore.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.minScore, fieldNumber: 5)
+    }
+    if self.ignorePlusTags != false {
+      try visitor.visitSingularBoolField(value: self.ignorePlusTags, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_DuplicateRule, rhs: Crm_V1_DuplicateRule) -> Bool {
+    if lhs.recordType != rhs.recordType {return false}
+    if lhs.action != rhs.action {return false}
+    if lhs.matchKeys != rhs.matchKeys {return false}
+    if lhs.matchRecordTypes != rhs.matchRecordTypes {return false}
+    if lhs.minScore != rhs.minScore {return false}
+    if lhs.ignorePlusTags != rhs.ignorePlusTags {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ListDuplicateRulesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListDuplicateRulesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ListDuplicateRulesRequest, rhs: Crm_V1_ListDuplicateRulesRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ListDuplicateRulesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListDuplicateRulesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rules\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.rules) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.rules.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rules, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ListDuplicateRulesResponse, rhs: Crm_V1_ListDuplicateRulesResponse) -> Bool {
+    if lhs.rules != rhs.rules {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_SetDuplicateRuleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetDuplicateRuleRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rule\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._rule) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._rule {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_SetDuplicateRuleRequest, rhs: Crm_V1_SetDuplicateRuleRequest) -> Bool {
+    if lhs._rule != rhs._rule {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_DuplicateFindings: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DuplicateFindings"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}action\0\u{1}matches\0\u{3}hidden_match_count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.action) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.matches) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.hiddenMatchCount) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.action != .unspecified {
+      try visitor.visitSingularEnumField(value: self.action, fieldNumber: 1)
+    }
+    if !self.matches.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.matches, fieldNumber: 2)
+    }
+    if self.hiddenMatchCount != 0 {
+      try visitor.visitSingularInt32Field(value: self.hiddenMatchCount, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_DuplicateFindings, rhs: Crm_V1_DuplicateFindings) -> Bool {
+    if lhs.action != rhs.action {return false}
+    if lhs.matches != rhs.matches {return false}
+    if lhs.hiddenMatchCount != rhs.hiddenMatchCount {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -329,6 +329,17 @@ public nonisolated struct Crm_V1_Lead: @unchecked Sendable {
     set {_uniqueStorage()._updateUserID = newValue}
   }
 
+  /// Output only, and only in the answer to a create (or capture, or import) whose duplicate rule
+  /// warned: the records this one looks like.
+  public var duplicateFindings: Crm_V1_DuplicateFindings {
+    get {_storage._duplicateFindings ?? Crm_V1_DuplicateFindings()}
+    set {_uniqueStorage()._duplicateFindings = newValue}
+  }
+  /// Returns true if `duplicateFindings` has been explicitly set.
+  public var hasDuplicateFindings: Bool {_storage._duplicateFindings != nil}
+  /// Clears the value of `duplicateFindings`. Subsequent reads from it will return its default value.
+  public mutating func clearDuplicateFindings() {_uniqueStorage()._duplicateFindings = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -372,6 +383,10 @@ public nonisolated struct Crm_V1_CreateLeadRequest: Sendable {
   public mutating func clearLead() {self._lead = nil}
 
   public var requestID: String = String()
+
+  /// Overrides the tenant's duplicate rule for this request: ALLOW when the caller has decided, BLOCK or
+  /// WARN to be stricter or to hear about matches. UNSPECIFIED follows the rule.
+  public var duplicateAction: Crm_V1_DuplicateAction = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -655,7 +670,7 @@ nonisolated extension Crm_V1_LeadSource: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Lead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}first_name\0\u{3}last_name\0\u{1}company\0\u{1}title\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{1}domain\0\u{3}region_code\0\u{1}industry\0\u{3}company_size\0\u{1}source\0\u{3}source_detail\0\u{1}campaign\0\u{1}utm\0\u{1}status\0\u{3}disqualified_reason\0\u{3}external_id\0\u{1}tags\0\u{1}description\0\u{3}last_activity_time\0\u{4}\u{a}create_user_id\0\u{3}update_user_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}first_name\0\u{3}last_name\0\u{1}company\0\u{1}title\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{1}domain\0\u{3}region_code\0\u{1}industry\0\u{3}company_size\0\u{1}source\0\u{3}source_detail\0\u{1}campaign\0\u{1}utm\0\u{1}status\0\u{3}disqualified_reason\0\u{3}external_id\0\u{1}tags\0\u{1}description\0\u{3}last_activity_time\0\u{4}\u{a}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -687,6 +702,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _lastActivityTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _createUserID: String = String()
     var _updateUserID: String = String()
+    var _duplicateFindings: Crm_V1_DuplicateFindings? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -726,6 +742,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
       _lastActivityTime = source._lastActivityTime
       _createUserID = source._createUserID
       _updateUserID = source._updateUserID
+      _duplicateFindings = source._duplicateFindings
     }
   }
 
@@ -773,6 +790,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 30: try { try decoder.decodeSingularMessageField(value: &_storage._lastActivityTime) }()
         case 40: try { try decoder.decodeSingularStringField(value: &_storage._createUserID) }()
         case 41: try { try decoder.decodeSingularStringField(value: &_storage._updateUserID) }()
+        case 42: try { try decoder.decodeSingularMessageField(value: &_storage._duplicateFindings) }()
         default: break
         }
       }
@@ -872,6 +890,9 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
       if !_storage._updateUserID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._updateUserID, fieldNumber: 41)
       }
+      try { if let v = _storage._duplicateFindings {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -910,6 +931,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._lastActivityTime != rhs_storage._lastActivityTime {return false}
         if _storage._createUserID != rhs_storage._createUserID {return false}
         if _storage._updateUserID != rhs_storage._updateUserID {return false}
+        if _storage._duplicateFindings != rhs_storage._duplicateFindings {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -971,7 +993,7 @@ nonisolated extension Crm_V1_UtmParameters: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Crm_V1_CreateLeadRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateLeadRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lead\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lead\0\u{3}request_id\0\u{3}duplicate_action\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -981,6 +1003,7 @@ nonisolated extension Crm_V1_CreateLeadRequest: SwiftProtobuf.Message, SwiftProt
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._lead) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.duplicateAction) }()
       default: break
       }
     }
@@ -997,12 +1020,16 @@ nonisolated extension Crm_V1_CreateLeadRequest: SwiftProtobuf.Message, SwiftProt
     if !self.requestID.isEmpty {
       try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 2)
     }
+    if self.duplicateAction != .unspecified {
+      try visitor.visitSingularEnumField(value: self.duplicateAction, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Crm_V1_CreateLeadRequest, rhs: Crm_V1_CreateLeadRequest) -> Bool {
     if lhs._lead != rhs._lead {return false}
     if lhs.requestID != rhs.requestID {return false}
+    if lhs.duplicateAction != rhs.duplicateAction {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -127,6 +127,7 @@ extension Accounts {
     @OptionGroup var client: ClientOptions
     @OptionGroup var fields: AccountFieldOptions
     @Option(help: "Idempotency key: repeating it returns the first result.") var requestID: String?
+    @OptionGroup var duplicates: DuplicateActionOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -135,11 +136,13 @@ extension Accounts {
         let request = Crm_V1_CreateAccountRequest.with {
           $0.account = account
           $0.requestID = requestID ?? ""
+          $0.duplicateAction = duplicates.action
         }
         let created = try await client.withClient { client, metadata in
           try await Crm_V1_AccountService.Client(wrapping: client).createAccount(request, metadata: metadata)
         }
         try Accounts.printAccount(created, json: client.json)
+        Duplicates.warn(created.duplicateFindings, json: client.json)
       }
     }
   }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CRMProto
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -76,6 +77,9 @@ struct CLIError: Error, CustomStringConvertible {
           text =
             "\(Self.name(error.code)): "
             + bad.violations.map { "\($0.field): \($0.violationDescription)" }.joined(separator: "; ")
+        }
+        if let any = detail.any, let findings = try? Crm_V1_DuplicateFindings(unpackingAny: any) {
+          text = (["\(Self.name(error.code)): \(error.message)"] + Duplicates.describe(findings.matches)).joined(separator: "\n")
         }
       }
     }

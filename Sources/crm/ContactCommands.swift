@@ -102,6 +102,7 @@ extension Contacts {
     @OptionGroup var client: ClientOptions
     @OptionGroup var fields: ContactFieldOptions
     @Option(help: "Idempotency key: repeating it returns the first result.") var requestID: String?
+    @OptionGroup var duplicates: DuplicateActionOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -110,11 +111,13 @@ extension Contacts {
         let request = Crm_V1_CreateContactRequest.with {
           $0.contact = contact
           $0.requestID = requestID ?? ""
+          $0.duplicateAction = duplicates.action
         }
         let created = try await client.withClient { client, metadata in
           try await Crm_V1_ContactService.Client(wrapping: client).createContact(request, metadata: metadata)
         }
         try Contacts.printContact(created, json: client.json)
+        Duplicates.warn(created.duplicateFindings, json: client.json)
       }
     }
   }

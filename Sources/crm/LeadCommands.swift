@@ -141,18 +141,22 @@ extension Leads {
     @OptionGroup var client: ClientOptions
     @OptionGroup var fields: LeadFieldOptions
     @Option(help: "Idempotency key: repeating it returns the first result.") var requestID: String?
+    @OptionGroup var duplicates: DuplicateActionOption
 
     func run() async throws {
       try await runReportingErrors {
         var lead = Crm_V1_Lead()
         _ = try fields.apply(to: &lead)
         let request = Crm_V1_CreateLeadRequest.with {
-          $0.lead = lead; $0.requestID = requestID ?? ""
+          $0.lead = lead
+          $0.requestID = requestID ?? ""
+          $0.duplicateAction = duplicates.action
         }
         let created = try await client.withClient { grpc, metadata in
           try await Crm_V1_LeadService.Client(wrapping: grpc).createLead(request, metadata: metadata)
         }
         try Leads.printLead(created, json: client.json)
+        Duplicates.warn(created.duplicateFindings, json: client.json)
       }
     }
   }

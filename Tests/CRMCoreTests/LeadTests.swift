@@ -68,10 +68,11 @@ struct LeadFieldTests {
     #expect(normalized.regionCode == "GB")
     #expect(normalized.domain == "analytical.example")
     #expect(normalized.tags == ["event"])
-    let keys = normalized.matchKeys(ignoringPlusTags: true)
-    #expect(keys.emails == ["ada@example.com"])
-    #expect(keys.company == "analytical engines")
-    #expect(keys.person == "ada")
+    let subject = normalized.matchSubject
+    #expect(subject.emails == ["ada+crm@example.com"])
+    #expect(MatchKeys.storedEmailKeys(subject.emails) == ["ada+crm@example.com", "ada@example.com"])
+    #expect(subject.companyKey == "analytical engines")
+    #expect(subject.personKey == "ada")
   }
 
   @Test("an empty lead, and bad fields, are reported together")

@@ -5,6 +5,7 @@ import CRMStore
 import CRMTestSupport
 import Foundation
 import GRPCCore
+import GRPCProtobuf
 import SwiftProtobuf
 import Testing
 
@@ -115,6 +116,186 @@ struct DuplicateRPCTests {
               }
             }, metadata: TestServer.auth(b.adminSecret))
         } == .notFound)
+    }
+  }
+
+  @Test("the standard rule warns: the create succeeds and its answer lists the matches")
+  func standardRuleWarns() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      let contacts = Crm_V1_ContactService.Client(wrapping: client)
+      let first = try await leads.createLead(
+        .with {
+          $0.lead = .with {
+            $0.lastName = "Lovelace"; $0.emails = [.with { $0.address = "ada@engines.example" }]
+          }
+        },
+        metadata: auth)
+      #expect(!first.hasDuplicateFindings)
+      let second = try await contacts.createContact(
+        .with {
+          $0.contact = .with {
+            $0.lastName = "Byron"; $0.emails = [.with { $0.address = "ADA@engines.example" }]
+          }
+        },
+        metadata: auth)
+      #expect(second.duplicateFindings.action == .warn)
+      #expect(second.duplicateFindings.matches.map(\.recordID) == [first.id])
+      #expect(second.duplicateFindings.matches.first?.reasons.map(\.key) == ["email"])
+      // The findings belong to the create's answer, not to the record.
+      let read = try await contacts.getContact(.with { $0.id = second.id }, metadata: auth)
+      #expect(!read.hasDuplicateFindings)
+      // A caller that has decided skips the lookup.
+      let decided = try await leads.createLead(
+        .with {
+          $0.lead = .with { $0.emails = [.with { $0.address = "ada@engines.example" }] }; $0.duplicateAction = .allow
+        }, metadata: auth)
+      #expect(!decided.hasDuplicateFindings)
+    }
+  }
+
+  @Test("a blocking rule refuses the duplicate with ALREADY_EXISTS and the matches in the details")
+  func blockingRule() async throws {
+    let tenant = try await TestTenant.make()
+    let (_, repSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      let duplicates = Crm_V1_DuplicateService.Client(wrapping: client)
+      let blockLeads = Crm_V1_SetDuplicateRuleRequest.with {
+        $0.rule = .with {
+          $0.recordType = .lead; $0.action = .block; $0.matchKeys = ["email", "phone"]; $0.minScore = 0.8
+        }
+      }
+      #expect(
+        await code { try await duplicates.setDuplicateRule(blockLeads, metadata: TestServer.auth(repSecret)) }
+          == .permissionDenied)
+      let stored = try await duplicates.setDuplicateRule(blockLeads, metadata: auth)
+      #expect(stored.matchKeys == ["email", "phone"])
+      #expect(stored.matchRecordTypes == [.lead, .contact, .account])
+      let rules = try await duplicates.listDuplicateRules(.init(), metadata: TestServer.auth(repSecret)).rules
+      #expect(rules.map(\.recordType) == [.account, .contact, .lead])
+      #expect(rules.first { $0.recordType == .lead }?.action == .block)
+      #expect(rules.first { $0.recordType == .account }?.action == .warn)
+
+      let original = try await leads.createLead(
+        .with {
+          $0.lead = .with {
+            $0.company = "Initech"; $0.phones = [.with { $0.number = "+1 415 555 0100" }]
+          }
+        },
+        metadata: auth)
+      let again = Crm_V1_CreateLeadRequest.with {
+        $0.lead = .with {
+          $0.company = "Initech LLC"; $0.phones = [.with { $0.number = "+14155550100" }]
+        }
+      }
+      do {
+        _ = try await leads.createLead(again, metadata: TestServer.auth(repSecret))
+        Issue.record("expected ALREADY_EXISTS")
+      } catch let error as RPCError {
+        #expect(error.code == .alreadyExists)
+        let status = try #require(try error.unpackGoogleRPCStatus())
+        #expect(status.details.compactMap(\.errorInfo).first?.reason == "DUPLICATE")
+        let any = try #require(status.details.compactMap(\.any).first)
+        let findings = try Crm_V1_DuplicateFindings(unpackingAny: any)
+        #expect(findings.action == .block)
+        #expect(findings.matches.map(\.recordID) == [original.id])
+        #expect(findings.matches.first?.reasons.map(\.key) == ["phone"])
+      }
+      // Only phone and email count: a company-name twin is not blocked.
+      _ = try await leads.createLead(.with { $0.lead = .with { $0.company = "Initech" } }, metadata: auth)
+      // The override writes it; nothing was lost by the refusals.
+      var decided = again
+      decided.duplicateAction = .allow
+      _ = try await leads.createLead(decided, metadata: TestServer.auth(repSecret))
+      let all = try await leads.listLeads(.with { $0.phone = "+14155550100" }, metadata: auth)
+      #expect(all.leads.count == 2)
+      // A bad rule names its fields.
+      #expect(
+        await code {
+          try await duplicates.setDuplicateRule(
+            .with {
+              $0.rule = .with {
+                $0.recordType = .lead; $0.matchKeys = ["shoe_size"]; $0.minScore = -1
+              }
+            },
+            metadata: auth)
+        } == .invalidArgument)
+    }
+  }
+
+  @Test("a block counts matches the caller may not see, without naming them")
+  func hiddenMatches() async throws {
+    let tenant = try await TestTenant.make()
+    let (_, aliceSecret) = try await tenant.makeUser(.salesRep)
+    let (_, bobSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      _ = try await Crm_V1_AdminService.Client(wrapping: client).setSharingRule(
+        .with {
+          $0.rule = .with {
+            $0.recordType = .lead; $0.mode = .private
+          }
+        }, metadata: auth)
+      _ = try await Crm_V1_DuplicateService.Client(wrapping: client).setDuplicateRule(
+        .with {
+          $0.rule = .with {
+            $0.recordType = .lead; $0.action = .block
+          }
+        }, metadata: auth)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      let request = Crm_V1_CreateLeadRequest.with { $0.lead = .with { $0.emails = [.with { $0.address = "x@y.example" }] } }
+      _ = try await leads.createLead(request, metadata: TestServer.auth(aliceSecret))
+      do {
+        _ = try await leads.createLead(request, metadata: TestServer.auth(bobSecret))
+        Issue.record("expected ALREADY_EXISTS")
+      } catch let error as RPCError {
+        #expect(error.code == .alreadyExists)
+        let any = try #require(try error.unpackGoogleRPCStatus()?.details.compactMap(\.any).first)
+        let findings = try Crm_V1_DuplicateFindings(unpackingAny: any)
+        #expect(findings.matches.isEmpty)
+        #expect(findings.hiddenMatchCount == 1)
+        #expect(!error.message.contains("lead 0"))
+      }
+    }
+  }
+
+  @Test("concurrent creates of one email under a blocking rule make exactly one record")
+  func concurrentBlock() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      _ = try await Crm_V1_DuplicateService.Client(wrapping: client).setDuplicateRule(
+        .with {
+          $0.rule = .with {
+            $0.recordType = .contact; $0.action = .block
+          }
+        }, metadata: auth)
+      let contacts = Crm_V1_ContactService.Client(wrapping: client)
+      let codes = await withTaskGroup(of: RPCError.Code?.self) { group in
+        for index in 0..<24 {
+          group.addTask {
+            await code {
+              try await contacts.createContact(
+                .with {
+                  $0.contact = .with {
+                    $0.firstName = "Twin \(index)"
+                    // Plus tags and case differ; the lock is on the normalized key.
+                    $0.emails = [.with { $0.address = index.isMultiple(of: 2) ? "same@twins.example" : "Same@Twins.example" }]
+                  }
+                }, metadata: auth)
+            }
+          }
+        }
+        return await group.reduce(into: [RPCError.Code?]()) { $0.append($1) }
+      }
+      #expect(codes.filter { $0 == nil }.count == 1)
+      #expect(codes.filter { $0 == .alreadyExists }.count == 23)
+      let stored = try await contacts.listContacts(.with { $0.email = "same@twins.example" }, metadata: auth)
+      #expect(stored.contacts.count == 1)
     }
   }
 }

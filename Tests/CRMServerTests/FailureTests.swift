@@ -33,7 +33,8 @@ struct FailureRPCTests {
   func deadlineReachesPostgres() async throws {
     let tenant = try await TestTenant.make()
     let account = try await AccountStore(database: tenant.database).create(
-      AccountFields(name: "Locked"), ownerID: nil, context: tenant.context(tenant.admin))
+      AccountFields(name: "Locked"), ownerID: nil, context: tenant.context(tenant.admin)
+    ).record
     let locker = try TestDatabase.ownerConnection()
     defer { locker.close() }
     try locker.execute(unsafeSQL: "BEGIN")

@@ -28,8 +28,8 @@ struct MigrationAndSecurityTests {
     let a = try await TestTenant.make("A")
     let b = try await TestTenant.make("B")
     let accounts = AccountStore(database: a.database)
-    _ = try await accounts.create(AccountFields(name: "Alpha"), ownerID: nil, context: a.context(a.admin))
-    _ = try await accounts.create(AccountFields(name: "Beta"), ownerID: nil, context: b.context(b.admin))
+    _ = try await accounts.create(AccountFields(name: "Alpha"), ownerID: nil, context: a.context(a.admin)).record
+    _ = try await accounts.create(AccountFields(name: "Beta"), ownerID: nil, context: b.context(b.admin)).record
     let names = try await a.database.withTenant(a.tenantID) { connection in
       try connection.query("SELECT name FROM accounts").rows.map { try $0.decode("name", as: String.self) }
     }
@@ -54,7 +54,7 @@ struct AccountStoreTests {
     let store = AccountStore(database: tenant.database)
     var fields = AccountFields(name: "Acme")
     fields.externalID = "ext-1"
-    let account = try await store.create(fields, ownerID: nil, context: tenant.context(tenant.admin, requestID: "r-1"))
+    let account = try await store.create(fields, ownerID: nil, context: tenant.context(tenant.admin, requestID: "r-1")).record
     let history = try await HistoryStore(database: tenant.database).history(
       of: .account, id: account.id, principal: tenant.admin, pageSize: 10, pageToken: "")
     #expect(history.items.count == 1)
@@ -64,7 +64,7 @@ struct AccountStoreTests {
 
     // A create that fails (duplicate external id) leaves neither a record nor a change-log row nor a key.
     await #expect(throws: CRMError.alreadyExists(field: "account.external_id", message: "another account has this external_id")) {
-      try await store.create(fields, ownerID: nil, context: tenant.context(tenant.admin, requestID: "r-2"))
+      try await store.create(fields, ownerID: nil, context: tenant.context(tenant.admin, requestID: "r-2")).record
     }
     let counts = try TestDatabase.ownerConnection().query(
       """
@@ -86,7 +86,7 @@ struct AccountStoreTests {
         group.addTask {
           try await store.create(
             AccountFields(name: "Same \(index)"), ownerID: nil, context: tenant.context(tenant.admin, requestID: "once")
-          ).id
+          ).record.id
         }
       }
       return try await group.reduce(into: Set<UUID>()) { $0.insert($1) }
@@ -101,6 +101,7 @@ struct AccountStoreTests {
     let tenant = try await TestTenant.make()
     let store = AccountStore(database: tenant.database)
     let account = try await store.create(AccountFields(name: "Contended"), ownerID: nil, context: tenant.context(tenant.admin))
+      .record
     let writers = 12
     let staleAnswers = try await withThrowingTaskGroup(of: Int.self) { group in
       for writer in 0..<writers {
@@ -136,7 +137,7 @@ struct AccountStoreTests {
   func staleEtag() async throws {
     let tenant = try await TestTenant.make()
     let store = AccountStore(database: tenant.database)
-    let account = try await store.create(AccountFields(name: "A"), ownerID: nil, context: tenant.context(tenant.admin))
+    let account = try await store.create(AccountFields(name: "A"), ownerID: nil, context: tenant.context(tenant.admin)).record
     var patch = account.fields
     patch.name = "B"
     _ = try await store.update(
@@ -152,13 +153,13 @@ struct AccountStoreTests {
     let tenant = try await TestTenant.make()
     let store = AccountStore(database: tenant.database)
     let context = tenant.context(tenant.admin)
-    let root = try await store.create(AccountFields(name: "Root"), ownerID: nil, context: context)
+    let root = try await store.create(AccountFields(name: "Root"), ownerID: nil, context: context).record
     var childFields = AccountFields(name: "Child")
     childFields.parentID = root.id
-    let child = try await store.create(childFields, ownerID: nil, context: context)
+    let child = try await store.create(childFields, ownerID: nil, context: context).record
     var grandchildFields = AccountFields(name: "Grandchild")
     grandchildFields.parentID = child.id
-    let grandchild = try await store.create(grandchildFields, ownerID: nil, context: context)
+    let grandchild = try await store.create(grandchildFields, ownerID: nil, context: context).record
 
     var cyclic = root.fields
     cyclic.parentID = grandchild.id
@@ -185,7 +186,7 @@ struct AccountStoreTests {
     let store = AccountStore(database: tenant.database)
     let names = (0..<25).map { "Company \(String(format: "%02d", $0))" }.shuffled() + ["company 99", "Ünïcode", "_under%score"]
     for name in names {
-      _ = try await store.create(AccountFields(name: name), ownerID: nil, context: tenant.context(tenant.admin))
+      _ = try await store.create(AccountFields(name: name), ownerID: nil, context: tenant.context(tenant.admin)).record
     }
     for order in [ListOrder.name, .updateTimeDescending] {
       var filter = AccountFilter()
@@ -228,7 +229,7 @@ struct VisibilityTests {
     #expect(managerNow.ownersInHierarchy.contains(rep.userID))
 
     let store = AccountStore(database: tenant.database)
-    let mine = try await store.create(AccountFields(name: "Rep's deal"), ownerID: nil, context: tenant.context(rep))
+    let mine = try await store.create(AccountFields(name: "Rep's deal"), ownerID: nil, context: tenant.context(rep)).record
     await #expect(throws: CRMError.notFound("account \(mine.id.lowercasedString) not found")) {
       try await store.get(mine.id, principal: peer)
     }
@@ -260,14 +261,15 @@ struct ContactStoreTests {
   func contacts() async throws {
     let tenant = try await TestTenant.make()
     let account = try await AccountStore(database: tenant.database).create(
-      AccountFields(name: "Acme"), ownerID: nil, context: tenant.context(tenant.admin))
+      AccountFields(name: "Acme"), ownerID: nil, context: tenant.context(tenant.admin)
+    ).record
     let store = ContactStore(database: tenant.database)
     var fields = ContactFields()
     fields.firstName = "Ada"
     fields.lastName = "Lovelace"
     fields.accountID = account.id
     fields.emails = [ContactEmail(address: "ada@example.com", isPrimary: true), ContactEmail(address: "ada@home.example")]
-    let contact = try await store.create(fields, ownerID: nil, context: tenant.context(tenant.admin))
+    let contact = try await store.create(fields, ownerID: nil, context: tenant.context(tenant.admin)).record
     #expect(contact.fields.primaryEmail == "ada@example.com")
     var byEmail = ContactFilter()
     byEmail.email = "ada@home.example"
@@ -302,13 +304,14 @@ struct MatchKeyStoreTests {
   func keys() async throws {
     let tenant = try await TestTenant.make()
     let account = try await AccountStore(database: tenant.database).create(
-      AccountFields(name: "Acme, Inc."), ownerID: nil, context: tenant.context(tenant.admin))
+      AccountFields(name: "Acme, Inc."), ownerID: nil, context: tenant.context(tenant.admin)
+    ).record
     var contactFields = ContactFields()
     contactFields.firstName = "Jo"
     contactFields.lastName = "O'Neil"
     contactFields.emails = [ContactEmail(address: "Jo+News@Example.com")]
     let contacts = ContactStore(database: tenant.database)
-    let contact = try await contacts.create(contactFields, ownerID: nil, context: tenant.context(tenant.admin))
+    let contact = try await contacts.create(contactFields, ownerID: nil, context: tenant.context(tenant.admin)).record
     let owner = try TestDatabase.ownerConnection()
     defer { owner.close() }
     #expect(

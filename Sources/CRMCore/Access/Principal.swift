@@ -35,6 +35,11 @@ public struct Principal: Sendable, Hashable {
   /// True for admins.
   public var isAdmin: Bool { role == .admin }
 
+  /// Throws PERMISSION_DENIED unless the caller is an admin.
+  public func requireAdmin() throws(CRMError) {
+    guard isAdmin else { throw CRMError.permissionDenied("this needs the admin role") }
+  }
+
   /// The sharing mode for a record type.
   public func sharingMode(for type: RecordType) -> SharingMode { sharing[type] ?? .publicRead }
 

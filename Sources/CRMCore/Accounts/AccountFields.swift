@@ -189,3 +189,10 @@ extension JSONValue {
     return .object(members)
   }
 }
+
+extension AccountFields {
+  /// The keys duplicate detection compares for this account.
+  public var matchSubject: MatchSubject {
+    MatchSubject(phones: phone.map { [$0] } ?? [], domain: domain, companyKey: MatchKeys.companyName(name))
+  }
+}

@@ -25,6 +25,8 @@ public enum CRMError: Error, Sendable, Equatable {
   case notFound(String)
   /// A unique value is taken (e.g. an external id).
   case alreadyExists(field: String, message: String)
+  /// The record looks like existing ones and the tenant's duplicate rule (or the request) blocks it.
+  case duplicate(DuplicateFindings)
   /// The etag sent is not the current one.
   case staleEtag(current: String)
   /// The record's state does not allow this (e.g. a parent that would make a cycle).

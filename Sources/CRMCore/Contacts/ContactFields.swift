@@ -228,3 +228,12 @@ public enum ContactField: String, Sendable, Hashable, CaseIterable {
     "email_opt_out", "phone_opt_out", "description", "external_id", "tags", "owner_id",
   ]
 }
+
+extension ContactFields {
+  /// The keys duplicate detection compares for this contact.
+  public var matchSubject: MatchSubject {
+    MatchSubject(
+      emails: emails.map(\.address), phones: phones.map(\.number),
+      personKey: MatchKeys.personName(first: firstName, last: lastName))
+  }
+}

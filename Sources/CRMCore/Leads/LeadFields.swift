@@ -115,12 +115,9 @@ public struct LeadFields: Sendable, Hashable {
   }
 
   /// The keys duplicate detection compares for this lead.
-  public func matchKeys(ignoringPlusTags: Bool) -> (emails: [String], phones: [String], company: String?, person: String?) {
-    (
-      emails.compactMap { EmailAddress($0.address).map { MatchKeys.email($0, ignoringPlusTags: ignoringPlusTags) } },
-      phones.map(\.number),
-      company.flatMap(MatchKeys.companyName),
-      MatchKeys.personName(first: firstName, last: lastName)
-    )
+  public var matchSubject: MatchSubject {
+    MatchSubject(
+      emails: emails.map(\.address), phones: phones.map(\.number), domain: domain,
+      companyKey: company.flatMap(MatchKeys.companyName), personKey: MatchKeys.personName(first: firstName, last: lastName))
   }
 }

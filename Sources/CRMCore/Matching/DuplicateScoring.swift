@@ -67,13 +67,16 @@ public struct DuplicateMatch: Sendable, Hashable {
   public var recordID: UUID
   public var displayName: String
   public var reasons: [MatchReason]
+  /// The matched record's owner (`nil` while it sits in a shared pool).
+  public var ownerID: UUID?
 
   /// Makes a match.
-  public init(recordType: RecordType, recordID: UUID, displayName: String, reasons: [MatchReason]) {
+  public init(recordType: RecordType, recordID: UUID, displayName: String, reasons: [MatchReason], ownerID: UUID? = nil) {
     self.recordType = recordType
     self.recordID = recordID
     self.displayName = displayName
     self.reasons = reasons
+    self.ownerID = ownerID
   }
 
   /// 1 - Π(1 - weight): independent evidence adds up, and no pile of weak reasons reaches 1.

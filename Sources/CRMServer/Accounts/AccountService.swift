@@ -25,10 +25,11 @@ public struct AccountService: Crm_V1_AccountService.SimpleServiceProtocol {
     let fields = request.account.fields(prefix: "account", only: nil, into: &violations)
     let owner = RequestFields.optionalID(request.account.ownerID, field: "account.owner_id", into: &violations)
     let requestID = RequestFields.requestID(request.requestID, into: &violations)
+    let action = DuplicateAction(request.duplicateAction, field: "duplicate_action", into: &violations)
     try violations.check()
-    let account = try await accounts.create(
-      fields, ownerID: owner, context: .init(principal: call.principal, requestID: requestID))
-    return Crm_V1_Account(account)
+    let created = try await accounts.create(
+      fields, ownerID: owner, duplicateAction: action, context: .init(principal: call.principal, requestID: requestID))
+    return Crm_V1_Account(created.record).with(created.duplicates)
   }
 
   /// One account.

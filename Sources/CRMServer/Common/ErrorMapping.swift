@@ -1,7 +1,9 @@
 import CRMCore
+import CRMProto
 public import GRPCCore
 import GRPCProtobuf
 import LibPQ
+import SwiftProtobuf
 
 /// The one place errors become gRPC statuses.
 ///
@@ -48,6 +50,20 @@ public enum ErrorMapping {
           .badRequest(violations: [.init(field: field, description: message, reason: "ALREADY_EXISTS", localizedMessage: nil)])
         ])
       return RPCError(status)
+    case .duplicate(let findings):
+      var message = "this record looks like \(findings.matches.count + findings.hiddenMatchCount) existing record(s)"
+      if let best = findings.matches.first {
+        let keys = best.reasons.map(\.key).joined(separator: ", ")
+        message += "; best: \(best.recordType.rawValue) \(best.recordID.lowercasedString) (\(keys))"
+      }
+      message += "; the duplicate rule blocks it: set duplicate_action to DUPLICATE_ACTION_ALLOW to write it anyway"
+      var details: [ErrorDetails] = [
+        .errorInfo(
+          reason: "DUPLICATE", domain: "crm.v1",
+          metadata: ["match_count": String(findings.matches.count + findings.hiddenMatchCount)])
+      ]
+      if let any = try? Google_Protobuf_Any(message: Crm_V1_DuplicateFindings(findings)) { details.append(.any(any)) }
+      return RPCError(GoogleRPCStatus(code: .alreadyExists, message: message, details: details))
     case .staleEtag(let current):
       let status = GoogleRPCStatus(
         code: .aborted, message: "the etag is stale: the record changed since you read it (current etag \(current))",

@@ -20,9 +20,11 @@ public struct ContactService: Crm_V1_ContactService.SimpleServiceProtocol {
     let fields = request.contact.fields(prefix: "contact", only: nil, into: &violations)
     let owner = RequestFields.optionalID(request.contact.ownerID, field: "contact.owner_id", into: &violations)
     let requestID = RequestFields.requestID(request.requestID, into: &violations)
+    let action = DuplicateAction(request.duplicateAction, field: "duplicate_action", into: &violations)
     try violations.check()
-    return Crm_V1_Contact(
-      try await contacts.create(fields, ownerID: owner, context: .init(principal: call.principal, requestID: requestID)))
+    let created = try await contacts.create(
+      fields, ownerID: owner, duplicateAction: action, context: .init(principal: call.principal, requestID: requestID))
+    return Crm_V1_Contact(created.record).with(created.duplicates)
   }
 
   /// One contact.

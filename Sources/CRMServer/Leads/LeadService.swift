@@ -21,9 +21,11 @@ public struct LeadService: Crm_V1_LeadService.SimpleServiceProtocol {
     let fields = request.lead.fields(prefix: "lead", requiringIdentity: true, into: &violations)
     let owner = RequestFields.optionalID(request.lead.ownerID, field: "lead.owner_id", into: &violations)
     let requestID = RequestFields.requestID(request.requestID, into: &violations)
+    let action = DuplicateAction(request.duplicateAction, field: "duplicate_action", into: &violations)
     try violations.check()
-    return Crm_V1_Lead(
-      try await leads.create(fields, ownerID: owner, context: .init(principal: call.principal, requestID: requestID)))
+    let created = try await leads.create(
+      fields, ownerID: owner, duplicateAction: action, context: .init(principal: call.principal, requestID: requestID))
+    return Crm_V1_Lead(created.record).with(created.duplicates)
   }
 
   /// One lead.

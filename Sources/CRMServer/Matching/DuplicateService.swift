@@ -8,9 +8,34 @@ import SwiftProtobuf
 /// `crm.v1.DuplicateService`: likely duplicates across leads, contacts and accounts, with reasons.
 public struct DuplicateService: Crm_V1_DuplicateService.SimpleServiceProtocol {
   let duplicates: DuplicateStore
+  let rules: DuplicateRuleStore
 
-  /// A service over `duplicates`.
-  public init(duplicates: DuplicateStore) { self.duplicates = duplicates }
+  /// A service over `duplicates` and the tenant's `rules`.
+  public init(duplicates: DuplicateStore, rules: DuplicateRuleStore) {
+    self.duplicates = duplicates
+    self.rules = rules
+  }
+
+  /// The rule for each record type.
+  public func listDuplicateRules(
+    request: Crm_V1_ListDuplicateRulesRequest, context: ServerContext
+  ) async throws -> Crm_V1_ListDuplicateRulesResponse {
+    let call = try RequestContext.require()
+    let found = try await rules.rules(principal: call.principal)
+    return .with { $0.rules = found.map(Crm_V1_DuplicateRule.init) }
+  }
+
+  /// Replaces one record type's rule (admins only).
+  public func setDuplicateRule(
+    request: Crm_V1_SetDuplicateRuleRequest, context: ServerContext
+  ) async throws -> Crm_V1_DuplicateRule {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    if !request.hasRule { violations.add("rule", "is required", reason: "REQUIRED") }
+    let rule = request.rule.rule(prefix: "rule", into: &violations)
+    try violations.check()
+    return Crm_V1_DuplicateRule(try await rules.set(rule!, principal: call.principal))
+  }
 
   /// Matches for a candidate or an existing record, best first.
   public func findDuplicates(

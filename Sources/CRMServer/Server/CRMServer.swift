@@ -33,7 +33,7 @@ public final class CRMServer: Service {
       AccountService(accounts: accounts, contacts: contacts),
       ContactService(contacts: contacts),
       LeadService(leads: LeadStore(database: database)),
-      DuplicateService(duplicates: DuplicateStore(database: database)),
+      DuplicateService(duplicates: DuplicateStore(database: database), rules: DuplicateRuleStore(database: database)),
       ChangeService(history: HistoryStore(database: database)),
       AdminService(access: AccessStore(database: database), authenticator: authenticator),
       HealthService(database: database, services: Self.serviceNames),

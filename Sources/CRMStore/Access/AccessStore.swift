@@ -128,7 +128,7 @@ public struct AccessStore: Sendable {
 
   /// Sets the sharing mode for one record type in the caller's tenant (admins only).
   public func setSharing(_ mode: SharingMode, for type: RecordType, principal: Principal) async throws -> Tenant {
-    try requireAdmin(principal)
+    try principal.requireAdmin()
     return try await database.withTenant(principal.tenantID) { connection in
       try connection.query(
         """
@@ -146,7 +146,7 @@ public struct AccessStore: Sendable {
   public func createUser(email: EmailAddress, displayName: String, role: Role, teamID: UUID?, principal: Principal) async throws
     -> User
   {
-    try requireAdmin(principal)
+    try principal.requireAdmin()
     return try await database.withTenant(principal.tenantID) { connection in
       try translating {
         try Self.user(
@@ -165,7 +165,7 @@ public struct AccessStore: Sendable {
   public func updateUser(
     _ id: UUID, role: Role?, teamID: UUID??, isActive: Bool?, displayName: String?, principal: Principal
   ) async throws -> User {
-    try requireAdmin(principal)
+    try principal.requireAdmin()
     return try await database.withTenant(principal.tenantID) { connection in
       try translating {
         let result = try connection.query(
@@ -187,7 +187,7 @@ public struct AccessStore: Sendable {
 
   /// A page of the tenant's users by email (admins only).
   public func listUsers(pageSize: Int, pageToken: String, principal: Principal) async throws -> Page<User> {
-    try requireAdmin(principal)
+    try principal.requireAdmin()
     let token = try PageToken.decode(pageToken, query: "users")
     return try await database.withTenant(principal.tenantID) { connection in
       var query: PostgresQuery =
@@ -209,7 +209,7 @@ public struct AccessStore: Sendable {
 
   /// Creates a team (admins only).
   public func createTeam(name: String, parentTeamID: UUID?, managerID: UUID?, principal: Principal) async throws -> Team {
-    try requireAdmin(principal)
+    try principal.requireAdmin()
     return try await database.withTenant(principal.tenantID) { connection in
       try translating {
         try Self.team(
@@ -225,7 +225,7 @@ public struct AccessStore: Sendable {
 
   /// Every team of the tenant, by name (admins only).
   public func listTeams(principal: Principal) async throws -> [Team] {
-    try requireAdmin(principal)
+    try principal.requireAdmin()
     return try await database.withTenant(principal.tenantID) { connection in
       try connection.query(
         "SELECT id, name, parent_team_id, manager_id, created_at FROM teams WHERE tenant_id = \(principal.tenantID) ORDER BY lower(name), id"
@@ -239,7 +239,7 @@ public struct AccessStore: Sendable {
   public func createToken(userID: UUID, name: String, expiresAt: Timestamp?, principal: Principal) async throws -> (
     APIToken, String
   ) {
-    try requireAdmin(principal)
+    try principal.requireAdmin()
     let secret = TokenSecret.generate()
     return try await database.withTenant(principal.tenantID) { connection in
       let token = try translating {
@@ -257,7 +257,7 @@ public struct AccessStore: Sendable {
 
   /// The tenant's tokens, newest first, optionally of one user (admins only).
   public func listTokens(userID: UUID?, principal: Principal) async throws -> [APIToken] {
-    try requireAdmin(principal)
+    try principal.requireAdmin()
     return try await database.withTenant(principal.tenantID) { connection in
       var query: PostgresQuery = "SELECT \(unsafeSQL: Self.tokenColumns) FROM api_tokens WHERE tenant_id = \(principal.tenantID)"
       if let userID { query.append(" AND user_id = \(userID)") }
@@ -268,7 +268,7 @@ public struct AccessStore: Sendable {
 
   /// Revokes a token (admins only); revoking twice keeps the first time.
   public func revokeToken(_ id: UUID, principal: Principal) async throws -> APIToken {
-    try requireAdmin(principal)
+    try principal.requireAdmin()
     return try await database.withTenant(principal.tenantID) { connection in
       let result = try connection.query(
         """
@@ -324,10 +324,6 @@ public struct AccessStore: Sendable {
       if let type = RecordType(rawValue: key), let mode = SharingMode(rawValue: value) { result[type] = mode }
     }
     return result
-  }
-
-  private func requireAdmin(_ principal: Principal) throws {
-    guard principal.isAdmin else { throw CRMError.permissionDenied("this needs the admin role") }
   }
 
   private func translating<T>(_ body: () throws -> T) throws -> T {

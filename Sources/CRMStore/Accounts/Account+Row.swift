@@ -46,6 +46,8 @@ extension Account: StoredRecord {
   }
 
   /// The values of the writable columns, in ``writableColumns`` order.
+  var matchSubject: MatchSubject { fields.matchSubject }
+
   var writableValues: PostgresQuery {
     let f = fields
     return """

@@ -17,25 +17,26 @@ public struct AccountStore: Sendable {
   public static let maxHierarchyDepth = 20
 
   /// Creates an account owned by `ownerID` (the caller when `nil`).
+  /// The tenant's duplicate rule for the type applies, or `duplicateAction` when given: a block
+  /// throws ``CRMError/duplicate(_:)``, a warning comes back in ``Created/duplicates``.
   ///
   /// - Throws: ``CRMError`` — `alreadyExists` for a taken external id, `invalidArgument` for an unknown
   ///   parent or owner, `permissionDenied` when assigning to a user outside the caller's hierarchy.
-  public func create(_ fields: AccountFields, ownerID: UUID?, context: ChangeLog.Context) async throws -> Account {
+  public func create(
+    _ fields: AccountFields, ownerID: UUID?, duplicateAction: DuplicateAction? = nil, context: ChangeLog.Context
+  ) async throws -> Created<Account> {
     let principal = context.principal
-    let id = UUID.v7()
+    let owner = ownerID ?? principal.userID
+    let draft = Account(
+      id: UUID.v7(), version: 1, ownerID: owner, fields: fields, createdAt: .now, updatedAt: .now,
+      createdBy: principal.userID, updatedBy: principal.userID, archivedAt: nil)
     return try await database.withTenant(principal.tenantID) { connection in
-      if let first = try Mechanics.claimRequestID(connection, method: "CreateAccount", context: context, recordID: id) {
-        return try Mechanics.replay(connection, id: first, principal: principal)
+      try Mechanics.create(connection, method: "CreateAccount", draft, duplicateAction: duplicateAction, context: context) {
+        try Owners.checkAssignable(connection, owner: owner, field: "account.owner_id", principal: principal)
+        if let parentID = fields.parentID {
+          try checkParent(connection, parentID: parentID, of: draft.id, principal: principal)
+        }
       }
-      let owner = ownerID ?? principal.userID
-      try Owners.checkAssignable(connection, owner: owner, field: "account.owner_id", principal: principal)
-      if let parentID = fields.parentID {
-        try checkParent(connection, parentID: parentID, of: id, principal: principal)
-      }
-      let draft = Account(
-        id: id, version: 1, ownerID: owner, fields: fields, createdAt: .now, updatedAt: .now, createdBy: principal.userID,
-        updatedBy: principal.userID, archivedAt: nil)
-      return try Mechanics.insert(connection, draft, context: context)
     }
   }
 

@@ -46,6 +46,8 @@ extension Contact: StoredRecord {
     """
 
   /// The values of ``writableColumns``, in order.
+  var matchSubject: MatchSubject { fields.matchSubject }
+
   var writableValues: PostgresQuery {
     let f = fields
     let emails = StoredChannel.json(f.emails)

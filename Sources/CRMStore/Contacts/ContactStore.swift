@@ -13,20 +13,21 @@ public struct ContactStore: Sendable {
   public init(database: Database) { self.database = database }
 
   /// Creates a contact owned by `ownerID` (the caller when `nil`).
-  public func create(_ fields: ContactFields, ownerID: UUID?, context: ChangeLog.Context) async throws -> Contact {
+  /// The tenant's duplicate rule for the type applies, or `duplicateAction` when given: a block
+  /// throws ``CRMError/duplicate(_:)``, a warning comes back in ``Created/duplicates``.
+  public func create(
+    _ fields: ContactFields, ownerID: UUID?, duplicateAction: DuplicateAction? = nil, context: ChangeLog.Context
+  ) async throws -> Created<Contact> {
     let principal = context.principal
-    let id = UUID.v7()
+    let owner = ownerID ?? principal.userID
+    let draft = Contact(
+      id: UUID.v7(), version: 1, ownerID: owner, fields: fields, createdAt: .now, updatedAt: .now,
+      createdBy: principal.userID, updatedBy: principal.userID, archivedAt: nil)
     return try await database.withTenant(principal.tenantID) { connection in
-      if let first = try Mechanics.claimRequestID(connection, method: "CreateContact", context: context, recordID: id) {
-        return try Mechanics.replay(connection, id: first, principal: principal)
+      try Mechanics.create(connection, method: "CreateContact", draft, duplicateAction: duplicateAction, context: context) {
+        try Owners.checkAssignable(connection, owner: owner, field: "contact.owner_id", principal: principal)
+        if let accountID = fields.accountID { try checkAccount(connection, accountID, principal: principal) }
       }
-      let owner = ownerID ?? principal.userID
-      try Owners.checkAssignable(connection, owner: owner, field: "contact.owner_id", principal: principal)
-      if let accountID = fields.accountID { try checkAccount(connection, accountID, principal: principal) }
-      let draft = Contact(
-        id: id, version: 1, ownerID: owner, fields: fields, createdAt: .now, updatedAt: .now, createdBy: principal.userID,
-        updatedBy: principal.userID, archivedAt: nil)
-      return try Mechanics.insert(connection, draft, context: context)
     }
   }
 

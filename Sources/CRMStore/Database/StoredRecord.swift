@@ -32,6 +32,21 @@ protocol StoredRecord: Sendable {
   var archivedAt: Timestamp? { get }
   var updatedAt: Timestamp { get }
   var snapshot: [String: JSONValue] { get }
+  /// The keys duplicate detection compares.
+  var matchSubject: MatchSubject { get }
+}
+
+/// A record just created, with what the tenant's duplicate rule found.
+public struct Created<Record: Sendable>: Sendable {
+  public var record: Record
+  /// Likely duplicates, when the rule (or the request) says warn; empty otherwise.
+  public var duplicates: DuplicateFindings
+
+  /// A result.
+  public init(_ record: Record, duplicates: DuplicateFindings = .none) {
+    self.record = record
+    self.duplicates = duplicates
+  }
 }
 
 /// Record mechanics shared by every aggregate; each runs inside the caller's tenant transaction.
@@ -155,6 +170,32 @@ enum RecordMechanics<Record: StoredRecord> {
   static func replay(_ connection: PostgresConnection, id: UUID, principal: Principal) throws -> Record {
     guard let record = try fetch(connection, id: id, principal: principal) else { throw notFound(id) }
     return record
+  }
+
+  /// The create every store shares: claims the request id (a repeat returns the first result, without
+  /// findings), runs the store's `checks`, applies the duplicate rule and inserts `draft`.
+  static func create(
+    _ connection: PostgresConnection, method: String, _ draft: Record, duplicateAction: DuplicateAction?,
+    context: ChangeLog.Context, checks: () throws -> Void
+  ) throws -> Created<Record> {
+    if let first = try claimRequestID(connection, method: method, context: context, recordID: draft.id) {
+      return Created(try replay(connection, id: first, principal: context.principal))
+    }
+    try checks()
+    let findings = try checkDuplicates(connection, draft, override: duplicateAction, principal: context.principal)
+    return Created(try insert(connection, draft, context: context), duplicates: findings)
+  }
+
+  /// Applies the tenant's duplicate rule for this record type (or `override`) to `draft`: throws
+  /// ``CRMError/duplicate(_:)`` when it blocks, returns the matches when it warns.
+  static func checkDuplicates(
+    _ connection: PostgresConnection, _ draft: Record, override: DuplicateAction?, principal: Principal
+  ) throws -> DuplicateFindings {
+    if override == .allow { return .none }
+    let rule = try DuplicateRuleStore.rule(connection, for: Record.recordType, tenant: principal.tenantID)
+    return try DuplicateStore.check(
+      connection, draft.matchSubject, excluding: (Record.recordType, draft.id), rule: rule, override: override,
+      principal: principal)
   }
 
   /// Inserts `draft` (its id, owner and writable fields) and its change-log entry.

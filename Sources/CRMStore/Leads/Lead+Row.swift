@@ -57,18 +57,20 @@ extension Lead: StoredRecord {
     """
 
   /// The values of ``writableColumns``, in order, with the match keys computed from the fields.
+  var matchSubject: MatchSubject { fields.matchSubject }
+
   var writableValues: PostgresQuery {
     let f = fields
     let emails = StoredChannel.json(f.emails)
     let phones = StoredChannel.json(f.phones)
-    let keys = f.matchKeys(ignoringPlusTags: true)
+    let keys = f.matchSubject
     let emailKeys = MatchKeys.storedEmailKeys(f.emails.map(\.address))
     return """
       \(f.firstName), \(f.lastName), \(f.company), \(f.title), \(emails)::jsonb, \(f.emails.map(\.address))::text[],
       \(phones)::jsonb, \(f.phones.map(\.number))::text[], \(f.website), \(f.domain), \(f.regionCode), \(f.industry),
       \(f.companySize), \(f.source.rawValue), \(f.sourceDetail), \(f.campaign), \(f.utm?.storedJSON)::jsonb, \(status.rawValue),
-      \(disqualifiedReason), \(f.externalID), \(f.tags)::text[], \(f.description), \(emailKeys)::text[], \(keys.company),
-      \(keys.person), \(ownerID)
+      \(disqualifiedReason), \(f.externalID), \(f.tags)::text[], \(f.description), \(emailKeys)::text[], \(keys.companyKey),
+      \(keys.personKey), \(ownerID)
       """
   }
 }

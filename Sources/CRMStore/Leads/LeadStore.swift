@@ -14,19 +14,21 @@ public struct LeadStore: Sendable {
   public init(database: Database) { self.database = database }
 
   /// Creates a lead owned by `ownerID` (the caller when `nil`), in status `new`.
-  public func create(_ fields: LeadFields, ownerID: UUID?, context: ChangeLog.Context) async throws -> Lead {
+  /// The tenant's duplicate rule for the type applies, or `duplicateAction` when given: a block
+  /// throws ``CRMError/duplicate(_:)``, a warning comes back in ``Created/duplicates``.
+  public func create(
+    _ fields: LeadFields, ownerID: UUID?, duplicateAction: DuplicateAction? = nil, context: ChangeLog.Context
+  ) async throws -> Created<Lead> {
     let principal = context.principal
-    let id = UUID.v7()
+    let owner = ownerID ?? principal.userID
+    let draft = Lead(
+      id: UUID.v7(), version: 1, ownerID: owner, fields: fields, status: .new, disqualifiedReason: nil,
+      lastActivityAt: nil, createdAt: .now, updatedAt: .now, createdBy: principal.userID, updatedBy: principal.userID,
+      archivedAt: nil)
     return try await database.withTenant(principal.tenantID) { connection in
-      if let first = try Mechanics.claimRequestID(connection, method: "CreateLead", context: context, recordID: id) {
-        return try Mechanics.replay(connection, id: first, principal: principal)
+      try Mechanics.create(connection, method: "CreateLead", draft, duplicateAction: duplicateAction, context: context) {
+        try Owners.checkAssignable(connection, owner: owner, field: "lead.owner_id", principal: principal)
       }
-      let owner = ownerID ?? principal.userID
-      try Owners.checkAssignable(connection, owner: owner, field: "lead.owner_id", principal: principal)
-      let draft = Lead(
-        id: id, version: 1, ownerID: owner, fields: fields, status: .new, disqualifiedReason: nil, lastActivityAt: nil,
-        createdAt: .now, updatedAt: .now, createdBy: principal.userID, updatedBy: principal.userID, archivedAt: nil)
-      return try Mechanics.insert(connection, draft, context: context)
     }
   }
 

@@ -43,77 +43,115 @@ public struct DuplicateStore: Sendable {
       phoneHits: "CASE WHEN phone = ANY($P) THEN ARRAY[phone] ELSE '{}'::text[] END"),
   ]
 
-  /// The matches for `subject` in the given record types, best first.
+  /// The matches for `subject` in the given record types the caller may see, best first.
   public func find(
     _ subject: MatchSubject, in types: [RecordType], ignoringPlusTags: Bool, excluding excluded: (RecordType, UUID)?,
     minScore: Double, limit: Int, principal: Principal
   ) async throws -> [DuplicateMatch] {
     guard !subject.isEmpty else { return [] }
-    let queries = types.compactMap { Self.sources[$0] }.map {
-      query(for: $0, subject: subject, ignoringPlusTags: ignoringPlusTags, tenant: principal.tenantID)
-    }
+    let queries = Self.queries(subject, in: types, ignoringPlusTags: ignoringPlusTags, tenant: principal.tenantID)
     let found = try await database.read(principal.tenantID, queries) { results in
-      var matches: [DuplicateMatch] = []
-      for (source, result) in zip(types.compactMap { Self.sources[$0] }, results) {
-        for row in result.rows {
-          let id: UUID = try row.decode("id")
-          if let excluded, excluded.0 == source.type, excluded.1 == id { continue }
-          let owner: UUID? = try row.decode("owner_id")
-          guard principal.canRead(source.type, ownedBy: owner) else { continue }
-          var reasons: [MatchReason] = []
-          for email in try row.decode("email_hits", as: [String].self) {
-            reasons.append(MatchReason(key: "email", kind: .normalized, similarity: 1, value: email))
-          }
-          for phone in try row.decode("phone_hits", as: [String].self) {
-            reasons.append(MatchReason(key: "phone", kind: .normalized, similarity: 1, value: phone))
-          }
-          if try row.decode("domain_hit", as: Bool?.self) == true, let domain = subject.domain {
-            reasons.append(MatchReason(key: "domain", kind: .normalized, similarity: 1, value: domain))
-          }
-          for (key, column, similarityColumn) in [
-            ("company_name", "company_key", "company_sim"), ("person_name", "person_key", "person_sim"),
-          ] {
-            if let similarity = try row.decode(similarityColumn, as: Double?.self), similarity >= 0.5,
-              let value = try row.decode(column, as: String?.self)
-            {
-              reasons.append(
-                MatchReason(key: key, kind: similarity >= 1 ? .normalized : .similar, similarity: similarity, value: value))
-            }
-          }
-          if reasons.isEmpty { continue }
-          matches.append(
-            DuplicateMatch(recordType: source.type, recordID: id, displayName: try row.decode("display_name"), reasons: reasons))
-        }
-      }
-      return matches
+      try Self.matches(results, of: subject, in: types, excluding: excluded)
     }
-    return DuplicateMatch.ranked(found, minScore: minScore, limit: limit)
+    let visible = found.filter { principal.canRead($0.recordType, ownedBy: $0.ownerID) }
+    return DuplicateMatch.ranked(visible, minScore: minScore, limit: limit)
+  }
+
+  /// Applies `rule` (or `override`'s action) to a record about to be written, inside the writer's
+  /// transaction: `.block` throws ``CRMError/duplicate(_:)``; `.warn` returns the findings; `.allow`
+  /// looks nothing up.
+  ///
+  /// The match keys of the record are locked first (transaction-scoped advisory locks on its email and
+  /// phone keys), so two concurrent writes of the same person cannot both miss each other.
+  static func check(
+    _ connection: PostgresConnection, _ subject: MatchSubject, excluding excluded: (RecordType, UUID)?, rule: DuplicateRule,
+    override: DuplicateAction?, principal: Principal
+  ) throws -> DuplicateFindings {
+    let action = override ?? rule.action
+    let restricted = rule.restricting(subject)
+    guard action != .allow, !restricted.isEmpty else { return .none }
+    try lockKeys(connection, restricted, tenant: principal.tenantID)
+    let types = rule.matchRecordTypes
+    let results = try connection.pipeline(
+      queries(restricted, in: types, ignoringPlusTags: rule.ignorePlusTags, tenant: principal.tenantID))
+    let ranked = DuplicateMatch.ranked(
+      try matches(results, of: restricted, in: types, excluding: excluded), minScore: rule.minScore, limit: 100)
+    let visible = ranked.filter { principal.canRead($0.recordType, ownedBy: $0.ownerID) }
+    let findings = DuplicateFindings(action: action, matches: visible, hiddenMatchCount: ranked.count - visible.count)
+    if action == .block, !findings.isEmpty { throw CRMError.duplicate(findings) }
+    return findings
+  }
+
+  /// Serializes writers of the same email and phone keys in this tenant until the transaction ends;
+  /// locks are taken in sorted order so writers never deadlock.
+  static func lockKeys(_ connection: PostgresConnection, _ subject: MatchSubject, tenant: UUID) throws {
+    let keys = Set(
+      subject.emails.compactMap { EmailAddress($0).map { "e:" + MatchKeys.email($0, ignoringPlusTags: true) } }
+        + subject.phones.map { "p:" + $0 })
+    guard !keys.isEmpty else { return }
+    let prefix = tenant.lowercasedString + "|"
+    try connection.query(
+      """
+      SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
+      FROM (SELECT \(prefix) || k AS k FROM unnest(\(keys.sorted())::text[]) AS k ORDER BY 1) AS sorted
+      """)
+  }
+
+  /// One query per record type, in `types` order.
+  static func queries(_ subject: MatchSubject, in types: [RecordType], ignoringPlusTags: Bool, tenant: UUID) -> [PostgresQuery] {
+    types.compactMap { sources[$0] }.map { query(for: $0, subject: subject, ignoringPlusTags: ignoringPlusTags, tenant: tenant) }
+  }
+
+  /// The matches in the results of ``queries(_:in:ignoringPlusTags:tenant:)``, with their reasons.
+  static func matches(
+    _ results: [PostgresResult], of subject: MatchSubject, in types: [RecordType], excluding excluded: (RecordType, UUID)?
+  ) throws -> [DuplicateMatch] {
+    var matches: [DuplicateMatch] = []
+    for (source, result) in zip(types.compactMap { sources[$0] }, results) {
+      for row in result.rows {
+        let id: UUID = try row.decode("id")
+        if let excluded, excluded.0 == source.type, excluded.1 == id { continue }
+        var reasons: [MatchReason] = []
+        for email in try row.decode("email_hits", as: [String].self) {
+          reasons.append(MatchReason(key: "email", kind: .normalized, similarity: 1, value: email))
+        }
+        for phone in try row.decode("phone_hits", as: [String].self) {
+          reasons.append(MatchReason(key: "phone", kind: .normalized, similarity: 1, value: phone))
+        }
+        if try row.decode("domain_hit", as: Bool?.self) == true, let domain = subject.domain {
+          reasons.append(MatchReason(key: "domain", kind: .normalized, similarity: 1, value: domain))
+        }
+        for (key, column, similarityColumn) in [
+          ("company_name", "company_key", "company_sim"), ("person_name", "person_key", "person_sim"),
+        ] {
+          if let similarity = try row.decode(similarityColumn, as: Double?.self), similarity >= 0.5,
+            let value = try row.decode(column, as: String?.self)
+          {
+            reasons.append(
+              MatchReason(key: key, kind: similarity >= 1 ? .normalized : .similar, similarity: similarity, value: value))
+          }
+        }
+        if reasons.isEmpty { continue }
+        matches.append(
+          DuplicateMatch(
+            recordType: source.type, recordID: id, displayName: try row.decode("display_name"), reasons: reasons,
+            ownerID: try row.decode("owner_id")))
+      }
+    }
+    return matches
   }
 
   /// The keys an existing record is matched by; NOT_FOUND when it is missing or out of sight.
   public func subject(of type: RecordType, id: UUID, principal: Principal) async throws -> MatchSubject {
     switch type {
-    case .lead:
-      let lead = try await RecordMechanics<Lead>.get(database, id: id, principal: principal)
-      let keys = lead.fields.matchKeys(ignoringPlusTags: false)
-      return MatchSubject(
-        emails: MatchKeys.storedEmailKeys(lead.fields.emails.map(\.address)), phones: keys.phones, domain: lead.fields.domain,
-        companyKey: keys.company, personKey: keys.person)
-    case .contact:
-      let contact = try await RecordMechanics<Contact>.get(database, id: id, principal: principal)
-      return MatchSubject(
-        emails: MatchKeys.storedEmailKeys(contact.fields.emails.map(\.address)), phones: contact.fields.phones.map(\.number),
-        personKey: MatchKeys.personName(first: contact.fields.firstName, last: contact.fields.lastName))
-    case .account:
-      let account = try await RecordMechanics<Account>.get(database, id: id, principal: principal)
-      return MatchSubject(
-        phones: account.fields.phone.map { [$0] } ?? [], domain: account.fields.domain,
-        companyKey: MatchKeys.companyName(account.fields.name))
+    case .lead: try await RecordMechanics<Lead>.get(database, id: id, principal: principal).fields.matchSubject
+    case .contact: try await RecordMechanics<Contact>.get(database, id: id, principal: principal).fields.matchSubject
+    case .account: try await RecordMechanics<Account>.get(database, id: id, principal: principal).fields.matchSubject
     }
   }
 
   /// The match query for one table. `$P` in the source's snippets is the phone array parameter.
-  private func query(for source: Source, subject: MatchSubject, ignoringPlusTags: Bool, tenant: UUID) -> PostgresQuery {
+  private static func query(for source: Source, subject: MatchSubject, ignoringPlusTags: Bool, tenant: UUID) -> PostgresQuery {
     // Plus tags: stored email_keys hold both forms, so compare stripped keys against them; otherwise
     // compare full addresses with the addresses as entered.
     let emails: [String] =
