@@ -67,6 +67,7 @@ let package = Package(
         .embedInCode("Migrations/0003_match_keys.sql"),
         .embedInCode("Migrations/0004_tenant_match_indexes.sql"),
         .embedInCode("Migrations/0005_duplicate_rules.sql"),
+        .embedInCode("Migrations/0006_interactions.sql"),
       ],
       swiftSettings: strictSettings
     ),

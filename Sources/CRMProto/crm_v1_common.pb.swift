@@ -27,6 +27,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
   case account // = 1
   case contact // = 2
   case lead // = 3
+  case interaction // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -39,6 +40,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     case 1: self = .account
     case 2: self = .contact
     case 3: self = .lead
+    case 4: self = .interaction
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -49,6 +51,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     case .account: return 1
     case .contact: return 2
     case .lead: return 3
+    case .interaction: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -59,6 +62,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     .account,
     .contact,
     .lead,
+    .interaction,
   ]
 
 }
@@ -192,12 +196,27 @@ public nonisolated struct Crm_V1_PostalAddress: Sendable {
   public init() {}
 }
 
+/// A reference to one record.
+public nonisolated struct Crm_V1_RecordRef: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var recordType: Crm_V1_RecordType = .unspecified
+
+  public var recordID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_RecordType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ACCOUNT\0\u{1}RECORD_TYPE_CONTACT\0\u{1}RECORD_TYPE_LEAD\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ACCOUNT\0\u{1}RECORD_TYPE_CONTACT\0\u{1}RECORD_TYPE_LEAD\0\u{1}RECORD_TYPE_INTERACTION\0")
 }
 
 nonisolated extension Crm_V1_ArchiveFilter: SwiftProtobuf._ProtoNameProviding {
@@ -293,6 +312,41 @@ nonisolated extension Crm_V1_PostalAddress: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.administrativeArea != rhs.administrativeArea {return false}
     if lhs.postalCode != rhs.postalCode {return false}
     if lhs.regionCode != rhs.regionCode {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_RecordRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecordRef"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}record_type\0\u{3}record_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.recordType) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.recordID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.recordType != .unspecified {
+      try visitor.visitSingularEnumField(value: self.recordType, fieldNumber: 1)
+    }
+    if !self.recordID.isEmpty {
+      try visitor.visitSingularStringField(value: self.recordID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_RecordRef, rhs: Crm_V1_RecordRef) -> Bool {
+    if lhs.recordType != rhs.recordType {return false}
+    if lhs.recordID != rhs.recordID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

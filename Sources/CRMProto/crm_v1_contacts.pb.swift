@@ -170,6 +170,16 @@ public nonisolated struct Crm_V1_Contact: @unchecked Sendable {
   /// Clears the value of `duplicateFindings`. Subsequent reads from it will return its default value.
   public mutating func clearDuplicateFindings() {_uniqueStorage()._duplicateFindings = nil}
 
+  /// Output only. When the newest interaction linked to it happened.
+  public var lastActivityTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._lastActivityTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._lastActivityTime = newValue}
+  }
+  /// Returns true if `lastActivityTime` has been explicitly set.
+  public var hasLastActivityTime: Bool {_storage._lastActivityTime != nil}
+  /// Clears the value of `lastActivityTime`. Subsequent reads from it will return its default value.
+  public mutating func clearLastActivityTime() {_uniqueStorage()._lastActivityTime = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -403,7 +413,7 @@ fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Contact"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}account_id\0\u{3}first_name\0\u{3}last_name\0\u{1}title\0\u{1}department\0\u{1}emails\0\u{1}phones\0\u{1}address\0\u{3}email_opt_out\0\u{3}phone_opt_out\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{8}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}account_id\0\u{3}first_name\0\u{3}last_name\0\u{1}title\0\u{1}department\0\u{1}emails\0\u{1}phones\0\u{1}address\0\u{3}email_opt_out\0\u{3}phone_opt_out\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{8}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}last_activity_time\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -428,6 +438,7 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _createUserID: String = String()
     var _updateUserID: String = String()
     var _duplicateFindings: Crm_V1_DuplicateFindings? = nil
+    var _lastActivityTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -460,6 +471,7 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _createUserID = source._createUserID
       _updateUserID = source._updateUserID
       _duplicateFindings = source._duplicateFindings
+      _lastActivityTime = source._lastActivityTime
     }
   }
 
@@ -500,6 +512,7 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 30: try { try decoder.decodeSingularStringField(value: &_storage._createUserID) }()
         case 31: try { try decoder.decodeSingularStringField(value: &_storage._updateUserID) }()
         case 32: try { try decoder.decodeSingularMessageField(value: &_storage._duplicateFindings) }()
+        case 33: try { try decoder.decodeSingularMessageField(value: &_storage._lastActivityTime) }()
         default: break
         }
       }
@@ -578,6 +591,9 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
       try { if let v = _storage._duplicateFindings {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
       } }()
+      try { if let v = _storage._lastActivityTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -609,6 +625,7 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._createUserID != rhs_storage._createUserID {return false}
         if _storage._updateUserID != rhs_storage._updateUserID {return false}
         if _storage._duplicateFindings != rhs_storage._duplicateFindings {return false}
+        if _storage._lastActivityTime != rhs_storage._lastActivityTime {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -145,20 +145,6 @@ public nonisolated struct Crm_V1_DuplicateCandidate: Sendable {
   public init() {}
 }
 
-public nonisolated struct Crm_V1_RecordRef: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var recordType: Crm_V1_RecordType = .unspecified
-
-  public var recordID: String = String()
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-}
-
 public nonisolated struct Crm_V1_FindDuplicatesRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -421,41 +407,6 @@ nonisolated extension Crm_V1_DuplicateCandidate: SwiftProtobuf.Message, SwiftPro
     if lhs.phones != rhs.phones {return false}
     if lhs.website != rhs.website {return false}
     if lhs.regionCode != rhs.regionCode {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Crm_V1_RecordRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".RecordRef"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}record_type\0\u{3}record_id\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularEnumField(value: &self.recordType) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.recordID) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.recordType != .unspecified {
-      try visitor.visitSingularEnumField(value: self.recordType, fieldNumber: 1)
-    }
-    if !self.recordID.isEmpty {
-      try visitor.visitSingularStringField(value: self.recordID, fieldNumber: 2)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Crm_V1_RecordRef, rhs: Crm_V1_RecordRef) -> Bool {
-    if lhs.recordType != rhs.recordType {return false}
-    if lhs.recordID != rhs.recordID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -116,3 +116,14 @@ struct LeadFieldTests {
     #expect(MatchKeys.registrationID(" - ") == nil)
   }
 }
+
+@Suite("Timestamps")
+struct TimestampTests {
+  @Test("RFC 3339 text matches Foundation's calendar, before and after the epoch")
+  func rfc3339() {
+    #expect(Timestamp(microsecondsSinceEpoch: 0).rfc3339 == "1970-01-01T00:00:00.000000Z")
+    #expect(Timestamp(microsecondsSinceEpoch: 1_795_516_200_123_456).rfc3339 == "2026-11-24T10:30:00.123456Z")
+    #expect(Timestamp(microsecondsSinceEpoch: -1).rfc3339 == "1969-12-31T23:59:59.999999Z")
+    #expect(Timestamp(microsecondsSinceEpoch: 951_782_400_000_000).rfc3339 == "2000-02-29T00:00:00.000000Z")
+  }
+}

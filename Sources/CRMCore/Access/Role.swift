@@ -17,6 +17,10 @@ public enum RecordType: String, Sendable, Hashable, CaseIterable, Codable {
   case account
   case contact
   case lead
+  case interaction
+
+  /// The types duplicate detection compares and merges.
+  public static let matchable: [RecordType] = [.account, .contact, .lead]
 }
 
 /// How records of one type are shared inside a tenant.

@@ -16,11 +16,13 @@ public struct Account: Sendable, Hashable, Identifiable {
   public var updatedBy: UUID?
   /// Set while archived.
   public var archivedAt: Timestamp?
+  /// When the newest interaction linked to it happened (maintained by the interaction log).
+  public var lastActivityAt: Timestamp?
 
   /// Makes an account value.
   public init(
     id: UUID, version: Int64, ownerID: UUID, fields: AccountFields, createdAt: Timestamp, updatedAt: Timestamp,
-    createdBy: UUID?, updatedBy: UUID?, archivedAt: Timestamp?
+    createdBy: UUID?, updatedBy: UUID?, archivedAt: Timestamp?, lastActivityAt: Timestamp? = nil
   ) {
     self.id = id
     self.version = version
@@ -31,6 +33,7 @@ public struct Account: Sendable, Hashable, Identifiable {
     self.createdBy = createdBy
     self.updatedBy = updatedBy
     self.archivedAt = archivedAt
+    self.lastActivityAt = lastActivityAt
   }
 
   /// The etag clients send back: the version as text.

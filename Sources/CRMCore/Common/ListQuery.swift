@@ -77,3 +77,10 @@ public struct Page<Item: Sendable>: Sendable {
     self.totalSize = totalSize
   }
 }
+
+extension Page {
+  /// The same page with every item transformed.
+  public func map<Other: Sendable>(_ transform: (Item) throws -> Other) rethrows -> Page<Other> {
+    Page<Other>(items: try items.map(transform), nextPageToken: nextPageToken, totalSize: totalSize)
+  }
+}

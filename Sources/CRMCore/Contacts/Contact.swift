@@ -12,11 +12,13 @@ public struct Contact: Sendable, Hashable, Identifiable {
   public var createdBy: UUID?
   public var updatedBy: UUID?
   public var archivedAt: Timestamp?
+  /// When the newest interaction linked to it happened (maintained by the interaction log).
+  public var lastActivityAt: Timestamp?
 
   /// Makes a contact value.
   public init(
     id: UUID, version: Int64, ownerID: UUID, fields: ContactFields, createdAt: Timestamp, updatedAt: Timestamp,
-    createdBy: UUID?, updatedBy: UUID?, archivedAt: Timestamp?
+    createdBy: UUID?, updatedBy: UUID?, archivedAt: Timestamp?, lastActivityAt: Timestamp? = nil
   ) {
     self.id = id
     self.version = version
@@ -27,6 +29,7 @@ public struct Contact: Sendable, Hashable, Identifiable {
     self.createdBy = createdBy
     self.updatedBy = updatedBy
     self.archivedAt = archivedAt
+    self.lastActivityAt = lastActivityAt
   }
 
   /// The etag.

@@ -37,8 +37,21 @@ extension RecordType {
     case .account: self = .account
     case .contact: self = .contact
     case .lead: self = .lead
+    case .interaction: self = .interaction
     case .unspecified, .UNRECOGNIZED:
-      violations.add(field, "must be RECORD_TYPE_ACCOUNT, RECORD_TYPE_CONTACT or RECORD_TYPE_LEAD", reason: "REQUIRED")
+      violations.add(field, "must be a record type (e.g. RECORD_TYPE_LEAD)", reason: "REQUIRED")
+      return nil
+    }
+  }
+
+  /// A lead, contact or account type; anything else is a violation.
+  init?(matchable type: Crm_V1_RecordType, field: String, into violations: inout Violations) {
+    switch type {
+    case .account: self = .account
+    case .contact: self = .contact
+    case .lead: self = .lead
+    case .interaction, .unspecified, .UNRECOGNIZED:
+      violations.add(field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT or RECORD_TYPE_ACCOUNT", reason: "INVALID")
       return nil
     }
   }
@@ -50,6 +63,7 @@ extension Crm_V1_RecordType {
     case .account: self = .account
     case .contact: self = .contact
     case .lead: self = .lead
+    case .interaction: self = .interaction
     }
   }
 }

@@ -67,7 +67,7 @@ extension Crm_V1_DuplicateRule {
 
   /// The rule, validated; every problem is recorded under `prefix`.
   func rule(prefix: String, into violations: inout Violations) -> DuplicateRule? {
-    let type = RecordType(recordType, field: "\(prefix).record_type", into: &violations)
+    let type = RecordType(matchable: recordType, field: "\(prefix).record_type", into: &violations)
     let action = DuplicateAction(action, field: "\(prefix).action", into: &violations)
     if self.action == .unspecified { violations.add("\(prefix).action", "is required", reason: "REQUIRED") }
     var keys = Set<MatchKey>()
@@ -81,7 +81,7 @@ extension Crm_V1_DuplicateRule {
     }
     var types: [RecordType] = []
     for (index, value) in matchRecordTypes.enumerated() {
-      if let type = RecordType(value, field: "\(prefix).match_record_types[\(index)]", into: &violations),
+      if let type = RecordType(matchable: value, field: "\(prefix).match_record_types[\(index)]", into: &violations),
         !types.contains(type)
       {
         types.append(type)

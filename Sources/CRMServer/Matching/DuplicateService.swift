@@ -44,7 +44,7 @@ public struct DuplicateService: Crm_V1_DuplicateService.SimpleServiceProtocol {
     let call = try RequestContext.require()
     var violations = Violations()
     var types = request.recordTypes.enumerated().compactMap { index, type in
-      RecordType(type, field: "record_types[\(index)]", into: &violations)
+      RecordType(matchable: type, field: "record_types[\(index)]", into: &violations)
     }
     if types.isEmpty { types = [.lead, .contact, .account] }
     let limit = request.maxMatches == 0 ? 20 : Int(request.maxMatches)
@@ -62,7 +62,7 @@ public struct DuplicateService: Crm_V1_DuplicateService.SimpleServiceProtocol {
         violations.add("candidate", "give at least a name, a company, an email, a phone or a website", reason: "REQUIRED")
       }
     case .record(let reference):
-      let type = RecordType(reference.recordType, field: "record.record_type", into: &violations)
+      let type = RecordType(matchable: reference.recordType, field: "record.record_type", into: &violations)
       let id = RequestFields.id(reference.recordID, field: "record.record_id", into: &violations)
       try violations.check()
       subject = try await duplicates.subject(of: type!, id: id!, principal: call.principal)

@@ -41,24 +41,30 @@ public enum ChangeLog {
   ) throws -> [ChangeEntry] {
     let rows = try connection.query(
       """
-      SELECT sequence, record_type, record_id, operation, actor_id, changed_at, request_id, changes::text AS changes
-      FROM change_log
+      SELECT \(unsafeSQL: columns) FROM change_log
       WHERE tenant_id = \(tenantID) AND record_type = \(recordType.rawValue) AND record_id = \(recordID)
         AND sequence < \(sequence ?? Int64.max)
       ORDER BY sequence DESC
       LIMIT \(pageSize + 1)
       """)
-    return try rows.rows.map { row in
-      ChangeEntry(
-        sequence: try row.decode("sequence"),
-        recordType: RecordType(rawValue: try row.decode("record_type", as: String.self)) ?? recordType,
-        recordID: try row.decode("record_id"),
-        operation: ChangeOperation(rawValue: try row.decode("operation", as: String.self)) ?? .update,
-        actorID: try row.decode("actor_id"),
-        changedAt: try row.decode("changed_at"),
-        requestID: try row.decode("request_id"),
-        changesJSON: try row.decode("changes"))
-    }
+    return try rows.rows.map { try entry($0, recordType: recordType) }
+  }
+
+  /// The select list ``entry(_:recordType:)`` decodes.
+  static let columns =
+    "sequence, record_type, record_id, operation, actor_id, changed_at, request_id, changes::text AS changes"
+
+  /// One entry from a row selecting ``columns``.
+  static func entry(_ row: PostgresRow, recordType: RecordType) throws -> ChangeEntry {
+    ChangeEntry(
+      sequence: try row.decode("sequence"),
+      recordType: RecordType(rawValue: try row.decode("record_type", as: String.self)) ?? recordType,
+      recordID: try row.decode("record_id"),
+      operation: ChangeOperation(rawValue: try row.decode("operation", as: String.self)) ?? .update,
+      actorID: try row.decode("actor_id"),
+      changedAt: try row.decode("changed_at"),
+      requestID: try row.decode("request_id"),
+      changesJSON: try row.decode("changes"))
   }
 }
 
@@ -82,18 +88,7 @@ public struct HistoryStore: Sendable {
       return value
     }
     return try await database.withTenant(principal.tenantID) { connection in
-      let table: String
-      switch recordType {
-      case .account: table = Account.table
-      case .contact: table = Contact.table
-      case .lead: table = Lead.table
-      }
-      let owner = try connection.query(
-        "SELECT owner_id FROM \(unsafeSQL: table) WHERE tenant_id = \(principal.tenantID) AND id = \(id)"
-      ).first.map { try $0.decode("owner_id", as: UUID.self) }
-      guard let owner, principal.canRead(recordType, ownedBy: owner) else {
-        throw CRMError.notFound("\(recordType.rawValue) \(id.lowercasedString) not found")
-      }
+      try RecordAccess.requireVisible(connection, RecordLink(type: recordType, id: id), principal: principal)
       var entries = try ChangeLog.history(
         connection, tenantID: principal.tenantID, recordType: recordType, recordID: id, pageSize: pageSize, before: before)
       var next: String?

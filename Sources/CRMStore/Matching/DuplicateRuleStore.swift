@@ -10,11 +10,11 @@ public struct DuplicateRuleStore: Sendable {
   /// A store over `database`.
   public init(database: Database) { self.database = database }
 
-  /// Every record type's rule, in ``RecordType/allCases`` order.
+  /// Every matchable record type's rule, in ``RecordType/matchable`` order.
   public func rules(principal: Principal) async throws -> [DuplicateRule] {
     try await database.read(principal.tenantID, [Self.select(tenant: principal.tenantID, type: nil)]) { results in
       let stored = try Dictionary(uniqueKeysWithValues: results[0].rows.map(Self.rule(row:)).map { ($0.recordType, $0) })
-      return RecordType.allCases.map { stored[$0] ?? .standard(for: $0) }
+      return RecordType.matchable.map { stored[$0] ?? .standard(for: $0) }
     }
   }
 
