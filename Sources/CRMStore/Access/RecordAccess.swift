@@ -40,12 +40,18 @@ enum RecordAccess {
 
   /// Throws NOT_FOUND unless the record exists and the caller may see it (archived records included).
   static func requireVisible(_ connection: PostgresConnection, _ link: RecordLink, principal: Principal) throws {
+    guard try isVisible(connection, link, principal: principal) else {
+      throw CRMError.notFound("\(link.type.rawValue) \(link.id.lowercasedString) not found")
+    }
+  }
+
+  /// Whether the record exists and the caller may see it (archived records included).
+  static func isVisible(_ connection: PostgresConnection, _ link: RecordLink, principal: Principal) throws -> Bool {
     let owner = try connection.query(
       "SELECT owner_id FROM \(unsafeSQL: table(link.type)) WHERE tenant_id = \(principal.tenantID) AND id = \(link.id)"
     ).first.map { try $0.decode("owner_id", as: UUID?.self) }
-    guard let owner, principal.canRead(link.type, ownedBy: owner) else {
-      throw CRMError.notFound("\(link.type.rawValue) \(link.id.lowercasedString) not found")
-    }
+    guard let owner else { return false }
+    return principal.canRead(link.type, ownedBy: owner)
   }
 
   /// Moves `last_activity_at` on every linked record forward to `time` (never back), without touching

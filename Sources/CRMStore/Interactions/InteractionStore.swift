@@ -52,7 +52,7 @@ public struct InteractionStore: Sendable {
   static func visible(_ connection: PostgresConnection, id: UUID, principal: Principal) throws -> Interaction {
     guard let interaction = try Mechanics.fetch(connection, id: id, principal: principal) else { throw Mechanics.notFound(id) }
     for link in interaction.fields.links {
-      if (try? RecordAccess.requireVisible(connection, link, principal: principal)) != nil { return interaction }
+      if try RecordAccess.isVisible(connection, link, principal: principal) { return interaction }
     }
     throw Mechanics.notFound(id)
   }
