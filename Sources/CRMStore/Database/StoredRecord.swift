@@ -173,25 +173,29 @@ enum RecordMechanics<Record: StoredRecord> {
   }
 
   /// The create every store shares: claims the request id (a repeat returns the first result, without
-  /// findings), runs the store's `checks`, applies the duplicate rule and inserts `draft`.
+  /// findings), runs the store's `checks`, applies the duplicate rule, inserts `draft`, then runs
+  /// `afterInsert` on the new record (rows that hang off it).
   static func create(
     _ connection: PostgresConnection, method: String, _ draft: Record, duplicateAction: DuplicateAction?,
-    context: ChangeLog.Context, checks: () throws -> Void
+    context: ChangeLog.Context, checks: () throws -> Void, afterInsert: (Record) throws -> Void = { _ in }
   ) throws -> Created<Record> {
     if let first = try claimRequestID(connection, method: method, context: context, recordID: draft.id) {
       return Created(try replay(connection, id: first, principal: context.principal))
     }
     try checks()
     let findings = try checkDuplicates(connection, draft, override: duplicateAction, principal: context.principal)
-    return Created(try insert(connection, draft, context: context), duplicates: findings)
+    let record = try insert(connection, draft, context: context)
+    try afterInsert(record)
+    return Created(record, duplicates: findings)
   }
 
   /// Applies the tenant's duplicate rule for this record type (or `override`) to `draft`: throws
-  /// ``CRMError/duplicate(_:)`` when it blocks, returns the matches when it warns.
+  /// ``CRMError/duplicate(_:)`` when it blocks, returns the matches when it warns. A record with no
+  /// match keys (an interaction, a lead named only by its title) reads no rule.
   static func checkDuplicates(
     _ connection: PostgresConnection, _ draft: Record, override: DuplicateAction?, principal: Principal
   ) throws -> DuplicateFindings {
-    if override == .allow { return .none }
+    if override == .allow || draft.matchSubject.isEmpty { return .none }
     let rule = try DuplicateRuleStore.rule(connection, for: Record.recordType, tenant: principal.tenantID)
     return try DuplicateStore.check(
       connection, draft.matchSubject, excluding: (Record.recordType, draft.id), rule: rule, override: override,

@@ -22,23 +22,19 @@ public struct InteractionStore: Sendable {
       id: UUID.v7(), version: 1, ownerID: ownerID ?? principal.userID, fields: fields, createdAt: .now, updatedAt: .now,
       createdBy: principal.userID, updatedBy: principal.userID, archivedAt: nil)
     return try await database.withTenant(principal.tenantID) { connection in
-      if let first = try Mechanics.claimRequestID(connection, method: "LogInteraction", context: context, recordID: draft.id) {
-        return try Mechanics.replay(connection, id: first, principal: principal)
-      }
-      return try Self.insert(connection, draft, context: context)
+      try Mechanics.create(
+        connection, method: "LogInteraction", draft, duplicateAction: .allow, context: context,
+        checks: {
+          try Owners.checkAssignable(connection, owner: draft.ownerID, field: "interaction.owner_id", principal: principal)
+          try RecordAccess.requireReadable(connection, draft.fields.links, principal: principal)
+        },
+        afterInsert: { interaction in
+          try Self.writeLinks(connection, interaction, replacing: false, tenant: principal.tenantID)
+          try RecordAccess.touchActivity(
+            connection, interaction.fields.links, at: min(interaction.fields.startAt, .now), tenant: principal.tenantID)
+        }
+      ).record
     }
-  }
-
-  /// Inserts a checked-for-idempotency draft: links readable, owner assignable, links and activity.
-  static func insert(_ connection: PostgresConnection, _ draft: Interaction, context: ChangeLog.Context) throws -> Interaction {
-    let principal = context.principal
-    try Owners.checkAssignable(connection, owner: draft.ownerID, field: "interaction.owner_id", principal: principal)
-    try RecordAccess.requireReadable(connection, draft.fields.links, principal: principal)
-    let interaction = try Mechanics.insert(connection, draft, context: context)
-    try writeLinks(connection, interaction, replacing: false, tenant: principal.tenantID)
-    try RecordAccess.touchActivity(
-      connection, interaction.fields.links, at: min(interaction.fields.startAt, .now), tenant: principal.tenantID)
-    return interaction
   }
 
   /// The interaction, if the caller may see it.
@@ -50,11 +46,10 @@ public struct InteractionStore: Sendable {
 
   /// The interaction if it exists, its owner is in sight, and one linked record is; else NOT_FOUND.
   static func visible(_ connection: PostgresConnection, id: UUID, principal: Principal) throws -> Interaction {
-    guard let interaction = try Mechanics.fetch(connection, id: id, principal: principal) else { throw Mechanics.notFound(id) }
-    for link in interaction.fields.links {
-      if try RecordAccess.isVisible(connection, link, principal: principal) { return interaction }
-    }
-    throw Mechanics.notFound(id)
+    guard let interaction = try Mechanics.fetch(connection, id: id, principal: principal),
+      try RecordAccess.states(connection, interaction.fields.links, principal: principal).values.contains(where: \.visible)
+    else { throw Mechanics.notFound(id) }
+    return interaction
   }
 
   /// Applies the fields in `mask`; only the owner, their managers or an admin may.
