@@ -249,7 +249,9 @@ public nonisolated struct Crm_V1_MatchReason: Sendable {
 }
 
 /// A tenant's duplicate rule for one record type, applied on create, capture and import. The standard
-/// rule (until an admin sets one) warns when a lead, contact or account scores 0.8 or more on any key.
+/// rule (until an admin sets one) warns when a lead, contact or account shares an email or a phone
+/// (score 0.8 or more on email, phone and domain). Name similarity (company_name, person_name) is
+/// opt-in for rules: it costs a trigram search on every write.
 public nonisolated struct Crm_V1_DuplicateRule: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

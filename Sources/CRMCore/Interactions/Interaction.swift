@@ -121,16 +121,11 @@ public struct InteractionFields: Sendable, Hashable {
     if let durationSeconds, durationSeconds < 0 {
       violations.add("\(prefix).duration", "must not be negative", reason: "OUT_OF_RANGE")
     }
-    if let location {
-      if kind != .visit {
-        violations.add("\(prefix).visit", "only visits have a check-in", reason: "INVALID")
-      }
-      if !(-90...90).contains(location.latitude) || !(-180...180).contains(location.longitude) {
-        violations.add("\(prefix).visit.location", "latitude must be -90…90 and longitude -180…180", reason: "OUT_OF_RANGE")
-      }
-    }
-    if checkInAt != nil, kind != .visit {
+    if location != nil || checkInAt != nil, kind != .visit {
       violations.add("\(prefix).visit", "only visits have a check-in", reason: "INVALID")
+    }
+    if let location, !(-90...90).contains(location.latitude) || !(-180...180).contains(location.longitude) {
+      violations.add("\(prefix).visit", "latitude must be -90…90 and longitude -180…180", reason: "OUT_OF_RANGE")
     }
   }
 }

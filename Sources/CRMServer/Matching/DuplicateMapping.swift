@@ -68,7 +68,7 @@ extension Crm_V1_DuplicateRule {
   /// The rule, validated; every problem is recorded under `prefix`.
   func rule(prefix: String, into violations: inout Violations) -> DuplicateRule? {
     let type = RecordType(matchable: recordType, field: "\(prefix).record_type", into: &violations)
-    let action = DuplicateAction(action, field: "\(prefix).action", into: &violations)
+    let action = DuplicateAction(self.action, field: "\(prefix).action", into: &violations)
     if self.action == .unspecified { violations.add("\(prefix).action", "is required", reason: "REQUIRED") }
     var keys = Set<MatchKey>()
     for (index, name) in matchKeys.enumerated() {
