@@ -68,6 +68,7 @@ let package = Package(
         .embedInCode("Migrations/0004_tenant_match_indexes.sql"),
         .embedInCode("Migrations/0005_duplicate_rules.sql"),
         .embedInCode("Migrations/0006_interactions.sql"),
+        .embedInCode("Migrations/0007_capture.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -21,6 +21,9 @@ struct CRM: AsyncParsableCommand {
       Exit codes: 0 ok, 2 usage, 3 not found, 4 invalid input, 5 not authenticated or not allowed,
       6 conflict (stale etag, already exists, wrong state), 7 server or database unavailable, 1 other.
       """,
-    subcommands: [Accounts.self, Contacts.self, Leads.self, Interactions.self, Timeline.self, Duplicates.self, Admin.self]
+    subcommands: [
+      Accounts.self, Contacts.self, Leads.self, CaptureCommand.self, Interactions.self, Timeline.self, Duplicates.self,
+      Admin.self,
+    ]
   )
 }

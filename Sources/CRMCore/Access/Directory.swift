@@ -69,12 +69,15 @@ public struct APIToken: Sendable, Hashable {
   public var expiresAt: Timestamp?
   public var revokedAt: Timestamp?
   public var lastUsedAt: Timestamp?
+  /// For a capture key: the channel it may capture from and its rate limit; `nil` for a full token.
+  public var capture: CaptureKeyLimits?
 
   /// Makes a token value.
   public init(
     id: UUID, userID: UUID, name: String, createdAt: Timestamp, expiresAt: Timestamp?, revokedAt: Timestamp?,
-    lastUsedAt: Timestamp?
+    lastUsedAt: Timestamp?, capture: CaptureKeyLimits? = nil
   ) {
+    self.capture = capture
     self.id = id
     self.userID = userID
     self.name = name
@@ -83,4 +86,19 @@ public struct APIToken: Sendable, Hashable {
     self.revokedAt = revokedAt
     self.lastUsedAt = lastUsedAt
   }
+}
+
+/// What a capture key is limited to.
+public struct CaptureKeyLimits: Sendable, Hashable {
+  public var channel: LeadSource
+  public var ratePerMinute: Int
+
+  /// Limits.
+  public init(channel: LeadSource, ratePerMinute: Int) {
+    self.channel = channel
+    self.ratePerMinute = ratePerMinute
+  }
+
+  /// The largest rate a key may be given.
+  public static let maxRatePerMinute = 100_000
 }

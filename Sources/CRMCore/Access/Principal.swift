@@ -18,12 +18,16 @@ public struct Principal: Sendable, Hashable {
   public var sharing: [RecordType: SharingMode]
   /// True for the tenant crmd bootstrapped, whose admins may create tenants.
   public var isSystemTenant: Bool
+  /// Set when the caller holds a capture key rather than a full token: it may call `CaptureLead` for
+  /// one channel and nothing else.
+  public var captureScope: CaptureScope?
 
   /// Makes a principal.
   public init(
     tenantID: UUID, userID: UUID, role: Role, ownersInHierarchy: Set<UUID>,
-    sharing: [RecordType: SharingMode] = [:], isSystemTenant: Bool = false
+    sharing: [RecordType: SharingMode] = [:], isSystemTenant: Bool = false, captureScope: CaptureScope? = nil
   ) {
+    self.captureScope = captureScope
     self.tenantID = tenantID
     self.userID = userID
     self.role = role
@@ -63,4 +67,22 @@ public struct Principal: Sendable, Hashable {
     if isAdmin || sharingMode(for: type) == .publicRead { return nil }
     return ownersInHierarchy.sorted { $0.lowercasedString < $1.lowercasedString }
   }
+}
+
+/// What a capture key allows: `CaptureLead` on one channel, at most `ratePerMinute` calls a minute.
+public struct CaptureScope: Sendable, Hashable {
+  /// The key (an API token) the call came with.
+  public var keyID: UUID
+  public var channel: LeadSource
+  public var ratePerMinute: Int
+
+  /// A scope.
+  public init(keyID: UUID, channel: LeadSource, ratePerMinute: Int) {
+    self.keyID = keyID
+    self.channel = channel
+    self.ratePerMinute = ratePerMinute
+  }
+
+  /// The channels a capture key may be issued for.
+  public static let channels: [LeadSource] = [.webForm, .email, .phone, .chat, .event, .partner]
 }

@@ -36,7 +36,7 @@ public enum CRMError: Error, Sendable, Equatable {
   /// No valid credentials.
   case unauthenticated(String)
   /// A limit was reached.
-  case resourceExhausted(String)
+  case resourceExhausted(String, retryAfter: Duration = .seconds(1))
   /// A conflict persisted after retries.
   case aborted(String)
 

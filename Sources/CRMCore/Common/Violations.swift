@@ -59,3 +59,8 @@ extension String {
     return String(scalars[start...end])
   }
 }
+
+extension Substring {
+  /// The text without leading and trailing white space, as a `String`.
+  public func trimmingWhitespace() -> String { String(self).trimmingWhitespace() }
+}

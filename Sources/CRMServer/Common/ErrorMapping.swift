@@ -77,8 +77,8 @@ public enum ErrorMapping {
       return RPCError(code: .permissionDenied, message: message)
     case .unauthenticated(let message):
       return RPCError(code: .unauthenticated, message: message)
-    case .resourceExhausted(let message):
-      let status = GoogleRPCStatus(code: .resourceExhausted, message: message, details: [.retryInfo(delay: .seconds(1))])
+    case .resourceExhausted(let message, let retryAfter):
+      let status = GoogleRPCStatus(code: .resourceExhausted, message: message, details: [.retryInfo(delay: retryAfter)])
       return RPCError(status)
     case .aborted(let message):
       return RPCError(code: .aborted, message: message)

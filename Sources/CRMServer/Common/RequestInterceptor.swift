@@ -11,13 +11,15 @@ public import Logging
 ///
 /// Calls to the methods in ``Configuration/openMethods`` (health) skip authentication. Every other call
 /// needs `authorization: Bearer <token>`; a missing, unknown, revoked or expired token answers
-/// `UNAUTHENTICATED`. Errors a handler throws become statuses through ``ErrorMapping``, the only place
+/// `UNAUTHENTICATED`. A capture key reaches `CaptureLead` only, within its rate (else
+/// `PERMISSION_DENIED`, `RESOURCE_EXHAUSTED` with `RetryInfo`). Errors a handler throws become statuses through ``ErrorMapping``, the only place
 /// that decides codes. The log line carries method, tenant, status, duration and request id, never
 /// tokens, messages or record contents.
 public struct RequestInterceptor: ServerInterceptor {
   let authenticator: Authenticator
   let logger: Logger
   let openServices: Set<String>
+  let rateLimiter = RateLimiter()
 
   /// An interceptor that authenticates with `authenticator` and logs to `logger`.
   public init(authenticator: Authenticator, logger: Logger, openServices: Set<String> = ["grpc.health.v1.Health"]) {
@@ -59,6 +61,16 @@ public struct RequestInterceptor: ServerInterceptor {
         throw CRMError.unauthenticated("the token is unknown, revoked or expired")
       }
       tenant = principal.tenantID.lowercasedString
+      if let scope = principal.captureScope {
+        guard method.description == CaptureService.captureMethod else {
+          throw CRMError.permissionDenied("a capture key may only call \(CaptureService.captureMethod)")
+        }
+        if let wait = rateLimiter.acquire(key: scope.keyID, ratePerMinute: scope.ratePerMinute) {
+          throw CRMError.resourceExhausted(
+            "this capture key's rate limit (\(scope.ratePerMinute) a minute) is used up; retry in \(wait.components.seconds + 1) s",
+            retryAfter: wait)
+        }
+      }
       let requestContext = RequestContext(principal: principal, requestID: requestID)
       let response = try await RequestContext.$current.withValue(requestContext) {
         try await Database.$remainingTime.withValue(remaining) {

@@ -18,7 +18,7 @@ public final class CRMServer: Service {
   /// The names of the services served, for health and reflection.
   public static let serviceNames: Set<String> = [
     "crm.v1.AccountService", "crm.v1.ContactService", "crm.v1.LeadService", "crm.v1.DuplicateService",
-    "crm.v1.ChangeService", "crm.v1.AdminService", "crm.v1.InteractionService",
+    "crm.v1.ChangeService", "crm.v1.AdminService", "crm.v1.InteractionService", "crm.v1.CaptureService",
     "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
   ]
 
@@ -34,6 +34,8 @@ public final class CRMServer: Service {
       ContactService(contacts: contacts),
       LeadService(leads: LeadStore(database: database)),
       InteractionService(interactions: InteractionStore(database: database)),
+      CaptureService(
+        captures: CaptureStore(database: database), access: AccessStore(database: database), authenticator: authenticator),
       DuplicateService(duplicates: DuplicateStore(database: database), rules: DuplicateRuleStore(database: database)),
       ChangeService(history: HistoryStore(database: database)),
       AdminService(access: AccessStore(database: database), authenticator: authenticator),

@@ -21,12 +21,20 @@ public struct AccessStore: Sendable {
     return try await database.pool.withTransaction { connection -> Principal? in
       guard
         let row = try connection.query(
-          "SELECT tenant_id, user_id, role, is_system, sharing::text AS sharing, token_id FROM crm_authenticate(\(hash)::bytea)"
+          """
+          SELECT tenant_id, user_id, role, is_system, sharing::text AS sharing, token_id, capture_channel, rate_per_minute
+          FROM crm_authenticate(\(hash)::bytea)
+          """
         ).first
       else { return nil }
       let tenantID: UUID = try row.decode("tenant_id")
       let userID: UUID = try row.decode("user_id")
       let tokenID: UUID = try row.decode("token_id")
+      let captureScope = try row.decode("capture_channel", as: String?.self).map { channel in
+        CaptureScope(
+          keyID: tokenID, channel: LeadSource(rawValue: channel) ?? .unspecified,
+          ratePerMinute: Int(try row.decode("rate_per_minute", as: Int32?.self) ?? 1))
+      }
       try connection.query("SELECT set_config('crm.tenant_id', \(tenantID), true)")
       let subordinates = try connection.query(
         """
@@ -46,7 +54,8 @@ public struct AccessStore: Sendable {
       return Principal(
         tenantID: tenantID, userID: userID, role: Role(rawValue: try row.decode("role")) ?? .salesRep,
         ownersInHierarchy: Set(try subordinates.rows.map { try $0.decode("id", as: UUID.self) }),
-        sharing: Self.sharing(fromJSON: try row.decode("sharing")), isSystemTenant: try row.decode("is_system"))
+        sharing: Self.sharing(fromJSON: try row.decode("sharing")), isSystemTenant: try row.decode("is_system"),
+        captureScope: captureScope)
     }
   }
 
@@ -235,10 +244,11 @@ public struct AccessStore: Sendable {
 
   // MARK: - Tokens
 
-  /// Mints a token for a user of the tenant (admins only); returns it with its secret.
-  public func createToken(userID: UUID, name: String, expiresAt: Timestamp?, principal: Principal) async throws -> (
-    APIToken, String
-  ) {
+  /// Mints a token for a user of the tenant (admins only); returns it with its secret. With `capture`,
+  /// the token is a capture key: it may call `CaptureLead` for that channel only, at that rate.
+  public func createToken(
+    userID: UUID, name: String, expiresAt: Timestamp?, capture: CaptureKeyLimits? = nil, principal: Principal
+  ) async throws -> (APIToken, String) {
     try principal.requireAdmin()
     let secret = TokenSecret.generate()
     return try await database.withTenant(principal.tenantID) { connection in
@@ -246,8 +256,9 @@ public struct AccessStore: Sendable {
         try Self.token(
           from: connection.query(
             """
-            INSERT INTO api_tokens (tenant_id, id, user_id, token_hash, name, expires_at)
-            VALUES (\(principal.tenantID), \(UUID.v7()), \(userID), \(TokenSecret.hash(secret))::bytea, \(name), \(expiresAt))
+            INSERT INTO api_tokens (tenant_id, id, user_id, token_hash, name, expires_at, capture_channel, rate_per_minute)
+            VALUES (\(principal.tenantID), \(UUID.v7()), \(userID), \(TokenSecret.hash(secret))::bytea, \(name), \(expiresAt),
+                    \(capture?.channel.rawValue), \(capture.map { Int32($0.ratePerMinute) }))
             RETURNING \(unsafeSQL: Self.tokenColumns)
             """)[0])
       }
@@ -255,28 +266,33 @@ public struct AccessStore: Sendable {
     }
   }
 
-  /// The tenant's tokens, newest first, optionally of one user (admins only).
-  public func listTokens(userID: UUID?, principal: Principal) async throws -> [APIToken] {
+  /// The tenant's full tokens (or, with `captureKeys`, its capture keys), newest first, optionally of
+  /// one user (admins only).
+  public func listTokens(userID: UUID?, captureKeys: Bool = false, principal: Principal) async throws -> [APIToken] {
     try principal.requireAdmin()
     return try await database.withTenant(principal.tenantID) { connection in
       var query: PostgresQuery = "SELECT \(unsafeSQL: Self.tokenColumns) FROM api_tokens WHERE tenant_id = \(principal.tenantID)"
+      query.append(unsafeSQL: captureKeys ? " AND capture_channel IS NOT NULL" : " AND capture_channel IS NULL")
       if let userID { query.append(" AND user_id = \(userID)") }
       query.append(unsafeSQL: " ORDER BY created_at DESC, id DESC LIMIT 1000")
       return try connection.query(query).rows.map(Self.token(from:))
     }
   }
 
-  /// Revokes a token (admins only); revoking twice keeps the first time.
-  public func revokeToken(_ id: UUID, principal: Principal) async throws -> APIToken {
+  /// Revokes a token or capture key (admins only); revoking twice keeps the first time. With
+  /// `captureKey`, only a capture key is found by `id`.
+  public func revokeToken(_ id: UUID, captureKey: Bool = false, principal: Principal) async throws -> APIToken {
     try principal.requireAdmin()
     return try await database.withTenant(principal.tenantID) { connection in
-      let result = try connection.query(
-        """
+      var query: PostgresQuery = """
         UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
         WHERE tenant_id = \(principal.tenantID) AND id = \(id)
-        RETURNING \(unsafeSQL: Self.tokenColumns)
-        """)
-      guard let row = result.first else { throw CRMError.notFound("token \(id.lowercasedString) not found") }
+        """
+      if captureKey { query.append(unsafeSQL: " AND capture_channel IS NOT NULL") }
+      query.append(" RETURNING \(unsafeSQL: Self.tokenColumns)")
+      guard let row = try connection.query(query).first else {
+        throw CRMError.notFound("\(captureKey ? "capture key" : "token") \(id.lowercasedString) not found")
+      }
       return try Self.token(from: row)
     }
   }
@@ -284,7 +300,8 @@ public struct AccessStore: Sendable {
   // MARK: - Rows
 
   static let userColumns = "id, email, display_name, role, team_id, is_active, created_at"
-  static let tokenColumns = "id, user_id, name, created_at, expires_at, revoked_at, last_used_at"
+  static let tokenColumns =
+    "id, user_id, name, created_at, expires_at, revoked_at, last_used_at, capture_channel, rate_per_minute"
 
   static func user(from row: PostgresRow) throws -> User {
     User(
@@ -303,7 +320,12 @@ public struct AccessStore: Sendable {
     APIToken(
       id: try row.decode("id"), userID: try row.decode("user_id"), name: try row.decode("name"),
       createdAt: try row.decode("created_at"), expiresAt: try row.decode("expires_at"),
-      revokedAt: try row.decode("revoked_at"), lastUsedAt: try row.decode("last_used_at"))
+      revokedAt: try row.decode("revoked_at"), lastUsedAt: try row.decode("last_used_at"),
+      capture: try row.decode("capture_channel", as: String?.self).map { channel in
+        CaptureKeyLimits(
+          channel: LeadSource(rawValue: channel) ?? .unspecified,
+          ratePerMinute: Int(try row.decode("rate_per_minute", as: Int32?.self) ?? 1))
+      })
   }
 
   static func tenant(_ connection: PostgresConnection, _ id: UUID) throws -> Tenant {

@@ -71,15 +71,23 @@ public struct DuplicateStore: Sendable {
     let restricted = rule.restricting(subject)
     guard action != .allow, !restricted.isEmpty else { return .none }
     try lockKeys(connection, restricted, tenant: principal.tenantID)
-    let types = rule.matchRecordTypes
-    let results = try connection.pipeline(
-      queries(restricted, in: types, ignoringPlusTags: rule.ignorePlusTags, tenant: principal.tenantID))
-    let ranked = DuplicateMatch.ranked(
-      try matches(results, of: restricted, in: types, excluding: excluded), minScore: rule.minScore, limit: 100)
+    let ranked = try ranked(
+      connection, restricted, in: rule.matchRecordTypes, rule: rule, excluding: excluded, tenant: principal.tenantID)
     let visible = ranked.filter { principal.canRead($0.recordType, ownedBy: $0.ownerID) }
     let findings = DuplicateFindings(action: action, matches: visible, hiddenMatchCount: ranked.count - visible.count)
     if action == .block, !findings.isEmpty { throw CRMError.duplicate(findings) }
     return findings
+  }
+
+  /// Every record of `types` in the tenant matching `subject` at `rule`'s score or better, best first,
+  /// whoever may see it: the caller filters for visibility.
+  static func ranked(
+    _ connection: PostgresConnection, _ subject: MatchSubject, in types: [RecordType], rule: DuplicateRule,
+    excluding excluded: (RecordType, UUID)?, tenant: UUID
+  ) throws -> [DuplicateMatch] {
+    let results = try connection.pipeline(queries(subject, in: types, ignoringPlusTags: rule.ignorePlusTags, tenant: tenant))
+    return DuplicateMatch.ranked(
+      try matches(results, of: subject, in: types, excluding: excluded), minScore: rule.minScore, limit: 100)
   }
 
   /// Serializes writers of the same email and phone keys in this tenant until the transaction ends;
