@@ -69,6 +69,7 @@ let package = Package(
         .embedInCode("Migrations/0005_duplicate_rules.sql"),
         .embedInCode("Migrations/0006_interactions.sql"),
         .embedInCode("Migrations/0007_capture.sql"),
+        .embedInCode("Migrations/0008_merge.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -98,6 +98,19 @@ public enum Crm_V1_AccountService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "MergeAccounts" metadata.
+        public enum MergeAccounts: Sendable {
+            /// Request type for "MergeAccounts".
+            public typealias Input = Crm_V1_MergeRecordsRequest
+            /// Response type for "MergeAccounts".
+            public typealias Output = Crm_V1_Account
+            /// Descriptor for "MergeAccounts".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.AccountService"),
+                method: "MergeAccounts",
+                type: .unary
+            )
+        }
         /// Namespace for "ListAccounts" metadata.
         public enum ListAccounts: Sendable {
             /// Request type for "ListAccounts".
@@ -145,6 +158,7 @@ public enum Crm_V1_AccountService: Sendable {
             UpdateAccount.descriptor,
             DeleteAccount.descriptor,
             UndeleteAccount.descriptor,
+            MergeAccounts.descriptor,
             ListAccounts.descriptor,
             ListAccountContacts.descriptor,
             GetAccountHierarchy.descriptor
@@ -271,6 +285,24 @@ extension Crm_V1_AccountService {
         /// - Returns: A streaming response of `Crm_V1_Account` messages.
         func undeleteAccount(
             request: GRPCCore.StreamingServerRequest<Crm_V1_UndeleteAccountRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Account>
+
+        /// Handle the "MergeAccounts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_MergeRecordsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_Account` messages.
+        func mergeAccounts(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_MergeRecordsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Account>
 
@@ -433,6 +465,24 @@ extension Crm_V1_AccountService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_Account>
 
+        /// Handle the "MergeAccounts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_MergeRecordsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_Account` message.
+        func mergeAccounts(
+            request: GRPCCore.ServerRequest<Crm_V1_MergeRecordsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_Account>
+
         /// Handle the "ListAccounts" method.
         ///
         /// - Parameters:
@@ -590,6 +640,24 @@ extension Crm_V1_AccountService {
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_Account
 
+        /// Handle the "MergeAccounts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_MergeRecordsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_Account` to respond with.
+        func mergeAccounts(
+            request: Crm_V1_MergeRecordsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_Account
+
         /// Handle the "ListAccounts" method.
         ///
         /// - Parameters:
@@ -713,6 +781,17 @@ extension Crm_V1_AccountService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Crm_V1_AccountService.Method.MergeAccounts.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_MergeRecordsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_Account>(),
+            handler: { request, context in
+                try await self.mergeAccounts(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Crm_V1_AccountService.Method.ListAccounts.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListAccountsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListAccountsResponse>(),
@@ -811,6 +890,17 @@ extension Crm_V1_AccountService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Account> {
         let response = try await self.undeleteAccount(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func mergeAccounts(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_MergeRecordsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Account> {
+        let response = try await self.mergeAccounts(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -925,6 +1015,19 @@ extension Crm_V1_AccountService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_Account> {
         return GRPCCore.ServerResponse<Crm_V1_Account>(
             message: try await self.undeleteAccount(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func mergeAccounts(
+        request: GRPCCore.ServerRequest<Crm_V1_MergeRecordsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_Account> {
+        return GRPCCore.ServerResponse<Crm_V1_Account>(
+            message: try await self.mergeAccounts(
                 request: request.message,
                 context: context
             ),
@@ -1106,6 +1209,29 @@ extension Crm_V1_AccountService {
         func undeleteAccount<Result>(
             request: GRPCCore.ClientRequest<Crm_V1_UndeleteAccountRequest>,
             serializer: some GRPCCore.MessageSerializer<Crm_V1_UndeleteAccountRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Account>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Account>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "MergeAccounts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_MergeRecordsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_MergeRecordsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_Account` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func mergeAccounts<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_MergeRecordsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_MergeRecordsRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Account>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Account>) async throws -> Result
@@ -1389,6 +1515,40 @@ extension Crm_V1_AccountService {
             )
         }
 
+        /// Call the "MergeAccounts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_MergeRecordsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_MergeRecordsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_Account` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func mergeAccounts<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_MergeRecordsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_MergeRecordsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Account>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Account>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_AccountService.Method.MergeAccounts.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "ListAccounts" method.
         ///
         /// - Parameters:
@@ -1652,6 +1812,35 @@ extension Crm_V1_AccountService.ClientProtocol {
         try await self.undeleteAccount(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_UndeleteAccountRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_Account>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MergeAccounts" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_MergeRecordsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func mergeAccounts<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_MergeRecordsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Account>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.mergeAccounts(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_MergeRecordsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_Account>(),
             options: options,
             onResponse: handleResponse
@@ -1929,6 +2118,39 @@ extension Crm_V1_AccountService.ClientProtocol {
             metadata: metadata
         )
         return try await self.undeleteAccount(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MergeAccounts" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func mergeAccounts<Result>(
+        _ message: Crm_V1_MergeRecordsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Account>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_MergeRecordsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.mergeAccounts(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -307,6 +307,12 @@ public nonisolated struct Crm_V1_Account: @unchecked Sendable {
   /// Clears the value of `lastActivityTime`. Subsequent reads from it will return its default value.
   public mutating func clearLastActivityTime() {_uniqueStorage()._lastActivityTime = nil}
 
+  /// Output only: set on a record merged into another (it is archived); the survivor's id.
+  public var mergedIntoID: String {
+    get {_storage._mergedIntoID}
+    set {_uniqueStorage()._mergedIntoID = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -599,7 +605,7 @@ nonisolated extension Crm_V1_AccountTier: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Account"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{2}\u{4}name\0\u{1}website\0\u{1}domain\0\u{1}industry\0\u{1}type\0\u{1}tier\0\u{3}employee_count\0\u{3}annual_revenue\0\u{1}phone\0\u{3}billing_address\0\u{3}shipping_address\0\u{3}parent_id\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{6}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}last_activity_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{2}\u{4}name\0\u{1}website\0\u{1}domain\0\u{1}industry\0\u{1}type\0\u{1}tier\0\u{3}employee_count\0\u{3}annual_revenue\0\u{1}phone\0\u{3}billing_address\0\u{3}shipping_address\0\u{3}parent_id\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{6}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}last_activity_time\0\u{3}merged_into_id\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -627,6 +633,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _updateUserID: String = String()
     var _duplicateFindings: Crm_V1_DuplicateFindings? = nil
     var _lastActivityTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _mergedIntoID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -662,6 +669,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _updateUserID = source._updateUserID
       _duplicateFindings = source._duplicateFindings
       _lastActivityTime = source._lastActivityTime
+      _mergedIntoID = source._mergedIntoID
     }
   }
 
@@ -705,6 +713,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 31: try { try decoder.decodeSingularStringField(value: &_storage._updateUserID) }()
         case 32: try { try decoder.decodeSingularMessageField(value: &_storage._duplicateFindings) }()
         case 33: try { try decoder.decodeSingularMessageField(value: &_storage._lastActivityTime) }()
+        case 34: try { try decoder.decodeSingularStringField(value: &_storage._mergedIntoID) }()
         default: break
         }
       }
@@ -792,6 +801,9 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
       try { if let v = _storage._lastActivityTime {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
       } }()
+      if !_storage._mergedIntoID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._mergedIntoID, fieldNumber: 34)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -826,6 +838,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._updateUserID != rhs_storage._updateUserID {return false}
         if _storage._duplicateFindings != rhs_storage._duplicateFindings {return false}
         if _storage._lastActivityTime != rhs_storage._lastActivityTime {return false}
+        if _storage._mergedIntoID != rhs_storage._mergedIntoID {return false}
         return true
       }
       if !storagesAreEqual {return false}

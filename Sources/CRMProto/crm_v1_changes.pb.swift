@@ -29,6 +29,9 @@ public nonisolated enum Crm_V1_ChangeOperation: SwiftProtobuf.Enum, Swift.CaseIt
   /// Archived (soft delete).
   case archive // = 3
   case restore // = 4
+
+  /// Other records were merged into this one (`merged_from` lists them).
+  case merge // = 5
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -42,6 +45,7 @@ public nonisolated enum Crm_V1_ChangeOperation: SwiftProtobuf.Enum, Swift.CaseIt
     case 2: self = .update
     case 3: self = .archive
     case 4: self = .restore
+    case 5: self = .merge
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -53,6 +57,7 @@ public nonisolated enum Crm_V1_ChangeOperation: SwiftProtobuf.Enum, Swift.CaseIt
     case .update: return 2
     case .archive: return 3
     case .restore: return 4
+    case .merge: return 5
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -64,6 +69,7 @@ public nonisolated enum Crm_V1_ChangeOperation: SwiftProtobuf.Enum, Swift.CaseIt
     .update,
     .archive,
     .restore,
+    .merge,
   ]
 
 }
@@ -178,7 +184,7 @@ public nonisolated struct Crm_V1_FieldChange: Sendable {
 fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_ChangeOperation: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CHANGE_OPERATION_UNSPECIFIED\0\u{1}CHANGE_OPERATION_CREATE\0\u{1}CHANGE_OPERATION_UPDATE\0\u{1}CHANGE_OPERATION_ARCHIVE\0\u{1}CHANGE_OPERATION_RESTORE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CHANGE_OPERATION_UNSPECIFIED\0\u{1}CHANGE_OPERATION_CREATE\0\u{1}CHANGE_OPERATION_UPDATE\0\u{1}CHANGE_OPERATION_ARCHIVE\0\u{1}CHANGE_OPERATION_RESTORE\0\u{1}CHANGE_OPERATION_MERGE\0")
 }
 
 nonisolated extension Crm_V1_GetRecordHistoryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

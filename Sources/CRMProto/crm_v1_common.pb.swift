@@ -211,6 +211,54 @@ public nonisolated struct Crm_V1_RecordRef: Sendable {
   public init() {}
 }
 
+/// Merges duplicates into one survivor (MergeLeads, MergeContacts, MergeAccounts), in one transaction.
+///
+/// Each field of the survivor takes the value of the record `field_sources` names for it; otherwise
+/// emails, phones and tags are the survivor's followed by the others' (nothing is lost), and any other
+/// field keeps the survivor's value, or, when the survivor has none, takes the newest (last updated)
+/// merged record's. Everything linked to the merged records moves to the survivor: interactions,
+/// captures, and for accounts their contacts and child accounts. The merged records are archived with
+/// `merged_into_id` set to the survivor. The change log records the merge on every record it changed.
+public nonisolated struct Crm_V1_MergeRecordsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var survivorID: String = String()
+
+  /// The survivor's etag; a stale one answers ABORTED. Empty skips the check.
+  public var survivorEtag: String = String()
+
+  /// 1–20 records to merge into the survivor.
+  public var merged: [Crm_V1_MergeSource] = []
+
+  /// Field name (as in an update mask, e.g. "title", "emails", "owner_id") → the id of the record, the
+  /// survivor or a merged one, whose value the survivor takes.
+  public var fieldSources: Dictionary<String,String> = [:]
+
+  /// Idempotency key: repeating it returns the first result and writes nothing.
+  public var requestID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A record merged into the survivor, with the etag the caller saw (empty skips the check).
+public nonisolated struct Crm_V1_MergeSource: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var etag: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "crm.v1"
@@ -347,6 +395,91 @@ nonisolated extension Crm_V1_RecordRef: SwiftProtobuf.Message, SwiftProtobuf._Me
   public static func ==(lhs: Crm_V1_RecordRef, rhs: Crm_V1_RecordRef) -> Bool {
     if lhs.recordType != rhs.recordType {return false}
     if lhs.recordID != rhs.recordID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_MergeRecordsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MergeRecordsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}survivor_id\0\u{3}survivor_etag\0\u{1}merged\0\u{3}field_sources\0\u{3}request_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.survivorID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.survivorEtag) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.merged) }()
+      case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.fieldSources) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.survivorID.isEmpty {
+      try visitor.visitSingularStringField(value: self.survivorID, fieldNumber: 1)
+    }
+    if !self.survivorEtag.isEmpty {
+      try visitor.visitSingularStringField(value: self.survivorEtag, fieldNumber: 2)
+    }
+    if !self.merged.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.merged, fieldNumber: 3)
+    }
+    if !self.fieldSources.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.fieldSources, fieldNumber: 4)
+    }
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_MergeRecordsRequest, rhs: Crm_V1_MergeRecordsRequest) -> Bool {
+    if lhs.survivorID != rhs.survivorID {return false}
+    if lhs.survivorEtag != rhs.survivorEtag {return false}
+    if lhs.merged != rhs.merged {return false}
+    if lhs.fieldSources != rhs.fieldSources {return false}
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_MergeSource: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MergeSource"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.etag) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.etag.isEmpty {
+      try visitor.visitSingularStringField(value: self.etag, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_MergeSource, rhs: Crm_V1_MergeSource) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.etag != rhs.etag {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

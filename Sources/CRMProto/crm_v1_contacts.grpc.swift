@@ -98,6 +98,19 @@ public enum Crm_V1_ContactService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "MergeContacts" metadata.
+        public enum MergeContacts: Sendable {
+            /// Request type for "MergeContacts".
+            public typealias Input = Crm_V1_MergeRecordsRequest
+            /// Response type for "MergeContacts".
+            public typealias Output = Crm_V1_Contact
+            /// Descriptor for "MergeContacts".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.ContactService"),
+                method: "MergeContacts",
+                type: .unary
+            )
+        }
         /// Namespace for "ListContacts" metadata.
         public enum ListContacts: Sendable {
             /// Request type for "ListContacts".
@@ -119,6 +132,7 @@ public enum Crm_V1_ContactService: Sendable {
             UpdateContact.descriptor,
             DeleteContact.descriptor,
             UndeleteContact.descriptor,
+            MergeContacts.descriptor,
             ListContacts.descriptor
         ]
     }
@@ -230,6 +244,24 @@ extension Crm_V1_ContactService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Contact>
 
+        /// Handle the "MergeContacts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_MergeRecordsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_Contact` messages.
+        func mergeContacts(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_MergeRecordsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Contact>
+
         /// Handle the "ListContacts" method.
         ///
         /// - Parameters:
@@ -334,6 +366,24 @@ extension Crm_V1_ContactService {
         /// - Returns: A response containing a single `Crm_V1_Contact` message.
         func undeleteContact(
             request: GRPCCore.ServerRequest<Crm_V1_UndeleteContactRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_Contact>
+
+        /// Handle the "MergeContacts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_MergeRecordsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_Contact` message.
+        func mergeContacts(
+            request: GRPCCore.ServerRequest<Crm_V1_MergeRecordsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_Contact>
 
@@ -442,6 +492,24 @@ extension Crm_V1_ContactService {
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_Contact
 
+        /// Handle the "MergeContacts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_MergeRecordsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_Contact` to respond with.
+        func mergeContacts(
+            request: Crm_V1_MergeRecordsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_Contact
+
         /// Handle the "ListContacts" method.
         ///
         /// - Parameters:
@@ -529,6 +597,17 @@ extension Crm_V1_ContactService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Crm_V1_ContactService.Method.MergeContacts.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_MergeRecordsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_Contact>(),
+            handler: { request, context in
+                try await self.mergeContacts(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Crm_V1_ContactService.Method.ListContacts.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListContactsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListContactsResponse>(),
@@ -605,6 +684,17 @@ extension Crm_V1_ContactService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Contact> {
         let response = try await self.undeleteContact(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func mergeContacts(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_MergeRecordsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Contact> {
+        let response = try await self.mergeContacts(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -697,6 +787,19 @@ extension Crm_V1_ContactService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_Contact> {
         return GRPCCore.ServerResponse<Crm_V1_Contact>(
             message: try await self.undeleteContact(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func mergeContacts(
+        request: GRPCCore.ServerRequest<Crm_V1_MergeRecordsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_Contact> {
+        return GRPCCore.ServerResponse<Crm_V1_Contact>(
+            message: try await self.mergeContacts(
                 request: request.message,
                 context: context
             ),
@@ -836,6 +939,29 @@ extension Crm_V1_ContactService {
         func undeleteContact<Result>(
             request: GRPCCore.ClientRequest<Crm_V1_UndeleteContactRequest>,
             serializer: some GRPCCore.MessageSerializer<Crm_V1_UndeleteContactRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Contact>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Contact>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "MergeContacts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_MergeRecordsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_MergeRecordsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_Contact` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func mergeContacts<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_MergeRecordsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_MergeRecordsRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Contact>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Contact>) async throws -> Result
@@ -1057,6 +1183,40 @@ extension Crm_V1_ContactService {
             )
         }
 
+        /// Call the "MergeContacts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_MergeRecordsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_MergeRecordsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_Contact` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func mergeContacts<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_MergeRecordsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_MergeRecordsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Contact>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Contact>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_ContactService.Method.MergeContacts.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "ListContacts" method.
         ///
         /// - Parameters:
@@ -1236,6 +1396,35 @@ extension Crm_V1_ContactService.ClientProtocol {
         try await self.undeleteContact(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_UndeleteContactRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_Contact>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MergeContacts" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_MergeRecordsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func mergeContacts<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_MergeRecordsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Contact>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.mergeContacts(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_MergeRecordsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_Contact>(),
             options: options,
             onResponse: handleResponse
@@ -1439,6 +1628,39 @@ extension Crm_V1_ContactService.ClientProtocol {
             metadata: metadata
         )
         return try await self.undeleteContact(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MergeContacts" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func mergeContacts<Result>(
+        _ message: Crm_V1_MergeRecordsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Contact>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_MergeRecordsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.mergeContacts(
             request: request,
             options: options,
             onResponse: handleResponse

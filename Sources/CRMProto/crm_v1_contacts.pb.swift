@@ -180,6 +180,12 @@ public nonisolated struct Crm_V1_Contact: @unchecked Sendable {
   /// Clears the value of `lastActivityTime`. Subsequent reads from it will return its default value.
   public mutating func clearLastActivityTime() {_uniqueStorage()._lastActivityTime = nil}
 
+  /// Output only: set on a record merged into another (it is archived); the survivor's id.
+  public var mergedIntoID: String {
+    get {_storage._mergedIntoID}
+    set {_uniqueStorage()._mergedIntoID = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -413,7 +419,7 @@ fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Contact"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}account_id\0\u{3}first_name\0\u{3}last_name\0\u{1}title\0\u{1}department\0\u{1}emails\0\u{1}phones\0\u{1}address\0\u{3}email_opt_out\0\u{3}phone_opt_out\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{8}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}last_activity_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}account_id\0\u{3}first_name\0\u{3}last_name\0\u{1}title\0\u{1}department\0\u{1}emails\0\u{1}phones\0\u{1}address\0\u{3}email_opt_out\0\u{3}phone_opt_out\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{8}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}last_activity_time\0\u{3}merged_into_id\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -439,6 +445,7 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _updateUserID: String = String()
     var _duplicateFindings: Crm_V1_DuplicateFindings? = nil
     var _lastActivityTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _mergedIntoID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -472,6 +479,7 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _updateUserID = source._updateUserID
       _duplicateFindings = source._duplicateFindings
       _lastActivityTime = source._lastActivityTime
+      _mergedIntoID = source._mergedIntoID
     }
   }
 
@@ -513,6 +521,7 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 31: try { try decoder.decodeSingularStringField(value: &_storage._updateUserID) }()
         case 32: try { try decoder.decodeSingularMessageField(value: &_storage._duplicateFindings) }()
         case 33: try { try decoder.decodeSingularMessageField(value: &_storage._lastActivityTime) }()
+        case 34: try { try decoder.decodeSingularStringField(value: &_storage._mergedIntoID) }()
         default: break
         }
       }
@@ -594,6 +603,9 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
       try { if let v = _storage._lastActivityTime {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
       } }()
+      if !_storage._mergedIntoID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._mergedIntoID, fieldNumber: 34)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -626,6 +638,7 @@ nonisolated extension Crm_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._updateUserID != rhs_storage._updateUserID {return false}
         if _storage._duplicateFindings != rhs_storage._duplicateFindings {return false}
         if _storage._lastActivityTime != rhs_storage._lastActivityTime {return false}
+        if _storage._mergedIntoID != rhs_storage._mergedIntoID {return false}
         return true
       }
       if !storagesAreEqual {return false}

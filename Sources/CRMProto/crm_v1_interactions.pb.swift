@@ -127,6 +127,9 @@ public nonisolated enum Crm_V1_TimelineEntryType: SwiftProtobuf.Enum, Swift.Case
   case statusChange // = 4
   case archived // = 5
   case restored // = 6
+
+  /// Other records were merged into this one.
+  case merged // = 7
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -142,6 +145,7 @@ public nonisolated enum Crm_V1_TimelineEntryType: SwiftProtobuf.Enum, Swift.Case
     case 4: self = .statusChange
     case 5: self = .archived
     case 6: self = .restored
+    case 7: self = .merged
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -155,6 +159,7 @@ public nonisolated enum Crm_V1_TimelineEntryType: SwiftProtobuf.Enum, Swift.Case
     case .statusChange: return 4
     case .archived: return 5
     case .restored: return 6
+    case .merged: return 7
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -168,6 +173,7 @@ public nonisolated enum Crm_V1_TimelineEntryType: SwiftProtobuf.Enum, Swift.Case
     .statusChange,
     .archived,
     .restored,
+    .merged,
   ]
 
 }
@@ -611,7 +617,7 @@ nonisolated extension Crm_V1_InteractionDirection: SwiftProtobuf._ProtoNameProvi
 }
 
 nonisolated extension Crm_V1_TimelineEntryType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TIMELINE_ENTRY_TYPE_UNSPECIFIED\0\u{1}TIMELINE_ENTRY_TYPE_INTERACTION\0\u{1}TIMELINE_ENTRY_TYPE_CREATED\0\u{1}TIMELINE_ENTRY_TYPE_FIELD_CHANGE\0\u{1}TIMELINE_ENTRY_TYPE_STATUS_CHANGE\0\u{1}TIMELINE_ENTRY_TYPE_ARCHIVED\0\u{1}TIMELINE_ENTRY_TYPE_RESTORED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TIMELINE_ENTRY_TYPE_UNSPECIFIED\0\u{1}TIMELINE_ENTRY_TYPE_INTERACTION\0\u{1}TIMELINE_ENTRY_TYPE_CREATED\0\u{1}TIMELINE_ENTRY_TYPE_FIELD_CHANGE\0\u{1}TIMELINE_ENTRY_TYPE_STATUS_CHANGE\0\u{1}TIMELINE_ENTRY_TYPE_ARCHIVED\0\u{1}TIMELINE_ENTRY_TYPE_RESTORED\0\u{1}TIMELINE_ENTRY_TYPE_MERGED\0")
 }
 
 nonisolated extension Crm_V1_Participant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -98,6 +98,19 @@ public enum Crm_V1_LeadService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "MergeLeads" metadata.
+        public enum MergeLeads: Sendable {
+            /// Request type for "MergeLeads".
+            public typealias Input = Crm_V1_MergeRecordsRequest
+            /// Response type for "MergeLeads".
+            public typealias Output = Crm_V1_Lead
+            /// Descriptor for "MergeLeads".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.LeadService"),
+                method: "MergeLeads",
+                type: .unary
+            )
+        }
         /// Namespace for "ListLeads" metadata.
         public enum ListLeads: Sendable {
             /// Request type for "ListLeads".
@@ -132,6 +145,7 @@ public enum Crm_V1_LeadService: Sendable {
             UpdateLead.descriptor,
             DeleteLead.descriptor,
             UndeleteLead.descriptor,
+            MergeLeads.descriptor,
             ListLeads.descriptor,
             SetLeadStatus.descriptor
         ]
@@ -245,6 +259,24 @@ extension Crm_V1_LeadService {
         /// - Returns: A streaming response of `Crm_V1_Lead` messages.
         func undeleteLead(
             request: GRPCCore.StreamingServerRequest<Crm_V1_UndeleteLeadRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Lead>
+
+        /// Handle the "MergeLeads" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_MergeRecordsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_Lead` messages.
+        func mergeLeads(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_MergeRecordsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Lead>
 
@@ -377,6 +409,24 @@ extension Crm_V1_LeadService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_Lead>
 
+        /// Handle the "MergeLeads" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_MergeRecordsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_Lead` message.
+        func mergeLeads(
+            request: GRPCCore.ServerRequest<Crm_V1_MergeRecordsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_Lead>
+
         /// Handle the "ListLeads" method.
         ///
         /// - Parameters:
@@ -504,6 +554,24 @@ extension Crm_V1_LeadService {
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_Lead
 
+        /// Handle the "MergeLeads" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_MergeRecordsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_Lead` to respond with.
+        func mergeLeads(
+            request: Crm_V1_MergeRecordsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_Lead
+
         /// Handle the "ListLeads" method.
         ///
         /// - Parameters:
@@ -609,6 +677,17 @@ extension Crm_V1_LeadService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Crm_V1_LeadService.Method.MergeLeads.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_MergeRecordsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_Lead>(),
+            handler: { request, context in
+                try await self.mergeLeads(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Crm_V1_LeadService.Method.ListLeads.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListLeadsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListLeadsResponse>(),
@@ -696,6 +775,17 @@ extension Crm_V1_LeadService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Lead> {
         let response = try await self.undeleteLead(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func mergeLeads(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_MergeRecordsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Lead> {
+        let response = try await self.mergeLeads(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -799,6 +889,19 @@ extension Crm_V1_LeadService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_Lead> {
         return GRPCCore.ServerResponse<Crm_V1_Lead>(
             message: try await self.undeleteLead(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func mergeLeads(
+        request: GRPCCore.ServerRequest<Crm_V1_MergeRecordsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_Lead> {
+        return GRPCCore.ServerResponse<Crm_V1_Lead>(
+            message: try await self.mergeLeads(
                 request: request.message,
                 context: context
             ),
@@ -955,6 +1058,29 @@ extension Crm_V1_LeadService {
         func undeleteLead<Result>(
             request: GRPCCore.ClientRequest<Crm_V1_UndeleteLeadRequest>,
             serializer: some GRPCCore.MessageSerializer<Crm_V1_UndeleteLeadRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Lead>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Lead>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "MergeLeads" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_MergeRecordsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_MergeRecordsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_Lead` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func mergeLeads<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_MergeRecordsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_MergeRecordsRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Lead>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Lead>) async throws -> Result
@@ -1203,6 +1329,40 @@ extension Crm_V1_LeadService {
             )
         }
 
+        /// Call the "MergeLeads" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_MergeRecordsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_MergeRecordsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_Lead` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func mergeLeads<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_MergeRecordsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_MergeRecordsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Lead>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Lead>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_LeadService.Method.MergeLeads.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "ListLeads" method.
         ///
         /// - Parameters:
@@ -1420,6 +1580,35 @@ extension Crm_V1_LeadService.ClientProtocol {
         try await self.undeleteLead(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_UndeleteLeadRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_Lead>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MergeLeads" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_MergeRecordsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func mergeLeads<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_MergeRecordsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Lead>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.mergeLeads(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_MergeRecordsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_Lead>(),
             options: options,
             onResponse: handleResponse
@@ -1656,6 +1845,39 @@ extension Crm_V1_LeadService.ClientProtocol {
             metadata: metadata
         )
         return try await self.undeleteLead(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MergeLeads" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Merges duplicates into a survivor and returns it; see MergeRecordsRequest.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func mergeLeads<Result>(
+        _ message: Crm_V1_MergeRecordsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Lead>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_MergeRecordsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.mergeLeads(
             request: request,
             options: options,
             onResponse: handleResponse

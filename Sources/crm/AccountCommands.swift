@@ -9,7 +9,8 @@ struct Accounts: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Create, read, change, archive and list accounts.",
     subcommands: [
-      Create.self, Get.self, List.self, Update.self, Delete.self, Undelete.self, History.self, ContactsOf.self, Hierarchy.self,
+      Create.self, Get.self, List.self, Update.self, Delete.self, Undelete.self, Merge.self, History.self, ContactsOf.self,
+      Hierarchy.self,
     ])
 
   static func printAccounts(_ accounts: [Crm_V1_Account], json: Bool) throws {
@@ -35,6 +36,7 @@ struct Accounts: AsyncParsableCommand {
       ("external id", account.externalID), ("tags", account.tags.joined(separator: ", ")), ("owner", account.ownerID),
       ("description", account.description_p), ("etag", account.etag), ("created", Output.time(account.createTime)),
       ("updated", Output.time(account.updateTime)), ("archived", Output.time(account.archiveTime)),
+      ("merged into", account.mergedIntoID),
     ])
   }
 
@@ -256,6 +258,23 @@ extension Accounts {
 
     func run() async throws {
       try await runReportingErrors { try await Accounts.setArchived(false, client: client, id: id, etag: etag) }
+    }
+  }
+
+  struct Merge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Merge duplicate accounts into one.",
+      discussion: "Example: crm accounts merge SURVIVOR_ID DUPLICATE_ID --take title=DUPLICATE_ID\n" + MergeOptions.discussion)
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var merge: MergeOptions
+
+    func run() async throws {
+      try await runReportingErrors {
+        let survivor = try await client.withClient { grpc, metadata in
+          try await Crm_V1_AccountService.Client(wrapping: grpc).mergeAccounts(merge.request, metadata: metadata)
+        }
+        try Accounts.printAccount(survivor, json: client.json)
+      }
     }
   }
 

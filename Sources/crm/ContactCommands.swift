@@ -8,7 +8,7 @@ import SwiftProtobuf
 struct Contacts: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Create, read, change, archive and list contacts.",
-    subcommands: [Create.self, Get.self, List.self, Update.self, Delete.self, Undelete.self, History.self])
+    subcommands: [Create.self, Get.self, List.self, Update.self, Delete.self, Undelete.self, Merge.self, History.self])
 
   static func printContacts(_ contacts: [Crm_V1_Contact], json: Bool) throws {
     if json { return try Output.printJSON(contacts) }
@@ -38,6 +38,7 @@ struct Contacts: AsyncParsableCommand {
       ("external id", contact.externalID), ("tags", contact.tags.joined(separator: ", ")), ("owner", contact.ownerID),
       ("description", contact.description_p), ("etag", contact.etag), ("created", Output.time(contact.createTime)),
       ("updated", Output.time(contact.updateTime)), ("archived", Output.time(contact.archiveTime)),
+      ("merged into", contact.mergedIntoID),
     ])
   }
 }
@@ -218,6 +219,23 @@ extension Contacts {
 
     func run() async throws {
       try await runReportingErrors { try await Contacts.setArchived(false, client: client, id: id, etag: etag) }
+    }
+  }
+
+  struct Merge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Merge duplicate contacts into one.",
+      discussion: "Example: crm contacts merge SURVIVOR_ID DUPLICATE_ID --take title=DUPLICATE_ID\n" + MergeOptions.discussion)
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var merge: MergeOptions
+
+    func run() async throws {
+      try await runReportingErrors {
+        let survivor = try await client.withClient { grpc, metadata in
+          try await Crm_V1_ContactService.Client(wrapping: grpc).mergeContacts(merge.request, metadata: metadata)
+        }
+        try Contacts.printContact(survivor, json: client.json)
+      }
     }
   }
 

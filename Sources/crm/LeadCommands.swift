@@ -8,7 +8,9 @@ import SwiftProtobuf
 struct Leads: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Capture, qualify and list leads.",
-    subcommands: [Create.self, Get.self, List.self, Update.self, Status.self, Delete.self, Undelete.self, History.self])
+    subcommands: [
+      Create.self, Get.self, List.self, Update.self, Status.self, Delete.self, Undelete.self, Merge.self, History.self,
+    ])
 
   static func printLeads(_ leads: [Crm_V1_Lead], json: Bool) throws {
     if json { return try Output.printJSON(leads) }
@@ -35,7 +37,7 @@ struct Leads: AsyncParsableCommand {
       ("source", lead.source == .unspecified ? "" : Output.name(lead.source)), ("campaign", lead.campaign),
       ("external id", lead.externalID), ("tags", lead.tags.joined(separator: ", ")), ("owner", lead.ownerID),
       ("etag", lead.etag), ("created", Output.time(lead.createTime)), ("updated", Output.time(lead.updateTime)),
-      ("archived", Output.time(lead.archiveTime)),
+      ("archived", Output.time(lead.archiveTime)), ("merged into", lead.mergedIntoID),
     ])
   }
 
@@ -296,6 +298,23 @@ extension Leads {
 
     func run() async throws {
       try await runReportingErrors { try await Leads.setArchived(false, client: client, id: id, etag: etag) }
+    }
+  }
+
+  struct Merge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Merge duplicate leads into one.",
+      discussion: "Example: crm leads merge SURVIVOR_ID DUPLICATE_ID --take title=DUPLICATE_ID\n" + MergeOptions.discussion)
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var merge: MergeOptions
+
+    func run() async throws {
+      try await runReportingErrors {
+        let survivor = try await client.withClient { grpc, metadata in
+          try await Crm_V1_LeadService.Client(wrapping: grpc).mergeLeads(merge.request, metadata: metadata)
+        }
+        try Leads.printLead(survivor, json: client.json)
+      }
     }
   }
 

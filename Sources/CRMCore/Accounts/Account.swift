@@ -16,13 +16,15 @@ public struct Account: Sendable, Hashable, Identifiable {
   public var updatedBy: UUID?
   /// Set while archived.
   public var archivedAt: Timestamp?
+  /// Set on a record merged into another: the survivor (this one is archived).
+  public var mergedIntoID: UUID?
   /// When the newest interaction linked to it happened (maintained by the interaction log).
   public var lastActivityAt: Timestamp?
 
   /// Makes an account value.
   public init(
     id: UUID, version: Int64, ownerID: UUID, fields: AccountFields, createdAt: Timestamp, updatedAt: Timestamp,
-    createdBy: UUID?, updatedBy: UUID?, archivedAt: Timestamp?, lastActivityAt: Timestamp? = nil
+    createdBy: UUID?, updatedBy: UUID?, archivedAt: Timestamp?, mergedIntoID: UUID? = nil, lastActivityAt: Timestamp? = nil
   ) {
     self.id = id
     self.version = version
@@ -33,6 +35,7 @@ public struct Account: Sendable, Hashable, Identifiable {
     self.createdBy = createdBy
     self.updatedBy = updatedBy
     self.archivedAt = archivedAt
+    self.mergedIntoID = mergedIntoID
     self.lastActivityAt = lastActivityAt
   }
 

@@ -39,6 +39,8 @@ public enum ChangeOperation: String, Sendable, Hashable, Codable {
   case update
   case archive
   case restore
+  /// Other records were merged into this one.
+  case merge
 }
 
 /// One row of the change log: one mutation of one record.

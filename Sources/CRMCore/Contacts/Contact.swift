@@ -12,13 +12,15 @@ public struct Contact: Sendable, Hashable, Identifiable {
   public var createdBy: UUID?
   public var updatedBy: UUID?
   public var archivedAt: Timestamp?
+  /// Set on a record merged into another: the survivor (this one is archived).
+  public var mergedIntoID: UUID?
   /// When the newest interaction linked to it happened (maintained by the interaction log).
   public var lastActivityAt: Timestamp?
 
   /// Makes a contact value.
   public init(
     id: UUID, version: Int64, ownerID: UUID, fields: ContactFields, createdAt: Timestamp, updatedAt: Timestamp,
-    createdBy: UUID?, updatedBy: UUID?, archivedAt: Timestamp?, lastActivityAt: Timestamp? = nil
+    createdBy: UUID?, updatedBy: UUID?, archivedAt: Timestamp?, mergedIntoID: UUID? = nil, lastActivityAt: Timestamp? = nil
   ) {
     self.id = id
     self.version = version
@@ -29,6 +31,7 @@ public struct Contact: Sendable, Hashable, Identifiable {
     self.createdBy = createdBy
     self.updatedBy = updatedBy
     self.archivedAt = archivedAt
+    self.mergedIntoID = mergedIntoID
     self.lastActivityAt = lastActivityAt
   }
 

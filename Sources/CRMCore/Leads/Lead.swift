@@ -16,12 +16,14 @@ public struct Lead: Sendable, Hashable, Identifiable {
   public var createdBy: UUID?
   public var updatedBy: UUID?
   public var archivedAt: Timestamp?
+  /// Set on a record merged into another: the survivor (this one is archived).
+  public var mergedIntoID: UUID?
 
   /// Makes a lead value.
   public init(
     id: UUID, version: Int64, ownerID: UUID, fields: LeadFields, status: LeadStatus, disqualifiedReason: String?,
     lastActivityAt: Timestamp?, createdAt: Timestamp, updatedAt: Timestamp, createdBy: UUID?, updatedBy: UUID?,
-    archivedAt: Timestamp?
+    archivedAt: Timestamp?, mergedIntoID: UUID? = nil
   ) {
     self.id = id
     self.version = version
@@ -35,6 +37,7 @@ public struct Lead: Sendable, Hashable, Identifiable {
     self.createdBy = createdBy
     self.updatedBy = updatedBy
     self.archivedAt = archivedAt
+    self.mergedIntoID = mergedIntoID
   }
 
   /// The etag.

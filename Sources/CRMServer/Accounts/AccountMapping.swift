@@ -13,6 +13,7 @@ extension Crm_V1_Account {
     createTime = .init(account.createdAt)
     updateTime = .init(account.updatedAt)
     if let archivedAt = account.archivedAt { archiveTime = .init(archivedAt) }
+    mergedIntoID = account.mergedIntoID?.lowercasedString ?? ""
     if let activity = account.lastActivityAt { lastActivityTime = .init(activity) }
     ownerID = account.ownerID.lowercasedString
     name = f.name

@@ -10,11 +10,13 @@ import SwiftProtobuf
 public struct AccountService: Crm_V1_AccountService.SimpleServiceProtocol {
   let accounts: AccountStore
   let contacts: ContactStore
+  let merges: MergeStore
 
   /// A service over the given stores.
-  public init(accounts: AccountStore, contacts: ContactStore) {
+  public init(accounts: AccountStore, contacts: ContactStore, merges: MergeStore) {
     self.accounts = accounts
     self.contacts = contacts
+    self.merges = merges
   }
 
   /// Creates an account; a repeated `request_id` returns the first result.
@@ -93,6 +95,13 @@ public struct AccountService: Crm_V1_AccountService.SimpleServiceProtocol {
       change.id, expectedVersion: change.expectedVersion,
       context: .init(principal: call.principal, requestID: change.requestID))
     return Crm_V1_Account(record)
+  }
+
+  /// Merges duplicates into the survivor; see `MergeRecordsRequest`.
+  public func mergeAccounts(request: Crm_V1_MergeRecordsRequest, context: ServerContext) async throws -> Crm_V1_Account {
+    let call = try RequestContext.require()
+    let (plan, requestID) = try RequestFields.mergePlan(request, ownerField: AccountField.ownerID)
+    return Crm_V1_Account(try await merges.mergeAccounts(plan, context: .init(principal: call.principal, requestID: requestID)))
   }
 
   /// A page of accounts.

@@ -79,6 +79,7 @@ extension Crm_V1_ChangeEntry {
     case .update: operation = .update
     case .archive: operation = .archive
     case .restore: operation = .restore
+    case .merge: operation = .merge
     }
     actorID = entry.actorID?.lowercasedString ?? ""
     changeTime = .init(entry.changedAt)

@@ -1,5 +1,6 @@
 import CRMCore
 import CRMProto
+import CRMStore
 import Foundation
 import SwiftProtobuf
 
@@ -111,6 +112,54 @@ enum RequestFields {
       }
     }
     return fields
+  }
+
+  /// A merge request as a plan and its request id: ids, etags and field names checked, every field
+  /// source one of the merged records, the survivor not merged into itself, 1–20 merged records.
+  static func mergePlan<Field: RawRepresentable & Hashable & Sendable>(
+    _ request: Crm_V1_MergeRecordsRequest, ownerField: Field
+  ) throws(CRMError) -> (plan: MergePlan<Field>, requestID: String?) where Field.RawValue == String {
+    var violations = Violations()
+    let survivor = Self.id(request.survivorID, field: "survivor_id", into: &violations)
+    let survivorVersion = Self.etag(request.survivorEtag, field: "survivor_etag", into: &violations)
+    if request.merged.isEmpty || request.merged.count > 20 {
+      violations.add(
+        "merged", "name 1–20 records to merge into the survivor", reason: request.merged.isEmpty ? "REQUIRED" : "TOO_MANY")
+    }
+    var losers: [(id: UUID, version: Int64?)] = []
+    for (index, source) in request.merged.prefix(21).enumerated() {
+      guard let id = Self.id(source.id, field: "merged[\(index)].id", into: &violations) else { continue }
+      let version = Self.etag(source.etag, field: "merged[\(index)].etag", into: &violations)
+      if id == survivor {
+        violations.add("merged[\(index)].id", "is the survivor: a record cannot be merged into itself", reason: "INVALID")
+      } else if losers.contains(where: { $0.id == id }) {
+        violations.add("merged[\(index)].id", "names a record twice", reason: "DUPLICATE")
+      } else {
+        losers.append((id, version))
+      }
+    }
+    let members = Set(losers.map(\.id) + [survivor].compactMap { $0 })
+    var choices: [Field: UUID] = [:]
+    var ownerFrom: UUID?
+    for (name, source) in request.fieldSources.sorted(by: { $0.key < $1.key }) {
+      let field = "field_sources[\"\(name.prefix(64))\"]"
+      guard let target = Field(rawValue: name) else {
+        violations.add(field, "unknown or read-only field", reason: "INVALID_FIELD")
+        continue
+      }
+      guard let id = Self.id(source, field: field, into: &violations) else { continue }
+      guard members.contains(id) else {
+        violations.add(field, "must be the survivor or one of the merged records", reason: "INVALID")
+        continue
+      }
+      if target == ownerField { ownerFrom = id } else { choices[target] = id }
+    }
+    let requestID = Self.requestID(request.requestID, into: &violations)
+    try violations.check()
+    return (
+      MergePlan(survivorID: survivor!, survivorVersion: survivorVersion, losers: losers, choices: choices, ownerFrom: ownerFrom),
+      requestID
+    )
   }
 
   /// The id, etag version and request id of an archive or restore request, validated together.

@@ -13,6 +13,7 @@ extension Crm_V1_Contact {
     createTime = .init(contact.createdAt)
     updateTime = .init(contact.updatedAt)
     if let archivedAt = contact.archivedAt { archiveTime = .init(archivedAt) }
+    mergedIntoID = contact.mergedIntoID?.lowercasedString ?? ""
     if let activity = contact.lastActivityAt { lastActivityTime = .init(activity) }
     ownerID = contact.ownerID.lowercasedString
     accountID = f.accountID?.lowercasedString ?? ""

@@ -8,9 +8,13 @@ import SwiftProtobuf
 /// `crm.v1.ContactService`: validation at the edge, the store for the rest.
 public struct ContactService: Crm_V1_ContactService.SimpleServiceProtocol {
   let contacts: ContactStore
+  let merges: MergeStore
 
-  /// A service over `contacts`.
-  public init(contacts: ContactStore) { self.contacts = contacts }
+  /// A service over the stores.
+  public init(contacts: ContactStore, merges: MergeStore) {
+    self.contacts = contacts
+    self.merges = merges
+  }
 
   /// Creates a contact; a repeated `request_id` returns the first result.
   public func createContact(request: Crm_V1_CreateContactRequest, context: ServerContext) async throws -> Crm_V1_Contact {
@@ -85,6 +89,13 @@ public struct ContactService: Crm_V1_ContactService.SimpleServiceProtocol {
       change.id, expectedVersion: change.expectedVersion,
       context: .init(principal: call.principal, requestID: change.requestID))
     return Crm_V1_Contact(record)
+  }
+
+  /// Merges duplicates into the survivor; see `MergeRecordsRequest`.
+  public func mergeContacts(request: Crm_V1_MergeRecordsRequest, context: ServerContext) async throws -> Crm_V1_Contact {
+    let call = try RequestContext.require()
+    let (plan, requestID) = try RequestFields.mergePlan(request, ownerField: ContactField.ownerID)
+    return Crm_V1_Contact(try await merges.mergeContacts(plan, context: .init(principal: call.principal, requestID: requestID)))
   }
 
   /// A page of contacts.

@@ -184,6 +184,7 @@ extension Crm_V1_TimelineEntry {
       case .create: type = .created
       case .archive: type = .archived
       case .restore: type = .restored
+      case .merge: type = .merged
       case .update: type = message.changes.contains { $0.field == "status" } ? .statusChange : .fieldChange
       }
       self.change = message

@@ -13,6 +13,7 @@ extension Crm_V1_Lead {
     createTime = .init(lead.createdAt)
     updateTime = .init(lead.updatedAt)
     if let archivedAt = lead.archivedAt { archiveTime = .init(archivedAt) }
+    mergedIntoID = lead.mergedIntoID?.lowercasedString ?? ""
     ownerID = lead.ownerID.lowercasedString
     firstName = f.firstName ?? ""
     lastName = f.lastName ?? ""

@@ -9,9 +9,13 @@ import SwiftProtobuf
 /// `SetLeadStatus` along the lifecycle in ``LeadStatus``.
 public struct LeadService: Crm_V1_LeadService.SimpleServiceProtocol {
   let leads: LeadStore
+  let merges: MergeStore
 
-  /// A service over `leads`.
-  public init(leads: LeadStore) { self.leads = leads }
+  /// A service over the stores.
+  public init(leads: LeadStore, merges: MergeStore) {
+    self.leads = leads
+    self.merges = merges
+  }
 
   /// Creates a lead in status NEW; a repeated `request_id` returns the first result.
   public func createLead(request: Crm_V1_CreateLeadRequest, context: ServerContext) async throws -> Crm_V1_Lead {
@@ -87,6 +91,13 @@ public struct LeadService: Crm_V1_LeadService.SimpleServiceProtocol {
       try await leads.restore(
         change.id, expectedVersion: change.expectedVersion, context: .init(principal: call.principal, requestID: change.requestID)
       ))
+  }
+
+  /// Merges duplicates into the survivor; see `MergeRecordsRequest`.
+  public func mergeLeads(request: Crm_V1_MergeRecordsRequest, context: ServerContext) async throws -> Crm_V1_Lead {
+    let call = try RequestContext.require()
+    let (plan, requestID) = try RequestFields.mergePlan(request, ownerField: LeadField.ownerID)
+    return Crm_V1_Lead(try await merges.mergeLeads(plan, context: .init(principal: call.principal, requestID: requestID)))
   }
 
   /// A page of leads.

@@ -28,11 +28,12 @@ public final class CRMServer: Service {
     let authenticator = Authenticator(store: AccessStore(database: database), ttl: configuration.authCacheTTL)
     let accounts = AccountStore(database: database)
     let contacts = ContactStore(database: database)
+    let merges = MergeStore(database: database)
     let reflection = try ReflectionService(exposing: Self.serviceNames)
     let services: [any RegistrableRPCService] = [
-      AccountService(accounts: accounts, contacts: contacts),
-      ContactService(contacts: contacts),
-      LeadService(leads: LeadStore(database: database)),
+      AccountService(accounts: accounts, contacts: contacts, merges: merges),
+      ContactService(contacts: contacts, merges: merges),
+      LeadService(leads: LeadStore(database: database), merges: merges),
       InteractionService(interactions: InteractionStore(database: database)),
       CaptureService(
         captures: CaptureStore(database: database), access: AccessStore(database: database), authenticator: authenticator),

@@ -16,7 +16,7 @@ extension Account: StoredRecord {
   static let columns = """
     id, owner_id, name, website, domain, industry, account_type, tier, employee_count, annual_revenue_currency,
     annual_revenue_units, annual_revenue_nanos, phone, billing_address, shipping_address, parent_id, description,
-    external_id, tags, version, created_at, updated_at, created_by, updated_by, archived_at,
+    external_id, tags, version, created_at, updated_at, created_by, updated_by, archived_at, merged_into,
     last_activity_at
     """
 
@@ -43,7 +43,8 @@ extension Account: StoredRecord {
       id: try row.decode("id"), version: try row.decode("version"), ownerID: try row.decode("owner_id"), fields: fields,
       createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"),
       createdBy: try row.decode("created_by"), updatedBy: try row.decode("updated_by"),
-      archivedAt: try row.decode("archived_at"), lastActivityAt: try row.decode("last_activity_at"))
+      archivedAt: try row.decode("archived_at"), mergedIntoID: try row.decode("merged_into"),
+      lastActivityAt: try row.decode("last_activity_at"))
   }
 
   /// The values of the writable columns, in ``writableColumns`` order.

@@ -168,26 +168,40 @@ public struct AccountStore: Sendable {
 
   /// Checks a new parent exists, is visible, and would not close a cycle (serialized per tenant).
   private func checkParent(_ connection: PostgresConnection, parentID: UUID, of id: UUID, principal: Principal) throws {
-    try connection.query("SELECT pg_advisory_xact_lock(hashtextextended('account-hierarchy:' || \(principal.tenantID), 0))")
+    try Self.lockHierarchy(connection, tenant: principal.tenantID)
     guard try Mechanics.fetch(connection, id: parentID, principal: principal) != nil else {
       throw CRMError.invalid("account.parent_id", "no such account", reason: "NOT_FOUND")
     }
-    let cycle = try connection.query(
-      """
-      WITH RECURSIVE up AS (
-        SELECT id, parent_id, 0 AS level FROM accounts WHERE tenant_id = \(principal.tenantID) AND id = \(parentID)
-        UNION ALL
-        SELECT a.id, a.parent_id, up.level + 1 FROM accounts a
-        JOIN up ON a.tenant_id = \(principal.tenantID) AND a.id = up.parent_id
-        WHERE up.level < 100
-      )
-      SELECT count(*) FILTER (WHERE id = \(id)) AS hits, max(level) AS depth FROM up
-      """)
-    if try cycle[0].decode("hits", as: Int64.self) > 0 {
+    let (closesCycle, depth) = try Self.ancestry(connection, from: parentID, reaching: id, tenant: principal.tenantID)
+    if closesCycle {
       throw CRMError.failedPrecondition("account.parent_id would make the hierarchy a cycle")
     }
-    if try cycle[0].decode("depth", as: Int.self) >= Self.maxHierarchyDepth - 1 {
+    if depth >= Self.maxHierarchyDepth - 1 {
       throw CRMError.failedPrecondition("account hierarchies are at most \(Self.maxHierarchyDepth) levels deep")
     }
+  }
+
+  /// Walks up from `start` through its parents: whether the walk reaches `id`, and how deep it goes.
+  /// Callers hold the tenant's hierarchy lock (``lockHierarchy(_:tenant:)``).
+  static func ancestry(_ connection: PostgresConnection, from start: UUID, reaching id: UUID, tenant: UUID) throws -> (
+    reaches: Bool, depth: Int
+  ) {
+    let result = try connection.query(
+      """
+      WITH RECURSIVE up AS (
+        SELECT id, parent_id, 0 AS level FROM accounts WHERE tenant_id = \(tenant) AND id = \(start)
+        UNION ALL
+        SELECT a.id, a.parent_id, up.level + 1 FROM accounts a
+        JOIN up ON a.tenant_id = \(tenant) AND a.id = up.parent_id
+        WHERE up.level < 100
+      )
+      SELECT count(*) FILTER (WHERE id = \(id)) AS hits, coalesce(max(level), 0) AS depth FROM up
+      """)
+    return (try result[0].decode("hits", as: Int64.self) > 0, try result[0].decode("depth", as: Int.self))
+  }
+
+  /// Serializes changes to the tenant's account hierarchy until the transaction ends.
+  static func lockHierarchy(_ connection: PostgresConnection, tenant: UUID) throws {
+    try connection.query("SELECT pg_advisory_xact_lock(hashtextextended('account-hierarchy:' || \(tenant), 0))")
   }
 }

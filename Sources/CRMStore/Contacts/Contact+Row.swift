@@ -15,7 +15,7 @@ extension Contact: StoredRecord {
   ]
   static let columns = """
     id, owner_id, account_id, first_name, last_name, title, department, emails, phones, address, email_opt_out,
-    phone_opt_out, description, external_id, tags, version, created_at, updated_at, created_by, updated_by, archived_at,
+    phone_opt_out, description, external_id, tags, version, created_at, updated_at, created_by, updated_by, archived_at, merged_into,
     last_activity_at
     """
 
@@ -38,7 +38,8 @@ extension Contact: StoredRecord {
       id: try row.decode("id"), version: try row.decode("version"), ownerID: try row.decode("owner_id"), fields: fields,
       createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"),
       createdBy: try row.decode("created_by"), updatedBy: try row.decode("updated_by"),
-      archivedAt: try row.decode("archived_at"), lastActivityAt: try row.decode("last_activity_at"))
+      archivedAt: try row.decode("archived_at"), mergedIntoID: try row.decode("merged_into"),
+      lastActivityAt: try row.decode("last_activity_at"))
   }
 
   static let writableColumns = """

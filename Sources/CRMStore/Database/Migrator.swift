@@ -42,6 +42,7 @@ public struct Migrator: Sendable {
     ("0005_duplicate_rules.sql", PackageResources._005_duplicate_rules_sql),
     ("0006_interactions.sql", PackageResources._006_interactions_sql),
     ("0007_capture.sql", PackageResources._007_capture_sql),
+    ("0008_merge.sql", PackageResources._008_merge_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -19,7 +19,7 @@ extension Lead: StoredRecord {
   static let columns = """
     id, owner_id, first_name, last_name, company, title, emails, phones, website, domain, region_code, industry,
     company_size, source, source_detail, campaign, utm, status, disqualified_reason, external_id, tags, description,
-    last_activity_at, version, created_at, updated_at, created_by, updated_by, archived_at
+    last_activity_at, version, created_at, updated_at, created_by, updated_by, archived_at, merged_into
     """
 
   init(row: PostgresRow) throws {
@@ -47,7 +47,7 @@ extension Lead: StoredRecord {
       status: LeadStatus(rawValue: try row.decode("status")) ?? .new, disqualifiedReason: try row.decode("disqualified_reason"),
       lastActivityAt: try row.decode("last_activity_at"), createdAt: try row.decode("created_at"),
       updatedAt: try row.decode("updated_at"), createdBy: try row.decode("created_by"), updatedBy: try row.decode("updated_by"),
-      archivedAt: try row.decode("archived_at"))
+      archivedAt: try row.decode("archived_at"), mergedIntoID: try row.decode("merged_into"))
   }
 
   static let writableColumns = """
