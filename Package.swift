@@ -70,6 +70,7 @@ let package = Package(
         .embedInCode("Migrations/0006_interactions.sql"),
         .embedInCode("Migrations/0007_capture.sql"),
         .embedInCode("Migrations/0008_merge.sql"),
+        .embedInCode("Migrations/0009_imports.sql"),
       ],
       swiftSettings: strictSettings
     ),

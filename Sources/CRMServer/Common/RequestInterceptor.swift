@@ -72,10 +72,27 @@ public struct RequestInterceptor: ServerInterceptor {
         }
       }
       let requestContext = RequestContext(principal: principal, requestID: requestID)
-      let response = try await RequestContext.$current.withValue(requestContext) {
+      var response = try await RequestContext.$current.withValue(requestContext) {
         try await Database.$remainingTime.withValue(remaining) {
           try await next(request, context)
         }
+      }
+      // A streaming handler runs in the response's producer, after this returns: give it the same
+      // context, and map what it throws like any other error.
+      if case .success(var contents) = response.accepted {
+        let producer = contents.producer
+        contents.producer = { writer in
+          do {
+            return try await RequestContext.$current.withValue(requestContext) {
+              try await Database.$remainingTime.withValue(remaining) { try await producer(writer) }
+            }
+          } catch {
+            var mapped = ErrorMapping.rpcError(for: error)
+            mapped.metadata.replaceOrAddString(requestID, forKey: "x-request-id")
+            throw mapped
+          }
+        }
+        response.accepted = .success(contents)
       }
       return Self.tagged(response, requestID: requestID)
     } catch {

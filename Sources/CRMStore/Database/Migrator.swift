@@ -43,6 +43,7 @@ public struct Migrator: Sendable {
     ("0006_interactions.sql", PackageResources._006_interactions_sql),
     ("0007_capture.sql", PackageResources._007_capture_sql),
     ("0008_merge.sql", PackageResources._008_merge_sql),
+    ("0009_imports.sql", PackageResources._009_imports_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

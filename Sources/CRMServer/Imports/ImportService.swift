@@ -1,0 +1,227 @@
+import CRMCore
+public import CRMProto
+public import CRMStore
+import Foundation
+public import GRPCCore
+import SwiftProtobuf
+
+/// `crm.v1.ImportService`: the streaming bulk import, and its progress.
+///
+/// The handler reads one batch, writes it (one transaction), answers its results, and only then reads
+/// the next: HTTP/2 flow control holds the client back while a batch is written, so memory stays at
+/// one batch however large the file.
+public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
+  let imports: ImportStore
+
+  /// A service over `imports`.
+  public init(imports: ImportStore) { self.imports = imports }
+
+  /// Runs one import stream.
+  public func `import`(
+    request: RPCAsyncSequence<Crm_V1_ImportRequest, any Error>, response: RPCWriter<Crm_V1_ImportResponse>,
+    context: ServerContext
+  ) async throws {
+    let call = try RequestContext.require()
+    var iterator = request.makeAsyncIterator()
+    guard let first = try await iterator.next(), case .header(let message) = first.message else {
+      throw CRMError.invalid("header", "send an ImportHeader as the stream's first message", reason: "REQUIRED")
+    }
+    let (header, mapping) = try message.domain()
+    let (job, resumed) = try await imports.begin(header, principal: call.principal)
+    try await response.write(
+      .with {
+        $0.started = .with {
+          $0.job = Crm_V1_ImportJob(job)
+          $0.resumeFrom = job.nextIndex
+          $0.resumed = resumed
+        }
+      })
+    let changeContext = ChangeLog.Context(principal: call.principal, requestID: nil)
+    do {
+      while let next = try await iterator.next() {
+        switch next.message {
+        case .rows(let batch):
+          var violations = Violations()
+          if batch.rows.count > ImportHeader.maxBatchRows {
+            violations.add("rows", "at most \(ImportHeader.maxBatchRows) rows per batch", reason: "TOO_MANY")
+          }
+          for (index, row) in batch.rows.enumerated() where row.index < 0 {
+            violations.add("rows[\(index)].index", "must not be negative", reason: "OUT_OF_RANGE")
+          }
+          try violations.check()
+          if batch.rows.isEmpty { continue }
+          let results = try await mapping.apply(batch.rows, store: imports, header: header, context: changeContext)
+          try await response.write(.with { $0.results = .with { $0.results = results.map(Crm_V1_ImportRowResult.init) } })
+        case .header:
+          throw CRMError.invalid("header", "send the header once, first", reason: "INVALID")
+        case nil:
+          continue
+        }
+      }
+    } catch {
+      _ = try? await imports.end(header.importID, completed: false, principal: call.principal)
+      throw error
+    }
+    let finished = try await imports.end(header.importID, completed: true, principal: call.principal)
+    try await response.write(.with { $0.summary = .with { $0.job = Crm_V1_ImportJob(finished) } })
+  }
+
+  /// One import's state.
+  public func getImport(request: Crm_V1_GetImportRequest, context: ServerContext) async throws -> Crm_V1_ImportJob {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let id = Crm_V1_ImportHeader.importID(request.importID, field: "import_id", into: &violations)
+    try violations.check()
+    return Crm_V1_ImportJob(try await imports.get(id, principal: call.principal))
+  }
+
+  /// The tenant's imports, newest first.
+  public func listImports(request: Crm_V1_ListImportsRequest, context: ServerContext) async throws
+    -> Crm_V1_ListImportsResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let pageSize = PageSize.resolve(request.pageSize, into: &violations)
+    try violations.check()
+    let page = try await imports.list(pageSize: pageSize, pageToken: request.pageToken, principal: call.principal)
+    return .with {
+      $0.imports = page.items.map(Crm_V1_ImportJob.init)
+      $0.nextPageToken = page.nextPageToken ?? ""
+    }
+  }
+}
+
+/// The mapping for the import's record type.
+enum AnyImportMapping {
+  case lead(ImportMapping<LeadFields>)
+  case contact(ImportMapping<ContactFields>)
+  case account(ImportMapping<AccountFields>)
+
+  func apply(_ rows: [Crm_V1_ImportRow], store: ImportStore, header: ImportHeader, context: ChangeLog.Context) async throws
+    -> [ImportRowResult]
+  {
+    switch self {
+    case .lead(let mapping): try await Self.apply(mapping, rows, store: store, header: header, context: context)
+    case .contact(let mapping): try await Self.apply(mapping, rows, store: store, header: header, context: context)
+    case .account(let mapping): try await Self.apply(mapping, rows, store: store, header: header, context: context)
+    }
+  }
+
+  static func apply<Fields: ImportableFields>(
+    _ mapping: ImportMapping<Fields>, _ rows: [Crm_V1_ImportRow], store: ImportStore, header: ImportHeader,
+    context: ChangeLog.Context
+  ) async throws -> [ImportRowResult] {
+    let parsed = rows.map { (index: $0.index, fields: mapping.fields($0.values)) }
+    return try await store.apply(parsed, header: header, context: context)
+  }
+}
+
+extension Crm_V1_ImportHeader {
+  /// The header in domain terms, with the column mapping for its record type.
+  func domain() throws(CRMError) -> (ImportHeader, AnyImportMapping) {
+    var violations = Violations()
+    let id = Self.importID(importID, field: "header.import_id", into: &violations)
+    var mode = ImportMode.insert
+    switch self.mode {
+    case .unspecified, .insert: mode = .insert
+    case .upsertByExternalID: mode = .upsertByExternalID
+    case .upsertByEmail: mode = .upsertByEmail
+    case .UNRECOGNIZED: violations.add("header.mode", "unknown import mode", reason: "INVALID")
+    }
+    var action: DuplicateAction?
+    switch duplicateAction {
+    case .unspecified: action = nil
+    case .allow: action = .allow
+    case .warn: action = .warn
+    case .block: action = .block
+    case .UNRECOGNIZED: violations.add("header.duplicate_action", "unknown duplicate action", reason: "INVALID")
+    }
+    let source = violations.text("header.source_name", sourceName, maxLength: 500) ?? ""
+    if expectedRows < 0 { violations.add("header.expected_rows", "must not be negative", reason: "OUT_OF_RANGE") }
+    var type = RecordType.lead
+    switch recordType {
+    case .lead: type = .lead
+    case .contact: type = .contact
+    case .account: type = .account
+    default: violations.add("header.record_type", "must be RECORD_TYPE_LEAD, _CONTACT or _ACCOUNT", reason: "INVALID")
+    }
+    if type == .account, mode == .upsertByEmail {
+      violations.add("header.mode", "accounts have no email: upsert them by external id", reason: "INVALID")
+    }
+    try violations.check()
+    let mapping: AnyImportMapping
+    switch type {
+    case .contact: mapping = .contact(try ImportMapping(columns: columns, explicit: fieldMapping))
+    case .account: mapping = .account(try ImportMapping(columns: columns, explicit: fieldMapping))
+    default: mapping = .lead(try ImportMapping(columns: columns, explicit: fieldMapping))
+    }
+    return (
+      ImportHeader(
+        importID: id, recordType: type, mode: mode, duplicateAction: action, sourceName: source, expectedRows: expectedRows),
+      mapping
+    )
+  }
+
+  /// An import id: 1–128 printable ASCII characters.
+  static func importID(_ text: String, field: String, into violations: inout Violations) -> String {
+    if text.isEmpty {
+      violations.add(field, "is required: choose one, and reuse it to resume", reason: "REQUIRED")
+    } else if text.utf8.count > 128 || !text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+      violations.add(field, "must be 1–128 printable ASCII characters without spaces", reason: "INVALID_FORMAT")
+    }
+    return text
+  }
+}
+
+extension Crm_V1_ImportJob {
+  init(_ job: ImportJob) {
+    self.init()
+    importID = job.importID
+    recordType = Crm_V1_RecordType(job.recordType)
+    switch job.mode {
+    case .insert: mode = .insert
+    case .upsertByExternalID: mode = .upsertByExternalID
+    case .upsertByEmail: mode = .upsertByEmail
+    }
+    switch job.state {
+    case .running: state = .running
+    case .interrupted: state = .interrupted
+    case .completed: state = .completed
+    }
+    sourceName = job.sourceName
+    expectedRows = job.expectedRows
+    processedRows = job.processed
+    created = job.created
+    updated = job.updated
+    duplicateSkipped = job.duplicateSkipped
+    failed = job.failed
+    nextIndex = job.nextIndex
+    createUserID = job.createdBy.lowercasedString
+    createTime = .init(job.createdAt)
+    updateTime = .init(job.updatedAt)
+  }
+}
+
+extension Crm_V1_ImportRowResult {
+  init(_ result: ImportRowResult) {
+    self.init()
+    index = result.index
+    switch result.outcome {
+    case .created: outcome = .created
+    case .updated: outcome = .updated
+    case .duplicateSkipped: outcome = .duplicateSkipped
+    case .failed: outcome = .failed
+    }
+    recordID = result.recordID?.lowercasedString ?? ""
+    errors = result.errors.map { error in
+      .with {
+        $0.field = error.field
+        $0.column = error.column
+        $0.reason = error.reason
+        $0.description_p = error.description
+      }
+    }
+    matches = result.matches.map(Crm_V1_RecordRef.init)
+    alreadyImported = result.alreadyImported
+  }
+}

@@ -1,0 +1,494 @@
+public import CRMCore
+import Foundation
+import LibPQ
+
+/// A record type an import writes.
+protocol ImportableRecord: MergeableRecord where Fields: ImportableFields {
+  /// A new record with these fields, owned by `ownerID`.
+  static func draft(id: UUID, ownerID: UUID, fields: Fields, actor: UUID) -> Self
+  /// The columns that hold the exact match keys: all emails, all phones, the domain.
+  static var keyColumns: (emails: String?, phones: String?, domain: String?) { get }
+}
+
+extension Lead: ImportableRecord {
+  static func draft(id: UUID, ownerID: UUID, fields: LeadFields, actor: UUID) -> Lead {
+    Lead(
+      id: id, version: 1, ownerID: ownerID, fields: fields, status: .new, disqualifiedReason: nil, lastActivityAt: nil,
+      createdAt: .now, updatedAt: .now, createdBy: actor, updatedBy: actor, archivedAt: nil)
+  }
+  static let keyColumns: (emails: String?, phones: String?, domain: String?) = ("email_addresses", "phone_numbers", "domain")
+}
+
+extension Contact: ImportableRecord {
+  static func draft(id: UUID, ownerID: UUID, fields: ContactFields, actor: UUID) -> Contact {
+    Contact(
+      id: id, version: 1, ownerID: ownerID, fields: fields, createdAt: .now, updatedAt: .now, createdBy: actor,
+      updatedBy: actor, archivedAt: nil)
+  }
+  static let keyColumns: (emails: String?, phones: String?, domain: String?) = ("email_addresses", "phone_numbers", nil)
+}
+
+extension Account: ImportableRecord {
+  static func draft(id: UUID, ownerID: UUID, fields: AccountFields, actor: UUID) -> Account {
+    Account(
+      id: id, version: 1, ownerID: ownerID, fields: fields, createdAt: .now, updatedAt: .now, createdBy: actor,
+      updatedBy: actor, archivedAt: nil)
+  }
+  static let keyColumns: (emails: String?, phones: String?, domain: String?) = (nil, "ARRAY[phone]", "domain")
+}
+
+/// SQL for bulk imports: the import's row, its ledger, and set-based writes of each batch.
+///
+/// A batch is one transaction: lock the import's row (two streams of one import take turns), drop the
+/// rows the ledger already has (answering with their recorded results), look up upsert targets and
+/// likely duplicates with one query per key kind for the whole batch, insert the new records with one
+/// multi-row `INSERT` and their change-log entries with another, update matched records, write the
+/// ledger rows and the counters. Nothing is written for a row unless its ledger row commits with it.
+public struct ImportStore: Sendable {
+  let database: Database
+
+  /// A store over `database`.
+  public init(database: Database) { self.database = database }
+
+  /// Starts or resumes an import: FAILED_PRECONDITION when the id exists with another record type or
+  /// mode. Returns the job (now running) and whether it existed.
+  public func begin(_ header: ImportHeader, principal: Principal) async throws -> (job: ImportJob, resumed: Bool) {
+    try await database.withTenant(principal.tenantID) { connection in
+      let existing = try connection.query(
+        "SELECT \(unsafeSQL: Self.columns) FROM imports WHERE tenant_id = \(principal.tenantID) AND import_id = \(header.importID) FOR UPDATE"
+      ).first.map(Self.job(row:))
+      if let existing {
+        guard existing.recordType == header.recordType, existing.mode == header.mode else {
+          throw CRMError.failedPrecondition(
+            "import \(header.importID) exists for \(existing.recordType.rawValue)s in mode \(existing.mode.rawValue); use another import_id"
+          )
+        }
+        let row = try connection.query(
+          """
+          UPDATE imports SET state = 'running', updated_at = now(),
+            expected_rows = greatest(expected_rows, \(header.expectedRows))
+          WHERE tenant_id = \(principal.tenantID) AND import_id = \(header.importID)
+          RETURNING \(unsafeSQL: Self.columns)
+          """)[0]
+        return (try Self.job(row: row), true)
+      }
+      let row = try connection.query(
+        """
+        INSERT INTO imports (tenant_id, import_id, record_type, mode, state, source_name, expected_rows, created_by)
+        VALUES (\(principal.tenantID), \(header.importID), \(header.recordType.rawValue), \(header.mode.rawValue), 'running',
+                \(header.sourceName), \(header.expectedRows), \(principal.userID))
+        RETURNING \(unsafeSQL: Self.columns)
+        """)[0]
+      return (try Self.job(row: row), false)
+    }
+  }
+
+  /// Ends a stream: `completed` when the client closed it, else interrupted.
+  public func end(_ importID: String, completed: Bool, principal: Principal) async throws -> ImportJob {
+    try await database.withTenant(principal.tenantID) { connection in
+      let row = try connection.query(
+        """
+        UPDATE imports SET state = \(completed ? "completed" : "interrupted"), updated_at = now()
+        WHERE tenant_id = \(principal.tenantID) AND import_id = \(importID)
+        RETURNING \(unsafeSQL: Self.columns)
+        """)
+      guard let first = row.first else { throw CRMError.notFound("import \(importID) not found") }
+      return try Self.job(row: first)
+    }
+  }
+
+  /// One import; NOT_FOUND when it is not the tenant's.
+  public func get(_ importID: String, principal: Principal) async throws -> ImportJob {
+    try await database.withTenant(principal.tenantID) { connection in
+      guard
+        let row = try connection.query(
+          "SELECT \(unsafeSQL: Self.columns) FROM imports WHERE tenant_id = \(principal.tenantID) AND import_id = \(importID)"
+        ).first
+      else { throw CRMError.notFound("import \(importID) not found") }
+      return try Self.job(row: row)
+    }
+  }
+
+  /// The tenant's imports, newest first.
+  public func list(pageSize: Int, pageToken: String, principal: Principal) async throws -> Page<ImportJob> {
+    let after = try PageToken.decode(pageToken, query: "imports")
+    return try await database.withTenant(principal.tenantID) { connection in
+      var query: PostgresQuery = "SELECT \(unsafeSQL: Self.columns) FROM imports WHERE tenant_id = \(principal.tenantID)"
+      if let after {
+        guard let bar = after.key.firstIndex(of: "|"), let micros = Int64(after.key[..<bar]) else {
+          throw CRMError.invalid("page_token", "is malformed", reason: "INVALID_FORMAT")
+        }
+        let id = String(after.key[after.key.index(after: bar)...])
+        query.append(" AND (created_at, import_id) < (\(Timestamp(microsecondsSinceEpoch: micros)), \(id))")
+      }
+      query.append(" ORDER BY created_at DESC, import_id DESC LIMIT \(pageSize + 1)")
+      let jobs = try connection.query(query).rows.map(Self.job(row:))
+      guard jobs.count > pageSize, let last = jobs.prefix(pageSize).last else { return Page(items: jobs, nextPageToken: nil) }
+      let token = PageToken(
+        key: "\(last.createdAt.microsecondsSinceEpoch)|\(last.importID)",
+        id: UUID(canonical: "00000000-0000-0000-0000-000000000000")!, query: "imports")
+      return Page(items: Array(jobs.prefix(pageSize)), nextPageToken: token.encoded)
+    }
+  }
+
+  /// Writes one batch of leads, contacts or accounts (by the import's record type) and returns a result
+  /// per row, in the rows' order.
+  public func apply<Fields: ImportableFields>(
+    _ rows: [(index: Int64, fields: Result<ImportedRow<Fields>, ImportRowErrors>)], header: ImportHeader,
+    context: ChangeLog.Context
+  ) async throws -> [ImportRowResult] {
+    switch header.recordType {
+    case .lead: try await apply(Lead.self, rows, header: header, context: context)
+    case .contact: try await apply(Contact.self, rows, header: header, context: context)
+    case .account: try await apply(Account.self, rows, header: header, context: context)
+    case .interaction: throw CRMError.invalid("header.record_type", "imports take leads, contacts or accounts")
+    }
+  }
+
+  func apply<Record: ImportableRecord, Fields: ImportableFields>(
+    _ type: Record.Type, _ rows: [(index: Int64, fields: Result<ImportedRow<Fields>, ImportRowErrors>)],
+    header: ImportHeader, context: ChangeLog.Context
+  ) async throws -> [ImportRowResult] {
+    guard let rows = rows as? [(index: Int64, fields: Result<ImportedRow<Record.Fields>, ImportRowErrors>)] else {
+      throw CRMError.invalid("header.record_type", "does not match the rows' fields")
+    }
+    let principal = context.principal
+    let tenant = principal.tenantID
+    return try await database.withTenant(tenant) { connection in
+      try connection.query(
+        "SELECT 1 FROM imports WHERE tenant_id = \(tenant) AND import_id = \(header.importID) FOR UPDATE")
+      var results: [Int64: ImportRowResult] = [:]
+      for row in try connection.query(
+        """
+        SELECT row_index, outcome, record_id, detail::text AS detail FROM import_rows
+        WHERE tenant_id = \(tenant) AND import_id = \(header.importID) AND row_index = ANY(\(rows.map(\.index))::bigint[])
+        """
+      ).rows {
+        var result = try Self.result(row: row)
+        result.alreadyImported = true
+        results[result.index] = result
+      }
+      var batch = Batch<Record>()
+      var fresh: [ImportRowResult] = []
+      var seenIndexes = Set(results.keys)
+      for row in rows where seenIndexes.insert(row.index).inserted {
+        switch row.fields {
+        case .failure(let problems):
+          fresh.append(ImportRowResult(index: row.index, outcome: .failed, errors: problems.errors))
+        case .success(let imported):
+          batch.rows.append((row.index, imported.fields, imported.mask))
+        }
+      }
+      fresh += try Self.write(&batch, connection, header: header, context: context)
+      try Self.record(fresh, connection, header: header, tenant: tenant)
+      for result in fresh { results[result.index] = result }
+      var seen = Set<Int64>()
+      return rows.compactMap { seen.insert($0.index).inserted ? results[$0.index] : nil }
+    }
+  }
+
+  /// The valid rows of a batch and what becomes of them.
+  struct Batch<Record: ImportableRecord> {
+    var rows: [(index: Int64, fields: Record.Fields, mask: Set<Record.Fields.Field>)] = []
+  }
+
+  /// Upserts, duplicate checks and inserts for the valid rows; a result per row.
+  static func write<Record: ImportableRecord>(
+    _ batch: inout Batch<Record>, _ connection: PostgresConnection, header: ImportHeader,
+    context: ChangeLog.Context
+  ) throws -> [ImportRowResult] {
+    let principal = context.principal
+    let tenant = principal.tenantID
+    var results: [ImportRowResult] = []
+    // Upsert targets: existing records by external id or primary email, locked for the update.
+    var targets: [String: Record] = [:]
+    func upsertKey(_ fields: Record.Fields) -> String? {
+      switch header.mode {
+      case .insert: nil
+      case .upsertByExternalID: Self.externalID(fields).map { "x:" + $0 }
+      case .upsertByEmail: fields.matchSubject.emails.first.map { "e:" + $0 }
+      }
+    }
+    let keys = Array(Set(batch.rows.compactMap { upsertKey($0.fields) }))
+    if !keys.isEmpty {
+      let values = keys.map { String($0.dropFirst(2)) }
+      let condition: PostgresQuery =
+        header.mode == .upsertByExternalID
+        ? "external_id = ANY(\(values)::text[])" : "email_addresses && \(values)::text[]"
+      let found = try connection.query(
+        """
+        SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table)
+        WHERE tenant_id = \(tenant) AND archived_at IS NULL AND \(condition)
+        ORDER BY created_at, id FOR UPDATE
+        """)
+      for row in found.rows {
+        let record = try Record(row: row)
+        if header.mode == .upsertByExternalID, let id = Self.externalID(record.fields) {
+          targets["x:" + id] = targets["x:" + id] ?? record
+        } else {
+          for email in record.fields.matchSubject.emails where keys.contains("e:" + email) {
+            targets["e:" + email] = targets["e:" + email] ?? record
+          }
+        }
+      }
+    }
+    // External ids other records hold already (insert mode, or rows whose upsert key is an email).
+    let externalIDs = Array(Set(batch.rows.compactMap { Self.externalID($0.fields) }))
+    var takenExternalIDs = Set<String>()
+    if !externalIDs.isEmpty {
+      for row in try connection.query(
+        """
+        SELECT external_id FROM \(unsafeSQL: Record.table)
+        WHERE tenant_id = \(tenant) AND external_id = ANY(\(externalIDs)::text[])
+        """
+      ).rows {
+        takenExternalIDs.insert(try row.decode("external_id"))
+      }
+    }
+    // Likely duplicates of the rows that would create records: existing records and earlier rows.
+    let action = try header.duplicateAction ?? DuplicateRuleStore.rule(connection, for: Record.recordType, tenant: tenant).action
+    let rule = try DuplicateRuleStore.rule(connection, for: Record.recordType, tenant: tenant)
+    var known: [String: RecordLink] = [:]
+    if action != .allow {
+      known = try Self.existingKeys(
+        connection, batch.rows.map { rule.restricting($0.fields.matchSubject) }, in: rule.matchRecordTypes, tenant: tenant)
+    }
+
+    var drafts: [Record] = []
+    var updates: [(index: Int64, next: Record, current: Record)] = []
+    var draftIndexByKey: [String: Int] = [:]
+    for (index, fields, mask) in batch.rows {
+      if let key = upsertKey(fields) {
+        if let current = targets[key] {
+          guard principal.canWrite(ownedBy: current.ownerID) else {
+            results.append(
+              Self.failure(index, "owner_id", "PERMISSION_DENIED", "only the owner, their managers or an admin may change it"))
+            continue
+          }
+          var next = current
+          next.fields = current.fields.applying(fields, mask: mask)
+          if let external = Self.externalID(next.fields), external != Self.externalID(current.fields),
+            takenExternalIDs.contains(external)
+          {
+            results.append(Self.failure(index, "external_id", "ALREADY_EXISTS", "another \(Record.noun) has this external_id"))
+            continue
+          }
+          targets[key] = next
+          updates.append((index, next, current))
+          results.append(ImportRowResult(index: index, outcome: .updated, recordID: current.id))
+          continue
+        }
+        if let draftIndex = draftIndexByKey[key] {
+          // A second row for a record this batch creates: it updates the draft.
+          drafts[draftIndex].fields = drafts[draftIndex].fields.applying(fields, mask: mask)
+          results.append(ImportRowResult(index: index, outcome: .updated, recordID: drafts[draftIndex].id))
+          continue
+        }
+      }
+      if let problem = fields.importCreationProblem {
+        results.append(ImportRowResult(index: index, outcome: .failed, errors: [problem]))
+        continue
+      }
+      if let external = Self.externalID(fields), takenExternalIDs.contains(external) {
+        results.append(Self.failure(index, "external_id", "ALREADY_EXISTS", "another \(Record.noun) has this external_id"))
+        continue
+      }
+      let subject = rule.restricting(fields.matchSubject)
+      var matches: [RecordLink] = []
+      if action != .allow {
+        for key in Self.keys(subject) { if let link = known[key], !matches.contains(link) { matches.append(link) } }
+      }
+      if action == .block, !matches.isEmpty {
+        results.append(ImportRowResult(index: index, outcome: .duplicateSkipped, matches: matches))
+        continue
+      }
+      let draft = Record.draft(id: UUID.v7(), ownerID: principal.userID, fields: fields, actor: principal.userID)
+      for key in Self.keys(subject) where known[key] == nil { known[key] = RecordLink(type: Record.recordType, id: draft.id) }
+      if let external = Self.externalID(fields) { takenExternalIDs.insert(external) }
+      if let key = upsertKey(fields) { draftIndexByKey[key] = drafts.count }
+      drafts.append(draft)
+      results.append(ImportRowResult(index: index, outcome: .created, recordID: draft.id, matches: matches))
+    }
+    try Self.insert(drafts, connection, context: context)
+    for update in updates where update.next.fields != update.current.fields {
+      _ = try RecordMechanics<Record>.write(connection, update.next, over: update.current, context: context)
+    }
+    return results
+  }
+
+  /// Inserts records and their change-log entries, 200 rows to a statement.
+  static func insert<Record: ImportableRecord>(_ drafts: [Record], _ connection: PostgresConnection, context: ChangeLog.Context)
+    throws
+  {
+    let principal = context.principal
+    for chunk in stride(from: 0, to: drafts.count, by: 200).map({ drafts[$0..<min($0 + 200, drafts.count)] }) {
+      var insert: PostgresQuery = """
+        INSERT INTO \(unsafeSQL: Record.table) (tenant_id, id, created_by, updated_by, \(unsafeSQL: Record.writableColumns))
+        VALUES
+        """
+      var log: PostgresQuery =
+        "INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes) VALUES "
+      for (offset, draft) in chunk.enumerated() {
+        if offset > 0 {
+          insert.append(unsafeSQL: ", ")
+          log.append(unsafeSQL: ", ")
+        }
+        insert.append(
+          "(\(principal.tenantID), \(draft.id), \(principal.userID), \(principal.userID), \(draft.writableValues))")
+        let changes = FieldChange.diff(fields: Record.changeLogOrder, old: nil, new: draft.snapshot)
+        log.append(
+          """
+          (\(principal.tenantID), \(Record.recordType.rawValue), \(draft.id), 'create', \(principal.userID),
+           \(context.requestID), \(PostgresJSON(FieldChange.render(changes)))::jsonb)
+          """)
+      }
+      _ = try RecordMechanics<Record>.translatingConstraints {
+        try connection.pipeline([insert, log])
+      }
+    }
+  }
+
+  /// Writes the ledger rows of `results` and adds them to the import's counters.
+  static func record(_ results: [ImportRowResult], _ connection: PostgresConnection, header: ImportHeader, tenant: UUID)
+    throws
+  {
+    guard !results.isEmpty else { return }
+    var counts: [ImportRowResult.Outcome: Int64] = [:]
+    for chunk in stride(from: 0, to: results.count, by: 500).map({ results[$0..<min($0 + 500, results.count)] }) {
+      var ledger: PostgresQuery = "INSERT INTO import_rows (tenant_id, import_id, row_index, outcome, record_id, detail) VALUES "
+      for (offset, result) in chunk.enumerated() {
+        if offset > 0 { ledger.append(unsafeSQL: ", ") }
+        counts[result.outcome, default: 0] += 1
+        ledger.append(
+          """
+          (\(tenant), \(header.importID), \(result.index), \(result.outcome.rawValue), \(result.recordID),
+           \(Self.detail(result).map { PostgresJSON($0) })::jsonb)
+          """)
+      }
+      try connection.query(ledger)
+    }
+    try connection.query(
+      """
+      UPDATE imports SET created = created + \(counts[.created] ?? 0), updated = updated + \(counts[.updated] ?? 0),
+        duplicate_skipped = duplicate_skipped + \(counts[.duplicateSkipped] ?? 0), failed = failed + \(counts[.failed] ?? 0),
+        next_index = greatest(next_index, \(results.map(\.index).max()! + 1)), updated_at = now()
+      WHERE tenant_id = \(tenant) AND import_id = \(header.importID)
+      """)
+  }
+
+  /// The exact keys of a subject: `e:` emails, `p:` phones, `d:` the domain.
+  static func keys(_ subject: MatchSubject) -> [String] {
+    subject.emails.map { "e:" + $0 } + subject.phones.map { "p:" + $0 } + (subject.domain.map { ["d:" + $0] } ?? [])
+  }
+
+  /// The records of `types` holding any of the subjects' exact keys: one query per table and key kind.
+  static func existingKeys(_ connection: PostgresConnection, _ subjects: [MatchSubject], in types: [RecordType], tenant: UUID)
+    throws -> [String: RecordLink]
+  {
+    let emails = Array(Set(subjects.flatMap(\.emails)))
+    let phones = Array(Set(subjects.flatMap(\.phones)))
+    let domains = Array(Set(subjects.compactMap(\.domain)))
+    var known: [String: RecordLink] = [:]
+    for type in types {
+      let table: String
+      let columns: (emails: String?, phones: String?, domain: String?)
+      switch type {
+      case .lead: (table, columns) = (Lead.table, Lead.keyColumns)
+      case .contact: (table, columns) = (Contact.table, Contact.keyColumns)
+      case .account: (table, columns) = (Account.table, Account.keyColumns)
+      case .interaction: continue
+      }
+      var queries: [(String, PostgresQuery)] = []
+      if let column = columns.emails, !emails.isEmpty {
+        queries.append(
+          (
+            "e:",
+            "SELECT id, unnest(\(unsafeSQL: column)) AS k FROM \(unsafeSQL: table) WHERE tenant_id = \(tenant) AND archived_at IS NULL AND \(unsafeSQL: column) && \(emails)::text[]"
+          ))
+      }
+      if let column = columns.phones, !phones.isEmpty {
+        let condition = column.hasPrefix("ARRAY[") ? "phone = ANY($1)" : "\(column) && $1"
+        var query: PostgresQuery =
+          "SELECT id, unnest(\(unsafeSQL: column)) AS k FROM \(unsafeSQL: table) WHERE tenant_id = \(tenant) AND archived_at IS NULL AND "
+        let parts = condition.components(separatedBy: "$1")
+        query.append(unsafeSQL: parts[0])
+        query.append("\(phones)::text[]")
+        query.append(unsafeSQL: parts[1])
+        queries.append(("p:", query))
+      }
+      if let column = columns.domain, !domains.isEmpty {
+        queries.append(
+          (
+            "d:",
+            "SELECT id, \(unsafeSQL: column) AS k FROM \(unsafeSQL: table) WHERE tenant_id = \(tenant) AND archived_at IS NULL AND \(unsafeSQL: column) = ANY(\(domains)::text[])"
+          ))
+      }
+      let results = try connection.pipeline(queries.map(\.1))
+      for ((prefix, _), result) in zip(queries, results) {
+        for row in result.rows {
+          guard let key: String = try row.decode("k") else { continue }
+          let link = RecordLink(type: type, id: try row.decode("id"))
+          known[prefix + key] = known[prefix + key] ?? link
+        }
+      }
+    }
+    return known
+  }
+
+  static func externalID<Fields: ImportableFields>(_ fields: Fields) -> String? {
+    if let lead = fields as? LeadFields { return lead.externalID }
+    if let contact = fields as? ContactFields { return contact.externalID }
+    if let account = fields as? AccountFields { return account.externalID }
+    return nil
+  }
+
+  static func failure(_ index: Int64, _ field: String, _ reason: String, _ description: String) -> ImportRowResult {
+    ImportRowResult(
+      index: index, outcome: .failed,
+      errors: [ImportFieldError(field: field, column: "", reason: reason, description: description)])
+  }
+
+  // MARK: - Rows
+
+  static let columns = """
+    import_id, record_type, mode, state, source_name, expected_rows, created, updated, duplicate_skipped, failed,
+    next_index, created_by, created_at, updated_at
+    """
+
+  static func job(row: PostgresRow) throws -> ImportJob {
+    ImportJob(
+      importID: try row.decode("import_id"), recordType: RecordType(rawValue: try row.decode("record_type")) ?? .lead,
+      mode: ImportMode(rawValue: try row.decode("mode")) ?? .insert,
+      state: ImportJob.State(rawValue: try row.decode("state")) ?? .interrupted, sourceName: try row.decode("source_name"),
+      expectedRows: try row.decode("expected_rows"), created: try row.decode("created"), updated: try row.decode("updated"),
+      duplicateSkipped: try row.decode("duplicate_skipped"), failed: try row.decode("failed"),
+      nextIndex: try row.decode("next_index"), createdBy: try row.decode("created_by"),
+      createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
+  }
+
+  /// A ledger row's detail: the errors of a failed row, the matches of a skipped one.
+  static func detail(_ result: ImportRowResult) -> String? {
+    if !result.errors.isEmpty {
+      return (try? JSONEncoder().encode(result.errors)).map { String(decoding: $0, as: UTF8.self) }
+    }
+    if !result.matches.isEmpty {
+      return "[" + result.matches.map { "\"\($0.key)\"" }.joined(separator: ",") + "]"
+    }
+    return nil
+  }
+
+  static func result(row: PostgresRow) throws -> ImportRowResult {
+    var result = ImportRowResult(
+      index: try row.decode("row_index"),
+      outcome: ImportRowResult.Outcome(rawValue: try row.decode("outcome")) ?? .failed, recordID: try row.decode("record_id"))
+    if let detail: String = try row.decode("detail") {
+      let data = Data(detail.utf8)
+      if let errors = try? JSONDecoder().decode([ImportFieldError].self, from: data) {
+        result.errors = errors
+      } else if let keys = try? JSONDecoder().decode([String].self, from: data) {
+        result.matches = keys.compactMap(RecordLink.init(key:))
+      }
+    }
+    return result
+  }
+}

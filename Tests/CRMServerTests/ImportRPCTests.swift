@@ -1,0 +1,427 @@
+import CRMCore
+import CRMProto
+import CRMServer
+import CRMStore
+import CRMTestSupport
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import GRPCProtobuf
+import LibPQ
+import SwiftProtobuf
+import Synchronization
+import Testing
+
+@Suite("Server: streaming bulk import")
+struct ImportRPCTests {
+  static let columns = ["First Name", "Last Name", "E-Mail", "Company", "Mobile", "Notes"]
+
+  /// Row `index` of a generated file: every 50th row repeats an earlier row's email, every 97th has an
+  /// invalid email.
+  static func row(_ index: Int64, tag: String) -> Crm_V1_ImportRow {
+    let email =
+      index % 97 == 96
+      ? "not-an-email-\(index)" : index % 50 == 49 ? "person\(index - 10)@\(tag).example" : "person\(index)@\(tag).example"
+    return .with {
+      $0.index = index
+      $0.values = ["Ada\(index)", "Lovelace", email, "Engines \(index % 7)", "", "row \(index), \"quoted\"\nsecond line"]
+    }
+  }
+
+  static func header(_ importID: String, mode: Crm_V1_ImportMode = .insert, type: Crm_V1_RecordType = .lead)
+    -> Crm_V1_ImportRequest
+  {
+    .with {
+      $0.header = .with {
+        $0.recordType = type
+        $0.importID = importID
+        $0.mode = mode
+        $0.duplicateAction = .block
+        $0.columns = columns
+        $0.sourceName = "people.csv"
+      }
+    }
+  }
+
+  static func batch(_ range: Range<Int64>, tag: String) -> Crm_V1_ImportRequest {
+    .with { $0.rows = .with { $0.rows = range.map { row($0, tag: tag) } } }
+  }
+
+  /// Streams `requests` and collects every answer.
+  static func run(
+    _ client: GRPCClient<some ClientTransport>, _ requests: [Crm_V1_ImportRequest], auth: Metadata
+  ) async throws -> [Crm_V1_ImportResponse] {
+    try await Crm_V1_ImportService.Client(wrapping: client).import(
+      request: StreamingClientRequest(metadata: auth) { writer in
+        for request in requests { try await writer.write(request) }
+      }
+    ) { response in
+      var answers: [Crm_V1_ImportResponse] = []
+      for try await message in response.messages { answers.append(message) }
+      return answers
+    }
+  }
+
+  static func results(_ answers: [Crm_V1_ImportResponse]) -> [Crm_V1_ImportRowResult] {
+    answers.flatMap { answer -> [Crm_V1_ImportRowResult] in
+      if case .results(let results) = answer.message { return results.results }
+      return []
+    }
+  }
+
+  static func leadCount(_ tenant: TestTenant, tag: String) throws -> Int64 {
+    let connection = try TestDatabase.ownerConnection()
+    defer { connection.close() }
+    return try connection.query(
+      "SELECT count(*) AS n FROM leads WHERE tenant_id = \(tenant.tenantID) AND email_addresses[1] LIKE \("%@" + tag + ".example")"
+    )[0].decode("n")
+  }
+
+  @Test("one stream: a result per row, bad rows and duplicates reported, counts in the summary and GetImport")
+  func importLeads() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      let requests =
+        [Self.header("first")] + stride(from: Int64(0), to: 1200, by: 400).map { Self.batch($0..<$0 + 400, tag: "a") }
+      let answers = try await Self.run(client, requests, auth: auth)
+      guard case .started(let started) = answers.first?.message else { throw TestDatabase.Missing() }
+      #expect(started.resumeFrom == 0 && !started.resumed)
+      let results = Self.results(answers)
+      #expect(results.map(\.index) == Array(0..<1200))
+      let invalid = results.filter { $0.outcome == .failed }
+      #expect(
+        invalid.count == 12 && invalid.allSatisfy { $0.errors.first?.field == "email" && $0.errors.first?.column == "E-Mail" })
+      let skipped = results.filter { $0.outcome == .duplicateSkipped }
+      #expect(skipped.count == 24 && skipped.allSatisfy { $0.matches.count == 1 })
+      #expect(results.filter { $0.outcome == .created }.count == 1164)
+      guard case .summary(let summary) = answers.last?.message else { throw TestDatabase.Missing() }
+      #expect(summary.job.state == .completed && summary.job.created == 1164 && summary.job.failed == 12)
+      #expect(summary.job.duplicateSkipped == 24 && summary.job.nextIndex == 1200)
+      #expect(try Self.leadCount(tenant, tag: "a") == 1164)
+
+      let imports = Crm_V1_ImportService.Client(wrapping: client)
+      let job = try await imports.getImport(.with { $0.importID = "first" }, metadata: auth)
+      #expect(job.processedRows == 1200 && job.sourceName == "people.csv")
+      #expect(try await imports.listImports(.with { _ in }, metadata: auth).imports.map(\.importID) == ["first"])
+      // The lead keeps what the row said, multi-line note included, with its source.
+      let leads = try await Crm_V1_LeadService.Client(wrapping: client).listLeads(
+        .with { $0.email = "person5@a.example" }, metadata: auth)
+      #expect(leads.leads.first?.description_p == "row 5, \"quoted\"\nsecond line" && leads.leads.first?.source == .import)
+      // Another tenant sees none of it.
+      let other = try await TestTenant.make()
+      #expect(
+        await code { try await imports.getImport(.with { $0.importID = "first" }, metadata: TestServer.auth(other.adminSecret)) }
+          == .notFound)
+    }
+  }
+
+  @Test("a client that dies mid-way resumes where it stopped; re-sent rows are never written twice")
+  func resumeAfterClientFailure() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      struct Dropped: Error {}
+      // The client sends two batches, waits for the first answer, then fails its side of the stream.
+      let firstResults = Mutex(0)
+      do {
+        _ = try await Crm_V1_ImportService.Client(wrapping: client).import(
+          request: StreamingClientRequest(metadata: auth) { writer in
+            try await writer.write(Self.header("resume"))
+            try await writer.write(Self.batch(0..<300, tag: "r"))
+            try await writer.write(Self.batch(300..<600, tag: "r"))
+            while firstResults.withLock({ $0 }) < 600 { try await Task.sleep(for: .milliseconds(10)) }
+            throw Dropped()
+          }
+        ) { response in
+          for try await message in response.messages {
+            if case .results(let results) = message.message { firstResults.withLock { $0 += results.results.count } }
+          }
+        }
+        Issue.record("the failed request stream did not fail the call")
+      } catch {}
+      let interrupted = try await Crm_V1_ImportService.Client(wrapping: client).getImport(
+        .with { $0.importID = "resume" }, metadata: auth)
+      #expect(interrupted.state == .interrupted && interrupted.nextIndex == 600)
+
+      // The resumed stream deliberately re-sends everything from row 0.
+      let answers = try await Self.run(
+        client, [Self.header("resume")] + [Self.batch(0..<400, tag: "r"), Self.batch(400..<900, tag: "r")], auth: auth)
+      guard case .started(let started) = answers.first?.message else { throw TestDatabase.Missing() }
+      #expect(started.resumed && started.resumeFrom == 600)
+      let results = Self.results(answers)
+      #expect(results.filter(\.alreadyImported).map(\.index) == Array(0..<600))
+      guard case .summary(let summary) = answers.last?.message else { throw TestDatabase.Missing() }
+      #expect(summary.job.processedRows == 900 && summary.job.nextIndex == 900)
+      #expect(try Self.leadCount(tenant, tag: "r") == summary.job.created)
+    }
+  }
+
+  @Test("crmd killed with SIGKILL mid-import: the resumed import has every row exactly once")
+  func resumeAfterServerKill() async throws {
+    let tenant = try await TestTenant.make()
+    let auth = TestServer.auth(tenant.adminSecret)
+    let total: Int64 = 6000
+    let first = try CrmdProcess.start()
+    let received = Mutex(0)
+    do {
+      try await first.withClient { client in
+        _ = try await Crm_V1_ImportService.Client(wrapping: client).import(
+          request: StreamingClientRequest(metadata: auth) { writer in
+            try await writer.write(Self.header("killed"))
+            for start in stride(from: Int64(0), to: total, by: 500) {
+              try await writer.write(Self.batch(start..<start + 500, tag: "k"))
+            }
+            try await Task.sleep(for: .seconds(60))
+          }
+        ) { response in
+          for try await message in response.messages {
+            guard case .results(let results) = message.message else { continue }
+            let count = received.withLock {
+              $0 += results.results.count
+              return $0
+            }
+            if count >= 1000 { first.kill() }
+          }
+        }
+      }
+    } catch {}
+    first.kill()
+    #expect(received.withLock { $0 } >= 1000)
+
+    let second = try CrmdProcess.start()
+    defer { second.kill() }
+    let answers = try await second.withClient { client in
+      try await Self.run(
+        client, [Self.header("killed")] + stride(from: Int64(0), to: total, by: 500).map { Self.batch($0..<$0 + 500, tag: "k") },
+        auth: auth)
+    }
+    guard case .started(let started) = answers.first?.message, case .summary(let summary) = answers.last?.message else {
+      throw TestDatabase.Missing()
+    }
+    #expect(started.resumed && started.resumeFrom >= 1000)
+    #expect(summary.job.processedRows == total)
+    let created = Self.results(answers).filter { $0.outcome == .created || ($0.alreadyImported && $0.outcome == .created) }
+    #expect(Int64(created.count) == summary.job.created)
+    // Exactly once: the rows that create a lead made one each — no duplicates, none lost.
+    #expect(try Self.leadCount(tenant, tag: "k") == summary.job.created)
+    #expect(summary.job.created + summary.job.failed + summary.job.duplicateSkipped == total)
+  }
+
+  @Test("upsert by external id updates the mapped fields only; upsert by email matches contacts")
+  func upserts() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      func accounts(_ id: String, industry: String) -> [Crm_V1_ImportRequest] {
+        [
+          .with {
+            $0.header = .with {
+              $0.recordType = .account
+              $0.importID = id
+              $0.mode = .upsertByExternalID
+              $0.columns = ["Account Name", "ERP Id", "Sector"]
+              $0.fieldMapping = ["ERP Id": "external_id", "Sector": "industry"]
+            }
+          },
+          .with {
+            $0.rows = .with {
+              $0.rows = (0..<10).map { index in
+                .with {
+                  $0.index = Int64(index)
+                  $0.values = ["Account \(index)", "ERP-\(index)", industry]
+                }
+              }
+            }
+          },
+        ]
+      }
+      let created = Self.results(try await Self.run(client, accounts("acc-1", industry: "Retail"), auth: auth))
+      #expect(created.allSatisfy { $0.outcome == .created })
+      let updated = Self.results(try await Self.run(client, accounts("acc-2", industry: "Banking"), auth: auth))
+      #expect(updated.allSatisfy { $0.outcome == .updated } && updated.map(\.recordID) == created.map(\.recordID))
+      let account = try await Crm_V1_AccountService.Client(wrapping: client).getAccount(
+        .with { $0.id = created[3].recordID }, metadata: auth)
+      #expect(account.industry == "Banking" && account.name == "Account 3" && account.etag == "2")
+
+      let contact = try await Crm_V1_ContactService.Client(wrapping: client).createContact(
+        .with {
+          $0.contact = .with {
+            $0.lastName = "Known"
+            $0.emails = [.with { $0.address = "known@c.example" }]
+          }
+        }, metadata: auth)
+      let byEmail = Self.results(
+        try await Self.run(
+          client,
+          [
+            .with {
+              $0.header = .with {
+                $0.recordType = .contact
+                $0.importID = "contacts-1"
+                $0.mode = .upsertByEmail
+                $0.columns = ["email", "title", "name"]
+              }
+            },
+            .with {
+              $0.rows = .with {
+                $0.rows = [
+                  .with {
+                    $0.index = 0; $0.values = ["KNOWN@c.example", "CFO", ""]
+                  },
+                  .with {
+                    $0.index = 1; $0.values = ["new@c.example", "CEO", "Nu Person"]
+                  },
+                  .with {
+                    $0.index = 2; $0.values = ["new@c.example", "Founder", ""]
+                  },
+                  .with {
+                    $0.index = 3; $0.values = ["nameless@c.example", "CTO", ""]
+                  },
+                ]
+              }
+            },
+          ], auth: auth))
+      #expect(byEmail.map(\.outcome) == [.updated, .created, .updated, .failed])
+      #expect(byEmail[3].errors.first?.reason == "REQUIRED")
+      #expect(byEmail[0].recordID == contact.id && byEmail[2].recordID == byEmail[1].recordID)
+      let founder = try await Crm_V1_ContactService.Client(wrapping: client).getContact(
+        .with { $0.id = byEmail[1].recordID }, metadata: auth)
+      #expect(founder.title == "Founder" && founder.lastName == "Person")  // the empty cell erased nothing
+      let known = try await Crm_V1_ContactService.Client(wrapping: client).getContact(
+        .with { $0.id = contact.id }, metadata: auth)
+      #expect(known.title == "CFO" && known.lastName == "Known")
+    }
+  }
+
+  @Test("a bad header or batch is INVALID_ARGUMENT naming the field; a reused id with another type is refused")
+  func validation() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      let cases: [([Crm_V1_ImportRequest], String)] = [
+        ([Self.batch(0..<1, tag: "v")], "header"),
+        (
+          [
+            .with {
+              $0.header = .with {
+                $0.recordType = .lead; $0.columns = ["email"]
+              }
+            }
+          ], "header.import_id"
+        ),
+        (
+          [
+            .with {
+              $0.header = .with {
+                $0.importID = "x"; $0.recordType = .interaction; $0.columns = ["email"]
+              }
+            }
+          ], "header.record_type"
+        ),
+        (
+          [
+            .with {
+              $0.header = .with {
+                $0.importID = "x"; $0.recordType = .lead; $0.columns = ["shoe size"]
+              }
+            }
+          ], "header.columns"
+        ),
+        (
+          [
+            .with {
+              $0.header = .with {
+                $0.importID = "x"; $0.recordType = .lead; $0.columns = ["a"]; $0.fieldMapping = ["a": "shoe_size"]
+              }
+            }
+          ],
+          "header.field_mapping[\"a\"]"
+        ),
+        (
+          [
+            .with {
+              $0.header = .with {
+                $0.importID = "x"; $0.recordType = .account; $0.mode = .upsertByEmail; $0.columns = ["name"]
+              }
+            }
+          ],
+          "header.mode"
+        ),
+        ([Self.header("v1"), .with { $0.rows = .with { $0.rows = [.with { $0.index = -1 }] } }], "rows[0].index"),
+      ]
+      for (requests, field) in cases {
+        do {
+          _ = try await Self.run(client, requests, auth: auth)
+          Issue.record("\(field): accepted")
+        } catch let error as RPCError {
+          #expect(error.code == .invalidArgument, "\(field)")
+          let status = try #require(try error.unpackGoogleRPCStatus())
+          #expect(status.details.compactMap(\.badRequest).flatMap(\.violations).map(\.field).contains(field), "\(field)")
+        }
+      }
+      _ = try await Self.run(client, [Self.header("typed")], auth: auth)
+      #expect(
+        await code { try await Self.run(client, [Self.header("typed", type: .contact)], auth: auth) } == .failedPrecondition)
+    }
+  }
+}
+
+/// A `crmd` child process on the shared test database, for tests that kill it. (`Process` is not
+/// `Sendable`; this only reads its pid and sends it a signal, which is safe from any thread.)
+struct CrmdProcess: @unchecked Sendable {
+  let process: Process
+  let address: (host: String, port: Int)
+
+  /// Starts `.build/debug/crmd` on a free port and waits until it listens.
+  static func start() throws -> CrmdProcess {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let binary = root.appendingPathComponent(".build/debug/crmd")
+    guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+      throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: binary.path + " (run swift build first)"])
+    }
+    let process = Process()
+    process.executableURL = binary
+    let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crmd-\(UUID().uuidString)")
+    process.arguments = ["--port", "0", "--data-dir", dataDir.path]
+    var environment = ProcessInfo.processInfo.environment
+    environment["CRM_DATABASE_URL"] = try TestDatabase.connectionString()
+    environment["CRM_TOKEN_FILE"] = dataDir.appendingPathComponent("admin-token").path
+    environment["CRM_AUTH_CACHE_SECONDS"] = "0"
+    process.environment = environment
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    var text = ""
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline {
+      let data = output.fileHandleForReading.availableData
+      if data.isEmpty, !process.isRunning { break }
+      text += String(decoding: data, as: UTF8.self)
+      if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("crmd listening on ") }) {
+        let address = line.dropFirst("crmd listening on ".count).split(separator: " ")[0]
+        let parts = address.split(separator: ":")
+        if parts.count == 2, let port = Int(parts[1]) {
+          return CrmdProcess(process: process, address: (String(parts[0]), port))
+        }
+      }
+    }
+    process.terminate()
+    throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "crmd did not start: \(text)"])
+  }
+
+  /// SIGKILL: no graceful shutdown, no chance to mark anything.
+  func kill() {
+    if process.isRunning {
+      Foundation.kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+    }
+  }
+
+  func withClient<T: Sendable>(_ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+    let transport = try HTTP2ClientTransport.Posix(
+      target: .ipv4(address: address.host, port: address.port), transportSecurity: .plaintext)
+    return try await withGRPCClient(transport: transport) { try await body($0) }
+  }
+}
