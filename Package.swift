@@ -29,6 +29,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"6.0.0"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
   ],
   targets: [
     .systemLibrary(
@@ -71,6 +72,7 @@ let package = Package(
         .embedInCode("Migrations/0007_capture.sql"),
         .embedInCode("Migrations/0008_merge.sql"),
         .embedInCode("Migrations/0009_imports.sql"),
+        .embedInCode("Migrations/0010_key_lookups.sql"),
       ],
       swiftSettings: strictSettings
     ),
@@ -118,6 +120,7 @@ let package = Package(
       name: "crm",
       dependencies: [
         "CRMProto",
+        .product(name: "CSV", package: "CSV.swift"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

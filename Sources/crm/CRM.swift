@@ -22,7 +22,8 @@ struct CRM: AsyncParsableCommand {
       6 conflict (stale etag, already exists, wrong state), 7 server or database unavailable, 1 other.
       """,
     subcommands: [
-      Accounts.self, Contacts.self, Leads.self, CaptureCommand.self, Interactions.self, Timeline.self, Duplicates.self,
+      Accounts.self, Contacts.self, Leads.self, CaptureCommand.self, ImportCommand.self, Interactions.self, Timeline.self,
+      Duplicates.self,
       Admin.self,
     ]
   )

@@ -425,3 +425,79 @@ struct CrmdProcess: @unchecked Sendable {
     return try await withGRPCClient(transport: transport) { try await body($0) }
   }
 }
+
+@Suite("CLI: crm import")
+struct ImportCLITests {
+  static func binary(_ name: String) -> URL {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent(".build/debug/\(name)")
+  }
+
+  /// Runs `crm` with `arguments`; returns its exit status and standard error.
+  static func crm(_ arguments: [String], server: CrmdProcess, token: String, killAfter: Duration? = nil) throws -> (Int32, String)
+  {
+    let process = Process()
+    process.executableURL = binary("crm")
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["CRM_ADDRESS"] = "\(server.address.host):\(server.address.port)"
+    environment["CRM_TOKEN"] = token
+    process.environment = environment
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    if let killAfter {
+      Thread.sleep(forTimeInterval: Double(killAfter.components.seconds) + Double(killAfter.components.attoseconds) / 1e18)
+      if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, text)
+  }
+
+  @Test("a CSV with a BOM, quotes, embedded newlines and UTF-8; killed with SIGKILL, then --resume: every row once")
+  func killAndResume() async throws {
+    let tenant = try await TestTenant.make()
+    let server = try CrmdProcess.start()
+    defer { server.kill() }
+    let tag = UUID().uuidString.prefix(8).lowercased()
+    var text = "\u{FEFF}Full Name,E-Mail,Company,Notes\r\n"
+    for index in 0..<20_000 {
+      let email = index == 3 ? "broken" : "cli\(index)@\(tag).example"
+      text += "\"Zoë Nü\(index)\",\(email),\"Acme, Inc.\",\"line one\nline \"\"two\"\"\"\r\n"
+    }
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("import-\(tag).csv")
+    try text.write(to: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: file) }
+
+    let (killedStatus, _) = try Self.crm(
+      ["import", file.path, "--type", "leads", "--batch-size", "200"], server: server, token: tenant.adminSecret,
+      killAfter: .milliseconds(1500))
+    #expect(killedStatus != 0)
+    let owner = try TestDatabase.ownerConnection()
+    defer { owner.close() }
+    let stopped: Int64 = try owner.query(
+      "SELECT next_index FROM imports WHERE tenant_id = \(tenant.tenantID)")[0].decode("next_index")
+    #expect(stopped > 0 && stopped < 20_000, "the kill landed mid-way (next_index \(stopped))")
+    let (refused, message) = try Self.crm(["import", file.path, "--type", "leads"], server: server, token: tenant.adminSecret)
+    #expect(refused == 6 && message.contains("--resume"))
+    let (status, summary) = try Self.crm(
+      ["import", file.path, "--type", "leads", "--resume"], server: server, token: tenant.adminSecret)
+    #expect(status == 8, "one row failed: \(summary)")
+    #expect(summary.contains("19999 created") && summary.contains("1 failed") && summary.contains("20000 rows in all"))
+    let connection = try TestDatabase.ownerConnection()
+    defer { connection.close() }
+    let count: Int64 = try connection.query(
+      "SELECT count(*) AS n FROM leads WHERE tenant_id = \(tenant.tenantID) AND email_addresses[1] LIKE \("%@" + tag + ".example")"
+    )[0].decode("n")
+    #expect(count == 19_999)
+    let sample: String = try connection.query(
+      "SELECT first_name || ' ' || last_name || '|' || description AS s FROM leads WHERE tenant_id = \(tenant.tenantID) AND email_addresses[1] = \("cli7@" + tag + ".example")"
+    )[0].decode("s")
+    #expect(sample == "Zoë Nü7|line one\nline \"two\"")
+    let failed = try String(contentsOfFile: file.path + ".failed.csv", encoding: .utf8)
+    #expect(failed.contains("broken") && failed.contains("_error"))
+    try? FileManager.default.removeItem(atPath: file.path + ".failed.csv")
+  }
+}

@@ -88,6 +88,12 @@ public struct RequestInterceptor: ServerInterceptor {
             }
           } catch {
             var mapped = ErrorMapping.rpcError(for: error)
+            logger.info(
+              "stream ended with an error",
+              metadata: [
+                "rpc.method": "\(method)", "rpc.request_id": "\(requestID)", "rpc.status": "\(mapped.code)",
+                "error": "\(mapped.code == .internalError ? "\(error)" : mapped.message)",
+              ])
             mapped.metadata.replaceOrAddString(requestID, forKey: "x-request-id")
             throw mapped
           }

@@ -44,6 +44,7 @@ public struct Migrator: Sendable {
     ("0007_capture.sql", PackageResources._007_capture_sql),
     ("0008_merge.sql", PackageResources._008_merge_sql),
     ("0009_imports.sql", PackageResources._009_imports_sql),
+    ("0010_key_lookups.sql", PackageResources._010_key_lookups_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

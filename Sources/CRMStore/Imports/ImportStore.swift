@@ -34,7 +34,7 @@ extension Account: ImportableRecord {
       id: id, version: 1, ownerID: ownerID, fields: fields, createdAt: .now, updatedAt: .now, createdBy: actor,
       updatedBy: actor, archivedAt: nil)
   }
-  static let keyColumns: (emails: String?, phones: String?, domain: String?) = (nil, "ARRAY[phone]", "domain")
+  static let keyColumns: (emails: String?, phones: String?, domain: String?) = (nil, "phone", "domain")
 }
 
 /// SQL for bulk imports: the import's row, its ledger, and set-based writes of each batch.
@@ -212,9 +212,11 @@ public struct ImportStore: Sendable {
     let keys = Array(Set(batch.rows.compactMap { upsertKey($0.fields) }))
     if !keys.isEmpty {
       let values = keys.map { String($0.dropFirst(2)) }
+      // By email: one GIN probe per address (see existingKeys).
       let condition: PostgresQuery =
         header.mode == .upsertByExternalID
-        ? "external_id = ANY(\(values)::text[])" : "email_addresses && \(values)::text[]"
+        ? "external_id = ANY(\(values)::text[])"
+        : "id IN (SELECT id FROM crm_exact_key_matches(\(Record.table), 'email_addresses', \(values)::text[]))"
       let found = try connection.query(
         """
         SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table)
@@ -399,30 +401,23 @@ public struct ImportStore: Sendable {
       case .interaction: continue
       }
       var queries: [(String, PostgresQuery)] = []
-      if let column = columns.emails, !emails.isEmpty {
-        queries.append(
-          (
-            "e:",
-            "SELECT id, unnest(\(unsafeSQL: column)) AS k FROM \(unsafeSQL: table) WHERE tenant_id = \(tenant) AND archived_at IS NULL AND \(unsafeSQL: column) && \(emails)::text[]"
-          ))
+      // Array columns: one GIN probe per key, through a definer function (see 0010_key_lookups.sql:
+      // under row-level security `@>` and `&&` cannot use the GIN index; `column && $keys` with
+      // hundreds of keys also led the planner to scan the tenant).
+      func probe(_ column: String, _ keys: [String]) -> PostgresQuery {
+        "SELECT id, k FROM crm_exact_key_matches(\(table), \(column), \(keys)::text[])"
       }
+      func equal(_ column: String, _ keys: [String]) -> PostgresQuery {
+        """
+        SELECT id, \(unsafeSQL: column) AS k FROM \(unsafeSQL: table)
+        WHERE tenant_id = \(tenant) AND archived_at IS NULL AND \(unsafeSQL: column) = ANY(\(keys)::text[])
+        """
+      }
+      if let column = columns.emails, !emails.isEmpty { queries.append(("e:", probe(column, emails))) }
       if let column = columns.phones, !phones.isEmpty {
-        let condition = column.hasPrefix("ARRAY[") ? "phone = ANY($1)" : "\(column) && $1"
-        var query: PostgresQuery =
-          "SELECT id, unnest(\(unsafeSQL: column)) AS k FROM \(unsafeSQL: table) WHERE tenant_id = \(tenant) AND archived_at IS NULL AND "
-        let parts = condition.components(separatedBy: "$1")
-        query.append(unsafeSQL: parts[0])
-        query.append("\(phones)::text[]")
-        query.append(unsafeSQL: parts[1])
-        queries.append(("p:", query))
+        queries.append(("p:", column == "phone" ? equal(column, phones) : probe(column, phones)))
       }
-      if let column = columns.domain, !domains.isEmpty {
-        queries.append(
-          (
-            "d:",
-            "SELECT id, \(unsafeSQL: column) AS k FROM \(unsafeSQL: table) WHERE tenant_id = \(tenant) AND archived_at IS NULL AND \(unsafeSQL: column) = ANY(\(domains)::text[])"
-          ))
-      }
+      if let column = columns.domain, !domains.isEmpty { queries.append(("d:", equal(column, domains))) }
       let results = try connection.pipeline(queries.map(\.1))
       for ((prefix, _), result) in zip(queries, results) {
         for row in result.rows {
