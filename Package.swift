@@ -73,6 +73,7 @@ let package = Package(
         .embedInCode("Migrations/0008_merge.sql"),
         .embedInCode("Migrations/0009_imports.sql"),
         .embedInCode("Migrations/0010_key_lookups.sql"),
+        .embedInCode("Migrations/0011_match_candidates.sql"),
       ],
       swiftSettings: strictSettings
     ),

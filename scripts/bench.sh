@@ -17,11 +17,14 @@ duration=${DURATION:-20}
 warmup=${WARMUP:-3}
 accounts=${ACCOUNTS:-100000}
 pool=${POOL_SIZE:-8}
+import_rows=${IMPORT_ROWS:-1000000}
+import_small_rows=${IMPORT_SMALL_ROWS:-100000}
 
 ensure_packages libpq-dev postgresql postgresql-contrib
 step "building crmd and crm-bench (release)"
 swift build -c release --product crmd >&2
 swift build -c release --product crm-bench >&2
+swift build -c release --product crm >&2
 bin=$(swift build -c release --show-bin-path)
 
 start_cluster -c shared_buffers=256MB
@@ -59,20 +62,82 @@ create_crmd=$(CRM_ADDRESS="$crmd_address" CRM_TOKEN="$crmd_token" "$bin/crm-benc
   --concurrency "$concurrency" --duration "$duration" --warmup "$warmup" --json)
 create_pg=$(run_pgbench scripts/bench/create_account.sql)
 
+step "CaptureLead (web form, a new person each call): crm-bench, then pgbench (c=$concurrency, ${duration}s)"
+capture_crmd=$(CRM_ADDRESS="$crmd_address" CRM_TOKEN="$crmd_token" "$bin/crm-bench" --scenario capture \
+  --concurrency "$concurrency" --duration "$duration" --warmup "$warmup" --json)
+capture_pg=$(run_pgbench scripts/bench/capture_lead.sql)
+
 crmd_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$crmd_pid/status")
+stop_crmd
+
+# --- bulk import: crm import against psql \copy of the same CSV, same table, same indexes ---------
+step "generating $import_rows leads (5% duplicates, 1% invalid)"
+python3 scripts/bench/generate_leads.py "$import_rows" "$work/leads.csv" "$work/candidates.csv"
+head -n $((import_small_rows + 1)) "$work/leads.csv" >"$work/leads-small.csv"
+chmod 644 "$work"/*.csv
+
+# import_file DATABASE FILE — a fresh crmd on DATABASE imports FILE with crm import; sets
+# $import_seconds, $import_rss_kb (crmd's peak RSS) and $import_summary.
+import_file() {
+  psql_as_owner postgres -c "CREATE DATABASE $1"
+  start_crmd "$bin/crmd" "$1" --pool-size "$pool" --log-level warning
+  local started ended
+  started=$(date +%s.%N)
+  CRM_ADDRESS="$crmd_address" CRM_TOKEN="$crmd_token" "$bin/crm" import "$2" --type leads --duplicate-action block \
+    --allow-errors --import-id bench 2>"$work/import.err" >/dev/null
+  ended=$(date +%s.%N)
+  import_seconds=$(python3 -c "print($ended - $started)")
+  import_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$crmd_pid/status")
+  import_summary=$(tail -n 1 "$work/import.err")
+}
+
+step "crm import of $import_small_rows leads"
+import_file crm_import_small "$work/leads-small.csv"
+small_seconds=$import_seconds small_rss_kb=$import_rss_kb small_summary=$import_summary
+stop_crmd
+
+step "crm import of $import_rows leads"
+import_file crm_import_large "$work/leads.csv"
+large_seconds=$import_seconds large_rss_kb=$import_rss_kb large_summary=$import_summary
+
+step "psql \\copy of the same $import_rows-row CSV, then one INSERT … SELECT into a copy of leads (same indexes)"
+large_tenant=$(psql_as_owner crm_import_large -At -c "SELECT id FROM tenants WHERE is_system")
+large_owner=$(psql_as_owner crm_import_large -At -c "SELECT id FROM users WHERE tenant_id = '$large_tenant' LIMIT 1")
+psql_as_owner crm_import_large -c "CREATE TABLE leads_copy (LIKE leads INCLUDING ALL)" \
+  -c "CREATE TABLE stage (first_name text, last_name text, email text, company text, phone text, title text, country text)"
+copy_started=$(date +%s.%N)
+psql_as_owner crm_import_large -c "\\copy stage FROM '$work/leads.csv' CSV HEADER"
+copy_loaded=$(date +%s.%N)
+psql_as_owner crm_import_large -c "
+  INSERT INTO leads_copy (tenant_id, id, owner_id, created_by, updated_by, first_name, last_name, company, title, emails,
+    email_addresses, email_keys, phones, phone_numbers, region_code, source, company_key, person_key)
+  SELECT '$large_tenant', gen_random_uuid(), '$large_owner', '$large_owner', '$large_owner', first_name, last_name, company,
+    title, jsonb_build_array(jsonb_build_object('address', lower(email), 'label', '', 'primary', true)),
+    ARRAY[lower(email)], ARRAY[lower(email)], jsonb_build_array(jsonb_build_object('number', phone, 'label', '', 'primary', true)),
+    ARRAY[phone], country, 'import', lower(company), lower(first_name || ' ' || last_name)
+  FROM stage"
+copy_done=$(date +%s.%N)
+psql_as_owner crm_import_large -c "VACUUM ANALYZE leads"
+
+step "FindDuplicates on the $import_rows-lead tenant: crm-bench (c=$concurrency, ${duration}s)"
+find_crmd=$(CRM_ADDRESS="$crmd_address" CRM_TOKEN="$crmd_token" "$bin/crm-bench" --scenario find-duplicates \
+  --candidates "$work/candidates.csv" --concurrency "$concurrency" --duration "$duration" --warmup "$warmup" --json)
+large_leads=$(psql_as_owner crm_import_large -At -c "SELECT count(*) FROM leads")
 
 python3 - "$get_crmd" "$get_pg" "$create_crmd" "$create_pg" "$concurrency" "$duration" "$accounts" "$pool" "$crmd_rss_kb" \
-  "$health_crmd" "$health_pg" <<'PY'
+  "$health_crmd" "$health_pg" "$capture_crmd" "$capture_pg" <<'PY'
 import json, re, sys
 get_crmd, get_pg, create_crmd, create_pg = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 concurrency, duration, accounts, pool, rss = sys.argv[5:10]
 health_crmd, health_pg = json.loads(sys.argv[10]), sys.argv[11]
+capture_crmd, capture_pg = json.loads(sys.argv[12]), sys.argv[13]
 def pg(text):
     tps = float(re.search(r"tps = ([0-9.]+) \(without initial", text).group(1))
     latency = float(re.search(r"latency average = ([0-9.]+) ms", text).group(1))
     return tps, latency
 rows = []
-for name, crmd, pgtext in (("Health.Check (floor)", health_crmd, health_pg), ("GetAccount", get_crmd, get_pg), ("CreateAccount", create_crmd, create_pg)):
+for name, crmd, pgtext in (("Health.Check (floor)", health_crmd, health_pg), ("GetAccount", get_crmd, get_pg),
+                           ("CreateAccount", create_crmd, create_pg), ("CaptureLead (web form, new lead)", capture_crmd, capture_pg)):
     tps, latency = pg(pgtext)
     rows.append(f"| {name} | {crmd['rps']:.0f} | {crmd['p50_ms']:.2f} | {crmd['p90_ms']:.2f} | {crmd['p99_ms']:.2f} | {crmd['errors']} | {tps:.0f} | {latency:.2f} | {crmd['rps'] / tps:.2f}× |")
 print(f"\nconcurrency {concurrency}, {duration} s measured, {accounts} seeded accounts, crmd pool {pool}, crmd peak RSS {int(rss) // 1024} MB\n")
@@ -80,4 +145,25 @@ print("| RPC | crmd RPS | p50 ms | p90 ms | p99 ms | errors | pgbench TPS (same 
 print("|---|---|---|---|---|---|---|---|---|")
 print("\n".join(rows))
 print(f"\nGetAccount reaches {get_crmd['rps'] / health_crmd['rps']:.0%} of the Health.Check floor on the same server.")
+PY
+
+python3 - "$import_rows" "$import_small_rows" "$small_seconds" "$small_rss_kb" "$small_summary" "$large_seconds" \
+  "$large_rss_kb" "$large_summary" "$copy_started" "$copy_loaded" "$copy_done" "$find_crmd" "$large_leads" <<'PY'
+import json, sys
+rows, small_rows = int(sys.argv[1]), int(sys.argv[2])
+small_s, small_rss, small_summary = float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+large_s, large_rss, large_summary = float(sys.argv[6]), int(sys.argv[7]), sys.argv[8]
+copy_started, copy_loaded, copy_done = map(float, sys.argv[9:12])
+find, leads = json.loads(sys.argv[12]), sys.argv[13]
+copy_only, copy_all = copy_loaded - copy_started, copy_done - copy_started
+print(f"\n| Bulk import | rows | seconds | rows/s | crmd peak RSS |")
+print("|---|---|---|---|---|")
+print(f"| crm import (crmd, release) | {small_rows:,} | {small_s:.1f} | {small_rows / small_s:,.0f} | {small_rss // 1024} MB |")
+print(f"| crm import (crmd, release) | {rows:,} | {large_s:.1f} | {rows / large_s:,.0f} | {large_rss // 1024} MB |")
+print(f"| psql \\copy into a text staging table | {rows:,} | {copy_only:.1f} | {rows / copy_only:,.0f} | |")
+print(f"| psql \\copy + INSERT … SELECT into leads' twin (same indexes) | {rows:,} | {copy_all:.1f} | {rows / copy_all:,.0f} | |")
+print(f"\ncrm import / (\\copy + INSERT): {copy_all / large_s:.2f}×; crm import / bare \\copy: {copy_only / large_s:.2f}×")
+print(f"small: {small_summary}\nlarge: {large_summary}")
+print(f"\nFindDuplicates on {int(leads):,} leads (c from the run above): {find['rps']:.0f} RPS, p50 {find['p50_ms']:.2f} ms, "
+      f"p90 {find['p90_ms']:.2f} ms, p99 {find['p99_ms']:.2f} ms, errors {find['errors']}")
 PY

@@ -25,7 +25,10 @@ struct Bench: AsyncParsableCommand {
 
   @Option(help: "Server address host:port (env: CRM_ADDRESS; default: 127.0.0.1:50051).") var address: String?
   @Option(help: "Bearer token (env: CRM_TOKEN).") var token: String?
-  @Option(help: "get, create or health.") var scenario: String = "get"
+  @Option(help: "get, create, health, capture (web-form CaptureLead, new people) or find-duplicates.")
+  var scenario: String = "get"
+  @Option(help: "For find-duplicates: a CSV of candidates (first name, last name, email, company).")
+  var candidates: String?
   @Option(help: "Calls in flight.") var concurrency: Int = 16
   @Option(help: "Measured seconds.") var duration: Double = 10
   @Option(help: "Unmeasured seconds first.") var warmup: Double = 2
@@ -38,8 +41,17 @@ struct Bench: AsyncParsableCommand {
     guard let secret = token ?? ProcessInfo.processInfo.environment["CRM_TOKEN"] else {
       throw ValidationError("set CRM_TOKEN or pass --token")
     }
-    guard ["get", "create", "health"].contains(scenario) else {
-      throw ValidationError("--scenario must be get, create or health")
+    guard Self.scenarios.contains(scenario) else {
+      throw ValidationError("--scenario must be one of \(Self.scenarios.joined(separator: ", "))")
+    }
+    var people: [[String]] = []
+    if scenario == "find-duplicates" {
+      guard let candidates, let text = try? String(contentsOfFile: candidates, encoding: .utf8) else {
+        throw ValidationError("find-duplicates needs --candidates FILE")
+      }
+      people = text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        .filter { $0.count >= 4 }
+      if people.isEmpty { throw ValidationError("no candidates in \(candidates)") }
     }
     guard concurrency > 0, connections > 0, duration > 0 else {
       throw ValidationError("--concurrency, --connections and --duration must be positive")
@@ -59,12 +71,14 @@ struct Bench: AsyncParsableCommand {
       let ids = scenario == "get" ? try await sampleIDs(client: clients[0], metadata: metadata) : []
       if scenario == "get", ids.isEmpty { throw ValidationError("no accounts to get: seed some first") }
       let load = Load(
-        scenario: scenario, clients: clients, metadata: metadata, ids: ids, concurrency: concurrency,
+        scenario: scenario, clients: clients, metadata: metadata, ids: ids, people: people, concurrency: concurrency,
         warmup: .milliseconds(Int(warmup * 1000)), duration: .milliseconds(Int(duration * 1000)))
       return try await load.run()
     }
     print(result.report(json: json, scenario: scenario, concurrency: concurrency))
   }
+
+  static let scenarios = ["get", "create", "health", "capture", "find-duplicates"]
 
   func sampleIDs(client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata) async throws -> [String] {
     let service = Crm_V1_AccountService.Client(wrapping: client)
@@ -88,6 +102,8 @@ struct Load: Sendable {
   let clients: [GRPCClient<HTTP2ClientTransport.Posix>]
   let metadata: Metadata
   let ids: [String]
+  /// Candidates for find-duplicates: first name, last name, email, company.
+  let people: [[String]]
   let concurrency: Int
   let warmup: Duration
   let duration: Duration
@@ -123,6 +139,8 @@ struct Load: Sendable {
   ) async throws -> Outcome {
     let accounts = Crm_V1_AccountService.Client(wrapping: client)
     let health = Grpc_Health_V1_Health.Client(wrapping: client)
+    let capture = Crm_V1_CaptureService.Client(wrapping: client)
+    let duplicates = Crm_V1_DuplicateService.Client(wrapping: client)
     var outcome = Outcome()
     var generator = SystemRandomNumberGenerator()
     var sequence = 0
@@ -136,6 +154,31 @@ struct Load: Sendable {
         } else if scenario == "get" {
           _ = try await accounts.getAccount(
             .with { $0.id = ids[Int.random(in: 0..<ids.count, using: &generator)] }, metadata: metadata)
+        } else if scenario == "capture" {
+          sequence += 1
+          let id = "\(worker)-\(sequence)-\(UInt32.random(in: 0...UInt32.max, using: &generator))"
+          _ = try await capture.captureLead(
+            .with {
+              $0.webForm = .with {
+                $0.fields = [
+                  "email": "visitor-\(id)@capture.example", "name": "Visitor \(id)", "company": "Company \(id)",
+                  "message": "Please call me back about pricing",
+                ]
+                $0.formName = "Contact us"
+              }
+            }, metadata: metadata)
+        } else if scenario == "find-duplicates" {
+          let person = people[Int.random(in: 0..<people.count, using: &generator)]
+          _ = try await duplicates.findDuplicates(
+            .with {
+              $0.candidate = .with {
+                $0.firstName = person[0]
+                $0.lastName = person[1]
+                $0.emails = [person[2]]
+                $0.company = person[3]
+              }
+              $0.recordTypes = [.lead]
+            }, metadata: metadata)
         } else {
           sequence += 1
           _ = try await accounts.createAccount(

@@ -22,7 +22,8 @@ struct PoolTests {
       try await pool.withConnection { _ in 1 }
     }
     try await holder
-    #expect(ContinuousClock.now - started < .seconds(5))
+    // A hang guard only (connects are slow while the rest of the suite loads the machine).
+    #expect(ContinuousClock.now - started < .seconds(20))
     // Once the holder is done, the same pool lends again.
     #expect(try await pool.withConnection { try $0.query("SELECT 2 AS v")[0].decode("v", as: Int.self) } == 2)
     await pool.close()

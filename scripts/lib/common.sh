@@ -69,6 +69,16 @@ psql_as_owner() {
   "$pg_bin/psql" -h "$pg_socket" -U crm -d "$database" -v ON_ERROR_STOP=1 -q "$@"
 }
 
+# stop_crmd — stops the crmd start_crmd started (SIGINT, then SIGKILL after 5 s).
+stop_crmd() {
+  [ -n "$crmd_pid" ] || return 0
+  kill -INT "$crmd_pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$crmd_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$crmd_pid" 2>/dev/null || true
+  wait "$crmd_pid" 2>/dev/null || true
+  crmd_pid=""
+}
+
 # start_crmd BINARY DATABASE [CRMD_OPTIONS…] — starts crmd on a free port; sets $crmd_address and
 # $crmd_token.
 start_crmd() {

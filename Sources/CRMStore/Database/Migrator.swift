@@ -45,6 +45,7 @@ public struct Migrator: Sendable {
     ("0008_merge.sql", PackageResources._008_merge_sql),
     ("0009_imports.sql", PackageResources._009_imports_sql),
     ("0010_key_lookups.sql", PackageResources._010_key_lookups_sql),
+    ("0011_match_candidates.sql", PackageResources._011_match_candidates_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

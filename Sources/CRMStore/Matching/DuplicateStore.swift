@@ -18,7 +18,6 @@ public struct DuplicateStore: Sendable {
     var type: RecordType
     var table: String
     var emailColumn: (full: String, keys: String)?
-    var phoneCondition: String?
     var hasDomain: Bool
     var hasCompanyKey: Bool
     var hasPersonKey: Bool
@@ -28,17 +27,17 @@ public struct DuplicateStore: Sendable {
 
   static let sources: [RecordType: Source] = [
     .lead: Source(
-      type: .lead, table: "leads", emailColumn: ("email_addresses", "email_keys"), phoneCondition: "phone_numbers && $P",
+      type: .lead, table: "leads", emailColumn: ("email_addresses", "email_keys"),
       hasDomain: true, hasCompanyKey: true, hasPersonKey: true,
       displayName: "trim(concat_ws(' ', first_name, last_name, CASE WHEN company IS NOT NULL THEN '(' || company || ')' END))",
       phoneHits: "ARRAY(SELECT unnest(phone_numbers) INTERSECT SELECT unnest($P))"),
     .contact: Source(
-      type: .contact, table: "contacts", emailColumn: ("email_addresses", "email_keys"), phoneCondition: "phone_numbers && $P",
+      type: .contact, table: "contacts", emailColumn: ("email_addresses", "email_keys"),
       hasDomain: false, hasCompanyKey: false, hasPersonKey: true,
       displayName: "trim(concat_ws(' ', first_name, last_name))",
       phoneHits: "ARRAY(SELECT unnest(phone_numbers) INTERSECT SELECT unnest($P))"),
     .account: Source(
-      type: .account, table: "accounts", emailColumn: nil, phoneCondition: "phone = ANY($P)", hasDomain: true,
+      type: .account, table: "accounts", emailColumn: nil, hasDomain: true,
       hasCompanyKey: true, hasPersonKey: false, displayName: "name",
       phoneHits: "CASE WHEN phone = ANY($P) THEN ARRAY[phone] ELSE '{}'::text[] END"),
   ]
@@ -168,53 +167,52 @@ public struct DuplicateStore: Sendable {
       ? Array(Set(subject.emails.compactMap { EmailAddress($0).map { MatchKeys.email($0, ignoringPlusTags: true) } })).sorted()
       : Array(Set(subject.emails.compactMap { EmailAddress($0)?.value })).sorted()
     let phones = subject.phones
-    var conditions: [PostgresQuery] = []
+    let emailColumn = source.emailColumn.map { ignoringPlusTags ? $0.keys : $0.full }
+    let domain = source.hasDomain ? subject.domain : nil
+    let company = source.hasCompanyKey ? subject.companyKey : nil
+    let person = source.hasPersonKey ? subject.personKey : nil
+    let hasKeys =
+      (emailColumn != nil && !emails.isEmpty) || !phones.isEmpty || domain != nil
+      || company != nil || person != nil
+    guard hasKeys else { return "SELECT NULL::uuid AS id WHERE false" }
+
     var select: PostgresQuery = "SELECT id, owner_id, \(unsafeSQL: source.displayName) AS display_name"
-    if let column = source.emailColumn {
-      let name = ignoringPlusTags ? column.keys : column.full
-      select.append(", ARRAY(SELECT unnest(\(unsafeSQL: name)) INTERSECT SELECT unnest(\(emails)::text[])) AS email_hits")
-      if !emails.isEmpty { conditions.append("\(unsafeSQL: name) && \(emails)::text[]") }
+    if let emailColumn {
+      select.append(", ARRAY(SELECT unnest(\(unsafeSQL: emailColumn)) INTERSECT SELECT unnest(\(emails)::text[])) AS email_hits")
     } else {
       select.append(unsafeSQL: ", '{}'::text[] AS email_hits")
     }
-    let phoneParameter: PostgresQuery = "\(phones)::text[]"
     select.append(", ")
-    select.append(Self.substitutePhones(source.phoneHits, phoneParameter))
+    select.append(Self.substitutePhones(source.phoneHits, "\(phones)::text[]"))
     select.append(unsafeSQL: " AS phone_hits")
-    if !phones.isEmpty, let condition = source.phoneCondition {
-      conditions.append(Self.substitutePhones(condition, phoneParameter))
-    }
     if source.hasDomain {
       select.append(", domain = \(subject.domain)::text AS domain_hit")
-      if let domain = subject.domain { conditions.append("domain = \(domain)") }
     } else {
       select.append(unsafeSQL: ", NULL::boolean AS domain_hit")
     }
     if source.hasCompanyKey {
       select.append(", company_key, similarity(company_key, \(subject.companyKey)::text)::float8 AS company_sim")
-      if let company = subject.companyKey { conditions.append("company_key % \(company)::text") }
     } else {
       select.append(unsafeSQL: ", NULL::text AS company_key, NULL::float8 AS company_sim")
     }
     if source.hasPersonKey {
       select.append(", person_key, similarity(person_key, \(subject.personKey)::text)::float8 AS person_sim")
-      if let person = subject.personKey { conditions.append("person_key % \(person)::text") }
     } else {
       select.append(unsafeSQL: ", NULL::text AS person_key, NULL::float8 AS person_sim")
     }
-    // One index lookup per key, united: an OR of the keys in one WHERE led the planner to scan the
-    // whole tenant (667 ms on 200k leads), the union stays on the indexes (11 ms).
-    guard !conditions.isEmpty else { return "SELECT NULL::uuid AS id WHERE false" }
-    var hits = PostgresQuery(unsafeSQL: "WITH hits AS (")
-    for (index, condition) in conditions.enumerated() {
-      if index > 0 { hits.append(unsafeSQL: " UNION ") }
-      hits.append("(SELECT id FROM \(unsafeSQL: source.table) WHERE tenant_id = \(tenant) AND \(condition) LIMIT 200)")
-    }
-    hits.append(unsafeSQL: ") ")
-    hits.append(select)
-    hits.append(
+    // The candidates: one index lookup per key, united, in crm_match_candidates (0011_match_candidates.sql),
+    // which runs as the owner because under row-level security `&&` and `%` cannot use their GIN
+    // indexes. (An OR of the keys in one WHERE had led the planner to scan the tenant: 667 ms.) The
+    // rows themselves are read here, under the policy, by primary key.
+    var query: PostgresQuery = """
+      WITH hits AS (
+        SELECT crm_match_candidates AS id FROM crm_match_candidates(\(source.table), \(emailColumn), \(emails)::text[],
+          \(phones)::text[], \(domain), \(company), \(person)))
+      """
+    query.append(select)
+    query.append(
       " FROM \(unsafeSQL: source.table) JOIN hits USING (id) WHERE tenant_id = \(tenant) AND archived_at IS NULL LIMIT 200")
-    return hits
+    return query
   }
 
   /// Splits a snippet at `$P` and binds the phone array there (each occurrence its own parameter).
