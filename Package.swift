@@ -74,6 +74,7 @@ let package = Package(
         .embedInCode("Migrations/0009_imports.sql"),
         .embedInCode("Migrations/0010_key_lookups.sql"),
         .embedInCode("Migrations/0011_match_candidates.sql"),
+        .embedInCode("Migrations/0012_registration_ids.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -313,6 +313,13 @@ public nonisolated struct Crm_V1_Account: @unchecked Sendable {
     set {_uniqueStorage()._mergedIntoID = newValue}
   }
 
+  /// The registration id (unified social credit code, VAT id, company number); stored upper case with
+  /// letters and digits only, and compared exactly by duplicate detection.
+  public var registrationID: String {
+    get {_storage._registrationID}
+    set {_uniqueStorage()._registrationID = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -605,7 +612,7 @@ nonisolated extension Crm_V1_AccountTier: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Account"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{2}\u{4}name\0\u{1}website\0\u{1}domain\0\u{1}industry\0\u{1}type\0\u{1}tier\0\u{3}employee_count\0\u{3}annual_revenue\0\u{1}phone\0\u{3}billing_address\0\u{3}shipping_address\0\u{3}parent_id\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{6}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}last_activity_time\0\u{3}merged_into_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{2}\u{4}name\0\u{1}website\0\u{1}domain\0\u{1}industry\0\u{1}type\0\u{1}tier\0\u{3}employee_count\0\u{3}annual_revenue\0\u{1}phone\0\u{3}billing_address\0\u{3}shipping_address\0\u{3}parent_id\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{6}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}last_activity_time\0\u{3}merged_into_id\0\u{3}registration_id\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -634,6 +641,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _duplicateFindings: Crm_V1_DuplicateFindings? = nil
     var _lastActivityTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _mergedIntoID: String = String()
+    var _registrationID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -670,6 +678,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _duplicateFindings = source._duplicateFindings
       _lastActivityTime = source._lastActivityTime
       _mergedIntoID = source._mergedIntoID
+      _registrationID = source._registrationID
     }
   }
 
@@ -714,6 +723,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 32: try { try decoder.decodeSingularMessageField(value: &_storage._duplicateFindings) }()
         case 33: try { try decoder.decodeSingularMessageField(value: &_storage._lastActivityTime) }()
         case 34: try { try decoder.decodeSingularStringField(value: &_storage._mergedIntoID) }()
+        case 35: try { try decoder.decodeSingularStringField(value: &_storage._registrationID) }()
         default: break
         }
       }
@@ -804,6 +814,9 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
       if !_storage._mergedIntoID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._mergedIntoID, fieldNumber: 34)
       }
+      if !_storage._registrationID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._registrationID, fieldNumber: 35)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -839,6 +852,7 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._duplicateFindings != rhs_storage._duplicateFindings {return false}
         if _storage._lastActivityTime != rhs_storage._lastActivityTime {return false}
         if _storage._mergedIntoID != rhs_storage._mergedIntoID {return false}
+        if _storage._registrationID != rhs_storage._registrationID {return false}
         return true
       }
       if !storagesAreEqual {return false}

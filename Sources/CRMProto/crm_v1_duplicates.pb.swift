@@ -140,6 +140,9 @@ public nonisolated struct Crm_V1_DuplicateCandidate: Sendable {
   /// Country for normalizing phones written without "+".
   public var regionCode: String = String()
 
+  /// A registration id (unified social credit code, VAT id); compared exactly after normalization.
+  public var registrationID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -232,7 +235,7 @@ public nonisolated struct Crm_V1_MatchReason: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// email, phone, domain, company_name or person_name.
+  /// email, phone, domain, company_name, person_name or registration_id.
   public var key: String = String()
 
   public var kind: Crm_V1_MatchKind = .unspecified
@@ -250,7 +253,7 @@ public nonisolated struct Crm_V1_MatchReason: Sendable {
 
 /// A tenant's duplicate rule for one record type, applied on create, capture and import. The standard
 /// rule (until an admin sets one) warns when a lead, contact or account shares an email or a phone
-/// (score 0.8 or more on email, phone and domain). Name similarity (company_name, person_name) is
+/// (score 0.8 or more on email, phone, domain and registration_id). Name similarity (company_name, person_name) is
 /// opt-in for rules: it costs a trigram search on every write.
 public nonisolated struct Crm_V1_DuplicateRule: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -262,7 +265,7 @@ public nonisolated struct Crm_V1_DuplicateRule: Sendable {
 
   public var action: Crm_V1_DuplicateAction = .unspecified
 
-  /// The keys that count: email, phone, domain, company_name, person_name. Empty means all.
+  /// The keys that count: email, phone, domain, company_name, person_name, registration_id. Empty means all.
   public var matchKeys: [String] = []
 
   /// Where to look for matches. Empty means leads, contacts and accounts.
@@ -356,7 +359,7 @@ nonisolated extension Crm_V1_DuplicateAction: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Crm_V1_DuplicateCandidate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DuplicateCandidate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}first_name\0\u{3}last_name\0\u{1}company\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{3}region_code\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}first_name\0\u{3}last_name\0\u{1}company\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{3}region_code\0\u{3}registration_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -371,6 +374,7 @@ nonisolated extension Crm_V1_DuplicateCandidate: SwiftProtobuf.Message, SwiftPro
       case 5: try { try decoder.decodeRepeatedStringField(value: &self.phones) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.website) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.regionCode) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.registrationID) }()
       default: break
       }
     }
@@ -398,6 +402,9 @@ nonisolated extension Crm_V1_DuplicateCandidate: SwiftProtobuf.Message, SwiftPro
     if !self.regionCode.isEmpty {
       try visitor.visitSingularStringField(value: self.regionCode, fieldNumber: 7)
     }
+    if !self.registrationID.isEmpty {
+      try visitor.visitSingularStringField(value: self.registrationID, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -409,6 +416,7 @@ nonisolated extension Crm_V1_DuplicateCandidate: SwiftProtobuf.Message, SwiftPro
     if lhs.phones != rhs.phones {return false}
     if lhs.website != rhs.website {return false}
     if lhs.regionCode != rhs.regionCode {return false}
+    if lhs.registrationID != rhs.registrationID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -346,6 +346,13 @@ public nonisolated struct Crm_V1_Lead: @unchecked Sendable {
     set {_uniqueStorage()._mergedIntoID = newValue}
   }
 
+  /// The company's registration id (unified social credit code, VAT id, company number); stored upper
+  /// case with letters and digits only, and compared exactly by duplicate detection.
+  public var registrationID: String {
+    get {_storage._registrationID}
+    set {_uniqueStorage()._registrationID = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -676,7 +683,7 @@ nonisolated extension Crm_V1_LeadSource: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Lead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}first_name\0\u{3}last_name\0\u{1}company\0\u{1}title\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{1}domain\0\u{3}region_code\0\u{1}industry\0\u{3}company_size\0\u{1}source\0\u{3}source_detail\0\u{1}campaign\0\u{1}utm\0\u{1}status\0\u{3}disqualified_reason\0\u{3}external_id\0\u{1}tags\0\u{1}description\0\u{3}last_activity_time\0\u{4}\u{a}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}merged_into_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}first_name\0\u{3}last_name\0\u{1}company\0\u{1}title\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{1}domain\0\u{3}region_code\0\u{1}industry\0\u{3}company_size\0\u{1}source\0\u{3}source_detail\0\u{1}campaign\0\u{1}utm\0\u{1}status\0\u{3}disqualified_reason\0\u{3}external_id\0\u{1}tags\0\u{1}description\0\u{3}last_activity_time\0\u{4}\u{a}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}merged_into_id\0\u{3}registration_id\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -710,6 +717,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _updateUserID: String = String()
     var _duplicateFindings: Crm_V1_DuplicateFindings? = nil
     var _mergedIntoID: String = String()
+    var _registrationID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -751,6 +759,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
       _updateUserID = source._updateUserID
       _duplicateFindings = source._duplicateFindings
       _mergedIntoID = source._mergedIntoID
+      _registrationID = source._registrationID
     }
   }
 
@@ -800,6 +809,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 41: try { try decoder.decodeSingularStringField(value: &_storage._updateUserID) }()
         case 42: try { try decoder.decodeSingularMessageField(value: &_storage._duplicateFindings) }()
         case 43: try { try decoder.decodeSingularStringField(value: &_storage._mergedIntoID) }()
+        case 44: try { try decoder.decodeSingularStringField(value: &_storage._registrationID) }()
         default: break
         }
       }
@@ -905,6 +915,9 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
       if !_storage._mergedIntoID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._mergedIntoID, fieldNumber: 43)
       }
+      if !_storage._registrationID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._registrationID, fieldNumber: 44)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -945,6 +958,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._updateUserID != rhs_storage._updateUserID {return false}
         if _storage._duplicateFindings != rhs_storage._duplicateFindings {return false}
         if _storage._mergedIntoID != rhs_storage._mergedIntoID {return false}
+        if _storage._registrationID != rhs_storage._registrationID {return false}
         return true
       }
       if !storagesAreEqual {return false}

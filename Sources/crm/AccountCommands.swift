@@ -33,7 +33,8 @@ struct Accounts: AsyncParsableCommand {
       ("industry", account.industry), ("type", typeName(account.type)), ("tier", tierName(account.tier)),
       ("employees", account.hasEmployeeCount ? String(account.employeeCount) : ""), ("annual revenue", revenue),
       ("phone", account.phone), ("country", account.billingAddress.regionCode), ("parent", account.parentID),
-      ("external id", account.externalID), ("tags", account.tags.joined(separator: ", ")), ("owner", account.ownerID),
+      ("external id", account.externalID), ("registration id", account.registrationID),
+      ("tags", account.tags.joined(separator: ", ")), ("owner", account.ownerID),
       ("description", account.description_p), ("etag", account.etag), ("created", Output.time(account.createTime)),
       ("updated", Output.time(account.updateTime)), ("archived", Output.time(account.archiveTime)),
       ("merged into", account.mergedIntoID),
@@ -63,6 +64,7 @@ struct AccountFieldOptions: ParsableArguments {
   @Option(help: "Parent account id.") var parent: String?
   @Option(help: "Description.") var description: String?
   @Option(help: "External id (unique in the tenant).") var externalID: String?
+  @Option(help: "Registration id: unified social credit code, VAT id or company number.") var registrationID: String?
   @Option(help: "Tag; repeat for several (replaces all tags on update).") var tag: [String] = []
   @Option(help: "Owner's user id.") var owner: String?
 
@@ -100,6 +102,7 @@ struct AccountFieldOptions: ParsableArguments {
     if let parent { account.parentID = parent; paths.append("parent_id") }
     if let description { account.description_p = description; paths.append("description") }
     if let externalID { account.externalID = externalID; paths.append("external_id") }
+    if let registrationID { account.registrationID = registrationID; paths.append("registration_id") }
     if !tag.isEmpty { account.tags = tag; paths.append("tags") }
     if let owner { account.ownerID = owner; paths.append("owner_id") }
     return paths

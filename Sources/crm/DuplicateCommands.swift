@@ -48,6 +48,7 @@ struct Duplicates: AsyncParsableCommand {
     @Option(help: "Email; repeat for several.") var email: [String] = []
     @Option(help: "Phone; repeat for several.") var phone: [String] = []
     @Option(help: "Website or domain.") var website: String?
+    @Option(help: "Registration id (unified social credit code, VAT id).") var registrationID: String?
     @Option(help: "Country for phones without +.") var region: String?
     @Option(help: "An existing lead's id.") var lead: String?
     @Option(help: "An existing contact's id.") var contact: String?
@@ -72,6 +73,7 @@ struct Duplicates: AsyncParsableCommand {
             $0.emails = email
             $0.phones = phone
             $0.website = website ?? ""
+            $0.registrationID = registrationID ?? ""
             $0.regionCode = region ?? ""
           }
         }

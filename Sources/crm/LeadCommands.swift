@@ -35,7 +35,8 @@ struct Leads: AsyncParsableCommand {
       ("phones", lead.phones.map { $0.number + ($0.primary ? " (primary)" : "") }.joined(separator: ", ")),
       ("website", lead.website), ("region", lead.regionCode), ("industry", lead.industry),
       ("source", lead.source == .unspecified ? "" : Output.name(lead.source)), ("campaign", lead.campaign),
-      ("external id", lead.externalID), ("tags", lead.tags.joined(separator: ", ")), ("owner", lead.ownerID),
+      ("external id", lead.externalID), ("registration id", lead.registrationID), ("tags", lead.tags.joined(separator: ", ")),
+      ("owner", lead.ownerID),
       ("etag", lead.etag), ("created", Output.time(lead.createTime)), ("updated", Output.time(lead.updateTime)),
       ("archived", Output.time(lead.archiveTime)), ("merged into", lead.mergedIntoID),
     ])
@@ -86,6 +87,7 @@ struct LeadFieldOptions: ParsableArguments {
   @Option(help: "Detail about the source, e.g. the form or event.") var sourceDetail: String?
   @Option(help: "Campaign.") var campaign: String?
   @Option(help: "External id (unique in the tenant).") var externalID: String?
+  @Option(help: "Registration id: unified social credit code, VAT id or company number.") var registrationID: String?
   @Option(help: "Tag; repeat for several.") var tag: [String] = []
   @Option(help: "Description.") var description: String?
   @Option(help: "Owner's user id.") var owner: String?
@@ -127,6 +129,7 @@ struct LeadFieldOptions: ParsableArguments {
     if let sourceDetail { lead.sourceDetail = sourceDetail; paths.append("source_detail") }
     if let campaign { lead.campaign = campaign; paths.append("campaign") }
     if let externalID { lead.externalID = externalID; paths.append("external_id") }
+    if let registrationID { lead.registrationID = registrationID; paths.append("registration_id") }
     if !tag.isEmpty { lead.tags = tag; paths.append("tags") }
     if let description { lead.description_p = description; paths.append("description") }
     if let owner { lead.ownerID = owner; paths.append("owner_id") }

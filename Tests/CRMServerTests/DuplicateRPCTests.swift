@@ -298,4 +298,42 @@ struct DuplicateRPCTests {
       #expect(stored.contacts.count == 1)
     }
   }
+
+  @Test("registration ids are normalized, found exactly, and warn on create under the standard rule")
+  func registrationIDs() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      let account = try await Crm_V1_AccountService.Client(wrapping: client).createAccount(
+        .with {
+          $0.account = .with {
+            $0.name = "厦门示例科技有限公司"
+            $0.registrationID = "91350211-m000 100y43"
+          }
+        }, metadata: auth)
+      #expect(account.registrationID == "91350211M000100Y43")
+      let found = try await Crm_V1_DuplicateService.Client(wrapping: client).findDuplicates(
+        .with { $0.candidate = .with { $0.registrationID = "91350211M000100Y43" } }, metadata: auth)
+      #expect(found.matches.map(\.recordID) == [account.id])
+      #expect(found.matches.first?.reasons.map(\.key) == ["registration_id"])
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      let lead = try await leads.createLead(
+        .with {
+          $0.lead = .with {
+            $0.company = "Xiamen Example Tech"; $0.registrationID = "91350211 M000100Y43"
+          }
+        },
+        metadata: auth)
+      #expect(lead.duplicateFindings.matches.map(\.recordID) == [account.id])
+      let invalid = await code {
+        try await leads.createLead(
+          .with {
+            $0.lead = .with {
+              $0.company = "X"; $0.registrationID = "--/--"
+            }
+          }, metadata: auth)
+      }
+      #expect(invalid == .invalidArgument)
+    }
+  }
 }

@@ -140,8 +140,14 @@ struct ImportRPCTests {
         }
         Issue.record("the failed request stream did not fail the call")
       } catch {}
-      let interrupted = try await Crm_V1_ImportService.Client(wrapping: client).getImport(
-        .with { $0.importID = "resume" }, metadata: auth)
+      // The server hears of the broken stream on its own schedule: wait for it to mark the import.
+      var interrupted = Crm_V1_ImportJob()
+      for _ in 0..<100 {
+        interrupted = try await Crm_V1_ImportService.Client(wrapping: client).getImport(
+          .with { $0.importID = "resume" }, metadata: auth)
+        if interrupted.state != .running { break }
+        try await Task.sleep(for: .milliseconds(50))
+      }
       #expect(interrupted.state == .interrupted && interrupted.nextIndex == 600)
 
       // The resumed stream deliberately re-sends everything from row 0.

@@ -32,6 +32,8 @@ public struct AccountFields: Sendable, Hashable {
   public var description: String?
   /// Unique in the tenant when set.
   public var externalID: String?
+  /// The registration id (unified social credit code, VAT id), normalized to letters and digits.
+  public var registrationID: String?
   public var tags: [String]
 
   /// Fields with a name and nothing else.
@@ -98,6 +100,9 @@ public struct AccountFields: Sendable, Hashable {
       out.description = violations.multilineText("\(prefix).description", description ?? "", maxLength: 10_000)
     }
     if checks(.externalID) { out.externalID = violations.text("\(prefix).external_id", externalID ?? "", maxLength: 255) }
+    if checks(.registrationID) {
+      out.registrationID = RegistrationID.normalized(registrationID, field: "\(prefix).registration_id", into: &violations)
+    }
     if checks(.tags) { out.tags = Tags.normalize(tags, field: "\(prefix).tags", into: &violations) }
     return out
   }
@@ -122,6 +127,7 @@ public struct AccountFields: Sendable, Hashable {
       case .parentID: out.parentID = patch.parentID
       case .description: out.description = patch.description
       case .externalID: out.externalID = patch.externalID
+      case .registrationID: out.registrationID = patch.registrationID
       case .tags: out.tags = patch.tags
       case .ownerID: break
       }
@@ -145,7 +151,7 @@ public struct AccountFields: Sendable, Hashable {
       "shipping_address": shippingAddress.map(JSONValue.address) ?? .null,
       "parent_id": parentID.map { .string($0.lowercasedString) } ?? .null,
       "description": .optional(description),
-      "external_id": .optional(externalID),
+      "external_id": .optional(externalID), "registration_id": .optional(registrationID),
       "tags": .array(tags.map { .string($0) }),
     ]
   }
@@ -162,13 +168,15 @@ public enum AccountField: String, Sendable, Hashable, CaseIterable {
   case parentID = "parent_id"
   case description
   case externalID = "external_id"
+  case registrationID = "registration_id"
   case tags
   case ownerID = "owner_id"
 
   /// The order fields appear in the change log.
   public static let changeLogOrder: [String] = [
     "name", "website", "domain", "industry", "type", "tier", "employee_count", "annual_revenue", "phone",
-    "billing_address", "shipping_address", "parent_id", "description", "external_id", "tags", "owner_id",
+    "billing_address", "shipping_address", "parent_id", "description", "external_id",
+    "registration_id", "tags", "owner_id",
   ]
 }
 
@@ -193,6 +201,7 @@ extension JSONValue {
 extension AccountFields {
   /// The keys duplicate detection compares for this account.
   public var matchSubject: MatchSubject {
-    MatchSubject(phones: phone.map { [$0] } ?? [], domain: domain, companyKey: MatchKeys.companyName(name))
+    MatchSubject(
+      phones: phone.map { [$0] } ?? [], domain: domain, companyKey: MatchKeys.companyName(name), registrationID: registrationID)
   }
 }

@@ -177,6 +177,8 @@ enum ImportValues {
     "phone_number": "phone", "mobile": "phone", "mobile_phone": "phone", "telephone": "phone", "tel": "phone",
     "work_phone": "phone", "firstname": "first_name", "given_name": "first_name", "lastname": "last_name",
     "surname": "last_name", "family_name": "last_name", "full_name": "name", "job_title": "title", "position": "title",
+    "vat_id": "registration_id", "vat": "registration_id", "tax_id": "registration_id", "uscc": "registration_id",
+    "统一社会信用代码": "registration_id",
     "notes": "description", "tag": "tags", "id": "external_id", "externalid": "external_id",
   ]
 }
@@ -354,7 +356,8 @@ extension AccountFields: ImportableFields {
   public static let importAliases: [String: String] = [
     "company": "name", "company_name": "name", "account_name": "name", "organization": "name", "url": "website",
     "domain": "website", "employees": "employee_count", "phone_number": "phone", "telephone": "phone", "tag": "tags",
-    "notes": "description", "id": "external_id",
+    "notes": "description", "id": "external_id", "vat_id": "registration_id", "vat": "registration_id",
+    "tax_id": "registration_id", "uscc": "registration_id", "统一社会信用代码": "registration_id",
   ]
 
   public static let importTargets: [ImportTarget<AccountFields>] = [

@@ -68,7 +68,8 @@ public struct Lead: Sendable, Hashable, Identifiable {
         ])
       } ?? .null,
       "status": .string(status.rawValue), "disqualified_reason": .optional(disqualifiedReason),
-      "external_id": .optional(f.externalID), "tags": .array(f.tags.map { .string($0) }), "description": .optional(f.description),
+      "external_id": .optional(f.externalID), "registration_id": .optional(f.registrationID),
+      "tags": .array(f.tags.map { .string($0) }), "description": .optional(f.description),
       "owner_id": .string(ownerID.lowercasedString),
     ]
   }
@@ -86,13 +87,15 @@ public enum LeadField: String, Sendable, Hashable, CaseIterable {
   case sourceDetail = "source_detail"
   case campaign, utm
   case externalID = "external_id"
+  case registrationID = "registration_id"
   case tags, description
   case ownerID = "owner_id"
 
   /// The order fields appear in the change log.
   public static let changeLogOrder: [String] = [
     "first_name", "last_name", "company", "title", "emails", "phones", "website", "domain", "region_code", "industry",
-    "company_size", "source", "source_detail", "campaign", "utm", "status", "disqualified_reason", "external_id", "tags",
+    "company_size", "source", "source_detail", "campaign", "utm", "status", "disqualified_reason", "external_id",
+    "registration_id", "tags",
     "description", "owner_id",
   ]
 }
@@ -120,6 +123,7 @@ extension LeadFields {
       case .campaign: out.campaign = patch.campaign
       case .utm: out.utm = patch.utm
       case .externalID: out.externalID = patch.externalID
+      case .registrationID: out.registrationID = patch.registrationID
       case .tags: out.tags = patch.tags
       case .description: out.description = patch.description
       case .ownerID: break

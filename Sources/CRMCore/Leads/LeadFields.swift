@@ -39,6 +39,9 @@ public struct LeadFields: Sendable, Hashable {
   public var campaign: String?
   public var utm: UTMParameters?
   public var externalID: String?
+  /// The company's registration id (unified social credit code, VAT id), normalized to letters and
+  /// digits in upper case.
+  public var registrationID: String?
   public var tags: [String]
   public var description: String?
 
@@ -104,6 +107,7 @@ public struct LeadFields: Sendable, Hashable {
       out.utm = clean.isEmpty ? nil : clean
     }
     out.externalID = violations.text("\(prefix).external_id", externalID ?? "", maxLength: 255)
+    out.registrationID = RegistrationID.normalized(registrationID, field: "\(prefix).registration_id", into: &violations)
     out.tags = Tags.normalize(tags, field: "\(prefix).tags", into: &violations)
     out.description = violations.multilineText("\(prefix).description", description ?? "", maxLength: 10_000)
     if requiringIdentity, !out.hasIdentity,
@@ -118,6 +122,7 @@ public struct LeadFields: Sendable, Hashable {
   public var matchSubject: MatchSubject {
     MatchSubject(
       emails: emails.map(\.address), phones: phones.map(\.number), domain: domain,
-      companyKey: company.flatMap(MatchKeys.companyName), personKey: MatchKeys.personName(first: firstName, last: lastName))
+      companyKey: company.flatMap(MatchKeys.companyName), personKey: MatchKeys.personName(first: firstName, last: lastName),
+      registrationID: registrationID)
   }
 }

@@ -15,6 +15,8 @@ public enum MatchKey: String, Sendable, Hashable, CaseIterable, Codable, Compara
   case domain
   case companyName = "company_name"
   case personName = "person_name"
+  /// A company registration id (unified social credit code, VAT id): exact after normalization.
+  case registrationID = "registration_id"
 
   public static func < (lhs: MatchKey, rhs: MatchKey) -> Bool { lhs.rawValue < rhs.rawValue }
 }
@@ -48,13 +50,14 @@ public struct DuplicateRule: Sendable, Hashable {
   }
 
   /// The rule a tenant has until an admin sets one: warn when a lead, contact or account shares an
-  /// email or a phone (score ≥ 0.8) — a new record is never lost to a guess, and the caller hears about
+  /// email, a phone or a registration id (score ≥ 0.8) — a new record is never lost to a guess, and the caller hears about
   /// a likely duplicate. Name similarity (company_name, person_name) is opt-in: it costs a trigram
   /// search on every write, which took CreateAccount from 1,730 to 81 RPS in `scripts/bench.sh`
   /// (100k accounts whose names share common words); `FindDuplicates` always compares names.
   public static func standard(for type: RecordType) -> DuplicateRule {
     DuplicateRule(
-      recordType: type, action: .warn, keys: [.email, .phone, .domain], matchRecordTypes: [.lead, .contact, .account],
+      recordType: type, action: .warn, keys: [.email, .phone, .domain, .registrationID],
+      matchRecordTypes: [.lead, .contact, .account],
       minScore: 0.8, ignorePlusTags: false)
   }
 
@@ -64,7 +67,8 @@ public struct DuplicateRule: Sendable, Hashable {
       emails: keys.contains(.email) ? subject.emails : [], phones: keys.contains(.phone) ? subject.phones : [],
       domain: keys.contains(.domain) ? subject.domain : nil,
       companyKey: keys.contains(.companyName) ? subject.companyKey : nil,
-      personKey: keys.contains(.personName) ? subject.personKey : nil)
+      personKey: keys.contains(.personName) ? subject.personKey : nil,
+      registrationID: keys.contains(.registrationID) ? subject.registrationID : nil)
   }
 }
 

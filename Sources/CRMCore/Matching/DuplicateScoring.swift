@@ -9,11 +9,15 @@ public struct MatchSubject: Sendable, Hashable {
   public var domain: String?
   public var companyKey: String?
   public var personKey: String?
+  /// A registration id's key (``MatchKeys/registrationID(_:)``).
+  public var registrationID: String?
 
   /// A subject from its keys.
   public init(
-    emails: [String] = [], phones: [String] = [], domain: String? = nil, companyKey: String? = nil, personKey: String? = nil
+    emails: [String] = [], phones: [String] = [], domain: String? = nil, companyKey: String? = nil, personKey: String? = nil,
+    registrationID: String? = nil
   ) {
+    self.registrationID = registrationID
     self.emails = emails
     self.phones = phones
     self.domain = domain
@@ -22,7 +26,9 @@ public struct MatchSubject: Sendable, Hashable {
   }
 
   /// True when there is nothing to match on.
-  public var isEmpty: Bool { emails.isEmpty && phones.isEmpty && domain == nil && companyKey == nil && personKey == nil }
+  public var isEmpty: Bool {
+    emails.isEmpty && phones.isEmpty && domain == nil && companyKey == nil && personKey == nil && registrationID == nil
+  }
 }
 
 /// Why a record matched.
@@ -52,6 +58,7 @@ public struct MatchReason: Sendable, Hashable {
   public var weight: Double {
     switch key {
     case "email": return 0.95
+    case "registration_id": return 0.95
     case "phone": return 0.85
     case "domain": return 0.5
     case "company_name": return 0.75 * similarity

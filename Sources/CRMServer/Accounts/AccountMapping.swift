@@ -30,6 +30,7 @@ extension Crm_V1_Account {
     parentID = f.parentID?.lowercasedString ?? ""
     description_p = f.description ?? ""
     externalID = f.externalID ?? ""
+    registrationID = f.registrationID ?? ""
     tags = f.tags
     createUserID = account.createdBy?.lowercasedString ?? ""
     updateUserID = account.updatedBy?.lowercasedString ?? ""
@@ -51,6 +52,7 @@ extension Crm_V1_Account {
     fields.parentID = RequestFields.optionalID(parentID, field: "\(prefix).parent_id", into: &violations)
     fields.description = description_p
     fields.externalID = externalID
+    fields.registrationID = registrationID
     fields.tags = tags
     return fields.normalized(prefix: prefix, only: only, into: &violations)
   }

@@ -49,6 +49,7 @@ extension Crm_V1_Lead {
     status = Crm_V1_LeadStatus(lead.status)
     disqualifiedReason = lead.disqualifiedReason ?? ""
     externalID = f.externalID ?? ""
+    registrationID = f.registrationID ?? ""
     tags = f.tags
     description_p = f.description ?? ""
     if let activity = lead.lastActivityAt { lastActivityTime = .init(activity) }
@@ -77,6 +78,7 @@ extension Crm_V1_Lead {
         source: utm.source, medium: utm.medium, campaign: utm.campaign, term: utm.term, content: utm.content)
     }
     fields.externalID = externalID
+    fields.registrationID = registrationID
     fields.tags = tags
     fields.description = description_p
     return fields.normalized(prefix: prefix, requiringIdentity: requiringIdentity, into: &violations)

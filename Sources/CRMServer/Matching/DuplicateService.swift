@@ -108,6 +108,8 @@ public struct DuplicateService: Crm_V1_DuplicateService.SimpleServiceProtocol {
     let first = violations.text("candidate.first_name", candidate.firstName, maxLength: 100)
     let last = violations.text("candidate.last_name", candidate.lastName, maxLength: 100)
     subject.personKey = MatchKeys.personName(first: first, last: last)
+    subject.registrationID = RegistrationID.normalized(
+      candidate.registrationID, field: "candidate.registration_id", into: &violations)
     return subject
   }
 }

@@ -16,7 +16,7 @@ extension Account: StoredRecord {
   static let columns = """
     id, owner_id, name, website, domain, industry, account_type, tier, employee_count, annual_revenue_currency,
     annual_revenue_units, annual_revenue_nanos, phone, billing_address, shipping_address, parent_id, description,
-    external_id, tags, version, created_at, updated_at, created_by, updated_by, archived_at, merged_into,
+    external_id, registration_id, tags, version, created_at, updated_at, created_by, updated_by, archived_at, merged_into,
     last_activity_at
     """
 
@@ -38,6 +38,7 @@ extension Account: StoredRecord {
     fields.parentID = try row.decode("parent_id")
     fields.description = try row.decode("description")
     fields.externalID = try row.decode("external_id")
+    fields.registrationID = try row.decode("registration_id")
     fields.tags = try row.decode("tags")
     self.init(
       id: try row.decode("id"), version: try row.decode("version"), ownerID: try row.decode("owner_id"), fields: fields,
@@ -56,13 +57,13 @@ extension Account: StoredRecord {
       \(f.name), \(f.website), \(f.domain), \(f.industry), \(f.type.rawValue), \(f.tier.rawValue), \(f.employeeCount),
       \(f.annualRevenue?.currencyCode), \(f.annualRevenue?.units), \(f.annualRevenue?.nanos), \(f.phone),
       \(f.billingAddress?.storedJSON)::jsonb, \(f.shippingAddress?.storedJSON)::jsonb, \(f.parentID), \(f.description),
-      \(f.externalID), \(f.tags)::text[], \(ownerID), \(MatchKeys.companyName(f.name))
+      \(f.externalID), \(f.tags)::text[], \(ownerID), \(MatchKeys.companyName(f.name)), \(f.registrationID)
       """
   }
 
   static let writableColumns = """
     name, website, domain, industry, account_type, tier, employee_count, annual_revenue_currency, annual_revenue_units,
     annual_revenue_nanos, phone, billing_address, shipping_address, parent_id, description, external_id, tags, owner_id,
-    company_key
+    company_key, registration_id
     """
 }

@@ -46,6 +46,7 @@ public struct Migrator: Sendable {
     ("0009_imports.sql", PackageResources._009_imports_sql),
     ("0010_key_lookups.sql", PackageResources._010_key_lookups_sql),
     ("0011_match_candidates.sql", PackageResources._011_match_candidates_sql),
+    ("0012_registration_ids.sql", PackageResources._012_registration_ids_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

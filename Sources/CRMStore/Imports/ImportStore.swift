@@ -378,9 +378,10 @@ public struct ImportStore: Sendable {
       """)
   }
 
-  /// The exact keys of a subject: `e:` emails, `p:` phones, `d:` the domain.
+  /// The exact keys of a subject: `e:` emails, `p:` phones, `d:` the domain, `r:` the registration id.
   static func keys(_ subject: MatchSubject) -> [String] {
     subject.emails.map { "e:" + $0 } + subject.phones.map { "p:" + $0 } + (subject.domain.map { ["d:" + $0] } ?? [])
+      + (subject.registrationID.map { ["r:" + $0] } ?? [])
   }
 
   /// The records of `types` holding any of the subjects' exact keys: one query per table and key kind.
@@ -390,6 +391,7 @@ public struct ImportStore: Sendable {
     let emails = Array(Set(subjects.flatMap(\.emails)))
     let phones = Array(Set(subjects.flatMap(\.phones)))
     let domains = Array(Set(subjects.compactMap(\.domain)))
+    let registrations = Array(Set(subjects.compactMap(\.registrationID)))
     var known: [String: RecordLink] = [:]
     for type in types {
       let table: String
@@ -418,6 +420,7 @@ public struct ImportStore: Sendable {
         queries.append(("p:", column == "phone" ? equal(column, phones) : probe(column, phones)))
       }
       if let column = columns.domain, !domains.isEmpty { queries.append(("d:", equal(column, domains))) }
+      if type != .contact, !registrations.isEmpty { queries.append(("r:", equal("registration_id", registrations))) }
       let results = try connection.pipeline(queries.map(\.1))
       for ((prefix, _), result) in zip(queries, results) {
         for row in result.rows {

@@ -18,7 +18,8 @@ extension Lead: StoredRecord {
   ]
   static let columns = """
     id, owner_id, first_name, last_name, company, title, emails, phones, website, domain, region_code, industry,
-    company_size, source, source_detail, campaign, utm, status, disqualified_reason, external_id, tags, description,
+    company_size, source, source_detail, campaign, utm, status, disqualified_reason, external_id, registration_id, tags,
+    description,
     last_activity_at, version, created_at, updated_at, created_by, updated_by, archived_at, merged_into
     """
 
@@ -40,6 +41,7 @@ extension Lead: StoredRecord {
     fields.campaign = try row.decode("campaign")
     fields.utm = try StoredJSON.decode(UTMParameters.self, from: row.decode("utm"))
     fields.externalID = try row.decode("external_id")
+    fields.registrationID = try row.decode("registration_id")
     fields.tags = try row.decode("tags")
     fields.description = try row.decode("description")
     self.init(
@@ -53,7 +55,7 @@ extension Lead: StoredRecord {
   static let writableColumns = """
     first_name, last_name, company, title, emails, email_addresses, phones, phone_numbers, website, domain, region_code,
     industry, company_size, source, source_detail, campaign, utm, status, disqualified_reason, external_id, tags,
-    description, email_keys, company_key, person_key, owner_id
+    description, email_keys, company_key, person_key, owner_id, registration_id
     """
 
   /// The values of ``writableColumns``, in order, with the match keys computed from the fields.
@@ -70,7 +72,7 @@ extension Lead: StoredRecord {
       \(phones)::jsonb, \(f.phones.map(\.number))::text[], \(f.website), \(f.domain), \(f.regionCode), \(f.industry),
       \(f.companySize), \(f.source.rawValue), \(f.sourceDetail), \(f.campaign), \(f.utm?.storedJSON)::jsonb, \(status.rawValue),
       \(disqualifiedReason), \(f.externalID), \(f.tags)::text[], \(f.description), \(emailKeys)::text[], \(keys.companyKey),
-      \(keys.personKey), \(ownerID)
+      \(keys.personKey), \(ownerID), \(f.registrationID)
       """
   }
 }

@@ -21,6 +21,7 @@ public struct DuplicateStore: Sendable {
     var hasDomain: Bool
     var hasCompanyKey: Bool
     var hasPersonKey: Bool
+    var hasRegistrationID: Bool
     var displayName: String
     var phoneHits: String
   }
@@ -28,17 +29,17 @@ public struct DuplicateStore: Sendable {
   static let sources: [RecordType: Source] = [
     .lead: Source(
       type: .lead, table: "leads", emailColumn: ("email_addresses", "email_keys"),
-      hasDomain: true, hasCompanyKey: true, hasPersonKey: true,
+      hasDomain: true, hasCompanyKey: true, hasPersonKey: true, hasRegistrationID: true,
       displayName: "trim(concat_ws(' ', first_name, last_name, CASE WHEN company IS NOT NULL THEN '(' || company || ')' END))",
       phoneHits: "ARRAY(SELECT unnest(phone_numbers) INTERSECT SELECT unnest($P))"),
     .contact: Source(
       type: .contact, table: "contacts", emailColumn: ("email_addresses", "email_keys"),
-      hasDomain: false, hasCompanyKey: false, hasPersonKey: true,
+      hasDomain: false, hasCompanyKey: false, hasPersonKey: true, hasRegistrationID: false,
       displayName: "trim(concat_ws(' ', first_name, last_name))",
       phoneHits: "ARRAY(SELECT unnest(phone_numbers) INTERSECT SELECT unnest($P))"),
     .account: Source(
       type: .account, table: "accounts", emailColumn: nil, hasDomain: true,
-      hasCompanyKey: true, hasPersonKey: false, displayName: "name",
+      hasCompanyKey: true, hasPersonKey: false, hasRegistrationID: true, displayName: "name",
       phoneHits: "CASE WHEN phone = ANY($P) THEN ARRAY[phone] ELSE '{}'::text[] END"),
   ]
 
@@ -128,6 +129,9 @@ public struct DuplicateStore: Sendable {
         if try row.decode("domain_hit", as: Bool?.self) == true, let domain = subject.domain {
           reasons.append(MatchReason(key: "domain", kind: .normalized, similarity: 1, value: domain))
         }
+        if try row.decode("registration_hit", as: Bool?.self) == true, let registration = subject.registrationID {
+          reasons.append(MatchReason(key: "registration_id", kind: .normalized, similarity: 1, value: registration))
+        }
         for (key, column, similarityColumn) in [
           ("company_name", "company_key", "company_sim"), ("person_name", "person_key", "person_sim"),
         ] {
@@ -171,9 +175,10 @@ public struct DuplicateStore: Sendable {
     let domain = source.hasDomain ? subject.domain : nil
     let company = source.hasCompanyKey ? subject.companyKey : nil
     let person = source.hasPersonKey ? subject.personKey : nil
+    let registration = source.hasRegistrationID ? subject.registrationID : nil
     let hasKeys =
       (emailColumn != nil && !emails.isEmpty) || !phones.isEmpty || domain != nil
-      || company != nil || person != nil
+      || company != nil || person != nil || registration != nil
     guard hasKeys else { return "SELECT NULL::uuid AS id WHERE false" }
 
     var select: PostgresQuery = "SELECT id, owner_id, \(unsafeSQL: source.displayName) AS display_name"
@@ -190,6 +195,11 @@ public struct DuplicateStore: Sendable {
     } else {
       select.append(unsafeSQL: ", NULL::boolean AS domain_hit")
     }
+    if source.hasRegistrationID {
+      select.append(", registration_id = \(subject.registrationID)::text AS registration_hit")
+    } else {
+      select.append(unsafeSQL: ", NULL::boolean AS registration_hit")
+    }
     if source.hasCompanyKey {
       select.append(", company_key, similarity(company_key, \(subject.companyKey)::text)::float8 AS company_sim")
     } else {
@@ -200,14 +210,14 @@ public struct DuplicateStore: Sendable {
     } else {
       select.append(unsafeSQL: ", NULL::text AS person_key, NULL::float8 AS person_sim")
     }
-    // The candidates: one index lookup per key, united, in crm_match_candidates (0011_match_candidates.sql),
+    // The candidates: one index lookup per key, united, in crm_match_candidates (0011_match_candidates.sql, 0012),
     // which runs as the owner because under row-level security `&&` and `%` cannot use their GIN
     // indexes. (An OR of the keys in one WHERE had led the planner to scan the tenant: 667 ms.) The
     // rows themselves are read here, under the policy, by primary key.
     var query: PostgresQuery = """
       WITH hits AS (
         SELECT crm_match_candidates AS id FROM crm_match_candidates(\(source.table), \(emailColumn), \(emails)::text[],
-          \(phones)::text[], \(domain), \(company), \(person)))
+          \(phones)::text[], \(domain), \(company), \(person), \(registration)))
       """
     query.append(select)
     query.append(
