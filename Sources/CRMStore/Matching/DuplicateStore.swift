@@ -105,17 +105,28 @@ public struct DuplicateStore: Sendable {
       """)
   }
 
-  /// One query per record type, in `types` order.
+  /// One query per record type, in `types` order, after a statement that sets the trigram threshold.
   static func queries(_ subject: MatchSubject, in types: [RecordType], ignoringPlusTags: Bool, tenant: UUID) -> [PostgresQuery] {
-    types.compactMap { sources[$0] }.map { query(for: $0, subject: subject, ignoringPlusTags: ignoringPlusTags, tenant: tenant) }
+    [similarityThreshold]
+      + types.compactMap { sources[$0] }.map {
+        query(for: $0, subject: subject, ignoringPlusTags: ignoringPlusTags, tenant: tenant)
+      }
   }
+
+  /// Name candidates must be at least this similar (pg_trgm's `%`, for the rest of the transaction).
+  /// Reasons below it are dropped anyway; with pg_trgm's default of 0.3 the 200 candidates a lookup
+  /// keeps could all be weak ones, crowding out the real matches, and the index rechecked many more
+  /// rows.
+  static let minimumNameSimilarity = 0.5
+  static let similarityThreshold: PostgresQuery =
+    "SELECT set_config('pg_trgm.similarity_threshold', \(String(minimumNameSimilarity)), true)"
 
   /// The matches in the results of ``queries(_:in:ignoringPlusTags:tenant:)``, with their reasons.
   static func matches(
     _ results: [PostgresResult], of subject: MatchSubject, in types: [RecordType], excluding excluded: (RecordType, UUID)?
   ) throws -> [DuplicateMatch] {
     var matches: [DuplicateMatch] = []
-    for (source, result) in zip(types.compactMap { sources[$0] }, results) {
+    for (source, result) in zip(types.compactMap { sources[$0] }, results.dropFirst()) {
       for row in result.rows {
         let id: UUID = try row.decode("id")
         if let excluded, excluded.0 == source.type, excluded.1 == id { continue }
@@ -135,7 +146,7 @@ public struct DuplicateStore: Sendable {
         for (key, column, similarityColumn) in [
           ("company_name", "company_key", "company_sim"), ("person_name", "person_key", "person_sim"),
         ] {
-          if let similarity = try row.decode(similarityColumn, as: Double?.self), similarity >= 0.5,
+          if let similarity = try row.decode(similarityColumn, as: Double?.self), similarity >= minimumNameSimilarity,
             let value = try row.decode(column, as: String?.self)
           {
             reasons.append(
