@@ -124,6 +124,16 @@ find_crmd=$(CRM_ADDRESS="$crmd_address" CRM_TOKEN="$crmd_token" "$bin/crm-bench"
   --candidates "$work/candidates.csv" --concurrency "$concurrency" --duration "$duration" --warmup "$warmup" --json)
 large_leads=$(psql_as_owner crm_import_large -At -c "SELECT count(*) FROM leads")
 
+step "EXPLAIN of FindDuplicates' lookups for one candidate (as the owner, as crm_match_candidates runs them)"
+IFS=, read -r c_first c_last c_email c_company < <(sed -n 7p "$work/candidates.csv")
+c_person=$(echo "$c_first $c_last" | tr '[:upper:]' '[:lower:]')
+c_company_key=$(echo "$c_company" | tr '[:upper:]' '[:lower:]')
+psql_as_owner crm_import_large -c "SET pg_trgm.similarity_threshold = 0.5" \
+  -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM leads WHERE tenant_id = '$large_tenant' AND email_keys && ARRAY['$c_email'] LIMIT 200" \
+  -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM leads WHERE tenant_id = '$large_tenant' AND person_key % '$c_person' LIMIT 200" \
+  -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM leads WHERE tenant_id = '$large_tenant' AND company_key % '$c_company_key' LIMIT 200" \
+  | tee "$work/explain.txt"
+
 python3 - "$get_crmd" "$get_pg" "$create_crmd" "$create_pg" "$concurrency" "$duration" "$accounts" "$pool" "$crmd_rss_kb" \
   "$health_crmd" "$health_pg" "$capture_crmd" "$capture_pg" <<'PY'
 import json, re, sys
