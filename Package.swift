@@ -75,6 +75,7 @@ let package = Package(
         .embedInCode("Migrations/0010_key_lookups.sql"),
         .embedInCode("Migrations/0011_match_candidates.sql"),
         .embedInCode("Migrations/0012_registration_ids.sql"),
+        .embedInCode("Migrations/0013_gin_without_pending_lists.sql"),
       ],
       swiftSettings: strictSettings
     ),
