@@ -49,8 +49,10 @@ struct Bench: AsyncParsableCommand {
       guard let candidates, let text = try? String(contentsOfFile: candidates, encoding: .utf8) else {
         throw ValidationError("find-duplicates needs --candidates FILE")
       }
-      people = text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        .filter { $0.count >= 4 }
+      people = text.split(whereSeparator: \.isNewline).map {
+        $0.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
+      }
+      .filter { $0.count >= 4 }
       if people.isEmpty { throw ValidationError("no candidates in \(candidates)") }
     }
     guard concurrency > 0, connections > 0, duration > 0 else {
@@ -144,6 +146,7 @@ struct Load: Sendable {
     var outcome = Outcome()
     var generator = SystemRandomNumberGenerator()
     var sequence = 0
+    var reported = false
     while true {
       let began = ContinuousClock.now
       if began >= stopAt { return outcome }
@@ -190,6 +193,11 @@ struct Load: Sendable {
         }
       } catch {
         failed = true
+        // Say why once, so a run that only fails does not pass for a slow one.
+        if worker == 0, !reported {
+          reported = true
+          FileHandle.standardError.write(Data("crm-bench: first error of worker 0: \(error)\n".utf8))
+        }
       }
       let ended = ContinuousClock.now
       guard began >= measureFrom, ended <= stopAt else { continue }

@@ -38,7 +38,7 @@ def main():
     with open(out, "w", newline="", encoding="utf-8") as f, open(candidates_path, "w", newline="", encoding="utf-8") as c:
         writer = csv.writer(f)
         writer.writerow(["First Name", "Last Name", "Email", "Company", "Phone", "Title", "Country"])
-        candidates = csv.writer(c)
+        candidates = csv.writer(c, lineterminator="\n")
         for i in range(rows):
             if people and rnd.random() < 0.05:
                 first, last, email, company = rnd.choice(people)
