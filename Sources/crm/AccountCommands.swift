@@ -273,8 +273,9 @@ extension Accounts {
 
     func run() async throws {
       try await runReportingErrors {
+        let request = try merge.request()
         let survivor = try await client.withClient { grpc, metadata in
-          try await Crm_V1_AccountService.Client(wrapping: grpc).mergeAccounts(merge.request, metadata: metadata)
+          try await Crm_V1_AccountService.Client(wrapping: grpc).mergeAccounts(request, metadata: metadata)
         }
         try Accounts.printAccount(survivor, json: client.json)
       }

@@ -64,8 +64,8 @@ struct CaptureCommand: AsyncParsableCommand {
 
     func run() async throws {
       try await runReportingErrors {
-        let fields = try CaptureCommand.pairs(field)
-        let fieldMap = try CaptureCommand.pairs(map)
+        let fields = try keyValuePairs(field, option: "--field", form: "NAME=VALUE")
+        let fieldMap = try keyValuePairs(map, option: "--map", form: "FORM_FIELD=LEAD_FIELD")
         var request = Crm_V1_CaptureLeadRequest()
         common.apply(to: &request)
         request.webForm = .with {
@@ -79,18 +79,9 @@ struct CaptureCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-      _ = try CaptureCommand.pairs(field)
-      _ = try CaptureCommand.pairs(map)
+      _ = try keyValuePairs(field, option: "--field", form: "NAME=VALUE")
+      _ = try keyValuePairs(map, option: "--map", form: "FORM_FIELD=LEAD_FIELD")
     }
-  }
-
-  static func pairs(_ items: [String]) throws -> [String: String] {
-    var pairs: [String: String] = [:]
-    for item in items {
-      guard let equals = item.firstIndex(of: "=") else { throw ValidationError("expected name=value, got \(item)") }
-      pairs[String(item[..<equals])] = String(item[item.index(after: equals)...])
-    }
-    return pairs
   }
 
   struct Email: AsyncParsableCommand {

@@ -231,8 +231,9 @@ extension Contacts {
 
     func run() async throws {
       try await runReportingErrors {
+        let request = try merge.request()
         let survivor = try await client.withClient { grpc, metadata in
-          try await Crm_V1_ContactService.Client(wrapping: grpc).mergeContacts(merge.request, metadata: metadata)
+          try await Crm_V1_ContactService.Client(wrapping: grpc).mergeContacts(request, metadata: metadata)
         }
         try Contacts.printContact(survivor, json: client.json)
       }

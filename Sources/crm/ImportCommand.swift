@@ -50,7 +50,7 @@ struct ImportCommand: AsyncParsableCommand {
     }
     guard (1...1000).contains(batchSize) else { throw ValidationError("--batch-size must be 1–1000") }
     guard delimiter.unicodeScalars.count == 1 else { throw ValidationError("--delimiter must be one character") }
-    for item in map where !item.contains("=") { throw ValidationError("--map expects COLUMN=FIELD, got \(item)") }
+    _ = try keyValuePairs(map, option: "--map", form: "COLUMN=FIELD")
   }
 
   func run() async throws {
@@ -112,6 +112,7 @@ struct ImportRun {
       throw CLIError(message: "\(path) has no header line", code: 4)
     }
     let importID = command.importID ?? Self.derivedID(path: path, attributes: attributes)
+    let mapping = try keyValuePairs(command.map, option: "--map", form: "COLUMN=FIELD")
     let header = Crm_V1_ImportRequest.with {
       $0.header = .with {
         $0.recordType = ImportCommand.types[command.type]!
@@ -130,11 +131,7 @@ struct ImportRun {
           default: .unspecified
           }
         $0.columns = columns
-        $0.fieldMapping = Dictionary(
-          command.map.map { item in
-            let parts = item.split(separator: "=", maxSplits: 1)
-            return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
-          }, uniquingKeysWith: { _, last in last })
+        $0.fieldMapping = mapping
         $0.sourceName = URL(fileURLWithPath: path).lastPathComponent
       }
     }
@@ -166,7 +163,7 @@ struct ImportRun {
     display.finish()
     try failedWriter.close()
     let elapsed = ContinuousClock.now - start
-    let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 0.001)
+    let seconds = max(elapsed.seconds, 0.001)
     let progress = shared.progress.withLock { $0 }
     let rate = Double(progress.answered - progress.alreadyDone) / seconds
     var line =
@@ -370,7 +367,7 @@ struct ProgressDisplay: Sendable {
   func show(_ progress: ImportRun.Progress, since start: ContinuousClock.Instant) {
     guard enabled else { return }
     let elapsed = ContinuousClock.now - start
-    let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 0.001)
+    let seconds = max(elapsed.seconds, 0.001)
     let rate = Double(progress.answered) / seconds
     var eta = ""
     if fileSize > 0, progress.bytesRead > 0, rate > 0 {

@@ -313,8 +313,9 @@ extension Leads {
 
     func run() async throws {
       try await runReportingErrors {
+        let request = try merge.request()
         let survivor = try await client.withClient { grpc, metadata in
-          try await Crm_V1_LeadService.Client(wrapping: grpc).mergeLeads(merge.request, metadata: metadata)
+          try await Crm_V1_LeadService.Client(wrapping: grpc).mergeLeads(request, metadata: metadata)
         }
         try Leads.printLead(survivor, json: client.json)
       }

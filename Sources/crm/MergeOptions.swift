@@ -12,18 +12,16 @@ struct MergeOptions: ParsableArguments {
 
   func validate() throws {
     guard ids.count >= 2 else { throw ValidationError("name the survivor and at least one record to merge into it") }
-    for item in take where !item.contains("=") { throw ValidationError("--take expects field=RECORD_ID, got \(item)") }
+    _ = try keyValuePairs(take, option: "--take", form: "FIELD=RECORD_ID")
   }
 
-  var request: Crm_V1_MergeRecordsRequest {
-    .with {
+  func request() throws -> Crm_V1_MergeRecordsRequest {
+    let sources = try keyValuePairs(take, option: "--take", form: "FIELD=RECORD_ID")
+    return .with {
       $0.survivorID = ids[0]
       $0.survivorEtag = etag ?? ""
       $0.merged = ids.dropFirst().map { id in .with { $0.id = id } }
-      for item in take {
-        let parts = item.split(separator: "=", maxSplits: 1)
-        $0.fieldSources[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
-      }
+      $0.fieldSources = sources
       $0.requestID = requestID ?? ""
     }
   }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import SwiftProtobuf
 
@@ -75,4 +76,22 @@ enum Output {
     default: return (try? value.jsonString()) ?? ""
     }
   }
+}
+
+/// `NAME=VALUE` options (`--field`, `--map`, `--take`) as a dictionary; the last of a repeated name wins.
+/// Throws a ValidationError naming the option and the expected form.
+func keyValuePairs(_ items: [String], option: String, form: String) throws -> [String: String] {
+  var pairs: [String: String] = [:]
+  for item in items {
+    guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+      throw ValidationError("\(option) expects \(form), got \(item)")
+    }
+    pairs[String(item[..<equals])] = String(item[item.index(after: equals)...])
+  }
+  return pairs
+}
+
+extension Duration {
+  /// The duration in seconds, as a floating-point number.
+  var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -381,8 +381,7 @@ struct CrmdProcess: @unchecked Sendable {
 
   /// Starts `.build/debug/crmd` on a free port and waits until it listens.
   static func start() throws -> CrmdProcess {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let binary = root.appendingPathComponent(".build/debug/crmd")
+    let binary = Self.binary("crmd")
     guard FileManager.default.isExecutableFile(atPath: binary.path) else {
       throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: binary.path + " (run swift build first)"])
     }
@@ -417,6 +416,12 @@ struct CrmdProcess: @unchecked Sendable {
     throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "crmd did not start: \(text)"])
   }
 
+  /// A product of this package's debug build (`swift build` builds it before the tests run).
+  static func binary(_ name: String) -> URL {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent(".build/debug/\(name)")
+  }
+
   /// SIGKILL: no graceful shutdown, no chance to mark anything.
   func kill() {
     if process.isRunning {
@@ -434,16 +439,11 @@ struct CrmdProcess: @unchecked Sendable {
 
 @Suite("CLI: crm import")
 struct ImportCLITests {
-  static func binary(_ name: String) -> URL {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-      .appendingPathComponent(".build/debug/\(name)")
-  }
-
   /// Runs `crm` with `arguments`; returns its exit status and standard error.
   static func crm(_ arguments: [String], server: CrmdProcess, token: String, killAfter: Duration? = nil) throws -> (Int32, String)
   {
     let process = Process()
-    process.executableURL = binary("crm")
+    process.executableURL = CrmdProcess.binary("crm")
     process.arguments = arguments
     var environment = ProcessInfo.processInfo.environment
     environment["CRM_ADDRESS"] = "\(server.address.host):\(server.address.port)"

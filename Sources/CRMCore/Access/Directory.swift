@@ -101,4 +101,7 @@ public struct CaptureKeyLimits: Sendable, Hashable {
 
   /// The largest rate a key may be given.
   public static let maxRatePerMinute = 100_000
+
+  /// The channels a capture key may be issued for.
+  public static let channels: [LeadSource] = [.webForm, .email, .phone, .chat, .event, .partner]
 }

@@ -69,20 +69,20 @@ public struct Principal: Sendable, Hashable {
   }
 }
 
-/// What a capture key allows: `CaptureLead` on one channel, at most `ratePerMinute` calls a minute.
+/// What a capture key allows: `CaptureLead` on one channel, within its rate (``CaptureKeyLimits``).
 public struct CaptureScope: Sendable, Hashable {
   /// The key (an API token) the call came with.
   public var keyID: UUID
-  public var channel: LeadSource
-  public var ratePerMinute: Int
+  public var limits: CaptureKeyLimits
 
   /// A scope.
-  public init(keyID: UUID, channel: LeadSource, ratePerMinute: Int) {
+  public init(keyID: UUID, limits: CaptureKeyLimits) {
     self.keyID = keyID
-    self.channel = channel
-    self.ratePerMinute = ratePerMinute
+    self.limits = limits
   }
 
-  /// The channels a capture key may be issued for.
-  public static let channels: [LeadSource] = [.webForm, .email, .phone, .chat, .event, .partner]
+  /// The key's channel.
+  public var channel: LeadSource { limits.channel }
+  /// Calls a minute.
+  public var ratePerMinute: Int { limits.ratePerMinute }
 }

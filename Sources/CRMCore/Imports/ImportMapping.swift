@@ -155,6 +155,57 @@ public protocol ImportableFields: MergeableFields {
   var importCreationProblem: ImportFieldError? { get }
 }
 
+/// The fields a lead and a contact share: a person's names, title, ids and notes.
+public protocol PersonFields: ReachableFields {
+  var firstName: String? { get set }
+  var lastName: String? { get set }
+  var title: String? { get set }
+  var externalID: String? { get set }
+  var description: String? { get set }
+}
+
+extension LeadFields: PersonFields {}
+extension ContactFields: PersonFields {}
+
+extension ImportTarget where Fields: PersonFields {
+  /// Targets of a person (leads and contacts; their field enums use the same names).
+  static var person: [ImportTarget<Fields>] {
+    func field(_ name: String) -> Fields.Field { Fields.Field(rawValue: name)! }
+    return [
+      .init("first_name", mask: [field("first_name")]) {
+        $0.firstName = $1; return nil
+      },
+      .init("last_name", mask: [field("last_name")]) {
+        $0.lastName = $1; return nil
+      },
+      .init("name", paths: ["first_name", "last_name"], mask: [field("first_name"), field("last_name")]) { fields, value in
+        let words = value.split(whereSeparator: \.isWhitespace)
+        fields.firstName = words.count > 1 ? String(words[0]) : nil
+        fields.lastName = words.count > 1 ? words.dropFirst().joined(separator: " ") : value
+        return nil
+      },
+      .init("title", mask: [field("title")]) {
+        $0.title = $1; return nil
+      },
+      .init("email", paths: ["emails"], mask: [field("emails")]) {
+        $0.emails.append(ContactEmail(address: $1, isPrimary: $0.emails.isEmpty)); return nil
+      },
+      .init("phone", paths: ["phones"], mask: [field("phones")]) {
+        $0.phones.append(ContactPhone(number: $1, isPrimary: $0.phones.isEmpty)); return nil
+      },
+      .init("external_id", mask: [field("external_id")]) {
+        $0.externalID = $1; return nil
+      },
+      .init("tags", mask: [field("tags")]) {
+        $0.tags += ImportValues.tags($1); return nil
+      },
+      .init("description", mask: [field("description")]) {
+        $0.description = $1; return nil
+      },
+    ]
+  }
+}
+
 enum ImportValues {
   static func tags(_ value: String) -> [String] {
     value.split(whereSeparator: { $0 == ";" || $0 == "," }).map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
@@ -195,70 +246,41 @@ extension LeadFields: ImportableFields {
     "country": "region_code", "employees": "company_size", "source": "source_detail",
   ]) { first, _ in first }
 
-  public static let importTargets: [ImportTarget<LeadFields>] = [
-    .init("first_name", mask: [.firstName]) {
-      $0.firstName = $1; return nil
-    },
-    .init("last_name", mask: [.lastName]) {
-      $0.lastName = $1; return nil
-    },
-    .init("name", paths: ["first_name", "last_name"], mask: [.firstName, .lastName]) { fields, value in
-      let words = value.split(whereSeparator: \.isWhitespace)
-      fields.firstName = words.count > 1 ? String(words[0]) : nil
-      fields.lastName = words.count > 1 ? words.dropFirst().joined(separator: " ") : value
-      return nil
-    },
-    .init("company", mask: [.company]) {
-      $0.company = $1; return nil
-    },
-    .init("title", mask: [.title]) {
-      $0.title = $1; return nil
-    },
-    .init("email", paths: ["emails"], mask: [.emails]) {
-      $0.emails.append(ContactEmail(address: $1, isPrimary: $0.emails.isEmpty)); return nil
-    },
-    .init("phone", paths: ["phones"], mask: [.phones]) {
-      $0.phones.append(ContactPhone(number: $1, isPrimary: $0.phones.isEmpty)); return nil
-    },
-    .init("website", mask: [.website]) {
-      $0.website = $1; return nil
-    },
-    .init("region_code", mask: [.regionCode]) {
-      $0.regionCode = $1; return nil
-    },
-    .init("industry", mask: [.industry]) {
-      $0.industry = $1; return nil
-    },
-    .init("company_size", mask: [.companySize]) { fields, value in
-      guard let size = ImportValues.integer(value), let small = Int32(exactly: size) else { return "is not a whole number" }
-      fields.companySize = small
-      return nil
-    },
-    .init("source_detail", mask: [.sourceDetail]) {
-      $0.sourceDetail = $1; return nil
-    },
-    .init("campaign", mask: [.campaign]) {
-      $0.campaign = $1; return nil
-    },
-    .init("utm_source", paths: ["utm"], mask: [.utm]) {
-      $0.utm = ($0.utm ?? UTMParameters()).with(\.source, $1); return nil
-    },
-    .init("utm_medium", paths: ["utm"], mask: [.utm]) {
-      $0.utm = ($0.utm ?? UTMParameters()).with(\.medium, $1); return nil
-    },
-    .init("utm_campaign", paths: ["utm"], mask: [.utm]) {
-      $0.utm = ($0.utm ?? UTMParameters()).with(\.campaign, $1); return nil
-    },
-    .init("external_id", mask: [.externalID]) {
-      $0.externalID = $1; return nil
-    },
-    .init("tags", mask: [.tags]) {
-      $0.tags += ImportValues.tags($1); return nil
-    },
-    .init("description", mask: [.description]) {
-      $0.description = $1; return nil
-    },
-  ]
+  public static let importTargets: [ImportTarget<LeadFields>] =
+    ImportTarget.person + [
+      .init("company", mask: [.company]) {
+        $0.company = $1; return nil
+      },
+      .init("website", mask: [.website]) {
+        $0.website = $1; return nil
+      },
+      .init("region_code", mask: [.regionCode]) {
+        $0.regionCode = $1; return nil
+      },
+      .init("industry", mask: [.industry]) {
+        $0.industry = $1; return nil
+      },
+      .init("company_size", mask: [.companySize]) { fields, value in
+        guard let size = ImportValues.integer(value), let small = Int32(exactly: size) else { return "is not a whole number" }
+        fields.companySize = small
+        return nil
+      },
+      .init("source_detail", mask: [.sourceDetail]) {
+        $0.sourceDetail = $1; return nil
+      },
+      .init("campaign", mask: [.campaign]) {
+        $0.campaign = $1; return nil
+      },
+      .init("utm_source", paths: ["utm"], mask: [.utm]) {
+        $0.utm = ($0.utm ?? UTMParameters()).with(\.source, $1); return nil
+      },
+      .init("utm_medium", paths: ["utm"], mask: [.utm]) {
+        $0.utm = ($0.utm ?? UTMParameters()).with(\.medium, $1); return nil
+      },
+      .init("utm_campaign", paths: ["utm"], mask: [.utm]) {
+        $0.utm = ($0.utm ?? UTMParameters()).with(\.campaign, $1); return nil
+      },
+    ]
 
   public func importNormalized(only mask: Set<LeadField>, into violations: inout Violations) -> LeadFields {
     normalized(prefix: "row", requiringIdentity: false, into: &violations)
@@ -288,56 +310,27 @@ extension ContactFields: ImportableFields {
     "do_not_call": "phone_opt_out",
   ]) { first, _ in first }
 
-  public static let importTargets: [ImportTarget<ContactFields>] = [
-    .init("first_name", mask: [.firstName]) {
-      $0.firstName = $1; return nil
-    },
-    .init("last_name", mask: [.lastName]) {
-      $0.lastName = $1; return nil
-    },
-    .init("name", paths: ["first_name", "last_name"], mask: [.firstName, .lastName]) { fields, value in
-      let words = value.split(whereSeparator: \.isWhitespace)
-      fields.firstName = words.count > 1 ? String(words[0]) : nil
-      fields.lastName = words.count > 1 ? words.dropFirst().joined(separator: " ") : value
-      return nil
-    },
-    .init("title", mask: [.title]) {
-      $0.title = $1; return nil
-    },
-    .init("department", mask: [.department]) {
-      $0.department = $1; return nil
-    },
-    .init("email", paths: ["emails"], mask: [.emails]) {
-      $0.emails.append(ContactEmail(address: $1, isPrimary: $0.emails.isEmpty)); return nil
-    },
-    .init("phone", paths: ["phones"], mask: [.phones]) {
-      $0.phones.append(ContactPhone(number: $1, isPrimary: $0.phones.isEmpty)); return nil
-    },
-    .init("account_id", mask: [.accountID]) { fields, value in
-      guard let id = UUID(canonical: value) else { return "is not an account id" }
-      fields.accountID = id
-      return nil
-    },
-    .init("email_opt_out", mask: [.emailOptOut]) { fields, value in
-      guard let flag = ImportValues.bool(value) else { return "is not yes/no" }
-      fields.emailOptOut = flag
-      return nil
-    },
-    .init("phone_opt_out", mask: [.phoneOptOut]) { fields, value in
-      guard let flag = ImportValues.bool(value) else { return "is not yes/no" }
-      fields.phoneOptOut = flag
-      return nil
-    },
-    .init("external_id", mask: [.externalID]) {
-      $0.externalID = $1; return nil
-    },
-    .init("tags", mask: [.tags]) {
-      $0.tags += ImportValues.tags($1); return nil
-    },
-    .init("description", mask: [.description]) {
-      $0.description = $1; return nil
-    },
-  ]
+  public static let importTargets: [ImportTarget<ContactFields>] =
+    ImportTarget.person + [
+      .init("department", mask: [.department]) {
+        $0.department = $1; return nil
+      },
+      .init("account_id", mask: [.accountID]) { fields, value in
+        guard let id = UUID(canonical: value) else { return "is not an account id" }
+        fields.accountID = id
+        return nil
+      },
+      .init("email_opt_out", mask: [.emailOptOut]) { fields, value in
+        guard let flag = ImportValues.bool(value) else { return "is not yes/no" }
+        fields.emailOptOut = flag
+        return nil
+      },
+      .init("phone_opt_out", mask: [.phoneOptOut]) { fields, value in
+        guard let flag = ImportValues.bool(value) else { return "is not yes/no" }
+        fields.phoneOptOut = flag
+        return nil
+      },
+    ]
 
   public func importNormalized(only mask: Set<ContactField>, into violations: inout Violations) -> ContactFields {
     normalized(prefix: "row", only: mask, into: &violations)

@@ -58,7 +58,7 @@ public struct CaptureService: Crm_V1_CaptureService.SimpleServiceProtocol {
     let call = try RequestContext.require()
     var violations = Violations()
     let channel = LeadSource(request.channel, field: "channel", into: &violations)
-    if !CaptureScope.channels.contains(channel) {
+    if !CaptureKeyLimits.channels.contains(channel) {
       violations.add(
         "channel", "must be one of LEAD_SOURCE_WEB_FORM, _EMAIL, _PHONE, _CHAT, _EVENT or _PARTNER", reason: "INVALID")
     }
@@ -125,6 +125,9 @@ extension Crm_V1_CaptureLeadRequest {
   /// The request in domain terms; field-level problems (no signal, bad times, a person's invalid
   /// fields) are reported here, the rest by ``Capture/init(_:now:)``.
   func domain() throws(CRMError) -> CaptureRequest {
+    guard let given = self.signal else {
+      throw .invalid("signal", "set one of web_form, email, phone_call, chat, badge_scan or partner_referral", reason: "REQUIRED")
+    }
     var violations = Violations()
     let now = Timestamp.now
     func time(_ has: Bool, _ value: Google_Protobuf_Timestamp, field: String) -> Timestamp? {
@@ -136,12 +139,7 @@ extension Crm_V1_CaptureLeadRequest {
       return time
     }
     let signal: CaptureSignal
-    switch self.signal {
-    case nil:
-      violations.add(
-        "signal", "set one of web_form, email, phone_call, chat, badge_scan or partner_referral", reason: "REQUIRED")
-      try violations.check()
-      preconditionFailure("a violation was recorded")
+    switch given {
     case .webForm(let form):
       signal = .webForm(
         WebFormSubmission(
@@ -151,8 +149,7 @@ extension Crm_V1_CaptureLeadRequest {
       if email.raw.isEmpty { violations.add("email.raw", "is required", reason: "REQUIRED") }
       signal = .email(raw: [UInt8](email.raw))
     case .phoneCall(let call):
-      var direction = InteractionDirection.inbound
-      if call.direction == .outbound { direction = .outbound }
+      let direction = InteractionDirection(call.direction, field: "phone_call.direction", into: &violations)
       if call.hasDurationSeconds, call.durationSeconds < 0 {
         violations.add("phone_call.duration_seconds", "must not be negative", reason: "OUT_OF_RANGE")
       }

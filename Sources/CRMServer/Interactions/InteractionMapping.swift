@@ -51,13 +51,7 @@ extension Crm_V1_Interaction {
     let checks = { (field: InteractionField) in mask?.contains(field) ?? true }
     var kindValue = InteractionKind.note
     if checks(.kind) { kindValue = InteractionKind(kind, field: "\(prefix).kind", into: &violations) ?? .note }
-    var directionValue = InteractionDirection.unspecified
-    switch direction {
-    case .unspecified: break
-    case .inbound: directionValue = .inbound
-    case .outbound: directionValue = .outbound
-    case .UNRECOGNIZED: violations.add("\(prefix).direction", "unknown direction", reason: "INVALID")
-    }
+    let directionValue = InteractionDirection(direction, field: "\(prefix).direction", into: &violations)
     var people: [Participant] = []
     if checks(.participants) {
       for (index, participant) in participants.prefix(InteractionFields.maxParticipants + 1).enumerated() {
@@ -133,6 +127,20 @@ extension InteractionKind {
     case .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be a kind such as INTERACTION_KIND_CALL", reason: "REQUIRED")
       return nil
+    }
+  }
+}
+
+extension InteractionDirection {
+  /// The direction a request names; unknown values are violations (and read as unspecified).
+  init(_ direction: Crm_V1_InteractionDirection, field: String, into violations: inout Violations) {
+    switch direction {
+    case .unspecified: self = .unspecified
+    case .inbound: self = .inbound
+    case .outbound: self = .outbound
+    case .UNRECOGNIZED:
+      violations.add(field, "unknown direction", reason: "INVALID")
+      self = .unspecified
     }
   }
 }

@@ -30,11 +30,7 @@ public struct AccessStore: Sendable {
       let tenantID: UUID = try row.decode("tenant_id")
       let userID: UUID = try row.decode("user_id")
       let tokenID: UUID = try row.decode("token_id")
-      let captureScope = try row.decode("capture_channel", as: String?.self).map { channel in
-        CaptureScope(
-          keyID: tokenID, channel: LeadSource(rawValue: channel) ?? .unspecified,
-          ratePerMinute: Int(try row.decode("rate_per_minute", as: Int32?.self) ?? 1))
-      }
+      let captureScope = try Self.captureLimits(from: row).map { CaptureScope(keyID: tokenID, limits: $0) }
       try connection.query("SELECT set_config('crm.tenant_id', \(tenantID), true)")
       let subordinates = try connection.query(
         """
@@ -321,11 +317,17 @@ public struct AccessStore: Sendable {
       id: try row.decode("id"), userID: try row.decode("user_id"), name: try row.decode("name"),
       createdAt: try row.decode("created_at"), expiresAt: try row.decode("expires_at"),
       revokedAt: try row.decode("revoked_at"), lastUsedAt: try row.decode("last_used_at"),
-      capture: try row.decode("capture_channel", as: String?.self).map { channel in
-        CaptureKeyLimits(
-          channel: LeadSource(rawValue: channel) ?? .unspecified,
-          ratePerMinute: Int(try row.decode("rate_per_minute", as: Int32?.self) ?? 1))
-      })
+      capture: try captureLimits(from: row))
+  }
+
+  /// A capture key's channel and rate from its row's `capture_channel` and `rate_per_minute`; `nil`
+  /// for a full token.
+  static func captureLimits(from row: PostgresRow) throws -> CaptureKeyLimits? {
+    try row.decode("capture_channel", as: String?.self).map { channel in
+      CaptureKeyLimits(
+        channel: LeadSource(rawValue: channel) ?? .unspecified,
+        ratePerMinute: Int(try row.decode("rate_per_minute", as: Int32?.self) ?? 1))
+    }
   }
 
   static func tenant(_ connection: PostgresConnection, _ id: UUID) throws -> Tenant {

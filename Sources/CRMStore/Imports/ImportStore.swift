@@ -168,7 +168,7 @@ public struct ImportStore: Sendable {
         result.alreadyImported = true
         results[result.index] = result
       }
-      var batch = Batch<Record>()
+      var valid: [ValidRow<Record.Fields>] = []
       var fresh: [ImportRowResult] = []
       var seenIndexes = Set(results.keys)
       for row in rows where seenIndexes.insert(row.index).inserted {
@@ -176,10 +176,10 @@ public struct ImportStore: Sendable {
         case .failure(let problems):
           fresh.append(ImportRowResult(index: row.index, outcome: .failed, errors: problems.errors))
         case .success(let imported):
-          batch.rows.append((row.index, imported.fields, imported.mask))
+          valid.append((row.index, imported.fields, imported.mask))
         }
       }
-      fresh += try Self.write(&batch, connection, header: header, context: context)
+      fresh += try Self.write(Record.self, valid, connection, header: header, context: context)
       try Self.record(fresh, connection, header: header, tenant: tenant)
       for result in fresh { results[result.index] = result }
       var seen = Set<Int64>()
@@ -187,14 +187,12 @@ public struct ImportStore: Sendable {
     }
   }
 
-  /// The valid rows of a batch and what becomes of them.
-  struct Batch<Record: ImportableRecord> {
-    var rows: [(index: Int64, fields: Record.Fields, mask: Set<Record.Fields.Field>)] = []
-  }
+  /// A row that parsed: its index, fields, and the fields its cells set.
+  typealias ValidRow<Fields: ImportableFields> = (index: Int64, fields: Fields, mask: Set<Fields.Field>)
 
   /// Upserts, duplicate checks and inserts for the valid rows; a result per row.
   static func write<Record: ImportableRecord>(
-    _ batch: inout Batch<Record>, _ connection: PostgresConnection, header: ImportHeader,
+    _ type: Record.Type, _ rows: [ValidRow<Record.Fields>], _ connection: PostgresConnection, header: ImportHeader,
     context: ChangeLog.Context
   ) throws -> [ImportRowResult] {
     let principal = context.principal
@@ -209,7 +207,7 @@ public struct ImportStore: Sendable {
       case .upsertByEmail: fields.matchSubject.emails.first.map { "e:" + $0 }
       }
     }
-    let keys = Array(Set(batch.rows.compactMap { upsertKey($0.fields) }))
+    let keys = Array(Set(rows.compactMap { upsertKey($0.fields) }))
     if !keys.isEmpty {
       let values = keys.map { String($0.dropFirst(2)) }
       // By email: one GIN probe per address (see existingKeys).
@@ -235,7 +233,7 @@ public struct ImportStore: Sendable {
       }
     }
     // External ids other records hold already (insert mode, or rows whose upsert key is an email).
-    let externalIDs = Array(Set(batch.rows.compactMap { Self.externalID($0.fields) }))
+    let externalIDs = Array(Set(rows.compactMap { Self.externalID($0.fields) }))
     var takenExternalIDs = Set<String>()
     if !externalIDs.isEmpty {
       for row in try connection.query(
@@ -248,18 +246,18 @@ public struct ImportStore: Sendable {
       }
     }
     // Likely duplicates of the rows that would create records: existing records and earlier rows.
-    let action = try header.duplicateAction ?? DuplicateRuleStore.rule(connection, for: Record.recordType, tenant: tenant).action
     let rule = try DuplicateRuleStore.rule(connection, for: Record.recordType, tenant: tenant)
+    let action = header.duplicateAction ?? rule.action
     var known: [String: RecordLink] = [:]
     if action != .allow {
       known = try Self.existingKeys(
-        connection, batch.rows.map { rule.restricting($0.fields.matchSubject) }, in: rule.matchRecordTypes, tenant: tenant)
+        connection, rows.map { rule.restricting($0.fields.matchSubject) }, in: rule.matchRecordTypes, tenant: tenant)
     }
 
     var drafts: [Record] = []
     var updates: [(index: Int64, next: Record, current: Record)] = []
     var draftIndexByKey: [String: Int] = [:]
-    for (index, fields, mask) in batch.rows {
+    for (index, fields, mask) in rows {
       if let key = upsertKey(fields) {
         if let current = targets[key] {
           guard principal.canWrite(ownedBy: current.ownerID) else {

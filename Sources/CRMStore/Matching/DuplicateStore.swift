@@ -4,8 +4,10 @@ import LibPQ
 
 /// Finds likely duplicates across leads, contacts and accounts from their stored match keys.
 ///
-/// Every condition is an index lookup, one per key, united: GIN (tenant_id, …) on the email and phone
-/// arrays, B-tree on domain, trigram GIN on the company and person keys (`%` at similarity ≥ 0.5).
+/// The candidates come from `crm_match_candidates` (a definer function, because under row-level
+/// security the array and trigram operators cannot use their indexes): one index lookup per key,
+/// united — GIN on the email and phone arrays, B-tree on domain and registration id, trigram GIN on the
+/// company and person keys (`%` at similarity ≥ 0.5). The rows are then read under the policy.
 /// Scoring happens in `CRMCore` (``DuplicateMatch/score``); only records the caller may see are kept.
 public struct DuplicateStore: Sendable {
   let database: Database

@@ -34,11 +34,25 @@ protocol MergeableRecord: StoredRecord {
   var ownerID: UUID { get set }
   var lastActivityAt: Timestamp? { get }
   var mergedIntoID: UUID? { get }
+  /// The survivor of a merge without references into the merged set that would point at itself.
+  func detached(from merged: Set<UUID>) -> Self
+}
+
+extension MergeableRecord {
+  func detached(from merged: Set<UUID>) -> Self { self }
 }
 
 extension Lead: MergeableRecord {}
 extension Contact: MergeableRecord {}
-extension Account: MergeableRecord {}
+extension Account: MergeableRecord {
+  /// An account whose parent is among the merged accounts loses that parent.
+  func detached(from merged: Set<UUID>) -> Account {
+    guard let parent = fields.parentID, merged.contains(parent) else { return self }
+    var account = self
+    account.fields.parentID = nil
+    return account
+  }
+}
 
 /// SQL for merging duplicates, in one transaction: lock every record (in id order, so concurrent
 /// merges cannot deadlock), check etags, permissions and that none is archived, write the survivor's
@@ -95,7 +109,7 @@ public struct MergeStore: Sendable {
         survivor: survivor.fields, others: losers.sorted { $0.updatedAt > $1.updatedAt }.map(\.fields),
         choices: plan.choices.mapValues { locked[$0]!.fields })
       if let ownerFrom = plan.ownerFrom { next.ownerID = locked[ownerFrom]!.ownerID }
-      next = Self.detached(next, from: Set(loserIDs + [plan.survivorID]))
+      next = next.detached(from: Set(loserIDs + [plan.survivorID]))
 
       // The losers first: they give up unique values the survivor takes (external ids).
       var externalID: String?
@@ -133,16 +147,6 @@ public struct MergeStore: Sendable {
         lastActivity: losers.compactMap(\.lastActivityAt).max(), context: context)
       return try Mechanics.replay(connection, id: plan.survivorID, principal: principal)
     }
-  }
-
-  /// The survivor without references into the merged set that would point at itself (an account's
-  /// parent among the merged accounts).
-  static func detached<Record: MergeableRecord>(_ record: Record, from merged: Set<UUID>) -> Record {
-    guard var account = record as? Account, let parent = account.fields.parentID, merged.contains(parent) else {
-      return record
-    }
-    account.fields.parentID = nil
-    return account as! Record
   }
 
   /// Moves what points at the merged records to the survivor, writing a change-log entry on every
