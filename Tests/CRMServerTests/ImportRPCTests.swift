@@ -168,7 +168,7 @@ struct ImportRPCTests {
     let tenant = try await TestTenant.make()
     let auth = TestServer.auth(tenant.adminSecret)
     let total: Int64 = 6000
-    let first = try CrmdProcess.start()
+    let first = try await runBlocking { try CrmdProcess.start() }
     let received = Mutex(0)
     do {
       try await first.withClient { client in
@@ -195,7 +195,7 @@ struct ImportRPCTests {
     first.kill()
     #expect(received.withLock { $0 } >= 1000)
 
-    let second = try CrmdProcess.start()
+    let second = try await runBlocking { try CrmdProcess.start() }
     defer { second.kill() }
     let answers = try await second.withClient { client in
       try await Self.run(
@@ -440,8 +440,15 @@ struct CrmdProcess: @unchecked Sendable {
 @Suite("CLI: crm import")
 struct ImportCLITests {
   /// Runs `crm` with `arguments`; returns its exit status and standard error.
-  static func crm(_ arguments: [String], server: CrmdProcess, token: String, killAfter: Duration? = nil) throws -> (Int32, String)
-  {
+  static func crm(
+    _ arguments: [String], server: CrmdProcess, token: String, killAfter: Duration? = nil
+  ) async throws -> (Int32, String) {
+    try await runBlocking { try runCRM(arguments, server: server, token: token, killAfter: killAfter) }
+  }
+
+  private static func runCRM(_ arguments: [String], server: CrmdProcess, token: String, killAfter: Duration?) throws -> (
+    Int32, String
+  ) {
     let process = Process()
     process.executableURL = CrmdProcess.binary("crm")
     process.arguments = arguments
@@ -465,7 +472,7 @@ struct ImportCLITests {
   @Test("a CSV with a BOM, quotes, embedded newlines and UTF-8; killed with SIGKILL, then --resume: every row once")
   func killAndResume() async throws {
     let tenant = try await TestTenant.make()
-    let server = try CrmdProcess.start()
+    let server = try await runBlocking { try CrmdProcess.start() }
     defer { server.kill() }
     let tag = UUID().uuidString.prefix(8).lowercased()
     var text = "\u{FEFF}Full Name,E-Mail,Company,Notes\r\n"
@@ -477,7 +484,7 @@ struct ImportCLITests {
     try text.write(to: file, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: file) }
 
-    let (killedStatus, _) = try Self.crm(
+    let (killedStatus, _) = try await Self.crm(
       ["import", file.path, "--type", "leads", "--batch-size", "200"], server: server, token: tenant.adminSecret,
       killAfter: .milliseconds(1200))
     #expect(killedStatus != 0)
@@ -486,9 +493,9 @@ struct ImportCLITests {
     let stopped: Int64 = try owner.query(
       "SELECT next_index FROM imports WHERE tenant_id = \(tenant.tenantID)")[0].decode("next_index")
     #expect(stopped > 0 && stopped < 6_000, "the kill landed mid-way (next_index \(stopped))")
-    let (refused, message) = try Self.crm(["import", file.path, "--type", "leads"], server: server, token: tenant.adminSecret)
+    let (refused, message) = try await Self.crm(["import", file.path, "--type", "leads"], server: server, token: tenant.adminSecret)
     #expect(refused == 6 && message.contains("--resume"))
-    let (status, summary) = try Self.crm(
+    let (status, summary) = try await Self.crm(
       ["import", file.path, "--type", "leads", "--resume"], server: server, token: tenant.adminSecret)
     #expect(status == 8, "one row failed: \(summary)")
     #expect(summary.contains("5999 created") && summary.contains("1 failed") && summary.contains("6000 rows in all"))

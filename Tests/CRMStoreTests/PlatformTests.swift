@@ -78,8 +78,8 @@ struct PlatformTests {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("crm-embedded-\(UUID().uuidString.prefix(8))")
     defer { try? FileManager.default.removeItem(at: directory) }
     let cluster = EmbeddedCluster(dataDirectory: directory, logger: Logger(label: "test"))
-    #expect(try cluster.start())
-    #expect(try cluster.start() == false, "a running cluster is reused")
+    #expect(try await runBlocking { try cluster.start() })
+    #expect(try await runBlocking { try cluster.start() } == false, "a running cluster is reused")
     let pidFile = cluster.clusterDirectory.appendingPathComponent("postmaster.pid")
     let pid = try #require(Int32(try String(contentsOf: pidFile, encoding: .utf8).split(separator: "\n")[0]))
     // A crash: the postmaster dies without cleaning up, and its PID now names another process.
@@ -90,11 +90,11 @@ struct PlatformTests {
     try contents.joined(separator: "\n").write(to: pidFile, atomically: false, encoding: .utf8)
     // The children of the killed postmaster may linger a moment holding shared memory.
     try await Task.sleep(for: .milliseconds(500))
-    #expect(try cluster.start())
+    #expect(try await runBlocking { try cluster.start() })
     let connection = try PostgresConnection(connectionString: cluster.connectionString)
     #expect(try connection.query("SELECT current_database() AS db")[0].decode("db", as: String.self) == "crm")
     connection.close()
-    cluster.stop()
+    try await runBlocking { cluster.stop() }
     #expect(!PostgresConnection.ping(connectionString: cluster.connectionString))
   }
 
@@ -110,11 +110,11 @@ struct PlatformTests {
     } else {
       #expect(cluster.clusterDirectory.path.hasPrefix(locked.path))
     }
-    #expect(try cluster.start())
+    #expect(try await runBlocking { try cluster.start() })
     let connection = try PostgresConnection(connectionString: cluster.connectionString)
     #expect(try connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
     connection.close()
-    cluster.stop()
+    try await runBlocking { cluster.stop() }
     try? FileManager.default.removeItem(at: cluster.clusterDirectory)
   }
 }

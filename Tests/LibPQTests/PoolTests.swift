@@ -13,17 +13,25 @@ struct PoolTests {
     let pool = ConnectionPool(
       configuration: .init(
         connectionString: try TestDatabase.connectionString(), maxConnections: 1, acquireTimeout: .milliseconds(200)))
-    let started = ContinuousClock.now
+    // The holder keeps the only connection until the waiter has given up (however slowly a loaded
+    // machine connects), so the waiter can only time out.
+    let waiterDone = Atomic(false)
+    let (held, heldContinuation) = AsyncStream.makeStream(of: Void.self)
     async let holder: Void = pool.withConnection { connection in
-      _ = try connection.query("SELECT pg_sleep(1)")
+      heldContinuation.yield()
+      let deadline = ContinuousClock.now + .seconds(60)
+      while !waiterDone.load(ordering: .acquiring), ContinuousClock.now < deadline {
+        _ = try connection.query("SELECT pg_sleep(0.02)")
+      }
     }
-    try await Task.sleep(for: .milliseconds(100))
+    for await _ in held { break }
+    let waited = ContinuousClock.now
     await #expect(throws: PostgresError.self) {
       try await pool.withConnection { _ in 1 }
     }
+    #expect(ContinuousClock.now - waited >= .milliseconds(200))
+    waiterDone.store(true, ordering: .releasing)
     try await holder
-    // A hang guard only (connects are slow while the rest of the suite loads the machine).
-    #expect(ContinuousClock.now - started < .seconds(20))
     // Once the holder is done, the same pool lends again.
     #expect(try await pool.withConnection { try $0.query("SELECT 2 AS v")[0].decode("v", as: Int.self) } == 2)
     await pool.close()
@@ -31,7 +39,10 @@ struct PoolTests {
 
   @Test("waiters are served in order, and no more connections open than the limit")
   func fairness() async throws {
-    let pool = ConnectionPool(configuration: .init(connectionString: try TestDatabase.connectionString(), maxConnections: 3))
+    // A generous acquire timeout: on a loaded machine 40 borrowers of 3 connections may wait long.
+    let pool = ConnectionPool(
+      configuration: .init(
+        connectionString: try TestDatabase.connectionString(), maxConnections: 3, acquireTimeout: .seconds(60)))
     let maxOpen = Counter()
     try await withThrowingTaskGroup(of: Void.self) { group in
       for _ in 0..<40 {
@@ -90,11 +101,13 @@ struct PoolTests {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("crm-pool-\(UUID().uuidString.prefix(8))")
     defer { try? FileManager.default.removeItem(at: directory) }
     let cluster = EmbeddedCluster(dataDirectory: directory, logger: Logger(label: "test"))
-    try cluster.start()
-    let pool = ConnectionPool(configuration: .init(connectionString: cluster.connectionString, maxConnections: 2))
+    try await runBlocking { try cluster.start() }
+    // Failing fast means not waiting out the acquire timeout (60 s here) for a connection that cannot come.
+    let pool = ConnectionPool(
+      configuration: .init(connectionString: cluster.connectionString, maxConnections: 2, acquireTimeout: .seconds(60)))
     do {
       #expect(try await pool.withConnection { try $0.query("SELECT 1 AS v")[0].decode("v", as: Int.self) } == 1)
-      cluster.stop()
+      try await runBlocking { cluster.stop() }
       let started = ContinuousClock.now
       do {
         _ = try await pool.withTransaction { try $0.query("SELECT 1").count }
@@ -102,17 +115,17 @@ struct PoolTests {
       } catch let error as PostgresError {
         #expect(error.isConnectionFailure)
       }
-      #expect(ContinuousClock.now - started < .seconds(2))
-      try cluster.start()
+      #expect(ContinuousClock.now - started < .seconds(20))
+      try await runBlocking { try cluster.start() }
       try await Task.sleep(for: .milliseconds(600))
       let value = try await pool.withTransaction { try $0.query("SELECT 3 AS v")[0].decode("v", as: Int.self) }
       #expect(value == 3)
     } catch {
-      cluster.stop()
+      try? await runBlocking { cluster.stop() }
       await pool.close()
       throw error
     }
-    cluster.stop()
+    try await runBlocking { cluster.stop() }
     await pool.close()
   }
 }
