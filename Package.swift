@@ -76,6 +76,7 @@ let package = Package(
         .embedInCode("Migrations/0011_match_candidates.sql"),
         .embedInCode("Migrations/0012_registration_ids.sql"),
         .embedInCode("Migrations/0013_gin_without_pending_lists.sql"),
+        .embedInCode("Migrations/0014_name_blocks.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -130,8 +130,10 @@ c_person=$(echo "$c_first $c_last" | tr '[:upper:]' '[:lower:]')
 c_company_key=$(echo "$c_company" | tr '[:upper:]' '[:lower:]')
 psql_as_owner crm_import_large -c "SET pg_trgm.similarity_threshold = 0.5" \
   -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM leads WHERE tenant_id = '$large_tenant' AND email_keys && ARRAY['$c_email'] LIMIT 200" \
-  -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM leads WHERE tenant_id = '$large_tenant' AND person_key % '$c_person' LIMIT 200" \
-  -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM leads WHERE tenant_id = '$large_tenant' AND company_key % '$c_company_key' LIMIT 200" \
+  -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM leads WHERE tenant_id = '$large_tenant' AND person_key IS NOT NULL AND crm_name_block(person_key, 1) = ANY(crm_name_probes('$c_person', 1)) AND person_key % '$c_person' LIMIT 200" \
+  -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM leads WHERE tenant_id = '$large_tenant' AND person_key IS NOT NULL AND crm_name_block(person_key, 2) = ANY(crm_name_probes('$c_person', 2)) AND person_key % '$c_person' LIMIT 200" \
+  -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM leads WHERE tenant_id = '$large_tenant' AND company_key IS NOT NULL AND crm_name_block(company_key, 1) = ANY(crm_name_probes('$c_company_key', 1)) AND company_key % '$c_company_key' LIMIT 200" \
+  -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM leads WHERE tenant_id = '$large_tenant' AND company_key IS NOT NULL AND crm_name_block(company_key, 2) = ANY(crm_name_probes('$c_company_key', 2)) AND company_key % '$c_company_key' LIMIT 200" \
   | tee "$work/explain.txt"
 
 python3 - "$get_crmd" "$get_pg" "$create_crmd" "$create_pg" "$concurrency" "$duration" "$accounts" "$pool" "$crmd_rss_kb" \

@@ -336,4 +336,56 @@ struct DuplicateRPCTests {
       #expect(invalid == .invalidArgument)
     }
   }
+
+  @Test("similar names are found through a typo, an initial, a middle name, the family name first or a dropped word")
+  func similarNames() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      let duplicates = Crm_V1_DuplicateService.Client(wrapping: client)
+      func lead(_ first: String, _ last: String, company: String = "") async throws -> String {
+        try await leads.createLead(
+          .with {
+            $0.lead = .with {
+              $0.firstName = first; $0.lastName = last; $0.company = company
+            }
+          }, metadata: auth
+        ).id
+      }
+      let person = try await lead("Johnathan", "Whitfield")
+      let company = try await lead("", "", company: "Harbor Freight Logistics Ltd.")
+      // People sharing one of the names only.
+      _ = try await lead("Wei", "Whitfield")
+      _ = try await lead("Johnathan", "Okafor")
+      let navy = try await Crm_V1_AccountService.Client(wrapping: client).createAccount(
+        .with { $0.account = .with { $0.name = "NAVY" } }, metadata: auth
+      ).id
+
+      func matches(_ candidate: Crm_V1_DuplicateCandidate, in type: Crm_V1_RecordType = .lead) async throws
+        -> [Crm_V1_DuplicateMatch]
+      {
+        try await duplicates.findDuplicates(
+          .with {
+            $0.candidate = candidate; $0.recordTypes = [type]; $0.minScore = 0.2
+          }, metadata: auth
+        ).matches
+      }
+      for (first, last, kind) in [
+        ("Jonathan", "Whitfield", Crm_V1_MatchKind.similar), ("J.", "Whitfield", .similar),
+        ("Johnathan F.", "Whitfield", .similar), ("WHITFIELD", "Johnathan", .normalized),
+      ] {
+        let found = try await matches(.with { $0.firstName = first; $0.lastName = last })
+        // "J. Whitfield" is as much "Wei Whitfield" (0.67) as "Johnathan Whitfield" (0.52); the others are not.
+        #expect(first == "J." || found.map(\.recordID) == [person], "\(first) \(last)")
+        let reason = try #require(found.first { $0.recordID == person }?.reasons.first, "\(first) \(last)")
+        #expect(reason.key == "person_name" && reason.kind == kind && reason.value == "johnathan whitfield")
+        #expect(reason.similarity >= 0.5 && (kind == .similar) == (reason.similarity < 1), "\(first) \(last)")
+      }
+      let freight = try await matches(.with { $0.company = "Harbor Freight" })
+      #expect(freight.map(\.recordID) == [company])
+      #expect(freight.first?.reasons.map(\.key) == ["company_name"])
+      #expect(try await matches(.with { $0.company = "Navy Labs GmbH" }, in: .account).map(\.recordID) == [navy])
+    }
+  }
 }

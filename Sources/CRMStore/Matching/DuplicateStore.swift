@@ -5,9 +5,10 @@ import LibPQ
 /// Finds likely duplicates across leads, contacts and accounts from their stored match keys.
 ///
 /// The candidates come from `crm_match_candidates` (a definer function, because under row-level
-/// security the array and trigram operators cannot use their indexes): one index lookup per key,
-/// united — GIN on the email and phone arrays, B-tree on domain and registration id, trigram GIN on the
-/// company and person keys (`%` at similarity ≥ 0.5). The rows are then read under the policy.
+/// security the array operators cannot use their indexes): one index lookup per key, united — GIN on
+/// the email and phone arrays, B-tree on domain and registration id, and for company and person names
+/// an index-only scan of the name's blocks (first word + last initial, first initial + last word; see
+/// 0014_name_blocks.sql) keeping trigram similarity ≥ 0.5. The rows are then read under the policy.
 /// Scoring happens in `CRMCore` (``DuplicateMatch/score``); only records the caller may see are kept.
 public struct DuplicateStore: Sendable {
   let database: Database
@@ -117,8 +118,7 @@ public struct DuplicateStore: Sendable {
 
   /// Name candidates must be at least this similar (pg_trgm's `%`, for the rest of the transaction).
   /// Reasons below it are dropped anyway; with pg_trgm's default of 0.3 the 200 candidates a lookup
-  /// keeps could all be weak ones, crowding out the real matches, and the index rechecked many more
-  /// rows.
+  /// keeps could all be weak ones, crowding out the real matches.
   static let minimumNameSimilarity = 0.5
   static let similarityThreshold: PostgresQuery =
     "SELECT set_config('pg_trgm.similarity_threshold', \(String(minimumNameSimilarity)), true)"
@@ -223,8 +223,8 @@ public struct DuplicateStore: Sendable {
     } else {
       select.append(unsafeSQL: ", NULL::text AS person_key, NULL::float8 AS person_sim")
     }
-    // The candidates: one index lookup per key, united, in crm_match_candidates (0011_match_candidates.sql, 0012),
-    // which runs as the owner because under row-level security `&&` and `%` cannot use their GIN
+    // The candidates: one index lookup per key, united, in crm_match_candidates (0011_match_candidates.sql,
+    // 0012, 0014), which runs as the owner because under row-level security `&&` cannot use its GIN
     // indexes. (An OR of the keys in one WHERE had led the planner to scan the tenant: 667 ms.) The
     // rows themselves are read here, under the policy, by primary key.
     var query: PostgresQuery = """
