@@ -51,9 +51,10 @@ public struct DuplicateRule: Sendable, Hashable {
 
   /// The rule a tenant has until an admin sets one: warn when a lead, contact or account shares an
   /// email, a phone or a registration id (score ≥ 0.8) — a new record is never lost to a guess, and the caller hears about
-  /// a likely duplicate. Name similarity (company_name, person_name) is opt-in: it costs a trigram
-  /// search on every write, which took CreateAccount from 1,730 to 81 RPS in `scripts/bench.sh`
-  /// (100k accounts whose names share common words); `FindDuplicates` always compares names.
+  /// a likely duplicate. Name similarity (company_name, person_name) is opt-in: a name alone is weak
+  /// evidence, and it costs lookups on every write (as a tenant-wide trigram search it took
+  /// CreateAccount from 1,730 to 81 RPS in `scripts/bench.sh`; by name block, migration 0014, it is a
+  /// few index-only scans); `FindDuplicates` always compares names.
   public static func standard(for type: RecordType) -> DuplicateRule {
     DuplicateRule(
       recordType: type, action: .warn, keys: [.email, .phone, .domain, .registrationID],

@@ -233,8 +233,9 @@ public struct DuplicateStore: Sendable {
           \(phones)::text[], \(domain), \(company), \(person), \(registration)))
       """
     query.append(select)
-    query.append(
-      " FROM \(unsafeSQL: source.table) JOIN hits USING (id) WHERE tenant_id = \(tenant) AND archived_at IS NULL LIMIT 200")
+    // No LIMIT here: crm_match_candidates bounds each lookup (200 per exact key, 50 per name block), and
+    // a cut here would drop exact matches at random behind a crowd of similar names.
+    query.append(" FROM \(unsafeSQL: source.table) JOIN hits USING (id) WHERE tenant_id = \(tenant) AND archived_at IS NULL")
     return query
   }
 
