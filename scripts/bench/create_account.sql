@@ -1,10 +1,9 @@
 -- pgbench script: the SQL crmd runs for one CreateAccount without a request id, owned by the caller:
 -- BEGIN and the tenant setup pipelined in one round trip; the tenant's duplicate rule (the standard
 -- one compares emails, phones and domains, which a name-only account lacks, so no lookup follows);
--- the insert (with its company match key, which feeds a trigram
--- index) returning the row; the change-log row; COMMIT; under the crm_app role (PGOPTIONS). (The
--- change log is built with jsonb_build_* because pgbench would read `:null` in a JSON literal as a
--- variable.)
+-- the insert (with its company match key, which feeds the two company-block indexes) returning
+-- the row; the change-log row; COMMIT; under the crm_app role (PGOPTIONS). (The change log is
+-- built with jsonb_build_* because pgbench would read `:null` in a JSON literal as a variable.)
 \set worker random(1, 16)
 \set sequence random(1, 1000000000)
 \startpipeline

@@ -7,8 +7,8 @@ import LibPQ
 /// The candidates come from `crm_match_candidates` (a definer function, because under row-level
 /// security the array operators cannot use their indexes): one index lookup per key, united — GIN on
 /// the email and phone arrays, B-tree on domain and registration id, and for company and person names
-/// an index-only scan of the name's blocks (first word + last initial, first initial + last word; see
-/// 0014_name_blocks.sql) keeping trigram similarity ≥ 0.5. The rows are then read under the policy.
+/// an index-only scan of the name's blocks (first word + initial of the second, first initial + last
+/// word; see 0014_name_blocks.sql) keeping trigram similarity ≥ 0.5. The rows are then read under the policy.
 /// Scoring happens in `CRMCore` (``DuplicateMatch/score``); only records the caller may see are kept.
 public struct DuplicateStore: Sendable {
   let database: Database
