@@ -77,6 +77,7 @@ let package = Package(
         .embedInCode("Migrations/0012_registration_ids.sql"),
         .embedInCode("Migrations/0013_gin_without_pending_lists.sql"),
         .embedInCode("Migrations/0014_name_blocks.sql"),
+        .embedInCode("Migrations/0015_static_match_candidates.sql"),
       ],
       swiftSettings: strictSettings
     ),

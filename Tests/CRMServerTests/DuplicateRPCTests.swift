@@ -388,4 +388,34 @@ struct DuplicateRPCTests {
       #expect(try await matches(.with { $0.company = "Navy Labs GmbH" }, in: .account).map(\.recordID) == [navy])
     }
   }
+
+  @Test("a name in a crowd of similar ones: the exact record and the closest typo are never cut")
+  func crowdedNameBlock() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      func lead(_ last: String) async throws -> String {
+        try await leads.createLead(.with { $0.lead = .with { $0.firstName = "Alexandra"; $0.lastName = last } }, metadata: auth).id
+      }
+      // 60 names in the block "alexandra p", each 0.70 similar to "alexandra petrovich" (the typo: 0.74),
+      // written first and sorting first: a lookup keeping the first 50 similar rows it meets in the
+      // block, in either order, stops among them.
+      for first in "abdefg" { for second in "klmnopqrst" { _ = try await lead("Petrov\(first)\(second)") } }
+      let exact = try await lead("Petrovich")
+      let typo = try await lead("Petrovihc")
+
+      let found = try await Crm_V1_DuplicateService.Client(wrapping: client).findDuplicates(
+        .with {
+          $0.candidate = .with { $0.firstName = "Alexandra"; $0.lastName = "Petrovich" }
+          $0.recordTypes = [.lead]; $0.minScore = 0.2; $0.maxMatches = 100
+        }, metadata: auth
+      ).matches
+      #expect(found.first?.recordID == exact)
+      #expect(found.first?.reasons.first?.kind == .normalized)
+      #expect(found.dropFirst().first?.recordID == typo)
+      // Similar names are compared with the name's neighbours, not the whole block.
+      #expect(found.count < 62)
+    }
+  }
 }

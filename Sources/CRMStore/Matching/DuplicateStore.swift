@@ -7,8 +7,9 @@ import LibPQ
 /// The candidates come from `crm_match_candidates` (a definer function, because under row-level
 /// security the array operators cannot use their indexes): one index lookup per key, united — GIN on
 /// the email and phone arrays, B-tree on domain and registration id, and for company and person names
-/// an index-only scan of the name's blocks (first word + initial of the second, first initial + last
-/// word; see 0014_name_blocks.sql) keeping trigram similarity ≥ 0.5. The rows are then read under the policy.
+/// index-only scans of the name's blocks (first word + initial of the second, first initial + last
+/// word; see 0014_name_blocks.sql and 0015_static_match_candidates.sql): the exact name, then its
+/// neighbours in each block with trigram similarity ≥ 0.5. The rows are then read under the policy.
 /// Scoring happens in `CRMCore` (``DuplicateMatch/score``); only records the caller may see are kept.
 public struct DuplicateStore: Sendable {
   let database: Database
@@ -34,12 +35,14 @@ public struct DuplicateStore: Sendable {
       type: .lead, table: "leads", emailColumn: ("email_addresses", "email_keys"),
       hasDomain: true, hasCompanyKey: true, hasPersonKey: true, hasRegistrationID: true,
       displayName: "trim(concat_ws(' ', first_name, last_name, CASE WHEN company IS NOT NULL THEN '(' || company || ')' END))",
-      phoneHits: "ARRAY(SELECT unnest(phone_numbers) INTERSECT SELECT unnest($P))"),
+      phoneHits:
+        "CASE WHEN phone_numbers && $P THEN ARRAY(SELECT unnest(phone_numbers) INTERSECT SELECT unnest($P)) ELSE '{}' END"),
     .contact: Source(
       type: .contact, table: "contacts", emailColumn: ("email_addresses", "email_keys"),
       hasDomain: false, hasCompanyKey: false, hasPersonKey: true, hasRegistrationID: false,
       displayName: "trim(concat_ws(' ', first_name, last_name))",
-      phoneHits: "ARRAY(SELECT unnest(phone_numbers) INTERSECT SELECT unnest($P))"),
+      phoneHits:
+        "CASE WHEN phone_numbers && $P THEN ARRAY(SELECT unnest(phone_numbers) INTERSECT SELECT unnest($P)) ELSE '{}' END"),
     .account: Source(
       type: .account, table: "accounts", emailColumn: nil, hasDomain: true,
       hasCompanyKey: true, hasPersonKey: false, hasRegistrationID: true, displayName: "name",
@@ -196,7 +199,12 @@ public struct DuplicateStore: Sendable {
 
     var select: PostgresQuery = "SELECT id, owner_id, \(unsafeSQL: source.displayName) AS display_name"
     if let emailColumn {
-      select.append(", ARRAY(SELECT unnest(\(unsafeSQL: emailColumn)) INTERSECT SELECT unnest(\(emails)::text[])) AS email_hits")
+      // The overlap test first: most candidates share no address, and the set operation costs a subplan.
+      select.append(
+        """
+        , CASE WHEN \(unsafeSQL: emailColumn) && \(emails)::text[]
+          THEN ARRAY(SELECT unnest(\(unsafeSQL: emailColumn)) INTERSECT SELECT unnest(\(emails)::text[])) ELSE '{}' END AS email_hits
+        """)
     } else {
       select.append(unsafeSQL: ", '{}'::text[] AS email_hits")
     }
@@ -214,17 +222,17 @@ public struct DuplicateStore: Sendable {
       select.append(unsafeSQL: ", NULL::boolean AS registration_hit")
     }
     if source.hasCompanyKey {
-      select.append(", company_key, similarity(company_key, \(subject.companyKey)::text)::float8 AS company_sim")
+      select.append(", company_key, \(Self.similarity("company_key", subject.companyKey)) AS company_sim")
     } else {
       select.append(unsafeSQL: ", NULL::text AS company_key, NULL::float8 AS company_sim")
     }
     if source.hasPersonKey {
-      select.append(", person_key, similarity(person_key, \(subject.personKey)::text)::float8 AS person_sim")
+      select.append(", person_key, \(Self.similarity("person_key", subject.personKey)) AS person_sim")
     } else {
       select.append(unsafeSQL: ", NULL::text AS person_key, NULL::float8 AS person_sim")
     }
     // The candidates: one index lookup per key, united, in crm_match_candidates (0011_match_candidates.sql,
-    // 0012, 0014), which runs as the owner because under row-level security `&&` cannot use its GIN
+    // 0012, 0014, 0015), which runs as the owner because under row-level security `&&` cannot use its GIN
     // indexes. (An OR of the keys in one WHERE had led the planner to scan the tenant: 667 ms.) The
     // rows themselves are read here, under the policy, by primary key.
     var query: PostgresQuery = """
@@ -233,10 +241,16 @@ public struct DuplicateStore: Sendable {
           \(phones)::text[], \(domain), \(company), \(person), \(registration)))
       """
     query.append(select)
-    // No LIMIT here: crm_match_candidates bounds each lookup (200 per exact key, 50 per name block), and
+    // No LIMIT here: crm_match_candidates bounds each lookup (200 per exact key, 50 per exact name, 30 neighbours per name probe), and
     // a cut here would drop exact matches at random behind a crowd of similar names.
     query.append(" FROM \(unsafeSQL: source.table) JOIN hits USING (id) WHERE tenant_id = \(tenant) AND archived_at IS NULL")
     return query
+  }
+
+  /// Trigram similarity of `column` to `key`, skipping the computation for equal keys (a common name
+  /// brings up to a hundred of them).
+  private static func similarity(_ column: String, _ key: String?) -> PostgresQuery {
+    "CASE WHEN \(unsafeSQL: column) = \(key)::text THEN 1 ELSE similarity(\(unsafeSQL: column), \(key)::text) END::float8"
   }
 
   /// Splits a snippet at `$P` and binds the phone array there (each occurrence its own parameter).
