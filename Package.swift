@@ -25,6 +25,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"6.0.0"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -78,6 +79,7 @@ let package = Package(
         .embedInCode("Migrations/0013_gin_without_pending_lists.sql"),
         .embedInCode("Migrations/0014_name_blocks.sql"),
         .embedInCode("Migrations/0015_static_match_candidates.sql"),
+        .embedInCode("Migrations/0016_key_lookups_without_tenant_entry.sql"),
       ],
       swiftSettings: strictSettings
     ),
@@ -103,6 +105,7 @@ let package = Package(
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
       ],
       swiftSettings: strictSettings
     ),

@@ -89,6 +89,15 @@ struct ValuesTests {
         == #"[{"field":"name","old":"A","new":"B \"quoted\"\n"},{"field":"phone","old":null,"new":"+1"}]"#)
   }
 
+  @Test("JSON strings escape quotes, backslashes and control characters, and keep other text as it is")
+  func jsonStrings() throws {
+    let text = "Zoë \"Q\" \\ 北京\u{1}\u{1F}\t\r\n/"
+    let rendered = JSONValue.array([.string(text), .string("plain")]).rendered
+    #expect(rendered == #"["Zoë \"Q\" \\ 北京\u0001\u001f\t\r\n/","plain"]"#)
+    let parsed = try JSONSerialization.jsonObject(with: Data(rendered.utf8)) as? [String]
+    #expect(parsed == [text, "plain"])
+  }
+
   @Test("etags parse back to versions; foreign text is invalid")
   func etags() throws {
     #expect(try Etag.parse(Etag.make(42), field: "etag") == 42)

@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import CRMCore
 public import CRMProto
 public import CRMStore
@@ -7,9 +8,10 @@ import SwiftProtobuf
 
 /// `crm.v1.ImportService`: the streaming bulk import, and its progress.
 ///
-/// The handler reads one batch, writes it (one transaction), answers its results, and only then reads
-/// the next: HTTP/2 flow control holds the client back while a batch is written, so memory stays at
-/// one batch however large the file.
+/// The handler writes one batch at a time (one transaction) and answers its results as soon as it is
+/// written, while a reader task decodes and maps the next batch: mapping rows overlaps the database's
+/// work, a client that waits for each batch's results before sending the next is answered, and HTTP/2
+/// flow control holds a faster client back, so memory stays at two batches however large the file.
 public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
   let imports: ImportStore
 
@@ -22,47 +24,72 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
     context: ServerContext
   ) async throws {
     let call = try RequestContext.require()
-    var iterator = request.makeAsyncIterator()
-    guard let first = try await iterator.next(), case .header(let message) = first.message else {
-      throw CRMError.invalid("header", "send an ImportHeader as the stream's first message", reason: "REQUIRED")
-    }
-    let (header, mapping) = try message.domain()
-    let (job, resumed) = try await imports.begin(header, principal: call.principal)
-    try await response.write(
-      .with {
-        $0.started = .with {
-          $0.job = Crm_V1_ImportJob(job)
-          $0.resumeFrom = job.nextIndex
-          $0.resumed = resumed
-        }
-      })
     let changeContext = ChangeLog.Context(principal: call.principal, requestID: nil)
+    // The reader task decodes the stream and maps each batch while this task writes the previous one;
+    // the channel hands a step over only when this task takes it, so at most one batch waits.
+    let steps = AsyncChannel<ImportStep>()
+    var begun: ImportHeader?
     do {
-      while let next = try await iterator.next() {
-        switch next.message {
-        case .rows(let batch):
-          var violations = Violations()
-          if batch.rows.count > ImportHeader.maxBatchRows {
-            violations.add("rows", "at most \(ImportHeader.maxBatchRows) rows per batch", reason: "TOO_MANY")
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { [imports] in
+          defer { steps.finish() }
+          var iterator = request.makeAsyncIterator()
+          guard let first = try await iterator.next(), case .header(let message) = first.message else {
+            throw CRMError.invalid("header", "send an ImportHeader as the stream's first message", reason: "REQUIRED")
           }
-          for (index, row) in batch.rows.enumerated() where row.index < 0 {
-            violations.add("rows[\(index)].index", "must not be negative", reason: "OUT_OF_RANGE")
+          let (header, mapping) = try message.domain()
+          await steps.send(.begin(header))
+          while let next = try await iterator.next() {
+            try Task.checkCancellation()
+            switch next.message {
+            case .rows(let batch):
+              var violations = Violations()
+              if batch.rows.count > ImportHeader.maxBatchRows {
+                violations.add("rows", "at most \(ImportHeader.maxBatchRows) rows per batch", reason: "TOO_MANY")
+              }
+              for (index, row) in batch.rows.enumerated() where row.index < 0 {
+                violations.add("rows[\(index)].index", "must not be negative", reason: "OUT_OF_RANGE")
+              }
+              try violations.check()
+              if batch.rows.isEmpty { continue }
+              await steps.send(.write(mapping.prepare(batch.rows, store: imports, header: header, context: changeContext)))
+            case .header:
+              throw CRMError.invalid("header", "send the header once, first", reason: "INVALID")
+            case nil:
+              continue
+            }
           }
-          try violations.check()
-          if batch.rows.isEmpty { continue }
-          let results = try await mapping.apply(batch.rows, store: imports, header: header, context: changeContext)
-          try await response.write(.with { $0.results = .with { $0.results = results.map(Crm_V1_ImportRowResult.init) } })
-        case .header:
-          throw CRMError.invalid("header", "send the header once, first", reason: "INVALID")
-        case nil:
-          continue
         }
+        // An error here cancels the reader; the reader's errors end the steps and are rethrown by
+        // waitForAll.
+        for await step in steps {
+          switch step {
+          case .begin(let header):
+            let (job, resumed) = try await imports.begin(header, principal: call.principal)
+            begun = header
+            try await response.write(
+              .with {
+                $0.started = .with {
+                  $0.job = Crm_V1_ImportJob(job)
+                  $0.resumeFrom = job.nextIndex
+                  $0.resumed = resumed
+                }
+              })
+          case .write(let write):
+            let results = try await write()
+            try await response.write(.with { $0.results = .with { $0.results = results.map(Crm_V1_ImportRowResult.init) } })
+          }
+        }
+        try await group.waitForAll()
       }
     } catch {
-      _ = try? await imports.end(header.importID, completed: false, principal: call.principal)
+      if let begun { _ = try? await imports.end(begun.importID, completed: false, principal: call.principal) }
       throw error
     }
-    let finished = try await imports.end(header.importID, completed: true, principal: call.principal)
+    guard let begun else {
+      throw CRMError.invalid("header", "send an ImportHeader as the stream's first message", reason: "REQUIRED")
+    }
+    let finished = try await imports.end(begun.importID, completed: true, principal: call.principal)
     try await response.write(.with { $0.summary = .with { $0.job = Crm_V1_ImportJob(finished) } })
   }
 
@@ -91,28 +118,35 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
   }
 }
 
+/// What the import stream's reader hands to the writer: the header, then each batch's write.
+enum ImportStep: Sendable {
+  case begin(ImportHeader)
+  case write(@Sendable () async throws -> [ImportRowResult])
+}
+
 /// The mapping for the import's record type.
 enum AnyImportMapping {
   case lead(ImportMapping<LeadFields>)
   case contact(ImportMapping<ContactFields>)
   case account(ImportMapping<AccountFields>)
 
-  func apply(_ rows: [Crm_V1_ImportRow], store: ImportStore, header: ImportHeader, context: ChangeLog.Context) async throws
-    -> [ImportRowResult]
+  /// Maps `rows` to fields now; the returned closure writes them (one transaction).
+  func prepare(_ rows: [Crm_V1_ImportRow], store: ImportStore, header: ImportHeader, context: ChangeLog.Context)
+    -> @Sendable () async throws -> [ImportRowResult]
   {
     switch self {
-    case .lead(let mapping): try await Self.apply(mapping, rows, store: store, header: header, context: context)
-    case .contact(let mapping): try await Self.apply(mapping, rows, store: store, header: header, context: context)
-    case .account(let mapping): try await Self.apply(mapping, rows, store: store, header: header, context: context)
+    case .lead(let mapping): Self.prepare(mapping, rows, store: store, header: header, context: context)
+    case .contact(let mapping): Self.prepare(mapping, rows, store: store, header: header, context: context)
+    case .account(let mapping): Self.prepare(mapping, rows, store: store, header: header, context: context)
     }
   }
 
-  static func apply<Fields: ImportableFields>(
+  static func prepare<Fields: ImportableFields>(
     _ mapping: ImportMapping<Fields>, _ rows: [Crm_V1_ImportRow], store: ImportStore, header: ImportHeader,
     context: ChangeLog.Context
-  ) async throws -> [ImportRowResult] {
+  ) -> @Sendable () async throws -> [ImportRowResult] {
     let parsed = rows.map { (index: $0.index, fields: mapping.fields($0.values)) }
-    return try await store.apply(parsed, header: header, context: context)
+    return { try await store.apply(parsed, header: header, context: context) }
   }
 }
 

@@ -50,6 +50,7 @@ public struct Migrator: Sendable {
     ("0013_gin_without_pending_lists.sql", PackageResources._013_gin_without_pending_lists_sql),
     ("0014_name_blocks.sql", PackageResources._014_name_blocks_sql),
     ("0015_static_match_candidates.sql", PackageResources._015_static_match_candidates_sql),
+    ("0016_key_lookups_without_tenant_entry.sql", PackageResources._016_key_lookups_without_tenant_entry_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
