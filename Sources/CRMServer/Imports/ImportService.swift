@@ -52,7 +52,7 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
               }
               try violations.check()
               if batch.rows.isEmpty { continue }
-              await steps.send(.write(mapping.prepare(batch.rows, store: imports, header: header, context: changeContext)))
+              await steps.send(.write(try mapping.prepare(batch.rows, store: imports, header: header, context: changeContext)))
             case .header:
               throw CRMError.invalid("header", "send the header once, first", reason: "INVALID")
             case nil:
@@ -130,23 +130,23 @@ enum AnyImportMapping {
   case contact(ImportMapping<ContactFields>)
   case account(ImportMapping<AccountFields>)
 
-  /// Maps `rows` to fields now; the returned closure writes them (one transaction).
-  func prepare(_ rows: [Crm_V1_ImportRow], store: ImportStore, header: ImportHeader, context: ChangeLog.Context)
+  /// Maps `rows` to fields and prepares their records now; the returned closure writes them (one
+  /// transaction).
+  func prepare(_ rows: [Crm_V1_ImportRow], store: ImportStore, header: ImportHeader, context: ChangeLog.Context) throws
     -> @Sendable () async throws -> [ImportRowResult]
   {
     switch self {
-    case .lead(let mapping): Self.prepare(mapping, rows, store: store, header: header, context: context)
-    case .contact(let mapping): Self.prepare(mapping, rows, store: store, header: header, context: context)
-    case .account(let mapping): Self.prepare(mapping, rows, store: store, header: header, context: context)
+    case .lead(let mapping): try Self.prepare(mapping, rows, store: store, header: header, context: context)
+    case .contact(let mapping): try Self.prepare(mapping, rows, store: store, header: header, context: context)
+    case .account(let mapping): try Self.prepare(mapping, rows, store: store, header: header, context: context)
     }
   }
 
   static func prepare<Fields: ImportableFields>(
     _ mapping: ImportMapping<Fields>, _ rows: [Crm_V1_ImportRow], store: ImportStore, header: ImportHeader,
     context: ChangeLog.Context
-  ) -> @Sendable () async throws -> [ImportRowResult] {
-    let parsed = rows.map { (index: $0.index, fields: mapping.fields($0.values)) }
-    return { try await store.apply(parsed, header: header, context: context) }
+  ) throws -> @Sendable () async throws -> [ImportRowResult] {
+    try store.prepare(rows.map { (index: $0.index, fields: mapping.fields($0.values)) }, header: header, context: context)
   }
 }
 
