@@ -55,7 +55,8 @@ public struct DuplicateStore: Sendable {
     minScore: Double, limit: Int, principal: Principal
   ) async throws -> [DuplicateMatch] {
     guard !subject.isEmpty else { return [] }
-    let queries = Self.queries(subject, in: types, ignoringPlusTags: ignoringPlusTags, tenant: principal.tenantID)
+    let queries = Self.queries(
+      subject, in: types, ignoringPlusTags: ignoringPlusTags, minScore: minScore, tenant: principal.tenantID)
     let found = try await database.read(principal.tenantID, queries) { results in
       try Self.matches(results, of: subject, in: types, excluding: excluded)
     }
@@ -91,7 +92,8 @@ public struct DuplicateStore: Sendable {
     _ connection: PostgresConnection, _ subject: MatchSubject, in types: [RecordType], rule: DuplicateRule,
     excluding excluded: (RecordType, UUID)?, tenant: UUID
   ) throws -> [DuplicateMatch] {
-    let results = try connection.pipeline(queries(subject, in: types, ignoringPlusTags: rule.ignorePlusTags, tenant: tenant))
+    let results = try connection.pipeline(
+      queries(subject, in: types, ignoringPlusTags: rule.ignorePlusTags, minScore: rule.minScore, tenant: tenant))
     return DuplicateMatch.ranked(
       try matches(results, of: subject, in: types, excluding: excluded), minScore: rule.minScore, limit: 100)
   }
@@ -112,11 +114,30 @@ public struct DuplicateStore: Sendable {
   }
 
   /// One query per record type, in `types` order, after a statement that sets the trigram threshold.
-  static func queries(_ subject: MatchSubject, in types: [RecordType], ignoringPlusTags: Bool, tenant: UUID) -> [PostgresQuery] {
+  static func queries(
+    _ subject: MatchSubject, in types: [RecordType], ignoringPlusTags: Bool, minScore: Double, tenant: UUID
+  ) -> [PostgresQuery] {
     [similarityThreshold]
       + types.compactMap { sources[$0] }.map {
-        query(for: $0, subject: subject, ignoringPlusTags: ignoringPlusTags, tenant: tenant)
+        query(for: $0, subject: subject, ignoringPlusTags: ignoringPlusTags, minScore: minScore, tenant: tenant)
       }
+  }
+
+  /// `1 - Π(1 - weight) >= minScore` over the columns of a match row, as ``DuplicateMatch/score``
+  /// computes it (less a rounding margin: SQL may keep a row Swift then drops, never the reverse).
+  static func scoreAtLeast(_ minScore: Double) -> PostgresQuery {
+    func weight(_ key: String) -> PostgresQuery {
+      "\(MatchReason(key: key, kind: .normalized, similarity: 1, value: "").weight)::float8"
+    }
+    let threshold = minimumNameSimilarity
+    return """
+      1 - power(1 - \(weight("email")), cardinality(email_hits)) * power(1 - \(weight("phone")), cardinality(phone_hits))
+        * CASE WHEN domain_hit THEN 1 - \(weight("domain")) ELSE 1 END
+        * CASE WHEN registration_hit THEN 1 - \(weight("registration_id")) ELSE 1 END
+        * CASE WHEN company_key IS NOT NULL AND company_sim >= \(threshold)::float8 THEN 1 - \(weight("company_name")) * company_sim ELSE 1 END
+        * CASE WHEN person_key IS NOT NULL AND person_sim >= \(threshold)::float8 THEN 1 - \(weight("person_name")) * person_sim ELSE 1 END
+        >= \(minScore - 1e-9)::float8
+      """
   }
 
   /// Name candidates must be at least this similar (pg_trgm's `%`, for the rest of the transaction).
@@ -126,7 +147,7 @@ public struct DuplicateStore: Sendable {
   static let similarityThreshold: PostgresQuery =
     "SELECT set_config('pg_trgm.similarity_threshold', \(String(minimumNameSimilarity)), true)"
 
-  /// The matches in the results of ``queries(_:in:ignoringPlusTags:tenant:)``, with their reasons.
+  /// The matches in the results of ``queries(_:in:ignoringPlusTags:minScore:tenant:)``, with their reasons.
   static func matches(
     _ results: [PostgresResult], of subject: MatchSubject, in types: [RecordType], excluding excluded: (RecordType, UUID)?
   ) throws -> [DuplicateMatch] {
@@ -179,7 +200,9 @@ public struct DuplicateStore: Sendable {
   }
 
   /// The match query for one table. `$P` in the source's snippets is the phone array parameter.
-  private static func query(for source: Source, subject: MatchSubject, ignoringPlusTags: Bool, tenant: UUID) -> PostgresQuery {
+  private static func query(
+    for source: Source, subject: MatchSubject, ignoringPlusTags: Bool, minScore: Double, tenant: UUID
+  ) -> PostgresQuery {
     // Plus tags: stored email_keys hold both forms, so compare stripped keys against them; otherwise
     // compare full addresses with the addresses as entered.
     let emails: [String] =
@@ -244,7 +267,10 @@ public struct DuplicateStore: Sendable {
     // No LIMIT here: crm_match_candidates bounds each lookup (200 per exact key, 50 per exact name, 30 neighbours per name probe), and
     // a cut here would drop exact matches at random behind a crowd of similar names.
     query.append(" FROM \(unsafeSQL: source.table) JOIN hits USING (id) WHERE tenant_id = \(tenant) AND archived_at IS NULL")
-    return query
+    // Rows that cannot reach `minScore` are dropped before they travel: a common name brings a few
+    // hundred similar ones, most too weak alone (a similar person name scores 0.55 × similarity).
+    // OFFSET 0 keeps the subquery whole: pulled up, its similarities would be computed twice a row.
+    return "SELECT * FROM (\(query) OFFSET 0) AS m WHERE \(scoreAtLeast(minScore))"
   }
 
   /// Trigram similarity of `column` to `key`, skipping the computation for equal keys (a common name
