@@ -80,6 +80,7 @@ let package = Package(
         .embedInCode("Migrations/0014_name_blocks.sql"),
         .embedInCode("Migrations/0015_static_match_candidates.sql"),
         .embedInCode("Migrations/0016_key_lookups_without_tenant_entry.sql"),
+        .embedInCode("Migrations/0017_swapped_name_neighbours.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -402,6 +402,13 @@ struct DuplicateRPCTests {
       // written first and sorting first: a lookup keeping the first 50 similar rows it meets in the
       // block, in either order, stops among them.
       for first in "abdefg" { for second in "klmnopqrst" { _ = try await lead("Petrov\(first)\(second)") } }
+      // And 36 in its other block, "a petrovich", sorting first there too (0.48 similar: never matches).
+      for first in "abcdef" {
+        for second in "abcdef" {
+          _ = try await leads.createLead(
+            .with { $0.lead = .with { $0.firstName = "A\(first)\(second)"; $0.lastName = "Petrovich" } }, metadata: auth)
+        }
+      }
       let exact = try await lead("Petrovich")
       let typo = try await lead("Petrovihc")
 
@@ -416,6 +423,14 @@ struct DuplicateRPCTests {
       #expect(found.dropFirst().first?.recordID == typo)
       // Similar names are compared with the name's neighbours, not the whole block.
       #expect(found.count < 62)
+      // Family name first: the swapped form is looked up from its own place in the crowded block.
+      let swapped = try await Crm_V1_DuplicateService.Client(wrapping: client).findDuplicates(
+        .with {
+          $0.candidate = .with { $0.firstName = "Petrovich"; $0.lastName = "Alexandra" }
+          $0.recordTypes = [.lead]; $0.minScore = 0.5
+        }, metadata: auth
+      ).matches
+      #expect(swapped.map(\.recordID) == [exact])
     }
   }
 }
