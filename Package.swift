@@ -81,6 +81,7 @@ let package = Package(
         .embedInCode("Migrations/0015_static_match_candidates.sql"),
         .embedInCode("Migrations/0016_key_lookups_without_tenant_entry.sql"),
         .embedInCode("Migrations/0017_swapped_name_neighbours.sql"),
+        .embedInCode("Migrations/0018_company_names_without_swapped_scans.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -52,6 +52,7 @@ public struct Migrator: Sendable {
     ("0015_static_match_candidates.sql", PackageResources._015_static_match_candidates_sql),
     ("0016_key_lookups_without_tenant_entry.sql", PackageResources._016_key_lookups_without_tenant_entry_sql),
     ("0017_swapped_name_neighbours.sql", PackageResources._017_swapped_name_neighbours_sql),
+    ("0018_company_names_without_swapped_scans.sql", PackageResources._018_company_names_without_swapped_scans_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
