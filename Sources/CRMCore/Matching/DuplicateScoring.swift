@@ -55,7 +55,10 @@ public struct MatchReason: Sendable, Hashable {
   }
 
   /// How much this reason alone says "same": an email is nearly certain, a similar name much less so.
-  public var weight: Double {
+  public var weight: Double { Self.weight(of: key, similarity: similarity) }
+
+  /// The weight of a reason on `key` at `similarity` (names scale with it; other keys match or not).
+  public static func weight(of key: String, similarity: Double = 1) -> Double {
     switch key {
     case "email": return 0.95
     case "registration_id": return 0.95

@@ -35,7 +35,7 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
           defer { steps.finish() }
           var iterator = request.makeAsyncIterator()
           guard let first = try await iterator.next(), case .header(let message) = first.message else {
-            throw CRMError.invalid("header", "send an ImportHeader as the stream's first message", reason: "REQUIRED")
+            throw Self.missingHeader
           }
           let (header, mapping) = try message.domain()
           await steps.send(.begin(header))
@@ -86,12 +86,13 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
       if let begun { _ = try? await imports.end(begun.importID, completed: false, principal: call.principal) }
       throw error
     }
-    guard let begun else {
-      throw CRMError.invalid("header", "send an ImportHeader as the stream's first message", reason: "REQUIRED")
-    }
+    guard let begun else { throw Self.missingHeader }
     let finished = try await imports.end(begun.importID, completed: true, principal: call.principal)
     try await response.write(.with { $0.summary = .with { $0.job = Crm_V1_ImportJob(finished) } })
   }
+
+  static let missingHeader = CRMError.invalid(
+    "header", "send an ImportHeader as the stream's first message", reason: "REQUIRED")
 
   /// One import's state.
   public func getImport(request: Crm_V1_GetImportRequest, context: ServerContext) async throws -> Crm_V1_ImportJob {

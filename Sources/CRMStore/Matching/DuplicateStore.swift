@@ -126,9 +126,7 @@ public struct DuplicateStore: Sendable {
   /// `1 - Π(1 - weight) >= minScore` over the columns of a match row, as ``DuplicateMatch/score``
   /// computes it (less a rounding margin: SQL may keep a row Swift then drops, never the reverse).
   static func scoreAtLeast(_ minScore: Double) -> PostgresQuery {
-    func weight(_ key: String) -> PostgresQuery {
-      "\(MatchReason(key: key, kind: .normalized, similarity: 1, value: "").weight)::float8"
-    }
+    func weight(_ key: String) -> PostgresQuery { "\(MatchReason.weight(of: key))::float8" }
     let threshold = minimumNameSimilarity
     return """
       1 - power(1 - \(weight("email")), cardinality(email_hits)) * power(1 - \(weight("phone")), cardinality(phone_hits))
@@ -264,8 +262,8 @@ public struct DuplicateStore: Sendable {
           \(phones)::text[], \(domain), \(company), \(person), \(registration)))
       """
     query.append(select)
-    // No LIMIT here: crm_match_candidates bounds each lookup (200 per exact key, 50 per exact name, 30 neighbours per name probe), and
-    // a cut here would drop exact matches at random behind a crowd of similar names.
+    // No LIMIT here: crm_match_candidates bounds each lookup (200 per exact key, 50 per exact name, 30
+    // neighbours per name scan), and a cut here would drop exact matches behind a crowd of similar names.
     query.append(" FROM \(unsafeSQL: source.table) JOIN hits USING (id) WHERE tenant_id = \(tenant) AND archived_at IS NULL")
     // Rows that cannot reach `minScore` are dropped before they travel: a common name brings a few
     // hundred similar ones, most too weak alone (a similar person name scores 0.55 × similarity).
@@ -274,7 +272,7 @@ public struct DuplicateStore: Sendable {
   }
 
   /// Trigram similarity of `column` to `key`, skipping the computation for equal keys (a common name
-  /// brings up to a hundred of them).
+  /// brings up to 50 of them).
   private static func similarity(_ column: String, _ key: String?) -> PostgresQuery {
     "CASE WHEN \(unsafeSQL: column) = \(key)::text THEN 1 ELSE similarity(\(unsafeSQL: column), \(key)::text) END::float8"
   }
