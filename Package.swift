@@ -82,6 +82,7 @@ let package = Package(
         .embedInCode("Migrations/0016_key_lookups_without_tenant_entry.sql"),
         .embedInCode("Migrations/0017_swapped_name_neighbours.sql"),
         .embedInCode("Migrations/0018_company_names_without_swapped_scans.sql"),
+        .embedInCode("Migrations/0019_opportunities.sql"),
       ],
       swiftSettings: strictSettings
     ),

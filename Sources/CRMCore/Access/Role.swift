@@ -18,6 +18,7 @@ public enum RecordType: String, Sendable, Hashable, CaseIterable, Codable {
   case contact
   case lead
   case interaction
+  case opportunity
 
   /// The types duplicate detection compares and merges.
   public static let matchable: [RecordType] = [.account, .contact, .lead]

@@ -38,8 +38,23 @@ extension RecordType {
     case .contact: self = .contact
     case .lead: self = .lead
     case .interaction: self = .interaction
+    case .opportunity: self = .opportunity
     case .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be a record type (e.g. RECORD_TYPE_LEAD)", reason: "REQUIRED")
+      return nil
+    }
+  }
+
+  /// A type interactions may be linked to (and timelines read): a lead, contact, account or opportunity.
+  init?(linkable type: Crm_V1_RecordType, field: String, into violations: inout Violations) {
+    switch type {
+    case .account: self = .account
+    case .contact: self = .contact
+    case .lead: self = .lead
+    case .opportunity: self = .opportunity
+    case .interaction, .unspecified, .UNRECOGNIZED:
+      violations.add(
+        field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT, RECORD_TYPE_ACCOUNT or RECORD_TYPE_OPPORTUNITY", reason: "INVALID")
       return nil
     }
   }
@@ -50,7 +65,7 @@ extension RecordType {
     case .account: self = .account
     case .contact: self = .contact
     case .lead: self = .lead
-    case .interaction, .unspecified, .UNRECOGNIZED:
+    case .interaction, .opportunity, .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT or RECORD_TYPE_ACCOUNT", reason: "INVALID")
       return nil
     }
@@ -64,6 +79,7 @@ extension Crm_V1_RecordType {
     case .contact: self = .contact
     case .lead: self = .lead
     case .interaction: self = .interaction
+    case .opportunity: self = .opportunity
     }
   }
 }

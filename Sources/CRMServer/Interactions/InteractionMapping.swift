@@ -66,7 +66,7 @@ extension Crm_V1_Interaction {
           }
         }
         person.phone = violations.text("\(field).phone", participant.phone, maxLength: 64) ?? ""
-        if participant.hasRecord, let link = participant.record.link(field: "\(field).record", into: &violations) {
+        if participant.hasRecord, let link = participant.record.link(field: "\(field).record", person: true, into: &violations) {
           person.record = link.key
         }
         people.append(person)
@@ -166,9 +166,12 @@ extension Crm_V1_RecordRef {
     recordID = link.id.lowercasedString
   }
 
-  /// The lead, contact or account referenced, validated.
-  func link(field: String, into violations: inout Violations) -> RecordLink? {
-    let type = RecordType(matchable: recordType, field: "\(field).record_type", into: &violations)
+  /// The lead, contact, account or (unless `person`) opportunity referenced, validated.
+  func link(field: String, person: Bool = false, into violations: inout Violations) -> RecordLink? {
+    let type =
+      person
+      ? RecordType(matchable: recordType, field: "\(field).record_type", into: &violations)
+      : RecordType(linkable: recordType, field: "\(field).record_type", into: &violations)
     let id = RequestFields.id(recordID, field: "\(field).record_id", into: &violations)
     guard let type, let id else { return nil }
     return RecordLink(type: type, id: id)

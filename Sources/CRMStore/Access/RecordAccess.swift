@@ -11,6 +11,7 @@ enum RecordAccess {
     case .contact: Contact.table
     case .lead: Lead.table
     case .interaction: Interaction.table
+    case .opportunity: Opportunity.table
     }
   }
 

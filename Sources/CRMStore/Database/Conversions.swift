@@ -83,3 +83,16 @@ struct StoredChannel: Codable {
     }
   }
 }
+
+extension CalendarDate: PostgresEncodable, PostgresDecodable {
+  /// The `date` text form, `YYYY-MM-DD` (DateStyle ISO).
+  public var postgresText: String? { description }
+
+  /// Parses the `date` text form.
+  public init(postgresText: String) throws {
+    guard let date = CalendarDate(postgresText) else {
+      throw PostgresError(kind: .decoding, serverMessage: "cannot decode CalendarDate")
+    }
+    self = date
+  }
+}

@@ -53,6 +53,7 @@ public struct Migrator: Sendable {
     ("0016_key_lookups_without_tenant_entry.sql", PackageResources._016_key_lookups_without_tenant_entry_sql),
     ("0017_swapped_name_neighbours.sql", PackageResources._017_swapped_name_neighbours_sql),
     ("0018_company_names_without_swapped_scans.sql", PackageResources._018_company_names_without_swapped_scans_sql),
+    ("0019_opportunities.sql", PackageResources._019_opportunities_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -137,7 +137,7 @@ public struct InteractionStore: Sendable {
     let fingerprint = "timeline|\(record.key)"
     let after = try Self.position(PageToken.decode(pageToken, query: fingerprint))
     guard record.type != .interaction else {
-      throw CRMError.invalid("record.record_type", "a timeline belongs to a lead, a contact or an account")
+      throw CRMError.invalid("record.record_type", "a timeline belongs to a lead, a contact, an account or an opportunity")
     }
     return try await database.withTenant(principal.tenantID) { connection in
       try RecordAccess.requireVisible(connection, record, principal: principal)

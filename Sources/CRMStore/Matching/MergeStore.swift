@@ -193,6 +193,7 @@ public struct MergeStore: Sendable {
         jsonb_build_array(jsonb_build_object('field', 'links', 'old', to_jsonb(old), 'new', to_jsonb(links)))
       FROM moved
       """)
+    let references: [(table: String, column: String, recordType: String)]
     switch type {
     case .lead, .contact:
       try connection.query(
@@ -200,27 +201,36 @@ public struct MergeStore: Sendable {
         UPDATE captures SET record_id = \(survivor)
         WHERE tenant_id = \(tenant) AND record_type = \(type.rawValue) AND record_id = ANY(\(losers)::uuid[])
         """)
+      references = type == .lead ? [("opportunities", "source_lead_id", "opportunity")] : []
     case .account:
       try AccountStore.lockHierarchy(connection, tenant: tenant)
-      for (table, column, recordType) in [("contacts", "account_id", "contact"), ("accounts", "parent_id", "account")] {
-        try connection.query(
-          """
-          WITH moved AS (
-            UPDATE \(unsafeSQL: table) r SET \(unsafeSQL: column) = \(survivor), version = r.version + 1, updated_at = now(),
-              updated_by = \(actor)
-            FROM (SELECT id, \(unsafeSQL: column) AS old FROM \(unsafeSQL: table)
-                  WHERE tenant_id = \(tenant) AND \(unsafeSQL: column) = ANY(\(losers)::uuid[])
-                    AND id <> \(survivor) AND id <> ALL(\(losers)::uuid[])
-                  FOR UPDATE) o
-            WHERE r.tenant_id = \(tenant) AND r.id = o.id
-            RETURNING r.id, o.old
-          )
-          INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes)
-          SELECT \(tenant), \(recordType)::text, id, 'update', \(actor), \(context.requestID),
-            jsonb_build_array(jsonb_build_object('field', \(column)::text, 'old', old::text, 'new', \(survivor.lowercasedString)::text))
-          FROM moved
-          """)
-      }
+      references = [
+        ("contacts", "account_id", "contact"), ("accounts", "parent_id", "account"), ("opportunities", "account_id", "opportunity"),
+      ]
+    case .interaction, .opportunity:
+      references = []
+    }
+    for (table, column, recordType) in references {
+      try connection.query(
+        """
+        WITH moved AS (
+          UPDATE \(unsafeSQL: table) r SET \(unsafeSQL: column) = \(survivor), version = r.version + 1, updated_at = now(),
+            updated_by = \(actor)
+          FROM (SELECT id, \(unsafeSQL: column) AS old FROM \(unsafeSQL: table)
+                WHERE tenant_id = \(tenant) AND \(unsafeSQL: column) = ANY(\(losers)::uuid[])
+                  AND id <> \(survivor) AND id <> ALL(\(losers)::uuid[])
+                FOR UPDATE) o
+          WHERE r.tenant_id = \(tenant) AND r.id = o.id
+          RETURNING r.id, o.old
+        )
+        INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes)
+        SELECT \(tenant), \(recordType)::text, id, 'update', \(actor), \(context.requestID),
+          jsonb_build_array(jsonb_build_object('field', \(column)::text, 'old', old::text, 'new', \(survivor.lowercasedString)::text))
+        FROM moved
+        """)
+    }
+    switch type {
+    case .account:
       // A loser's child may be the survivor's ancestor: re-parenting it under the survivor would close
       // a loop.
       let parent = try connection.query("SELECT parent_id FROM accounts WHERE tenant_id = \(tenant) AND id = \(survivor)")
@@ -230,11 +240,39 @@ public struct MergeStore: Sendable {
         throw CRMError.failedPrecondition(
           "merging would make the account hierarchy a cycle: the survivor is below a merged account's child; re-parent it first")
       }
-    case .interaction:
+    case .contact:
+      try relinkDealContacts(connection, from: losers, to: survivor, context: context)
+    case .lead, .interaction, .opportunity:
       break
     }
     if let lastActivity {
       try RecordAccess.touchActivity(connection, [RecordLink(type: type, id: survivor)], at: lastActivity, tenant: tenant)
+    }
+  }
+
+  /// Deals naming a merged contact (as primary contact or in a role) name the survivor instead; a
+  /// deal naming both keeps the first role. Each changed deal gets a change-log entry.
+  static func relinkDealContacts(
+    _ connection: PostgresConnection, from losers: [UUID], to survivor: UUID, context: ChangeLog.Context
+  ) throws {
+    let rows = try connection.query(
+      """
+      SELECT \(unsafeSQL: Opportunity.columns) FROM opportunities
+      WHERE tenant_id = \(context.principal.tenantID) AND contact_ids && \(losers)::uuid[]
+      FOR UPDATE
+      """)
+    let merged = Set(losers)
+    for row in rows.rows {
+      let current = try Opportunity(row: row)
+      var next = current
+      if let primary = current.fields.primaryContactID, merged.contains(primary) { next.fields.primaryContactID = survivor }
+      var seen = Set<UUID>()
+      next.fields.contactRoles = current.fields.contactRoles.compactMap { role in
+        var role = role
+        if merged.contains(role.contactID) { role.contactID = survivor }
+        return seen.insert(role.contactID).inserted ? role : nil
+      }
+      _ = try RecordMechanics<Opportunity>.write(connection, next, over: current, context: context)
     }
   }
 }
