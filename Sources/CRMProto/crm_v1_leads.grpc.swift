@@ -137,6 +137,19 @@ public enum Crm_V1_LeadService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ConvertLead" metadata.
+        public enum ConvertLead: Sendable {
+            /// Request type for "ConvertLead".
+            public typealias Input = Crm_V1_ConvertLeadRequest
+            /// Response type for "ConvertLead".
+            public typealias Output = Crm_V1_ConvertLeadResponse
+            /// Descriptor for "ConvertLead".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.LeadService"),
+                method: "ConvertLead",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "crm.v1.LeadService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             CreateLead.descriptor,
@@ -147,7 +160,8 @@ public enum Crm_V1_LeadService: Sendable {
             UndeleteLead.descriptor,
             MergeLeads.descriptor,
             ListLeads.descriptor,
-            SetLeadStatus.descriptor
+            SetLeadStatus.descriptor,
+            ConvertLead.descriptor
         ]
     }
 }
@@ -311,6 +325,27 @@ extension Crm_V1_LeadService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_SetLeadStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Lead>
+
+        /// Handle the "ConvertLead" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Turns a lead into an account, a contact and optionally an opportunity, in one transaction: the
+        /// > lead becomes CONVERTED with links to them, its interactions appear on their timelines, and
+        /// > nothing is written if any part fails. FAILED_PRECONDITION for a converted, disqualified or
+        /// > archived lead. Idempotent on `request_id`.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_ConvertLeadRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ConvertLeadResponse` messages.
+        func convertLead(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_ConvertLeadRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ConvertLeadResponse>
     }
 
     /// Service protocol for the "crm.v1.LeadService" service.
@@ -458,6 +493,27 @@ extension Crm_V1_LeadService {
             request: GRPCCore.ServerRequest<Crm_V1_SetLeadStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_Lead>
+
+        /// Handle the "ConvertLead" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Turns a lead into an account, a contact and optionally an opportunity, in one transaction: the
+        /// > lead becomes CONVERTED with links to them, its interactions appear on their timelines, and
+        /// > nothing is written if any part fails. FAILED_PRECONDITION for a converted, disqualified or
+        /// > archived lead. Idempotent on `request_id`.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ConvertLeadRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_ConvertLeadResponse` message.
+        func convertLead(
+            request: GRPCCore.ServerRequest<Crm_V1_ConvertLeadRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_ConvertLeadResponse>
     }
 
     /// Simple service protocol for the "crm.v1.LeadService" service.
@@ -603,6 +659,27 @@ extension Crm_V1_LeadService {
             request: Crm_V1_SetLeadStatusRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_Lead
+
+        /// Handle the "ConvertLead" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Turns a lead into an account, a contact and optionally an opportunity, in one transaction: the
+        /// > lead becomes CONVERTED with links to them, its interactions appear on their timelines, and
+        /// > nothing is written if any part fails. FAILED_PRECONDITION for a converted, disqualified or
+        /// > archived lead. Idempotent on `request_id`.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_ConvertLeadRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_ConvertLeadResponse` to respond with.
+        func convertLead(
+            request: Crm_V1_ConvertLeadRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_ConvertLeadResponse
     }
 }
 
@@ -709,6 +786,17 @@ extension Crm_V1_LeadService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Crm_V1_LeadService.Method.ConvertLead.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ConvertLeadRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ConvertLeadResponse>(),
+            handler: { request, context in
+                try await self.convertLead(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -808,6 +896,17 @@ extension Crm_V1_LeadService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Lead> {
         let response = try await self.setLeadStatus(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func convertLead(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_ConvertLeadRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ConvertLeadResponse> {
+        let response = try await self.convertLead(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -928,6 +1027,19 @@ extension Crm_V1_LeadService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_Lead> {
         return GRPCCore.ServerResponse<Crm_V1_Lead>(
             message: try await self.setLeadStatus(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func convertLead(
+        request: GRPCCore.ServerRequest<Crm_V1_ConvertLeadRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_ConvertLeadResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_ConvertLeadResponse>(
+            message: try await self.convertLead(
                 request: request.message,
                 context: context
             ),
@@ -1126,6 +1238,32 @@ extension Crm_V1_LeadService {
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Lead>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Lead>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ConvertLead" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Turns a lead into an account, a contact and optionally an opportunity, in one transaction: the
+        /// > lead becomes CONVERTED with links to them, its interactions appear on their timelines, and
+        /// > nothing is written if any part fails. FAILED_PRECONDITION for a converted, disqualified or
+        /// > archived lead. Idempotent on `request_id`.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ConvertLeadRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ConvertLeadRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ConvertLeadResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func convertLead<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ConvertLeadRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ConvertLeadRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ConvertLeadResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ConvertLeadResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1426,6 +1564,43 @@ extension Crm_V1_LeadService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ConvertLead" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Turns a lead into an account, a contact and optionally an opportunity, in one transaction: the
+        /// > lead becomes CONVERTED with links to them, its interactions appear on their timelines, and
+        /// > nothing is written if any part fails. FAILED_PRECONDITION for a converted, disqualified or
+        /// > archived lead. Idempotent on `request_id`.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ConvertLeadRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ConvertLeadRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ConvertLeadResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func convertLead<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ConvertLeadRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ConvertLeadRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ConvertLeadResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ConvertLeadResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_LeadService.Method.ConvertLead.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1664,6 +1839,38 @@ extension Crm_V1_LeadService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_SetLeadStatusRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_Lead>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ConvertLead" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Turns a lead into an account, a contact and optionally an opportunity, in one transaction: the
+    /// > lead becomes CONVERTED with links to them, its interactions appear on their timelines, and
+    /// > nothing is written if any part fails. FAILED_PRECONDITION for a converted, disqualified or
+    /// > archived lead. Idempotent on `request_id`.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_ConvertLeadRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func convertLead<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_ConvertLeadRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ConvertLeadResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.convertLead(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ConvertLeadRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ConvertLeadResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1940,6 +2147,42 @@ extension Crm_V1_LeadService.ClientProtocol {
             metadata: metadata
         )
         return try await self.setLeadStatus(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ConvertLead" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Turns a lead into an account, a contact and optionally an opportunity, in one transaction: the
+    /// > lead becomes CONVERTED with links to them, its interactions appear on their timelines, and
+    /// > nothing is written if any part fails. FAILED_PRECONDITION for a converted, disqualified or
+    /// > archived lead. Idempotent on `request_id`.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func convertLead<Result>(
+        _ message: Crm_V1_ConvertLeadRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ConvertLeadResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_ConvertLeadRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.convertLead(
             request: request,
             options: options,
             onResponse: handleResponse

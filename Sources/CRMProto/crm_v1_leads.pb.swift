@@ -139,6 +139,58 @@ public nonisolated enum Crm_V1_LeadSource: SwiftProtobuf.Enum, Swift.CaseIterabl
 
 }
 
+/// Where a converted lead's account or contact comes from.
+public nonisolated enum Crm_V1_ConversionTarget: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// The default: NEW.
+  case unspecified // = 0
+
+  /// Create one from the lead's fields; fields set in the request's `account` / `contact` win.
+  case new // = 1
+
+  /// Use the record named by `account_id` / `contact_id`.
+  case existing // = 2
+
+  /// Use the best match the tenant's duplicate rule finds for the lead (accounts by company name,
+  /// domain, registration id; contacts by email, phone, name), or create one when nothing matches.
+  case matched // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .new
+    case 2: self = .existing
+    case 3: self = .matched
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .new: return 1
+    case .existing: return 2
+    case .matched: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Crm_V1_ConversionTarget] = [
+    .unspecified,
+    .new,
+    .existing,
+    .matched,
+  ]
+
+}
+
 /// A prospective customer not yet qualified: a person, a company, or both, from some channel.
 public nonisolated struct Crm_V1_Lead: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -353,6 +405,31 @@ public nonisolated struct Crm_V1_Lead: @unchecked Sendable {
     set {_uniqueStorage()._registrationID = newValue}
   }
 
+  /// Output only, once converted: what the lead became (ConvertLead).
+  public var convertedAccountID: String {
+    get {_storage._convertedAccountID}
+    set {_uniqueStorage()._convertedAccountID = newValue}
+  }
+
+  public var convertedContactID: String {
+    get {_storage._convertedContactID}
+    set {_uniqueStorage()._convertedContactID = newValue}
+  }
+
+  public var convertedOpportunityID: String {
+    get {_storage._convertedOpportunityID}
+    set {_uniqueStorage()._convertedOpportunityID = newValue}
+  }
+
+  public var convertTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._convertTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._convertTime = newValue}
+  }
+  /// Returns true if `convertTime` has been explicitly set.
+  public var hasConvertTime: Bool {_storage._convertTime != nil}
+  /// Clears the value of `convertTime`. Subsequent reads from it will return its default value.
+  public mutating func clearConvertTime() {_uniqueStorage()._convertTime = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -379,6 +456,129 @@ public nonisolated struct Crm_V1_UtmParameters: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+public nonisolated struct Crm_V1_ConvertLeadRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var leadID: String = String()
+
+  /// Optional; when set it must be current.
+  public var etag: String = String()
+
+  public var accountTarget: Crm_V1_ConversionTarget = .unspecified
+
+  /// With EXISTING.
+  public var accountID: String = String()
+
+  /// With NEW (or MATCHED when nothing matches): fields that override those copied from the lead,
+  /// e.g. a name when the lead has no company.
+  public var account: Crm_V1_Account {
+    get {_account ?? Crm_V1_Account()}
+    set {_account = newValue}
+  }
+  /// Returns true if `account` has been explicitly set.
+  public var hasAccount: Bool {self._account != nil}
+  /// Clears the value of `account`. Subsequent reads from it will return its default value.
+  public mutating func clearAccount() {self._account = nil}
+
+  public var contactTarget: Crm_V1_ConversionTarget = .unspecified
+
+  public var contactID: String = String()
+
+  public var contact: Crm_V1_Contact {
+    get {_contact ?? Crm_V1_Contact()}
+    set {_contact = newValue}
+  }
+  /// Returns true if `contact` has been explicitly set.
+  public var hasContact: Bool {self._contact != nil}
+  /// Clears the value of `contact`. Subsequent reads from it will return its default value.
+  public mutating func clearContact() {self._contact = nil}
+
+  /// Set to create a deal too: name (default: the account's name), amount, close date, pipeline and
+  /// stage (default: the default pipeline's first open stage), and any other opportunity field. The
+  /// deal's account, primary contact and source lead are set by the conversion.
+  public var opportunity: Crm_V1_Opportunity {
+    get {_opportunity ?? Crm_V1_Opportunity()}
+    set {_opportunity = newValue}
+  }
+  /// Returns true if `opportunity` has been explicitly set.
+  public var hasOpportunity: Bool {self._opportunity != nil}
+  /// Clears the value of `opportunity`. Subsequent reads from it will return its default value.
+  public mutating func clearOpportunity() {self._opportunity = nil}
+
+  /// Owner of what is created. Default: the lead's owner.
+  public var ownerID: String = String()
+
+  /// Repeating it returns the first conversion's result and writes nothing.
+  public var requestID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _account: Crm_V1_Account? = nil
+  fileprivate var _contact: Crm_V1_Contact? = nil
+  fileprivate var _opportunity: Crm_V1_Opportunity? = nil
+}
+
+public nonisolated struct Crm_V1_ConvertLeadResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var lead: Crm_V1_Lead {
+    get {_lead ?? Crm_V1_Lead()}
+    set {_lead = newValue}
+  }
+  /// Returns true if `lead` has been explicitly set.
+  public var hasLead: Bool {self._lead != nil}
+  /// Clears the value of `lead`. Subsequent reads from it will return its default value.
+  public mutating func clearLead() {self._lead = nil}
+
+  public var account: Crm_V1_Account {
+    get {_account ?? Crm_V1_Account()}
+    set {_account = newValue}
+  }
+  /// Returns true if `account` has been explicitly set.
+  public var hasAccount: Bool {self._account != nil}
+  /// Clears the value of `account`. Subsequent reads from it will return its default value.
+  public mutating func clearAccount() {self._account = nil}
+
+  public var contact: Crm_V1_Contact {
+    get {_contact ?? Crm_V1_Contact()}
+    set {_contact = newValue}
+  }
+  /// Returns true if `contact` has been explicitly set.
+  public var hasContact: Bool {self._contact != nil}
+  /// Clears the value of `contact`. Subsequent reads from it will return its default value.
+  public mutating func clearContact() {self._contact = nil}
+
+  /// Set when the request asked for one.
+  public var opportunity: Crm_V1_Opportunity {
+    get {_opportunity ?? Crm_V1_Opportunity()}
+    set {_opportunity = newValue}
+  }
+  /// Returns true if `opportunity` has been explicitly set.
+  public var hasOpportunity: Bool {self._opportunity != nil}
+  /// Clears the value of `opportunity`. Subsequent reads from it will return its default value.
+  public mutating func clearOpportunity() {self._opportunity = nil}
+
+  /// True when the conversion created the account (NEW, or MATCHED without a match).
+  public var accountCreated: Bool = false
+
+  public var contactCreated: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _lead: Crm_V1_Lead? = nil
+  fileprivate var _account: Crm_V1_Account? = nil
+  fileprivate var _contact: Crm_V1_Contact? = nil
+  fileprivate var _opportunity: Crm_V1_Opportunity? = nil
 }
 
 public nonisolated struct Crm_V1_CreateLeadRequest: Sendable {
@@ -681,9 +881,13 @@ nonisolated extension Crm_V1_LeadSource: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LEAD_SOURCE_UNSPECIFIED\0\u{1}LEAD_SOURCE_WEB_FORM\0\u{1}LEAD_SOURCE_EMAIL\0\u{1}LEAD_SOURCE_PHONE\0\u{1}LEAD_SOURCE_CHAT\0\u{1}LEAD_SOURCE_EVENT\0\u{1}LEAD_SOURCE_PARTNER\0\u{1}LEAD_SOURCE_IMPORT\0\u{1}LEAD_SOURCE_API\0")
 }
 
+nonisolated extension Crm_V1_ConversionTarget: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONVERSION_TARGET_UNSPECIFIED\0\u{1}CONVERSION_TARGET_NEW\0\u{1}CONVERSION_TARGET_EXISTING\0\u{1}CONVERSION_TARGET_MATCHED\0")
+}
+
 nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Lead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}first_name\0\u{3}last_name\0\u{1}company\0\u{1}title\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{1}domain\0\u{3}region_code\0\u{1}industry\0\u{3}company_size\0\u{1}source\0\u{3}source_detail\0\u{1}campaign\0\u{1}utm\0\u{1}status\0\u{3}disqualified_reason\0\u{3}external_id\0\u{1}tags\0\u{1}description\0\u{3}last_activity_time\0\u{4}\u{a}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}merged_into_id\0\u{3}registration_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}first_name\0\u{3}last_name\0\u{1}company\0\u{1}title\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{1}domain\0\u{3}region_code\0\u{1}industry\0\u{3}company_size\0\u{1}source\0\u{3}source_detail\0\u{1}campaign\0\u{1}utm\0\u{1}status\0\u{3}disqualified_reason\0\u{3}external_id\0\u{1}tags\0\u{1}description\0\u{3}last_activity_time\0\u{4}\u{a}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}merged_into_id\0\u{3}registration_id\0\u{3}converted_account_id\0\u{3}converted_contact_id\0\u{3}converted_opportunity_id\0\u{3}convert_time\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -718,6 +922,10 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _duplicateFindings: Crm_V1_DuplicateFindings? = nil
     var _mergedIntoID: String = String()
     var _registrationID: String = String()
+    var _convertedAccountID: String = String()
+    var _convertedContactID: String = String()
+    var _convertedOpportunityID: String = String()
+    var _convertTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -760,6 +968,10 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
       _duplicateFindings = source._duplicateFindings
       _mergedIntoID = source._mergedIntoID
       _registrationID = source._registrationID
+      _convertedAccountID = source._convertedAccountID
+      _convertedContactID = source._convertedContactID
+      _convertedOpportunityID = source._convertedOpportunityID
+      _convertTime = source._convertTime
     }
   }
 
@@ -810,6 +1022,10 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 42: try { try decoder.decodeSingularMessageField(value: &_storage._duplicateFindings) }()
         case 43: try { try decoder.decodeSingularStringField(value: &_storage._mergedIntoID) }()
         case 44: try { try decoder.decodeSingularStringField(value: &_storage._registrationID) }()
+        case 45: try { try decoder.decodeSingularStringField(value: &_storage._convertedAccountID) }()
+        case 46: try { try decoder.decodeSingularStringField(value: &_storage._convertedContactID) }()
+        case 47: try { try decoder.decodeSingularStringField(value: &_storage._convertedOpportunityID) }()
+        case 48: try { try decoder.decodeSingularMessageField(value: &_storage._convertTime) }()
         default: break
         }
       }
@@ -918,6 +1134,18 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
       if !_storage._registrationID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._registrationID, fieldNumber: 44)
       }
+      if !_storage._convertedAccountID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._convertedAccountID, fieldNumber: 45)
+      }
+      if !_storage._convertedContactID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._convertedContactID, fieldNumber: 46)
+      }
+      if !_storage._convertedOpportunityID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._convertedOpportunityID, fieldNumber: 47)
+      }
+      try { if let v = _storage._convertTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 48)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -959,6 +1187,10 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._duplicateFindings != rhs_storage._duplicateFindings {return false}
         if _storage._mergedIntoID != rhs_storage._mergedIntoID {return false}
         if _storage._registrationID != rhs_storage._registrationID {return false}
+        if _storage._convertedAccountID != rhs_storage._convertedAccountID {return false}
+        if _storage._convertedContactID != rhs_storage._convertedContactID {return false}
+        if _storage._convertedOpportunityID != rhs_storage._convertedOpportunityID {return false}
+        if _storage._convertTime != rhs_storage._convertTime {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1013,6 +1245,149 @@ nonisolated extension Crm_V1_UtmParameters: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.campaign != rhs.campaign {return false}
     if lhs.term != rhs.term {return false}
     if lhs.content != rhs.content {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ConvertLeadRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConvertLeadRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lead_id\0\u{1}etag\0\u{3}account_target\0\u{3}account_id\0\u{1}account\0\u{3}contact_target\0\u{3}contact_id\0\u{1}contact\0\u{1}opportunity\0\u{3}owner_id\0\u{3}request_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.leadID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.etag) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.accountTarget) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.accountID) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._account) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.contactTarget) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.contactID) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._contact) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._opportunity) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.ownerID) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.leadID.isEmpty {
+      try visitor.visitSingularStringField(value: self.leadID, fieldNumber: 1)
+    }
+    if !self.etag.isEmpty {
+      try visitor.visitSingularStringField(value: self.etag, fieldNumber: 2)
+    }
+    if self.accountTarget != .unspecified {
+      try visitor.visitSingularEnumField(value: self.accountTarget, fieldNumber: 3)
+    }
+    if !self.accountID.isEmpty {
+      try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 4)
+    }
+    try { if let v = self._account {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if self.contactTarget != .unspecified {
+      try visitor.visitSingularEnumField(value: self.contactTarget, fieldNumber: 6)
+    }
+    if !self.contactID.isEmpty {
+      try visitor.visitSingularStringField(value: self.contactID, fieldNumber: 7)
+    }
+    try { if let v = self._contact {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._opportunity {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
+    if !self.ownerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.ownerID, fieldNumber: 10)
+    }
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ConvertLeadRequest, rhs: Crm_V1_ConvertLeadRequest) -> Bool {
+    if lhs.leadID != rhs.leadID {return false}
+    if lhs.etag != rhs.etag {return false}
+    if lhs.accountTarget != rhs.accountTarget {return false}
+    if lhs.accountID != rhs.accountID {return false}
+    if lhs._account != rhs._account {return false}
+    if lhs.contactTarget != rhs.contactTarget {return false}
+    if lhs.contactID != rhs.contactID {return false}
+    if lhs._contact != rhs._contact {return false}
+    if lhs._opportunity != rhs._opportunity {return false}
+    if lhs.ownerID != rhs.ownerID {return false}
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ConvertLeadResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConvertLeadResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lead\0\u{1}account\0\u{1}contact\0\u{1}opportunity\0\u{3}account_created\0\u{3}contact_created\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._lead) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._account) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._contact) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._opportunity) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.accountCreated) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.contactCreated) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._lead {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._account {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._contact {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._opportunity {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.accountCreated != false {
+      try visitor.visitSingularBoolField(value: self.accountCreated, fieldNumber: 5)
+    }
+    if self.contactCreated != false {
+      try visitor.visitSingularBoolField(value: self.contactCreated, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ConvertLeadResponse, rhs: Crm_V1_ConvertLeadResponse) -> Bool {
+    if lhs._lead != rhs._lead {return false}
+    if lhs._account != rhs._account {return false}
+    if lhs._contact != rhs._contact {return false}
+    if lhs._opportunity != rhs._opportunity {return false}
+    if lhs.accountCreated != rhs.accountCreated {return false}
+    if lhs.contactCreated != rhs.contactCreated {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -9,7 +9,8 @@ struct Leads: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Capture, qualify and list leads.",
     subcommands: [
-      Create.self, Get.self, List.self, Update.self, Status.self, Delete.self, Undelete.self, Merge.self, History.self,
+      Create.self, Get.self, List.self, Update.self, Status.self, Convert.self, Delete.self, Undelete.self, Merge.self,
+      History.self,
     ])
 
   static func printLeads(_ leads: [Crm_V1_Lead], json: Bool) throws {
@@ -39,6 +40,8 @@ struct Leads: AsyncParsableCommand {
       ("owner", lead.ownerID),
       ("etag", lead.etag), ("created", Output.time(lead.createTime)), ("updated", Output.time(lead.updateTime)),
       ("archived", Output.time(lead.archiveTime)), ("merged into", lead.mergedIntoID),
+      ("converted", Output.time(lead.convertTime)), ("→ account", lead.convertedAccountID),
+      ("→ contact", lead.convertedContactID), ("→ deal", lead.convertedOpportunityID),
     ])
   }
 
@@ -330,6 +333,87 @@ extension Leads {
 
     func run() async throws {
       try await runReportingErrors { try await HistoryPrinter.run(client: client, type: .lead, id: id, limit: limit) }
+    }
+  }
+}
+
+extension Leads {
+  struct Convert: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Convert a lead into an account, a contact and optionally a deal (one transaction).",
+      discussion: """
+        By default the account and contact are new, made from the lead. --match-account / --match-contact use the
+        tenant's duplicate rule's best match instead (or create one when nothing matches); --account / --contact name
+        existing records. --deal creates an opportunity too.
+
+        Example: crm leads convert LEAD_ID --match-account --deal --amount "USD 48000" --close-date 2027-03-31
+        """)
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The lead id.") var id: String
+    @Option(help: "Use this existing account.") var account: String?
+    @Flag(help: "Use the duplicate rule's best matching account, or create one.") var matchAccount = false
+    @Option(help: "Name for a new account (default: the lead's company).") var accountName: String?
+    @Option(help: "Use this existing contact.") var contact: String?
+    @Flag(help: "Use the duplicate rule's best matching contact, or create one.") var matchContact = false
+    @Flag(help: "Create a deal too.") var deal = false
+    @Option(help: "Deal name (default: the account's name).") var dealName: String?
+    @Option(help: "Deal amount, e.g. \"USD 48000\".") var amount: String?
+    @Option(help: "Deal close date, YYYY-MM-DD.") var closeDate: String?
+    @Option(help: "Deal stage id or name (default: the default pipeline's first stage).") var stage: String?
+    @Option(help: "Owner of what is created (default: the lead's owner).") var owner: String?
+    @Option(help: "The lead's etag you read.") var etag: String?
+    @Option(help: "Idempotency key: repeating it returns the first conversion.") var requestID: String?
+
+    func validate() throws {
+      if account != nil && matchAccount { throw ValidationError("pass --account or --match-account, not both") }
+      if contact != nil && matchContact { throw ValidationError("pass --contact or --match-contact, not both") }
+      if !deal && (dealName != nil || amount != nil || closeDate != nil || stage != nil) {
+        throw ValidationError("--deal-name, --amount, --close-date and --stage describe the deal: add --deal")
+      }
+    }
+
+    func run() async throws {
+      try await runReportingErrors {
+        var request = Crm_V1_ConvertLeadRequest()
+        request.leadID = id
+        request.etag = etag ?? ""
+        request.requestID = requestID ?? ""
+        request.ownerID = owner ?? ""
+        if let account {
+          request.accountTarget = .existing
+          request.accountID = account
+        } else if matchAccount {
+          request.accountTarget = .matched
+        }
+        if let accountName { request.account.name = accountName }
+        if let contact {
+          request.contactTarget = .existing
+          request.contactID = contact
+        } else if matchContact {
+          request.contactTarget = .matched
+        }
+        var opportunity = Crm_V1_Opportunity()
+        if deal {
+          opportunity.name = dealName ?? ""
+          if let amount { opportunity.amount = try AccountFieldOptions.money(amount) }
+          if let closeDate { opportunity.closeDate = try OpportunityFieldOptions.date(closeDate, option: "--close-date") }
+        }
+        let result = try await client.withClient { grpc, metadata in
+          if deal {
+            opportunity.stageID = try await Opportunities.stageID(
+              stage, service: Crm_V1_OpportunityService.Client(wrapping: grpc), metadata: metadata)
+            request.opportunity = opportunity
+          }
+          return try await Crm_V1_LeadService.Client(wrapping: grpc).convertLead(request, metadata: metadata)
+        }
+        if client.json { return print(try Output.json(result)) }
+        Output.printRecord([
+          ("lead", "\(result.lead.id) (converted)"),
+          ("account", "\(result.account.id) \(result.account.name)\(result.accountCreated ? " (new)" : "")"),
+          ("contact", "\(result.contact.id) \(result.contact.firstName) \(result.contact.lastName)\(result.contactCreated ? " (new)" : "")"),
+          ("deal", result.hasOpportunity ? "\(result.opportunity.id) \(result.opportunity.name) — \(result.opportunity.stageName)" : ""),
+        ])
+      }
     }
   }
 }

@@ -18,6 +18,8 @@ public struct Lead: Sendable, Hashable, Identifiable {
   public var archivedAt: Timestamp?
   /// Set on a record merged into another: the survivor (this one is archived).
   public var mergedIntoID: UUID?
+  /// What the lead became, once converted.
+  public var conversion: LeadConversionLinks?
 
   /// Makes a lead value.
   public init(
@@ -71,7 +73,26 @@ public struct Lead: Sendable, Hashable, Identifiable {
       "external_id": .optional(f.externalID), "registration_id": .optional(f.registrationID),
       "tags": .array(f.tags.map { .string($0) }), "description": .optional(f.description),
       "owner_id": .string(ownerID.lowercasedString),
+      "converted_account_id": conversion.map { .string($0.accountID.lowercasedString) } ?? .null,
+      "converted_contact_id": conversion.map { .string($0.contactID.lowercasedString) } ?? .null,
+      "converted_opportunity_id": conversion?.opportunityID.map { .string($0.lowercasedString) } ?? .null,
     ]
+  }
+}
+
+/// The records a converted lead became.
+public struct LeadConversionLinks: Sendable, Hashable {
+  public var accountID: UUID
+  public var contactID: UUID
+  public var opportunityID: UUID?
+  public var convertedAt: Timestamp
+
+  /// Links.
+  public init(accountID: UUID, contactID: UUID, opportunityID: UUID?, convertedAt: Timestamp) {
+    self.accountID = accountID
+    self.contactID = contactID
+    self.opportunityID = opportunityID
+    self.convertedAt = convertedAt
   }
 }
 
@@ -96,7 +117,7 @@ public enum LeadField: String, Sendable, Hashable, CaseIterable {
     "first_name", "last_name", "company", "title", "emails", "phones", "website", "domain", "region_code", "industry",
     "company_size", "source", "source_detail", "campaign", "utm", "status", "disqualified_reason", "external_id",
     "registration_id", "tags",
-    "description", "owner_id",
+    "description", "owner_id", "converted_account_id", "converted_contact_id", "converted_opportunity_id",
   ]
 }
 

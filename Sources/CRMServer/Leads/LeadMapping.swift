@@ -10,6 +10,12 @@ extension Crm_V1_Lead {
     let f = lead.fields
     id = lead.id.lowercasedString
     etag = lead.etag
+    if let conversion = lead.conversion {
+      convertedAccountID = conversion.accountID.lowercasedString
+      convertedContactID = conversion.contactID.lowercasedString
+      convertedOpportunityID = conversion.opportunityID?.lowercasedString ?? ""
+      convertTime = .init(conversion.convertedAt)
+    }
     createTime = .init(lead.createdAt)
     updateTime = .init(lead.updatedAt)
     if let archivedAt = lead.archivedAt { archiveTime = .init(archivedAt) }

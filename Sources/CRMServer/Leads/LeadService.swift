@@ -160,4 +160,64 @@ public struct LeadService: Crm_V1_LeadService.SimpleServiceProtocol {
         id!, to: status!, reason: reason, expectedVersion: expected,
         context: .init(principal: call.principal, requestID: requestID)))
   }
+
+  /// Converts a lead into an account, a contact and optionally a deal, in one transaction.
+  public func convertLead(request: Crm_V1_ConvertLeadRequest, context: ServerContext) async throws
+    -> Crm_V1_ConvertLeadResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let id = RequestFields.id(request.leadID, field: "lead_id", into: &violations)
+    let expected = RequestFields.etag(request.etag, field: "etag", into: &violations)
+    let account = Self.target(
+      request.accountTarget, id: request.accountID, field: "account", into: &violations,
+      fields: request.account.fields(prefix: "account", only: [], into: &violations))
+    let contact = Self.target(
+      request.contactTarget, id: request.contactID, field: "contact", into: &violations,
+      fields: request.contact.fields(prefix: "contact", only: [], into: &violations))
+    var deal: LeadConversion.Deal?
+    if request.hasOpportunity {
+      let message = request.opportunity
+      let settable = Set(OpportunityField.allCases).subtracting([.name, .accountID, .sourceLeadID, .ownerID])
+      var fields = message.fields(prefix: "opportunity", only: settable, into: &violations)
+      fields.name = message.name
+      deal = LeadConversion.Deal(
+        fields: fields,
+        pipelineID: RequestFields.optionalID(message.pipelineID, field: "opportunity.pipeline_id", into: &violations),
+        stageID: RequestFields.optionalID(message.stageID, field: "opportunity.stage_id", into: &violations))
+    }
+    let owner = RequestFields.optionalID(request.ownerID, field: "owner_id", into: &violations)
+    let requestID = RequestFields.requestID(request.requestID, into: &violations)
+    try violations.check()
+    let result = try await leads.convert(
+      LeadConversion(
+        leadID: id!, expectedVersion: expected, account: account!, contact: contact!, deal: deal, ownerID: owner),
+      context: .init(principal: call.principal, requestID: requestID))
+    return .with {
+      $0.lead = Crm_V1_Lead(result.lead)
+      $0.account = Crm_V1_Account(result.account)
+      $0.contact = Crm_V1_Contact(result.contact)
+      if let deal = result.opportunity { $0.opportunity = Crm_V1_Opportunity(deal) }
+      $0.accountCreated = result.accountCreated
+      $0.contactCreated = result.contactCreated
+    }
+  }
+
+  /// A conversion target: EXISTING needs the id, the others take the override fields (and no id).
+  static func target<Fields>(
+    _ target: Crm_V1_ConversionTarget, id: String, field: String, into violations: inout Violations, fields: Fields
+  ) -> LeadConversion.Target<Fields>? {
+    switch target {
+    case .existing:
+      return RequestFields.id(id, field: "\(field)_id", into: &violations).map { .existing($0) }
+    case .unspecified, .new, .matched:
+      if !id.isEmpty {
+        violations.add("\(field)_id", "is only for \(field)_target EXISTING", reason: "INVALID")
+      }
+      return target == .matched ? .matched(fields) : .new(fields)
+    case .UNRECOGNIZED:
+      violations.add("\(field)_target", "unknown conversion target", reason: "INVALID")
+      return nil
+    }
+  }
 }

@@ -20,7 +20,8 @@ extension Lead: StoredRecord {
     id, owner_id, first_name, last_name, company, title, emails, phones, website, domain, region_code, industry,
     company_size, source, source_detail, campaign, utm, status, disqualified_reason, external_id, registration_id, tags,
     description,
-    last_activity_at, version, created_at, updated_at, created_by, updated_by, archived_at, merged_into
+    last_activity_at, version, created_at, updated_at, created_by, updated_by, archived_at, merged_into,
+    converted_account_id, converted_contact_id, converted_opportunity_id, converted_at
     """
 
   init(row: PostgresRow) throws {
@@ -50,12 +51,21 @@ extension Lead: StoredRecord {
       lastActivityAt: try row.decode("last_activity_at"), createdAt: try row.decode("created_at"),
       updatedAt: try row.decode("updated_at"), createdBy: try row.decode("created_by"), updatedBy: try row.decode("updated_by"),
       archivedAt: try row.decode("archived_at"), mergedIntoID: try row.decode("merged_into"))
+    if let account = try row.decode("converted_account_id", as: UUID?.self),
+      let contact = try row.decode("converted_contact_id", as: UUID?.self),
+      let convertedAt = try row.decode("converted_at", as: Timestamp?.self)
+    {
+      conversion = LeadConversionLinks(
+        accountID: account, contactID: contact, opportunityID: try row.decode("converted_opportunity_id"),
+        convertedAt: convertedAt)
+    }
   }
 
   static let writableColumns = """
     first_name, last_name, company, title, emails, email_addresses, phones, phone_numbers, website, domain, region_code,
     industry, company_size, source, source_detail, campaign, utm, status, disqualified_reason, external_id, tags,
-    description, email_keys, company_key, person_key, owner_id, registration_id
+    description, email_keys, company_key, person_key, owner_id, registration_id, converted_account_id,
+    converted_contact_id, converted_opportunity_id, converted_at
     """
 
   /// The values of ``writableColumns``, in order, with the match keys computed from the fields.
@@ -72,7 +82,8 @@ extension Lead: StoredRecord {
       \(phones)::jsonb, \(f.phones.map(\.number))::text[], \(f.website), \(f.domain), \(f.regionCode), \(f.industry),
       \(f.companySize), \(f.source.rawValue), \(f.sourceDetail), \(f.campaign), \(f.utm?.storedJSON)::jsonb, \(status.rawValue),
       \(disqualifiedReason), \(f.externalID), \(f.tags)::text[], \(f.description), \(emailKeys)::text[], \(keys.companyKey),
-      \(keys.personKey), \(ownerID), \(f.registrationID)
+      \(keys.personKey), \(ownerID), \(f.registrationID), \(conversion?.accountID), \(conversion?.contactID),
+      \(conversion?.opportunityID), \(conversion?.convertedAt)
       """
   }
 }

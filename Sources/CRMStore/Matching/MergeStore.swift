@@ -201,11 +201,14 @@ public struct MergeStore: Sendable {
         UPDATE captures SET record_id = \(survivor)
         WHERE tenant_id = \(tenant) AND record_type = \(type.rawValue) AND record_id = ANY(\(losers)::uuid[])
         """)
-      references = type == .lead ? [("opportunities", "source_lead_id", "opportunity")] : []
+      references =
+        type == .lead
+        ? [("opportunities", "source_lead_id", "opportunity")] : [("leads", "converted_contact_id", "lead")]
     case .account:
       try AccountStore.lockHierarchy(connection, tenant: tenant)
       references = [
         ("contacts", "account_id", "contact"), ("accounts", "parent_id", "account"), ("opportunities", "account_id", "opportunity"),
+        ("leads", "converted_account_id", "lead"),
       ]
     case .interaction, .opportunity:
       references = []
