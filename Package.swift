@@ -84,6 +84,7 @@ let package = Package(
         .embedInCode("Migrations/0018_company_names_without_swapped_scans.sql"),
         .embedInCode("Migrations/0019_opportunities.sql"),
         .embedInCode("Migrations/0020_lead_conversion.sql"),
+        .embedInCode("Migrations/0021_pools.sql"),
       ],
       swiftSettings: strictSettings
     ),

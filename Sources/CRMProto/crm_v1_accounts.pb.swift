@@ -320,6 +320,29 @@ public nonisolated struct Crm_V1_Account: @unchecked Sendable {
     set {_uniqueStorage()._registrationID = newValue}
   }
 
+  /// Output only: the shared pool the record sits in, unowned (owner_id is then empty). Claim it
+  /// with PoolService.Claim.
+  public var poolID: String {
+    get {_storage._poolID}
+    set {_uniqueStorage()._poolID = newValue}
+  }
+
+  /// Output only: the pool a held record was claimed or assigned from, and when; hold limits count
+  /// it and the pool's recycling rules apply to it.
+  public var claimedFromPoolID: String {
+    get {_storage._claimedFromPoolID}
+    set {_uniqueStorage()._claimedFromPoolID = newValue}
+  }
+
+  public var claimTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._claimTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._claimTime = newValue}
+  }
+  /// Returns true if `claimTime` has been explicitly set.
+  public var hasClaimTime: Bool {_storage._claimTime != nil}
+  /// Clears the value of `claimTime`. Subsequent reads from it will return its default value.
+  public mutating func clearClaimTime() {_uniqueStorage()._claimTime = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -612,7 +635,7 @@ nonisolated extension Crm_V1_AccountTier: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Account"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{2}\u{4}name\0\u{1}website\0\u{1}domain\0\u{1}industry\0\u{1}type\0\u{1}tier\0\u{3}employee_count\0\u{3}annual_revenue\0\u{1}phone\0\u{3}billing_address\0\u{3}shipping_address\0\u{3}parent_id\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{6}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}last_activity_time\0\u{3}merged_into_id\0\u{3}registration_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{2}\u{4}name\0\u{1}website\0\u{1}domain\0\u{1}industry\0\u{1}type\0\u{1}tier\0\u{3}employee_count\0\u{3}annual_revenue\0\u{1}phone\0\u{3}billing_address\0\u{3}shipping_address\0\u{3}parent_id\0\u{1}description\0\u{3}external_id\0\u{1}tags\0\u{4}\u{6}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}last_activity_time\0\u{3}merged_into_id\0\u{3}registration_id\0\u{3}pool_id\0\u{3}claimed_from_pool_id\0\u{3}claim_time\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -642,6 +665,9 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _lastActivityTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _mergedIntoID: String = String()
     var _registrationID: String = String()
+    var _poolID: String = String()
+    var _claimedFromPoolID: String = String()
+    var _claimTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -679,6 +705,9 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _lastActivityTime = source._lastActivityTime
       _mergedIntoID = source._mergedIntoID
       _registrationID = source._registrationID
+      _poolID = source._poolID
+      _claimedFromPoolID = source._claimedFromPoolID
+      _claimTime = source._claimTime
     }
   }
 
@@ -724,6 +753,9 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 33: try { try decoder.decodeSingularMessageField(value: &_storage._lastActivityTime) }()
         case 34: try { try decoder.decodeSingularStringField(value: &_storage._mergedIntoID) }()
         case 35: try { try decoder.decodeSingularStringField(value: &_storage._registrationID) }()
+        case 36: try { try decoder.decodeSingularStringField(value: &_storage._poolID) }()
+        case 37: try { try decoder.decodeSingularStringField(value: &_storage._claimedFromPoolID) }()
+        case 38: try { try decoder.decodeSingularMessageField(value: &_storage._claimTime) }()
         default: break
         }
       }
@@ -817,6 +849,15 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
       if !_storage._registrationID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._registrationID, fieldNumber: 35)
       }
+      if !_storage._poolID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._poolID, fieldNumber: 36)
+      }
+      if !_storage._claimedFromPoolID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._claimedFromPoolID, fieldNumber: 37)
+      }
+      try { if let v = _storage._claimTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 38)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -853,6 +894,9 @@ nonisolated extension Crm_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._lastActivityTime != rhs_storage._lastActivityTime {return false}
         if _storage._mergedIntoID != rhs_storage._mergedIntoID {return false}
         if _storage._registrationID != rhs_storage._registrationID {return false}
+        if _storage._poolID != rhs_storage._poolID {return false}
+        if _storage._claimedFromPoolID != rhs_storage._claimedFromPoolID {return false}
+        if _storage._claimTime != rhs_storage._claimTime {return false}
         return true
       }
       if !storagesAreEqual {return false}

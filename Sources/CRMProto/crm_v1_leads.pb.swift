@@ -430,6 +430,29 @@ public nonisolated struct Crm_V1_Lead: @unchecked Sendable {
   /// Clears the value of `convertTime`. Subsequent reads from it will return its default value.
   public mutating func clearConvertTime() {_uniqueStorage()._convertTime = nil}
 
+  /// Output only: the shared pool the record sits in, unowned (owner_id is then empty). Claim it
+  /// with PoolService.Claim.
+  public var poolID: String {
+    get {_storage._poolID}
+    set {_uniqueStorage()._poolID = newValue}
+  }
+
+  /// Output only: the pool a held record was claimed or assigned from, and when; hold limits count
+  /// it and the pool's recycling rules apply to it.
+  public var claimedFromPoolID: String {
+    get {_storage._claimedFromPoolID}
+    set {_uniqueStorage()._claimedFromPoolID = newValue}
+  }
+
+  public var claimTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._claimTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._claimTime = newValue}
+  }
+  /// Returns true if `claimTime` has been explicitly set.
+  public var hasClaimTime: Bool {_storage._claimTime != nil}
+  /// Clears the value of `claimTime`. Subsequent reads from it will return its default value.
+  public mutating func clearClaimTime() {_uniqueStorage()._claimTime = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -887,7 +910,7 @@ nonisolated extension Crm_V1_ConversionTarget: SwiftProtobuf._ProtoNameProviding
 
 nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Lead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}first_name\0\u{3}last_name\0\u{1}company\0\u{1}title\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{1}domain\0\u{3}region_code\0\u{1}industry\0\u{3}company_size\0\u{1}source\0\u{3}source_detail\0\u{1}campaign\0\u{1}utm\0\u{1}status\0\u{3}disqualified_reason\0\u{3}external_id\0\u{1}tags\0\u{1}description\0\u{3}last_activity_time\0\u{4}\u{a}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}merged_into_id\0\u{3}registration_id\0\u{3}converted_account_id\0\u{3}converted_contact_id\0\u{3}converted_opportunity_id\0\u{3}convert_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}first_name\0\u{3}last_name\0\u{1}company\0\u{1}title\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{1}domain\0\u{3}region_code\0\u{1}industry\0\u{3}company_size\0\u{1}source\0\u{3}source_detail\0\u{1}campaign\0\u{1}utm\0\u{1}status\0\u{3}disqualified_reason\0\u{3}external_id\0\u{1}tags\0\u{1}description\0\u{3}last_activity_time\0\u{4}\u{a}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}merged_into_id\0\u{3}registration_id\0\u{3}converted_account_id\0\u{3}converted_contact_id\0\u{3}converted_opportunity_id\0\u{3}convert_time\0\u{3}pool_id\0\u{3}claimed_from_pool_id\0\u{3}claim_time\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -926,6 +949,9 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _convertedContactID: String = String()
     var _convertedOpportunityID: String = String()
     var _convertTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _poolID: String = String()
+    var _claimedFromPoolID: String = String()
+    var _claimTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -972,6 +998,9 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
       _convertedContactID = source._convertedContactID
       _convertedOpportunityID = source._convertedOpportunityID
       _convertTime = source._convertTime
+      _poolID = source._poolID
+      _claimedFromPoolID = source._claimedFromPoolID
+      _claimTime = source._claimTime
     }
   }
 
@@ -1026,6 +1055,9 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 46: try { try decoder.decodeSingularStringField(value: &_storage._convertedContactID) }()
         case 47: try { try decoder.decodeSingularStringField(value: &_storage._convertedOpportunityID) }()
         case 48: try { try decoder.decodeSingularMessageField(value: &_storage._convertTime) }()
+        case 49: try { try decoder.decodeSingularStringField(value: &_storage._poolID) }()
+        case 50: try { try decoder.decodeSingularStringField(value: &_storage._claimedFromPoolID) }()
+        case 51: try { try decoder.decodeSingularMessageField(value: &_storage._claimTime) }()
         default: break
         }
       }
@@ -1146,6 +1178,15 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
       try { if let v = _storage._convertTime {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 48)
       } }()
+      if !_storage._poolID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._poolID, fieldNumber: 49)
+      }
+      if !_storage._claimedFromPoolID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._claimedFromPoolID, fieldNumber: 50)
+      }
+      try { if let v = _storage._claimTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 51)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1191,6 +1232,9 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._convertedContactID != rhs_storage._convertedContactID {return false}
         if _storage._convertedOpportunityID != rhs_storage._convertedOpportunityID {return false}
         if _storage._convertTime != rhs_storage._convertTime {return false}
+        if _storage._poolID != rhs_storage._poolID {return false}
+        if _storage._claimedFromPoolID != rhs_storage._claimedFromPoolID {return false}
+        if _storage._claimTime != rhs_storage._claimTime {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -34,6 +34,9 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Seconds a checked token is trusted before it is checked again (env: CRM_AUTH_CACHE_SECONDS; default: 5).")
   var authCacheSeconds: Int?
 
+  @Option(help: "Seconds between background job passes (pool recycling); 0 turns them off on this node (env: CRM_JOB_INTERVAL_SECONDS; default: 300).")
+  var jobIntervalSeconds: Int?
+
   @Option(help: "Where the first admin token is written, mode 0600 (env: CRM_TOKEN_FILE; default: DATA_DIR/admin-token).")
   var tokenFile: String?
 
@@ -69,9 +72,15 @@ struct Serve: AsyncParsableCommand {
 
     let store = Database(configuration: .init(connectionString: connectionString, maxConnections: poolSize), logger: logger)
     let crmServer = try CRMServer(configuration: server, database: store, logger: logger)
+    let jobInterval = try jobIntervalSeconds ?? Environment.int("CRM_JOB_INTERVAL_SECONDS") ?? 300
+    guard jobInterval >= 0 else { throw ValidationError("--job-interval-seconds must not be negative") }
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: crmServer)]
+    if jobInterval > 0 {
+      services.append(.init(service: BackgroundJobs(database: store, interval: .seconds(jobInterval), logger: logger)))
+    }
     let group = ServiceGroup(
       configuration: .init(
-        services: [.init(service: crmServer)],
+        services: services,
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger))
     let announcement = Task {

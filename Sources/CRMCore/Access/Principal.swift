@@ -21,13 +21,17 @@ public struct Principal: Sendable, Hashable {
   /// Set when the caller holds a capture key rather than a full token: it may call `CaptureLead` for
   /// one channel and nothing else.
   public var captureScope: CaptureScope?
+  /// The shared pools the caller is a member of, and whether as the pool's admin.
+  public var pools: [UUID: Bool]
 
   /// Makes a principal.
   public init(
     tenantID: UUID, userID: UUID, role: Role, ownersInHierarchy: Set<UUID>,
-    sharing: [RecordType: SharingMode] = [:], isSystemTenant: Bool = false, captureScope: CaptureScope? = nil
+    sharing: [RecordType: SharingMode] = [:], isSystemTenant: Bool = false, captureScope: CaptureScope? = nil,
+    pools: [UUID: Bool] = [:]
   ) {
     self.captureScope = captureScope
+    self.pools = pools
     self.tenantID = tenantID
     self.userID = userID
     self.role = role
@@ -47,18 +51,27 @@ public struct Principal: Sendable, Hashable {
   /// The sharing mode for a record type.
   public func sharingMode(for type: RecordType) -> SharingMode { sharing[type] ?? .publicRead }
 
-  /// Whether the caller may read a record of `type` owned by `ownerID`.
-  public func canRead(_ type: RecordType, ownedBy ownerID: UUID?) -> Bool {
+  /// Whether the caller may read a record of `type` owned by `ownerID`, or, with no owner, sitting in
+  /// shared pool `pool` (its members see it).
+  public func canRead(_ type: RecordType, ownedBy ownerID: UUID?, pool: UUID? = nil) -> Bool {
     if isAdmin || sharingMode(for: type) == .publicRead { return true }
-    guard let ownerID else { return false }
+    guard let ownerID else { return pool.map { pools[$0] != nil } ?? false }
     return ownersInHierarchy.contains(ownerID)
   }
 
-  /// Whether the caller may change a record owned by `ownerID` (ownership, hierarchy or admin).
-  public func canWrite(ownedBy ownerID: UUID?) -> Bool {
+  /// Whether the caller may change a record owned by `ownerID` (ownership, hierarchy or admin), or,
+  /// with no owner, sitting in shared pool `pool` (its admins may).
+  public func canWrite(ownedBy ownerID: UUID?, pool: UUID? = nil) -> Bool {
     if isAdmin { return true }
-    guard let ownerID else { return false }
+    guard let ownerID else { return pool.map { pools[$0] == true } ?? false }
     return ownersInHierarchy.contains(ownerID)
+  }
+
+  /// True for members (`asAdmin`: admins) of the pool, and for tenant admins.
+  public func isInPool(_ pool: UUID, asAdmin: Bool = false) -> Bool {
+    if isAdmin { return true }
+    guard let admin = pools[pool] else { return false }
+    return admin || !asAdmin
   }
 
   /// The owners whose records a list must be limited to, or `nil` when the caller sees every record

@@ -6,8 +6,13 @@ public struct Account: Sendable, Hashable, Identifiable {
   public var id: UUID
   /// Increases with every change; the etag.
   public var version: Int64
-  /// The owning user.
-  public var ownerID: UUID
+  /// The owning user; `nil` while the account sits in a shared pool (``poolID``).
+  public var ownerID: UUID?
+  /// The shared pool the account sits in, unowned.
+  public var poolID: UUID?
+  /// The pool a held account was claimed (or assigned) from, and when: hold limits and recycling read them.
+  public var claimedFromPoolID: UUID?
+  public var claimedAt: Timestamp?
   /// What callers set.
   public var fields: AccountFields
   public var createdAt: Timestamp
@@ -23,9 +28,13 @@ public struct Account: Sendable, Hashable, Identifiable {
 
   /// Makes an account value.
   public init(
-    id: UUID, version: Int64, ownerID: UUID, fields: AccountFields, createdAt: Timestamp, updatedAt: Timestamp,
-    createdBy: UUID?, updatedBy: UUID?, archivedAt: Timestamp?, mergedIntoID: UUID? = nil, lastActivityAt: Timestamp? = nil
+    id: UUID, version: Int64, ownerID: UUID?, fields: AccountFields, createdAt: Timestamp, updatedAt: Timestamp,
+    createdBy: UUID?, updatedBy: UUID?, archivedAt: Timestamp?, mergedIntoID: UUID? = nil, lastActivityAt: Timestamp? = nil,
+    poolID: UUID? = nil, claimedFromPoolID: UUID? = nil, claimedAt: Timestamp? = nil
   ) {
+    self.poolID = poolID
+    self.claimedFromPoolID = claimedFromPoolID
+    self.claimedAt = claimedAt
     self.id = id
     self.version = version
     self.ownerID = ownerID
@@ -45,7 +54,8 @@ public struct Account: Sendable, Hashable, Identifiable {
   /// The fields and owner as JSON values keyed by API name, for the change log.
   public var snapshot: [String: JSONValue] {
     var values = fields.snapshot
-    values["owner_id"] = .string(ownerID.lowercasedString)
+    values["owner_id"] = ownerID.map { .string($0.lowercasedString) } ?? .null
+    values["pool_id"] = poolID.map { .string($0.lowercasedString) } ?? .null
     return values
   }
 }

@@ -176,7 +176,7 @@ public enum AccountField: String, Sendable, Hashable, CaseIterable {
   public static let changeLogOrder: [String] = [
     "name", "website", "domain", "industry", "type", "tier", "employee_count", "annual_revenue", "phone",
     "billing_address", "shipping_address", "parent_id", "description", "external_id",
-    "registration_id", "tags", "owner_id",
+    "registration_id", "tags", "owner_id", "pool_id",
   ]
 }
 

@@ -5,7 +5,13 @@ public struct Lead: Sendable, Hashable, Identifiable {
   public var id: UUID
   /// The etag's version.
   public var version: Int64
-  public var ownerID: UUID
+  /// The owner; `nil` while the lead sits in a shared pool (``poolID``).
+  public var ownerID: UUID?
+  /// The shared pool the lead sits in, unowned.
+  public var poolID: UUID?
+  /// The pool a held lead was claimed (or assigned) from, and when: hold limits and recycling read them.
+  public var claimedFromPoolID: UUID?
+  public var claimedAt: Timestamp?
   public var fields: LeadFields
   public var status: LeadStatus
   /// Set while disqualified.
@@ -23,10 +29,14 @@ public struct Lead: Sendable, Hashable, Identifiable {
 
   /// Makes a lead value.
   public init(
-    id: UUID, version: Int64, ownerID: UUID, fields: LeadFields, status: LeadStatus, disqualifiedReason: String?,
+    id: UUID, version: Int64, ownerID: UUID?, fields: LeadFields, status: LeadStatus, disqualifiedReason: String?,
     lastActivityAt: Timestamp?, createdAt: Timestamp, updatedAt: Timestamp, createdBy: UUID?, updatedBy: UUID?,
-    archivedAt: Timestamp?, mergedIntoID: UUID? = nil
+    archivedAt: Timestamp?, mergedIntoID: UUID? = nil, poolID: UUID? = nil, claimedFromPoolID: UUID? = nil,
+    claimedAt: Timestamp? = nil
   ) {
+    self.poolID = poolID
+    self.claimedFromPoolID = claimedFromPoolID
+    self.claimedAt = claimedAt
     self.id = id
     self.version = version
     self.ownerID = ownerID
@@ -72,7 +82,8 @@ public struct Lead: Sendable, Hashable, Identifiable {
       "status": .string(status.rawValue), "disqualified_reason": .optional(disqualifiedReason),
       "external_id": .optional(f.externalID), "registration_id": .optional(f.registrationID),
       "tags": .array(f.tags.map { .string($0) }), "description": .optional(f.description),
-      "owner_id": .string(ownerID.lowercasedString),
+      "owner_id": ownerID.map { .string($0.lowercasedString) } ?? .null,
+      "pool_id": poolID.map { .string($0.lowercasedString) } ?? .null,
       "converted_account_id": conversion.map { .string($0.accountID.lowercasedString) } ?? .null,
       "converted_contact_id": conversion.map { .string($0.contactID.lowercasedString) } ?? .null,
       "converted_opportunity_id": conversion?.opportunityID.map { .string($0.lowercasedString) } ?? .null,
@@ -117,7 +128,7 @@ public enum LeadField: String, Sendable, Hashable, CaseIterable {
     "first_name", "last_name", "company", "title", "emails", "phones", "website", "domain", "region_code", "industry",
     "company_size", "source", "source_detail", "campaign", "utm", "status", "disqualified_reason", "external_id",
     "registration_id", "tags",
-    "description", "owner_id", "converted_account_id", "converted_contact_id", "converted_opportunity_id",
+    "description", "owner_id", "pool_id", "converted_account_id", "converted_contact_id", "converted_opportunity_id",
   ]
 }
 

@@ -15,7 +15,10 @@ extension Crm_V1_Account {
     if let archivedAt = account.archivedAt { archiveTime = .init(archivedAt) }
     mergedIntoID = account.mergedIntoID?.lowercasedString ?? ""
     if let activity = account.lastActivityAt { lastActivityTime = .init(activity) }
-    ownerID = account.ownerID.lowercasedString
+    ownerID = account.ownerID?.lowercasedString ?? ""
+    poolID = account.poolID?.lowercasedString ?? ""
+    claimedFromPoolID = account.claimedFromPoolID?.lowercasedString ?? ""
+    if let claimedAt = account.claimedAt { claimTime = .init(claimedAt) }
     name = f.name
     website = f.website ?? ""
     domain = f.domain ?? ""

@@ -20,7 +20,10 @@ extension Crm_V1_Lead {
     updateTime = .init(lead.updatedAt)
     if let archivedAt = lead.archivedAt { archiveTime = .init(archivedAt) }
     mergedIntoID = lead.mergedIntoID?.lowercasedString ?? ""
-    ownerID = lead.ownerID.lowercasedString
+    ownerID = lead.ownerID?.lowercasedString ?? ""
+    poolID = lead.poolID?.lowercasedString ?? ""
+    claimedFromPoolID = lead.claimedFromPoolID?.lowercasedString ?? ""
+    if let claimedAt = lead.claimedAt { claimTime = .init(claimedAt) }
     firstName = f.firstName ?? ""
     lastName = f.lastName ?? ""
     company = f.company ?? ""

@@ -41,6 +41,10 @@ public struct AccessStore: Sendable {
         )
         SELECT id FROM users WHERE tenant_id = \(tenantID) AND team_id IN (SELECT id FROM managed)
         """)
+      let memberships = try connection.query(
+        "SELECT pool_id, is_admin FROM pool_members WHERE tenant_id = \(tenantID) AND user_id = \(userID)")
+      var pools: [UUID: Bool] = [:]
+      for row in memberships.rows { pools[try row.decode("pool_id")] = try row.decode("is_admin") }
       try connection.query(
         """
         UPDATE api_tokens SET last_used_at = now()
@@ -51,7 +55,7 @@ public struct AccessStore: Sendable {
         tenantID: tenantID, userID: userID, role: Role(rawValue: try row.decode("role")) ?? .salesRep,
         ownersInHierarchy: Set(try subordinates.rows.map { try $0.decode("id", as: UUID.self) }),
         sharing: Self.sharing(fromJSON: try row.decode("sharing")), isSystemTenant: try row.decode("is_system"),
-        captureScope: captureScope)
+        captureScope: captureScope, pools: pools)
     }
   }
 

@@ -25,12 +25,15 @@ enum RecordAccess {
     for type in byType.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
       let rows = try connection.query(
         """
-        SELECT id, owner_id, archived_at IS NOT NULL AS archived FROM \(unsafeSQL: table(type))
+        SELECT id, owner_id, \(unsafeSQL: type == .lead || type == .account ? "pool_id" : "NULL::uuid AS pool_id"),
+               archived_at IS NOT NULL AS archived
+        FROM \(unsafeSQL: table(type))
         WHERE tenant_id = \(principal.tenantID) AND id = ANY(\(byType[type]!.map(\.id))::uuid[])
         """)
       for row in rows.rows {
         let link = RecordLink(type: type, id: try row.decode("id"))
-        states[link] = (principal.canRead(type, ownedBy: try row.decode("owner_id")), try row.decode("archived"))
+        let visible = principal.canRead(type, ownedBy: try row.decode("owner_id"), pool: try row.decode("pool_id"))
+        states[link] = (visible, try row.decode("archived"))
       }
     }
     return states

@@ -3,6 +3,8 @@ import Foundation
 import LibPQ
 
 extension Account: StoredRecord {
+  var accessOwner: UUID? { ownerID }
+  static var pooled: Bool { true }
   static let table = "accounts"
   static let recordType = RecordType.account
   static let noun = "account"
@@ -17,7 +19,7 @@ extension Account: StoredRecord {
     id, owner_id, name, website, domain, industry, account_type, tier, employee_count, annual_revenue_currency,
     annual_revenue_units, annual_revenue_nanos, phone, billing_address, shipping_address, parent_id, description,
     external_id, registration_id, tags, version, created_at, updated_at, created_by, updated_by, archived_at, merged_into,
-    last_activity_at
+    last_activity_at, pool_id, claimed_from_pool_id, claimed_at
     """
 
   init(row: PostgresRow) throws {
@@ -45,7 +47,8 @@ extension Account: StoredRecord {
       createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"),
       createdBy: try row.decode("created_by"), updatedBy: try row.decode("updated_by"),
       archivedAt: try row.decode("archived_at"), mergedIntoID: try row.decode("merged_into"),
-      lastActivityAt: try row.decode("last_activity_at"))
+      lastActivityAt: try row.decode("last_activity_at"), poolID: try row.decode("pool_id"),
+      claimedFromPoolID: try row.decode("claimed_from_pool_id"), claimedAt: try row.decode("claimed_at"))
   }
 
   /// The values of the writable columns, in ``writableColumns`` order.
@@ -57,13 +60,14 @@ extension Account: StoredRecord {
       \(f.name), \(f.website), \(f.domain), \(f.industry), \(f.type.rawValue), \(f.tier.rawValue), \(f.employeeCount),
       \(f.annualRevenue?.currencyCode), \(f.annualRevenue?.units), \(f.annualRevenue?.nanos), \(f.phone),
       \(f.billingAddress?.storedJSON)::jsonb, \(f.shippingAddress?.storedJSON)::jsonb, \(f.parentID), \(f.description),
-      \(f.externalID), \(f.tags)::text[], \(ownerID), \(MatchKeys.companyName(f.name)), \(f.registrationID)
+      \(f.externalID), \(f.tags)::text[], \(ownerID), \(MatchKeys.companyName(f.name)), \(f.registrationID), \(poolID),
+      \(claimedFromPoolID), \(claimedAt)
       """
   }
 
   static let writableColumns = """
     name, website, domain, industry, account_type, tier, employee_count, annual_revenue_currency, annual_revenue_units,
     annual_revenue_nanos, phone, billing_address, shipping_address, parent_id, description, external_id, tags, owner_id,
-    company_key, registration_id
+    company_key, registration_id, pool_id, claimed_from_pool_id, claimed_at
     """
 }

@@ -70,6 +70,10 @@ public struct AccountStore: Sendable {
       }
       var next = current
       next.fields = current.fields.applying(patch, mask: mask)
+      if mask.contains(.ownerID), current.poolID != nil {
+        throw CRMError.failedPrecondition(
+          "the account sits in a shared pool: claim it (PoolService.Claim) or have a pool admin assign it (AssignFromPool)")
+      }
       if mask.contains(.ownerID), let newOwnerID, newOwnerID != current.ownerID {
         try Owners.checkAssignable(connection, owner: newOwnerID, field: "account.owner_id", principal: principal)
         next.ownerID = newOwnerID
@@ -156,7 +160,7 @@ public struct AccountStore: Sendable {
           hidden.insert(account.id)
           continue
         }
-        guard principal.canRead(.account, ownedBy: account.ownerID) else {
+        guard principal.canRead(.account, ownedBy: account.ownerID, pool: account.poolID) else {
           hidden.insert(account.id)
           continue
         }

@@ -78,7 +78,7 @@ public struct CaptureStore: Sendable {
         let lead = try RecordMechanics<Lead>.insert(connection, draft, context: context)
         outcome = .createdLead
         record = RecordLink(type: .lead, id: lead.id)
-        owner = lead.ownerID
+        owner = lead.ownerID ?? principal.userID
       }
 
       var fields = capture.interaction

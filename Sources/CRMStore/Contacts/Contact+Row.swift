@@ -3,6 +3,7 @@ import Foundation
 import LibPQ
 
 extension Contact: StoredRecord {
+  var accessOwner: UUID? { ownerID }
   static let table = "contacts"
   static let recordType = RecordType.contact
   static let noun = "contact"

@@ -55,6 +55,7 @@ public struct Migrator: Sendable {
     ("0018_company_names_without_swapped_scans.sql", PackageResources._018_company_names_without_swapped_scans_sql),
     ("0019_opportunities.sql", PackageResources._019_opportunities_sql),
     ("0020_lead_conversion.sql", PackageResources._020_lead_conversion_sql),
+    ("0021_pools.sql", PackageResources._021_pools_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

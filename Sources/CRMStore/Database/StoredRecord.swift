@@ -27,13 +27,23 @@ protocol StoredRecord: Sendable {
   /// The values of ``writableColumns``.
   var writableValues: PostgresQuery { get }
   var id: UUID { get }
-  var ownerID: UUID { get }
+  /// The owner visibility and write access are decided by; `nil` while the record sits in a pool.
+  var accessOwner: UUID? { get }
+  /// The shared pool the record sits in (no owner), if any.
+  var poolID: UUID? { get }
   var version: Int64 { get }
   var archivedAt: Timestamp? { get }
   var updatedAt: Timestamp { get }
   var snapshot: [String: JSONValue] { get }
   /// The keys duplicate detection compares.
   var matchSubject: MatchSubject { get }
+}
+
+extension StoredRecord {
+  /// Records that never sit in a pool.
+  var poolID: UUID? { nil }
+  /// Whether the table has a `pool_id` column (leads and accounts).
+  static var pooled: Bool { false }
 }
 
 /// A record just created, with what the tenant's duplicate rule found.
@@ -64,7 +74,7 @@ enum RecordMechanics<Record: StoredRecord> {
   static func visible(_ result: PostgresResult, principal: Principal) throws -> Record? {
     guard let row = result.first else { return nil }
     let record = try Record(row: row)
-    return principal.canRead(Record.recordType, ownedBy: record.ownerID) ? record : nil
+    return principal.canRead(Record.recordType, ownedBy: record.accessOwner, pool: record.poolID) ? record : nil
   }
 
   /// The record if it exists and the caller may read it.
@@ -89,7 +99,7 @@ enum RecordMechanics<Record: StoredRecord> {
       var byID: [UUID: Record] = [:]
       for row in results[0].rows {
         let record = try Record(row: row)
-        if principal.canRead(Record.recordType, ownedBy: record.ownerID) { byID[record.id] = record }
+        if principal.canRead(Record.recordType, ownedBy: record.accessOwner, pool: record.poolID) { byID[record.id] = record }
       }
       return try ids.map { id in
         guard let record = byID[id] else { throw notFound(id) }
@@ -110,8 +120,8 @@ enum RecordMechanics<Record: StoredRecord> {
     )
     guard let row = result.first else { throw notFound(id) }
     let record = try Record(row: row)
-    guard principal.canRead(Record.recordType, ownedBy: record.ownerID) else { throw notFound(id) }
-    guard principal.canWrite(ownedBy: record.ownerID) else {
+    guard principal.canRead(Record.recordType, ownedBy: record.accessOwner, pool: record.poolID) else { throw notFound(id) }
+    guard principal.canWrite(ownedBy: record.accessOwner, pool: record.poolID) else {
       throw CRMError.permissionDenied("only the owner, their managers or an admin may change this \(Record.noun)")
     }
     if let expectedVersion, expectedVersion != record.version {
@@ -257,7 +267,14 @@ enum RecordMechanics<Record: StoredRecord> {
     if let ownerID { conditions.append(" AND owner_id = \(ownerID)") }
     if let tag { conditions.append(" AND tags @> ARRAY[\(tag)]::text[]") }
     if let updatedSince { conditions.append(" AND updated_at >= \(updatedSince)") }
-    if let owners = principal.readableOwners(Record.recordType) { conditions.append(" AND owner_id = ANY(\(owners)::uuid[])") }
+    if let owners = principal.readableOwners(Record.recordType) {
+      let pools = Array(principal.pools.keys)
+      if Record.pooled, !pools.isEmpty {
+        conditions.append(" AND (owner_id = ANY(\(owners)::uuid[]) OR pool_id = ANY(\(pools)::uuid[]))")
+      } else {
+        conditions.append(" AND owner_id = ANY(\(owners)::uuid[])")
+      }
+    }
     return conditions
   }
 

@@ -279,7 +279,7 @@ public struct ImportStore: Sendable {
       let (index, fields, mask) = (row.index, row.fields, row.mask)
       if let key = upsertKey(fields) {
         if let current = targets[key] {
-          guard principal.canWrite(ownedBy: current.ownerID) else {
+          guard principal.canWrite(ownedBy: current.accessOwner, pool: current.poolID) else {
             results.append(
               Self.failure(index, "owner_id", "PERMISSION_DENIED", "only the owner, their managers or an admin may change it"))
             continue

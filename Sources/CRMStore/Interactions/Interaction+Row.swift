@@ -3,6 +3,7 @@ import Foundation
 import LibPQ
 
 extension Interaction: StoredRecord {
+  var accessOwner: UUID? { ownerID }
   static let table = "interactions"
   static let recordType = RecordType.interaction
   static let noun = "interaction"

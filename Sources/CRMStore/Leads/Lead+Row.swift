@@ -7,6 +7,8 @@ extension UTMParameters {
 }
 
 extension Lead: StoredRecord {
+  var accessOwner: UUID? { ownerID }
+  static var pooled: Bool { true }
   static let table = "leads"
   static let recordType = RecordType.lead
   static let noun = "lead"
@@ -21,7 +23,8 @@ extension Lead: StoredRecord {
     company_size, source, source_detail, campaign, utm, status, disqualified_reason, external_id, registration_id, tags,
     description,
     last_activity_at, version, created_at, updated_at, created_by, updated_by, archived_at, merged_into,
-    converted_account_id, converted_contact_id, converted_opportunity_id, converted_at
+    converted_account_id, converted_contact_id, converted_opportunity_id, converted_at, pool_id, claimed_from_pool_id,
+    claimed_at
     """
 
   init(row: PostgresRow) throws {
@@ -50,7 +53,8 @@ extension Lead: StoredRecord {
       status: LeadStatus(rawValue: try row.decode("status")) ?? .new, disqualifiedReason: try row.decode("disqualified_reason"),
       lastActivityAt: try row.decode("last_activity_at"), createdAt: try row.decode("created_at"),
       updatedAt: try row.decode("updated_at"), createdBy: try row.decode("created_by"), updatedBy: try row.decode("updated_by"),
-      archivedAt: try row.decode("archived_at"), mergedIntoID: try row.decode("merged_into"))
+      archivedAt: try row.decode("archived_at"), mergedIntoID: try row.decode("merged_into"), poolID: try row.decode("pool_id"),
+      claimedFromPoolID: try row.decode("claimed_from_pool_id"), claimedAt: try row.decode("claimed_at"))
     if let account = try row.decode("converted_account_id", as: UUID?.self),
       let contact = try row.decode("converted_contact_id", as: UUID?.self),
       let convertedAt = try row.decode("converted_at", as: Timestamp?.self)
@@ -65,7 +69,7 @@ extension Lead: StoredRecord {
     first_name, last_name, company, title, emails, email_addresses, phones, phone_numbers, website, domain, region_code,
     industry, company_size, source, source_detail, campaign, utm, status, disqualified_reason, external_id, tags,
     description, email_keys, company_key, person_key, owner_id, registration_id, converted_account_id,
-    converted_contact_id, converted_opportunity_id, converted_at
+    converted_contact_id, converted_opportunity_id, converted_at, pool_id, claimed_from_pool_id, claimed_at
     """
 
   /// The values of ``writableColumns``, in order, with the match keys computed from the fields.
@@ -83,7 +87,7 @@ extension Lead: StoredRecord {
       \(f.companySize), \(f.source.rawValue), \(f.sourceDetail), \(f.campaign), \(f.utm?.storedJSON)::jsonb, \(status.rawValue),
       \(disqualifiedReason), \(f.externalID), \(f.tags)::text[], \(f.description), \(emailKeys)::text[], \(keys.companyKey),
       \(keys.personKey), \(ownerID), \(f.registrationID), \(conversion?.accountID), \(conversion?.contactID),
-      \(conversion?.opportunityID), \(conversion?.convertedAt)
+      \(conversion?.opportunityID), \(conversion?.convertedAt), \(poolID), \(claimedFromPoolID), \(claimedAt)
       """
   }
 }

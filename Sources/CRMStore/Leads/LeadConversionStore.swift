@@ -20,7 +20,7 @@ extension LeadStore {
       let lead = try Mechanics.lockForWrite(
         connection, id: request.leadID, principal: principal, expectedVersion: request.expectedVersion)
       try LeadConversion.checkConvertible(lead)
-      let owner = request.ownerID ?? lead.ownerID
+      let owner = request.ownerID ?? lead.ownerID ?? principal.userID
       try Owners.checkAssignable(connection, owner: owner, field: "owner_id", principal: principal)
       let convertedAt: Timestamp = try connection.query("SELECT now() AS now")[0].decode("now")
 

@@ -67,6 +67,10 @@ public struct LeadStore: Sendable {
       guard next.fields.hasIdentity else {
         throw CRMError.invalid("lead", "a lead needs a name, a company, an email or a phone", reason: "REQUIRED")
       }
+      if mask.contains(.ownerID), current.poolID != nil {
+        throw CRMError.failedPrecondition(
+          "the lead sits in a shared pool: claim it (PoolService.Claim) or have a pool admin assign it (AssignFromPool)")
+      }
       if mask.contains(.ownerID), let newOwnerID, newOwnerID != current.ownerID {
         try Owners.checkAssignable(connection, owner: newOwnerID, field: "lead.owner_id", principal: principal)
         next.ownerID = newOwnerID

@@ -31,7 +31,8 @@ public struct MergePlan<Field: Hashable & Sendable>: Sendable {
 protocol MergeableRecord: StoredRecord {
   associatedtype Fields: MergeableFields
   var fields: Fields { get set }
-  var ownerID: UUID { get set }
+  /// Takes `other`'s owner (and, for a pooled record, its pool: a record is owned or pooled, never both).
+  mutating func takeOwner(of other: Self)
   var lastActivityAt: Timestamp? { get }
   var mergedIntoID: UUID? { get }
   /// The survivor of a merge without references into the merged set that would point at itself.
@@ -42,9 +43,23 @@ extension MergeableRecord {
   func detached(from merged: Set<UUID>) -> Self { self }
 }
 
-extension Lead: MergeableRecord {}
-extension Contact: MergeableRecord {}
+extension Lead: MergeableRecord {
+  mutating func takeOwner(of other: Lead) {
+    ownerID = other.ownerID
+    poolID = other.poolID
+  }
+}
+
+extension Contact: MergeableRecord {
+  mutating func takeOwner(of other: Contact) { ownerID = other.ownerID }
+}
+
 extension Account: MergeableRecord {
+  mutating func takeOwner(of other: Account) {
+    ownerID = other.ownerID
+    poolID = other.poolID
+  }
+
   /// An account whose parent is among the merged accounts loses that parent.
   func detached(from merged: Set<UUID>) -> Account {
     guard let parent = fields.parentID, merged.contains(parent) else { return self }
@@ -108,7 +123,7 @@ public struct MergeStore: Sendable {
       next.fields = FieldMerge.merge(
         survivor: survivor.fields, others: losers.sorted { $0.updatedAt > $1.updatedAt }.map(\.fields),
         choices: plan.choices.mapValues { locked[$0]!.fields })
-      if let ownerFrom = plan.ownerFrom { next.ownerID = locked[ownerFrom]!.ownerID }
+      if let ownerFrom = plan.ownerFrom { next.takeOwner(of: locked[ownerFrom]!) }
       next = next.detached(from: Set(loserIDs + [plan.survivorID]))
 
       // The losers first: they give up unique values the survivor takes (external ids).

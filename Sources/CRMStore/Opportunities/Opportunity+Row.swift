@@ -3,6 +3,7 @@ import Foundation
 import LibPQ
 
 extension Opportunity: StoredRecord {
+  var accessOwner: UUID? { ownerID }
   static let table = "opportunities"
   static let recordType = RecordType.opportunity
   static let noun = "opportunity"

@@ -1,0 +1,45 @@
+public import CRMStore
+public import Logging
+public import ServiceLifecycle
+
+/// crmd's periodic jobs: today the shared pools' recycling. Every node may run them: each pass takes
+/// per-pool advisory locks that other nodes skip and row locks with `SKIP LOCKED`, so two nodes never
+/// return the same record twice. A failed pass is logged and retried at the next interval.
+public final class BackgroundJobs: Service {
+  let pools: PoolStore
+  let interval: Duration
+  let logger: Logger
+
+  /// Jobs over `database`, every `interval`.
+  public init(database: Database, interval: Duration, logger: Logger) {
+    pools = PoolStore(database: database)
+    self.interval = interval
+    self.logger = logger
+  }
+
+  /// Runs passes until graceful shutdown.
+  public func run() async throws {
+    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+      await runOnce()
+      try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
+    }
+  }
+
+  /// One pass of every job.
+  public func runOnce() async {
+    let started = ContinuousClock.now
+    do {
+      let report = try await pools.recycle()
+      if report.returned > 0 {
+        logger.info(
+          "pool recycling returned records",
+          metadata: [
+            "crm.job": "pool-recycling", "crm.pools": "\(report.pools)", "crm.returned": "\(report.returned)",
+            "crm.duration": "\(ContinuousClock.now - started)",
+          ])
+      }
+    } catch {
+      logger.warning("pool recycling failed; retrying next interval", metadata: ["crm.job": "pool-recycling", "error": "\(error)"])
+    }
+  }
+}
