@@ -85,6 +85,7 @@ let package = Package(
         .embedInCode("Migrations/0019_opportunities.sql"),
         .embedInCode("Migrations/0020_lead_conversion.sql"),
         .embedInCode("Migrations/0021_pools.sql"),
+        .embedInCode("Migrations/0022_assignment_rules.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -119,8 +119,8 @@ psql_as_owner crm_import_large -c "
   INSERT INTO leads_copy (tenant_id, id, owner_id, created_by, updated_by, first_name, last_name, company, title, emails,
     email_addresses, email_keys, phones, phone_numbers, region_code, source, company_key, person_key)
   SELECT '$large_tenant', gen_random_uuid(), '$large_owner', '$large_owner', '$large_owner', first_name, last_name, company,
-    title, jsonb_build_array(jsonb_build_object('address', lower(email), 'label', '', 'primary', true)),
-    ARRAY[lower(email)], ARRAY[lower(email)], jsonb_build_array(jsonb_build_object('number', phone, 'label', '', 'primary', true)),
+    title, jsonb_build_array(jsonb_build_object('label', '', 'primary', true, 'value', lower(email))),
+    ARRAY[lower(email)], ARRAY[lower(email)], jsonb_build_array(jsonb_build_object('label', '', 'primary', true, 'value', phone)),
     ARRAY[phone], country, 'import', lower(company), lower(first_name || ' ' || last_name)
   FROM stage"
 copy_done=$(date +%s.%N)

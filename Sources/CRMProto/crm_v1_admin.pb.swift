@@ -178,11 +178,22 @@ public nonisolated struct Crm_V1_User: Sendable {
   /// Clears the value of `createTime`. Subsequent reads from it will return its default value.
   public mutating func clearCreateTime() {self._createTime = nil}
 
+  /// Assignment rules skip the user until then.
+  public var outOfOfficeUntil: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_outOfOfficeUntil ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_outOfOfficeUntil = newValue}
+  }
+  /// Returns true if `outOfOfficeUntil` has been explicitly set.
+  public var hasOutOfOfficeUntil: Bool {self._outOfOfficeUntil != nil}
+  /// Clears the value of `outOfOfficeUntil`. Subsequent reads from it will return its default value.
+  public mutating func clearOutOfOfficeUntil() {self._outOfOfficeUntil = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _createTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _outOfOfficeUntil: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
 public nonisolated struct Crm_V1_Team: Sendable {
@@ -289,38 +300,40 @@ public nonisolated struct Crm_V1_CreateTenantRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Crm_V1_CreateTenantResponse: Sendable {
+public nonisolated struct Crm_V1_CreateTenantResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var tenant: Crm_V1_Tenant {
-    get {_tenant ?? Crm_V1_Tenant()}
-    set {_tenant = newValue}
+    get {_storage._tenant ?? Crm_V1_Tenant()}
+    set {_uniqueStorage()._tenant = newValue}
   }
   /// Returns true if `tenant` has been explicitly set.
-  public var hasTenant: Bool {self._tenant != nil}
+  public var hasTenant: Bool {_storage._tenant != nil}
   /// Clears the value of `tenant`. Subsequent reads from it will return its default value.
-  public mutating func clearTenant() {self._tenant = nil}
+  public mutating func clearTenant() {_uniqueStorage()._tenant = nil}
 
   public var admin: Crm_V1_User {
-    get {_admin ?? Crm_V1_User()}
-    set {_admin = newValue}
+    get {_storage._admin ?? Crm_V1_User()}
+    set {_uniqueStorage()._admin = newValue}
   }
   /// Returns true if `admin` has been explicitly set.
-  public var hasAdmin: Bool {self._admin != nil}
+  public var hasAdmin: Bool {_storage._admin != nil}
   /// Clears the value of `admin`. Subsequent reads from it will return its default value.
-  public mutating func clearAdmin() {self._admin = nil}
+  public mutating func clearAdmin() {_uniqueStorage()._admin = nil}
 
   /// The first admin's token secret; shown once.
-  public var adminToken: String = String()
+  public var adminToken: String {
+    get {_storage._adminToken}
+    set {_uniqueStorage()._adminToken = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _tenant: Crm_V1_Tenant? = nil
-  fileprivate var _admin: Crm_V1_User? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Crm_V1_GetTenantRequest: Sendable {
@@ -416,6 +429,16 @@ public nonisolated struct Crm_V1_UpdateUserRequest: Sendable {
   /// Clears the value of `displayName`. Subsequent reads from it will return its default value.
   public mutating func clearDisplayName() {self._displayName = nil}
 
+  /// Assignment rules skip the user until this time; a time in the past (e.g. 0) clears it.
+  public var outOfOfficeUntil: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_outOfOfficeUntil ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_outOfOfficeUntil = newValue}
+  }
+  /// Returns true if `outOfOfficeUntil` has been explicitly set.
+  public var hasOutOfOfficeUntil: Bool {self._outOfOfficeUntil != nil}
+  /// Clears the value of `outOfOfficeUntil`. Subsequent reads from it will return its default value.
+  public mutating func clearOutOfOfficeUntil() {self._outOfOfficeUntil = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -424,6 +447,7 @@ public nonisolated struct Crm_V1_UpdateUserRequest: Sendable {
   fileprivate var _teamID: String? = nil
   fileprivate var _active: Bool? = nil
   fileprivate var _displayName: String? = nil
+  fileprivate var _outOfOfficeUntil: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
 public nonisolated struct Crm_V1_ListUsersRequest: Sendable {
@@ -683,7 +707,7 @@ nonisolated extension Crm_V1_SharingRule: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Crm_V1_User: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".User"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}email\0\u{3}display_name\0\u{1}role\0\u{3}team_id\0\u{1}active\0\u{3}create_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}email\0\u{3}display_name\0\u{1}role\0\u{3}team_id\0\u{1}active\0\u{3}create_time\0\u{3}out_of_office_until\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -698,6 +722,7 @@ nonisolated extension Crm_V1_User: SwiftProtobuf.Message, SwiftProtobuf._Message
       case 5: try { try decoder.decodeSingularStringField(value: &self.teamID) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.active) }()
       case 7: try { try decoder.decodeSingularMessageField(value: &self._createTime) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._outOfOfficeUntil) }()
       default: break
       }
     }
@@ -729,6 +754,9 @@ nonisolated extension Crm_V1_User: SwiftProtobuf.Message, SwiftProtobuf._Message
     try { if let v = self._createTime {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
     } }()
+    try { if let v = self._outOfOfficeUntil {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -740,6 +768,7 @@ nonisolated extension Crm_V1_User: SwiftProtobuf.Message, SwiftProtobuf._Message
     if lhs.teamID != rhs.teamID {return false}
     if lhs.active != rhs.active {return false}
     if lhs._createTime != rhs._createTime {return false}
+    if lhs._outOfOfficeUntil != rhs._outOfOfficeUntil {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -907,41 +936,81 @@ nonisolated extension Crm_V1_CreateTenantResponse: SwiftProtobuf.Message, SwiftP
   public static let protoMessageName: String = _protobuf_package + ".CreateTenantResponse"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tenant\0\u{1}admin\0\u{3}admin_token\0")
 
+  fileprivate class _StorageClass {
+    var _tenant: Crm_V1_Tenant? = nil
+    var _admin: Crm_V1_User? = nil
+    var _adminToken: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _tenant = source._tenant
+      _admin = source._admin
+      _adminToken = source._adminToken
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._tenant) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._admin) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.adminToken) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._tenant) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._admin) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._adminToken) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._tenant {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try { if let v = self._admin {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
-    if !self.adminToken.isEmpty {
-      try visitor.visitSingularStringField(value: self.adminToken, fieldNumber: 3)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._tenant {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._admin {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      if !_storage._adminToken.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._adminToken, fieldNumber: 3)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Crm_V1_CreateTenantResponse, rhs: Crm_V1_CreateTenantResponse) -> Bool {
-    if lhs._tenant != rhs._tenant {return false}
-    if lhs._admin != rhs._admin {return false}
-    if lhs.adminToken != rhs.adminToken {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._tenant != rhs_storage._tenant {return false}
+        if _storage._admin != rhs_storage._admin {return false}
+        if _storage._adminToken != rhs_storage._adminToken {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1047,7 +1116,7 @@ nonisolated extension Crm_V1_CreateUserRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Crm_V1_UpdateUserRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpdateUserRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}role\0\u{3}team_id\0\u{1}active\0\u{3}display_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}role\0\u{3}team_id\0\u{1}active\0\u{3}display_name\0\u{3}out_of_office_until\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1060,6 +1129,7 @@ nonisolated extension Crm_V1_UpdateUserRequest: SwiftProtobuf.Message, SwiftProt
       case 3: try { try decoder.decodeSingularStringField(value: &self._teamID) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self._active) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self._displayName) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._outOfOfficeUntil) }()
       default: break
       }
     }
@@ -1085,6 +1155,9 @@ nonisolated extension Crm_V1_UpdateUserRequest: SwiftProtobuf.Message, SwiftProt
     try { if let v = self._displayName {
       try visitor.visitSingularStringField(value: v, fieldNumber: 5)
     } }()
+    try { if let v = self._outOfOfficeUntil {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1094,6 +1167,7 @@ nonisolated extension Crm_V1_UpdateUserRequest: SwiftProtobuf.Message, SwiftProt
     if lhs._teamID != rhs._teamID {return false}
     if lhs._active != rhs._active {return false}
     if lhs._displayName != rhs._displayName {return false}
+    if lhs._outOfOfficeUntil != rhs._outOfOfficeUntil {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

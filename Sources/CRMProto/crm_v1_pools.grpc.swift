@@ -479,7 +479,8 @@ extension Crm_V1_PoolService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Gives a pooled record to a member (admins and the pool's admins); the member's hold limits apply.
+        /// > Gives a pooled record to a member (admins and the pool's admins), or to whom the assignment rules
+        /// > choose when no user is named; the member's hold limits apply.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Crm_V1_AssignFromPoolRequest` messages.
@@ -764,7 +765,8 @@ extension Crm_V1_PoolService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Gives a pooled record to a member (admins and the pool's admins); the member's hold limits apply.
+        /// > Gives a pooled record to a member (admins and the pool's admins), or to whom the assignment rules
+        /// > choose when no user is named; the member's hold limits apply.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Crm_V1_AssignFromPoolRequest` message.
@@ -1047,7 +1049,8 @@ extension Crm_V1_PoolService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Gives a pooled record to a member (admins and the pool's admins); the member's hold limits apply.
+        /// > Gives a pooled record to a member (admins and the pool's admins), or to whom the assignment rules
+        /// > choose when no user is named; the member's hold limits apply.
         ///
         /// - Parameters:
         ///   - request: A `Crm_V1_AssignFromPoolRequest` message.
@@ -1969,7 +1972,8 @@ extension Crm_V1_PoolService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Gives a pooled record to a member (admins and the pool's admins); the member's hold limits apply.
+        /// > Gives a pooled record to a member (admins and the pool's admins), or to whom the assignment rules
+        /// > choose when no user is named; the member's hold limits apply.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Crm_V1_AssignFromPoolRequest` message.
@@ -2474,7 +2478,8 @@ extension Crm_V1_PoolService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Gives a pooled record to a member (admins and the pool's admins); the member's hold limits apply.
+        /// > Gives a pooled record to a member (admins and the pool's admins), or to whom the assignment rules
+        /// > choose when no user is named; the member's hold limits apply.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Crm_V1_AssignFromPoolRequest` message.
@@ -2951,7 +2956,8 @@ extension Crm_V1_PoolService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Gives a pooled record to a member (admins and the pool's admins); the member's hold limits apply.
+    /// > Gives a pooled record to a member (admins and the pool's admins), or to whom the assignment rules
+    /// > choose when no user is named; the member's hold limits apply.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Crm_V1_AssignFromPoolRequest` message.
@@ -3455,7 +3461,8 @@ extension Crm_V1_PoolService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Gives a pooled record to a member (admins and the pool's admins); the member's hold limits apply.
+    /// > Gives a pooled record to a member (admins and the pool's admins), or to whom the assignment rules
+    /// > choose when no user is named; the member's hold limits apply.
     ///
     /// - Parameters:
     ///   - message: request message to send.

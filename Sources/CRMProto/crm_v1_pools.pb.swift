@@ -564,6 +564,8 @@ public nonisolated struct Crm_V1_AssignFromPoolRequest: Sendable {
   /// Clears the value of `record`. Subsequent reads from it will return its default value.
   public mutating func clearRecord() {self._record = nil}
 
+  /// A member of the pool. Empty: the tenant's assignment rules choose (a rule giving the record to a
+  /// user who is a member), and the rule is recorded in the change log.
   public var userID: String = String()
 
   public var etag: String = String()

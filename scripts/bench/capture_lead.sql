@@ -2,7 +2,7 @@
 -- `capture` scenario of crm-bench): BEGIN and the tenant setup pipelined; the advisory lock on the
 -- message key and the captures ledger lookup; the tenant's lead duplicate rule; the lock on the
 -- sender's email key; the match lookups in leads and contacts (crm_match_candidates, then the rows by
--- primary key under the policy); the lead and its change-log row; the interaction, its change-log row
+-- primary key under the policy); the tenant's lead assignment rules; the lead and its change-log row; the interaction, its change-log row
 -- and link; last_activity_at; the ledger row; COMMIT — as crm_app (PGOPTIONS). (pgbench reads `:word`
 -- inside a string literal as a variable, hence chr(58) for the colon of the `e:` key prefix.)
 \set n random(1, 2000000000)
@@ -29,10 +29,14 @@ WITH hits AS (
 SELECT id, owner_id, ARRAY(SELECT unnest(email_addresses) INTERSECT SELECT 'visitor-' || CAST(:n AS text) || '@capture.example') AS email_hits
 FROM contacts JOIN hits USING (id) WHERE tenant_id = :tenant AND archived_at IS NULL LIMIT 200;
 \endpipeline
+SELECT id, record_type, name, position, is_active, criteria::text AS criteria, action, user_id, pool_id, open_record_cap, version,
+  created_at, updated_at
+FROM assignment_rules WHERE tenant_id = :tenant AND archived_at IS NULL AND record_type = 'lead' AND is_active
+ORDER BY record_type, position, id;
 INSERT INTO leads (tenant_id, id, created_by, updated_by, owner_id, first_name, last_name, company, emails, email_addresses,
   email_keys, source, source_detail, description, company_key, person_key)
 VALUES (:tenant, gen_random_uuid(), :owner, :owner, :owner, 'Visitor', CAST(:n AS text), 'Company ' || CAST(:n AS text),
-  jsonb_build_array(jsonb_build_object('address', 'visitor-' || CAST(:n AS text) || '@capture.example', 'label', '', 'primary', true)),
+  jsonb_build_array(jsonb_build_object('label', '', 'primary', true, 'value', 'visitor-' || CAST(:n AS text) || '@capture.example')),
   ARRAY['visitor-' || CAST(:n AS text) || '@capture.example'], ARRAY['visitor-' || CAST(:n AS text) || '@capture.example'], 'web_form', 'Contact us',
   'Please call me back about pricing', 'company ' || CAST(:n AS text), 'visitor ' || CAST(:n AS text))
 RETURNING id AS lead_id \gset

@@ -29,9 +29,15 @@ public struct User: Sendable, Hashable {
   public var teamID: UUID?
   public var isActive: Bool
   public var createdAt: Timestamp
+  /// Assignment rules skip the user until then.
+  public var outOfOfficeUntil: Timestamp?
 
   /// Makes a user value.
-  public init(id: UUID, email: String, displayName: String, role: Role, teamID: UUID?, isActive: Bool, createdAt: Timestamp) {
+  public init(
+    id: UUID, email: String, displayName: String, role: Role, teamID: UUID?, isActive: Bool, createdAt: Timestamp,
+    outOfOfficeUntil: Timestamp? = nil
+  ) {
+    self.outOfOfficeUntil = outOfOfficeUntil
     self.id = id
     self.email = email
     self.displayName = displayName

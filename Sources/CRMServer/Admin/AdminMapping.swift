@@ -29,6 +29,7 @@ extension Crm_V1_User {
     teamID = user.teamID?.lowercasedString ?? ""
     active = user.isActive
     createTime = .init(user.createdAt)
+    if let away = user.outOfOfficeUntil { outOfOfficeUntil = .init(away) }
   }
 }
 

@@ -84,10 +84,14 @@ public struct AdminService: Crm_V1_AdminService.SimpleServiceProtocol {
     let displayName =
       request.hasDisplayName
       ? violations.text("display_name", request.displayName, maxLength: 200) ?? "" : nil
+    // A time in the past clears it: nobody is out of office until then.
+    let away: Timestamp?? =
+      request.hasOutOfOfficeUntil
+      ? .some(request.outOfOfficeUntil.domain > .now ? request.outOfOfficeUntil.domain : nil) : nil
     try violations.check()
     let user = try await access.updateUser(
       id!, role: role, teamID: team, isActive: request.hasActive ? request.active : nil, displayName: displayName,
-      principal: call.principal)
+      outOfOfficeUntil: away, principal: call.principal)
     authenticator.invalidateAll()
     return Crm_V1_User(user)
   }

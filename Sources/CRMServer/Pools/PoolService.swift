@@ -145,11 +145,11 @@ public struct PoolService: Crm_V1_PoolService.SimpleServiceProtocol {
 
   public func assignFromPool(request: Crm_V1_AssignFromPoolRequest, context: ServerContext) async throws -> Crm_V1_PoolRecord {
     var violations = Violations()
-    let user = RequestFields.id(request.userID, field: "user_id", into: &violations)
+    let user = RequestFields.optionalID(request.userID, field: "user_id", into: &violations)
     let (call, target, requestID) = try Self.target(
       request.record, etag: request.etag, requestID: request.requestID, violations: violations)
     return Crm_V1_PoolRecord(
-      try await pools.assign(target, to: user!, context: .init(principal: call.principal, requestID: requestID)))
+      try await pools.assign(target, to: user, context: .init(principal: call.principal, requestID: requestID)))
   }
 
   public func moveToPool(request: Crm_V1_MoveToPoolRequest, context: ServerContext) async throws -> Crm_V1_PoolRecord {

@@ -172,7 +172,8 @@ public struct AccessStore: Sendable {
   /// Changes a user's role, team, name or active flag (admins only); `nil` keeps a value. Use
   /// `teamID: .some(nil)` to take the user out of every team.
   public func updateUser(
-    _ id: UUID, role: Role?, teamID: UUID??, isActive: Bool?, displayName: String?, principal: Principal
+    _ id: UUID, role: Role?, teamID: UUID??, isActive: Bool?, displayName: String?, outOfOfficeUntil: Timestamp?? = nil,
+    principal: Principal
   ) async throws -> User {
     try principal.requireAdmin()
     return try await database.withTenant(principal.tenantID) { connection in
@@ -184,6 +185,8 @@ public struct AccessStore: Sendable {
             team_id = CASE WHEN \(teamID != nil) THEN \(teamID ?? nil)::uuid ELSE team_id END,
             is_active = coalesce(\(isActive), is_active),
             display_name = coalesce(\(displayName), display_name),
+            out_of_office_until = CASE WHEN \(outOfOfficeUntil != nil) THEN \(outOfOfficeUntil ?? nil)::timestamptz
+                                       ELSE out_of_office_until END,
             version = version + 1, updated_at = now()
           WHERE tenant_id = \(principal.tenantID) AND id = \(id)
           RETURNING \(unsafeSQL: Self.userColumns)
@@ -299,7 +302,7 @@ public struct AccessStore: Sendable {
 
   // MARK: - Rows
 
-  static let userColumns = "id, email, display_name, role, team_id, is_active, created_at"
+  static let userColumns = "id, email, display_name, role, team_id, is_active, created_at, out_of_office_until"
   static let tokenColumns =
     "id, user_id, name, created_at, expires_at, revoked_at, last_used_at, capture_channel, rate_per_minute"
 
@@ -307,7 +310,8 @@ public struct AccessStore: Sendable {
     User(
       id: try row.decode("id"), email: try row.decode("email"), displayName: try row.decode("display_name"),
       role: Role(rawValue: try row.decode("role")) ?? .salesRep, teamID: try row.decode("team_id"),
-      isActive: try row.decode("is_active"), createdAt: try row.decode("created_at"))
+      isActive: try row.decode("is_active"), createdAt: try row.decode("created_at"),
+      outOfOfficeUntil: try row.decode("out_of_office_until"))
   }
 
   static func team(from row: PostgresRow) throws -> Team {

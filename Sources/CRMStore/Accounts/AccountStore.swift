@@ -16,7 +16,8 @@ public struct AccountStore: Sendable {
   /// The deepest account hierarchy walked.
   public static let maxHierarchyDepth = 20
 
-  /// Creates an account owned by `ownerID` (the caller when `nil`).
+  /// Creates an account owned by `ownerID`; with no owner named the tenant's assignment rules place
+  /// it, else the caller owns it.
   /// The tenant's duplicate rule for the type applies, or `duplicateAction` when given: a block
   /// throws ``CRMError/duplicate(_:)``, a warning comes back in ``Created/duplicates``.
   ///
@@ -31,7 +32,13 @@ public struct AccountStore: Sendable {
       id: UUID.v7(), version: 1, ownerID: owner, fields: fields, createdAt: .now, updatedAt: .now,
       createdBy: principal.userID, updatedBy: principal.userID, archivedAt: nil)
     return try await database.withTenant(principal.tenantID) { connection in
-      try Mechanics.create(connection, method: "CreateAccount", draft, duplicateAction: duplicateAction, context: context) {
+      try Mechanics.create(
+        connection, method: "CreateAccount", draft, duplicateAction: duplicateAction, context: context,
+        route: { draft in
+          guard ownerID == nil else { return (draft, []) }
+          return try AssignmentStore.routeNew(connection, draft, subject: AssignmentSubject(draft.fields), tenant: principal.tenantID)
+        }
+      ) {
         try Owners.checkAssignable(connection, owner: owner, field: "account.owner_id", principal: principal)
         if let parentID = fields.parentID {
           try checkParent(connection, parentID: parentID, of: draft.id, principal: principal)

@@ -39,7 +39,7 @@ public struct CaptureStore: Sendable {
   public init(database: Database) { self.database = database }
 
   /// Captures one interpreted signal as the caller (`context.principal`, for a capture key the key's
-  /// user): owner of a new lead unless the assignment hook names another.
+  /// user): owner of a new lead unless the tenant's assignment rules place it.
   public func capture(_ capture: Capture, context: ChangeLog.Context) async throws -> CaptureResult {
     let principal = context.principal
     let tenant = principal.tenantID
@@ -74,8 +74,10 @@ public struct CaptureStore: Sendable {
           id: UUID.v7(), version: 1, ownerID: principal.userID, fields: capture.lead, status: .new, disqualifiedReason: nil,
           lastActivityAt: nil, createdAt: .now, updatedAt: .now, createdBy: principal.userID, updatedBy: principal.userID,
           archivedAt: nil)
-        draft = try LeadAssignment.assign(connection, draft, principal: principal)
-        let lead = try RecordMechanics<Lead>.insert(connection, draft, context: context)
+        let (routed, notes) = try AssignmentStore.routeNew(
+          connection, draft, subject: AssignmentSubject(draft.fields), tenant: tenant)
+        draft = routed
+        let lead = try RecordMechanics<Lead>.insert(connection, draft, context: context, notes: notes)
         outcome = .createdLead
         record = RecordLink(type: .lead, id: lead.id)
         owner = lead.ownerID ?? principal.userID
@@ -122,15 +124,5 @@ public struct CaptureStore: Sendable {
   /// `sha256:` and the hex digest of a message without an id of its own.
   static func digest(_ text: String) -> String {
     "sha256:" + SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
-  }
-}
-
-/// The tenant's lead assignment hook, run on every lead a capture creates, inside its transaction.
-///
-/// Until assignment rules exist (the operate issue adds them) it keeps the owner the capture chose:
-/// the capture key's user, or the caller.
-enum LeadAssignment {
-  static func assign(_ connection: PostgresConnection, _ draft: Lead, principal: Principal) throws -> Lead {
-    draft
   }
 }

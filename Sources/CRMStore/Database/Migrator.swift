@@ -56,6 +56,7 @@ public struct Migrator: Sendable {
     ("0019_opportunities.sql", PackageResources._019_opportunities_sql),
     ("0020_lead_conversion.sql", PackageResources._020_lead_conversion_sql),
     ("0021_pools.sql", PackageResources._021_pools_sql),
+    ("0022_assignment_rules.sql", PackageResources._022_assignment_rules_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -185,16 +185,20 @@ enum RecordMechanics<Record: StoredRecord> {
   /// The create every store shares: claims the request id (a repeat returns the first result, without
   /// findings), runs the store's `checks`, applies the duplicate rule, inserts `draft`, then runs
   /// `afterInsert` on the new record (rows that hang off it).
+  /// `route` may change the draft once the request id is claimed (the assignment rules pick its owner)
+  /// and returns notes for the change log.
   static func create(
     _ connection: PostgresConnection, method: String, _ draft: Record, duplicateAction: DuplicateAction?,
-    context: ChangeLog.Context, checks: () throws -> Void, afterInsert: (Record) throws -> Void = { _ in }
+    context: ChangeLog.Context, route: (Record) throws -> (Record, [FieldChange]) = { ($0, []) },
+    checks: () throws -> Void, afterInsert: (Record) throws -> Void = { _ in }
   ) throws -> Created<Record> {
     if let first = try claimRequestID(connection, method: method, context: context, recordID: draft.id) {
       return Created(try replay(connection, id: first, principal: context.principal))
     }
+    let (routed, notes) = try route(draft)
     try checks()
-    let findings = try checkDuplicates(connection, draft, override: duplicateAction, principal: context.principal)
-    let record = try insert(connection, draft, context: context)
+    let findings = try checkDuplicates(connection, routed, override: duplicateAction, principal: context.principal)
+    let record = try insert(connection, routed, context: context, notes: notes)
     try afterInsert(record)
     return Created(record, duplicates: findings)
   }
@@ -213,7 +217,9 @@ enum RecordMechanics<Record: StoredRecord> {
   }
 
   /// Inserts `draft` (its id, owner and writable fields) and its change-log entry.
-  static func insert(_ connection: PostgresConnection, _ draft: Record, context: ChangeLog.Context) throws -> Record {
+  static func insert(_ connection: PostgresConnection, _ draft: Record, context: ChangeLog.Context, notes: [FieldChange] = [])
+    throws -> Record
+  {
     let principal = context.principal
     let result = try translatingConstraints {
       try connection.query(
@@ -226,15 +232,15 @@ enum RecordMechanics<Record: StoredRecord> {
     let record = try Record(row: result[0])
     try ChangeLog.append(
       connection, context: context, recordType: Record.recordType, recordID: record.id, operation: .create,
-      changes: FieldChange.diff(fields: Record.changeLogOrder, old: nil, new: record.snapshot))
+      changes: FieldChange.diff(fields: Record.changeLogOrder, old: nil, new: record.snapshot) + notes)
     return record
   }
 
   /// Writes `next` over `current` (locked by ``lockForWrite``) and logs the changed fields; writes
   /// nothing when nothing changed.
-  static func write(_ connection: PostgresConnection, _ next: Record, over current: Record, context: ChangeLog.Context) throws
-    -> Record
-  {
+  static func write(
+    _ connection: PostgresConnection, _ next: Record, over current: Record, context: ChangeLog.Context, notes: [FieldChange] = []
+  ) throws -> Record {
     let changes = FieldChange.diff(fields: Record.changeLogOrder, old: current.snapshot, new: next.snapshot)
     if changes.isEmpty { return current }
     let principal = context.principal
@@ -250,7 +256,7 @@ enum RecordMechanics<Record: StoredRecord> {
     let updated = try Record(row: result[0])
     try ChangeLog.append(
       connection, context: context, recordType: Record.recordType, recordID: updated.id, operation: .update,
-      changes: FieldChange.diff(fields: Record.changeLogOrder, old: current.snapshot, new: updated.snapshot))
+      changes: FieldChange.diff(fields: Record.changeLogOrder, old: current.snapshot, new: updated.snapshot) + notes)
     return updated
   }
 

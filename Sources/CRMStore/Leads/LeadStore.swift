@@ -13,7 +13,8 @@ public struct LeadStore: Sendable {
   /// A store over `database`.
   public init(database: Database) { self.database = database }
 
-  /// Creates a lead owned by `ownerID` (the caller when `nil`), in status `new`.
+  /// Creates a lead owned by `ownerID`, in status `new`; with no owner named the tenant's assignment
+  /// rules place it (a user, a team's next turn, or a pool), else the caller owns it.
   /// The tenant's duplicate rule for the type applies, or `duplicateAction` when given: a block
   /// throws ``CRMError/duplicate(_:)``, a warning comes back in ``Created/duplicates``.
   public func create(
@@ -26,7 +27,13 @@ public struct LeadStore: Sendable {
       lastActivityAt: nil, createdAt: .now, updatedAt: .now, createdBy: principal.userID, updatedBy: principal.userID,
       archivedAt: nil)
     return try await database.withTenant(principal.tenantID) { connection in
-      try Mechanics.create(connection, method: "CreateLead", draft, duplicateAction: duplicateAction, context: context) {
+      try Mechanics.create(
+        connection, method: "CreateLead", draft, duplicateAction: duplicateAction, context: context,
+        route: { draft in
+          guard ownerID == nil else { return (draft, []) }
+          return try AssignmentStore.routeNew(connection, draft, subject: AssignmentSubject(draft.fields), tenant: principal.tenantID)
+        }
+      ) {
         try Owners.checkAssignable(connection, owner: owner, field: "lead.owner_id", principal: principal)
       }
     }

@@ -15,6 +15,8 @@ protocol PoolableRecord: StoredRecord {
   var claimedFromPoolID: UUID? { get set }
   var claimedAt: Timestamp? { get set }
   var pooled: PooledRecord { get }
+  /// What assignment rules look at.
+  var assignmentSubject: AssignmentSubject { get }
   /// SQL true for a closed record of the table (alias `r`): hold limits may leave these out.
   static var closedCondition: String { get }
   /// SQL naming the record (alias `r`), for lists.
@@ -23,12 +25,14 @@ protocol PoolableRecord: StoredRecord {
 
 extension Lead: PoolableRecord {
   var pooled: PooledRecord { .lead(self) }
+  var assignmentSubject: AssignmentSubject { AssignmentSubject(fields) }
   static let closedCondition = "r.status IN ('converted', 'disqualified')"
   static let displayName = "trim(concat_ws(' ', r.first_name, r.last_name, CASE WHEN r.company IS NOT NULL THEN '(' || r.company || ')' END))"
 }
 
 extension Account: PoolableRecord {
   var pooled: PooledRecord { .account(self) }
+  var assignmentSubject: AssignmentSubject { AssignmentSubject(fields) }
   static let closedCondition =
     "EXISTS (SELECT 1 FROM opportunities o WHERE o.tenant_id = r.tenant_id AND o.account_id = r.id AND o.state = 'won')"
   static let displayName = "r.name"
@@ -222,11 +226,41 @@ public struct PoolStore: Sendable {
   }
 
   /// Hands a pooled record to a member of its pool (admins and the pool's admins); the member's hold
-  /// limits apply, the cooldown does not.
-  public func assign(_ target: Target, to user: UUID, context: ChangeLog.Context) async throws -> PooledRecord {
+  /// limits apply, the cooldown does not. With no user named, the tenant's assignment rules choose
+  /// (a rule that gives the record to a user: a named user or a team's next turn), and the rule that
+  /// fired is in the change log.
+  public func assign(_ target: Target, to user: UUID?, context: ChangeLog.Context) async throws -> PooledRecord {
     try await withRecord(target, context: context, method: "AssignFromPool") { record, connection in
-      try Self.take(record, for: user, connection, context: context, assigning: true)
+      guard let user else { return try Self.assignByRules(record, connection, context: context) }
+      return try Self.take(record, for: user, connection, context: context, assigning: true)
     }
+  }
+
+  private static func assignByRules(_ any: any PoolableRecord, _ connection: PostgresConnection, context: ChangeLog.Context)
+    throws -> PooledRecord
+  {
+    func open<Record: PoolableRecord>(_ record: Record) throws -> PooledRecord {
+      guard let poolID = record.poolID else {
+        throw CRMError.failedPrecondition("the \(Record.noun) is not in a pool: someone holds it")
+      }
+      guard context.principal.isInPool(poolID, asAdmin: true) else {
+        throw CRMError.permissionDenied("only admins and the pool's admins assign from it")
+      }
+      let tenant = context.principal.tenantID
+      let decision = try AssignmentStore.route(
+        connection, record.assignmentSubject, type: Record.recordType, tenant: tenant, dryRun: false)
+      guard case .user(let user) = decision.outcome, let rule = decision.rule else {
+        throw CRMError.failedPrecondition("no assignment rule gives this \(Record.noun) to a user; name the user")
+      }
+      let member = try connection.query(
+        "SELECT 1 FROM pool_members WHERE tenant_id = \(tenant) AND pool_id = \(poolID) AND user_id = \(user)")
+      guard member.count == 1 else {
+        throw CRMError.failedPrecondition(
+          "assignment rule \"\(rule.name)\" picks \(user.lowercasedString), who is not a member of the pool; name the user")
+      }
+      return try take(record, for: user, connection, context: context, assigning: true, notes: AssignmentStore.note(decision))
+    }
+    return try open(any)
   }
 
   /// Returns a held record to the pool it came from (or `pool`), with a reason code and note.
@@ -377,7 +411,8 @@ public struct PoolStore: Sendable {
 
   /// Gives a pooled record to `user` (a claim by the caller, or an assignment by a pool admin).
   private static func take(
-    _ any: any PoolableRecord, for user: UUID, _ connection: PostgresConnection, context: ChangeLog.Context, assigning: Bool
+    _ any: any PoolableRecord, for user: UUID, _ connection: PostgresConnection, context: ChangeLog.Context, assigning: Bool,
+    notes: [FieldChange] = []
   ) throws -> PooledRecord {
     func open<Record: PoolableRecord>(_ record: Record) throws -> PooledRecord {
       let principal = context.principal
@@ -422,7 +457,7 @@ public struct PoolStore: Sendable {
       next.poolID = nil
       next.claimedFromPoolID = poolID
       next.claimedAt = .now
-      return try RecordMechanics<Record>.write(connection, next, over: record, context: context).pooled
+      return try RecordMechanics<Record>.write(connection, next, over: record, context: context, notes: notes).pooled
     }
     return try open(any)
   }
@@ -457,7 +492,7 @@ public struct PoolStore: Sendable {
   }
 
   /// Puts a record in `pool` without an owner, recording the return (release, recycle or move).
-  private static func putInPool(
+  static func putInPool(
     _ any: any PoolableRecord, pool poolID: UUID, kind: PoolReturnKind, reasonCode: String, note: String?,
     _ connection: PostgresConnection, context: ChangeLog.Context
   ) throws -> PooledRecord {
