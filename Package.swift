@@ -86,6 +86,7 @@ let package = Package(
         .embedInCode("Migrations/0020_lead_conversion.sql"),
         .embedInCode("Migrations/0021_pools.sql"),
         .embedInCode("Migrations/0022_assignment_rules.sql"),
+        .embedInCode("Migrations/0023_tasks.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Seconds a checked token is trusted before it is checked again (env: CRM_AUTH_CACHE_SECONDS; default: 5).")
   var authCacheSeconds: Int?
 
-  @Option(help: "Seconds between background job passes (pool recycling); 0 turns them off on this node (env: CRM_JOB_INTERVAL_SECONDS; default: 300).")
+  @Option(help: "Seconds between background job passes (pool recycling, stale-deal and expiring-holding alerts); 0 turns them off on this node (env: CRM_JOB_INTERVAL_SECONDS; default: 300).")
   var jobIntervalSeconds: Int?
 
   @Option(help: "Where the first admin token is written, mode 0600 (env: CRM_TOKEN_FILE; default: DATA_DIR/admin-token).")

@@ -48,8 +48,9 @@ public struct Principal: Sendable, Hashable {
     guard isAdmin else { throw CRMError.permissionDenied("this needs the admin role") }
   }
 
-  /// The sharing mode for a record type.
-  public func sharingMode(for type: RecordType) -> SharingMode { sharing[type] ?? .publicRead }
+  /// The sharing mode for a record type: as the tenant set it, else public read — except tasks,
+  /// which are the assignee's own (and their managers') unless the tenant shares them.
+  public func sharingMode(for type: RecordType) -> SharingMode { sharing[type] ?? (type == .task ? .private : .publicRead) }
 
   /// Whether the caller may read a record of `type` owned by `ownerID`, or, with no owner, sitting in
   /// shared pool `pool` (its members see it).

@@ -19,6 +19,7 @@ public enum RecordType: String, Sendable, Hashable, CaseIterable, Codable {
   case lead
   case interaction
   case opportunity
+  case task
 
   /// The types duplicate detection compares and merges.
   public static let matchable: [RecordType] = [.account, .contact, .lead]

@@ -39,6 +39,7 @@ extension RecordType {
     case .lead: self = .lead
     case .interaction: self = .interaction
     case .opportunity: self = .opportunity
+    case .task: self = .task
     case .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be a record type (e.g. RECORD_TYPE_LEAD)", reason: "REQUIRED")
       return nil
@@ -52,7 +53,7 @@ extension RecordType {
     case .contact: self = .contact
     case .lead: self = .lead
     case .opportunity: self = .opportunity
-    case .interaction, .unspecified, .UNRECOGNIZED:
+    case .interaction, .task, .unspecified, .UNRECOGNIZED:
       violations.add(
         field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT, RECORD_TYPE_ACCOUNT or RECORD_TYPE_OPPORTUNITY", reason: "INVALID")
       return nil
@@ -65,7 +66,7 @@ extension RecordType {
     case .account: self = .account
     case .contact: self = .contact
     case .lead: self = .lead
-    case .interaction, .opportunity, .unspecified, .UNRECOGNIZED:
+    case .interaction, .opportunity, .task, .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT or RECORD_TYPE_ACCOUNT", reason: "INVALID")
       return nil
     }
@@ -80,6 +81,7 @@ extension Crm_V1_RecordType {
     case .lead: self = .lead
     case .interaction: self = .interaction
     case .opportunity: self = .opportunity
+    case .task: self = .task
     }
   }
 }

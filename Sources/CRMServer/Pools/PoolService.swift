@@ -9,9 +9,14 @@ import SwiftProtobuf
 /// assigning, moving and recycling records.
 public struct PoolService: Crm_V1_PoolService.SimpleServiceProtocol {
   let pools: PoolStore
+  let authenticator: Authenticator
 
-  /// A service over the store.
-  public init(pools: PoolStore) { self.pools = pools }
+  /// A service over the store; `authenticator`'s cache is cleared when memberships change (they are
+  /// part of the caller's principal).
+  public init(pools: PoolStore, authenticator: Authenticator) {
+    self.pools = pools
+    self.authenticator = authenticator
+  }
 
   public func createPool(request: Crm_V1_CreatePoolRequest, context: ServerContext) async throws -> Crm_V1_Pool {
     let call = try RequestContext.require()
@@ -75,6 +80,7 @@ public struct PoolService: Crm_V1_PoolService.SimpleServiceProtocol {
     }
     try violations.check()
     let result = try await pools.setMembers(pool!, members, context: .init(principal: call.principal, requestID: nil))
+    authenticator.invalidateAll()
     return Self.members(pool!, result)
   }
 

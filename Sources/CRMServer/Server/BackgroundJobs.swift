@@ -2,17 +2,20 @@ public import CRMStore
 public import Logging
 public import ServiceLifecycle
 
-/// crmd's periodic jobs: today the shared pools' recycling. Every node may run them: each pass takes
+/// crmd's periodic jobs: the shared pools' recycling, then the alerts (stale deals, holdings about to
+/// return) raised as tasks. Every node may run them: each pass takes
 /// per-pool advisory locks that other nodes skip and row locks with `SKIP LOCKED`, so two nodes never
 /// return the same record twice. A failed pass is logged and retried at the next interval.
 public final class BackgroundJobs: Service {
   let pools: PoolStore
+  let tasks: TaskStore
   let interval: Duration
   let logger: Logger
 
   /// Jobs over `database`, every `interval`.
   public init(database: Database, interval: Duration, logger: Logger) {
     pools = PoolStore(database: database)
+    tasks = TaskStore(database: database)
     self.interval = interval
     self.logger = logger
   }
@@ -40,6 +43,18 @@ public final class BackgroundJobs: Service {
       }
     } catch {
       logger.warning("pool recycling failed; retrying next interval", metadata: ["crm.job": "pool-recycling", "error": "\(error)"])
+    }
+    do {
+      let report = try await tasks.raiseAlerts()
+      if report.staleDeals + report.expiringHoldings > 0 {
+        logger.info(
+          "alerts raised as tasks",
+          metadata: [
+            "crm.job": "alerts", "crm.stale_deals": "\(report.staleDeals)", "crm.expiring_holdings": "\(report.expiringHoldings)",
+          ])
+      }
+    } catch {
+      logger.warning("alerts failed; retrying next interval", metadata: ["crm.job": "alerts", "error": "\(error)"])
     }
   }
 }

@@ -20,7 +20,7 @@ public final class CRMServer: Service {
     "crm.v1.AccountService", "crm.v1.ContactService", "crm.v1.LeadService", "crm.v1.DuplicateService",
     "crm.v1.ChangeService", "crm.v1.AdminService", "crm.v1.InteractionService", "crm.v1.CaptureService",
     "crm.v1.ImportService", "crm.v1.OpportunityService", "crm.v1.PoolService",
-    "crm.v1.AssignmentService",
+    "crm.v1.AssignmentService", "crm.v1.TaskService",
     "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
   ]
 
@@ -39,8 +39,9 @@ public final class CRMServer: Service {
       InteractionService(interactions: InteractionStore(database: database)),
       ImportService(imports: ImportStore(database: database)),
       OpportunityService(pipelines: PipelineStore(database: database), opportunities: OpportunityStore(database: database)),
-      PoolService(pools: PoolStore(database: database)),
+      PoolService(pools: PoolStore(database: database), authenticator: authenticator),
       AssignmentService(assignments: AssignmentStore(database: database)),
+      TaskService(tasks: TaskStore(database: database)),
       CaptureService(
         captures: CaptureStore(database: database), access: AccessStore(database: database), authenticator: authenticator),
       DuplicateService(duplicates: DuplicateStore(database: database), rules: DuplicateRuleStore(database: database)),

@@ -12,6 +12,7 @@ enum RecordAccess {
     case .lead: Lead.table
     case .interaction: Interaction.table
     case .opportunity: Opportunity.table
+    case .task: WorkTask.table
     }
   }
 

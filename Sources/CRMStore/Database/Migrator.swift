@@ -57,6 +57,7 @@ public struct Migrator: Sendable {
     ("0020_lead_conversion.sql", PackageResources._020_lead_conversion_sql),
     ("0021_pools.sql", PackageResources._021_pools_sql),
     ("0022_assignment_rules.sql", PackageResources._022_assignment_rules_sql),
+    ("0023_tasks.sql", PackageResources._023_tasks_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -225,7 +225,7 @@ public struct MergeStore: Sendable {
         ("contacts", "account_id", "contact"), ("accounts", "parent_id", "account"), ("opportunities", "account_id", "opportunity"),
         ("leads", "converted_account_id", "lead"),
       ]
-    case .interaction, .opportunity:
+    case .interaction, .opportunity, .task:
       references = []
     }
     for (table, column, recordType) in references {
@@ -260,7 +260,7 @@ public struct MergeStore: Sendable {
       }
     case .contact:
       try relinkDealContacts(connection, from: losers, to: survivor, context: context)
-    case .lead, .interaction, .opportunity:
+    case .lead, .interaction, .opportunity, .task:
       break
     }
     if let lastActivity {

@@ -590,9 +590,16 @@ public struct PoolStore: Sendable {
     for row in rows.rows {
       let record = try Record(row: row)
       let context = ChangeLog.Context(principal: system, requestID: "recycle:\(pool.id.lowercasedString)")
-      _ = try putInPool(
-        record, pool: pool.id, kind: .recycle, reasonCode: reasons[record.id] ?? "no_activity", note: nil, connection,
-        context: context)
+      let reason = reasons[record.id] ?? "no_activity"
+      _ = try putInPool(record, pool: pool.id, kind: .recycle, reasonCode: reason, note: nil, connection, context: context)
+      if let holder = record.ownerID {
+        let link = RecordLink(type: Record.recordType, id: record.id)
+        _ = try TaskStore.raise(
+          connection, kind: .recycled, key: "recycled:\(link.key):\(record.claimedAt?.seconds ?? 0)", owner: holder,
+          subject: "Returned to pool \"\(pool.settings.name)\"",
+          description: "This \(Record.noun) went back to the pool (\(reason)); claim it again from the pool if it is still yours to work.",
+          dueAt: nil, priority: .low, related: link, tenant: tenant)
+      }
       returned += 1
     }
     return returned
