@@ -22,7 +22,8 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 
 /// An ordered, per-tenant rule that routes new leads or accounts: criteria on their fields → a user, a
 /// team by weighted round-robin, or a shared pool. Rules run on CreateLead / CreateAccount without an
-/// owner, on CaptureLead, and on AssignFromPool without a user, inside the write's transaction; the
+/// owner, on CaptureLead, on imported leads and accounts (a batch takes its turns in row order), and
+/// on AssignFromPool without a user, inside the write's transaction; the
 /// first active rule that matches and can place the record fires, and the record's history names it
 /// (field "assignment_rule").
 public nonisolated struct Crm_V1_AssignmentRule: @unchecked Sendable {

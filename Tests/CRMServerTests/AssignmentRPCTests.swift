@@ -269,4 +269,41 @@ struct AssignmentRPCTests {
       #expect(Set(inPool.records.map(\.lead.id)) == [ids[0], ids[1]])
     }
   }
+
+  @Test("imports run the rules too: a batch's new leads take turns in row order, the history names the rule")
+  func importsAreRouted() async throws {
+    let tenant = try await TestTenant.make()
+    var reps: [UUID] = []
+    for _ in 0..<3 { reps.append(try await tenant.makeUser(.salesRep).0.userID) }
+    let members = reps
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      let rule = try await Crm_V1_AssignmentService.Client(wrapping: client).createAssignmentRule(
+        .with {
+          $0.rule = .with {
+            $0.recordType = .lead
+            $0.name = "Imported leads in turn"
+            $0.team = Self.team(members.map { ($0, 1) })
+          }
+        }, metadata: auth)
+      let tag = "routed\(UUID().uuidString.prefix(6).lowercased())"
+      // 100 rows: one invalid email (row 96) and two repeats (rows 49 and 99) are not created.
+      let answers = try await ImportRPCTests.run(
+        client, [ImportRPCTests.header("import-\(tag)"), ImportRPCTests.batch(0..<100, tag: tag)], auth: auth)
+      let created = ImportRPCTests.results(answers).filter { $0.outcome == .created }.map(\.recordID)
+      #expect(created.count == 97)
+      let leads = try await Crm_V1_LeadService.Client(wrapping: client).batchGetLeads(.with { $0.ids = created }, metadata: auth)
+      let counts = Dictionary(grouping: leads.leads, by: \.ownerID).mapValues(\.count)
+      #expect(Set(counts.keys) == Set(members.map(\.lowercasedString)))
+      #expect(counts.values.max()! - counts.values.min()! <= 1, "\(counts)")
+      let history = try await Crm_V1_ChangeService.Client(wrapping: client).getRecordHistory(
+        .with {
+          $0.recordType = .lead
+          $0.recordID = created[0]
+        }, metadata: auth)
+      #expect(history.entries.first?.changes.contains { $0.field == "assignment_rule" && $0.newValue.structValue.fields["id"]?.stringValue == rule.id } == true)
+      let rotation = try await Crm_V1_AssignmentService.Client(wrapping: client).listAssignmentRules(.init(), metadata: auth)
+      #expect(rotation.rules[0].team.members.map(\.assigned).reduce(0, +) == Int64(created.count))
+    }
+  }
 }

@@ -135,52 +135,103 @@ public struct AssignmentStore: Sendable {
   static func route(
     _ connection: PostgresConnection, _ subject: AssignmentSubject, type: RecordType, tenant: UUID, dryRun: Bool
   ) throws -> AssignmentDecision {
-    var skipped: [(String, String)] = []
-    for rule in try rules(connection, recordType: type, activeOnly: true, tenant: tenant) {
-      let (matches, reasons) = rule.criteria.evaluate(subject)
-      guard matches else {
-        skipped.append((rule.name, reasons.filter { $0.hasPrefix("✗") }.joined(separator: "; ")))
-        continue
+    var router = try Router(connection, type: type, tenant: tenant, dryRun: dryRun)
+    let decision = try router.route(subject)
+    try router.finish()
+    return decision
+  }
+
+  /// Routes any number of records of one type in one transaction: the rules are read once, a team
+  /// rule is locked and its members, availability and open counts read once (when first needed),
+  /// turns are taken in memory in order, and the counts are written back by ``finish()``. A single
+  /// create is a batch of one; an import batch of 1,000 costs a handful of queries, not thousands.
+  struct Router {
+    let connection: PostgresConnection
+    let type: RecordType
+    let tenant: UUID
+    let dryRun: Bool
+    let rules: [AssignmentRule]
+    /// Per team rule, once locked: members with their running counts, who is eligible, open records.
+    private var teams: [UUID: (members: [RotationMember], eligible: Set<UUID>, open: [UUID: Int64])] = [:]
+    private var users: [UUID: Bool] = [:]
+
+    init(_ connection: PostgresConnection, type: RecordType, tenant: UUID, dryRun: Bool) throws {
+      self.connection = connection
+      self.type = type
+      self.tenant = tenant
+      self.dryRun = dryRun
+      rules = try AssignmentStore.rules(connection, recordType: type, activeOnly: true, tenant: tenant)
+    }
+
+    /// True when the tenant has no active rule for the type: nothing will fire.
+    var isEmpty: Bool { rules.isEmpty }
+
+    /// The decision for one record; a team rule's turn is taken in memory.
+    mutating func route(_ subject: AssignmentSubject) throws -> AssignmentDecision {
+      var skipped: [(String, String)] = []
+      for rule in rules {
+        let (matches, reasons) = rule.criteria.evaluate(subject)
+        guard matches else {
+          skipped.append((rule.name, reasons.filter { $0.hasPrefix("✗") }.joined(separator: "; ")))
+          continue
+        }
+        switch rule.action {
+        case .user(let user):
+          if users[user] == nil { users[user] = try available(connection, [user], tenant: tenant).contains(user) }
+          guard users[user] == true else {
+            skipped.append((rule.name, "its user is inactive or out of office"))
+            continue
+          }
+          return AssignmentDecision(rule: rule, outcome: .user(user), reasons: reasons, skipped: skipped)
+        case .pool(let pool):
+          return AssignmentDecision(rule: rule, outcome: .pool(pool), reasons: reasons, skipped: skipped)
+        case .team(_, let cap):
+          try loadTeam(rule)
+          var team = teams[rule.id]!
+          let eligible = cap.map { cap in team.eligible.filter { team.open[$0, default: 0] < cap } } ?? team.eligible
+          guard let index = RotationMember.next(team.members, eligible: eligible) else {
+            skipped.append((rule.name, "no member is available (inactive, out of office or at the open-record cap)"))
+            continue
+          }
+          let member = team.members[index]
+          team.members[index].assigned += 1
+          team.open[member.userID, default: 0] += 1
+          teams[rule.id] = team
+          return AssignmentDecision(
+            rule: rule, outcome: .user(member.userID),
+            reasons: reasons
+              + ["round-robin turn: \(member.userID.lowercasedString) (\(member.assigned) assigned before, weight \(member.weight))"],
+            skipped: skipped)
+        }
       }
-      switch rule.action {
-      case .user(let user):
-        guard try available(connection, [user], tenant: tenant).contains(user) else {
-          skipped.append((rule.name, "its user is inactive or out of office"))
-          continue
-        }
-        return AssignmentDecision(rule: rule, outcome: .user(user), reasons: reasons, skipped: skipped)
-      case .pool(let pool):
-        return AssignmentDecision(rule: rule, outcome: .pool(pool), reasons: reasons, skipped: skipped)
-      case .team(_, let cap):
-        if !dryRun {
-          try connection.query("SELECT 1 FROM assignment_rules WHERE tenant_id = \(tenant) AND id = \(rule.id) FOR UPDATE")
-        }
-        // Read the counts after the lock: they include every turn committed before ours.
-        let members = try members(connection, rules: [rule.id], tenant: tenant)[rule.id] ?? []
-        var eligible = try available(connection, members.map(\.userID), tenant: tenant)
-        if let cap {
-          let open = try openRecords(connection, type: type, owners: Array(eligible), tenant: tenant)
-          eligible = eligible.filter { open[$0, default: 0] < cap }
-        }
-        guard let index = RotationMember.next(members, eligible: eligible) else {
-          skipped.append((rule.name, "no member is available (inactive, out of office or at the open-record cap)"))
-          continue
-        }
-        let picked = members[index].userID
-        if !dryRun {
-          try connection.query(
-            """
-            UPDATE assignment_rule_members SET assigned = assigned + 1
-            WHERE tenant_id = \(tenant) AND rule_id = \(rule.id) AND user_id = \(picked)
-            """)
-        }
-        return AssignmentDecision(
-          rule: rule, outcome: .user(picked),
-          reasons: reasons + ["round-robin turn: \(picked.lowercasedString) (\(members[index].assigned) assigned before, weight \(members[index].weight))"],
-          skipped: skipped)
+      return AssignmentDecision(rule: nil, outcome: nil, reasons: [], skipped: skipped)
+    }
+
+    /// Locks a team rule (unless a dry run) and reads its members after the lock, so the counts
+    /// include every turn committed before ours.
+    private mutating func loadTeam(_ rule: AssignmentRule) throws {
+      guard teams[rule.id] == nil, case .team(_, let cap) = rule.action else { return }
+      if !dryRun {
+        try connection.query("SELECT 1 FROM assignment_rules WHERE tenant_id = \(tenant) AND id = \(rule.id) FOR UPDATE")
+      }
+      let members = try AssignmentStore.members(connection, rules: [rule.id], tenant: tenant)[rule.id] ?? []
+      let eligible = try available(connection, members.map(\.userID), tenant: tenant)
+      let open = cap == nil ? [:] : try openRecords(connection, type: type, owners: Array(eligible), tenant: tenant)
+      teams[rule.id] = (members, eligible, open)
+    }
+
+    /// Writes the turns taken back (nothing for a dry run).
+    func finish() throws {
+      guard !dryRun else { return }
+      for (rule, team) in teams.sorted(by: { $0.key.lowercasedString < $1.key.lowercasedString }) {
+        try connection.query(
+          """
+          UPDATE assignment_rule_members m SET assigned = t.assigned
+          FROM unnest(\(team.members.map(\.userID))::uuid[], \(team.members.map(\.assigned))::bigint[]) AS t(user_id, assigned)
+          WHERE m.tenant_id = \(tenant) AND m.rule_id = \(rule) AND m.user_id = t.user_id AND m.assigned <> t.assigned
+          """)
       }
     }
-    return AssignmentDecision(rule: nil, outcome: nil, reasons: [], skipped: skipped)
   }
 
   /// A new lead or account with no owner named: the rules place it (its draft owner stays when none

@@ -8,6 +8,25 @@ protocol ImportableRecord: MergeableRecord where Fields: ImportableFields {
   static func draft(id: UUID, ownerID: UUID, fields: Fields, actor: UUID) -> Self
   /// The columns that hold the exact match keys: all emails, all phones, the domain.
   static var keyColumns: (emails: String?, phones: String?, domain: String?) { get }
+  /// What assignment rules read; `nil` for records they do not route (contacts).
+  var routingSubject: AssignmentSubject? { get }
+  /// Puts a new record where an assignment rule sent it.
+  mutating func place(_ outcome: AssignmentOutcome)
+}
+
+extension ImportableRecord where Self: PoolableRecord {
+  var routingSubject: AssignmentSubject? { assignmentSubject }
+
+  mutating func place(_ outcome: AssignmentOutcome) {
+    switch outcome {
+    case .user(let user):
+      ownerID = user
+      poolID = nil
+    case .pool(let pool):
+      ownerID = nil
+      poolID = pool
+    }
+  }
 }
 
 extension Lead: ImportableRecord {
@@ -26,6 +45,8 @@ extension Contact: ImportableRecord {
       updatedBy: actor, archivedAt: nil)
   }
   static let keyColumns: (emails: String?, phones: String?, domain: String?) = ("email_addresses", "phone_numbers", nil)
+  var routingSubject: AssignmentSubject? { nil }
+  mutating func place(_ outcome: AssignmentOutcome) {}
 }
 
 extension Account: ImportableRecord {
@@ -331,6 +352,20 @@ public struct ImportStore: Sendable {
     }
     // Drafts a later row of the batch changed: their values again.
     for index in changedDrafts { drafts[index].insertion = Insertion(drafts[index].record, context: context) }
+    // The tenant's assignment rules place the new records (leads, accounts), in row order.
+    if drafts.first?.record.routingSubject != nil {
+      var router = try AssignmentStore.Router(connection, type: Record.recordType, tenant: tenant, dryRun: false)
+      if !router.isEmpty {
+        for index in drafts.indices {
+          guard let subject = drafts[index].record.routingSubject else { continue }
+          let decision = try router.route(subject)
+          guard let outcome = decision.outcome else { continue }
+          drafts[index].record.place(outcome)
+          drafts[index].insertion = Insertion(drafts[index].record, context: context, notes: AssignmentStore.note(decision))
+        }
+        try router.finish()
+      }
+    }
     try Self.insert(drafts.map(\.insertion), connection)
     for update in updates where update.next.fields != update.current.fields {
       _ = try RecordMechanics<Record>.write(connection, update.next, over: update.current, context: context)
@@ -529,11 +564,11 @@ struct Insertion<Record: ImportableRecord>: Sendable {
   var values: PostgresQuery
   var log: PostgresQuery
 
-  /// The rows that insert `draft` and log its creation.
-  init(_ draft: Record, context: ChangeLog.Context) {
+  /// The rows that insert `draft` and log its creation (with `notes`, e.g. the assignment rule).
+  init(_ draft: Record, context: ChangeLog.Context, notes: [FieldChange] = []) {
     let principal = context.principal
     values = "(\(principal.tenantID), \(draft.id), \(principal.userID), \(principal.userID), \(draft.writableValues))"
-    let changes = FieldChange.diff(fields: Record.changeLogOrder, old: nil, new: draft.snapshot)
+    let changes = FieldChange.diff(fields: Record.changeLogOrder, old: nil, new: draft.snapshot) + notes
     log = """
       (\(principal.tenantID), \(Record.recordType.rawValue), \(draft.id), 'create', \(principal.userID),
        \(context.requestID), \(PostgresJSON(FieldChange.render(changes)))::jsonb)
