@@ -17,6 +17,12 @@ struct Bench: AsyncParsableCommand {
         get      GetAccount of random ids, sampled from the first --sample accounts that ListAccounts returns
         create   CreateAccount with generated names
         health   grpc.health.v1.Health/Check: no token, one `SELECT 1`; the floor of the gRPC stack plus a pool hop
+        capture  CaptureLead of a web form from a new person each call
+        find-duplicates  FindDuplicates of --candidates
+        convert  ConvertLead into a new account, contact and deal (the lead is created first, untimed)
+        move-stage  MoveOpportunityStage back and forth between two open stages, one deal per worker
+        claim    --concurrency reps (made for the run) claim from a pool of --pool-records leads at random;
+                 reports successful claims per second, conflicts, and double claims (must be 0)
       Each of --concurrency workers keeps one call in flight on a shared HTTP/2 connection pool.
 
       Example:
@@ -25,7 +31,7 @@ struct Bench: AsyncParsableCommand {
 
   @Option(help: "Server address host:port (env: CRM_ADDRESS; default: 127.0.0.1:50051).") var address: String?
   @Option(help: "Bearer token (env: CRM_TOKEN).") var token: String?
-  @Option(help: "get, create, health, capture (web-form CaptureLead, new people) or find-duplicates.")
+  @Option(help: "get, create, health, capture, find-duplicates, convert, move-stage or claim (see above).")
   var scenario: String = "get"
   @Option(help: "For find-duplicates: a CSV of candidates (first name, last name, email, company).")
   var candidates: String?
@@ -34,6 +40,7 @@ struct Bench: AsyncParsableCommand {
   @Option(help: "Unmeasured seconds first.") var warmup: Double = 2
   @Option(help: "How many account ids to sample for the get scenario.") var sample: Int = 10_000
   @Option(help: "HTTP/2 connections to spread the workers over.") var connections: Int = 2
+  @Option(help: "For claim: leads in the pool.") var poolRecords: Int = 10_000
   @Flag(help: "Print one JSON object instead of text.") var json = false
 
   func run() async throws {
@@ -72,15 +79,19 @@ struct Bench: AsyncParsableCommand {
       defer { for client in clients { client.beginGracefulShutdown() } }
       let ids = scenario == "get" ? try await sampleIDs(client: clients[0], metadata: metadata) : []
       if scenario == "get", ids.isEmpty { throw ValidationError("no accounts to get: seed some first") }
+      let setup = try await Setup.make(
+        scenario: scenario, client: clients[0], metadata: metadata, workers: concurrency, poolRecords: poolRecords)
       let load = Load(
-        scenario: scenario, clients: clients, metadata: metadata, ids: ids, people: people, concurrency: concurrency,
-        warmup: .milliseconds(Int(warmup * 1000)), duration: .milliseconds(Int(duration * 1000)))
-      return try await load.run()
+        scenario: scenario, clients: clients, metadata: metadata, ids: ids, people: people, setup: setup,
+        concurrency: concurrency, warmup: .milliseconds(Int(warmup * 1000)), duration: .milliseconds(Int(duration * 1000)))
+      var outcome = try await load.run()
+      if scenario == "claim" { outcome.extra = try await setup.claimCheck(client: clients[0], metadata: metadata, outcome: outcome) }
+      return outcome
     }
     print(result.report(json: json, scenario: scenario, concurrency: concurrency))
   }
 
-  static let scenarios = ["get", "create", "health", "capture", "find-duplicates"]
+  static let scenarios = ["get", "create", "health", "capture", "find-duplicates", "convert", "move-stage", "claim"]
 
   func sampleIDs(client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata) async throws -> [String] {
     let service = Crm_V1_AccountService.Client(wrapping: client)
@@ -106,6 +117,8 @@ struct Load: Sendable {
   let ids: [String]
   /// Candidates for find-duplicates: first name, last name, email, company.
   let people: [[String]]
+  /// What the operate scenarios made before the run.
+  let setup: Setup
   let concurrency: Int
   let warmup: Duration
   let duration: Duration
@@ -114,6 +127,11 @@ struct Load: Sendable {
     var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     var errors = 0
     var elapsed: Duration = .zero
+    /// Claim: calls that lost to another rep, and the ids each worker won.
+    var conflicts = 0
+    var won: [String] = []
+    /// Extra JSON members for the report.
+    var extra = ""
   }
 
   func run() async throws -> Outcome {
@@ -129,6 +147,8 @@ struct Load: Sendable {
       for try await outcome in group {
         total.histogram.add(outcome.histogram)
         total.errors += outcome.errors
+        total.conflicts += outcome.conflicts
+        total.won += outcome.won
       }
     }
     total.elapsed = duration
@@ -143,16 +163,67 @@ struct Load: Sendable {
     let health = Grpc_Health_V1_Health.Client(wrapping: client)
     let capture = Crm_V1_CaptureService.Client(wrapping: client)
     let duplicates = Crm_V1_DuplicateService.Client(wrapping: client)
+    let leads = Crm_V1_LeadService.Client(wrapping: client)
+    let deals = Crm_V1_OpportunityService.Client(wrapping: client)
+    let pools = Crm_V1_PoolService.Client(wrapping: client)
     var outcome = Outcome()
     var generator = SystemRandomNumberGenerator()
     var sequence = 0
     var reported = false
+    var moves = 0
     while true {
-      let began = ContinuousClock.now
+      var began = ContinuousClock.now
       if began >= stopAt { return outcome }
       var failed = false
       do {
-        if scenario == "health" {
+        if scenario == "convert" {
+          sequence += 1
+          let id = "\(worker)-\(sequence)-\(UInt32.random(in: 0...UInt32.max, using: &generator))"
+          let lead = try await leads.createLead(
+            .with {
+              $0.lead = .with {
+                $0.firstName = "Bench"
+                $0.lastName = "Convert \(id)"
+                $0.company = "Convert Co \(id)"
+                $0.emails = [.with { $0.address = "convert-\(id)@bench.example" }]
+              }
+              $0.duplicateAction = .allow
+            }, metadata: metadata)
+          began = ContinuousClock.now
+          _ = try await leads.convertLead(
+            .with {
+              $0.leadID = lead.id
+              $0.opportunity = .with {
+                $0.amount = .with {
+                  $0.currencyCode = "USD"
+                  $0.units = 25_000
+                }
+              }
+            }, metadata: metadata)
+        } else if scenario == "move-stage" {
+          moves += 1
+          _ = try await deals.moveOpportunityStage(
+            .with {
+              $0.id = setup.deals[worker]
+              $0.stageID = setup.stages[moves % 2]
+            }, metadata: metadata)
+        } else if scenario == "claim" {
+          let id = setup.poolLeads[Int.random(in: 0..<setup.poolLeads.count, using: &generator)]
+          do {
+            _ = try await pools.claim(
+              .with {
+                $0.record = .with {
+                  $0.recordType = .lead
+                  $0.recordID = id
+                }
+              }, metadata: setup.reps[worker])
+            outcome.won.append(id)
+          } catch let error as RPCError where error.code == .failedPrecondition {
+            // Someone else was first: the expected answer, not a failure; not timed as a claim.
+            if began >= measureFrom, ContinuousClock.now <= stopAt { outcome.conflicts += 1 }
+            continue
+          }
+        } else if scenario == "health" {
           _ = try await health.check(.init())
         } else if scenario == "get" {
           _ = try await accounts.getAccount(
@@ -219,11 +290,138 @@ extension Load.Outcome {
     if json {
       return String(
         format:
-          #"{"scenario":"%@","concurrency":%d,"calls":%llu,"errors":%d,"rps":%.1f,"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f}"#,
-        scenario, concurrency, histogram.totalCount, errors, rps, ms(50), ms(90), ms(99), Double(histogram.max) / 1000)
+          #"{"scenario":"%@","concurrency":%d,"calls":%llu,"errors":%d,"rps":%.1f,"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f%@}"#,
+        scenario, concurrency, histogram.totalCount, errors, rps, ms(50), ms(90), ms(99), Double(histogram.max) / 1000, extra)
     }
     return String(
-      format: "%@ c=%d: %llu calls, %d errors, %.1f RPS, p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms",
-      scenario, concurrency, histogram.totalCount, errors, rps, ms(50), ms(90), ms(99), Double(histogram.max) / 1000)
+      format: "%@ c=%d: %llu calls, %d errors, %.1f RPS, p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms%@",
+      scenario, concurrency, histogram.totalCount, errors, rps, ms(50), ms(90), ms(99), Double(histogram.max) / 1000, extra)
+  }
+}
+
+/// What the operate scenarios make before the measured run, as the admin the token names.
+struct Setup: Sendable {
+  /// move-stage: one deal per worker, and the two open stages it moves between.
+  var deals: [String] = []
+  var stages: [String] = []
+  /// claim: one rep's metadata per worker, the pool and its leads.
+  var reps: [Metadata] = []
+  var poolID = ""
+  var poolLeads: [String] = []
+
+  static func make(
+    scenario: String, client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata, workers: Int, poolRecords: Int
+  ) async throws -> Setup {
+    var setup = Setup()
+    let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+    switch scenario {
+    case "move-stage":
+      let pipeline = try await Crm_V1_OpportunityService.Client(wrapping: client).listPipelines(.init(), metadata: metadata)
+        .pipelines.first { $0.isDefault }
+      guard let pipeline, pipeline.stages.count > 2 else { throw ValidationError("no default pipeline with two open stages") }
+      let open = pipeline.stages.filter { $0.category == .open && $0.requiredFields.isEmpty }
+      guard open.count >= 2 else { throw ValidationError("the default pipeline needs two open stages without required fields") }
+      setup.stages = [open[0].id, open[1].id]
+      let account = try await Crm_V1_AccountService.Client(wrapping: client).createAccount(
+        .with { $0.account = .with { $0.name = "Move bench \(run)" } }, metadata: metadata)
+      for worker in 0..<workers {
+        setup.deals.append(
+          try await Crm_V1_OpportunityService.Client(wrapping: client).createOpportunity(
+            .with {
+              $0.opportunity = .with {
+                $0.name = "Move bench \(run) \(worker)"
+                $0.accountID = account.id
+              }
+            }, metadata: metadata
+          ).id)
+      }
+    case "claim":
+      let admin = Crm_V1_AdminService.Client(wrapping: client)
+      var members: [String] = []
+      for worker in 0..<workers {
+        let user = try await admin.createUser(
+          .with {
+            $0.email = "claim-\(run)-\(worker)@bench.example"
+            $0.displayName = "Claimer \(worker)"
+            $0.role = .salesRep
+          }, metadata: metadata)
+        let token = try await admin.createToken(
+          .with {
+            $0.userID = user.id
+            $0.name = "crm-bench"
+          }, metadata: metadata)
+        members.append(user.id)
+        setup.reps.append(["authorization": "Bearer \(token.secret)"])
+      }
+      let pools = Crm_V1_PoolService.Client(wrapping: client)
+      let pool = try await pools.createPool(
+        .with {
+          $0.pool = .with {
+            $0.name = "Claim bench \(run)"
+            $0.recordType = .lead
+          }
+        }, metadata: metadata)
+      _ = try await pools.setPoolMembers(
+        .with {
+          $0.poolID = pool.id
+          $0.members = members.map { id in .with { $0.userID = id } }
+        }, metadata: metadata)
+      setup.poolID = pool.id
+      // Create the leads with the workers' concurrency, then move them into the pool 1,000 at a time.
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      setup.poolLeads = try await withThrowingTaskGroup(of: [String].self) { group in
+        for worker in 0..<workers {
+          group.addTask {
+            var ids: [String] = []
+            for index in stride(from: worker, to: poolRecords, by: workers) {
+              ids.append(
+                try await leads.createLead(
+                  .with {
+                    $0.lead = .with { $0.company = "Pooled \(run) \(index)" }
+                    $0.duplicateAction = .allow
+                  }, metadata: metadata
+                ).id)
+            }
+            return ids
+          }
+        }
+        return try await group.reduce(into: []) { $0 += $1 }
+      }
+      let assignment = Crm_V1_AssignmentService.Client(wrapping: client)
+      for chunk in stride(from: 0, to: setup.poolLeads.count, by: 1000) {
+        _ = try await assignment.reassignRecords(
+          .with {
+            $0.recordType = .lead
+            $0.ids = Array(setup.poolLeads[chunk..<min(chunk + 1000, setup.poolLeads.count)])
+            $0.toPoolID = pool.id
+            $0.reason = "bench"
+          }, metadata: metadata)
+      }
+    default:
+      break
+    }
+    return setup
+  }
+
+  /// After a claim run: double claims (a lead two workers both won; must be 0) and the pool's count,
+  /// which must be the seeded leads less every claim.
+  func claimCheck(
+    client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata, outcome: Load.Outcome
+  ) async throws -> String {
+    let doubles = outcome.won.count - Set(outcome.won).count
+    var left = 0
+    var token = ""
+    repeat {
+      let page = try await Crm_V1_PoolService.Client(wrapping: client).listPoolRecords(
+        .with {
+          $0.poolID = poolID
+          $0.pageSize = 1000
+          $0.pageToken = token
+        }, metadata: metadata)
+      left += page.records.count
+      token = page.nextPageToken
+    } while !token.isEmpty
+    let consistent = left == poolLeads.count - Set(outcome.won).count
+    return #","conflicts":\#(outcome.conflicts),"claimed_total":\#(Set(outcome.won).count),"double_claims":\#(doubles),"pool_left":\#(left),"consistent":\#(consistent)"#
   }
 }

@@ -9,7 +9,7 @@ import SwiftProtobuf
 struct Pools: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Shared pools (公海): list them, see what sits in one, claim, release, and what returns soon.",
-    subcommands: [List.self, Records.self, Claim.self, Release.self, Expiring.self])
+    subcommands: [List.self, Records.self, Claim.self, Release.self, Expiring.self, Recycle.self])
 
   static func service(_ client: GRPCClient<HTTP2ClientTransport.Posix>) -> Crm_V1_PoolService.Client<HTTP2ClientTransport.Posix> {
     Crm_V1_PoolService.Client(wrapping: client)
@@ -162,6 +162,22 @@ struct Pools: AsyncParsableCommand {
               $0.record.recordID, $0.displayName, Output.time($0.claimTime), Output.time($0.lastWorkedTime),
             ]
           })
+      }
+    }
+  }
+
+  struct Recycle: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Run the recycling job for your tenant now (admins); crmd also runs it in the background.")
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+      try await runReportingErrors {
+        let report = try await client.withClient { grpc, metadata in
+          try await Pools.service(grpc).recyclePools(.init(), metadata: metadata)
+        }
+        if client.json { return print(try Output.json(report)) }
+        print("returned \(report.returned) records from \(report.pools) pools")
       }
     }
   }
