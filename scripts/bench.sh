@@ -193,3 +193,6 @@ for label, run in (("c from the run above", find), ("one caller", single)):
     print(f"FindDuplicates on {int(leads):,} leads ({label}): {run['rps']:.0f} RPS, p50 {run['p50_ms']:.2f} ms, "
           f"p90 {run['p90_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms, errors {run['errors']}")
 PY
+
+step "operate benchmarks: scripts/bench-operate.sh (its own cluster)"
+CONCURRENCY="$concurrency" DURATION="$duration" WARMUP="$warmup" POOL_SIZE="$pool" scripts/bench-operate.sh

@@ -228,7 +228,7 @@ struct TaskRPCTests {
       let expiring = try #require(mine.first { $0.alertKind == .expiringHolding })
       #expect(expiring.related.recordID == leads[0] && expiring.hasDueTime)
       let recycled = try #require(mine.first { $0.alertKind == .recycled })
-      #expect(recycled.related.recordID == leads[1] && recycled.subject == "Returned to pool \"Sea\"")
+      #expect(recycled.related.recordID == leads[1] && recycled.subject == "Returned to pool \"Sea\": Gone")
     }
   }
 }

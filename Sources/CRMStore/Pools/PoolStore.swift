@@ -578,31 +578,58 @@ public struct PoolStore: Sendable {
   ) throws -> Int {
     let due = try holdings(Record.self, connection, pool: pool, holder: nil, dueBy: dueBy, limit: limit, tenant: tenant)
     guard !due.isEmpty else { return 0 }
-    let reasons = Dictionary(uniqueKeysWithValues: due.map { ($0.record.id, $0.reason ?? "no_activity") })
-    let rows = try connection.query(
+    // One statement for the whole batch (it was five round trips per record: 813 records/s at 100k):
+    // take the rows nobody else holds, return them, and write their pool_returns rows, change-log
+    // entries (the same owner_id / pool_id changes RecordMechanics.write logs) and their holders'
+    // "recycled" tasks with those tasks' change-log entries.
+    let system = Self.systemActor
+    let requestID = "recycle:\(pool.id.lowercasedString)"
+    let result = try connection.query(
       """
-      SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table)
-      WHERE tenant_id = \(tenant) AND id = ANY(\(Array(reasons.keys))::uuid[]) AND claimed_from_pool_id = \(pool.id)
-      FOR UPDATE SKIP LOCKED
+      WITH batch AS (
+        SELECT b.id, b.reason FROM unnest(\(due.map(\.record.id))::uuid[], \(due.map { $0.reason ?? "no_activity" })::text[])
+          AS b(id, reason)
+      ), taken AS (
+        SELECT r.id, r.owner_id AS holder, r.claimed_at, batch.reason, \(unsafeSQL: Record.displayName) AS display_name
+        FROM \(unsafeSQL: Record.table) r JOIN batch ON batch.id = r.id
+        WHERE r.tenant_id = \(tenant) AND r.claimed_from_pool_id = \(pool.id) AND r.owner_id IS NOT NULL
+        FOR UPDATE OF r SKIP LOCKED
+      ), moved AS (
+        UPDATE \(unsafeSQL: Record.table) r SET owner_id = NULL, pool_id = \(pool.id), claimed_from_pool_id = NULL,
+          claimed_at = NULL, version = r.version + 1, updated_at = now(), updated_by = \(system)
+        FROM taken WHERE r.tenant_id = \(tenant) AND r.id = taken.id
+        RETURNING r.id, taken.holder, taken.claimed_at, taken.reason, taken.display_name
+      ), returned AS (
+        INSERT INTO pool_returns (tenant_id, pool_id, record_type, record_id, user_id, kind, reason_code, actor_id)
+        SELECT \(tenant), \(pool.id), \(Record.recordType.rawValue), id, holder, 'recycle', reason, \(system) FROM moved
+      ), logged AS (
+        INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes)
+        SELECT \(tenant), \(Record.recordType.rawValue), id, 'update', \(system), \(requestID),
+          jsonb_build_array(
+            jsonb_build_object('field', 'owner_id', 'old', holder::text, 'new', NULL),
+            jsonb_build_object('field', 'pool_id', 'old', NULL, 'new', \(pool.id.lowercasedString)::text))
+        FROM moved
+      ), told AS (
+        INSERT INTO tasks (tenant_id, id, owner_id, subject, description, priority, related_type, related_id, alert_kind,
+                           alert_key, created_by, updated_by)
+        SELECT \(tenant), crm_uuid_v7(), holder, left(\("Returned to pool \"\(pool.settings.name)\": ") || display_name, 255),
+          'This \(unsafeSQL: Record.noun) went back to the pool (' || reason || '); claim it again from the pool if it is still yours to work.',
+          'low', \(Record.recordType.rawValue), id, 'recycled',
+          'recycled:' || \(Record.recordType.rawValue) || ':' || id || ':' || extract(epoch FROM claimed_at)::bigint,
+          \(system), \(system)
+        FROM moved
+        ON CONFLICT (tenant_id, alert_key) WHERE alert_key IS NOT NULL DO NOTHING
+        RETURNING id, owner_id, subject
+      ), told_logged AS (
+        INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes)
+        SELECT \(tenant), 'task', id, 'create', \(system), \(requestID),
+          jsonb_build_array(jsonb_build_object('field', 'subject', 'old', NULL, 'new', subject),
+                            jsonb_build_object('field', 'owner_id', 'old', NULL, 'new', owner_id::text))
+        FROM told
+      )
+      SELECT count(*) AS n FROM moved
       """)
-    let system = Principal(tenantID: tenant, userID: Self.systemActor, role: .admin, ownersInHierarchy: [])
-    var returned = 0
-    for row in rows.rows {
-      let record = try Record(row: row)
-      let context = ChangeLog.Context(principal: system, requestID: "recycle:\(pool.id.lowercasedString)")
-      let reason = reasons[record.id] ?? "no_activity"
-      _ = try putInPool(record, pool: pool.id, kind: .recycle, reasonCode: reason, note: nil, connection, context: context)
-      if let holder = record.ownerID {
-        let link = RecordLink(type: Record.recordType, id: record.id)
-        _ = try TaskStore.raise(
-          connection, kind: .recycled, key: "recycled:\(link.key):\(record.claimedAt?.seconds ?? 0)", owner: holder,
-          subject: "Returned to pool \"\(pool.settings.name)\"",
-          description: "This \(Record.noun) went back to the pool (\(reason)); claim it again from the pool if it is still yours to work.",
-          dueAt: nil, priority: .low, related: link, tenant: tenant)
-      }
-      returned += 1
-    }
-    return returned
+    return try result[0].decode("n")
   }
 
   private static func page<Record: PoolableRecord>(
