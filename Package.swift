@@ -87,6 +87,7 @@ let package = Package(
         .embedInCode("Migrations/0021_pools.sql"),
         .embedInCode("Migrations/0022_assignment_rules.sql"),
         .embedInCode("Migrations/0023_tasks.sql"),
+        .embedInCode("Migrations/0024_lead_score.sql"),
       ],
       swiftSettings: strictSettings
     ),

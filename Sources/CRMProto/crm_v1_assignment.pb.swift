@@ -180,12 +180,33 @@ public nonisolated struct Crm_V1_AssignmentCriteria: Sendable {
   /// Any of these tags.
   public var tags: [String] = []
 
+  /// Leads: the score range (0–100), inclusive; a lead without a score does not match.
+  public var scoreMin: Int32 {
+    get {_scoreMin ?? 0}
+    set {_scoreMin = newValue}
+  }
+  /// Returns true if `scoreMin` has been explicitly set.
+  public var hasScoreMin: Bool {self._scoreMin != nil}
+  /// Clears the value of `scoreMin`. Subsequent reads from it will return its default value.
+  public mutating func clearScoreMin() {self._scoreMin = nil}
+
+  public var scoreMax: Int32 {
+    get {_scoreMax ?? 0}
+    set {_scoreMax = newValue}
+  }
+  /// Returns true if `scoreMax` has been explicitly set.
+  public var hasScoreMax: Bool {self._scoreMax != nil}
+  /// Clears the value of `scoreMax`. Subsequent reads from it will return its default value.
+  public mutating func clearScoreMax() {self._scoreMax = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _companySizeMin: Int32? = nil
   fileprivate var _companySizeMax: Int32? = nil
+  fileprivate var _scoreMin: Int32? = nil
+  fileprivate var _scoreMax: Int32? = nil
 }
 
 /// A weighted round-robin: each record goes to the eligible member with the fewest records per unit of
@@ -636,7 +657,7 @@ nonisolated extension Crm_V1_AssignmentRule: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Crm_V1_AssignmentCriteria: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AssignmentCriteria"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sources\0\u{3}region_codes\0\u{1}industries\0\u{3}company_size_min\0\u{3}company_size_max\0\u{1}tags\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sources\0\u{3}region_codes\0\u{1}industries\0\u{3}company_size_min\0\u{3}company_size_max\0\u{1}tags\0\u{3}score_min\0\u{3}score_max\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -650,6 +671,8 @@ nonisolated extension Crm_V1_AssignmentCriteria: SwiftProtobuf.Message, SwiftPro
       case 4: try { try decoder.decodeSingularInt32Field(value: &self._companySizeMin) }()
       case 5: try { try decoder.decodeSingularInt32Field(value: &self._companySizeMax) }()
       case 6: try { try decoder.decodeRepeatedStringField(value: &self.tags) }()
+      case 7: try { try decoder.decodeSingularInt32Field(value: &self._scoreMin) }()
+      case 8: try { try decoder.decodeSingularInt32Field(value: &self._scoreMax) }()
       default: break
       }
     }
@@ -678,6 +701,12 @@ nonisolated extension Crm_V1_AssignmentCriteria: SwiftProtobuf.Message, SwiftPro
     if !self.tags.isEmpty {
       try visitor.visitRepeatedStringField(value: self.tags, fieldNumber: 6)
     }
+    try { if let v = self._scoreMin {
+      try visitor.visitSingularInt32Field(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._scoreMax {
+      try visitor.visitSingularInt32Field(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -688,6 +717,8 @@ nonisolated extension Crm_V1_AssignmentCriteria: SwiftProtobuf.Message, SwiftPro
     if lhs._companySizeMin != rhs._companySizeMin {return false}
     if lhs._companySizeMax != rhs._companySizeMax {return false}
     if lhs.tags != rhs.tags {return false}
+    if lhs._scoreMin != rhs._scoreMin {return false}
+    if lhs._scoreMax != rhs._scoreMax {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -453,6 +453,16 @@ public nonisolated struct Crm_V1_Lead: @unchecked Sendable {
   /// Clears the value of `claimTime`. Subsequent reads from it will return its default value.
   public mutating func clearClaimTime() {_uniqueStorage()._claimTime = nil}
 
+  /// 0 to 100: how promising the lead is; assignment rules can route on it.
+  public var score: Int32 {
+    get {_storage._score ?? 0}
+    set {_uniqueStorage()._score = newValue}
+  }
+  /// Returns true if `score` has been explicitly set.
+  public var hasScore: Bool {_storage._score != nil}
+  /// Clears the value of `score`. Subsequent reads from it will return its default value.
+  public mutating func clearScore() {_uniqueStorage()._score = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -910,7 +920,7 @@ nonisolated extension Crm_V1_ConversionTarget: SwiftProtobuf._ProtoNameProviding
 
 nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Lead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}first_name\0\u{3}last_name\0\u{1}company\0\u{1}title\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{1}domain\0\u{3}region_code\0\u{1}industry\0\u{3}company_size\0\u{1}source\0\u{3}source_detail\0\u{1}campaign\0\u{1}utm\0\u{1}status\0\u{3}disqualified_reason\0\u{3}external_id\0\u{1}tags\0\u{1}description\0\u{3}last_activity_time\0\u{4}\u{a}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}merged_into_id\0\u{3}registration_id\0\u{3}converted_account_id\0\u{3}converted_contact_id\0\u{3}converted_opportunity_id\0\u{3}convert_time\0\u{3}pool_id\0\u{3}claimed_from_pool_id\0\u{3}claim_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}first_name\0\u{3}last_name\0\u{1}company\0\u{1}title\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{1}domain\0\u{3}region_code\0\u{1}industry\0\u{3}company_size\0\u{1}source\0\u{3}source_detail\0\u{1}campaign\0\u{1}utm\0\u{1}status\0\u{3}disqualified_reason\0\u{3}external_id\0\u{1}tags\0\u{1}description\0\u{3}last_activity_time\0\u{4}\u{a}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}merged_into_id\0\u{3}registration_id\0\u{3}converted_account_id\0\u{3}converted_contact_id\0\u{3}converted_opportunity_id\0\u{3}convert_time\0\u{3}pool_id\0\u{3}claimed_from_pool_id\0\u{3}claim_time\0\u{1}score\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -952,6 +962,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _poolID: String = String()
     var _claimedFromPoolID: String = String()
     var _claimTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _score: Int32? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1001,6 +1012,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
       _poolID = source._poolID
       _claimedFromPoolID = source._claimedFromPoolID
       _claimTime = source._claimTime
+      _score = source._score
     }
   }
 
@@ -1058,6 +1070,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 49: try { try decoder.decodeSingularStringField(value: &_storage._poolID) }()
         case 50: try { try decoder.decodeSingularStringField(value: &_storage._claimedFromPoolID) }()
         case 51: try { try decoder.decodeSingularMessageField(value: &_storage._claimTime) }()
+        case 52: try { try decoder.decodeSingularInt32Field(value: &_storage._score) }()
         default: break
         }
       }
@@ -1187,6 +1200,9 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
       try { if let v = _storage._claimTime {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 51)
       } }()
+      try { if let v = _storage._score {
+        try visitor.visitSingularInt32Field(value: v, fieldNumber: 52)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1235,6 +1251,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._poolID != rhs_storage._poolID {return false}
         if _storage._claimedFromPoolID != rhs_storage._claimedFromPoolID {return false}
         if _storage._claimTime != rhs_storage._claimTime {return false}
+        if _storage._score != rhs_storage._score {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -86,6 +86,7 @@ struct LeadFieldOptions: ParsableArguments {
   @Option(help: "Country or region, ISO code (e.g. US); also used to normalize phones.") var region: String?
   @Option(help: "Industry.") var industry: String?
   @Option(help: "Employees at the company.") var companySize: Int32?
+  @Option(help: "Score, 0-100.") var score: Int32?
   @Option(help: "web_form, email, phone, chat, event, partner, import or api.") var source: String?
   @Option(help: "Detail about the source, e.g. the form or event.") var sourceDetail: String?
   @Option(help: "Campaign.") var campaign: String?
@@ -122,6 +123,7 @@ struct LeadFieldOptions: ParsableArguments {
     if let region { lead.regionCode = region; paths.append("region_code") }
     if let industry { lead.industry = industry; paths.append("industry") }
     if let companySize { lead.companySize = companySize; paths.append("company_size") }
+    if let score { lead.score = score; paths.append("score") }
     if let source {
       guard let value = Leads.sources[source] else {
         throw ValidationError("--source must be one of \(Leads.sources.keys.sorted().joined(separator: ", "))")

@@ -306,4 +306,55 @@ struct AssignmentRPCTests {
       #expect(rotation.rules[0].team.members.map(\.assigned).reduce(0, +) == Int64(created.count))
     }
   }
+
+  @Test("score ranges route hot leads; scores are 0-100")
+  func scoreRange() async throws {
+    let tenant = try await TestTenant.make()
+    let (closer, _) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      _ = try await Crm_V1_AssignmentService.Client(wrapping: client).createAssignmentRule(
+        .with {
+          $0.rule = .with {
+            $0.recordType = .lead
+            $0.name = "Hot leads to the closer"
+            $0.criteria = .with { $0.scoreMin = 80 }
+            $0.userID = closer.userID.lowercasedString
+          }
+        }, metadata: auth)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      func owner(score: Int32?) async throws -> String {
+        try await leads.createLead(
+          .with {
+            $0.lead = .with {
+              $0.lastName = "Scored \(score.map(String.init) ?? "none")"
+              if let score { $0.score = score }
+            }
+            $0.duplicateAction = .allow
+          }, metadata: auth
+        ).ownerID
+      }
+      #expect(try await owner(score: 90) == closer.userID.lowercasedString)
+      #expect(try await owner(score: 80) == closer.userID.lowercasedString)
+      #expect(try await owner(score: 79) == tenant.admin.userID.lowercasedString)
+      #expect(try await owner(score: nil) == tenant.admin.userID.lowercasedString)
+      let invalid = await code { try await owner(score: 101) }
+      #expect(invalid == .invalidArgument)
+      let badRule = await code {
+        try await Crm_V1_AssignmentService.Client(wrapping: client).createAssignmentRule(
+          .with {
+            $0.rule = .with {
+              $0.recordType = .lead
+              $0.name = "Backwards"
+              $0.criteria = .with {
+                $0.scoreMin = 90
+                $0.scoreMax = 10
+              }
+              $0.userID = closer.userID.lowercasedString
+            }
+          }, metadata: auth)
+      }
+      #expect(badRule == .invalidArgument)
+    }
+  }
 }

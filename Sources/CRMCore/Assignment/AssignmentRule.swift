@@ -6,10 +6,15 @@ public struct AssignmentSubject: Sendable, Hashable {
   public var regionCode: String?
   public var industry: String?
   public var companySize: Int?
+  /// Leads only.
+  public var score: Int?
   public var tags: [String]
 
   /// A subject.
-  public init(source: LeadSource?, regionCode: String?, industry: String?, companySize: Int?, tags: [String]) {
+  public init(
+    source: LeadSource?, regionCode: String?, industry: String?, companySize: Int?, score: Int? = nil, tags: [String]
+  ) {
+    self.score = score
     self.source = source
     self.regionCode = regionCode
     self.industry = industry
@@ -21,7 +26,7 @@ public struct AssignmentSubject: Sendable, Hashable {
   public init(_ lead: LeadFields) {
     self.init(
       source: lead.source, regionCode: lead.regionCode, industry: lead.industry, companySize: lead.companySize.map(Int.init),
-      tags: lead.tags)
+      score: lead.score.map(Int.init), tags: lead.tags)
   }
 
   /// An account's routing fields (accounts have no source).
@@ -42,6 +47,9 @@ public struct AssignmentCriteria: Sendable, Hashable {
   public var industries: [String] = []
   public var companySizeMin: Int?
   public var companySizeMax: Int?
+  /// Leads: the score range, inclusive (a lead without a score does not match).
+  public var scoreMin: Int?
+  public var scoreMax: Int?
   /// Any of these tags.
   public var tags: [String] = []
 
@@ -72,6 +80,11 @@ public struct AssignmentCriteria: Sendable, Hashable {
       let ok = size.map { ($0 >= (companySizeMin ?? .min)) && ($0 <= (companySizeMax ?? .max)) } ?? false
       check(ok, "company size \(size.map(String.init) ?? "unknown") in \(companySizeMin.map(String.init) ?? "…")–\(companySizeMax.map(String.init) ?? "…")")
     }
+    if scoreMin != nil || scoreMax != nil {
+      let score = subject.score
+      let ok = score.map { ($0 >= (scoreMin ?? .min)) && ($0 <= (scoreMax ?? .max)) } ?? false
+      check(ok, "score \(score.map(String.init) ?? "none") in \(scoreMin.map(String.init) ?? "…")–\(scoreMax.map(String.init) ?? "…")")
+    }
     if !tags.isEmpty {
       check(!Set(tags).isDisjoint(with: subject.tags), "tags include any of [\(tags.joined(separator: ", "))]")
     }
@@ -96,6 +109,12 @@ public struct AssignmentCriteria: Sendable, Hashable {
     out.tags = Tags.normalize(tags, field: "\(prefix).tags", into: &violations)
     if let low = companySizeMin, let high = companySizeMax, low > high {
       violations.add("\(prefix).company_size_max", "must not be below company_size_min", reason: "OUT_OF_RANGE")
+    }
+    if let low = scoreMin, let high = scoreMax, low > high {
+      violations.add("\(prefix).score_max", "must not be below score_min", reason: "OUT_OF_RANGE")
+    }
+    for (value, field) in [(scoreMin, "score_min"), (scoreMax, "score_max")] where value.map({ !(0...100).contains($0) }) ?? false {
+      violations.add("\(prefix).\(field)", "must be 0 to 100", reason: "OUT_OF_RANGE")
     }
     if (companySizeMin ?? 0) < 0 || (companySizeMax ?? 0) < 0 {
       violations.add("\(prefix).company_size_min", "must not be negative", reason: "OUT_OF_RANGE")

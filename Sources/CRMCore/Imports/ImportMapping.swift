@@ -265,6 +265,11 @@ extension LeadFields: ImportableFields {
         fields.companySize = small
         return nil
       },
+      .init("score", mask: [.score]) { fields, value in
+        guard let score = ImportValues.integer(value), let small = Int32(exactly: score) else { return "is not a whole number" }
+        fields.score = small
+        return nil
+      },
       .init("source_detail", mask: [.sourceDetail]) {
         $0.sourceDetail = $1; return nil
       },

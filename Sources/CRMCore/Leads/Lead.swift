@@ -71,6 +71,7 @@ public struct Lead: Sendable, Hashable, Identifiable {
         }),
       "website": .optional(f.website), "domain": .optional(f.domain), "region_code": .optional(f.regionCode),
       "industry": .optional(f.industry), "company_size": f.companySize.map { .int(Int64($0)) } ?? .null,
+      "score": f.score.map { .int(Int64($0)) } ?? .null,
       "source": f.source == .unspecified ? .null : .string(f.source.rawValue), "source_detail": .optional(f.sourceDetail),
       "campaign": .optional(f.campaign),
       "utm": f.utm.map {
@@ -115,6 +116,7 @@ public enum LeadField: String, Sendable, Hashable, CaseIterable {
   case regionCode = "region_code"
   case industry
   case companySize = "company_size"
+  case score
   case source
   case sourceDetail = "source_detail"
   case campaign, utm
@@ -126,7 +128,7 @@ public enum LeadField: String, Sendable, Hashable, CaseIterable {
   /// The order fields appear in the change log.
   public static let changeLogOrder: [String] = [
     "first_name", "last_name", "company", "title", "emails", "phones", "website", "domain", "region_code", "industry",
-    "company_size", "source", "source_detail", "campaign", "utm", "status", "disqualified_reason", "external_id",
+    "company_size", "score", "source", "source_detail", "campaign", "utm", "status", "disqualified_reason", "external_id",
     "registration_id", "tags",
     "description", "owner_id", "pool_id", "converted_account_id", "converted_contact_id", "converted_opportunity_id",
   ]
@@ -150,6 +152,7 @@ extension LeadFields {
       case .regionCode: out.regionCode = patch.regionCode
       case .industry: out.industry = patch.industry
       case .companySize: out.companySize = patch.companySize
+      case .score: out.score = patch.score
       case .source: out.source = patch.source
       case .sourceDetail: out.sourceDetail = patch.sourceDetail
       case .campaign: out.campaign = patch.campaign

@@ -34,6 +34,8 @@ public struct LeadFields: Sendable, Hashable {
   public var regionCode: String?
   public var industry: String?
   public var companySize: Int32?
+  /// 0–100: how promising the lead is (set by callers, imports, or scoring).
+  public var score: Int32?
   public var source: LeadSource
   public var sourceDetail: String?
   public var campaign: String?
@@ -94,6 +96,9 @@ public struct LeadFields: Sendable, Hashable {
     out.industry = violations.text("\(prefix).industry", industry ?? "", maxLength: 100)
     if let size = companySize, size < 0 {
       violations.add("\(prefix).company_size", "must not be negative", reason: "OUT_OF_RANGE")
+    }
+    if let score, !(0...100).contains(score) {
+      violations.add("\(prefix).score", "must be 0 to 100", reason: "OUT_OF_RANGE")
     }
     out.sourceDetail = violations.text("\(prefix).source_detail", sourceDetail ?? "", maxLength: 255)
     out.campaign = violations.text("\(prefix).campaign", campaign ?? "", maxLength: 255)

@@ -149,6 +149,8 @@ extension Crm_V1_AssignmentRule {
       $0.industries = c.industries
       if let low = c.companySizeMin { $0.companySizeMin = Int32(low) }
       if let high = c.companySizeMax { $0.companySizeMax = Int32(high) }
+      if let low = c.scoreMin { $0.scoreMin = Int32(low) }
+      if let high = c.scoreMax { $0.scoreMax = Int32(high) }
       $0.tags = c.tags
     }
     switch rule.action {
@@ -183,6 +185,11 @@ extension Crm_V1_AssignmentRule {
     c.industries = criteria.industries
     c.companySizeMin = criteria.hasCompanySizeMin ? Int(criteria.companySizeMin) : nil
     c.companySizeMax = criteria.hasCompanySizeMax ? Int(criteria.companySizeMax) : nil
+    c.scoreMin = criteria.hasScoreMin ? Int(criteria.scoreMin) : nil
+    c.scoreMax = criteria.hasScoreMax ? Int(criteria.scoreMax) : nil
+    if type == .account, c.scoreMin != nil || c.scoreMax != nil {
+      violations.add("rule.criteria.score_min", "accounts have no score", reason: "INVALID")
+    }
     c.tags = criteria.tags
     c = c.normalized(prefix: "rule.criteria", into: &violations)
     let action: AssignmentAction?

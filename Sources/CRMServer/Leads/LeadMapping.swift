@@ -43,6 +43,7 @@ extension Crm_V1_Lead {
     regionCode = f.regionCode ?? ""
     industry = f.industry ?? ""
     if let size = f.companySize { companySize = size }
+    if let value = f.score { score = value }
     source = Crm_V1_LeadSource(f.source)
     sourceDetail = f.sourceDetail ?? ""
     campaign = f.campaign ?? ""
@@ -79,6 +80,7 @@ extension Crm_V1_Lead {
     fields.regionCode = regionCode
     fields.industry = industry
     fields.companySize = hasCompanySize ? companySize : nil
+    fields.score = hasScore ? score : nil
     fields.source = LeadSource(source, field: "\(prefix).source", into: &violations)
     fields.sourceDetail = sourceDetail
     fields.campaign = campaign

@@ -425,6 +425,8 @@ struct StoredCriteria: Codable {
   var industries: [String]?
   var companySizeMin: Int?
   var companySizeMax: Int?
+  var scoreMin: Int?
+  var scoreMax: Int?
   var tags: [String]?
 
   static func json(_ criteria: AssignmentCriteria) -> PostgresJSON? {
@@ -433,7 +435,8 @@ struct StoredCriteria: Codable {
       StoredCriteria(
         sources: list(criteria.sources.map(\.rawValue)), regionCodes: list(criteria.regionCodes),
         industries: list(criteria.industries), companySizeMin: criteria.companySizeMin,
-        companySizeMax: criteria.companySizeMax, tags: list(criteria.tags)))
+        companySizeMax: criteria.companySizeMax, scoreMin: criteria.scoreMin, scoreMax: criteria.scoreMax,
+        tags: list(criteria.tags)))
   }
 
   static func decode(_ json: PostgresJSON?) throws -> AssignmentCriteria {
@@ -444,6 +447,8 @@ struct StoredCriteria: Codable {
     criteria.industries = stored.industries ?? []
     criteria.companySizeMin = stored.companySizeMin
     criteria.companySizeMax = stored.companySizeMax
+    criteria.scoreMin = stored.scoreMin
+    criteria.scoreMax = stored.scoreMax
     criteria.tags = stored.tags ?? []
     return criteria
   }

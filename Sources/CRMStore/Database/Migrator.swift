@@ -58,6 +58,7 @@ public struct Migrator: Sendable {
     ("0021_pools.sql", PackageResources._021_pools_sql),
     ("0022_assignment_rules.sql", PackageResources._022_assignment_rules_sql),
     ("0023_tasks.sql", PackageResources._023_tasks_sql),
+    ("0024_lead_score.sql", PackageResources._024_lead_score_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

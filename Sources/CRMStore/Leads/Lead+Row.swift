@@ -20,7 +20,7 @@ extension Lead: StoredRecord {
   ]
   static let columns = """
     id, owner_id, first_name, last_name, company, title, emails, phones, website, domain, region_code, industry,
-    company_size, source, source_detail, campaign, utm, status, disqualified_reason, external_id, registration_id, tags,
+    company_size, score, source, source_detail, campaign, utm, status, disqualified_reason, external_id, registration_id, tags,
     description,
     last_activity_at, version, created_at, updated_at, created_by, updated_by, archived_at, merged_into,
     converted_account_id, converted_contact_id, converted_opportunity_id, converted_at, pool_id, claimed_from_pool_id,
@@ -40,6 +40,7 @@ extension Lead: StoredRecord {
     fields.regionCode = try row.decode("region_code")
     fields.industry = try row.decode("industry")
     fields.companySize = try row.decode("company_size")
+    fields.score = try row.decode("score")
     fields.source = LeadSource(rawValue: try row.decode("source")) ?? .unspecified
     fields.sourceDetail = try row.decode("source_detail")
     fields.campaign = try row.decode("campaign")
@@ -69,7 +70,7 @@ extension Lead: StoredRecord {
     first_name, last_name, company, title, emails, email_addresses, phones, phone_numbers, website, domain, region_code,
     industry, company_size, source, source_detail, campaign, utm, status, disqualified_reason, external_id, tags,
     description, email_keys, company_key, person_key, owner_id, registration_id, converted_account_id,
-    converted_contact_id, converted_opportunity_id, converted_at, pool_id, claimed_from_pool_id, claimed_at
+    converted_contact_id, converted_opportunity_id, converted_at, pool_id, claimed_from_pool_id, claimed_at, score
     """
 
   /// The values of ``writableColumns``, in order, with the match keys computed from the fields.
@@ -87,7 +88,7 @@ extension Lead: StoredRecord {
       \(f.companySize), \(f.source.rawValue), \(f.sourceDetail), \(f.campaign), \(f.utm?.storedJSON)::jsonb, \(status.rawValue),
       \(disqualifiedReason), \(f.externalID), \(f.tags)::text[], \(f.description), \(emailKeys)::text[], \(keys.companyKey),
       \(keys.personKey), \(ownerID), \(f.registrationID), \(conversion?.accountID), \(conversion?.contactID),
-      \(conversion?.opportunityID), \(conversion?.convertedAt), \(poolID), \(claimedFromPoolID), \(claimedAt)
+      \(conversion?.opportunityID), \(conversion?.convertedAt), \(poolID), \(claimedFromPoolID), \(claimedAt), \(f.score)
       """
   }
 }
