@@ -38,6 +38,8 @@ bench() {
 
 step "ConvertLead (new account, contact and deal; the lead is made first, untimed): crm-bench (c=$concurrency, ${duration}s)"
 convert=$(bench --scenario convert)
+convert_single=$(CRM_ADDRESS="$crmd_address" CRM_TOKEN="$crmd_token" "$bin/crm-bench" --concurrency 1 --duration "$duration" \
+  --warmup "$warmup" --json --scenario convert)
 
 step "MoveOpportunityStage: crm-bench, then pgbench of the same SQL (c=$concurrency, ${duration}s)"
 move_crmd=$(bench --scenario move-stage)
@@ -79,9 +81,10 @@ recycle_tasks=$(psql_as_owner crm_operate -At -c "SELECT count(*) FROM tasks WHE
 stop_crmd
 
 python3 - "$convert" "$move_crmd" "$move_pg" "$claims" "$recycle" "$recycle_started" "$recycle_done" "$recycle_pooled" \
-  "$recycle_tasks" "$recycle_rows" "$concurrency" "$duration" "$pool_records" <<'PY'
+  "$recycle_tasks" "$recycle_rows" "$concurrency" "$duration" "$pool_records" "$convert_single" <<'PY'
 import json, re, sys
 convert, move, move_pg, claims = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+single = json.loads(sys.argv[14])
 recycle = json.loads(sys.argv[5])
 started, done = float(sys.argv[6]), float(sys.argv[7])
 pooled, tasks, rows, concurrency, duration, pool_records = map(int, sys.argv[8:14])
@@ -90,6 +93,7 @@ latency = float(re.search(r"latency average = ([0-9.]+) ms", move_pg).group(1))
 print(f"\nconcurrency {concurrency}, {duration} s measured\n")
 print("| RPC | crmd RPS | p50 ms | p90 ms | p99 ms | errors | pgbench TPS (same SQL) | pgbench avg ms | ratio |")
 print("|---|---|---|---|---|---|---|---|---|")
+print(f"| ConvertLead, one caller | {single['rps']:.0f} | {single['p50_ms']:.2f} | {single['p90_ms']:.2f} | {single['p99_ms']:.2f} | {single['errors']} | | | |")
 print(f"| ConvertLead (account + contact + deal) | {convert['rps']:.0f} | {convert['p50_ms']:.2f} | {convert['p90_ms']:.2f} | {convert['p99_ms']:.2f} | {convert['errors']} | | | |")
 print(f"| MoveOpportunityStage | {move['rps']:.0f} | {move['p50_ms']:.2f} | {move['p90_ms']:.2f} | {move['p99_ms']:.2f} | {move['errors']} | {tps:.0f} | {latency:.2f} | {move['rps'] / tps:.2f}× |")
 print(f"| Claim (successful, {concurrency} reps, {pool_records:,}-lead pool) | {claims['rps']:.0f} | {claims['p50_ms']:.2f} | {claims['p90_ms']:.2f} | {claims['p99_ms']:.2f} | {claims['errors']} | | | |")
