@@ -276,7 +276,7 @@ extension Admin {
       abstract: "Set how a record type is shared: public_read (default) or private.",
       discussion: "Example: crm admin sharing account private")
     @OptionGroup var client: ClientOptions
-    @Argument(help: "account or contact.") var recordType: String
+    @Argument(help: "account, contact, lead, opportunity or task.") var recordType: String
     @Argument(help: "public_read or private.") var mode: String
 
     func run() async throws {
@@ -285,7 +285,10 @@ extension Admin {
         switch recordType {
         case "account": type = .account
         case "contact": type = .contact
-        default: throw ValidationError("record type must be account or contact")
+        case "lead": type = .lead
+        case "opportunity": type = .opportunity
+        case "task": type = .task
+        default: throw ValidationError("record type must be account, contact, lead, opportunity or task")
         }
         guard mode == "public_read" || mode == "private" else { throw ValidationError("mode must be public_read or private") }
         let tenant = try await client.withClient { client, metadata in

@@ -14,7 +14,7 @@ public struct Principal: Sendable, Hashable {
   public var role: Role
   /// The caller plus every user in the teams the caller manages and the teams below them.
   public var ownersInHierarchy: Set<UUID>
-  /// The tenant's sharing mode per record type; absent types are ``SharingMode/publicRead``.
+  /// The tenant's sharing mode per record type; absent types follow ``SharingMode/standard(for:)``.
   public var sharing: [RecordType: SharingMode]
   /// True for the tenant crmd bootstrapped, whose admins may create tenants.
   public var isSystemTenant: Bool
@@ -48,9 +48,8 @@ public struct Principal: Sendable, Hashable {
     guard isAdmin else { throw CRMError.permissionDenied("this needs the admin role") }
   }
 
-  /// The sharing mode for a record type: as the tenant set it, else public read — except tasks,
-  /// which are the assignee's own (and their managers') unless the tenant shares them.
-  public func sharingMode(for type: RecordType) -> SharingMode { sharing[type] ?? (type == .task ? .private : .publicRead) }
+  /// The sharing mode for a record type: as the tenant set it, else ``SharingMode/standard(for:)``.
+  public func sharingMode(for type: RecordType) -> SharingMode { sharing[type] ?? .standard(for: type) }
 
   /// Whether the caller may read a record of `type` owned by `ownerID`, or, with no owner, sitting in
   /// shared pool `pool` (its members see it).

@@ -32,3 +32,9 @@ public enum SharingMode: String, Sendable, Hashable, Codable {
   /// Only the owner, managers above the owner's team, and admins may read.
   case `private`
 }
+
+extension SharingMode {
+  /// A type's mode when the tenant set none: public read, except tasks, which are the assignee's own
+  /// (and their managers').
+  public static func standard(for type: RecordType) -> SharingMode { type == .task ? .private : .publicRead }
+}

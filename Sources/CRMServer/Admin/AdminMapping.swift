@@ -13,7 +13,7 @@ extension Crm_V1_Tenant {
     sharingRules = RecordType.allCases.map { type in
       .with {
         $0.recordType = Crm_V1_RecordType(type)
-        $0.mode = (tenant.sharing[type] ?? .publicRead) == .private ? .private : .publicRead
+        $0.mode = (tenant.sharing[type] ?? .standard(for: type)) == .private ? .private : .publicRead
       }
     }
   }
