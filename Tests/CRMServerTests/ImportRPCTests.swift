@@ -388,7 +388,9 @@ struct CrmdProcess: @unchecked Sendable {
     let process = Process()
     process.executableURL = binary
     let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crmd-\(UUID().uuidString)")
-    process.arguments = ["--port", "0", "--data-dir", dataDir.path]
+    // No background jobs: they would recycle pools and raise alerts in every tenant of the shared test
+    // database, under other tests' feet (a stale-deal test once found its alert already raised).
+    process.arguments = ["--port", "0", "--data-dir", dataDir.path, "--job-interval-seconds", "0"]
     var environment = ProcessInfo.processInfo.environment
     environment["CRM_DATABASE_URL"] = try TestDatabase.connectionString()
     environment["CRM_TOKEN_FILE"] = dataDir.appendingPathComponent("admin-token").path
