@@ -26,12 +26,18 @@ public enum ChangeLog {
     operation: ChangeOperation, changes: [FieldChange]
   ) throws {
     if operation == .update, changes.isEmpty { return }
-    try connection.query(
-      """
-      INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes)
-      VALUES (\(context.principal.tenantID), \(recordType.rawValue), \(recordID), \(operation.rawValue),
-              \(context.principal.userID), \(context.requestID), \(PostgresJSON(FieldChange.render(changes)))::jsonb)
-      """)
+    try connection.query(insert(context: context, recordType: recordType, recordID: recordID, operation: operation, changes: changes))
+  }
+
+  /// The statement appending one entry (for callers that pipeline it with their write).
+  static func insert(
+    context: Context, recordType: RecordType, recordID: UUID, operation: ChangeOperation, changes: [FieldChange]
+  ) -> PostgresQuery {
+    """
+    INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes)
+    VALUES (\(context.principal.tenantID), \(recordType.rawValue), \(recordID), \(operation.rawValue),
+            \(context.principal.userID), \(context.requestID), \(PostgresJSON(FieldChange.render(changes)))::jsonb)
+    """
   }
 
   /// A page of one record's history, newest first.

@@ -238,26 +238,27 @@ enum RecordMechanics<Record: StoredRecord> {
 
   /// Writes `next` over `current` (locked by ``lockForWrite``) and logs the changed fields; writes
   /// nothing when nothing changed.
+  ///
+  /// The update, its change-log row and `alongside` (statements that must run with it, e.g. a stage
+  /// history row) go in one round trip: the logged changes are the difference between `current` and
+  /// `next`, which is what the row becomes (the columns the snapshot covers are written as given).
   static func write(
-    _ connection: PostgresConnection, _ next: Record, over current: Record, context: ChangeLog.Context, notes: [FieldChange] = []
+    _ connection: PostgresConnection, _ next: Record, over current: Record, context: ChangeLog.Context, notes: [FieldChange] = [],
+    alongside: [PostgresQuery] = []
   ) throws -> Record {
     let changes = FieldChange.diff(fields: Record.changeLogOrder, old: current.snapshot, new: next.snapshot)
     if changes.isEmpty { return current }
     let principal = context.principal
-    let result = try translatingConstraints {
-      try connection.query(
-        """
-        UPDATE \(unsafeSQL: Record.table) SET (\(unsafeSQL: Record.writableColumns)) = (\(next.writableValues)),
-          version = version + 1, updated_at = now(), updated_by = \(principal.userID)
-        WHERE tenant_id = \(principal.tenantID) AND id = \(current.id)
-        RETURNING \(unsafeSQL: Record.columns)
-        """)
-    }
-    let updated = try Record(row: result[0])
-    try ChangeLog.append(
-      connection, context: context, recordType: Record.recordType, recordID: updated.id, operation: .update,
-      changes: FieldChange.diff(fields: Record.changeLogOrder, old: current.snapshot, new: updated.snapshot) + notes)
-    return updated
+    let update: PostgresQuery = """
+      UPDATE \(unsafeSQL: Record.table) SET (\(unsafeSQL: Record.writableColumns)) = (\(next.writableValues)),
+        version = version + 1, updated_at = now(), updated_by = \(principal.userID)
+      WHERE tenant_id = \(principal.tenantID) AND id = \(current.id)
+      RETURNING \(unsafeSQL: Record.columns)
+      """
+    let log = ChangeLog.insert(
+      context: context, recordType: Record.recordType, recordID: current.id, operation: .update, changes: changes + notes)
+    let results = try translatingConstraints { try connection.pipeline([update, log] + alongside) }
+    return try Record(row: results[0][0])
   }
 
   /// The filters every list shares, for ``page(_:where:order:token:fingerprint:pageSize:includeTotal:)``.

@@ -220,11 +220,8 @@ public struct OpportunityStore: Sendable {
       let now = Timestamp.now
       if next.stageID != current.stageID { next.stageEnteredAt = now }
       next.closedAt = stage.category.isClosed ? now : nil
-      let written = try Mechanics.write(connection, next, over: current, context: context)
-      if written.stageID != current.stageID {
-        try Self.recordStage(connection, written, from: current.stageID, at: now, context: context)
-      }
-      return written
+      let history = next.stageID != current.stageID ? [Self.stageRow(next, from: current.stageID, at: now, context: context)] : []
+      return try Mechanics.write(connection, next, over: current, context: context, alongside: history)
     }
   }
 
@@ -394,14 +391,18 @@ public struct OpportunityStore: Sendable {
   static func recordStage(
     _ connection: PostgresConnection, _ deal: Opportunity, from: UUID?, at time: Timestamp, context: ChangeLog.Context
   ) throws {
+    try connection.query(stageRow(deal, from: from, at: time, context: context))
+  }
+
+  /// The history row for the stage `deal` enters.
+  static func stageRow(_ deal: Opportunity, from: UUID?, at time: Timestamp, context: ChangeLog.Context) -> PostgresQuery {
     let amount = deal.fields.amount
-    try connection.query(
-      """
+    return """
       INSERT INTO opportunity_stage_history (tenant_id, opportunity_id, from_stage_id, to_stage_id, pipeline_id,
         amount_currency, amount_units, amount_nanos, probability, forecast_category, close_date, changed_at, changed_by)
       VALUES (\(context.principal.tenantID), \(deal.id), \(from), \(deal.stageID), \(deal.pipelineID), \(amount?.currencyCode),
         \(amount?.units), \(amount?.nanos), \(deal.probability), \(deal.forecastCategory.rawValue), \(deal.fields.closeDate)::date,
         \(time), \(context.principal.userID))
-      """)
+      """
   }
 }
