@@ -111,12 +111,12 @@ extension Crm_V1_Task {
     description_p = f.description ?? ""
     if let due = f.dueAt { dueTime = .init(due) }
     if let reminder = f.reminderAt { reminderTime = .init(reminder) }
-    priority = Crm_V1_TaskPriority(rawValue: TaskPriority.allCases.firstIndex(of: f.priority)! + 1) ?? .normal
-    status = Crm_V1_TaskStatus(rawValue: TaskStatus.allCases.firstIndex(of: f.status)! + 1) ?? .open
+    priority = Crm_V1_TaskPriority(f.priority)
+    status = Crm_V1_TaskStatus(f.status)
     if let related = f.related { self.related = Crm_V1_RecordRef(related) }
     if let completed = task.completedAt { completeTime = .init(completed) }
     overdue = task.isOverdue(at: .now)
-    if let kind = task.alertKind { alertKind = Crm_V1_AlertKind(rawValue: AlertKind.allCases.firstIndex(of: kind)! + 1) ?? .unspecified }
+    if let kind = task.alertKind { alertKind = Crm_V1_AlertKind(kind) }
     flaggedManagerID = task.flaggedManagerID?.lowercasedString ?? ""
   }
 
@@ -128,19 +128,55 @@ extension Crm_V1_Task {
     fields.dueAt = hasDueTime ? dueTime.domain : nil
     fields.reminderAt = hasReminderTime ? reminderTime.domain : nil
     switch priority {
-    case .unspecified: fields.priority = .normal
+    case .unspecified, .normal: fields.priority = .normal
+    case .low: fields.priority = .low
+    case .high: fields.priority = .high
+    case .urgent: fields.priority = .urgent
     case .UNRECOGNIZED: violations.add("\(prefix).priority", "unknown priority", reason: "INVALID")
-    default: fields.priority = TaskPriority.allCases[priority.rawValue - 1]
     }
     switch status {
-    case .unspecified: fields.status = .open
+    case .unspecified, .open: fields.status = .open
+    case .inProgress: fields.status = .inProgress
+    case .done: fields.status = .done
+    case .cancelled: fields.status = .cancelled
     case .UNRECOGNIZED: violations.add("\(prefix).status", "unknown status", reason: "INVALID")
-    default: fields.status = TaskStatus.allCases[status.rawValue - 1]
     }
     if reads(.related), hasRelated { fields.related = related.link(field: "\(prefix).related", into: &violations) }
     if reads(.reminderTime), let reminder = fields.reminderAt, let due = fields.dueAt, reminder > due {
       violations.add("\(prefix).reminder_time", "must not be after the due time", reason: "INVALID")
     }
     return fields.normalized(prefix: prefix, only: only, into: &violations)
+  }
+}
+
+extension Crm_V1_TaskPriority {
+  init(_ priority: TaskPriority) {
+    switch priority {
+    case .low: self = .low
+    case .normal: self = .normal
+    case .high: self = .high
+    case .urgent: self = .urgent
+    }
+  }
+}
+
+extension Crm_V1_TaskStatus {
+  init(_ status: TaskStatus) {
+    switch status {
+    case .open: self = .open
+    case .inProgress: self = .inProgress
+    case .done: self = .done
+    case .cancelled: self = .cancelled
+    }
+  }
+}
+
+extension Crm_V1_AlertKind {
+  init(_ kind: AlertKind) {
+    switch kind {
+    case .staleDeal: self = .staleDeal
+    case .expiringHolding: self = .expiringHolding
+    case .recycled: self = .recycled
+    }
   }
 }

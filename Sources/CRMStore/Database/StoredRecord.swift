@@ -319,12 +319,7 @@ enum RecordMechanics<Record: StoredRecord> {
 
   /// Runs `body`, turning violations of the table's named constraints into domain errors.
   static func translatingConstraints<T>(_ body: () throws -> T) throws -> T {
-    do {
-      return try body()
-    } catch let error as PostgresError {
-      if let constraint = error.constraint, let mapped = Record.constraintErrors[constraint] { throw mapped }
-      throw error
-    }
+    try CRMStore.translatingConstraints(Record.constraintErrors, body)
   }
 
   /// Escapes `%`, `_` and `\` for a LIKE pattern.
@@ -335,6 +330,17 @@ enum RecordMechanics<Record: StoredRecord> {
       escaped.append(character)
     }
     return escaped + "%"
+  }
+}
+
+/// Runs `body`, turning violations of the named constraints in `errors` into those domain errors.
+@discardableResult
+func translatingConstraints<T>(_ errors: [String: CRMError], _ body: () throws -> T) throws -> T {
+  do {
+    return try body()
+  } catch let error as PostgresError {
+    if let constraint = error.constraint, let mapped = errors[constraint] { throw mapped }
+    throw error
   }
 }
 

@@ -91,7 +91,7 @@ public struct OpportunityStore: Sendable {
       if let first = try Mechanics.claimRequestID(connection, method: "UpdateOpportunity", context: context, recordID: id) {
         return try Mechanics.replay(connection, id: first, principal: principal)
       }
-      let current = try Self.lockOpen(connection, id: id, expectedVersion: expectedVersion, principal: principal)
+      let current = try Self.lockActive(connection, id: id, expectedVersion: expectedVersion, principal: principal)
       if current.state.isClosed, !mask.isDisjoint(with: [.probability, .forecastCategory]) {
         throw CRMError.failedPrecondition(
           "a \(current.state.rawValue) deal takes its stage's probability and forecast category; reopen it first")
@@ -174,7 +174,7 @@ public struct OpportunityStore: Sendable {
       if let first = try Mechanics.claimRequestID(connection, method: request.method, context: context, recordID: id) {
         return try Mechanics.replay(connection, id: first, principal: principal)
       }
-      let current = try Self.lockOpen(connection, id: id, expectedVersion: expectedVersion, principal: principal)
+      let current = try Self.lockActive(connection, id: id, expectedVersion: expectedVersion, principal: principal)
       var next = current
       let pipeline: Pipeline
       let stage: PipelineStage
@@ -313,7 +313,7 @@ public struct OpportunityStore: Sendable {
   // MARK: - Helpers
 
   /// Locks the deal for a change (see ``RecordMechanics/lockForWrite``); archived deals do not change.
-  static func lockOpen(
+  static func lockActive(
     _ connection: PostgresConnection, id: UUID, expectedVersion: Int64?, principal: Principal
   ) throws -> Opportunity {
     let current = try Mechanics.lockForWrite(connection, id: id, principal: principal, expectedVersion: expectedVersion)

@@ -91,15 +91,8 @@ public struct PipelineStore: Sendable {
     try principal.requireAdmin()
     let tenant = principal.tenantID
     return try await database.withTenant(tenant) { connection in
-      let lock = try connection.query(
-        "SELECT version, is_default, archived_at FROM pipelines WHERE tenant_id = \(tenant) AND id = \(id) FOR UPDATE")
-      guard let row = lock.first else { throw Self.notFound(id) }
-      let version: Int64 = try row.decode("version")
-      if let expectedVersion, expectedVersion != version { throw CRMError.staleEtag(current: Etag.make(version)) }
-      if try row.decode("archived_at", as: Timestamp?.self) != nil {
-        throw CRMError.failedPrecondition("pipeline \(id.lowercasedString) is archived")
-      }
-      let wasDefault: Bool = try row.decode("is_default")
+      let (wasDefault, archived) = try Self.lock(connection, id: id, tenant: tenant, expectedVersion: expectedVersion)
+      if archived { throw CRMError.failedPrecondition("pipeline \(id.lowercasedString) is archived") }
       if wasDefault, !definition.isDefault {
         throw CRMError.failedPrecondition("a tenant always has a default pipeline: make another one the default instead")
       }
@@ -160,13 +153,9 @@ public struct PipelineStore: Sendable {
     try principal.requireAdmin()
     let tenant = principal.tenantID
     return try await database.withTenant(tenant) { connection in
-      let lock = try connection.query(
-        "SELECT version, is_default, archived_at FROM pipelines WHERE tenant_id = \(tenant) AND id = \(id) FOR UPDATE")
-      guard let row = lock.first else { throw Self.notFound(id) }
-      let version: Int64 = try row.decode("version")
-      if let expectedVersion, expectedVersion != version { throw CRMError.staleEtag(current: Etag.make(version)) }
-      if try row.decode("archived_at", as: Timestamp?.self) != nil { return try Self.load(connection, id: id, tenant: tenant) }
-      if try row.decode("is_default", as: Bool.self) {
+      let (isDefault, archived) = try Self.lock(connection, id: id, tenant: tenant, expectedVersion: expectedVersion)
+      if archived { return try Self.load(connection, id: id, tenant: tenant) }
+      if isDefault {
         throw CRMError.failedPrecondition("the default pipeline cannot be archived; make another one the default first")
       }
       let open: Int64 = try connection.query(
@@ -289,10 +278,19 @@ public struct PipelineStore: Sendable {
 
   @discardableResult
   private static func translatingConstraints<T>(_ body: () throws -> T) throws -> T {
-    do {
-      return try body()
-    } catch let error as PostgresError where error.uniqueConstraint == "pipelines_name" {
-      throw CRMError.alreadyExists(field: "pipeline.name", message: "another pipeline has this name")
-    }
+    try CRMStore.translatingConstraints(
+      ["pipelines_name": .alreadyExists(field: "pipeline.name", message: "another pipeline has this name")], body)
+  }
+
+  /// Locks the pipeline's row and checks the etag: its default flag and whether it is archived.
+  private static func lock(_ connection: PostgresConnection, id: UUID, tenant: UUID, expectedVersion: Int64?) throws
+    -> (isDefault: Bool, archived: Bool)
+  {
+    let lock = try connection.query(
+      "SELECT version, is_default, archived_at FROM pipelines WHERE tenant_id = \(tenant) AND id = \(id) FOR UPDATE")
+    guard let row = lock.first else { throw notFound(id) }
+    let version: Int64 = try row.decode("version")
+    if let expectedVersion, expectedVersion != version { throw CRMError.staleEtag(current: Etag.make(version)) }
+    return (try row.decode("is_default"), try row.decode("archived_at", as: Timestamp?.self) != nil)
   }
 }

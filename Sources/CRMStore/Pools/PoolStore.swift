@@ -713,10 +713,7 @@ public struct PoolStore: Sendable {
 
   @discardableResult
   private static func translatingConstraints<T>(_ body: () throws -> T) throws -> T {
-    do {
-      return try body()
-    } catch let error as PostgresError where error.uniqueConstraint == "pools_name" {
-      throw CRMError.alreadyExists(field: "pool.name", message: "another pool has this name")
-    }
+    try CRMStore.translatingConstraints(
+      ["pools_name": .alreadyExists(field: "pool.name", message: "another pool has this name")], body)
   }
 }
