@@ -198,7 +198,8 @@ public struct TaskStore: Sendable {
     return try rows[0].decode("n")
   }
 
-  /// One task per holding returning within its pool's warning days (the key carries the due time).
+  /// One task per holding returning within its pool's warning days (the key carries the due time),
+  /// one INSERT per pool for all its holdings.
   static func raiseExpiringHoldings(_ connection: PostgresConnection, tenant: UUID) throws -> Int {
     var raised = 0
     for pool in try PoolStore.pools(connection, tenant: tenant) {
@@ -210,38 +211,28 @@ public struct TaskStore: Sendable {
         settings.recordType == .lead
         ? try PoolStore.holdings(Lead.self, connection, pool: pool, holder: nil, dueBy: horizon, limit: 10_000, tenant: tenant)
         : try PoolStore.holdings(Account.self, connection, pool: pool, holder: nil, dueBy: horizon, limit: 10_000, tenant: tenant)
-      for holding in holdings {
-        guard let returnsAt = holding.returnsAt else { continue }
-        raised += try raise(
-          connection, kind: .expiringHolding, key: "expiring:\(holding.record.key):\(returnsAt.seconds)",
-          owner: holding.holderID,
-          subject: "Returns to pool: \(holding.displayName)",
-          description: "Unless worked, this \(holding.record.type.rawValue) returns to its pool at \(returnsAt.rfc3339) (\(holding.reason ?? "no_activity")).",
-          dueAt: returnsAt, priority: .high, related: holding.record, tenant: tenant)
-      }
+      let due = holdings.compactMap { holding in holding.returnsAt.map { (holding, $0) } }
+      guard !due.isEmpty else { continue }
+      let rows = try connection.query(
+        """
+        WITH raised AS (
+          INSERT INTO tasks (tenant_id, id, owner_id, subject, description, due_at, priority, related_type, related_id,
+                             alert_kind, alert_key, created_by, updated_by)
+          SELECT \(tenant), crm_uuid_v7(), a.owner, left(a.subject, 255), a.description, a.due, 'high', a.related_type,
+                 a.related_id, 'expiring_holding', left(a.key, 200), \(PoolStore.systemActor), \(PoolStore.systemActor)
+          FROM unnest(\(due.map(\.0.holderID))::uuid[], \(due.map { "Returns to pool: " + $0.0.displayName })::text[],
+                      \(due.map { "Unless worked, this \($0.0.record.type.rawValue) returns to its pool at \($0.1.rfc3339) (\($0.0.reason ?? "no_activity"))." })::text[],
+                      \(due.map(\.1))::timestamptz[], \(due.map(\.0.record.type.rawValue))::text[], \(due.map(\.0.record.id))::uuid[],
+                      \(due.map { "expiring:\($0.0.record.key):\($0.1.seconds)" })::text[])
+            AS a(owner, subject, description, due, related_type, related_id, key)
+          ON CONFLICT (tenant_id, alert_key) WHERE alert_key IS NOT NULL DO NOTHING
+          RETURNING id, owner_id, subject
+        )
+        \(unsafeSQL: logCreated)
+        """)
+      raised += try rows[0].decode("n", as: Int.self)
     }
     return raised
-  }
-
-  /// Raises one alert task unless its key was raised before; 1 when raised.
-  static func raise(
-    _ connection: PostgresConnection, kind: AlertKind, key: String, owner: UUID, subject: String, description: String,
-    dueAt: Timestamp?, priority: TaskPriority, related: RecordLink?, tenant: UUID
-  ) throws -> Int {
-    let rows = try connection.query(
-      """
-      WITH raised AS (
-        INSERT INTO tasks (tenant_id, id, owner_id, subject, description, due_at, priority, related_type, related_id,
-                           alert_kind, alert_key, created_by, updated_by)
-        VALUES (\(tenant), \(UUID.v7()), \(owner), \(String(subject.prefix(255))), \(description), \(dueAt),
-                \(priority.rawValue), \(related?.type.rawValue), \(related?.id), \(kind.rawValue), \(String(key.prefix(200))),
-                \(PoolStore.systemActor), \(PoolStore.systemActor))
-        ON CONFLICT (tenant_id, alert_key) WHERE alert_key IS NOT NULL DO NOTHING
-        RETURNING id, owner_id, subject
-      )
-      \(unsafeSQL: logCreated)
-      """)
-    return try rows[0].decode("n")
   }
 
   /// The tail of an alert insert: a change-log row per raised task (the system actor), and the count.
