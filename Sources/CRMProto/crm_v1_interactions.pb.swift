@@ -314,7 +314,7 @@ public nonisolated struct Crm_V1_Interaction: @unchecked Sendable {
   /// Clears the value of `visit`. Subsequent reads from it will return its default value.
   public mutating func clearVisit() {_uniqueStorage()._visit = nil}
 
-  /// Required: 1 to 20 records (leads, contacts, accounts) the caller may see.
+  /// Required: 1 to 20 records (leads, contacts, accounts, opportunities) the caller may see.
   public var links: [Crm_V1_RecordRef] {
     get {_storage._links}
     set {_uniqueStorage()._links = newValue}
@@ -466,7 +466,7 @@ public nonisolated struct Crm_V1_ListInteractionsRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The lead, contact or account.
+  /// The lead, contact, account or opportunity.
   public var record: Crm_V1_RecordRef {
     get {_record ?? Crm_V1_RecordRef()}
     set {_record = newValue}
@@ -510,7 +510,7 @@ public nonisolated struct Crm_V1_GetTimelineRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The lead, contact or account.
+  /// The lead, contact, account or opportunity.
   public var record: Crm_V1_RecordRef {
     get {_record ?? Crm_V1_RecordRef()}
     set {_record = newValue}
