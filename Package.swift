@@ -88,6 +88,7 @@ let package = Package(
         .embedInCode("Migrations/0022_assignment_rules.sql"),
         .embedInCode("Migrations/0023_tasks.sql"),
         .embedInCode("Migrations/0024_lead_score.sql"),
+        .embedInCode("Migrations/0025_hardening.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -59,11 +59,25 @@ public enum Crm_V1_ImportService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListFailedImportRows" metadata.
+        public enum ListFailedImportRows: Sendable {
+            /// Request type for "ListFailedImportRows".
+            public typealias Input = Crm_V1_ListFailedImportRowsRequest
+            /// Response type for "ListFailedImportRows".
+            public typealias Output = Crm_V1_ListFailedImportRowsResponse
+            /// Descriptor for "ListFailedImportRows".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.ImportService"),
+                method: "ListFailedImportRows",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "crm.v1.ImportService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Import.descriptor,
             GetImport.descriptor,
-            ListImports.descriptor
+            ListImports.descriptor,
+            ListFailedImportRows.descriptor
         ]
     }
 }
@@ -153,6 +167,26 @@ extension Crm_V1_ImportService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_ListImportsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListImportsResponse>
+
+        /// Handle the "ListFailedImportRows" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An import's failed rows from its ledger, by row index, with each row's errors: what a client
+        /// > needs to rebuild its error file after a run that died (the rows of batches committed after it
+        /// > lost the stream are answered nowhere else).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_ListFailedImportRowsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ListFailedImportRowsResponse` messages.
+        func listFailedImportRows(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_ListFailedImportRowsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListFailedImportRowsResponse>
     }
 
     /// Service protocol for the "crm.v1.ImportService" service.
@@ -226,6 +260,26 @@ extension Crm_V1_ImportService {
             request: GRPCCore.ServerRequest<Crm_V1_ListImportsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListImportsResponse>
+
+        /// Handle the "ListFailedImportRows" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An import's failed rows from its ledger, by row index, with each row's errors: what a client
+        /// > needs to rebuild its error file after a run that died (the rows of batches committed after it
+        /// > lost the stream are answered nowhere else).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListFailedImportRowsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_ListFailedImportRowsResponse` message.
+        func listFailedImportRows(
+            request: GRPCCore.ServerRequest<Crm_V1_ListFailedImportRowsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListFailedImportRowsResponse>
     }
 
     /// Simple service protocol for the "crm.v1.ImportService" service.
@@ -298,6 +352,26 @@ extension Crm_V1_ImportService {
             request: Crm_V1_ListImportsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_ListImportsResponse
+
+        /// Handle the "ListFailedImportRows" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An import's failed rows from its ledger, by row index, with each row's errors: what a client
+        /// > needs to rebuild its error file after a run that died (the rows of batches committed after it
+        /// > lost the stream are answered nowhere else).
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_ListFailedImportRowsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_ListFailedImportRowsResponse` to respond with.
+        func listFailedImportRows(
+            request: Crm_V1_ListFailedImportRowsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_ListFailedImportRowsResponse
     }
 }
 
@@ -338,6 +412,17 @@ extension Crm_V1_ImportService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Crm_V1_ImportService.Method.ListFailedImportRows.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListFailedImportRowsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListFailedImportRowsResponse>(),
+            handler: { request, context in
+                try await self.listFailedImportRows(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -360,6 +445,17 @@ extension Crm_V1_ImportService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListImportsResponse> {
         let response = try await self.listImports(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listFailedImportRows(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_ListFailedImportRowsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListFailedImportRowsResponse> {
+        let response = try await self.listFailedImportRows(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -406,6 +502,19 @@ extension Crm_V1_ImportService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListImportsResponse> {
         return GRPCCore.ServerResponse<Crm_V1_ListImportsResponse>(
             message: try await self.listImports(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listFailedImportRows(
+        request: GRPCCore.ServerRequest<Crm_V1_ListFailedImportRowsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListFailedImportRowsResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_ListFailedImportRowsResponse>(
+            message: try await self.listFailedImportRows(
                 request: request.message,
                 context: context
             ),
@@ -500,6 +609,31 @@ extension Crm_V1_ImportService {
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListImportsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListImportsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListFailedImportRows" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An import's failed rows from its ledger, by row index, with each row's errors: what a client
+        /// > needs to rebuild its error file after a run that died (the rows of batches committed after it
+        /// > lost the stream are answered nowhere else).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListFailedImportRowsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListFailedImportRowsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListFailedImportRowsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listFailedImportRows<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListFailedImportRowsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListFailedImportRowsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListFailedImportRowsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListFailedImportRowsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -628,6 +762,42 @@ extension Crm_V1_ImportService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListFailedImportRows" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An import's failed rows from its ledger, by row index, with each row's errors: what a client
+        /// > needs to rebuild its error file after a run that died (the rows of batches committed after it
+        /// > lost the stream are answered nowhere else).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListFailedImportRowsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListFailedImportRowsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListFailedImportRowsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listFailedImportRows<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListFailedImportRowsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListFailedImportRowsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListFailedImportRowsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListFailedImportRowsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_ImportService.Method.ListFailedImportRows.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -720,6 +890,37 @@ extension Crm_V1_ImportService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListImportsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListImportsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListFailedImportRows" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An import's failed rows from its ledger, by row index, with each row's errors: what a client
+    /// > needs to rebuild its error file after a run that died (the rows of batches committed after it
+    /// > lost the stream are answered nowhere else).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_ListFailedImportRowsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listFailedImportRows<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_ListFailedImportRowsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListFailedImportRowsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listFailedImportRows(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListFailedImportRowsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListFailedImportRowsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -827,6 +1028,41 @@ extension Crm_V1_ImportService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listImports(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListFailedImportRows" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An import's failed rows from its ledger, by row index, with each row's errors: what a client
+    /// > needs to rebuild its error file after a run that died (the rows of batches committed after it
+    /// > lost the stream are answered nowhere else).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listFailedImportRows<Result>(
+        _ message: Crm_V1_ListFailedImportRowsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListFailedImportRowsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_ListFailedImportRowsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listFailedImportRows(
             request: request,
             options: options,
             onResponse: handleResponse

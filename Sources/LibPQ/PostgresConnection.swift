@@ -1,5 +1,6 @@
 import CLibPQ
 import Glibc
+import Logging
 
 /// One libpq connection (`PGconn*`).
 ///
@@ -34,6 +35,7 @@ public final class PostgresConnection: @unchecked Sendable {
       throw PostgresError(kind: .connection, serverMessage: message)
     }
     self.handle = handle
+    PQsetNoticeReceiver(handle, postgresNoticeReceiver, nil)
   }
 
   deinit { close() }
@@ -259,4 +261,27 @@ extension PostgresConnection {
   public static func ping(connectionString: String) -> Bool {
     PQping(connectionString) == PQPING_OK
   }
+}
+
+/// Where libpq's notices go: the server's NOTICE, WARNING and asynchronous FATAL messages ("terminating
+/// connection due to administrator command"), which libpq would otherwise print raw on stderr.
+let postgresNoticeLogger = Logger(label: "crm.libpq")
+
+/// libpq's notice receiver: one structured log line per notice, at a level by its severity.
+private func postgresNoticeReceiver(_ argument: UnsafeMutableRawPointer?, _ result: OpaquePointer?) {
+  guard let result else { return }
+  func field(_ code: UInt8) -> String {
+    guard let value = PQresultErrorField(result, Int32(code)) else { return "" }
+    return String(cString: value)
+  }
+  let severity = field(UInt8(ascii: "V"))
+  let level: Logger.Level =
+    switch severity {
+    case "DEBUG", "LOG", "INFO": .debug
+    case "NOTICE": .info
+    default: .warning
+    }
+  postgresNoticeLogger.log(
+    level: level, "PostgreSQL \(severity.lowercased()): \(field(UInt8(ascii: "M")))",
+    metadata: ["db.sqlstate": "\(field(UInt8(ascii: "C")))"])
 }

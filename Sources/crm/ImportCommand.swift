@@ -3,6 +3,7 @@ import CRMProto
 import CSV
 import Foundation
 import GRPCCore
+import GRPCNIOTransportHTTP2
 import SwiftProtobuf
 import Synchronization
 
@@ -156,8 +157,7 @@ struct ImportRun {
       ticker.cancel()
       display.finish()
       try? failedWriter.close()
-      if let sendingError = shared.sendingError.withLock({ $0 }) { throw sendingError }
-      throw error
+      throw Self.reason(stopping: error, sendingError: shared.sendingError.withLock { $0 }, importID: importID)
     }
     ticker.cancel()
     display.finish()
@@ -175,6 +175,23 @@ struct ImportRun {
     if command.client.json { print(try Output.json(job)) }
     let failedFileExists = FileManager.default.fileExists(atPath: failedPath)
     return Summary(failed: job.failed, failedPath: failedFileExists ? failedPath : nil)
+  }
+
+  /// What to report when the import stopped with `error`.
+  ///
+  /// The sending side's own failure (an unreadable file, a refused resume) is the reason when there is
+  /// one; its cancellation is not — it only follows the call's failure (a server that went away),
+  /// which is then the reason. A stop that a later run can continue says how.
+  static func reason(stopping error: any Error, sendingError: (any Error)?, importID: String) -> any Error {
+    if let own = sendingError as? CLIError { return own }
+    var failure =
+      (error as? CLIError)
+      ?? CLIError(message: "the import stopped: \(error is CancellationError ? "the call was cancelled" : "\(error)")", code: 7)
+    if failure.code == 7 {
+      failure.message +=
+        "\nthe rows answered so far are saved: run the same command with --resume to continue import \(importID)"
+    }
+    return failure
   }
 
   /// The import call: sends the file's rows as the server asks, collects the answers.
@@ -200,11 +217,18 @@ struct ImportRun {
               }
             }
             let resumeFrom = started!.resumeFrom
+            // The failed rows before the resume point, from the server's ledger: the error file is
+            // written anew with them, so it lists every failed row of the import once, including
+            // those of batches the server committed after an earlier run lost the stream.
+            let earlier = resumeFrom > 0 ? try await Self.failedRows(grpc, metadata, importID: importID, before: resumeFrom) : [:]
             var index: Int64 = -1
             var batch: [Crm_V1_ImportRow] = []
             while let values = unsafeReader.next() {
               index += 1
-              if index < resumeFrom { continue }
+              if index < resumeFrom {
+                if let reason = earlier[index] { try failedWriter.write(index: index, values: values, reason: reason) }
+                continue
+              }
               shared.progress.withLock { $0.bytesRead += Int64(values.reduce(values.count) { $0 + $1.utf8.count }) }
               batch.append(
                 .with {
@@ -243,7 +267,6 @@ struct ImportRun {
             } else {
               if started.resumeFrom > 0 {
                 FileHandle.standardError.write(Data("resuming import \(importID) at row \(started.resumeFrom)\n".utf8))
-                failedWriter.appending = true
               }
               shared.started.withLock { $0 = .success(started) }
             }
@@ -279,11 +302,7 @@ struct ImportRun {
       for result in results {
         let values = pending.removeValue(forKey: result.index) ?? []
         if result.outcome == .failed, !result.alreadyImported {
-          let reason = result.errors.map { error in
-            [error.column.isEmpty ? error.field : error.column, error.description_p].filter { !$0.isEmpty }.joined(
-              separator: ": ")
-          }.joined(separator: "; ")
-          failed.append((result.index, values, reason))
+          failed.append((result.index, values, reason(result)))
         }
       }
     }
@@ -306,6 +325,34 @@ struct ImportRun {
     for (index, values, reason) in failed { try failedWriter.write(index: index, values: values, reason: reason) }
   }
 
+  /// The `_error` cell of a failed row.
+  static func reason(_ result: Crm_V1_ImportRowResult) -> String {
+    result.errors.map { error in
+      [error.column.isEmpty ? error.field : error.column, error.description_p].filter { !$0.isEmpty }.joined(separator: ": ")
+    }.joined(separator: "; ")
+  }
+
+  /// The import's failed rows with an index below `before`, by index, with their reasons.
+  static func failedRows(
+    _ grpc: GRPCClient<HTTP2ClientTransport.Posix>, _ metadata: Metadata, importID: String, before: Int64
+  ) async throws -> [Int64: String] {
+    let imports = Crm_V1_ImportService.Client(wrapping: grpc)
+    var reasons: [Int64: String] = [:]
+    var token = ""
+    repeat {
+      let page = try await imports.listFailedImportRows(
+        .with {
+          $0.importID = importID
+          $0.beforeIndex = before
+          $0.pageSize = 1000
+          $0.pageToken = token
+        }, metadata: metadata)
+      for row in page.rows { reasons[row.index] = reason(row) }
+      token = page.nextPageToken
+    } while !token.isEmpty
+    return reasons
+  }
+
   /// A stable id for a file: its path, size and modification time.
   static func derivedID(path: String, attributes: [FileAttributeKey: Any]) -> String {
     let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
@@ -321,14 +368,14 @@ struct ImportRun {
   }
 }
 
-/// The failed rows, as a CSV with the original columns plus the row number and the reason.
+/// The failed rows, as a CSV with the original columns plus the row number and the reason. Each run
+/// writes it anew: a resumed run first writes the earlier runs' failed rows from the server's ledger.
+/// (`@unchecked Sendable`: the CSV writer is only touched under `lock`.)
 final class FailedRowsWriter: @unchecked Sendable {
   let path: String
   let columns: [String]
+  private let lock = NSLock()
   private var writer: CSVWriter?
-  private(set) var count = 0
-  /// Set when a resumed import continues: earlier runs' failed rows stay in the file.
-  var appending = false
 
   init(path: String, columns: [String]) {
     self.path = path
@@ -336,26 +383,22 @@ final class FailedRowsWriter: @unchecked Sendable {
   }
 
   func write(index: Int64, values: [String], reason: String) throws {
-    if writer == nil {
-      let append = appending && FileManager.default.fileExists(atPath: path)
-      guard let stream = OutputStream(toFileAtPath: path, append: append) else {
-        throw CLIError(message: "cannot write \(path)", code: 2)
+    try lock.withLock {
+      if writer == nil {
+        guard let stream = OutputStream(toFileAtPath: path, append: false) else {
+          throw CLIError(message: "cannot write \(path)", code: 2)
+        }
+        let created = try CSVWriter(stream: stream)
+        try created.write(row: columns + ["_row", "_error"])
+        writer = created
       }
-      let created = try CSVWriter(stream: stream)
-      if append {
-        // CSVWriter ends rows lazily (a newline before each next row): end the earlier run's last row.
-        _ = [UInt8(ascii: "\n")].withUnsafeBufferPointer { stream.write($0.baseAddress!, maxLength: 1) }
-      }
-      if !append { try created.write(row: columns + ["_row", "_error"]) }
-      writer = created
+      writer!.beginNewRow()
+      try writer!.write(row: values + [String(index + 2), reason])
     }
-    writer!.beginNewRow()
-    try writer!.write(row: values + [String(index + 2), reason])
-    count += 1
   }
 
   func close() throws {
-    writer?.stream.close()
+    lock.withLock { writer?.stream.close() }
   }
 }
 

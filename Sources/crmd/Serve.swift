@@ -37,6 +37,9 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Seconds between background job passes (pool recycling, stale-deal and expiring-holding alerts); 0 turns them off on this node (env: CRM_JOB_INTERVAL_SECONDS; default: 300).")
   var jobIntervalSeconds: Int?
 
+  @Option(help: "Seconds an import stream holds its import without a batch or heartbeat; after a node dies its imports read as interrupted this long after their last sign of life (env: CRM_IMPORT_LEASE_SECONDS; default: 30).")
+  var importLeaseSeconds: Int?
+
   @Option(help: "Where the first admin token is written, mode 0600 (env: CRM_TOKEN_FILE; default: DATA_DIR/admin-token).")
   var tokenFile: String?
 
@@ -47,6 +50,9 @@ struct Serve: AsyncParsableCommand {
     server.port = try port ?? Environment.int("CRM_PORT") ?? server.port
     server.maxRequestBytes = try maxRequestBytes ?? Environment.int("CRM_MAX_REQUEST_BYTES") ?? server.maxRequestBytes
     server.authCacheTTL = .seconds(try authCacheSeconds ?? Environment.int("CRM_AUTH_CACHE_SECONDS") ?? 5)
+    let importLease = try importLeaseSeconds ?? Environment.int("CRM_IMPORT_LEASE_SECONDS") ?? 30
+    guard (1...3600).contains(importLease) else { throw ValidationError("--import-lease-seconds must be 1 to 3600") }
+    server.importLease = .seconds(importLease)
     let certificate = tlsCert ?? Environment.string("CRM_TLS_CERT")
     let key = tlsKey ?? Environment.string("CRM_TLS_KEY")
     switch (certificate, key) {

@@ -33,17 +33,8 @@ struct PrincipalTests {
   }
 }
 
-@Suite("Page tokens and sizes")
+@Suite("Page sizes and violations")
 struct PagingTests {
-  @Test("a token round-trips and is bound to its query")
-  func tokenRoundTrip() throws {
-    let token = PageToken(key: "acme", id: UUID(), query: "q1")
-    #expect(try PageToken.decode(token.encoded, query: "q1") == token)
-    #expect(throws: CRMError.self) { try PageToken.decode(token.encoded, query: "q2") }
-    #expect(throws: CRMError.self) { try PageToken.decode("garbage!!", query: "q1") }
-    #expect(try PageToken.decode("", query: "q1") == nil)
-  }
-
   @Test("page sizes default to 50 and cap at 1000", arguments: [(0, 50), (1, 1), (1000, 1000), (5000, 1000)] as [(Int32, Int)])
   func pageSize(requested: Int32, expected: Int) {
     var violations = Violations()
@@ -126,5 +117,23 @@ struct UUIDTextTests {
     ])
   func malformed(text: String) {
     #expect(UUID(canonical: text) == nil)
+  }
+
+  @Test("violations keep the first 20 and count the rest, so errors stay small")
+  func boundedViolations() {
+    var violations = Violations()
+    for index in 0..<100_000 { violations.add("update_mask", "unknown field \"p\(index)\"", reason: "INVALID_FIELD") }
+    #expect(violations.all.count == Violations.limit && violations.omitted == 100_000 - Violations.limit)
+    do {
+      try violations.check()
+      Issue.record("100,000 violations passed the check")
+    } catch {
+      guard case .invalidArgument(let listed) = error else {
+        Issue.record("not INVALID_ARGUMENT: \(error)")
+        return
+      }
+      #expect(listed.count == Violations.limit + 1)
+      #expect(listed.last?.reason == "TOO_MANY_VIOLATIONS" && listed.last?.description.hasPrefix("99980 more") == true)
+    }
   }
 }

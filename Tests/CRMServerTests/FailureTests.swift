@@ -54,11 +54,14 @@ struct FailureRPCTests {
       #expect(
         await code { try await accounts.updateAccount(request, metadata: TestServer.auth(tenant.adminSecret), options: options) }
           == .deadlineExceeded)
-      try await Task.sleep(for: .milliseconds(700))
-      // Sessions waiting on this test's lock only: other tests wait on row locks of their own.
-      let waiting = try locker.query(
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))")
-      #expect(try waiting[0].decode("n", as: Int.self) == 0)
+      // The cancel reaches PostgreSQL on its own schedule; a statement left waiting would wait on this
+      // lock until the test ends, so the bound fails it. Only sessions this test's lock blocks count:
+      // other tests wait on row locks of their own.
+      try await waitUntil("the blocked UPDATE to be cancelled in PostgreSQL") {
+        try locker.query(
+          "SELECT count(*) AS n FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+        )[0].decode("n", as: Int.self) == 0
+      }
     }
     try locker.execute(unsafeSQL: "ROLLBACK")
   }

@@ -168,7 +168,8 @@ struct ImportRPCTests {
     let tenant = try await TestTenant.make()
     let auth = TestServer.auth(tenant.adminSecret)
     let total: Int64 = 6000
-    let first = try await runBlocking { try CrmdProcess.start() }
+    // A short lease: the killed node stops renewing it, and readers on any node see that soon.
+    let first = try await runBlocking { try CrmdProcess.start(["--import-lease-seconds", "1"]) }
     let received = Mutex(0)
     do {
       try await first.withClient { client in
@@ -178,7 +179,8 @@ struct ImportRPCTests {
             for start in stride(from: Int64(0), to: total, by: 500) {
               try await writer.write(Self.batch(start..<start + 500, tag: "k"))
             }
-            try await Task.sleep(for: .seconds(60))
+            // Keep the stream open until the server dies under it (the kill ends this call).
+            try await Task.sleep(for: .seconds(600))
           }
         ) { response in
           for try await message in response.messages {
@@ -197,6 +199,13 @@ struct ImportRPCTests {
 
     let second = try await runBlocking { try CrmdProcess.start() }
     defer { second.kill() }
+    // The stream died with its node, which could not say so: its lease runs out instead.
+    try await second.withClient { client in
+      let imports = Crm_V1_ImportService.Client(wrapping: client)
+      try await waitUntil("the killed node's import to read as interrupted") {
+        try await imports.getImport(.with { $0.importID = "killed" }, metadata: auth).state == .interrupted
+      }
+    }
     let answers = try await second.withClient { client in
       try await Self.run(
         client, [Self.header("killed")] + stride(from: Int64(0), to: total, by: 500).map { Self.batch($0..<$0 + 500, tag: "k") },
@@ -380,7 +389,7 @@ struct CrmdProcess: @unchecked Sendable {
   let address: (host: String, port: Int)
 
   /// Starts `.build/debug/crmd` on a free port and waits until it listens.
-  static func start() throws -> CrmdProcess {
+  static func start(_ extraArguments: [String] = []) throws -> CrmdProcess {
     let binary = Self.binary("crmd")
     guard FileManager.default.isExecutableFile(atPath: binary.path) else {
       throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: binary.path + " (run swift build first)"])
@@ -390,7 +399,7 @@ struct CrmdProcess: @unchecked Sendable {
     let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crmd-\(UUID().uuidString)")
     // No background jobs: they would recycle pools and raise alerts in every tenant of the shared test
     // database, under other tests' feet (a stale-deal test once found its alert already raised).
-    process.arguments = ["--port", "0", "--data-dir", dataDir.path, "--job-interval-seconds", "0"]
+    process.arguments = ["--port", "0", "--data-dir", dataDir.path, "--job-interval-seconds", "0"] + extraArguments
     var environment = ProcessInfo.processInfo.environment
     environment["CRM_DATABASE_URL"] = try TestDatabase.connectionString()
     environment["CRM_TOKEN_FILE"] = dataDir.appendingPathComponent("admin-token").path
@@ -441,34 +450,86 @@ struct CrmdProcess: @unchecked Sendable {
 
 @Suite("CLI: crm import")
 struct ImportCLITests {
-  /// Runs `crm` with `arguments`; returns its exit status and standard error.
-  static func crm(
-    _ arguments: [String], server: CrmdProcess, token: String, killAfter: Duration? = nil
-  ) async throws -> (Int32, String) {
-    try await runBlocking { try runCRM(arguments, server: server, token: token, killAfter: killAfter) }
+  /// A `crm` child process. (`Process` is not `Sendable`; this only waits for it, reads its pipe and
+  /// signals it, which is safe from any thread.)
+  struct CRMProcess: @unchecked Sendable {
+    let process: Process
+    let errors: Pipe
+
+    /// Starts `crm` with `arguments` against `server`.
+    static func launch(_ arguments: [String], server: CrmdProcess, token: String) throws -> CRMProcess {
+      let process = Process()
+      process.executableURL = CrmdProcess.binary("crm")
+      process.arguments = arguments
+      var environment = ProcessInfo.processInfo.environment
+      environment["CRM_ADDRESS"] = "\(server.address.host):\(server.address.port)"
+      environment["CRM_TOKEN"] = token
+      process.environment = environment
+      let errors = Pipe()
+      process.standardError = errors
+      process.standardOutput = FileHandle.nullDevice
+      try process.run()
+      return CRMProcess(process: process, errors: errors)
+    }
+
+    /// Waits for the exit; returns the status and standard error.
+    func finish() -> (Int32, String) {
+      let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      process.waitUntilExit()
+      return (process.terminationStatus, text)
+    }
+
+    /// SIGKILL: no chance to clean up or to say goodbye to the server.
+    func kill() {
+      if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
   }
 
-  private static func runCRM(_ arguments: [String], server: CrmdProcess, token: String, killAfter: Duration?) throws -> (
-    Int32, String
-  ) {
-    let process = Process()
-    process.executableURL = CrmdProcess.binary("crm")
-    process.arguments = arguments
-    var environment = ProcessInfo.processInfo.environment
-    environment["CRM_ADDRESS"] = "\(server.address.host):\(server.address.port)"
-    environment["CRM_TOKEN"] = token
-    process.environment = environment
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    if let killAfter {
-      Thread.sleep(forTimeInterval: Double(killAfter.components.seconds) + Double(killAfter.components.attoseconds) / 1e18)
-      if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+  /// Runs `crm` with `arguments` to its end; returns its exit status and standard error.
+  static func crm(_ arguments: [String], server: CrmdProcess, token: String) async throws -> (Int32, String) {
+    try await runBlocking { try CRMProcess.launch(arguments, server: server, token: token).finish() }
+  }
+
+  /// The write end of a named pipe that `crm` reads as its CSV file: `crm` can send only what the test
+  /// has written, so where an import stops is decided by the test, not by the machine's speed.
+  final class PipeFeed: @unchecked Sendable {  // used from one test's threads, one call at a time
+    let handle: FileHandle
+
+    /// Opens `path` for writing once `reader` has opened it for reading.
+    init(path: String, reader: CRMProcess) throws {
+      signal(SIGPIPE, SIG_IGN)  // a reader that died makes write fail with EPIPE, not kill the tests
+      var descriptor: Int32 = -1
+      try waitUntilBlocking("crm to open its input \(path)") {
+        guard reader.process.isRunning else { throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        descriptor = open(path, O_WRONLY | O_NONBLOCK)
+        return descriptor >= 0
+      }
+      _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+      handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
     }
-    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, text)
+
+    func write(_ text: String) throws { try handle.write(contentsOf: Data(text.utf8)) }
+    func close() throws { try handle.close() }
+  }
+
+  /// A scratch directory for one test, with a named pipe `stream.csv` in it.
+  static func scratchWithPipe(tag: String) throws -> (directory: URL, pipe: String) {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("crm-import-\(tag)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let pipe = directory.appendingPathComponent("stream.csv").path
+    guard mkfifo(pipe, 0o600) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: pipe]) }
+    return (directory, pipe)
+  }
+
+  /// The test file: a BOM, a header, quoted fields with commas, doubled quotes, embedded newlines,
+  /// non-ASCII names, CRLF line ends; rows `broken` have an invalid email.
+  static func csv(rows: Range<Int>, tag: String, broken: Set<Int>, header: Bool) -> String {
+    var text = header ? "\u{FEFF}Full Name,E-Mail,Company,Notes\r\n" : ""
+    for index in rows {
+      let email = broken.contains(index) ? "broken\(index)" : "cli\(index)@\(tag).example"
+      text += "\"Zoë Nü\(index)\",\(email),\"Acme, Inc.\",\"line one\nline \"\"two\"\"\"\r\n"
+    }
+    return text
   }
 
   @Test("a CSV with a BOM, quotes, embedded newlines and UTF-8; killed with SIGKILL, then --resume: every row once")
@@ -477,42 +538,97 @@ struct ImportCLITests {
     let server = try await runBlocking { try CrmdProcess.start() }
     defer { server.kill() }
     let tag = UUID().uuidString.prefix(8).lowercased()
-    var text = "\u{FEFF}Full Name,E-Mail,Company,Notes\r\n"
-    for index in 0..<6_000 {
-      let email = index == 3 ? "broken" : "cli\(index)@\(tag).example"
-      text += "\"Zoë Nü\(index)\",\(email),\"Acme, Inc.\",\"line one\nline \"\"two\"\"\"\r\n"
-    }
-    let file = FileManager.default.temporaryDirectory.appendingPathComponent("import-\(tag).csv")
-    try text.write(to: file, atomically: true, encoding: .utf8)
-    defer { try? FileManager.default.removeItem(at: file) }
+    let (directory, fifo) = try Self.scratchWithPipe(tag: tag)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = directory.appendingPathComponent("people.csv").path
+    let failedRows = directory.appendingPathComponent("failed.csv").path
+    let options = ["--type", "leads", "--batch-size", "200", "--import-id", "cli-\(tag)", "--failed-rows", failedRows]
 
-    let (killedStatus, _) = try await Self.crm(
-      ["import", file.path, "--type", "leads", "--batch-size", "200"], server: server, token: tenant.adminSecret,
-      killAfter: .milliseconds(1200))
-    #expect(killedStatus != 0)
+    // The first run reads a pipe that holds five whole batches; once the server has committed them,
+    // crm is waiting for more input and is killed there: mid-way by construction.
+    let killed = try await runBlocking { try CRMProcess.launch(["import", fifo] + options, server: server, token: tenant.adminSecret) }
+    defer { killed.kill() }
+    let feed = try await runBlocking { try PipeFeed(path: fifo, reader: killed) }
+    try await runBlocking { try feed.write(Self.csv(rows: 0..<1_000, tag: tag, broken: [3], header: true)) }
     let owner = try TestDatabase.ownerConnection()
     defer { owner.close() }
-    let stopped: Int64 = try owner.query(
-      "SELECT next_index FROM imports WHERE tenant_id = \(tenant.tenantID)")[0].decode("next_index")
-    #expect(stopped > 0 && stopped < 6_000, "the kill landed mid-way (next_index \(stopped))")
-    let (refused, message) = try await Self.crm(["import", file.path, "--type", "leads"], server: server, token: tenant.adminSecret)
+    func committed() throws -> Int64 {
+      try owner.query("SELECT next_index FROM imports WHERE tenant_id = \(tenant.tenantID)").first?.decode("next_index") ?? 0
+    }
+    try await waitUntil("the server to commit the first 1,000 rows") { try committed() == 1_000 }
+    // The sixth batch (with a bad row, 1050) reaches the server, which waits on this test's lock of
+    // the import's row while crm is killed: it commits after the client is gone, so crm never hears
+    // of row 1050's failure — the resumed run must still list it.
+    let locker = try TestDatabase.ownerConnection()
+    defer { locker.close() }
+    try locker.execute(unsafeSQL: "BEGIN")
+    try locker.query("SELECT 1 FROM imports WHERE tenant_id = \(tenant.tenantID) FOR UPDATE")
+    try await runBlocking { try feed.write(Self.csv(rows: 1_000..<1_200, tag: tag, broken: [1_050], header: false)) }
+    try await waitUntil("the sixth batch to wait on the test's lock") {
+      try locker.query("SELECT count(*) AS n FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))")[0]
+        .decode("n", as: Int.self) == 1
+    }
+    killed.kill()
+    let (killedStatus, _) = try await runBlocking { killed.finish() }
+    #expect(killedStatus != 0)
+    try feed.close()
+    try locker.execute(unsafeSQL: "ROLLBACK")
+    try await waitUntil("the sixth batch to commit without its client") { try committed() == 1_200 }
+
+    // The whole file, at another path (the import id names the import, not the path).
+    try Self.csv(rows: 0..<6_000, tag: tag, broken: [3, 1_050], header: true).write(toFile: file, atomically: true, encoding: .utf8)
+    let (refused, message) = try await Self.crm(["import", file] + options, server: server, token: tenant.adminSecret)
     #expect(refused == 6 && message.contains("--resume"))
-    let (status, summary) = try await Self.crm(
-      ["import", file.path, "--type", "leads", "--resume"], server: server, token: tenant.adminSecret)
-    #expect(status == 8, "one row failed: \(summary)")
-    #expect(summary.contains("5999 created") && summary.contains("1 failed") && summary.contains("6000 rows in all"))
+    let (status, summary) = try await Self.crm(["import", file, "--resume"] + options, server: server, token: tenant.adminSecret)
+    #expect(status == 8, "two rows failed: \(summary)")
+    #expect(summary.contains("5998 created") && summary.contains("2 failed") && summary.contains("6000 rows in all"))
+    #expect(summary.contains("resuming import cli-\(tag) at row 1200"))
     let connection = try TestDatabase.ownerConnection()
     defer { connection.close() }
     let count: Int64 = try connection.query(
       "SELECT count(*) AS n FROM leads WHERE tenant_id = \(tenant.tenantID) AND email_addresses[1] LIKE \("%@" + tag + ".example")"
     )[0].decode("n")
-    #expect(count == 5_999)
+    #expect(count == 5_998)
     let sample: String = try connection.query(
       "SELECT first_name || ' ' || last_name || '|' || description AS s FROM leads WHERE tenant_id = \(tenant.tenantID) AND email_addresses[1] = \("cli7@" + tag + ".example")"
     )[0].decode("s")
     #expect(sample == "Zoë Nü7|line one\nline \"two\"")
-    let failed = try String(contentsOfFile: file.path + ".failed.csv", encoding: .utf8)
-    #expect(failed.contains("broken") && failed.contains("_error"))
-    try? FileManager.default.removeItem(atPath: file.path + ".failed.csv")
+    let failed = try String(contentsOfFile: failedRows, encoding: .utf8)
+    // Every failed row of the import once: row 3 (answered before the kill) and row 1050 (committed
+    // after it, known only to the server's ledger).
+    #expect(failed.components(separatedBy: "broken3,").count == 2 && failed.contains("_error"), "row 3 once: \(failed)")
+    #expect(failed.components(separatedBy: "broken1050,").count == 2, "row 1050 once: \(failed)")
+    #expect(failed.split(separator: "\r\n").count + failed.split(separator: "\n").count > 0)
+  }
+
+  @Test("crmd dying mid-import makes crm exit 7 (unavailable) and say how to resume")
+  func serverDiesUnderCLI() async throws {
+    let tenant = try await TestTenant.make()
+    let server = try await runBlocking { try CrmdProcess.start() }
+    defer { server.kill() }
+    let tag = UUID().uuidString.prefix(8).lowercased()
+    let (directory, fifo) = try Self.scratchWithPipe(tag: tag)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let running = try await runBlocking {
+      try CRMProcess.launch(
+        ["import", fifo, "--type", "leads", "--batch-size", "100", "--import-id", "dies-\(tag)"], server: server,
+        token: tenant.adminSecret)
+    }
+    defer { running.kill() }
+    let feed = try await runBlocking { try PipeFeed(path: fifo, reader: running) }
+    try await runBlocking { try feed.write(Self.csv(rows: 0..<200, tag: tag, broken: [], header: true)) }
+    let owner = try TestDatabase.ownerConnection()
+    defer { owner.close() }
+    try await waitUntil("the first rows to commit") {
+      try owner.query("SELECT next_index FROM imports WHERE tenant_id = \(tenant.tenantID)").first?.decode("next_index", as: Int64.self)
+        == 200
+    }
+    server.kill()
+    // crm reads its input on the sending side; the end of the input lets that side finish.
+    try feed.close()
+    let (status, message) = try await runBlocking { running.finish() }
+    #expect(status == 7, "\(message)")
+    #expect(message.contains("unavailable") && message.contains("--resume"), "\(message)")
+    #expect(!message.contains("CancellationError"), "\(message)")
   }
 }

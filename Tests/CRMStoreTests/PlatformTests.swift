@@ -7,6 +7,49 @@ import Testing
 
 @testable import CRMStore
 
+@Suite("Store: page tokens")
+struct PageTokenCodecTests {
+  let codec = PageTokenCodec(secret: Array(repeating: 7, count: 32))
+
+  @Test("a token round-trips and is bound to its query; an empty one is no token")
+  func roundTrip() throws {
+    let token = PageToken(key: "2026-12-06 05:00:00+00", id: UUID(), query: "q1")
+    #expect(try codec.decode(codec.encode(token), query: "q1") == token)
+    #expect(try codec.decode("", query: "q1") == nil)
+    #expect(Self.reason { try codec.decode(codec.encode(token), query: "q2") } == "MISMATCH")
+  }
+
+  @Test("an edited, forged, truncated or foreign token is refused before it reaches SQL")
+  func tampering() throws {
+    let token = PageToken(key: "2026-12-06 05:00:00+00", id: UUID(), query: "q1")
+    let issued = codec.encode(token)
+    let parts = issued.split(separator: ".").map(String.init)
+    // The payload edited to carry a key no timestamp parses from, signature kept.
+    var forged = token
+    forged.key = "garbage"
+    let forgedPayload = PageTokenCodec.base64URL(try JSONEncoder().encode(forged))
+    let foreign = PageTokenCodec(secret: Array(repeating: 8, count: 32)).encode(token)
+    for text in [
+      forgedPayload + "." + parts[1], forgedPayload, parts[0], parts[0] + ".", issued + "x", String(issued.dropLast(2)),
+      foreign, "garbage!!", "a.b.c", String(repeating: "A", count: 5000),
+    ] {
+      #expect(Self.reason { try codec.decode(text, query: "q1") } == "INVALID_FORMAT", "\(text.prefix(40))")
+    }
+  }
+
+  static func reason(_ body: () throws -> PageToken?) -> String? {
+    do {
+      _ = try body()
+      return nil
+    } catch let error as CRMError {
+      guard case .invalidArgument(let violations) = error, violations.first?.field == "page_token" else { return "\(error)" }
+      return violations.first?.reason
+    } catch {
+      return "\(error)"
+    }
+  }
+}
+
 @Suite("Store: start-up, tokens and the embedded cluster")
 struct PlatformTests {
   @Test("two nodes migrating a fresh database at once apply each migration exactly once")
@@ -84,12 +127,15 @@ struct PlatformTests {
     let pid = try #require(Int32(try String(contentsOf: pidFile, encoding: .utf8).split(separator: "\n")[0]))
     // A crash: the postmaster dies without cleaning up, and its PID now names another process.
     kill(pid, SIGKILL)
-    for _ in 0..<100 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+    try await waitUntil("the killed postmaster to exit") { kill(pid, 0) != 0 }
     var contents = try String(contentsOf: pidFile, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
     contents[0] = Substring(String(getpid()))
     try contents.joined(separator: "\n").write(to: pidFile, atomically: false, encoding: .utf8)
-    // The children of the killed postmaster may linger a moment holding shared memory.
-    try await Task.sleep(for: .milliseconds(500))
+    // The children of the killed postmaster linger a moment holding its shared memory: wait until no
+    // process works in the cluster's directory any more (PostgreSQL's processes all chdir there).
+    try await waitUntil("the killed postmaster's children to exit") {
+      try Self.processes(workingIn: cluster.clusterDirectory).isEmpty
+    }
     #expect(try await runBlocking { try cluster.start() })
     let connection = try PostgresConnection(connectionString: cluster.connectionString)
     #expect(try connection.query("SELECT current_database() AS db")[0].decode("db", as: String.self) == "crm")
@@ -97,6 +143,17 @@ struct PlatformTests {
     try await runBlocking { cluster.stop() }
     #expect(!PostgresConnection.ping(connectionString: cluster.connectionString))
   }
+  /// The ids of the processes whose working directory is `directory`.
+  static func processes(workingIn directory: URL) throws -> [Int32] {
+    let target = directory.resolvingSymlinksInPath().path
+    return try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { name in
+      guard let pid = Int32(name),
+        let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(name)/cwd")
+      else { return nil }
+      return cwd == target ? pid : nil
+    }
+  }
+
 
   @Test("a data directory the postgres user cannot reach (like /root/…) still gets a working cluster")
   func unreachableDataDirectory() async throws {

@@ -2,6 +2,8 @@ public import Foundation
 
 /// An opaque keyset cursor: the sort key and id of the last row of a page, bound to the filters that
 /// produced it so that a token cannot be replayed against a different query.
+///
+/// Clients see it only signed (`PageTokenCodec` in CRMStore): its fields are server-made values.
 public struct PageToken: Sendable, Hashable, Codable {
   /// The sort key of the last row (text form; the store knows its type).
   public var key: String
@@ -15,30 +17,6 @@ public struct PageToken: Sendable, Hashable, Codable {
     self.key = key
     self.id = id
     self.query = query
-  }
-
-  /// The token as clients see it: base64url JSON.
-  public var encoded: String {
-    let data = (try? JSONEncoder().encode(self)) ?? Data()
-    return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-      .replacingOccurrences(of: "=", with: "")
-  }
-
-  /// Decodes a token a client sent back, checking it belongs to the same query.
-  ///
-  /// - Throws: ``CRMError/invalidArgument(_:)`` naming `page_token` when it is malformed or was made
-  ///   for other filters.
-  public static func decode(_ text: String, query: String) throws(CRMError) -> PageToken? {
-    if text.isEmpty { return nil }
-    var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-    while base64.count % 4 != 0 { base64 += "=" }
-    guard text.count <= 1024, let data = Data(base64Encoded: base64),
-      let token = try? JSONDecoder().decode(PageToken.self, from: data)
-    else { throw .invalid("page_token", "is not a token this server issued", reason: "INVALID_FORMAT") }
-    guard token.query == query else {
-      throw .invalid("page_token", "was issued for different filters or order", reason: "MISMATCH")
-    }
-    return token
   }
 }
 

@@ -1,7 +1,15 @@
 /// Collects every validation failure of one request, so the caller hears about all of them at once.
+///
+/// It keeps the first ``limit`` failures and counts the rest, so that a request with a million bad
+/// values costs a few kilobytes of error, not megabytes of trailers that clients refuse to read.
 public struct Violations: Sendable {
-  /// The failures so far.
+  /// The most failures kept; later ones are only counted.
+  public static let limit = 20
+
+  /// The failures kept so far (at most ``limit``).
   public private(set) var all: [FieldViolation] = []
+  /// Failures past ``limit``, counted but not kept.
+  public private(set) var omitted = 0
 
   /// An empty collection.
   public init() {}
@@ -11,12 +19,31 @@ public struct Violations: Sendable {
 
   /// Records a failure.
   public mutating func add(_ field: String, _ description: String, reason: String) {
-    all.append(FieldViolation(field: field, description: description, reason: reason))
+    guard all.count < Self.limit else {
+      omitted += 1
+      return
+    }
+    all.append(FieldViolation(field: String(field.prefix(200)), description: String(description.prefix(300)), reason: reason))
   }
 
-  /// Throws ``CRMError/invalidArgument(_:)`` if anything failed.
+  /// Throws ``CRMError/invalidArgument(_:)`` if anything failed: the kept failures, then one that
+  /// counts those left out.
   public func check() throws(CRMError) {
-    if !all.isEmpty { throw .invalidArgument(all) }
+    if all.isEmpty { return }
+    throw .invalidArgument(Self.bounded(all, omitted: omitted))
+  }
+
+  /// At most ``limit`` of `violations`, and a last entry counting the others when there are any.
+  public static func bounded(_ violations: [FieldViolation], omitted: Int = 0) -> [FieldViolation] {
+    let left = omitted + max(0, violations.count - limit)
+    var kept = Array(violations.prefix(limit))
+    if left > 0 {
+      kept.append(
+        FieldViolation(
+          field: "request", description: "\(left) more violation(s) not listed: fix the ones above and send again",
+          reason: "TOO_MANY_VIOLATIONS"))
+    }
+    return kept
   }
 
   /// Trims `value` and checks it is at most `maxLength` characters of clean text; `nil` for empty.

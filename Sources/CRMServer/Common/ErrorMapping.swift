@@ -29,7 +29,9 @@ public enum ErrorMapping {
   /// The status for a domain error.
   static func rpcError(for error: CRMError) -> RPCError {
     switch error {
-    case .invalidArgument(let violations):
+    case .invalidArgument(let all):
+      // Bounded here too, whoever built the list: an error must stay small enough for any client.
+      let violations = Violations.bounded(all)
       let message = violations.map { "\($0.field): \($0.description)" }.joined(separator: "; ")
       let status = GoogleRPCStatus(
         code: .invalidArgument, message: message,
@@ -111,7 +113,9 @@ public enum ErrorMapping {
       return RPCError(code: .aborted, message: "the change conflicted with another; retry it")
     case SQLState.queryCanceled:
       return RPCError(code: .deadlineExceeded, message: "the database took too long")
-    case SQLState.stringDataRightTruncation, SQLState.numericValueOutOfRange, SQLState.invalidTextRepresentation:
+    case let state where state.hasPrefix("22"):
+      // Class 22, data exception: a value the database cannot take (a malformed or out-of-range
+      // date, number or text). It came from the request; the request is what is wrong.
       return RPCError(code: .invalidArgument, message: "a value is out of range or malformed")
     case SQLState.insufficientPrivilege:
       return RPCError(code: .permissionDenied, message: "not allowed")

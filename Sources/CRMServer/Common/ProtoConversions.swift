@@ -95,12 +95,20 @@ enum RequestFields {
     }
   }
 
+  /// The most paths an update mask may name (more than any record has fields).
+  static let maxMaskPaths = 100
+
   /// The paths of an update mask, checked against the fields an update may name.
   static func mask<Field: RawRepresentable & Hashable>(
     _ mask: Google_Protobuf_FieldMask, hasMask: Bool, as type: Field.Type, into violations: inout Violations
   ) -> Set<Field> where Field.RawValue == String {
     guard hasMask, !mask.paths.isEmpty else {
       violations.add("update_mask", "name the fields to change, e.g. paths: [\"name\"]", reason: "REQUIRED")
+      return []
+    }
+    // No record has this many fields: refuse before looking at each path.
+    guard mask.paths.count <= Self.maxMaskPaths else {
+      violations.add("update_mask", "names \(mask.paths.count) paths; at most \(Self.maxMaskPaths)", reason: "TOO_MANY")
       return []
     }
     var fields = Set<Field>()

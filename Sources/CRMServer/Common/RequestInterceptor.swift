@@ -21,11 +21,18 @@ public struct RequestInterceptor: ServerInterceptor {
   let openServices: Set<String>
   let rateLimiter = RateLimiter()
 
+  /// The server's largest request message, named when a larger one is refused.
+  let maxRequestBytes: Int
+
   /// An interceptor that authenticates with `authenticator` and logs to `logger`.
-  public init(authenticator: Authenticator, logger: Logger, openServices: Set<String> = ["grpc.health.v1.Health"]) {
+  public init(
+    authenticator: Authenticator, logger: Logger, openServices: Set<String> = ["grpc.health.v1.Health"],
+    maxRequestBytes: Int = ServerConfiguration.defaults.maxRequestBytes
+  ) {
     self.authenticator = authenticator
     self.logger = logger
     self.openServices = openServices
+    self.maxRequestBytes = maxRequestBytes
   }
 
   /// Runs the call.
@@ -87,6 +94,10 @@ public struct RequestInterceptor: ServerInterceptor {
               try await Database.$remainingTime.withValue(remaining) { try await producer(writer) }
             }
           } catch {
+            if Self.isUnreadableRequest(error) {
+              logUnreadableRequest(method: "\(method)", requestID: requestID, peer: context.remotePeer)
+              throw Self.unreadableRequest(maxRequestBytes: maxRequestBytes)
+            }
             var mapped = ErrorMapping.rpcError(for: error)
             logger.info(
               "stream ended with an error",
@@ -102,6 +113,11 @@ public struct RequestInterceptor: ServerInterceptor {
       }
       return Self.tagged(response, requestID: requestID)
     } catch {
+      if Self.isUnreadableRequest(error) {
+        code = "\(RPCError.Code.resourceExhausted)"
+        logUnreadableRequest(method: "\(method)", requestID: requestID, peer: context.remotePeer)
+        throw Self.unreadableRequest(maxRequestBytes: maxRequestBytes)
+      }
       let rpcError = ErrorMapping.rpcError(for: error)
       code = "\(rpcError.code)"
       if rpcError.code == .internalError {
@@ -112,6 +128,33 @@ public struct RequestInterceptor: ServerInterceptor {
       tagged.metadata.replaceOrAddString(requestID, forKey: "x-request-id")
       throw tagged
     }
+  }
+
+  /// True for the transport's own failure to read a request message: larger than the server's
+  /// maximum request size, or bytes that are no gRPC message. grpc-swift-nio-transport reports both
+  /// as this `INTERNAL` error and has already reset the stream (the client sees `CANCELLED`), so the
+  /// status this server would answer never reaches the client; see docs/DECISIONS.md.
+  static func isUnreadableRequest(_ error: any Error) -> Bool {
+    guard let rpc = error as? RPCError, rpc.code == .internalError else { return false }
+    return rpc.message.hasPrefix("Failed to decode message")
+  }
+
+  /// The status for an unreadable request, for the log line and for any transport that delivers it.
+  static func unreadableRequest(maxRequestBytes: Int) -> RPCError {
+    RPCError(
+      code: .resourceExhausted,
+      message: "the request message could not be read: larger than the server's limit of \(maxRequestBytes) bytes, or malformed")
+  }
+
+  /// A client's oversized or malformed message is the client's problem, not the server's: a warning
+  /// with who sent it and to which method, not an error.
+  func logUnreadableRequest(method: String, requestID: String, peer: String) {
+    logger.warning(
+      "request message unreadable: over --max-request-bytes or malformed; the transport reset the stream",
+      metadata: [
+        "rpc.method": "\(method)", "rpc.request_id": "\(requestID)", "rpc.peer": "\(peer)",
+        "rpc.max_request_bytes": "\(maxRequestBytes)",
+      ])
   }
 
   /// The response with the request id in its initial metadata, so that callers can quote it.

@@ -29,6 +29,10 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
     // the channel hands a step over only when this task takes it, so at most one batch waits.
     let steps = AsyncChannel<ImportStep>()
     var begun: ImportHeader?
+    // While the stream is open its import's lease is renewed, even when the client sends nothing for a
+    // while; a stream that dies with this node stops renewing and readers soon see it interrupted.
+    var heartbeat: Task<Void, Never>?
+    defer { heartbeat?.cancel() }
     do {
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { [imports] in
@@ -67,6 +71,12 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
           case .begin(let header):
             let (job, resumed) = try await imports.begin(header, principal: call.principal)
             begun = header
+            heartbeat = Task { [imports] in
+              let every = imports.leaseDuration / 3
+              while (try? await Task.sleep(for: every)) != nil {
+                _ = try? await imports.renew(header.importID, principal: call.principal)
+              }
+            }
             try await response.write(
               .with {
                 $0.started = .with {
@@ -114,6 +124,25 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
     let page = try await imports.list(pageSize: pageSize, pageToken: request.pageToken, principal: call.principal)
     return .with {
       $0.imports = page.items.map(Crm_V1_ImportJob.init)
+      $0.nextPageToken = page.nextPageToken ?? ""
+    }
+  }
+
+  /// An import's failed rows, in row order.
+  public func listFailedImportRows(request: Crm_V1_ListFailedImportRowsRequest, context: ServerContext) async throws
+    -> Crm_V1_ListFailedImportRowsResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let id = Crm_V1_ImportHeader.importID(request.importID, field: "import_id", into: &violations)
+    let pageSize = PageSize.resolve(request.pageSize, into: &violations)
+    if request.beforeIndex < 0 { violations.add("before_index", "must not be negative", reason: "OUT_OF_RANGE") }
+    try violations.check()
+    let page = try await imports.failedRows(
+      of: id, before: request.beforeIndex > 0 ? request.beforeIndex : nil, pageSize: pageSize, pageToken: request.pageToken,
+      principal: call.principal)
+    return .with {
+      $0.rows = page.items.map(Crm_V1_ImportRowResult.init)
       $0.nextPageToken = page.nextPageToken ?? ""
     }
   }

@@ -37,7 +37,7 @@ public final class CRMServer: Service {
       ContactService(contacts: contacts, merges: merges),
       LeadService(leads: LeadStore(database: database), merges: merges),
       InteractionService(interactions: InteractionStore(database: database)),
-      ImportService(imports: ImportStore(database: database)),
+      ImportService(imports: ImportStore(database: database, leaseDuration: configuration.importLease)),
       OpportunityService(pipelines: PipelineStore(database: database), opportunities: OpportunityStore(database: database)),
       PoolService(pools: PoolStore(database: database), authenticator: authenticator),
       AssignmentService(assignments: AssignmentStore(database: database)),
@@ -69,7 +69,9 @@ public final class CRMServer: Service {
       config: transportConfig)
     server = GRPCServer(
       transport: transport, services: services,
-      interceptors: [RequestInterceptor(authenticator: authenticator, logger: logger)])
+      interceptors: [
+        RequestInterceptor(authenticator: authenticator, logger: logger, maxRequestBytes: configuration.maxRequestBytes)
+      ])
   }
 
   /// The address the server listens on, once it does (the real port when configured with 0).

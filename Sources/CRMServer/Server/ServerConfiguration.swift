@@ -30,6 +30,8 @@ public struct ServerConfiguration: Sendable {
   public var maxIdleTime: Duration
   /// How long an authenticated token is trusted before it is checked again.
   public var authCacheTTL: Duration
+  /// How long an import stream holds its import between batches and heartbeats.
+  public var importLease: Duration = .seconds(30)
 
   /// Defaults: 127.0.0.1:50051, plaintext, 16 MiB messages, keepalive every 60 s.
   public static let defaults = ServerConfiguration(

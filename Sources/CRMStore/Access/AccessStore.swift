@@ -200,7 +200,8 @@ public struct AccessStore: Sendable {
   /// A page of the tenant's users by email (admins only).
   public func listUsers(pageSize: Int, pageToken: String, principal: Principal) async throws -> Page<User> {
     try principal.requireAdmin()
-    let token = try PageToken.decode(pageToken, query: "users")
+    let tokens = try await database.pageTokens()
+    let token = try tokens.decode(pageToken, query: "users")
     return try await database.withTenant(principal.tenantID) { connection in
       var query: PostgresQuery =
         "SELECT \(unsafeSQL: Self.userColumns), lower(email) AS sort_key FROM users WHERE tenant_id = \(principal.tenantID)"
@@ -211,7 +212,7 @@ public struct AccessStore: Sendable {
       var next: String?
       if users.count > pageSize {
         users.removeLast()
-        next = PageToken(key: try rows[pageSize - 1].decode("sort_key"), id: users[pageSize - 1].id, query: "users").encoded
+        next = tokens.encode(PageToken(key: try rows[pageSize - 1].decode("sort_key"), id: users[pageSize - 1].id, query: "users"))
       }
       return Page(items: users, nextPageToken: next)
     }

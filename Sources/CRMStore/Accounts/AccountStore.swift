@@ -110,7 +110,8 @@ public struct AccountStore: Sendable {
   public func list(
     _ filter: AccountFilter, pageSize: Int, pageToken: String, includeTotal: Bool, principal: Principal
   ) async throws -> Page<Account> {
-    let token = try PageToken.decode(pageToken, query: filter.fingerprint)
+    let tokens = try await database.pageTokens()
+    let token = try tokens.decode(pageToken, query: filter.fingerprint)
     return try await database.withTenant(principal.tenantID) { connection in
       var conditions = Mechanics.commonConditions(
         principal: principal, archive: filter.archive, ownerID: filter.ownerID, tag: filter.tag,
@@ -121,7 +122,7 @@ public struct AccountStore: Sendable {
       }
       if let domain = filter.domain { conditions.append(" AND domain = \(domain)") }
       return try Mechanics.page(
-        connection, where: conditions, order: filter.order, token: token, fingerprint: filter.fingerprint,
+        connection, where: conditions, order: filter.order, token: token, tokens: tokens, fingerprint: filter.fingerprint,
         pageSize: pageSize, includeTotal: includeTotal)
     }
   }

@@ -88,7 +88,8 @@ public struct HistoryStore: Sendable {
     of recordType: RecordType, id: UUID, principal: Principal, pageSize: Int, pageToken: String
   ) async throws -> Page<ChangeEntry> {
     let fingerprint = "history|\(recordType.rawValue)|\(id.lowercasedString)"
-    let token = try PageToken.decode(pageToken, query: fingerprint)
+    let tokens = try await database.pageTokens()
+    let token = try tokens.decode(pageToken, query: fingerprint)
     let before = try token.map { token throws(CRMError) -> Int64 in
       guard let value = Int64(token.key) else { throw .invalid("page_token", "is malformed", reason: "INVALID_FORMAT") }
       return value
@@ -100,7 +101,7 @@ public struct HistoryStore: Sendable {
       var next: String?
       if entries.count > pageSize {
         entries.removeLast()
-        next = PageToken(key: String(entries.last!.sequence), id: id, query: fingerprint).encoded
+        next = tokens.encode(PageToken(key: String(entries.last!.sequence), id: id, query: fingerprint))
       }
       return Page(items: entries, nextPageToken: next)
     }

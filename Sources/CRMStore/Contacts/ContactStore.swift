@@ -90,7 +90,8 @@ public struct ContactStore: Sendable {
   public func list(
     _ filter: ContactFilter, pageSize: Int, pageToken: String, includeTotal: Bool, principal: Principal
   ) async throws -> Page<Contact> {
-    let token = try PageToken.decode(pageToken, query: filter.fingerprint)
+    let tokens = try await database.pageTokens()
+    let token = try tokens.decode(pageToken, query: filter.fingerprint)
     return try await database.withTenant(principal.tenantID) { connection in
       var conditions = Mechanics.commonConditions(
         principal: principal, archive: filter.archive, ownerID: filter.ownerID, tag: filter.tag,
@@ -109,7 +110,7 @@ public struct ContactStore: Sendable {
       }
       if let email = filter.email { conditions.append(" AND email_addresses @> ARRAY[\(email)]::text[]") }
       return try Mechanics.page(
-        connection, where: conditions, order: filter.order, token: token, fingerprint: filter.fingerprint,
+        connection, where: conditions, order: filter.order, token: token, tokens: tokens, fingerprint: filter.fingerprint,
         pageSize: pageSize, includeTotal: includeTotal)
     }
   }

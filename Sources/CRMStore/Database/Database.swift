@@ -2,6 +2,7 @@ import CRMCore
 import Foundation
 public import LibPQ
 public import Logging
+import Synchronization
 
 /// The store's entry point: one connection pool whose connections act as `crm_app` (so row-level
 /// security applies), and the tenant-scoped transactions every aggregate's store runs in.
@@ -37,6 +38,8 @@ public final class Database: Sendable {
   /// The configuration used.
   public let configuration: Configuration
   let logger: Logger
+  /// The page-token codec, made with the database's key the first time a list needs it.
+  private let tokenCodec = Mutex<PageTokenCodec?>(nil)
 
   /// Session settings every connection gets: UTC ISO timestamps, and the unprivileged role.
   static let sessionSetup = [
@@ -72,6 +75,18 @@ public final class Database: Sendable {
     } catch {
       return false
     }
+  }
+
+  /// The codec that signs and checks page tokens with this database's key (one key for every node;
+  /// read once, then kept).
+  public func pageTokens() async throws -> PageTokenCodec {
+    if let codec = tokenCodec.withLock({ $0 }) { return codec }
+    let secret = try await pool.withConnection { connection in
+      try connection.query("SELECT crm_page_token_key() AS k")[0].decode("k", as: PostgresBytes.self)
+    }
+    let codec = PageTokenCodec(secret: secret.bytes)
+    tokenCodec.withLock { $0 = codec }
+    return codec
   }
 
   /// The time left to the current request's deadline, set by the server for each call; statements

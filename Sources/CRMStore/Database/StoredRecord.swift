@@ -288,7 +288,7 @@ enum RecordMechanics<Record: StoredRecord> {
   /// One keyset page of the rows matching `conditions`, in `order`, after `token`.
   static func page(
     _ connection: PostgresConnection, where conditions: PostgresQuery, order: ListOrder, token: PageToken?,
-    fingerprint: String, pageSize: Int, includeTotal: Bool
+    tokens: PageTokenCodec, fingerprint: String, pageSize: Int, includeTotal: Bool
   ) throws -> Page<Record> {
     var total: Int64?
     if includeTotal {
@@ -312,7 +312,7 @@ enum RecordMechanics<Record: StoredRecord> {
       records.removeLast()
       let last = records[pageSize - 1]
       let key: String = order == .name ? try rows[pageSize - 1].decode("sort_key") : (last.updatedAt.postgresText ?? "")
-      next = PageToken(key: key, id: last.id, query: fingerprint).encoded
+      next = tokens.encode(PageToken(key: key, id: last.id, query: fingerprint))
     }
     return Page(items: records, nextPageToken: next, totalSize: total)
   }

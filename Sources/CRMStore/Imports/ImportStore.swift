@@ -67,9 +67,31 @@ extension Account: ImportableRecord {
 /// ledger rows and the counters. Nothing is written for a row unless its ledger row commits with it.
 public struct ImportStore: Sendable {
   let database: Database
+  /// How long a running import's stream holds it without a batch or a heartbeat (``renew(_:principal:)``).
+  public let leaseDuration: Duration
 
-  /// A store over `database`.
-  public init(database: Database) { self.database = database }
+  /// A store over `database` whose streams hold their imports for `leaseDuration` at a time.
+  public init(database: Database, leaseDuration: Duration = .seconds(30)) {
+    self.database = database
+    self.leaseDuration = leaseDuration
+  }
+
+  /// The lease in seconds, for `make_interval`.
+  var leaseSeconds: Double { Double(leaseDuration.components.seconds) + Double(leaseDuration.components.attoseconds) / 1e18 }
+
+  /// Extends a running import's lease: its stream is alive, though idle. Returns false when the import
+  /// is no longer running (another stream ended it).
+  @discardableResult
+  public func renew(_ importID: String, principal: Principal) async throws -> Bool {
+    try await database.withTenant(principal.tenantID) { connection in
+      try connection.query(
+        """
+        UPDATE imports SET lease_until = now() + make_interval(secs => \(leaseSeconds))
+        WHERE tenant_id = \(principal.tenantID) AND import_id = \(importID) AND state = 'running'
+        """
+      ).affectedRows > 0
+    }
+  }
 
   /// Starts or resumes an import: FAILED_PRECONDITION when the id exists with another record type or
   /// mode. Returns the job (now running) and whether it existed.
@@ -86,7 +108,7 @@ public struct ImportStore: Sendable {
         }
         let row = try connection.query(
           """
-          UPDATE imports SET state = 'running', updated_at = now(),
+          UPDATE imports SET state = 'running', updated_at = now(), lease_until = now() + make_interval(secs => \(leaseSeconds)),
             expected_rows = greatest(expected_rows, \(header.expectedRows))
           WHERE tenant_id = \(principal.tenantID) AND import_id = \(header.importID)
           RETURNING \(unsafeSQL: Self.columns)
@@ -95,9 +117,9 @@ public struct ImportStore: Sendable {
       }
       let row = try connection.query(
         """
-        INSERT INTO imports (tenant_id, import_id, record_type, mode, state, source_name, expected_rows, created_by)
+        INSERT INTO imports (tenant_id, import_id, record_type, mode, state, source_name, expected_rows, created_by, lease_until)
         VALUES (\(principal.tenantID), \(header.importID), \(header.recordType.rawValue), \(header.mode.rawValue), 'running',
-                \(header.sourceName), \(header.expectedRows), \(principal.userID))
+                \(header.sourceName), \(header.expectedRows), \(principal.userID), now() + make_interval(secs => \(leaseSeconds)))
         RETURNING \(unsafeSQL: Self.columns)
         """)[0]
       return (try Self.job(row: row), false)
@@ -109,7 +131,7 @@ public struct ImportStore: Sendable {
     try await database.withTenant(principal.tenantID) { connection in
       let row = try connection.query(
         """
-        UPDATE imports SET state = \(completed ? "completed" : "interrupted"), updated_at = now()
+        UPDATE imports SET state = \(completed ? "completed" : "interrupted"), updated_at = now(), lease_until = NULL
         WHERE tenant_id = \(principal.tenantID) AND import_id = \(importID)
         RETURNING \(unsafeSQL: Self.columns)
         """)
@@ -132,7 +154,8 @@ public struct ImportStore: Sendable {
 
   /// The tenant's imports, newest first.
   public func list(pageSize: Int, pageToken: String, principal: Principal) async throws -> Page<ImportJob> {
-    let after = try PageToken.decode(pageToken, query: "imports")
+    let tokens = try await database.pageTokens()
+    let after = try tokens.decode(pageToken, query: "imports")
     return try await database.withTenant(principal.tenantID) { connection in
       var query: PostgresQuery = "SELECT \(unsafeSQL: Self.columns) FROM imports WHERE tenant_id = \(principal.tenantID)"
       if let after {
@@ -148,7 +171,45 @@ public struct ImportStore: Sendable {
       let token = PageToken(
         key: "\(last.createdAt.microsecondsSinceEpoch)|\(last.importID)",
         id: UUID(canonical: "00000000-0000-0000-0000-000000000000")!, query: "imports")
-      return Page(items: Array(jobs.prefix(pageSize)), nextPageToken: token.encoded)
+      return Page(items: Array(jobs.prefix(pageSize)), nextPageToken: tokens.encode(token))
+    }
+  }
+
+  /// One page of an import's failed rows (index below `before`, when given), from its ledger, in index
+  /// order. NOT_FOUND when the import is not the tenant's.
+  public func failedRows(of importID: String, before: Int64?, pageSize: Int, pageToken: String, principal: Principal)
+    async throws -> Page<ImportRowResult>
+  {
+    let tokens = try await database.pageTokens()
+    let fingerprint = "failed-rows|\(importID)|\(before.map(String.init) ?? "")"
+    let after = try tokens.decode(pageToken, query: fingerprint).map { token throws(CRMError) -> Int64 in
+      guard let index = Int64(token.key) else { throw .invalid("page_token", "is malformed", reason: "INVALID_FORMAT") }
+      return index
+    }
+    return try await database.withTenant(principal.tenantID) { connection in
+      guard
+        try !connection.query(
+          "SELECT 1 FROM imports WHERE tenant_id = \(principal.tenantID) AND import_id = \(importID)"
+        ).rows.isEmpty
+      else { throw CRMError.notFound("import \(importID) not found") }
+      var query: PostgresQuery = """
+        SELECT row_index, outcome, record_id, detail::text AS detail FROM import_rows
+        WHERE tenant_id = \(principal.tenantID) AND import_id = \(importID) AND outcome = 'failed'
+          AND row_index > \(after ?? -1)
+        """
+      if let before { query.append(" AND row_index < \(before)") }
+      query.append(" ORDER BY row_index LIMIT \(pageSize + 1)")
+      var rows = try connection.query(query).rows.map { row in
+        var result = try Self.result(row: row)
+        result.alreadyImported = true
+        return result
+      }
+      var next: String?
+      if rows.count > pageSize {
+        rows.removeLast()
+        next = tokens.encode(PageToken(key: String(rows[pageSize - 1].index), id: UUID(), query: fingerprint))
+      }
+      return Page(items: rows, nextPageToken: next)
     }
   }
 
@@ -222,7 +283,7 @@ public struct ImportStore: Sendable {
         }
       }
       fresh += try Self.write(Record.self, valid, connection, header: header, context: context)
-      try Self.record(fresh, connection, header: header, tenant: tenant)
+      try Self.record(fresh, connection, header: header, tenant: tenant, leaseSeconds: leaseSeconds)
       for result in fresh { results[result.index] = result }
       var seen = Set<Int64>()
       return rows.compactMap { seen.insert($0.index).inserted ? results[$0.index] : nil }
@@ -397,7 +458,9 @@ public struct ImportStore: Sendable {
   }
 
   /// Writes the ledger rows of `results` and adds them to the import's counters.
-  static func record(_ results: [ImportRowResult], _ connection: PostgresConnection, header: ImportHeader, tenant: UUID)
+  static func record(
+    _ results: [ImportRowResult], _ connection: PostgresConnection, header: ImportHeader, tenant: UUID, leaseSeconds: Double
+  )
     throws
   {
     guard !results.isEmpty else { return }
@@ -419,7 +482,8 @@ public struct ImportStore: Sendable {
       """
       UPDATE imports SET created = created + \(counts[.created] ?? 0), updated = updated + \(counts[.updated] ?? 0),
         duplicate_skipped = duplicate_skipped + \(counts[.duplicateSkipped] ?? 0), failed = failed + \(counts[.failed] ?? 0),
-        next_index = greatest(next_index, \(results.map(\.index).max()! + 1)), updated_at = now()
+        next_index = greatest(next_index, \(results.map(\.index).max()! + 1)), updated_at = now(),
+        lease_until = now() + make_interval(secs => \(leaseSeconds))
       WHERE tenant_id = \(tenant) AND import_id = \(header.importID)
       """)
   }
@@ -494,8 +558,12 @@ public struct ImportStore: Sendable {
 
   // MARK: - Rows
 
+  /// An import's columns; a running import whose lease ran out reads as interrupted (its stream died
+  /// with its node, or its client went silent past the lease).
   static let columns = """
-    import_id, record_type, mode, state, source_name, expected_rows, created, updated, duplicate_skipped, failed,
+    import_id, record_type, mode,
+    CASE WHEN state = 'running' AND lease_until < now() THEN 'interrupted' ELSE state END AS state,
+    source_name, expected_rows, created, updated, duplicate_skipped, failed,
     next_index, created_by, created_at, updated_at
     """
 

@@ -98,12 +98,13 @@ public struct InteractionStore: Sendable {
   public func list(_ filter: InteractionFilter, pageSize: Int, pageToken: String, principal: Principal) async throws
     -> Page<Interaction>
   {
-    let after = try Self.position(PageToken.decode(pageToken, query: filter.fingerprint))
+    let tokens = try await database.pageTokens()
+    let after = try Self.position(tokens.decode(pageToken, query: filter.fingerprint))
     return try await database.withTenant(principal.tenantID) { connection in
       try RecordAccess.requireVisible(connection, filter.record, principal: principal)
       let found = try Self.interactions(
         connection, linkedTo: [filter.record], kinds: filter.kinds, after: after, limit: pageSize + 1, principal: principal)
-      return Self.page(found.map(TimelineEntry.interaction), pageSize: pageSize, id: filter.record.id, query: filter.fingerprint)
+      return Self.page(found.map(TimelineEntry.interaction), pageSize: pageSize, id: filter.record.id, query: filter.fingerprint, tokens: tokens)
         .map { entry in
           guard case .interaction(let interaction) = entry else { preconditionFailure("only interactions were listed") }
           return interaction
@@ -121,12 +122,14 @@ public struct InteractionStore: Sendable {
   }
 
   /// The first `pageSize` of `entries` (sorted newest first), with a token for the rest.
-  static func page(_ entries: [TimelineEntry], pageSize: Int, id: UUID, query: String) -> Page<TimelineEntry> {
+  static func page(_ entries: [TimelineEntry], pageSize: Int, id: UUID, query: String, tokens: PageTokenCodec)
+    -> Page<TimelineEntry>
+  {
     guard entries.count > pageSize else { return Page(items: entries, nextPageToken: nil) }
     let items = Array(entries.prefix(pageSize))
     let last = items[pageSize - 1]
     let token = PageToken(key: "\(last.occurredAt.microsecondsSinceEpoch)|\(last.sortKey)", id: id, query: query)
-    return Page(items: items, nextPageToken: token.encoded)
+    return Page(items: items, nextPageToken: tokens.encode(token))
   }
 
   /// One page of a lead's, contact's or account's timeline, newest first: its interactions (for an
@@ -135,7 +138,8 @@ public struct InteractionStore: Sendable {
     -> Page<TimelineEntry>
   {
     let fingerprint = "timeline|\(record.key)"
-    let after = try Self.position(PageToken.decode(pageToken, query: fingerprint))
+    let tokens = try await database.pageTokens()
+    let after = try Self.position(tokens.decode(pageToken, query: fingerprint))
     guard record.type != .interaction else {
       throw CRMError.invalid("record.record_type", "a timeline belongs to a lead, a contact, an account or an opportunity")
     }
@@ -162,7 +166,7 @@ public struct InteractionStore: Sendable {
       let entries = try connection.query(changes).rows.map { try ChangeLog.entry($0, recordType: record.type) }
       let merged = (interactions.map(TimelineEntry.interaction) + entries.map(TimelineEntry.change))
         .sorted(by: TimelineEntry.newestFirst)
-      return Self.page(merged, pageSize: pageSize, id: record.id, query: fingerprint)
+      return Self.page(merged, pageSize: pageSize, id: record.id, query: fingerprint, tokens: tokens)
     }
   }
 

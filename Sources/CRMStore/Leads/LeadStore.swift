@@ -124,7 +124,8 @@ public struct LeadStore: Sendable {
   public func list(
     _ filter: LeadFilter, pageSize: Int, pageToken: String, includeTotal: Bool, principal: Principal
   ) async throws -> Page<Lead> {
-    let token = try PageToken.decode(pageToken, query: filter.fingerprint)
+    let tokens = try await database.pageTokens()
+    let token = try tokens.decode(pageToken, query: filter.fingerprint)
     return try await database.withTenant(principal.tenantID) { connection in
       var conditions = Mechanics.commonConditions(
         principal: principal, archive: filter.archive, ownerID: filter.ownerID, tag: filter.tag,
@@ -141,7 +142,7 @@ public struct LeadStore: Sendable {
       if let before = filter.createdBefore { conditions.append(" AND created_at < \(before)") }
       if let before = filter.updatedBefore { conditions.append(" AND updated_at < \(before)") }
       return try Mechanics.page(
-        connection, where: conditions, order: filter.order, token: token, fingerprint: filter.fingerprint,
+        connection, where: conditions, order: filter.order, token: token, tokens: tokens, fingerprint: filter.fingerprint,
         pageSize: pageSize, includeTotal: includeTotal)
     }
   }

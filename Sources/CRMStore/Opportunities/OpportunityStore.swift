@@ -264,7 +264,8 @@ public struct OpportunityStore: Sendable {
   public func list(
     _ filter: OpportunityFilter, pageSize: Int, pageToken: String, includeTotal: Bool, principal: Principal
   ) async throws -> Page<Opportunity> {
-    let token = try PageToken.decode(pageToken, query: filter.fingerprint)
+    let tokens = try await database.pageTokens()
+    let token = try tokens.decode(pageToken, query: filter.fingerprint)
     let tenant = principal.tenantID
     return try await database.withTenant(tenant) { connection in
       var conditions = Mechanics.commonConditions(
@@ -305,7 +306,7 @@ public struct OpportunityStore: Sendable {
         conditions.append(" AND lower(name) COLLATE \"C\" LIKE \(Mechanics.likePrefix(prefix)) ESCAPE '\\'")
       }
       return try Mechanics.page(
-        connection, where: conditions, order: filter.order, token: token, fingerprint: filter.fingerprint,
+        connection, where: conditions, order: filter.order, token: token, tokens: tokens, fingerprint: filter.fingerprint,
         pageSize: pageSize, includeTotal: includeTotal)
     }
   }

@@ -194,12 +194,13 @@ public struct PoolStore: Sendable {
   public func records(in pool: UUID, pageSize: Int, pageToken: String, principal: Principal) async throws -> Page<PooledRecord> {
     guard principal.isInPool(pool) else { throw CRMError.notFound("pool \(pool.lowercasedString) not found") }
     let fingerprint = "pool|\(pool.lowercasedString)"
-    let token = try PageToken.decode(pageToken, query: fingerprint)
+    let tokens = try await database.pageTokens()
+    let token = try tokens.decode(pageToken, query: fingerprint)
     return try await database.withTenant(principal.tenantID) { connection in
       let settings = try Self.load(connection, id: pool, tenant: principal.tenantID).settings
       return settings.recordType == .lead
-        ? try Self.page(Lead.self, connection, pool: pool, token: token, fingerprint: fingerprint, pageSize: pageSize, principal: principal)
-        : try Self.page(Account.self, connection, pool: pool, token: token, fingerprint: fingerprint, pageSize: pageSize, principal: principal)
+        ? try Self.page(Lead.self, connection, pool: pool, token: token, tokens: tokens, fingerprint: fingerprint, pageSize: pageSize, principal: principal)
+        : try Self.page(Account.self, connection, pool: pool, token: token, tokens: tokens, fingerprint: fingerprint, pageSize: pageSize, principal: principal)
     }
   }
 
@@ -633,7 +634,8 @@ public struct PoolStore: Sendable {
   }
 
   private static func page<Record: PoolableRecord>(
-    _ type: Record.Type, _ connection: PostgresConnection, pool: UUID, token: PageToken?, fingerprint: String, pageSize: Int,
+    _ type: Record.Type, _ connection: PostgresConnection, pool: UUID, token: PageToken?, tokens: PageTokenCodec,
+    fingerprint: String, pageSize: Int,
     principal: Principal
   ) throws -> Page<PooledRecord> {
     var query: PostgresQuery =
@@ -645,7 +647,7 @@ public struct PoolStore: Sendable {
     if records.count > pageSize {
       records.removeLast()
       let last = records[pageSize - 1]
-      next = PageToken(key: last.updatedAt.postgresText ?? "", id: last.id, query: fingerprint).encoded
+      next = tokens.encode(PageToken(key: last.updatedAt.postgresText ?? "", id: last.id, query: fingerprint))
     }
     return Page(items: records.map(\.pooled), nextPageToken: next)
   }

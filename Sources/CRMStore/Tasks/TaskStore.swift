@@ -99,7 +99,8 @@ public struct TaskStore: Sendable {
     guard principal.canRead(.task, ownedBy: owner) else {
       throw CRMError.permissionDenied("only the assignee, their managers or an admin may list their tasks")
     }
-    let token = try PageToken.decode(pageToken, query: filter.fingerprint)
+    let tokens = try await database.pageTokens()
+    let token = try tokens.decode(pageToken, query: filter.fingerprint)
     return try await database.withTenant(principal.tenantID) { connection in
       let sortKey = "coalesce(due_at, 'infinity'::timestamptz)"
       var query: PostgresQuery = "SELECT \(unsafeSQL: WorkTask.columns), \(unsafeSQL: sortKey)::text AS sort_key FROM tasks WHERE tenant_id = \(principal.tenantID)"
@@ -118,8 +119,8 @@ public struct TaskStore: Sendable {
       var next: String?
       if tasks.count > pageSize {
         tasks.removeLast()
-        next = PageToken(key: try rows[pageSize - 1].decode("sort_key"), id: tasks[pageSize - 1].id, query: filter.fingerprint)
-          .encoded
+        next = tokens.encode(
+          PageToken(key: try rows[pageSize - 1].decode("sort_key"), id: tasks[pageSize - 1].id, query: filter.fingerprint))
       }
       return Page(items: tasks, nextPageToken: next)
     }

@@ -1,0 +1,124 @@
+import CRMCore
+import CRMProto
+import CRMServer
+import CRMStore
+import CRMTestSupport
+import Foundation
+import GRPCCore
+import GRPCProtobuf
+import LibPQ
+import SwiftProtobuf
+import Testing
+
+/// Defects an outside client found (issue 13), each through a real gRPC connection.
+@Suite("Server: hostile input")
+struct HardeningRPCTests {
+  /// The field violations of an INVALID_ARGUMENT, or `nil` for any other outcome.
+  static func violations(_ call: () async throws -> some Any) async -> [String]? {
+    do {
+      _ = try await call()
+      return nil
+    } catch let error as RPCError {
+      guard error.code == .invalidArgument, let status = try? error.unpackGoogleRPCStatus() else { return nil }
+      return status.details.compactMap(\.badRequest).flatMap(\.violations).map(\.field)
+    } catch {
+      return nil
+    }
+  }
+
+  @Test("a page token edited, forged or cut answers INVALID_ARGUMENT on page_token, never INTERNAL")
+  func forgedPageTokens() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      for index in 0..<3 {
+        _ = try await leads.createLead(.with { $0.lead = .with { $0.lastName = "Paged \(index)" } }, metadata: auth)
+      }
+      let first = try await leads.listLeads(
+        .with {
+          $0.pageSize = 1
+          $0.orderBy = .updateTimeDesc
+        }, metadata: auth)
+      let issued = first.nextPageToken
+      #expect(!issued.isEmpty)
+      // The token still works as issued.
+      let second = try await leads.listLeads(
+        .with {
+          $0.pageSize = 1; $0.orderBy = .updateTimeDesc; $0.pageToken = issued
+        }, metadata: auth)
+      #expect(second.leads.count == 1 && second.leads.first?.id != first.leads.first?.id)
+
+      // An outside client's forgery: the payload's key changed to what no timestamp parses from.
+      let parts = issued.split(separator: ".").map(String.init)
+      #expect(parts.count == 2)
+      var payload = parts[0].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+      while payload.count % 4 != 0 { payload += "=" }
+      let decoded = try #require(Data(base64Encoded: payload))
+      var json = try #require(try JSONSerialization.jsonObject(with: decoded) as? [String: Any])
+      var forgeries: [String] = []
+      for key in ["garbage", "99999-99-99", "294277-01-01 00:00:00+00"] {
+        json["key"] = key
+        let edited = try JSONSerialization.data(withJSONObject: json).base64EncodedString()
+          .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        forgeries += [edited + "." + parts[1], edited]
+      }
+      forgeries += [String(issued.dropLast(3)), issued + "A", "garbage", String(repeating: "x", count: 10_000)]
+      for token in forgeries {
+        let fields = await Self.violations {
+          try await leads.listLeads(
+            .with {
+              $0.pageSize = 1; $0.orderBy = .updateTimeDesc; $0.pageToken = token
+            }, metadata: auth)
+        }
+        #expect(fields == ["page_token"], "\(token.prefix(60))")
+      }
+      // Other lists carry the same check.
+      let tasks = Crm_V1_TaskService.Client(wrapping: client)
+      #expect(await Self.violations { try await tasks.listMyTasks(.with { $0.pageToken = forgeries[0] }, metadata: auth) } == ["page_token"])
+      let imports = Crm_V1_ImportService.Client(wrapping: client)
+      #expect(await Self.violations { try await imports.listImports(.with { $0.pageToken = forgeries[0] }, metadata: auth) } == ["page_token"])
+    }
+  }
+
+  @Test("a data exception from PostgreSQL (SQLSTATE class 22) answers INVALID_ARGUMENT", arguments: ["22007", "22008", "22P02", "22003", "22001"])
+  func dataExceptions(sqlState: String) {
+    let error = ErrorMapping.rpcError(for: PostgresError(kind: .server, sqlState: sqlState, serverMessage: "date/time field value out of range: \"99999-99-99\""))
+    #expect(error.code == .invalidArgument && !error.message.contains("99999"))
+  }
+
+  @Test("thousands of bad mask paths answer a small INVALID_ARGUMENT that any client can read", arguments: [1_000, 100_000])
+  func boundedErrors(paths: Int) async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      let lead = try await leads.createLead(.with { $0.lead = .with { $0.lastName = "Masked" } }, metadata: auth)
+      let request = Crm_V1_UpdateLeadRequest.with {
+        $0.lead = .with {
+          $0.id = lead.id; $0.lastName = "Changed"
+        }
+        $0.updateMask = .with { $0.paths = (0..<paths).map { "no_such_field_\($0)" } }
+      }
+      do {
+        _ = try await leads.updateLead(request, metadata: auth)
+        Issue.record("\(paths) unknown paths were accepted")
+      } catch let error as RPCError {
+        #expect(error.code == .invalidArgument)
+        let status = try #require(try error.unpackGoogleRPCStatus())
+        let violations = status.details.compactMap(\.badRequest).flatMap(\.violations)
+        #expect(!violations.isEmpty && violations.count <= Violations.limit + 1)
+        #expect(violations.allSatisfy { $0.field == "update_mask" || $0.field == "request" })
+        let size = error.metadata.reduce(0) { total, entry in
+          switch entry.value {
+          case .string(let text): total + entry.key.utf8.count + text.utf8.count
+          case .binary(let bytes): total + entry.key.utf8.count + bytes.count
+          }
+        }
+        #expect(size + error.message.utf8.count < 8 * 1024, "the error is \(size) bytes")
+      }
+      // Nothing changed.
+      #expect(try await leads.getLead(.with { $0.id = lead.id }, metadata: auth).lastName == "Masked")
+    }
+  }
+}
