@@ -80,7 +80,9 @@ public enum ErrorMapping {
     case .unauthenticated(let message):
       return RPCError(code: .unauthenticated, message: message)
     case .resourceExhausted(let message, let retryAfter):
-      let status = GoogleRPCStatus(code: .resourceExhausted, message: message, details: [.retryInfo(delay: retryAfter)])
+      // A zero delay means retrying cannot help (a limit on the request itself): no RetryInfo then.
+      let status = GoogleRPCStatus(
+        code: .resourceExhausted, message: message, details: retryAfter > .zero ? [.retryInfo(delay: retryAfter)] : [])
       return RPCError(status)
     case .aborted(let message):
       return RPCError(code: .aborted, message: message)

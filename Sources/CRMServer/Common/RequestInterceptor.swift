@@ -57,6 +57,17 @@ public struct RequestInterceptor: ServerInterceptor {
         ])
     }
     do {
+      let metadataBytes = request.metadata.reduce(0) { total, entry in
+        switch entry.value {
+        case .string(let text): total + entry.key.utf8.count + text.utf8.count + 32
+        case .binary(let bytes): total + entry.key.utf8.count + bytes.count + 32
+        }
+      }
+      guard metadataBytes <= HeaderListLimit.metadataLimit else {
+        throw CRMError.resourceExhausted(
+          "the request's metadata is \(metadataBytes) bytes; at most \(HeaderListLimit.metadataLimit)",
+          retryAfter: .zero)
+      }
       let remaining = Self.timeout(from: request.metadata)
       if openServices.contains(context.descriptor.service.fullyQualifiedService) {
         return Self.tagged(try await next(request, context), requestID: requestID)

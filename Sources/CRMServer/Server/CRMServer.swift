@@ -56,6 +56,7 @@ public final class CRMServer: Service {
     transportConfig.connection.keepalive.time = configuration.keepaliveTime
     transportConfig.connection.keepalive.timeout = configuration.keepaliveTimeout
     transportConfig.connection.maxIdleTime = configuration.maxIdleTime
+    transportConfig.channelDebuggingCallbacks.onAcceptTCPConnection = { HeaderListLimit.install(on: $0) }
     let security: HTTP2ServerTransport.Posix.TransportSecurity
     if let tls = configuration.tls {
       security = .tls(
