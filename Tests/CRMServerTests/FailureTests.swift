@@ -23,7 +23,7 @@ struct FailureRPCTests {
     try await TestServer.withClient(database: database) { (client) async throws -> Void in
       let accounts = Crm_V1_AccountService.Client(wrapping: client)
       let started = ContinuousClock.now
-      #expect(await code { try await accounts.listAccounts(.init(), metadata: TestServer.auth("crm_whatever")) } == .unavailable)
+      #expect(await code { try await accounts.listAccounts(.init(), metadata: TestServer.auth(TokenSecret.generate())) } == .unavailable)
       #expect(ContinuousClock.now - started < .seconds(20))
       let health = Grpc_Health_V1_Health.Client(wrapping: client)
       #expect(try await health.check(.init()).status == .notServing)

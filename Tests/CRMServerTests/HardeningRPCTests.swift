@@ -8,6 +8,7 @@ import GRPCCore
 import GRPCProtobuf
 import LibPQ
 import SwiftProtobuf
+import Synchronization
 import Testing
 
 /// Defects an outside client found (issue 13), each through a real gRPC connection.
@@ -119,6 +120,41 @@ struct HardeningRPCTests {
       }
       // Nothing changed.
       #expect(try await leads.getLead(.with { $0.id = lead.id }, metadata: auth).lastName == "Masked")
+    }
+  }
+
+  @Test("a burst of wrong tokens from one address is throttled before it reaches the database; known tokens still work")
+  func wrongTokenBurst() async throws {
+    let tenant = try await TestTenant.make()
+    // The server's clock stands still: nothing refills while the test runs, however slowly it runs.
+    let clock = Mutex(ContinuousClock.now)
+    try await TestServer.withClient(now: { clock.withLock { $0 } }) { (client) async throws -> Void in
+      let accounts = Crm_V1_AccountService.Client(wrapping: client)
+      let good = TestServer.auth(tenant.adminSecret)
+      _ = try await accounts.listAccounts(.init(), metadata: good)
+      // Malformed secrets are refused without a lookup, and count too.
+      #expect(await code { try await accounts.listAccounts(.init(), metadata: TestServer.auth("guess")) } == .unauthenticated)
+      var codes: [RPCError.Code?] = []
+      for _ in 0..<40 {
+        let guess = TokenSecret.generate()
+        codes.append(await code { try await accounts.listAccounts(.init(), metadata: TestServer.auth(guess)) })
+      }
+      let unauthenticated = codes.prefix { $0 == .unauthenticated }.count
+      #expect(unauthenticated == RequestInterceptor.failedSignInsPerMinute - 1, "\(codes)")
+      #expect(codes.dropFirst(unauthenticated).allSatisfy { $0 == .resourceExhausted }, "\(codes)")
+      do {
+        _ = try await accounts.listAccounts(.init(), metadata: TestServer.auth(TokenSecret.generate()))
+        Issue.record("a throttled guess went through")
+      } catch let error as RPCError {
+        let status = try #require(try error.unpackGoogleRPCStatus())
+        #expect(error.code == .resourceExhausted && status.details.contains { $0.retryInfo != nil })
+      }
+      // The admin's token, known to this node, still works.
+      _ = try await accounts.listAccounts(.init(), metadata: good)
+      // Two seconds later the address has earned one more guess (30 a minute).
+      clock.withLock { $0 = $0 + .milliseconds(2_100) }
+      #expect(await code { try await accounts.listAccounts(.init(), metadata: TestServer.auth(TokenSecret.generate())) } == .unauthenticated)
+      #expect(await code { try await accounts.listAccounts(.init(), metadata: TestServer.auth(TokenSecret.generate())) } == .resourceExhausted)
     }
   }
 }

@@ -14,6 +14,7 @@ enum TestServer {
     maxRequestBytes: Int = ServerConfiguration.defaults.maxRequestBytes,
     database given: Database? = nil,
     tls: ServerConfiguration.TLS? = nil,
+    now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
     _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
   ) async throws -> T {
     let shared = try await TestDatabase.database()
@@ -22,7 +23,8 @@ enum TestServer {
     configuration.port = 0
     configuration.maxRequestBytes = maxRequestBytes
     configuration.tls = tls
-    let server = try CRMServer(configuration: configuration, database: database, logger: Logger(label: "test-server"))
+    let server = try CRMServer(
+      configuration: configuration, database: database, logger: Logger(label: "test-server"), now: now)
     return try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await server.server.serve() }
       defer { server.beginGracefulShutdown() }

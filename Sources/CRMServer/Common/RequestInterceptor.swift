@@ -19,20 +19,30 @@ public struct RequestInterceptor: ServerInterceptor {
   let authenticator: Authenticator
   let logger: Logger
   let openServices: Set<String>
-  let rateLimiter = RateLimiter()
+  let rateLimiter = RateLimiter<UUID>()
+  /// Failed sign-ins per peer address: past ``failedSignInsPerMinute`` the peer's unknown tokens are
+  /// refused without a database lookup until its bucket refills.
+  let failedSignIns = RateLimiter<String>()
+  /// Unknown tokens a peer may present a minute (a burst of that many, then one every 2 s).
+  public static let failedSignInsPerMinute = 30
 
   /// The server's largest request message, named when a larger one is refused.
   let maxRequestBytes: Int
 
+  /// The clock rate limits refill by (tests move it); durations logged use the real clock.
+  let now: @Sendable () -> ContinuousClock.Instant
+
   /// An interceptor that authenticates with `authenticator` and logs to `logger`.
   public init(
     authenticator: Authenticator, logger: Logger, openServices: Set<String> = ["grpc.health.v1.Health"],
-    maxRequestBytes: Int = ServerConfiguration.defaults.maxRequestBytes
+    maxRequestBytes: Int = ServerConfiguration.defaults.maxRequestBytes,
+    now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
   ) {
     self.authenticator = authenticator
     self.logger = logger
     self.openServices = openServices
     self.maxRequestBytes = maxRequestBytes
+    self.now = now
   }
 
   /// Runs the call.
@@ -75,15 +85,13 @@ public struct RequestInterceptor: ServerInterceptor {
       guard let secret = Self.bearer(from: request.metadata) else {
         throw CRMError.unauthenticated("missing credentials: send the metadata `authorization: Bearer <token>`")
       }
-      guard let principal = try await authenticator.principal(for: secret) else {
-        throw CRMError.unauthenticated("the token is unknown, revoked or expired")
-      }
+      let principal = try await authenticate(secret, peer: context.remotePeer)
       tenant = principal.tenantID.lowercasedString
       if let scope = principal.captureScope {
         guard method.description == CaptureService.captureMethod else {
           throw CRMError.permissionDenied("a capture key may only call \(CaptureService.captureMethod)")
         }
-        if let wait = rateLimiter.acquire(key: scope.keyID, ratePerMinute: scope.ratePerMinute) {
+        if let wait = rateLimiter.acquire(key: scope.keyID, ratePerMinute: scope.ratePerMinute, now: now()) {
           throw CRMError.resourceExhausted(
             "this capture key's rate limit (\(scope.ratePerMinute) a minute) is used up; retry in \(wait.components.seconds + 1) s",
             retryAfter: wait)
@@ -139,6 +147,34 @@ public struct RequestInterceptor: ServerInterceptor {
       tagged.metadata.replaceOrAddString(requestID, forKey: "x-request-id")
       throw tagged
     }
+  }
+
+  /// The principal for a bearer secret. A malformed secret is refused without a lookup; a peer that
+  /// presented too many unknown tokens lately is refused with `RESOURCE_EXHAUSTED` (and `RetryInfo`)
+  /// unless the token is one this node already knows, so guessing costs the guesser, not the database.
+  func authenticate(_ secret: String, peer: String) async throws -> Principal {
+    let address = Self.address(of: peer)
+    if let known = authenticator.cachedPrincipal(for: secret) { return known }
+    guard TokenSecret.isWellFormed(secret) else {
+      _ = failedSignIns.acquire(key: address, ratePerMinute: Self.failedSignInsPerMinute, now: now())
+      throw CRMError.unauthenticated("the token is unknown, revoked or expired")
+    }
+    if let wait = failedSignIns.wait(key: address, ratePerMinute: Self.failedSignInsPerMinute, now: now()) {
+      throw CRMError.resourceExhausted(
+        "too many unknown tokens from this address; retry in \(wait.components.seconds + 1) s", retryAfter: wait)
+    }
+    guard let principal = try await authenticator.principal(for: secret) else {
+      _ = failedSignIns.acquire(key: address, ratePerMinute: Self.failedSignInsPerMinute, now: now())
+      throw CRMError.unauthenticated("the token is unknown, revoked or expired")
+    }
+    return principal
+  }
+
+  /// The address part of a peer (`ipv4:127.0.0.1:5000` → `ipv4:127.0.0.1`): failures count per host,
+  /// not per connection.
+  static func address(of peer: String) -> String {
+    guard let colon = peer.lastIndex(of: ":"), peer[peer.index(after: colon)...].allSatisfy(\.isNumber) else { return peer }
+    return String(peer[..<colon])
   }
 
   /// True for the transport's own failure to read a request message: larger than the server's

@@ -24,10 +24,14 @@ public final class CRMServer: Service {
     "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
   ]
 
-  /// Builds the server over `database`; nothing listens until ``run()``.
-  public init(configuration: ServerConfiguration, database: Database, logger: Logger) throws {
+  /// Builds the server over `database`; nothing listens until ``run()``. `now` is the clock that token
+  /// caches and rate limits go by (tests move it).
+  public init(
+    configuration: ServerConfiguration, database: Database, logger: Logger,
+    now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+  ) throws {
     self.logger = logger
-    let authenticator = Authenticator(store: AccessStore(database: database), ttl: configuration.authCacheTTL)
+    let authenticator = Authenticator(store: AccessStore(database: database), ttl: configuration.authCacheTTL, now: now)
     let accounts = AccountStore(database: database)
     let contacts = ContactStore(database: database)
     let merges = MergeStore(database: database)
@@ -71,7 +75,8 @@ public final class CRMServer: Service {
     server = GRPCServer(
       transport: transport, services: services,
       interceptors: [
-        RequestInterceptor(authenticator: authenticator, logger: logger, maxRequestBytes: configuration.maxRequestBytes)
+        RequestInterceptor(
+          authenticator: authenticator, logger: logger, maxRequestBytes: configuration.maxRequestBytes, now: now)
       ])
   }
 
