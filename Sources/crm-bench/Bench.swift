@@ -21,6 +21,8 @@ struct Bench: AsyncParsableCommand {
         find-duplicates  FindDuplicates of --candidates
         convert  ConvertLead into a new account, contact and deal (the lead is created first, untimed)
         move-stage  MoveOpportunityStage back and forth between two open stages, one deal per worker
+        create-duplicate  CreateLead whose phone is one of --phone-pool seeded numbers (+14155 and six digits,
+                 `k` for k in 0..<pool), so the duplicate check finds existing leads on every call
         claim    --concurrency reps (made for the run) claim from a pool of --pool-records leads at random;
                  reports successful claims per second, conflicts, and double claims (must be 0)
       Each of --concurrency workers keeps one call in flight on a shared HTTP/2 connection pool.
@@ -31,7 +33,7 @@ struct Bench: AsyncParsableCommand {
 
   @Option(help: "Server address host:port (env: CRM_ADDRESS; default: 127.0.0.1:50051).") var address: String?
   @Option(help: "Bearer token (env: CRM_TOKEN).") var token: String?
-  @Option(help: "get, create, health, capture, find-duplicates, convert, move-stage or claim (see above).")
+  @Option(help: "get, create, health, capture, find-duplicates, convert, move-stage, claim or create-duplicate (see above).")
   var scenario: String = "get"
   @Option(help: "For find-duplicates: a CSV of candidates (first name, last name, email, company).")
   var candidates: String?
@@ -41,6 +43,7 @@ struct Bench: AsyncParsableCommand {
   @Option(help: "How many account ids to sample for the get scenario.") var sample: Int = 10_000
   @Option(help: "HTTP/2 connections to spread the workers over.") var connections: Int = 2
   @Option(help: "For claim: leads in the pool.") var poolRecords: Int = 10_000
+  @Option(help: "For create-duplicate: how many seeded phone numbers to draw from.") var phonePool: Int = 0
   @Flag(help: "Print one JSON object instead of text.") var json = false
 
   func run() async throws {
@@ -50,6 +53,9 @@ struct Bench: AsyncParsableCommand {
     }
     guard Self.scenarios.contains(scenario) else {
       throw ValidationError("--scenario must be one of \(Self.scenarios.joined(separator: ", "))")
+    }
+    if scenario == "create-duplicate", !(1...1_000_000).contains(phonePool) {
+      throw ValidationError("create-duplicate needs --phone-pool 1–1000000 (the seeded numbers)")
     }
     var people: [[String]] = []
     if scenario == "find-duplicates" {
@@ -83,7 +89,7 @@ struct Bench: AsyncParsableCommand {
         scenario: scenario, client: clients[0], metadata: metadata, workers: concurrency, poolRecords: poolRecords)
       let load = Load(
         scenario: scenario, clients: clients, metadata: metadata, ids: ids, people: people, setup: setup,
-        concurrency: concurrency, warmup: .milliseconds(Int(warmup * 1000)), duration: .milliseconds(Int(duration * 1000)))
+        phonePool: phonePool, concurrency: concurrency, warmup: .milliseconds(Int(warmup * 1000)), duration: .milliseconds(Int(duration * 1000)))
       var outcome = try await load.run()
       if scenario == "claim" { outcome.extra = try await setup.claimCheck(client: clients[0], metadata: metadata, outcome: outcome) }
       return outcome
@@ -91,7 +97,9 @@ struct Bench: AsyncParsableCommand {
     print(result.report(json: json, scenario: scenario, concurrency: concurrency))
   }
 
-  static let scenarios = ["get", "create", "health", "capture", "find-duplicates", "convert", "move-stage", "claim"]
+  static let scenarios = [
+    "get", "create", "health", "capture", "find-duplicates", "convert", "move-stage", "claim", "create-duplicate",
+  ]
 
   func sampleIDs(client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata) async throws -> [String] {
     let service = Crm_V1_AccountService.Client(wrapping: client)
@@ -119,6 +127,8 @@ struct Load: Sendable {
   let people: [[String]]
   /// What the operate scenarios made before the run.
   let setup: Setup
+  /// For create-duplicate: how many seeded phone numbers there are.
+  let phonePool: Int
   let concurrency: Int
   let warmup: Duration
   let duration: Duration
@@ -240,6 +250,19 @@ struct Load: Sendable {
                 ]
                 $0.formName = "Contact us"
               }
+            }, metadata: metadata)
+        } else if scenario == "create-duplicate" {
+          sequence += 1
+          let seeded = Int.random(in: 0..<phonePool, using: &generator)
+          let digits = String(seeded)
+          _ = try await leads.createLead(
+            .with {
+              $0.lead = .with {
+                $0.firstName = "Bench"
+                $0.lastName = "Duplicate \(worker)-\(sequence)"
+                $0.phones = [.with { $0.number = "+14155" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits }]
+              }
+              // The tenant's rule (warn by default): the lead is written and the matches come back.
             }, metadata: metadata)
         } else if scenario == "find-duplicates" {
           let person = people[Int.random(in: 0..<people.count, using: &generator)]
