@@ -162,7 +162,7 @@ struct PoolContentionTests {
     // A stranded connection leaves its waiters queued until they time out, however long that is; the
     // generous timeout keeps a busy CI machine (48 waiters on 2 cores) from failing for slowness alone.
     let pool = ConnectionPool(
-      configuration: .init(connectionString: try TestDatabase.connectionString(), maxConnections: 2, acquireTimeout: .seconds(10))
+      configuration: .init(connectionString: try TestDatabase.connectionString(), maxConnections: 2, acquireTimeout: .seconds(120))
     )
     let failures = Counter()
     await withTaskGroup(of: Void.self) { group in

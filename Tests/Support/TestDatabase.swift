@@ -36,7 +36,12 @@ public enum TestDatabase {
       if let cached { return cached }
       let url = try TestDatabase.connectionString()
       try Migrator().migrate(connectionString: url)
-      let database = Database(configuration: .init(connectionString: url, maxConnections: 16), logger: Logger(label: "test"))
+      // A generous acquire timeout: the whole suite shares this pool on a loaded two-core machine, and a
+      // test must not fail because another test held the connections for a while (the pool's own
+      // timeout is tested with pools of its own in LibPQTests).
+      let database = Database(
+        configuration: .init(connectionString: url, maxConnections: 16, acquireTimeout: .seconds(120)),
+        logger: Logger(label: "test"))
       cached = database
       return database
     }
