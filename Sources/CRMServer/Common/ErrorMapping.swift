@@ -30,8 +30,9 @@ public enum ErrorMapping {
   static func rpcError(for error: CRMError) -> RPCError {
     switch error {
     case .invalidArgument(let all):
-      // Bounded here too, whoever built the list: an error must stay small enough for any client.
-      let violations = Violations.bounded(all)
+      // Bounded here too, whoever built the list: an error must stay small enough for any client. A list
+      // from `Violations.check()` is already bounded (its last entry counts the rest): keep it whole.
+      let violations = all.count <= Violations.limit + 1 ? all : Violations.bounded(all)
       let message = violations.map { "\($0.field): \($0.description)" }.joined(separator: "; ")
       let status = GoogleRPCStatus(
         code: .invalidArgument, message: message,
