@@ -164,4 +164,41 @@ struct HardeningRPCTests {
       #expect(await code { try await accounts.listAccounts(.init(), metadata: TestServer.auth(TokenSecret.generate())) } == .resourceExhausted)
     }
   }
+
+  @Test("a message over --max-request-bytes is logged as a warning with peer and method, and the server goes on")
+  func oversizedMessage() async throws {
+    let tenant = try await TestTenant.make()
+    let log = FileManager.default.temporaryDirectory.appendingPathComponent("crmd-\(UUID().uuidString.prefix(8)).log")
+    defer { try? FileManager.default.removeItem(at: log) }
+    let server = try await runBlocking { try CrmdProcess.start(["--max-request-bytes", "4096"], log: log) }
+    defer { server.kill() }
+    let auth = TestServer.auth(tenant.adminSecret)
+    try await server.withClient { client in
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      let big = Crm_V1_CreateLeadRequest.with {
+        $0.lead = .with {
+          $0.lastName = "Oversized"
+          $0.description_p = String(repeating: "x", count: 20_000)
+        }
+      }
+      // The transport resets the stream (see docs/DECISIONS.md, Message size): the call fails.
+      #expect(await code { try await leads.createLead(big, metadata: auth) } != nil)
+    }
+    // The server is still there for the next caller.
+    try await server.withClient { client in
+      let lead = try await Crm_V1_LeadService.Client(wrapping: client).createLead(
+        .with { $0.lead = .with { $0.lastName = "Small" } }, metadata: auth)
+      #expect(!lead.id.isEmpty)
+    }
+    var lines: [Substring] = []
+    try await waitUntil("crmd to log the unreadable request") {
+      lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+      return lines.contains { $0.contains("request message unreadable") }
+    }
+    let line = try #require(lines.first { $0.contains("request message unreadable") })
+    // swift-log's stream format: timestamp, level, label, metadata, [source] message.
+    func level(_ line: Substring) -> Substring? { line.split(separator: " ").dropFirst().first }
+    #expect(level(line) == "warning" && line.contains("rpc.peer=") && line.contains("LeadService/CreateLead"), "\(line)")
+    #expect(!lines.contains { level($0) == "error" || level($0) == "critical" }, "\(lines.joined(separator: "\n"))")
+  }
 }

@@ -389,7 +389,7 @@ struct CrmdProcess: @unchecked Sendable {
   let address: (host: String, port: Int)
 
   /// Starts `.build/debug/crmd` on a free port and waits until it listens.
-  static func start(_ extraArguments: [String] = []) throws -> CrmdProcess {
+  static func start(_ extraArguments: [String] = [], log: URL? = nil) throws -> CrmdProcess {
     let binary = Self.binary("crmd")
     guard FileManager.default.isExecutableFile(atPath: binary.path) else {
       throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: binary.path + " (run swift build first)"])
@@ -407,7 +407,12 @@ struct CrmdProcess: @unchecked Sendable {
     process.environment = environment
     let output = Pipe()
     process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
+    if let log {
+      FileManager.default.createFile(atPath: log.path, contents: nil)
+      process.standardError = try FileHandle(forWritingTo: log)
+    } else {
+      process.standardError = FileHandle.nullDevice
+    }
     try process.run()
     var text = ""
     let deadline = Date().addingTimeInterval(60)
