@@ -408,7 +408,7 @@ struct CrmdProcess: @unchecked Sendable {
     let output = Pipe()
     process.standardOutput = output
     if let log {
-      FileManager.default.createFile(atPath: log.path, contents: nil)
+      _ = FileManager.default.createFile(atPath: log.path, contents: nil)
       process.standardError = try FileHandle(forWritingTo: log)
     } else {
       process.standardError = FileHandle.nullDevice
