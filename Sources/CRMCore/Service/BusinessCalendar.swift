@@ -82,6 +82,9 @@ public struct BusinessCalendar: Sendable, Hashable {
     try BusinessCalendar(timeZone: identifier, intervals: [Interval(weekday: 1, start: 0, minutes: 10_080)], holidays: holidays)
   }
 
+  /// Elapsed time: open all the time in UTC, no holidays. (Cannot fail: a known zone, one valid interval.)
+  public static let elapsedTime: BusinessCalendar = try! alwaysOpen()
+
   /// True when `instant` is inside a working interval and not on a holiday.
   public func isOpen(at instant: Timestamp) -> Bool {
     let time = instant.microsecondsSinceEpoch
