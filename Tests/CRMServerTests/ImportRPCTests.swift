@@ -179,8 +179,8 @@ struct ImportRPCTests {
             for start in stride(from: Int64(0), to: total, by: 500) {
               try await writer.write(Self.batch(start..<start + 500, tag: "k"))
             }
-            // Keep the stream open until the server dies under it (the kill ends this call).
-            try await Task.sleep(for: .seconds(600))
+            // Keep the stream open until the response side has killed the server under it.
+            try await waitUntil("crmd to be killed mid-import") { !first.process.isRunning }
           }
         ) { response in
           for try await message in response.messages {

@@ -44,3 +44,43 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
     }
   }
 }
+
+extension CalendarDate {
+  /// Year, month and day of the day `days` after 1970-01-01 (Howard Hinnant's civil-from-days; any
+  /// year, unlike ``init(year:month:day:)``).
+  static func civil(fromDaysSinceEpoch days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let dayOfEra = z - era * 146_097
+    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+    let monthPart = (5 * dayOfYear + 2) / 153
+    let day = dayOfYear - (153 * monthPart + 2) / 5 + 1
+    let month = monthPart < 10 ? monthPart + 3 : monthPart - 9
+    return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+  }
+
+  /// Days since 1970-01-01 (days-from-civil, the inverse of ``civil(fromDaysSinceEpoch:)``).
+  var daysSinceEpoch: Int {
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yearOfEra = y - era * 400
+    let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    return era * 146_097 + dayOfEra - 719_468
+  }
+
+  /// The date `days` later (earlier when negative).
+  func adding(days: Int) -> CalendarDate {
+    let (year, month, day) = Self.civil(fromDaysSinceEpoch: Int64(daysSinceEpoch + days))
+    return CalendarDate(year: Int(year), month: Int(month), day: Int(day))!
+  }
+
+  /// ISO weekday: 1 Monday … 7 Sunday.
+  var isoWeekday: Int {
+    // 1970-01-01 was a Thursday (4).
+    let offset = (daysSinceEpoch + 3) % 7
+    return (offset < 0 ? offset + 7 : offset) + 1
+  }
+}
+

@@ -31,18 +31,10 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
 
   /// RFC 3339 in UTC with microseconds, e.g. `2026-11-24T10:30:00.000000Z`.
   public var rfc3339: String {
-    // Civil date from days since the epoch (Howard Hinnant's algorithm), no formatter needed.
+    // Civil date from days since the epoch, no formatter needed.
     let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
     let secondOfDay = seconds - days * 86_400
-    let z = days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let dayOfEra = z - era * 146_097
-    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let mp = (5 * dayOfYear + 2) / 153
-    let day = dayOfYear - (153 * mp + 2) / 5 + 1
-    let month = mp < 10 ? mp + 3 : mp - 9
-    let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    let (year, month, day) = CalendarDate.civil(fromDaysSinceEpoch: days)
     func pad(_ value: Int64, _ width: Int) -> String {
       let text = String(value)
       return String(repeating: "0", count: max(0, width - text.count)) + text

@@ -210,38 +210,6 @@ public struct BusinessCalendar: Sendable, Hashable {
   }
 }
 
-extension CalendarDate {
-  /// Days since 1970-01-01 (Howard Hinnant's days-from-civil).
-  var daysSinceEpoch: Int {
-    let y = month <= 2 ? year - 1 : year
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yearOfEra = y - era * 400
-    let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-    return era * 146_097 + dayOfEra - 719_468
-  }
-
-  /// The date `days` later (earlier when negative).
-  func adding(days: Int) -> CalendarDate {
-    let z = daysSinceEpoch + days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let dayOfEra = z - era * 146_097
-    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let monthPart = (5 * dayOfYear + 2) / 153
-    let day = dayOfYear - (153 * monthPart + 2) / 5 + 1
-    let month = monthPart < 10 ? monthPart + 3 : monthPart - 9
-    return CalendarDate(year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month: month, day: day)!
-  }
-
-  /// ISO weekday: 1 Monday … 7 Sunday.
-  var isoWeekday: Int {
-    // 1970-01-01 was a Thursday (4).
-    let offset = (daysSinceEpoch + 3) % 7
-    return (offset < 0 ? offset + 7 : offset) + 1
-  }
-}
-
 extension Int64 {
   /// Floor division.
   func dividedRoundingDown(by divisor: Int64) -> Int64 {

@@ -129,12 +129,17 @@ public enum SLAClock {
     var since = events[first].at
     var manualDue: Timestamp?
     var breachTime: Timestamp?
-    var warningTime: Timestamp?
+    var warningReachedAt: Timestamp?
     var ended: SLAStatus.State?
 
-    /// The counted time at which the warning falls due, if the target has one.
-    func warningPoint() -> Duration? {
-      target.warningMinutes.map { .seconds(max(0, max(1, target.minutes) - $0) * 60) }
+    /// When the warning falls due counting from `start` with the time counted so far: the warning
+    /// offset before a manual due time, else when the counted time reaches the target less the offset.
+    /// `nil` when the target has no warning.
+    func warningTime(countingFrom start: Timestamp) -> Timestamp? {
+      guard let offset = target.warningMinutes else { return nil }
+      if let manualDue { return Timestamp(microsecondsSinceEpoch: manualDue.microsecondsSinceEpoch - Int64(offset) * 60_000_000) }
+      let point = Duration.seconds(max(0, max(1, target.minutes) - offset) * 60)
+      return (target.businessHours ? calendar : elapsedCalendar).adding(max(.zero, point - elapsed), to: start)
     }
 
     /// Counts the span up to `moment` (not past `now`), noting a breach inside it.
@@ -147,11 +152,8 @@ public enum SLAClock {
         if breachTime == nil, let due = manualDue ?? dueTime(after: elapsed, from: since), due < until {
           breachTime = due
         }
-        if warningTime == nil, let point = warningPoint() {
-          let warnAt =
-            manualDue.map { Timestamp(microsecondsSinceEpoch: $0.microsecondsSinceEpoch - Int64(target.warningMinutes!) * 60_000_000) }
-            ?? (target.businessHours ? calendar : elapsedCalendar).adding(max(.zero, point - elapsed), to: since)
-          if let warnAt, warnAt < until { warningTime = max(warnAt, since) }
+        if warningReachedAt == nil, let warnAt = warningTime(countingFrom: since), warnAt < until {
+          warningReachedAt = max(warnAt, since)
         }
         elapsed += measure(since, until)
       }
@@ -171,7 +173,7 @@ public enum SLAClock {
       case .activated(let newTarget), .retargeted(let newTarget):
         target = newTarget
         // The warning point moves with the target (a warning already sent stays in the log).
-        warningTime = nil
+        warningReachedAt = nil
       case .paused:
         isPaused = true
       case .resumed:
@@ -192,7 +194,7 @@ public enum SLAClock {
     if ended == nil { advance(to: now) }
 
     var status = SLAStatus(
-      state: .active, isWarning: false, target: target, dueTime: nil, warningTime: warningTime, breachTime: breachTime,
+      state: .active, isWarning: false, target: target, dueTime: nil, warningTime: warningReachedAt, breachTime: breachTime,
       elapsed: elapsed, paused: pausedTime)
     if let ended {
       status.state = ended
@@ -209,12 +211,8 @@ public enum SLAClock {
       return status
     }
     status.dueTime = manualDue ?? dueTime(after: elapsed, from: now)
-    if warningTime == nil, let point = warningPoint() {
-      // Still ahead: when the counted time will reach it from now.
-      status.warningTime =
-        manualDue.map { Timestamp(microsecondsSinceEpoch: $0.microsecondsSinceEpoch - Int64(target.warningMinutes!) * 60_000_000) }
-        ?? (target.businessHours ? calendar : elapsedCalendar).adding(max(.zero, point - elapsed), to: now)
-    }
+    // Still ahead: when the counted time will reach it from now.
+    if warningReachedAt == nil { status.warningTime = warningTime(countingFrom: now) }
     status.isWarning = status.warningTime.map { $0 <= now } ?? false
     return status
   }

@@ -19,38 +19,43 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
   /// Takes one call from the key's bucket; returns `nil` when allowed, else how long until the next
   /// call would be.
   func acquire(key: Key, ratePerMinute: Int, now: ContinuousClock.Instant = .now) -> Duration? {
-    let capacity = Double(max(ratePerMinute, 1))
-    let perSecond = capacity / 60
-    return buckets.withLock { buckets in
+    buckets.withLock { buckets in
       if buckets.count >= Self.maxKeys, buckets[key] == nil {
         buckets = buckets.filter { now - $0.value.updated < .seconds(60) }
       }
-      var bucket = buckets[key] ?? Bucket(tokens: capacity, updated: now)
-      let elapsed = now - bucket.updated
-      let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-      bucket.tokens = min(capacity, bucket.tokens + seconds * perSecond)
-      bucket.updated = now
+      var bucket = Self.refilled(buckets[key], ratePerMinute: ratePerMinute, now: now)
       defer { buckets[key] = bucket }
       if bucket.tokens >= 1 {
         bucket.tokens -= 1
         return nil
       }
-      let wait = (1 - bucket.tokens) / perSecond
-      return .milliseconds(Int64((wait * 1000).rounded(.up)))
+      return Self.wait(for: bucket, ratePerMinute: ratePerMinute)
     }
   }
 
   /// How long until the key's bucket holds a whole call again, without taking one; `nil` when it does.
   func wait(key: Key, ratePerMinute: Int, now: ContinuousClock.Instant = .now) -> Duration? {
-    let capacity = Double(max(ratePerMinute, 1))
-    let perSecond = capacity / 60
-    return buckets.withLock { buckets in
-      guard let bucket = buckets[key] else { return nil }
-      let elapsed = now - bucket.updated
-      let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-      let tokens = min(capacity, bucket.tokens + seconds * perSecond)
-      if tokens >= 1 { return nil }
-      return .milliseconds(Int64(((1 - tokens) / perSecond * 1000).rounded(.up)))
+    buckets.withLock { buckets in
+      guard let stored = buckets[key] else { return nil }
+      let bucket = Self.refilled(stored, ratePerMinute: ratePerMinute, now: now)
+      return bucket.tokens >= 1 ? nil : Self.wait(for: bucket, ratePerMinute: ratePerMinute)
     }
+  }
+
+  /// The bucket (a full one for a new key) with what it earned back since it was last used.
+  private static func refilled(_ stored: Bucket?, ratePerMinute: Int, now: ContinuousClock.Instant) -> Bucket {
+    let capacity = Double(max(ratePerMinute, 1))
+    guard var bucket = stored else { return Bucket(tokens: capacity, updated: now) }
+    let elapsed = now - bucket.updated
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    bucket.tokens = min(capacity, bucket.tokens + seconds * capacity / 60)
+    bucket.updated = now
+    return bucket
+  }
+
+  /// How long a bucket short of a whole call takes to earn it.
+  private static func wait(for bucket: Bucket, ratePerMinute: Int) -> Duration {
+    let perSecond = Double(max(ratePerMinute, 1)) / 60
+    return .milliseconds(Int64(((1 - bucket.tokens) / perSecond * 1000).rounded(.up)))
   }
 }

@@ -76,8 +76,11 @@ public struct ImportStore: Sendable {
     self.leaseDuration = leaseDuration
   }
 
-  /// The lease in seconds, for `make_interval`.
-  var leaseSeconds: Double { Double(leaseDuration.components.seconds) + Double(leaseDuration.components.attoseconds) / 1e18 }
+  /// When a lease taken now ends, as SQL (the transaction's time plus the lease).
+  var leaseEnd: PostgresQuery {
+    let seconds = Double(leaseDuration.components.seconds) + Double(leaseDuration.components.attoseconds) / 1e18
+    return "now() + make_interval(secs => \(seconds))"
+  }
 
   /// Extends a running import's lease: its stream is alive, though idle. Returns false when the import
   /// is no longer running (another stream ended it).
@@ -86,7 +89,7 @@ public struct ImportStore: Sendable {
     try await database.withTenant(principal.tenantID) { connection in
       try connection.query(
         """
-        UPDATE imports SET lease_until = now() + make_interval(secs => \(leaseSeconds))
+        UPDATE imports SET lease_until = \(leaseEnd)
         WHERE tenant_id = \(principal.tenantID) AND import_id = \(importID) AND state = 'running'
         """
       ).affectedRows > 0
@@ -108,7 +111,7 @@ public struct ImportStore: Sendable {
         }
         let row = try connection.query(
           """
-          UPDATE imports SET state = 'running', updated_at = now(), lease_until = now() + make_interval(secs => \(leaseSeconds)),
+          UPDATE imports SET state = 'running', updated_at = now(), lease_until = \(leaseEnd),
             expected_rows = greatest(expected_rows, \(header.expectedRows))
           WHERE tenant_id = \(principal.tenantID) AND import_id = \(header.importID)
           RETURNING \(unsafeSQL: Self.columns)
@@ -119,7 +122,7 @@ public struct ImportStore: Sendable {
         """
         INSERT INTO imports (tenant_id, import_id, record_type, mode, state, source_name, expected_rows, created_by, lease_until)
         VALUES (\(principal.tenantID), \(header.importID), \(header.recordType.rawValue), \(header.mode.rawValue), 'running',
-                \(header.sourceName), \(header.expectedRows), \(principal.userID), now() + make_interval(secs => \(leaseSeconds)))
+                \(header.sourceName), \(header.expectedRows), \(principal.userID), \(leaseEnd))
         RETURNING \(unsafeSQL: Self.columns)
         """)[0]
       return (try Self.job(row: row), false)
@@ -283,7 +286,7 @@ public struct ImportStore: Sendable {
         }
       }
       fresh += try Self.write(Record.self, valid, connection, header: header, context: context)
-      try Self.record(fresh, connection, header: header, tenant: tenant, leaseSeconds: leaseSeconds)
+      try Self.record(fresh, connection, header: header, tenant: tenant, leaseEnd: leaseEnd)
       for result in fresh { results[result.index] = result }
       var seen = Set<Int64>()
       return rows.compactMap { seen.insert($0.index).inserted ? results[$0.index] : nil }
@@ -459,7 +462,7 @@ public struct ImportStore: Sendable {
 
   /// Writes the ledger rows of `results` and adds them to the import's counters.
   static func record(
-    _ results: [ImportRowResult], _ connection: PostgresConnection, header: ImportHeader, tenant: UUID, leaseSeconds: Double
+    _ results: [ImportRowResult], _ connection: PostgresConnection, header: ImportHeader, tenant: UUID, leaseEnd: PostgresQuery
   )
     throws
   {
@@ -483,7 +486,7 @@ public struct ImportStore: Sendable {
       UPDATE imports SET created = created + \(counts[.created] ?? 0), updated = updated + \(counts[.updated] ?? 0),
         duplicate_skipped = duplicate_skipped + \(counts[.duplicateSkipped] ?? 0), failed = failed + \(counts[.failed] ?? 0),
         next_index = greatest(next_index, \(results.map(\.index).max()! + 1)), updated_at = now(),
-        lease_until = now() + make_interval(secs => \(leaseSeconds))
+        lease_until = \(leaseEnd)
       WHERE tenant_id = \(tenant) AND import_id = \(header.importID)
       """)
   }
