@@ -1,3 +1,5 @@
+public import Foundation
+
 /// The SLA metrics a policy can target.
 public enum SLAMetric: String, Sendable, Hashable, Codable, CaseIterable {
   /// Creation to the first public agent reply.
@@ -17,12 +19,16 @@ public struct SLATarget: Sendable, Hashable, Codable {
   public var businessHours: Bool
   /// Minutes before the due time at which the instance warns; `nil` for no warning.
   public var warningMinutes: Int?
+  /// The business calendar business-hours targets count by (the policy's); `nil` for the tenant's
+  /// default calendar.
+  public var calendarID: UUID?
 
   /// A target; ``SLAClock`` treats fewer than one minute as one.
-  public init(minutes: Int, businessHours: Bool, warningMinutes: Int? = nil) {
+  public init(minutes: Int, businessHours: Bool, warningMinutes: Int? = nil, calendarID: UUID? = nil) {
     self.minutes = minutes
     self.businessHours = businessHours
     self.warningMinutes = warningMinutes
+    self.calendarID = calendarID
   }
 }
 
@@ -115,11 +121,21 @@ public enum SLAClock {
   /// The status at `now` of the instance whose log is `events` (in time order; later entries with
   /// equal times apply after earlier ones). `nil` when the log has no activation.
   public static func status(of events: [SLAClockEvent], calendar: BusinessCalendar, at now: Timestamp) -> SLAStatus? {
+    status(of: events, calendars: { _ in calendar }, at: now)
+  }
+
+  /// The status at `now`, each span measured with the calendar of the target in force during it
+  /// (`calendars` maps a target's ``SLATarget/calendarID`` to its calendar): a re-target onto another
+  /// policy's calendar leaves the time counted under the old one as it was.
+  public static func status(
+    of events: [SLAClockEvent], calendars: (UUID?) -> BusinessCalendar, at now: Timestamp
+  ) -> SLAStatus? {
     guard let first = events.firstIndex(where: { if case .activated = $0.kind { true } else { false } }),
       case .activated(let initial) = events[first].kind
     else { return nil }
     let elapsedCalendar = BusinessCalendar.elapsedTime
     var target = initial
+    var calendar = calendars(initial.calendarID)
     func measure(_ from: Timestamp, _ to: Timestamp) -> Duration {
       (target.businessHours ? calendar : elapsedCalendar).businessTime(from: from, to: to)
     }
@@ -171,6 +187,7 @@ public enum SLAClock {
       advance(to: event.at)
       switch event.kind {
       case .activated(let newTarget), .retargeted(let newTarget):
+        if newTarget.calendarID != target.calendarID { calendar = calendars(newTarget.calendarID) }
         target = newTarget
         // The warning point moves with the target (a warning already sent stays in the log).
         warningReachedAt = nil

@@ -75,13 +75,19 @@ public struct SLAPolicy: Sendable, Hashable, Identifiable {
   public var conditions: Conditions
   /// Targets by priority, then metric; a missing entry means the metric is not tracked at that priority.
   public var targets: [TicketPriority: [SLAMetric: SLATarget]]
+  /// The business calendar its business-hours targets count by; `nil` for the tenant's default.
+  public var calendarID: UUID?
 
   /// A policy.
-  public init(id: UUID, name: String, conditions: Conditions, targets: [TicketPriority: [SLAMetric: SLATarget]]) {
+  public init(
+    id: UUID, name: String, conditions: Conditions, targets: [TicketPriority: [SLAMetric: SLATarget]],
+    calendarID: UUID? = nil
+  ) {
     self.id = id
     self.name = name
     self.conditions = conditions
     self.targets = targets
+    self.calendarID = calendarID
   }
 
   /// The first policy in `policies` (in their order) whose conditions match `subject`, if any.
@@ -89,8 +95,14 @@ public struct SLAPolicy: Sendable, Hashable, Identifiable {
     policies.first { $0.conditions.match(subject) }
   }
 
-  /// The targets this policy sets for `subject`'s priority.
-  public func targets(for subject: SLASubject) -> [SLAMetric: SLATarget] { targets[subject.priority] ?? [:] }
+  /// The targets this policy sets for `subject`'s priority, each naming the policy's calendar.
+  public func targets(for subject: SLASubject) -> [SLAMetric: SLATarget] {
+    (targets[subject.priority] ?? [:]).mapValues { target in
+      var target = target
+      target.calendarID = calendarID
+      return target
+    }
+  }
 }
 
 /// Which statuses stop which metric's clock: tenant configuration, with the usual default.
