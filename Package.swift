@@ -90,6 +90,7 @@ let package = Package(
         .embedInCode("Migrations/0023_tasks.sql"),
         .embedInCode("Migrations/0024_lead_score.sql"),
         .embedInCode("Migrations/0025_hardening.sql"),
+        .embedInCode("Migrations/0026_service.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -30,6 +30,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
   case interaction // = 4
   case opportunity // = 5
   case task // = 6
+  case ticket // = 7
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -45,6 +46,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     case 4: self = .interaction
     case 5: self = .opportunity
     case 6: self = .task
+    case 7: self = .ticket
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -58,6 +60,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     case .interaction: return 4
     case .opportunity: return 5
     case .task: return 6
+    case .ticket: return 7
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -71,6 +74,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     .interaction,
     .opportunity,
     .task,
+    .ticket,
   ]
 
 }
@@ -292,7 +296,7 @@ public nonisolated struct Crm_V1_MergeSource: Sendable {
 fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_RecordType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ACCOUNT\0\u{1}RECORD_TYPE_CONTACT\0\u{1}RECORD_TYPE_LEAD\0\u{1}RECORD_TYPE_INTERACTION\0\u{1}RECORD_TYPE_OPPORTUNITY\0\u{1}RECORD_TYPE_TASK\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ACCOUNT\0\u{1}RECORD_TYPE_CONTACT\0\u{1}RECORD_TYPE_LEAD\0\u{1}RECORD_TYPE_INTERACTION\0\u{1}RECORD_TYPE_OPPORTUNITY\0\u{1}RECORD_TYPE_TASK\0\u{1}RECORD_TYPE_TICKET\0")
 }
 
 nonisolated extension Crm_V1_ArchiveFilter: SwiftProtobuf._ProtoNameProviding {

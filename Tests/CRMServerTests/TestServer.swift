@@ -1,3 +1,4 @@
+import CRMCore
 import CRMProto
 import CRMServer
 import CRMStore
@@ -15,6 +16,7 @@ enum TestServer {
     database given: Database? = nil,
     tls: ServerConfiguration.TLS? = nil,
     now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+    slaClock: @escaping @Sendable () -> Timestamp = { .now },
     _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
   ) async throws -> T {
     let shared = try await TestDatabase.database()
@@ -24,7 +26,7 @@ enum TestServer {
     configuration.maxRequestBytes = maxRequestBytes
     configuration.tls = tls
     let server = try CRMServer(
-      configuration: configuration, database: database, logger: Logger(label: "test-server"), now: now)
+      configuration: configuration, database: database, logger: Logger(label: "test-server"), now: now, slaClock: slaClock)
     return try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await server.server.serve() }
       let outcome: Result<T, any Error>

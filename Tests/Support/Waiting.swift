@@ -1,4 +1,6 @@
+import CRMCore
 import Foundation
+import Synchronization
 
 /// A condition a test waited for did not come within its bound.
 public struct ConditionTimedOut: Error, CustomStringConvertible {
@@ -37,4 +39,24 @@ public func waitUntilBlocking(
     if ContinuousClock.now - start > bound { throw ConditionTimedOut(condition: what, waited: bound) }
     Thread.sleep(forTimeInterval: Double(interval.components.attoseconds) / 1e18 + Double(interval.components.seconds))
   }
+}
+
+/// A wall clock a test moves by hand: SLA timers, due times and jobs read it instead of the system
+/// clock, so a test walks days of business time in milliseconds.
+public final class ManualWallClock: Sendable {
+  private let current: Mutex<Timestamp>
+
+  /// A clock reading `start`.
+  public init(_ start: Timestamp) { current = Mutex(start) }
+
+  /// The time it reads.
+  @Sendable public func now() -> Timestamp { current.withLock { $0 } }
+
+  /// Moves it forward by `minutes`.
+  public func advance(minutes: Int) {
+    current.withLock { $0 = Timestamp(microsecondsSinceEpoch: $0.microsecondsSinceEpoch + Int64(minutes) * 60_000_000) }
+  }
+
+  /// Sets it to `time`.
+  public func set(_ time: Timestamp) { current.withLock { $0 = time } }
 }

@@ -20,6 +20,7 @@ public enum RecordType: String, Sendable, Hashable, CaseIterable, Codable {
   case interaction
   case opportunity
   case task
+  case ticket
 
   /// The types duplicate detection compares and merges.
   public static let matchable: [RecordType] = [.account, .contact, .lead]

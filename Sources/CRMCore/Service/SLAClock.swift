@@ -76,7 +76,7 @@ public struct SLAClockEvent: Sendable, Hashable, Codable {
 /// Where a metric instance stands at one moment, derived from its log.
 public struct SLAStatus: Sendable, Hashable {
   /// The instance's state.
-  public enum State: String, Sendable, Hashable {
+  public enum State: String, Sendable, Hashable, CaseIterable {
     /// Counting.
     case active
     /// Stopped by a pausing status.

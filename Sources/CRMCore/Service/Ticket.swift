@@ -147,6 +147,8 @@ public struct Ticket: Sendable, Hashable, Identifiable {
   public var openedAt: Timestamp
   /// The oldest customer comment no public agent reply has answered yet.
   public var awaitingReplySince: Timestamp?
+  /// When the status last changed (on the SLA clock).
+  public var statusChangedAt: Timestamp
   /// The earliest due time among its running SLA clocks.
   public var nextBreachAt: Timestamp?
   /// A summary of its SLA clocks, for lists.
@@ -178,6 +180,7 @@ public struct Ticket: Sendable, Hashable, Identifiable {
     self.fields = fields
     self.status = status
     self.openedAt = openedAt
+    statusChangedAt = createdAt
     slaState = .none
     self.createdAt = createdAt
     self.updatedAt = updatedAt

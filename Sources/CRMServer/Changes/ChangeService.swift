@@ -40,6 +40,7 @@ extension RecordType {
     case .interaction: self = .interaction
     case .opportunity: self = .opportunity
     case .task: self = .task
+    case .ticket: self = .ticket
     case .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be a record type (e.g. RECORD_TYPE_LEAD)", reason: "REQUIRED")
       return nil
@@ -53,7 +54,7 @@ extension RecordType {
     case .contact: self = .contact
     case .lead: self = .lead
     case .opportunity: self = .opportunity
-    case .interaction, .task, .unspecified, .UNRECOGNIZED:
+    case .interaction, .task, .ticket, .unspecified, .UNRECOGNIZED:
       violations.add(
         field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT, RECORD_TYPE_ACCOUNT or RECORD_TYPE_OPPORTUNITY", reason: "INVALID")
       return nil
@@ -66,7 +67,7 @@ extension RecordType {
     case .account: self = .account
     case .contact: self = .contact
     case .lead: self = .lead
-    case .interaction, .opportunity, .task, .unspecified, .UNRECOGNIZED:
+    case .interaction, .opportunity, .task, .ticket, .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT or RECORD_TYPE_ACCOUNT", reason: "INVALID")
       return nil
     }
@@ -82,6 +83,7 @@ extension Crm_V1_RecordType {
     case .interaction: self = .interaction
     case .opportunity: self = .opportunity
     case .task: self = .task
+    case .ticket: self = .ticket
     }
   }
 }

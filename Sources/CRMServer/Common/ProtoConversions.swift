@@ -63,9 +63,9 @@ enum RequestFields {
     return id
   }
 
-  /// A list of ids (1 to 1,000).
-  static func ids(_ texts: [String], field: String, into violations: inout Violations) -> [UUID] {
-    if texts.isEmpty { violations.add(field, "at least one id is required", reason: "REQUIRED") }
+  /// A list of ids (1 to 1,000; 0 to 1,000 when not `required`).
+  static func ids(_ texts: [String], field: String, required: Bool = true, into violations: inout Violations) -> [UUID] {
+    if texts.isEmpty, required { violations.add(field, "at least one id is required", reason: "REQUIRED") }
     if texts.count > PageSize.maximum {
       violations.add(field, "at most \(PageSize.maximum) ids", reason: "TOO_MANY")
       return []

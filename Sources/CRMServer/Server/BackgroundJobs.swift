@@ -1,21 +1,27 @@
+public import CRMCore
 public import CRMStore
 public import Logging
 public import ServiceLifecycle
 
-/// crmd's periodic jobs: the shared pools' recycling, then the alerts (stale deals, holdings about to
-/// return) raised as tasks. Every node may run them: each pass takes
+/// crmd's periodic jobs: the shared pools' recycling, the alerts (stale deals, holdings about to
+/// return) raised as tasks, the SLA clocks' warnings and breaches, and closing solved tickets.
+/// Every node may run them: each pass takes
 /// per-pool advisory locks that other nodes skip and row locks with `SKIP LOCKED`, so two nodes never
 /// return the same record twice. A failed pass is logged and retried at the next interval.
 public final class BackgroundJobs: Service {
   let pools: PoolStore
   let tasks: TaskStore
+  let tickets: TicketStore
   let interval: Duration
   let logger: Logger
 
-  /// Jobs over `database`, every `interval`.
-  public init(database: Database, interval: Duration, logger: Logger) {
+  /// Jobs over `database`, every `interval`; `slaClock` is the wall clock SLA timers go by.
+  public init(
+    database: Database, interval: Duration, logger: Logger, slaClock: @escaping @Sendable () -> Timestamp = { .now }
+  ) {
     pools = PoolStore(database: database)
     tasks = TaskStore(database: database)
+    tickets = TicketStore(database: database, now: slaClock)
     self.interval = interval
     self.logger = logger
   }
@@ -55,6 +61,28 @@ public final class BackgroundJobs: Service {
       }
     } catch {
       logger.warning("alerts failed; retrying next interval", metadata: ["crm.job": "alerts", "error": "\(error)"])
+    }
+    do {
+      let slaStarted = ContinuousClock.now
+      let report = try await tickets.fireDueClocks()
+      if report.warned + report.breached > 0 {
+        logger.info(
+          "SLA warnings and breaches fired",
+          metadata: [
+            "crm.job": "sla", "crm.warned": "\(report.warned)", "crm.breached": "\(report.breached)",
+            "crm.duration": "\(ContinuousClock.now - slaStarted)",
+          ])
+      }
+    } catch {
+      logger.warning("SLA job failed; retrying next interval", metadata: ["crm.job": "sla", "error": "\(error)"])
+    }
+    do {
+      let closed = try await tickets.closeSolved()
+      if closed > 0 {
+        logger.info("solved tickets closed", metadata: ["crm.job": "auto-close", "crm.closed": "\(closed)"])
+      }
+    } catch {
+      logger.warning("auto-close failed; retrying next interval", metadata: ["crm.job": "auto-close", "error": "\(error)"])
     }
   }
 }

@@ -1,4 +1,5 @@
 import CRMProto
+public import CRMCore
 public import CRMStore
 public import GRPCCore
 public import GRPCNIOTransportHTTP2
@@ -20,15 +21,16 @@ public final class CRMServer: Service {
     "crm.v1.AccountService", "crm.v1.ContactService", "crm.v1.LeadService", "crm.v1.DuplicateService",
     "crm.v1.ChangeService", "crm.v1.AdminService", "crm.v1.InteractionService", "crm.v1.CaptureService",
     "crm.v1.ImportService", "crm.v1.OpportunityService", "crm.v1.PoolService",
-    "crm.v1.AssignmentService", "crm.v1.TaskService",
+    "crm.v1.AssignmentService", "crm.v1.TaskService", "crm.v1.TicketService", "crm.v1.SLAService",
     "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
   ]
 
   /// Builds the server over `database`; nothing listens until ``run()``. `now` is the clock that token
-  /// caches and rate limits go by (tests move it).
+  /// caches and rate limits go by, `slaClock` the wall clock SLA timers go by (tests move both).
   public init(
     configuration: ServerConfiguration, database: Database, logger: Logger,
-    now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+    slaClock: @escaping @Sendable () -> Timestamp = { .now }
   ) throws {
     self.logger = logger
     let authenticator = Authenticator(store: AccessStore(database: database), ttl: configuration.authCacheTTL, now: now)
@@ -46,6 +48,8 @@ public final class CRMServer: Service {
       PoolService(pools: PoolStore(database: database), authenticator: authenticator),
       AssignmentService(assignments: AssignmentStore(database: database)),
       TaskService(tasks: TaskStore(database: database)),
+      TicketService(tickets: TicketStore(database: database, now: slaClock)),
+      SLAService(config: ServiceConfigStore(database: database, now: slaClock)),
       CaptureService(
         captures: CaptureStore(database: database), access: AccessStore(database: database), authenticator: authenticator),
       DuplicateService(duplicates: DuplicateStore(database: database), rules: DuplicateRuleStore(database: database)),

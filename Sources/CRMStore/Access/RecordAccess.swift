@@ -13,6 +13,7 @@ enum RecordAccess {
     case .interaction: Interaction.table
     case .opportunity: Opportunity.table
     case .task: WorkTask.table
+    case .ticket: Ticket.table
     }
   }
 
@@ -26,7 +27,7 @@ enum RecordAccess {
     for type in byType.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
       let rows = try connection.query(
         """
-        SELECT id, owner_id, \(unsafeSQL: type == .lead || type == .account ? "pool_id" : "NULL::uuid AS pool_id"),
+        SELECT id, \(unsafeSQL: type == .ticket ? "assignee_id AS owner_id" : "owner_id"), \(unsafeSQL: type == .lead || type == .account ? "pool_id" : "NULL::uuid AS pool_id"),
                archived_at IS NOT NULL AS archived
         FROM \(unsafeSQL: table(type))
         WHERE tenant_id = \(principal.tenantID) AND id = ANY(\(byType[type]!.map(\.id))::uuid[])

@@ -242,12 +242,15 @@ enum RecordMechanics<Record: StoredRecord> {
   /// The update, its change-log row and `alongside` (statements that must run with it, e.g. a stage
   /// history row) go in one round trip: the logged changes are the difference between `current` and
   /// `next`, which is what the row becomes (the columns the snapshot covers are written as given).
+  ///
+  /// `always` writes the row even when no logged field changed (a ticket comment moves SLA facts the
+  /// snapshot does not show); the change log still gets a row only for changes or notes.
   static func write(
     _ connection: PostgresConnection, _ next: Record, over current: Record, context: ChangeLog.Context, notes: [FieldChange] = [],
-    alongside: [PostgresQuery] = []
+    alongside: [PostgresQuery] = [], always: Bool = false
   ) throws -> Record {
     let changes = FieldChange.diff(fields: Record.changeLogOrder, old: current.snapshot, new: next.snapshot)
-    if changes.isEmpty { return current }
+    if changes.isEmpty && !always { return current }
     let principal = context.principal
     let update: PostgresQuery = """
       UPDATE \(unsafeSQL: Record.table) SET (\(unsafeSQL: Record.writableColumns)) = (\(next.writableValues)),
@@ -255,9 +258,12 @@ enum RecordMechanics<Record: StoredRecord> {
       WHERE tenant_id = \(principal.tenantID) AND id = \(current.id)
       RETURNING \(unsafeSQL: Record.columns)
       """
-    let log = ChangeLog.insert(
-      context: context, recordType: Record.recordType, recordID: current.id, operation: .update, changes: changes + notes)
-    let results = try translatingConstraints { try connection.pipeline([update, log] + alongside) }
+    let logged = changes + notes
+    let log =
+      logged.isEmpty
+      ? []
+      : [ChangeLog.insert(context: context, recordType: Record.recordType, recordID: current.id, operation: .update, changes: logged)]
+    let results = try translatingConstraints { try connection.pipeline([update] + log + alongside) }
     return try Record(row: results[0][0])
   }
 

@@ -218,14 +218,22 @@ public struct MergeStore: Sendable {
         """)
       references =
         type == .lead
-        ? [("opportunities", "source_lead_id", "opportunity")] : [("leads", "converted_contact_id", "lead")]
+        ? [("opportunities", "source_lead_id", "opportunity"), ("tickets", "requester_lead_id", "ticket")]
+        : [("leads", "converted_contact_id", "lead"), ("tickets", "requester_contact_id", "ticket")]
+      // Comments the merged people wrote name the survivor (comments are not versioned records).
+      let author = type == .lead ? "author_lead_id" : "author_contact_id"
+      try connection.query(
+        """
+        UPDATE ticket_comments SET \(unsafeSQL: author) = \(survivor)
+        WHERE tenant_id = \(tenant) AND \(unsafeSQL: author) = ANY(\(losers)::uuid[])
+        """)
     case .account:
       try AccountStore.lockHierarchy(connection, tenant: tenant)
       references = [
         ("contacts", "account_id", "contact"), ("accounts", "parent_id", "account"), ("opportunities", "account_id", "opportunity"),
-        ("leads", "converted_account_id", "lead"),
+        ("leads", "converted_account_id", "lead"), ("tickets", "account_id", "ticket"),
       ]
-    case .interaction, .opportunity, .task:
+    case .interaction, .opportunity, .task, .ticket:
       references = []
     }
     for (table, column, recordType) in references {
@@ -260,7 +268,7 @@ public struct MergeStore: Sendable {
       }
     case .contact:
       try relinkDealContacts(connection, from: losers, to: survivor, context: context)
-    case .lead, .interaction, .opportunity, .task:
+    case .lead, .interaction, .opportunity, .task, .ticket:
       break
     }
     if let lastActivity {

@@ -1,0 +1,264 @@
+import CRMCore
+import Foundation
+import LibPQ
+
+/// Writes tickets' SLA clocks: plans the events a change appends (``SLAPlanner``), folds each
+/// instance's log into its state (``SLAClock``), and keeps `sla_instances` and the ticket's summary
+/// (`sla_state`, `next_breach_at`) equal to what the logs say. Runs inside the caller's transaction.
+enum SLARecorder {
+  /// What evaluating a tenant's tickets needs: settings, the live policies in order, every calendar.
+  struct Context {
+    var settings: ServiceSettings
+    var policies: [SLAPolicy]
+    var calendars: [UUID: BusinessCalendar]
+
+    /// The calendar a target counts by: its policy's, else the tenant's default, else 24×7 UTC.
+    func calendar(_ id: UUID?) -> BusinessCalendar {
+      if let id, let calendar = calendars[id] { return calendar }
+      if let id = settings.defaultCalendarID, let calendar = calendars[id] { return calendar }
+      return .elapsedTime
+    }
+  }
+
+  static func context(_ connection: PostgresConnection, tenant: UUID) throws -> Context {
+    let settings = try ServiceConfigStore.settings(connection, tenant: tenant)
+    let policies = try ServiceConfigStore.policies(connection, tenant: tenant, includeArchived: false).map(\.policy)
+    var calendars: [UUID: BusinessCalendar] = [:]
+    for row in try connection.query(
+      "SELECT \(unsafeSQL: ServiceConfigStore.calendarColumns) FROM business_calendars WHERE tenant_id = \(tenant)"
+    ).rows {
+      let record = try ServiceConfigStore.calendar(row: row)
+      calendars[record.id] = record.calendar
+    }
+    return Context(settings: settings, policies: policies, calendars: calendars)
+  }
+
+  /// The instances of `tickets` with their logs, in log order.
+  static func instances(_ connection: PostgresConnection, tickets: [UUID], tenant: UUID) throws -> [UUID: [SLAInstance]] {
+    let rows = try connection.query(
+      """
+      SELECT ticket_id, metric, instance, kind, target, due_at, at FROM sla_events
+      WHERE tenant_id = \(tenant) AND ticket_id = ANY(\(tickets)::uuid[])
+      ORDER BY ticket_id, metric, instance, at, sequence
+      """)
+    var out: [UUID: [SLAInstance]] = [:]
+    for row in rows.rows {
+      let ticket: UUID = try row.decode("ticket_id")
+      guard let metric = SLAMetric(rawValue: try row.decode("metric")) else { continue }
+      let number: Int = try row.decode("instance")
+      let target = try StoredJSON.decode(StoredTarget.self, from: row.decode("target"))?.target
+      let kind: SLAClockEvent.Kind
+      switch try row.decode("kind", as: String.self) {
+      case "activated": kind = .activated(target ?? SLATarget(minutes: 1, businessHours: false))
+      case "retargeted": kind = .retargeted(target ?? SLATarget(minutes: 1, businessHours: false))
+      case "paused": kind = .paused
+      case "resumed": kind = .resumed
+      case "due_set": kind = .dueSet(try row.decode("due_at"))
+      case "fulfilled": kind = .fulfilled
+      case "cancelled": kind = .cancelled
+      case "warned": kind = .warned
+      default: kind = .breached
+      }
+      let event = SLAClockEvent(kind, at: try row.decode("at"))
+      var list = out[ticket, default: []]
+      if let index = list.firstIndex(where: { $0.metric == metric && $0.number == number }) {
+        list[index].events.append(event)
+      } else {
+        list.append(SLAInstance(metric: metric, number: number, events: [event]))
+      }
+      out[ticket] = list
+    }
+    return out
+  }
+
+  /// The statements that bring `ticket`'s clocks up to date after a change, setting its SLA fields
+  /// (policy, summary, next breach) for the caller to write with it. `instances` are its logs so far.
+  static func evaluate(
+    _ ticket: inout Ticket, instances: [SLAInstance], context: Context, account: (tier: String?, tags: Set<String>),
+    at now: Timestamp, cancelAll: Bool = false, actor: UUID?, note: String
+  ) -> [PostgresQuery] {
+    let subject = ticket.slaSubject(accountTier: account.tier, accountTags: account.tags)
+    let policy = cancelAll ? nil : SLAPolicy.first(in: context.policies, matching: subject)
+    ticket.slaPolicyID = policy?.id ?? (ticket.status.isResolved ? ticket.slaPolicyID : nil)
+    let appends = SLAPlanner.plan(
+      facts: ticket.slaFacts, targets: policy?.targets(for: subject) ?? [:], pauseRules: context.settings.pauseRules,
+      instances: instances, at: now, cancelAll: cancelAll)
+    var all = instances
+    for append in appends {
+      if let index = all.firstIndex(where: { $0.metric == append.metric && $0.number == append.number }) {
+        all[index].events.append(append.event)
+      } else {
+        all.append(SLAInstance(metric: append.metric, number: append.number, events: [append.event]))
+      }
+    }
+    let touched = Set(appends.map { "\($0.metric.rawValue)#\($0.number)" })
+    let summary = summarize(all, context: context, at: now)
+    ticket.slaState = summary.state
+    ticket.nextBreachAt = summary.nextBreachAt
+    var statements: [PostgresQuery] = []
+    if !appends.isEmpty {
+      statements.append(insertEvents(appends, ticket: ticket.id, policy: policy?.id, note: note, actor: actor))
+    }
+    let rows = summary.rows
+    let changed = rows.filter { touched.contains("\($0.metric.rawValue)#\($0.number)") || $0.isOpen }
+    if !changed.isEmpty { statements.append(upsert(changed, ticket: ticket.id)) }
+    return statements
+  }
+
+  /// One instance's state as `sla_instances` keeps it.
+  struct Row {
+    var metric: SLAMetric
+    var number: Int
+    var status: SLAStatus
+    var calendarID: UUID?
+    var warned: Bool
+    var breached: Bool
+    var isOpen: Bool
+  }
+
+  /// Folds every instance at `now`: the rows, and the ticket's summary of its open ones.
+  static func summarize(_ instances: [SLAInstance], context: Context, at now: Timestamp)
+    -> (rows: [Row], state: TicketSLAState, nextBreachAt: Timestamp?)
+  {
+    var rows: [Row] = []
+    for instance in instances {
+      guard let status = SLAClock.status(of: instance.events, calendars: context.calendar, at: now) else { continue }
+      rows.append(
+        Row(
+          metric: instance.metric, number: instance.number, status: status, calendarID: status.target.calendarID,
+          warned: instance.events.contains { $0.kind == .warned }, breached: instance.events.contains { $0.kind == .breached },
+          isOpen: instance.isOpen))
+    }
+    let open = rows.filter(\.isOpen)
+    return (
+      rows, TicketSLAState.summary(open.map(\.status)),
+      open.compactMap { row in row.status.state == .paused ? nil : row.status.dueTime }.min()
+    )
+  }
+
+  static func insertEvents(_ appends: [SLAAppend], ticket: UUID, policy: UUID?, note: String, actor: UUID?) -> PostgresQuery {
+    var metrics: [String] = []
+    var numbers: [Int] = []
+    var kinds: [String] = []
+    var targets: [String] = []
+    var dues: [String] = []
+    var ats: [Timestamp] = []
+    for append in appends {
+      metrics.append(append.metric.rawValue)
+      numbers.append(append.number)
+      ats.append(append.event.at)
+      var target = ""
+      var due = ""
+      let kind: String
+      switch append.event.kind {
+      case .activated(let value):
+        kind = "activated"
+        target = StoredJSON.encode(StoredTarget(value))?.text ?? ""
+      case .retargeted(let value):
+        kind = "retargeted"
+        target = StoredJSON.encode(StoredTarget(value))?.text ?? ""
+      case .paused: kind = "paused"
+      case .resumed: kind = "resumed"
+      case .dueSet(let value):
+        kind = "due_set"
+        due = value?.postgresText ?? ""
+      case .fulfilled: kind = "fulfilled"
+      case .cancelled: kind = "cancelled"
+      case .warned: kind = "warned"
+      case .breached: kind = "breached"
+      }
+      kinds.append(kind)
+      targets.append(target)
+      dues.append(due)
+    }
+    return """
+      INSERT INTO sla_events (tenant_id, ticket_id, metric, instance, kind, target, due_at, policy_id, at, note, actor_id)
+      SELECT crm_current_tenant(), \(ticket), u.m, u.i, u.k, NULLIF(u.t, '')::jsonb, NULLIF(u.d, '')::timestamptz,
+        \(policy), u.a, \(note), \(actor)
+      FROM unnest(\(metrics)::text[], \(numbers)::int[], \(kinds)::text[], \(targets)::text[], \(dues)::text[],
+                  \(ats)::timestamptz[]) WITH ORDINALITY AS u (m, i, k, t, d, a, o)
+      ORDER BY u.o
+      ON CONFLICT DO NOTHING
+      """
+  }
+
+  static func upsert(_ rows: [Row], ticket: UUID) -> PostgresQuery {
+    func text(_ t: Timestamp?) -> String { t?.postgresText ?? "" }
+    return """
+      INSERT INTO sla_instances (tenant_id, ticket_id, metric, instance, state, calendar_id, due_at, warn_at, breach_at,
+        warned, breached, is_open, updated_at)
+      SELECT crm_current_tenant(), \(ticket), u.m, u.i, u.s, NULLIF(u.c, '')::uuid, NULLIF(u.d, '')::timestamptz,
+        NULLIF(u.w, '')::timestamptz, NULLIF(u.b, '')::timestamptz, u.wd, u.bd, u.o, now()
+      FROM unnest(\(rows.map(\.metric.rawValue))::text[], \(rows.map(\.number))::int[],
+                  \(rows.map(\.status.state.rawValue))::text[], \(rows.map { $0.calendarID?.lowercasedString ?? "" })::text[],
+                  \(rows.map { text($0.status.dueTime) })::text[], \(rows.map { text($0.status.warningTime) })::text[],
+                  \(rows.map { text($0.status.breachTime) })::text[], \(rows.map(\.warned))::boolean[],
+                  \(rows.map(\.breached))::boolean[], \(rows.map(\.isOpen))::boolean[])
+        AS u (m, i, s, c, d, w, b, wd, bd, o)
+      ON CONFLICT (tenant_id, ticket_id, metric, instance) DO UPDATE SET state = excluded.state,
+        calendar_id = excluded.calendar_id, due_at = excluded.due_at, warn_at = excluded.warn_at,
+        breach_at = excluded.breach_at, warned = excluded.warned, breached = excluded.breached, is_open = excluded.is_open,
+        updated_at = now()
+      """
+  }
+
+  /// Re-folds the open clocks of `tickets` at `now` (a calendar changed, the job fired something) and
+  /// writes their rows and the tickets' summaries, without touching the tickets' versions: the
+  /// summary is bookkeeping derived from the logs, not an edit.
+  static func refresh(_ connection: PostgresConnection, tickets: [UUID], context: Context, tenant: UUID, at now: Timestamp)
+    throws
+  {
+    guard !tickets.isEmpty else { return }
+    let logs = try instances(connection, tickets: tickets, tenant: tenant)
+    var states: [String] = []
+    var breaches: [String] = []
+    for id in tickets {
+      let summary = summarize(logs[id] ?? [], context: context, at: now)
+      let open = summary.rows.filter(\.isOpen)
+      if !open.isEmpty { try connection.query(upsert(open, ticket: id)) }
+      states.append(summary.state.rawValue)
+      breaches.append(summary.nextBreachAt?.postgresText ?? "")
+    }
+    try connection.query(
+      """
+      UPDATE tickets t SET sla_state = u.s, next_breach_at = NULLIF(u.b, '')::timestamptz
+      FROM unnest(\(tickets)::uuid[], \(states)::text[], \(breaches)::text[]) AS u (id, s, b)
+      WHERE t.tenant_id = \(tenant) AND t.id = u.id
+        AND (t.sla_state, t.next_breach_at) IS DISTINCT FROM (u.s, NULLIF(u.b, '')::timestamptz)
+      """)
+  }
+
+  /// Re-folds every open clock that counts by `calendar` (`nil`: by the tenant's default).
+  static func recompute(_ connection: PostgresConnection, calendar: UUID?, tenant: UUID, at now: Timestamp) throws {
+    let context = try context(connection, tenant: tenant)
+    var condition: PostgresQuery = "calendar_id IS NULL"
+    if let calendar {
+      condition = context.settings.defaultCalendarID == calendar ? "(calendar_id = \(calendar) OR calendar_id IS NULL)" : "calendar_id = \(calendar)"
+    }
+    let tickets: [UUID] = try connection.query(
+      "SELECT DISTINCT ticket_id FROM sla_instances WHERE tenant_id = \(tenant) AND is_open AND \(condition)"
+    ).rows.map { try $0.decode("ticket_id") }
+    for start in stride(from: 0, to: tickets.count, by: 500) {
+      try refresh(connection, tickets: Array(tickets[start..<min(start + 500, tickets.count)]), context: context, tenant: tenant, at: now)
+    }
+  }
+}
+
+/// A target as `sla_events.target` stores it: `{"minutes", "business_hours", "warning_minutes", "calendar_id"}`.
+struct StoredTarget: Codable {
+  var minutes: Int
+  var businessHours: Bool
+  var warningMinutes: Int?
+  var calendarId: UUID?
+
+  init(_ target: SLATarget) {
+    minutes = target.minutes
+    businessHours = target.businessHours
+    warningMinutes = target.warningMinutes
+    calendarId = target.calendarID
+  }
+
+  var target: SLATarget {
+    SLATarget(minutes: minutes, businessHours: businessHours, warningMinutes: warningMinutes, calendarID: calendarId)
+  }
+}

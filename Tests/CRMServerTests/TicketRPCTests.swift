@@ -1,0 +1,488 @@
+import CRMCore
+import CRMProto
+import CRMServer
+import CRMStore
+import CRMTestSupport
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import GRPCProtobuf
+import LibPQ
+import SwiftProtobuf
+import Testing
+
+@Suite("Server: tickets and SLA clocks")
+struct TicketRPCTests {
+  static func utc(_ text: String) -> Timestamp {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime]
+    return Timestamp(microsecondsSinceEpoch: Int64(formatter.date(from: text)!.timeIntervalSince1970) * 1_000_000)
+  }
+  static func proto(_ text: String) -> Google_Protobuf_Timestamp {
+    let t = utc(text)
+    return .init(seconds: t.microsecondsSinceEpoch / 1_000_000, nanos: 0)
+  }
+  static func minutes(_ duration: Google_Protobuf_Duration) -> Int64 { duration.seconds / 60 }
+
+  /// Berlin business hours (Mon–Fri 09:00–17:00) and a policy: normal tickets get a 60-minute first
+  /// reply (warning 15 before), a 120-minute next reply and a one-day resolution in business time;
+  /// urgent ones 30 minutes and 4 hours of calendar time, no next-reply target.
+  static func configure(_ client: GRPCClient<HTTP2ClientTransport.Posix>, admin: Metadata) async throws -> (
+    calendar: Crm_V1_BusinessCalendar, policy: Crm_V1_SLAPolicy
+  ) {
+    let sla = Crm_V1_SLAService.Client(wrapping: client)
+    let calendar = try await sla.createBusinessCalendar(
+      .with {
+        $0.calendar = .with {
+          $0.name = "Berlin office"
+          $0.timeZone = "Europe/Berlin"
+          $0.intervals = (1...5).map { day in
+            .with {
+              $0.weekday = Int32(day)
+              $0.startMinute = 9 * 60
+              $0.minutes = 8 * 60
+            }
+          }
+        }
+      }, metadata: admin)
+    let policy = try await sla.createSLAPolicy(
+      .with {
+        $0.policy = .with {
+          $0.name = "Standard"
+          $0.calendarID = calendar.id
+          $0.targets = [
+            .with {
+              $0.priority = .normal
+              $0.firstReply = .with {
+                $0.minutes = 60
+                $0.businessHours = true
+                $0.warningMinutes = 15
+              }
+              $0.nextReply = .with {
+                $0.minutes = 120
+                $0.businessHours = true
+              }
+              $0.resolution = .with {
+                $0.minutes = 480
+                $0.businessHours = true
+              }
+            },
+            .with {
+              $0.priority = .urgent
+              $0.firstReply = .with { $0.minutes = 30 }
+              $0.resolution = .with { $0.minutes = 240 }
+            },
+          ]
+        }
+      }, metadata: admin)
+    return (calendar, policy)
+  }
+
+  @Test("a ticket's life on a business calendar: first reply, pending pause, customer reopen, re-target, solve, auto-close, follow-up")
+  func lifecycle() async throws {
+    let tenant = try await TestTenant.make()
+    let (agent, agentSecret) = try await tenant.makeUser(.salesRep)
+    // Monday 1 June 2026, 08:00 in Berlin: before opening.
+    let clock = ManualWallClock(Self.utc("2026-06-01T06:00:00Z"))
+    let jobs = TicketStore(database: tenant.database, now: clock.now)
+    try await TestServer.withClient(slaClock: clock.now) { (client) async throws -> Void in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let auth = TestServer.auth(agentSecret)
+      let (_, policy) = try await Self.configure(client, admin: admin)
+      let account = try await Crm_V1_AccountService.Client(wrapping: client).createAccount(
+        .with { $0.account = .with { $0.name = "Acme Textiles" } }, metadata: admin)
+      let contact = try await Crm_V1_ContactService.Client(wrapping: client).createContact(
+        .with {
+          $0.contact = .with {
+            $0.lastName = "Weber"
+            $0.accountID = account.id
+          }
+        }, metadata: admin)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+
+      var ticket = try await tickets.createTicket(
+        .with {
+          $0.ticket = .with {
+            $0.subject = "Order 4711 arrived damaged"
+            $0.description_p = "Two bolts of linen were wet."
+            $0.requesterContactID = contact.id
+            $0.channel = .email
+          }
+          $0.openingMessageID = "<order-4711@customer.example>"
+        }, metadata: auth)
+      #expect(ticket.status == .new && ticket.priority == .normal && ticket.number >= 1000)
+      #expect(ticket.accountID == account.id, "the account defaults to the requester's")
+      #expect(ticket.slaPolicyID == policy.id && ticket.slaState == .active)
+      // 60 business minutes from the 09:00 opening: 10:00 CEST.
+      #expect(ticket.nextBreachTime == Self.proto("2026-06-01T08:00:00Z"))
+      let opening = try await tickets.listComments(.with { $0.ticketID = ticket.id }, metadata: auth).comments
+      #expect(opening.count == 1 && opening[0].authorKind == .customer && opening[0].authorContactID == contact.id)
+
+      // 09:50: past the warning (09:45); the job warns once, however often it runs.
+      clock.set(Self.utc("2026-06-01T07:50:00Z"))
+      #expect(try await jobs.fireDueClocks(tenant: tenant.tenantID).warned == 1)
+      #expect(try await jobs.fireDueClocks(tenant: tenant.tenantID) == SLAJobReport(warned: 0, breached: 0))
+      ticket = try await tickets.getTicket(.with { $0.id = "#\(ticket.number)" }, metadata: auth)
+      #expect(ticket.slaState == .warning)
+
+      // 09:55: the agent replies; first reply is met, the ticket opens.
+      clock.set(Self.utc("2026-06-01T07:55:00Z"))
+      let reply = try await tickets.addComment(
+        .with {
+          $0.ticketID = ticket.id
+          $0.public = true
+          $0.body = "Sorry to hear that. We are sending replacements."
+        }, metadata: auth)
+      ticket = reply.ticket
+      #expect(ticket.status == .open && ticket.firstResponseTime == Self.proto("2026-06-01T07:55:00Z"))
+      // Resolution: 480 business minutes from 09:00 Monday run out at Monday's close, so the clock is
+      // due at the next opening (a reply before it is still within the target): Tuesday 09:00.
+      #expect(ticket.nextBreachTime == Self.proto("2026-06-02T07:00:00Z") && ticket.slaState == .active)
+
+      // 10:00: pending pauses resolution (60 business minutes counted).
+      clock.set(Self.utc("2026-06-01T08:00:00Z"))
+      ticket = try await tickets.updateTicket(
+        .with {
+          $0.ticket = .with {
+            $0.id = ticket.id
+            $0.etag = ticket.etag
+            $0.status = .pending
+          }
+          $0.updateMask = .with { $0.paths = ["status"] }
+        }, metadata: auth)
+      #expect(ticket.status == .pending && ticket.slaState == .paused && !ticket.hasNextBreachTime)
+
+      // Tuesday 09:00: the customer writes back; the ticket reopens, next reply starts.
+      clock.set(Self.utc("2026-06-02T07:00:00Z"))
+      let back = try await tickets.addComment(
+        .with {
+          $0.ticketID = ticket.id
+          $0.authorKind = .customer
+          $0.body = "Thanks — when will they arrive?"
+          $0.messageID = "<re-4711@customer.example>"
+          $0.channel = .email
+        }, metadata: auth)
+      ticket = back.ticket
+      #expect(ticket.status == .open && back.comment.public && back.comment.authorContactID == contact.id)
+      // Next reply: 120 business minutes, 11:00 CEST; resolution has 420 left, 16:00.
+      #expect(ticket.nextBreachTime == Self.proto("2026-06-02T09:00:00Z"))
+      // The same message again is a no-op.
+      let again = try await tickets.addComment(
+        .with {
+          $0.ticketID = ticket.id
+          $0.authorKind = .customer
+          $0.body = "Thanks — when will they arrive?"
+          $0.messageID = "<re-4711@customer.example>"
+        }, metadata: auth)
+      #expect(again.duplicate && again.comment.id == back.comment.id && again.ticket.etag == ticket.etag)
+
+      // 09:30: urgent. Urgent has no next-reply target (cancelled) and a 4-hour calendar-time
+      // resolution: 90 business minutes are already counted, so 150 calendar minutes remain: 12:00.
+      clock.set(Self.utc("2026-06-02T07:30:00Z"))
+      ticket = try await tickets.updateTicket(
+        .with {
+          $0.ticket = .with {
+            $0.id = ticket.id
+            $0.priority = .urgent
+          }
+          $0.updateMask = .with { $0.paths = ["priority"] }
+        }, metadata: auth)
+      #expect(ticket.nextBreachTime == Self.proto("2026-06-02T10:00:00Z"))
+      let sla = try await tickets.getTicketSLA(.with { $0.ticketID = ticket.id }, metadata: auth)
+      let resolution = try #require(sla.instances.first { $0.metric == .resolution })
+      #expect(resolution.state == .active && Self.minutes(resolution.elapsed) == 90)
+      // Paused Monday 10:00–17:00: seven business hours credited, kept across the re-target.
+      #expect(Self.minutes(resolution.paused) == 7 * 60)
+      #expect(resolution.entries.map(\.kind) == [.activated, .paused, .resumed, .retargeted])
+      #expect(resolution.entries[3].note == "priority changed" && resolution.entries[3].actorID == agent.userID.lowercasedString)
+      let nextReply = try #require(sla.instances.first { $0.metric == .nextReply })
+      #expect(nextReply.state == .cancelled)
+      #expect(sla.instances.first { $0.metric == .firstReply }?.state == .achieved)
+
+      // Solved at 10:00; a customer comment reopens it (a new resolution clock), then solved again.
+      clock.set(Self.utc("2026-06-02T08:00:00Z"))
+      ticket = try await Self.setStatus(tickets, ticket, .solved, auth: auth)
+      #expect(ticket.hasSolvedTime && ticket.slaState == .none && !ticket.hasNextBreachTime)
+      clock.set(Self.utc("2026-06-02T08:30:00Z"))
+      ticket = try await tickets.addComment(
+        .with {
+          $0.ticketID = ticket.id
+          $0.authorKind = .customer
+          $0.body = "One more bolt is missing."
+        }, metadata: auth
+      ).ticket
+      #expect(ticket.status == .open && !ticket.hasSolvedTime && ticket.slaState == .active)
+      ticket = try await Self.setStatus(tickets, ticket, .solved, auth: auth)
+      let instances = try await tickets.getTicketSLA(.with { $0.ticketID = ticket.id }, metadata: auth).instances
+      #expect(instances.filter { $0.metric == .resolution }.map(\.instance) == [1, 2])
+
+      // Nothing goes back to new; solved tickets close by themselves after four days.
+      #expect(await code { try await Self.setStatus(tickets, ticket, .new, auth: auth) } == .failedPrecondition)
+      clock.set(Self.utc("2026-06-05T08:00:00Z"))
+      #expect(try await jobs.closeSolved(tenant: tenant.tenantID) == 0)
+      clock.set(Self.utc("2026-06-06T09:00:00Z"))
+      #expect(try await jobs.closeSolved(tenant: tenant.tenantID) == 1)
+      ticket = try await tickets.getTicket(.with { $0.id = ticket.id }, metadata: auth)
+      #expect(ticket.status == .closed && ticket.hasClosedTime)
+      #expect(await code { try await Self.setStatus(tickets, ticket, .open, auth: auth) } == .failedPrecondition)
+      let agentOnClosed = await code {
+        try await tickets.addComment(
+          .with {
+            $0.ticketID = ticket.id
+            $0.public = true
+            $0.body = "Anything else?"
+          }, metadata: auth)
+      }
+      #expect(agentOnClosed == .failedPrecondition)
+
+      // The customer writes to the closed ticket: a follow-up opens, linked to it.
+      let followUp = try await tickets.addComment(
+        .with {
+          $0.ticketID = ticket.id
+          $0.authorKind = .customer
+          $0.body = "The replacement is the wrong colour."
+          $0.channel = .email
+        }, metadata: auth)
+      #expect(followUp.openedFollowUp && followUp.ticket.id != ticket.id)
+      #expect(followUp.ticket.followUpOfID == ticket.id && followUp.ticket.status == .new)
+      #expect(followUp.ticket.requesterContactID == contact.id && followUp.ticket.subject == ticket.subject)
+      #expect(followUp.comment.ticketID == followUp.ticket.id && followUp.ticket.slaState == .active)
+    }
+  }
+
+  static func setStatus(
+    _ tickets: Crm_V1_TicketService.Client<HTTP2ClientTransport.Posix>, _ ticket: Crm_V1_Ticket, _ status: Crm_V1_TicketStatus,
+    auth: Metadata
+  ) async throws -> Crm_V1_Ticket {
+    try await tickets.updateTicket(
+      .with {
+        $0.ticket = .with {
+          $0.id = ticket.id
+          $0.status = status
+        }
+        $0.updateMask = .with { $0.paths = ["status"] }
+      }, metadata: auth)
+  }
+
+  @Test("two nodes running the SLA job together fire each warning and breach exactly once")
+  func jobExactlyOnce() async throws {
+    let tenant = try await TestTenant.make()
+    let clock = ManualWallClock(Self.utc("2026-06-01T06:00:00Z"))
+    try await TestServer.withClient(slaClock: clock.now) { (client) async throws -> Void in
+      let admin = TestServer.auth(tenant.adminSecret)
+      _ = try await Self.configure(client, admin: admin)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      for index in 0..<40 {
+        _ = try await tickets.createTicket(
+          .with { $0.ticket = .with { $0.subject = "Printer \(index) is on fire" } }, metadata: admin)
+      }
+    }
+    // Monday 11:00: every first reply is past its warning and its due time.
+    clock.set(Self.utc("2026-06-01T09:00:00Z"))
+    let nodes = [TicketStore(database: tenant.database, now: clock.now), TicketStore(database: tenant.database, now: clock.now)]
+    let reports = try await withThrowingTaskGroup(of: SLAJobReport.self) { group in
+      for node in nodes {
+        for _ in 0..<3 { group.addTask { try await node.fireDueClocks(tenant: tenant.tenantID, batchSize: 7) } }
+      }
+      return try await group.reduce(into: [SLAJobReport]()) { $0.append($1) }
+    }
+    #expect(reports.map(\.warned).reduce(0, +) == 40 && reports.map(\.breached).reduce(0, +) == 40)
+    let connection = try TestDatabase.ownerConnection()
+    defer { connection.close() }
+    let fired = try connection.query(
+      """
+      SELECT kind, count(*) AS n, count(DISTINCT ticket_id) AS tickets FROM sla_events
+      WHERE tenant_id = \(tenant.tenantID) AND kind IN ('warned', 'breached') GROUP BY kind ORDER BY kind
+      """)
+    #expect(try fired.rows.map { try ($0.decode("kind", as: String.self), $0.decode("n", as: Int64.self)) }.map { "\($0.0)=\($0.1)" }
+      == ["breached=40", "warned=40"])
+    let logged: Int64 = try connection.query(
+      "SELECT count(*) AS n FROM change_log WHERE tenant_id = \(tenant.tenantID) AND record_type = 'ticket' AND request_id = 'sla-job'"
+    )[0].decode("n")
+    #expect(logged == 80)
+    let states: [String] = try connection.query(
+      "SELECT DISTINCT sla_state FROM tickets WHERE tenant_id = \(tenant.tenantID)"
+    ).rows.map { try $0.decode("sla_state") }
+    #expect(states == ["breached"])
+    #expect(try await nodes[0].fireDueClocks(tenant: tenant.tenantID) == SLAJobReport(warned: 0, breached: 0))
+  }
+
+  @Test("lists filter by status, priority, assignee and SLA state, and order by next breach with keyset pages")
+  func lists() async throws {
+    let tenant = try await TestTenant.make()
+    let (agent, agentSecret) = try await tenant.makeUser(.salesRep)
+    let clock = ManualWallClock(Self.utc("2026-06-01T07:00:00Z"))
+    try await TestServer.withClient(slaClock: clock.now) { (client) async throws -> Void in
+      let admin = TestServer.auth(tenant.adminSecret)
+      _ = try await Self.configure(client, admin: admin)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      var created: [Crm_V1_Ticket] = []
+      // Created a minute apart: each first reply is due a minute after the one before.
+      for index in 0..<7 {
+        created.append(
+          try await tickets.createTicket(
+            .with {
+              $0.ticket = .with {
+                $0.subject = "Ticket \(index)"
+                $0.priority = index == 6 ? .low : .normal
+                if index % 2 == 0 { $0.assigneeID = agent.userID.lowercasedString }
+                $0.tags = index < 3 ? ["vip"] : []
+              }
+            }, metadata: admin))
+        clock.advance(minutes: 1)
+      }
+      // The low-priority one has no target under the policy: no clock, listed last.
+      #expect(created[6].slaState == .none && !created[6].hasNextBreachTime)
+      var seen: [String] = []
+      var token = ""
+      repeat {
+        let page = try await tickets.listTickets(
+          .with {
+            $0.orderBy = .nextBreach
+            $0.pageSize = 3
+            $0.pageToken = token
+          }, metadata: admin)
+        seen += page.tickets.map(\.subject)
+        token = page.nextPageToken
+      } while !token.isEmpty
+      #expect(seen == (0..<7).map { "Ticket \($0)" })
+      let newest = try await tickets.listTickets(.with { $0.pageSize = 2 }, metadata: admin)
+      #expect(newest.tickets.map(\.subject) == ["Ticket 6", "Ticket 5"])
+      let mine = try await tickets.listTickets(
+        .with {
+          $0.assigneeID = agent.userID.lowercasedString
+          $0.includeTotalSize = true
+        }, metadata: TestServer.auth(agentSecret))
+      #expect(mine.totalSize == 4 && Set(mine.tickets.map(\.subject)) == ["Ticket 0", "Ticket 2", "Ticket 4", "Ticket 6"])
+      let vipUnassigned = try await tickets.listTickets(
+        .with {
+          $0.tag = "VIP"
+          $0.unassigned = true
+        }, metadata: admin)
+      #expect(vipUnassigned.tickets.map(\.subject) == ["Ticket 1"])
+      let soon = try await tickets.listTickets(
+        .with {
+          $0.breachesBefore = Self.proto("2026-06-01T08:02:30Z")
+          $0.orderBy = .nextBreach
+        }, metadata: admin)
+      #expect(soon.tickets.map(\.subject) == ["Ticket 0", "Ticket 1", "Ticket 2"])
+      let low = try await tickets.listTickets(.with { $0.priorities = [.low] }, metadata: admin)
+      #expect(low.tickets.map(\.subject) == ["Ticket 6"])
+      let none = try await tickets.listTickets(.with { $0.slaStates = [.none] }, metadata: admin)
+      #expect(none.tickets.map(\.subject) == ["Ticket 6"])
+      let badToken = await code {
+        try await tickets.listTickets(
+          .with {
+            $0.orderBy = .newest
+            $0.pageToken = newest.nextPageToken + "x"
+          }, metadata: admin)
+      }
+      #expect(badToken == .invalidArgument)
+    }
+  }
+
+  @Test("bad input names its field; stale etags abort; other tenants see nothing; merges carry comments over")
+  func rulesAndMerges() async throws {
+    let tenant = try await TestTenant.make()
+    let other = try await TestTenant.make()
+    let clock = ManualWallClock(Self.utc("2026-06-01T07:00:00Z"))
+    try await TestServer.withClient(slaClock: clock.now) { (client) async throws -> Void in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      let contact = try await Crm_V1_ContactService.Client(wrapping: client).createContact(
+        .with { $0.contact = .with { $0.lastName = "Nakamura" } }, metadata: admin)
+      let cases: [(Crm_V1_CreateTicketRequest, String)] = [
+        (.with { $0.ticket = .with { $0.subject = "  " } }, "ticket.subject"),
+        (.with { $0.ticket = .with { $0.subject = "x"; $0.priority = .init(rawValue: 42)! } }, "ticket.priority"),
+        (
+          .with {
+            $0.ticket = .with {
+              $0.subject = "x"; $0.requesterContactID = contact.id; $0.requesterLeadID = UUID.v7().lowercasedString
+            }
+          }, "ticket.requester_lead_id"
+        ),
+        (.with { $0.ticket = .with { $0.subject = "x"; $0.assigneeID = "bob" } }, "ticket.assignee_id"),
+        (.with { $0.ticket = .with { $0.subject = "x"; $0.status = .closed } }, "ticket.status"),
+        (.with { $0.ticket = .with { $0.subject = "x'); DROP TABLE tickets; --"; $0.assigneeID = UUID.v7().lowercasedString } }, "ticket.assignee_id"),
+        (.with { $0.ticket = .with { $0.subject = "x"; $0.description_p = String(repeating: "a", count: 100_001) } }, "ticket.description"),
+        (.with { $0.ticket = .with { $0.subject = "x" }; $0.openingAuthor = .customer }, "opening_author"),
+      ]
+      for (request, field) in cases {
+        do {
+          _ = try await tickets.createTicket(request, metadata: admin)
+          Issue.record("\(field): accepted")
+        } catch let error as RPCError {
+          #expect(error.code == .invalidArgument, "\(field): \(error)")
+          #expect(error.message.contains(field), "\(field): \(error.message)")
+        }
+      }
+      let target = try await tickets.createTicket(
+        .with {
+          $0.ticket = .with {
+            $0.subject = "Invoice question"
+            $0.description_p = "Why two invoices?"
+            $0.requesterContactID = contact.id
+          }
+          $0.openingMessageID = "<a@x>"
+        }, metadata: admin)
+      let source = try await tickets.createTicket(
+        .with {
+          $0.ticket = .with {
+            $0.subject = "Invoice question (again)"
+            $0.description_p = "Still two invoices."
+            $0.requesterContactID = contact.id
+          }
+          $0.openingMessageID = "<b@x>"
+        }, metadata: admin)
+      let stale = await code {
+        try await tickets.updateTicket(
+          .with {
+            $0.ticket = .with {
+              $0.id = target.id
+              $0.etag = "99"
+              $0.subject = "changed"
+            }
+            $0.updateMask = .with { $0.paths = ["subject"] }
+          }, metadata: admin)
+      }
+      #expect(stale == .aborted)
+      #expect(
+        await code { try await tickets.getTicket(.with { $0.id = target.id }, metadata: TestServer.auth(other.adminSecret)) }
+          == .notFound)
+      #expect(
+        await code {
+          try await tickets.addComment(
+            .with {
+              $0.ticketID = target.id
+              $0.body = "hi"
+            }, metadata: TestServer.auth(other.adminSecret))
+        } == .notFound)
+      let merged = try await tickets.mergeTickets(
+        .with {
+          $0.targetID = target.id
+          $0.sourceIds = [source.id]
+        }, metadata: admin)
+      #expect(merged.id == target.id)
+      let closed = try await tickets.getTicket(.with { $0.id = source.id }, metadata: admin)
+      #expect(closed.status == .closed && closed.mergedIntoID == target.id && closed.slaState == .none)
+      let comments = try await tickets.listComments(.with { $0.ticketID = target.id }, metadata: admin).comments
+      #expect(comments.map(\.body) == ["Why two invoices?", "Still two invoices.", "Merged in: #\(source.number)."])
+      #expect(comments[1].mergedFromTicketID == source.id && comments[2].authorKind == .system && !comments[2].public)
+      // Mail threaded on the source now lands on the target: its message ids moved.
+      let connection = try TestDatabase.ownerConnection()
+      defer { connection.close() }
+      let owner: UUID = try connection.query(
+        "SELECT ticket_id FROM ticket_message_ids WHERE tenant_id = \(tenant.tenantID) AND message_id = '<b@x>'")[0]
+        .decode("ticket_id")
+      #expect(owner.lowercasedString == target.id)
+      #expect(
+        await code {
+          try await tickets.mergeTickets(
+            .with {
+              $0.targetID = target.id
+              $0.sourceIds = [source.id]
+            }, metadata: admin)
+        } == .failedPrecondition)
+    }
+  }
+}
