@@ -288,7 +288,8 @@ extension Admin {
         case "lead": type = .lead
         case "opportunity": type = .opportunity
         case "task": type = .task
-        default: throw ValidationError("record type must be account, contact, lead, opportunity or task")
+        case "ticket": type = .ticket
+        default: throw ValidationError("record type must be account, contact, lead, opportunity, task or ticket")
         }
         guard mode == "public_read" || mode == "private" else { throw ValidationError("mode must be public_read or private") }
         let tenant = try await client.withClient { client, metadata in

@@ -25,8 +25,8 @@ public struct ServiceSettings: Sendable, Hashable {
     self.version = version
   }
 
-  /// The etag.
-  public var etag: String { Etag.make(version) }
+  /// The etag; empty while the tenant runs on the defaults (nothing saved yet to be stale against).
+  public var etag: String { version == 0 ? "" : Etag.make(version) }
 
   /// Checks the values, recording violations under `prefix`.
   public func validate(prefix: String, into violations: inout Violations) {
