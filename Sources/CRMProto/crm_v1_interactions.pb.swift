@@ -548,7 +548,8 @@ public nonisolated struct Crm_V1_TimelineEntry: Sendable {
   /// Clears the value of `time`. Subsequent reads from it will return its default value.
   public mutating func clearTime() {self._time = nil}
 
-  /// The record the entry comes from: the timeline's record, or (on an account's) one of its contacts.
+  /// The record the entry comes from: the timeline's record, (on an account's) one of its contacts, or
+  /// a ticket the customer (or the account) raised: its creation, status changes, comments and SLA breaches.
   public var record: Crm_V1_RecordRef {
     get {_record ?? Crm_V1_RecordRef()}
     set {_record = newValue}

@@ -247,6 +247,24 @@ struct TicketRPCTests {
       #expect(followUp.ticket.followUpOfID == ticket.id && followUp.ticket.status == .new)
       #expect(followUp.ticket.requesterContactID == contact.id && followUp.ticket.subject == ticket.subject)
       #expect(followUp.comment.ticketID == followUp.ticket.id && followUp.ticket.slaState == .active)
+
+      // Both tickets, their comments, status changes and the SLA warning are on the customer's and
+      // the account's timelines.
+      let interactions = Crm_V1_InteractionService.Client(wrapping: client)
+      for ref in [("contact", Crm_V1_RecordType.contact, contact.id), ("account", .account, account.id)] {
+        let timeline = try await interactions.getTimeline(
+          .with {
+            $0.record = .with {
+              $0.recordType = ref.1
+              $0.recordID = ref.2
+            }
+            $0.pageSize = 100
+          }, metadata: auth)
+        let ticketEntries = timeline.entries.filter { $0.record.recordType == .ticket }
+        #expect(Set(ticketEntries.map(\.record.recordID)) == [ticket.id, followUp.ticket.id], "\(ref.0)")
+        let fields = Set(ticketEntries.flatMap { $0.change.changes.map(\.field) })
+        #expect(fields.isSuperset(of: ["status", "comment", "sla_warned"]), "\(ref.0): \(fields)")
+      }
     }
   }
 

@@ -163,11 +163,40 @@ public struct InteractionStore: Sendable {
           " AND (changed_at, 'c:' || lpad(sequence::text, 20, '0') COLLATE \"C\") < (\(after.time), \(after.key))")
       }
       changes.append(" ORDER BY changed_at DESC, sequence DESC LIMIT \(pageSize + 1)")
-      let entries = try connection.query(changes).rows.map { try ChangeLog.entry($0, recordType: record.type) }
+      var entries = try connection.query(changes).rows.map { try ChangeLog.entry($0, recordType: record.type) }
+      entries += try Self.ticketChanges(connection, about: record, after: after, limit: pageSize + 1, principal: principal)
       let merged = (interactions.map(TimelineEntry.interaction) + entries.map(TimelineEntry.change))
         .sorted(by: TimelineEntry.newestFirst)
       return Self.page(merged, pageSize: pageSize, id: record.id, query: fingerprint, tokens: tokens)
     }
+  }
+
+  /// The change-log entries of the tickets a contact or lead asked, or an account's tickets: their
+  /// creation, status changes, comments and SLA breaches, for the customer's timeline. Only tickets
+  /// the caller may see; newest first after the keyset position.
+  static func ticketChanges(
+    _ connection: PostgresConnection, about record: RecordLink, after: (time: Timestamp, key: String)?, limit: Int,
+    principal: Principal
+  ) throws -> [ChangeEntry] {
+    let column: String
+    switch record.type {
+    case .contact: column = "requester_contact_id"
+    case .lead: column = "requester_lead_id"
+    case .account: column = "account_id"
+    default: return []
+    }
+    var tickets: PostgresQuery =
+      "SELECT id FROM tickets WHERE tenant_id = \(principal.tenantID) AND \(unsafeSQL: column) = \(record.id) AND archived_at IS NULL"
+    if let owners = principal.readableOwners(.ticket) { tickets.append(" AND assignee_id = ANY(\(owners)::uuid[])") }
+    var query: PostgresQuery = """
+      SELECT \(unsafeSQL: ChangeLog.columns) FROM change_log
+      WHERE tenant_id = \(principal.tenantID) AND record_type = 'ticket' AND record_id IN (\(tickets))
+      """
+    if let after {
+      query.append(" AND (changed_at, 'c:' || lpad(sequence::text, 20, '0') COLLATE \"C\") < (\(after.time), \(after.key))")
+    }
+    query.append(" ORDER BY changed_at DESC, sequence DESC LIMIT \(limit)")
+    return try connection.query(query).rows.map { try ChangeLog.entry($0, recordType: .ticket) }
   }
 
   /// Interactions linked to any of `records`, newest first, visible and not archived, after the
