@@ -91,6 +91,7 @@ let package = Package(
         .embedInCode("Migrations/0024_lead_score.sql"),
         .embedInCode("Migrations/0025_hardening.sql"),
         .embedInCode("Migrations/0026_service.sql"),
+        .embedInCode("Migrations/0027_satisfaction.sql"),
       ],
       swiftSettings: strictSettings
     ),

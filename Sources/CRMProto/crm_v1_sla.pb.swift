@@ -231,11 +231,16 @@ public nonisolated struct Crm_V1_SLAPolicy: @unchecked Sendable {
     set {_uniqueStorage()._description_p = newValue}
   }
 
-  /// Output only on update (use ReorderSLAPolicies); on create, where to insert it (default: last).
+  /// 0 for the first policy tried. On create, where to insert it (unset: last); output only on update
+  /// (use ReorderSLAPolicies).
   public var position: Int32 {
-    get {_storage._position}
+    get {_storage._position ?? 0}
     set {_uniqueStorage()._position = newValue}
   }
+  /// Returns true if `position` has been explicitly set.
+  public var hasPosition: Bool {_storage._position != nil}
+  /// Clears the value of `position`. Subsequent reads from it will return its default value.
+  public mutating func clearPosition() {_uniqueStorage()._position = nil}
 
   /// The calendar its business-hours targets count by; empty for the tenant's default calendar.
   public var calendarID: String {
@@ -767,7 +772,7 @@ nonisolated extension Crm_V1_SLAPolicy: SwiftProtobuf.Message, SwiftProtobuf._Me
     var _archiveTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _name: String = String()
     var _description_p: String = String()
-    var _position: Int32 = 0
+    var _position: Int32? = nil
     var _calendarID: String = String()
     var _conditions: Crm_V1_SLAConditions? = nil
     var _targets: [Crm_V1_SLAPriorityTargets] = []
@@ -854,9 +859,9 @@ nonisolated extension Crm_V1_SLAPolicy: SwiftProtobuf.Message, SwiftProtobuf._Me
       if !_storage._description_p.isEmpty {
         try visitor.visitSingularStringField(value: _storage._description_p, fieldNumber: 11)
       }
-      if _storage._position != 0 {
-        try visitor.visitSingularInt32Field(value: _storage._position, fieldNumber: 12)
-      }
+      try { if let v = _storage._position {
+        try visitor.visitSingularInt32Field(value: v, fieldNumber: 12)
+      } }()
       if !_storage._calendarID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._calendarID, fieldNumber: 13)
       }

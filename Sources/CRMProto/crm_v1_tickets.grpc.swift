@@ -2696,3 +2696,361 @@ extension Crm_V1_TicketService.ClientProtocol {
         )
     }
 }
+
+// MARK: - crm.v1.SatisfactionService
+
+/// Namespace containing generated types for the "crm.v1.SatisfactionService" service.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+public enum Crm_V1_SatisfactionService: Sendable {
+    /// Service descriptor for the "crm.v1.SatisfactionService" service.
+    public static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.SatisfactionService")
+    /// Namespace for method metadata.
+    public enum Method: Sendable {
+        /// Namespace for "SubmitSatisfaction" metadata.
+        public enum SubmitSatisfaction: Sendable {
+            /// Request type for "SubmitSatisfaction".
+            public typealias Input = Crm_V1_SubmitSatisfactionRequest
+            /// Response type for "SubmitSatisfaction".
+            public typealias Output = Crm_V1_SubmitSatisfactionResponse
+            /// Descriptor for "SubmitSatisfaction".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.SatisfactionService"),
+                method: "SubmitSatisfaction",
+                type: .unary
+            )
+        }
+        /// Descriptors for all methods in the "crm.v1.SatisfactionService" service.
+        public static let descriptors: [GRPCCore.MethodDescriptor] = [
+            SubmitSatisfaction.descriptor
+        ]
+    }
+}
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension GRPCCore.ServiceDescriptor {
+    /// Service descriptor for the "crm.v1.SatisfactionService" service.
+    public static let crm_v1_SatisfactionService = GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.SatisfactionService")
+}
+
+// MARK: crm.v1.SatisfactionService (server)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Crm_V1_SatisfactionService {
+    /// Streaming variant of the service protocol for the "crm.v1.SatisfactionService" service.
+    ///
+    /// This protocol is the lowest-level of the service protocols generated for this service
+    /// giving you the most flexibility over the implementation of your service. This comes at
+    /// the cost of more verbose and less strict APIs. Each RPC requires you to implement it in
+    /// terms of a request stream and response stream. Where the RPC expects only a single
+    /// request or response message, you are responsible for ensuring your implementation
+    /// maintains this invariant.
+    ///
+    /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
+    /// or ``SimpleServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The customer's side of CSAT: answering a solved ticket's one-time survey needs no sign-in (the
+    /// > survey token from Ticket.satisfaction_token is the credential). Open for 28 days after the first
+    /// > solve; one answer.
+    public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+        /// Handle the "SubmitSatisfaction" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > NOT_FOUND for an unknown token; FAILED_PRECONDITION once answered or past 28 days.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_SubmitSatisfactionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_SubmitSatisfactionResponse` messages.
+        func submitSatisfaction(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_SubmitSatisfactionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_SubmitSatisfactionResponse>
+    }
+
+    /// Service protocol for the "crm.v1.SatisfactionService" service.
+    ///
+    /// This protocol is higher level than ``StreamingServiceProtocol`` but lower level than
+    /// the ``SimpleServiceProtocol``, it provides access to request and response metadata and
+    /// trailing response metadata. If you don't need these then consider using
+    /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
+    /// use ``StreamingServiceProtocol``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The customer's side of CSAT: answering a solved ticket's one-time survey needs no sign-in (the
+    /// > survey token from Ticket.satisfaction_token is the credential). Open for 28 days after the first
+    /// > solve; one answer.
+    public protocol ServiceProtocol: Crm_V1_SatisfactionService.StreamingServiceProtocol {
+        /// Handle the "SubmitSatisfaction" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > NOT_FOUND for an unknown token; FAILED_PRECONDITION once answered or past 28 days.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SubmitSatisfactionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_SubmitSatisfactionResponse` message.
+        func submitSatisfaction(
+            request: GRPCCore.ServerRequest<Crm_V1_SubmitSatisfactionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_SubmitSatisfactionResponse>
+    }
+
+    /// Simple service protocol for the "crm.v1.SatisfactionService" service.
+    ///
+    /// This is the highest level protocol for the service. The API is the easiest to use but
+    /// doesn't provide access to request or response metadata. If you need access to these
+    /// then use ``ServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The customer's side of CSAT: answering a solved ticket's one-time survey needs no sign-in (the
+    /// > survey token from Ticket.satisfaction_token is the credential). Open for 28 days after the first
+    /// > solve; one answer.
+    public protocol SimpleServiceProtocol: Crm_V1_SatisfactionService.ServiceProtocol {
+        /// Handle the "SubmitSatisfaction" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > NOT_FOUND for an unknown token; FAILED_PRECONDITION once answered or past 28 days.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_SubmitSatisfactionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_SubmitSatisfactionResponse` to respond with.
+        func submitSatisfaction(
+            request: Crm_V1_SubmitSatisfactionRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_SubmitSatisfactionResponse
+    }
+}
+
+// Default implementation of 'registerMethods(with:)'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Crm_V1_SatisfactionService.StreamingServiceProtocol {
+    public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+        router.registerHandler(
+            forMethod: Crm_V1_SatisfactionService.Method.SubmitSatisfaction.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_SubmitSatisfactionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_SubmitSatisfactionResponse>(),
+            handler: { request, context in
+                try await self.submitSatisfaction(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+    }
+}
+
+// Default implementation of streaming methods from 'StreamingServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Crm_V1_SatisfactionService.ServiceProtocol {
+    public func submitSatisfaction(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_SubmitSatisfactionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_SubmitSatisfactionResponse> {
+        let response = try await self.submitSatisfaction(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+}
+
+// Default implementation of methods from 'ServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Crm_V1_SatisfactionService.SimpleServiceProtocol {
+    public func submitSatisfaction(
+        request: GRPCCore.ServerRequest<Crm_V1_SubmitSatisfactionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_SubmitSatisfactionResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_SubmitSatisfactionResponse>(
+            message: try await self.submitSatisfaction(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+}
+
+// MARK: crm.v1.SatisfactionService (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Crm_V1_SatisfactionService {
+    /// Generated client protocol for the "crm.v1.SatisfactionService" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The customer's side of CSAT: answering a solved ticket's one-time survey needs no sign-in (the
+    /// > survey token from Ticket.satisfaction_token is the credential). Open for 28 days after the first
+    /// > solve; one answer.
+    public protocol ClientProtocol: Sendable {
+        /// Call the "SubmitSatisfaction" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > NOT_FOUND for an unknown token; FAILED_PRECONDITION once answered or past 28 days.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SubmitSatisfactionRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_SubmitSatisfactionRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_SubmitSatisfactionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func submitSatisfaction<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_SubmitSatisfactionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_SubmitSatisfactionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_SubmitSatisfactionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_SubmitSatisfactionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "crm.v1.SatisfactionService" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The customer's side of CSAT: answering a solved ticket's one-time survey needs no sign-in (the
+    /// > survey token from Ticket.satisfaction_token is the credential). Open for 28 days after the first
+    /// > solve; one answer.
+    public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "SubmitSatisfaction" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > NOT_FOUND for an unknown token; FAILED_PRECONDITION once answered or past 28 days.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SubmitSatisfactionRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_SubmitSatisfactionRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_SubmitSatisfactionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func submitSatisfaction<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_SubmitSatisfactionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_SubmitSatisfactionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_SubmitSatisfactionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_SubmitSatisfactionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_SatisfactionService.Method.SubmitSatisfaction.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Crm_V1_SatisfactionService.ClientProtocol {
+    /// Call the "SubmitSatisfaction" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > NOT_FOUND for an unknown token; FAILED_PRECONDITION once answered or past 28 days.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_SubmitSatisfactionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func submitSatisfaction<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_SubmitSatisfactionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_SubmitSatisfactionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.submitSatisfaction(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_SubmitSatisfactionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_SubmitSatisfactionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Crm_V1_SatisfactionService.ClientProtocol {
+    /// Call the "SubmitSatisfaction" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > NOT_FOUND for an unknown token; FAILED_PRECONDITION once answered or past 28 days.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func submitSatisfaction<Result>(
+        _ message: Crm_V1_SubmitSatisfactionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_SubmitSatisfactionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_SubmitSatisfactionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.submitSatisfaction(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}

@@ -225,7 +225,7 @@ struct SLACommands: AsyncParsableCommand {
       @Option(help: "Condition: a group (repeatable).") var group: [String] = []
       @Option(help: "Condition: a ticket tag (repeatable).") var tag: [String] = []
       @Option(help: "Condition: the account's tier (repeatable).") var accountTier: [String] = []
-      @Option(help: "Where in the order (1 = first; default last).") var position: Int32 = 0
+      @Option(help: "Where in the order (1 = first; default last).") var position: Int32?
 
       func run() async throws {
         try await runReportingErrors {
@@ -235,7 +235,7 @@ struct SLACommands: AsyncParsableCommand {
           }
           if let name { policy.name = name }
           if let calendar { policy.calendarID = calendar }
-          if position > 0 { policy.position = position - 1 }
+          if let position { policy.position = max(0, position - 1) }
           policy.conditions.priorities += try priority.map { try Tickets.pick($0, Tickets.priorities, option: "--priority") }
           policy.conditions.channels += try channel.map { try Tickets.pick($0, Tickets.channels, option: "--channel") }
           policy.conditions.types += try type.map { try Tickets.pick($0, Tickets.types, option: "--type") }

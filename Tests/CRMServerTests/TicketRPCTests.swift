@@ -282,6 +282,52 @@ struct TicketRPCTests {
       }, metadata: auth)
   }
 
+  @Test("CSAT: one survey per ticket, issued on the first solve, answered once without signing in, closed after 28 days")
+  func satisfaction() async throws {
+    let tenant = try await TestTenant.make()
+    let clock = ManualWallClock(Self.utc("2026-06-01T07:00:00Z"))
+    try await TestServer.withClient(slaClock: clock.now) { (client) async throws -> Void in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      let surveys = Crm_V1_SatisfactionService.Client(wrapping: client)
+      var first = try await tickets.createTicket(.with { $0.ticket = .with { $0.subject = "Rate me" } }, metadata: admin)
+      #expect(first.satisfactionToken.isEmpty)
+      first = try await Self.setStatus(tickets, first, .solved, auth: admin)
+      let token = first.satisfactionToken
+      #expect(token.hasPrefix("csat_") && token.count > 40)
+      // Reopened and solved again: the same survey, not a second one.
+      first = try await Self.setStatus(tickets, first, .open, auth: admin)
+      first = try await Self.setStatus(tickets, first, .solved, auth: admin)
+      #expect(first.satisfactionToken == token)
+
+      let wrong = await code { try await surveys.submitSatisfaction(.with { $0.token = token; $0.rating = 6 }) }
+      #expect(wrong == .invalidArgument)
+      #expect(await code { try await surveys.submitSatisfaction(.with { $0.token = "csat_nope"; $0.rating = 4 }) } == .notFound)
+      // No authorization metadata at all: the token is the credential.
+      let answer = try await surveys.submitSatisfaction(
+        .with {
+          $0.token = token
+          $0.rating = 4
+          $0.comment = "Quick and kind."
+        })
+      #expect(answer.rating == 4)
+      #expect(await code { try await surveys.submitSatisfaction(.with { $0.token = token; $0.rating = 1 }) } == .failedPrecondition)
+      first = try await tickets.getTicket(.with { $0.id = first.id }, metadata: admin)
+      #expect(first.satisfactionRating == 4 && first.satisfactionComment == "Quick and kind.")
+
+      // A survey left unanswered closes 28 days after the solve.
+      var late = try await tickets.createTicket(.with { $0.ticket = .with { $0.subject = "Rate me later" } }, metadata: admin)
+      late = try await Self.setStatus(tickets, late, .solved, auth: admin)
+      clock.advance(minutes: 28 * 24 * 60 + 1)
+      let expired = await code {
+        try await surveys.submitSatisfaction(.with { $0.token = late.satisfactionToken; $0.rating = 5 })
+      }
+      #expect(expired == .failedPrecondition)
+      // Other RPCs still need a token.
+      #expect(await code { try await tickets.getTicket(.with { $0.id = late.id }) } == .unauthenticated)
+    }
+  }
+
   @Test("two nodes running the SLA job together fire each warning and breach exactly once")
   func jobExactlyOnce() async throws {
     let tenant = try await TestTenant.make()

@@ -1,4 +1,4 @@
-"""Tickets and SLA clocks through Python grpcio: create, reply, pending, customer reply, solve."""
+"""Tickets and SLA clocks through Python grpcio: create, reply, pending, customer reply, solve, CSAT."""
 import uuid
 
 import grpc
@@ -16,6 +16,7 @@ def test_ticket_conversation_with_sla(channel, auth):
         sla_pb2.CreateSLAPolicyRequest(
             policy=sla_pb2.SLAPolicy(
                 name=f"Interop {run}",
+                position=0,
                 conditions=sla_pb2.SLAConditions(tags=[f"interop-{run}"]),
                 targets=[
                     sla_pb2.SLAPriorityTargets(
@@ -79,6 +80,19 @@ def test_ticket_conversation_with_sla(channel, auth):
         metadata=auth,
     )
     assert solved.status == tickets_pb2.TICKET_STATUS_SOLVED and solved.HasField("solved_time")
+
+    # CSAT: the customer answers the survey without signing in; the token is the credential.
+    surveys = tickets_pb2_grpc.SatisfactionServiceStub(channel)
+    assert solved.satisfaction_token.startswith("csat_")
+    answer = surveys.SubmitSatisfaction(
+        tickets_pb2.SubmitSatisfactionRequest(token=solved.satisfaction_token, rating=5, comment="Bug removed.")
+    )
+    assert answer.rating == 5
+    with pytest.raises(grpc.RpcError) as caught:
+        surveys.SubmitSatisfaction(tickets_pb2.SubmitSatisfactionRequest(token=solved.satisfaction_token, rating=1))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    rated = tickets.GetTicket(tickets_pb2.GetTicketRequest(id=f"#{solved.number}"), metadata=auth)
+    assert rated.satisfaction_rating == 5 and rated.satisfaction_comment == "Bug removed."
 
     clocks = tickets.GetTicketSLA(tickets_pb2.GetTicketSLARequest(ticket_id=ticket.id), metadata=auth).instances
     states = {(c.metric, c.instance): c.state for c in clocks}

@@ -159,8 +159,10 @@ public struct Ticket: Sendable, Hashable, Identifiable {
   public var mergedIntoID: UUID?
   /// The closed ticket a customer wrote to, which this one follows up.
   public var followUpOfID: UUID?
-  /// The CSAT survey token, once issued (on the first solve).
+  /// The CSAT survey token, once issued (on the first solve; never a second time).
   public var satisfactionToken: String?
+  /// When the survey was issued; it can be answered for ``satisfactionSurveyDays`` after.
+  public var satisfactionIssuedAt: Timestamp?
   public var satisfactionRating: Int?
   public var satisfactionComment: String?
   public var createdAt: Timestamp
@@ -188,6 +190,9 @@ public struct Ticket: Sendable, Hashable, Identifiable {
 
   /// The etag.
   public var etag: String { Etag.make(version) }
+
+  /// How long a CSAT survey can be answered.
+  public static let satisfactionSurveyDays = 28
 
   /// The facts SLA policies match on (the account's tier and tags come from the account).
   public func slaSubject(accountTier: String?, accountTags: Set<String>) -> SLASubject {

@@ -9,7 +9,7 @@ public import Logging
 /// The request id is the caller's `x-request-id` or a new UUID; it is echoed as `x-request-id` in the
 /// response's initial metadata (or the error's trailers) and logged, so a caller can quote it.
 ///
-/// Calls to the methods in ``Configuration/openMethods`` (health) skip authentication. Every other call
+/// Calls to the services in `openServices` (health, CSAT answers) skip authentication. Every other call
 /// needs `authorization: Bearer <token>`; a missing, unknown, revoked or expired token answers
 /// `UNAUTHENTICATED`. A capture key reaches `CaptureLead` only, within its rate (else
 /// `PERMISSION_DENIED`, `RESOURCE_EXHAUSTED` with `RetryInfo`). Errors a handler throws become statuses through ``ErrorMapping``, the only place

@@ -22,8 +22,13 @@ public final class CRMServer: Service {
     "crm.v1.ChangeService", "crm.v1.AdminService", "crm.v1.InteractionService", "crm.v1.CaptureService",
     "crm.v1.ImportService", "crm.v1.OpportunityService", "crm.v1.PoolService",
     "crm.v1.AssignmentService", "crm.v1.TaskService", "crm.v1.TicketService", "crm.v1.SLAService",
+    "crm.v1.SatisfactionService",
     "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
   ]
+
+  /// The services callers reach without a token: health checks, and customers answering CSAT surveys
+  /// (whose token is the credential).
+  public static let openServices: Set<String> = ["grpc.health.v1.Health", "crm.v1.SatisfactionService"]
 
   /// Builds the server over `database`; nothing listens until ``run()``. `now` is the clock that token
   /// caches and rate limits go by, `slaClock` the wall clock SLA timers go by (tests move both).
@@ -50,6 +55,7 @@ public final class CRMServer: Service {
       TaskService(tasks: TaskStore(database: database)),
       TicketService(tickets: TicketStore(database: database, now: slaClock)),
       SLAService(config: ServiceConfigStore(database: database, now: slaClock)),
+      SatisfactionService(tickets: TicketStore(database: database, now: slaClock)),
       CaptureService(
         captures: CaptureStore(database: database), access: AccessStore(database: database), authenticator: authenticator),
       DuplicateService(duplicates: DuplicateStore(database: database), rules: DuplicateRuleStore(database: database)),
@@ -80,7 +86,8 @@ public final class CRMServer: Service {
       transport: transport, services: services,
       interceptors: [
         RequestInterceptor(
-          authenticator: authenticator, logger: logger, maxRequestBytes: configuration.maxRequestBytes, now: now)
+          authenticator: authenticator, logger: logger, openServices: Self.openServices,
+          maxRequestBytes: configuration.maxRequestBytes, now: now)
       ])
   }
 

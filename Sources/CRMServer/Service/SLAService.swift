@@ -79,11 +79,13 @@ public struct SLAService: Crm_V1_SLAService.SimpleServiceProtocol {
     if !request.hasPolicy { violations.add("policy", "is required", reason: "REQUIRED") }
     let policy = request.policy.domain(id: UUID.v7(), into: &violations)
     let description = violations.multilineText("policy.description", request.policy.description_p, maxLength: 1000)
-    if request.policy.position < 0 { violations.add("policy.position", "must not be negative", reason: "OUT_OF_RANGE") }
+    if request.policy.hasPosition, request.policy.position < 0 {
+      violations.add("policy.position", "must not be negative", reason: "OUT_OF_RANGE")
+    }
     let requestID = RequestFields.requestID(request.requestID, into: &violations)
     try violations.check()
     let created = try await config.createPolicy(
-      policy, description: description, position: request.policy.position > 0 ? Int(request.policy.position) : nil,
+      policy, description: description, position: request.policy.hasPosition ? Int(request.policy.position) : nil,
       context: .init(principal: call.principal, requestID: requestID))
     return Crm_V1_SLAPolicy(created)
   }

@@ -61,6 +61,7 @@ public struct Migrator: Sendable {
     ("0024_lead_score.sql", PackageResources._024_lead_score_sql),
     ("0025_hardening.sql", PackageResources._025_hardening_sql),
     ("0026_service.sql", PackageResources._026_service_sql),
+    ("0027_satisfaction.sql", PackageResources._027_satisfaction_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

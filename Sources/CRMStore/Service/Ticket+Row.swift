@@ -23,7 +23,7 @@ extension Ticket: StoredRecord {
     id, number, subject, description, status, priority, type, channel, requester_contact_id, requester_lead_id,
     account_id, assignee_id, group_id, tags, follower_ids, opportunity_ids, external_id, opened_at, first_response_at,
     awaiting_reply_since, solved_at, closed_at, status_changed_at, sla_policy_id, sla_state, next_breach_at,
-    merged_into_id, follow_up_of_id, satisfaction_token, satisfaction_rating, satisfaction_comment, version, created_at, updated_at,
+    merged_into_id, follow_up_of_id, satisfaction_token, satisfaction_issued_at, satisfaction_rating, satisfaction_comment, version, created_at, updated_at,
     created_by, updated_by, archived_at
     """
 
@@ -60,6 +60,7 @@ extension Ticket: StoredRecord {
     mergedIntoID = try row.decode("merged_into_id")
     followUpOfID = try row.decode("follow_up_of_id")
     satisfactionToken = try row.decode("satisfaction_token")
+    satisfactionIssuedAt = try row.decode("satisfaction_issued_at")
     satisfactionRating = try row.decode("satisfaction_rating")
     satisfactionComment = try row.decode("satisfaction_comment")
     createdBy = try row.decode("created_by")
@@ -74,7 +75,7 @@ extension Ticket: StoredRecord {
     subject, description, status, priority, type, channel, requester_contact_id, requester_lead_id, account_id,
     assignee_id, group_id, tags, follower_ids, opportunity_ids, external_id, opened_at, first_response_at,
     awaiting_reply_since, solved_at, closed_at, status_changed_at, sla_policy_id, sla_state, next_breach_at,
-    merged_into_id, follow_up_of_id, created_at
+    merged_into_id, follow_up_of_id, satisfaction_token, satisfaction_token_hash, satisfaction_issued_at, created_at
     """
 
   var writableValues: PostgresQuery {
@@ -91,7 +92,8 @@ extension Ticket: StoredRecord {
       \(contact), \(lead), \(f.accountID), \(f.assigneeID), \(f.groupID), \(f.tags)::text[], \(f.followerIDs)::uuid[],
       \(f.opportunityIDs)::uuid[], \(f.externalID), \(openedAt), \(firstResponseAt), \(awaitingReplySince), \(solvedAt),
       \(closedAt), \(statusChangedAt), \(slaPolicyID), \(slaState.rawValue), \(nextBreachAt), \(mergedIntoID),
-      \(followUpOfID), \(createdAt)
+      \(followUpOfID), \(satisfactionToken), \(satisfactionToken.map(TokenSecret.hash))::bytea, \(satisfactionIssuedAt),
+      \(createdAt)
       """
   }
 }

@@ -338,3 +338,29 @@ extension TicketStore {
     return closed
   }
 }
+
+extension TicketStore {
+  // MARK: - Satisfaction
+
+  /// Records a customer's answer to a solved ticket's survey, found by its token (no sign-in: the
+  /// token is the credential), once, within ``Ticket/satisfactionSurveyDays`` of its issue.
+  ///
+  /// - Throws: `notFound` for an unknown token; `failedPrecondition` once answered or expired.
+  public func submitSatisfaction(token: String, rating: Int, comment: String?) async throws {
+    let at = now()
+    let outcome: String = try await database.pool.withTransaction { connection in
+      try connection.query(
+        """
+        SELECT outcome FROM crm_submit_satisfaction(\(TokenSecret.hash(token))::bytea, \(rating), \(comment), \(at),
+          \(Ticket.satisfactionSurveyDays))
+        """)[0].decode("outcome")
+    }
+    switch outcome {
+    case "ok": return
+    case "answered": throw CRMError.failedPrecondition("this survey was already answered; thank you")
+    case "expired":
+      throw CRMError.failedPrecondition("this survey closed \(Ticket.satisfactionSurveyDays) days after the ticket was solved")
+    default: throw CRMError.notFound("no such survey")
+    }
+  }
+}

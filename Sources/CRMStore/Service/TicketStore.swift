@@ -70,7 +70,10 @@ public struct TicketStore: Sendable {
     }
     var draft = Ticket(id: UUID.v7(), number: 0, version: 1, fields: fields, status: status, openedAt: at, createdAt: at, updatedAt: at)
     draft.followUpOfID = followUpOf
-    if status == .solved { draft.solvedAt = at }
+    if status == .solved {
+      draft.status = .new
+      try move(&draft, to: .solved, at: at)
+    }
     if opening.messageID != nil, fields.description == nil {
       throw CRMError.invalid("ticket.description", "a ticket opened from a message needs the message's body", reason: "REQUIRED")
     }
@@ -171,7 +174,14 @@ public struct TicketStore: Sendable {
       ticket.openedAt = at
       ticket.solvedAt = nil
     }
-    if status == .solved { ticket.solvedAt = at }
+    if status == .solved {
+      ticket.solvedAt = at
+      // One survey per ticket: reopening and solving again does not ask twice.
+      if ticket.satisfactionToken == nil {
+        ticket.satisfactionToken = "csat_" + String(TokenSecret.generate().dropFirst(4))
+        ticket.satisfactionIssuedAt = at
+      }
+    }
     if status == .closed {
       ticket.closedAt = at
       if ticket.solvedAt == nil { ticket.solvedAt = at }
