@@ -33,6 +33,19 @@ public enum Crm_V1_CaptureService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CaptureSupportEmail" metadata.
+        public enum CaptureSupportEmail: Sendable {
+            /// Request type for "CaptureSupportEmail".
+            public typealias Input = Crm_V1_CaptureSupportEmailRequest
+            /// Response type for "CaptureSupportEmail".
+            public typealias Output = Crm_V1_CaptureSupportEmailResponse
+            /// Descriptor for "CaptureSupportEmail".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.CaptureService"),
+                method: "CaptureSupportEmail",
+                type: .unary
+            )
+        }
         /// Namespace for "CreateCaptureKey" metadata.
         public enum CreateCaptureKey: Sendable {
             /// Request type for "CreateCaptureKey".
@@ -75,6 +88,7 @@ public enum Crm_V1_CaptureService: Sendable {
         /// Descriptors for all methods in the "crm.v1.CaptureService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             CaptureLead.descriptor,
+            CaptureSupportEmail.descriptor,
             CreateCaptureKey.descriptor,
             ListCaptureKeys.descriptor,
             RevokeCaptureKey.descriptor
@@ -133,6 +147,30 @@ extension Crm_V1_CaptureService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_CaptureLeadRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_CaptureLeadResponse>
+
+        /// Handle the "CaptureSupportEmail" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Turns one inbound support email into a ticket, or a comment on the ticket it threads onto: our
+        /// > token in the subject ("[#1042]") or a plus-address ("support+1042@…") when the sender is that
+        /// > ticket's requester, then In-Reply-To, then References (newest first) against the Message-IDs
+        /// > tickets have seen or sent; else a new ticket. A comment reopens a pending or solved ticket; mail
+        /// > to a closed ticket opens a follow-up. The sender becomes the requester: matched to a contact or
+        /// > lead as CaptureLead matches, else created (a contact, or a lead per the service settings). The
+        /// > same Message-ID twice writes nothing. Callable with a full token or a support capture key.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_CaptureSupportEmailRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_CaptureSupportEmailResponse` messages.
+        func captureSupportEmail(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_CaptureSupportEmailRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_CaptureSupportEmailResponse>
 
         /// Handle the "CreateCaptureKey" method.
         ///
@@ -228,6 +266,30 @@ extension Crm_V1_CaptureService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_CaptureLeadResponse>
 
+        /// Handle the "CaptureSupportEmail" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Turns one inbound support email into a ticket, or a comment on the ticket it threads onto: our
+        /// > token in the subject ("[#1042]") or a plus-address ("support+1042@…") when the sender is that
+        /// > ticket's requester, then In-Reply-To, then References (newest first) against the Message-IDs
+        /// > tickets have seen or sent; else a new ticket. A comment reopens a pending or solved ticket; mail
+        /// > to a closed ticket opens a follow-up. The sender becomes the requester: matched to a contact or
+        /// > lead as CaptureLead matches, else created (a contact, or a lead per the service settings). The
+        /// > same Message-ID twice writes nothing. Callable with a full token or a support capture key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_CaptureSupportEmailRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_CaptureSupportEmailResponse` message.
+        func captureSupportEmail(
+            request: GRPCCore.ServerRequest<Crm_V1_CaptureSupportEmailRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_CaptureSupportEmailResponse>
+
         /// Handle the "CreateCaptureKey" method.
         ///
         /// > Source IDL Documentation:
@@ -320,6 +382,30 @@ extension Crm_V1_CaptureService {
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_CaptureLeadResponse
 
+        /// Handle the "CaptureSupportEmail" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Turns one inbound support email into a ticket, or a comment on the ticket it threads onto: our
+        /// > token in the subject ("[#1042]") or a plus-address ("support+1042@…") when the sender is that
+        /// > ticket's requester, then In-Reply-To, then References (newest first) against the Message-IDs
+        /// > tickets have seen or sent; else a new ticket. A comment reopens a pending or solved ticket; mail
+        /// > to a closed ticket opens a follow-up. The sender becomes the requester: matched to a contact or
+        /// > lead as CaptureLead matches, else created (a contact, or a lead per the service settings). The
+        /// > same Message-ID twice writes nothing. Callable with a full token or a support capture key.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_CaptureSupportEmailRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_CaptureSupportEmailResponse` to respond with.
+        func captureSupportEmail(
+            request: Crm_V1_CaptureSupportEmailRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_CaptureSupportEmailResponse
+
         /// Handle the "CreateCaptureKey" method.
         ///
         /// > Source IDL Documentation:
@@ -393,6 +479,17 @@ extension Crm_V1_CaptureService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Crm_V1_CaptureService.Method.CaptureSupportEmail.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_CaptureSupportEmailRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_CaptureSupportEmailResponse>(),
+            handler: { request, context in
+                try await self.captureSupportEmail(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Crm_V1_CaptureService.Method.CreateCaptureKey.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_CreateCaptureKeyRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_CreateCaptureKeyResponse>(),
@@ -442,6 +539,17 @@ extension Crm_V1_CaptureService.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
+    public func captureSupportEmail(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_CaptureSupportEmailRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_CaptureSupportEmailResponse> {
+        let response = try await self.captureSupportEmail(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
     public func createCaptureKey(
         request: GRPCCore.StreamingServerRequest<Crm_V1_CreateCaptureKeyRequest>,
         context: GRPCCore.ServerContext
@@ -485,6 +593,19 @@ extension Crm_V1_CaptureService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_CaptureLeadResponse> {
         return GRPCCore.ServerResponse<Crm_V1_CaptureLeadResponse>(
             message: try await self.captureLead(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func captureSupportEmail(
+        request: GRPCCore.ServerRequest<Crm_V1_CaptureSupportEmailRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_CaptureSupportEmailResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_CaptureSupportEmailResponse>(
+            message: try await self.captureSupportEmail(
                 request: request.message,
                 context: context
             ),
@@ -574,6 +695,35 @@ extension Crm_V1_CaptureService {
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_CaptureLeadResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_CaptureLeadResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CaptureSupportEmail" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Turns one inbound support email into a ticket, or a comment on the ticket it threads onto: our
+        /// > token in the subject ("[#1042]") or a plus-address ("support+1042@…") when the sender is that
+        /// > ticket's requester, then In-Reply-To, then References (newest first) against the Message-IDs
+        /// > tickets have seen or sent; else a new ticket. A comment reopens a pending or solved ticket; mail
+        /// > to a closed ticket opens a follow-up. The sender becomes the requester: matched to a contact or
+        /// > lead as CaptureLead matches, else created (a contact, or a lead per the service settings). The
+        /// > same Message-ID twice writes nothing. Callable with a full token or a support capture key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_CaptureSupportEmailRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_CaptureSupportEmailRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_CaptureSupportEmailResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func captureSupportEmail<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_CaptureSupportEmailRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_CaptureSupportEmailRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_CaptureSupportEmailResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_CaptureSupportEmailResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "CreateCaptureKey" method.
@@ -702,6 +852,46 @@ extension Crm_V1_CaptureService {
             try await self.client.unary(
                 request: request,
                 descriptor: Crm_V1_CaptureService.Method.CaptureLead.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CaptureSupportEmail" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Turns one inbound support email into a ticket, or a comment on the ticket it threads onto: our
+        /// > token in the subject ("[#1042]") or a plus-address ("support+1042@…") when the sender is that
+        /// > ticket's requester, then In-Reply-To, then References (newest first) against the Message-IDs
+        /// > tickets have seen or sent; else a new ticket. A comment reopens a pending or solved ticket; mail
+        /// > to a closed ticket opens a follow-up. The sender becomes the requester: matched to a contact or
+        /// > lead as CaptureLead matches, else created (a contact, or a lead per the service settings). The
+        /// > same Message-ID twice writes nothing. Callable with a full token or a support capture key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_CaptureSupportEmailRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_CaptureSupportEmailRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_CaptureSupportEmailResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func captureSupportEmail<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_CaptureSupportEmailRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_CaptureSupportEmailRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_CaptureSupportEmailResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_CaptureSupportEmailResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_CaptureService.Method.CaptureSupportEmail.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -850,6 +1040,41 @@ extension Crm_V1_CaptureService.ClientProtocol {
         )
     }
 
+    /// Call the "CaptureSupportEmail" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Turns one inbound support email into a ticket, or a comment on the ticket it threads onto: our
+    /// > token in the subject ("[#1042]") or a plus-address ("support+1042@…") when the sender is that
+    /// > ticket's requester, then In-Reply-To, then References (newest first) against the Message-IDs
+    /// > tickets have seen or sent; else a new ticket. A comment reopens a pending or solved ticket; mail
+    /// > to a closed ticket opens a follow-up. The sender becomes the requester: matched to a contact or
+    /// > lead as CaptureLead matches, else created (a contact, or a lead per the service settings). The
+    /// > same Message-ID twice writes nothing. Callable with a full token or a support capture key.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_CaptureSupportEmailRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func captureSupportEmail<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_CaptureSupportEmailRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_CaptureSupportEmailResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.captureSupportEmail(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_CaptureSupportEmailRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_CaptureSupportEmailResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "CreateCaptureKey" method.
     ///
     /// > Source IDL Documentation:
@@ -973,6 +1198,45 @@ extension Crm_V1_CaptureService.ClientProtocol {
             metadata: metadata
         )
         return try await self.captureLead(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CaptureSupportEmail" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Turns one inbound support email into a ticket, or a comment on the ticket it threads onto: our
+    /// > token in the subject ("[#1042]") or a plus-address ("support+1042@…") when the sender is that
+    /// > ticket's requester, then In-Reply-To, then References (newest first) against the Message-IDs
+    /// > tickets have seen or sent; else a new ticket. A comment reopens a pending or solved ticket; mail
+    /// > to a closed ticket opens a follow-up. The sender becomes the requester: matched to a contact or
+    /// > lead as CaptureLead matches, else created (a contact, or a lead per the service settings). The
+    /// > same Message-ID twice writes nothing. Callable with a full token or a support capture key.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func captureSupportEmail<Result>(
+        _ message: Crm_V1_CaptureSupportEmailRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_CaptureSupportEmailResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_CaptureSupportEmailRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.captureSupportEmail(
             request: request,
             options: options,
             onResponse: handleResponse

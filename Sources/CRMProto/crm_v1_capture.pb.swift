@@ -411,6 +411,9 @@ public nonisolated struct Crm_V1_CaptureKey: Sendable {
   /// The channel the key captures from (web form, email, phone, chat, event or partner).
   public var channel: Crm_V1_LeadSource = .unspecified
 
+  /// A support key: it captures support mail into tickets (CaptureSupportEmail) and nothing else.
+  public var support: Bool = false
+
   /// Calls per minute this key may make (per server node).
   public var rateLimitPerMinute: Int32 = 0
 
@@ -468,8 +471,11 @@ public nonisolated struct Crm_V1_CreateCaptureKeyRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Required: web form, email, phone, chat, event or partner.
+  /// Required: web form, email, phone, chat, event or partner (EMAIL for a support key).
   public var channel: Crm_V1_LeadSource = .unspecified
+
+  /// A support key: it may call CaptureSupportEmail only (mail into tickets), not CaptureLead.
+  public var support: Bool = false
 
   public var name: String = String()
 
@@ -551,6 +557,133 @@ public nonisolated struct Crm_V1_RevokeCaptureKeyRequest: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+public nonisolated struct Crm_V1_CaptureSupportEmailRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A raw RFC 5322 message, as for CaptureLead's InboundEmail.
+  public var email: Crm_V1_InboundEmail {
+    get {_email ?? Crm_V1_InboundEmail()}
+    set {_email = newValue}
+  }
+  /// Returns true if `email` has been explicitly set.
+  public var hasEmail: Bool {self._email != nil}
+  /// Clears the value of `email`. Subsequent reads from it will return its default value.
+  public mutating func clearEmail() {self._email = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _email: Crm_V1_InboundEmail? = nil
+}
+
+public nonisolated struct Crm_V1_CaptureSupportEmailResponse: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var outcome: Crm_V1_CaptureSupportEmailResponse.Outcome {
+    get {_storage._outcome}
+    set {_uniqueStorage()._outcome = newValue}
+  }
+
+  public var ticket: Crm_V1_Ticket {
+    get {_storage._ticket ?? Crm_V1_Ticket()}
+    set {_uniqueStorage()._ticket = newValue}
+  }
+  /// Returns true if `ticket` has been explicitly set.
+  public var hasTicket: Bool {_storage._ticket != nil}
+  /// Clears the value of `ticket`. Subsequent reads from it will return its default value.
+  public mutating func clearTicket() {_uniqueStorage()._ticket = nil}
+
+  public var comment: Crm_V1_TicketComment {
+    get {_storage._comment ?? Crm_V1_TicketComment()}
+    set {_uniqueStorage()._comment = newValue}
+  }
+  /// Returns true if `comment` has been explicitly set.
+  public var hasComment: Bool {_storage._comment != nil}
+  /// Clears the value of `comment`. Subsequent reads from it will return its default value.
+  public mutating func clearComment() {_uniqueStorage()._comment = nil}
+
+  /// The sender as requester.
+  public var requester: Crm_V1_RecordRef {
+    get {_storage._requester ?? Crm_V1_RecordRef()}
+    set {_uniqueStorage()._requester = newValue}
+  }
+  /// Returns true if `requester` has been explicitly set.
+  public var hasRequester: Bool {_storage._requester != nil}
+  /// Clears the value of `requester`. Subsequent reads from it will return its default value.
+  public mutating func clearRequester() {_uniqueStorage()._requester = nil}
+
+  /// True when the sender was unknown and became a new contact or lead.
+  public var requesterCreated: Bool {
+    get {_storage._requesterCreated}
+    set {_uniqueStorage()._requesterCreated = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Outcome: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case unspecified // = 0
+
+    /// A new ticket.
+    case created // = 1
+
+    /// A comment on the ticket it threads onto.
+    case commented // = 2
+
+    /// The ticket it threads onto was closed: a follow-up ticket opened.
+    case followUp // = 3
+
+    /// The same Message-ID was captured before: nothing written.
+    case duplicate // = 4
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .created
+      case 2: self = .commented
+      case 3: self = .followUp
+      case 4: self = .duplicate
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .created: return 1
+      case .commented: return 2
+      case .followUp: return 3
+      case .duplicate: return 4
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Crm_V1_CaptureSupportEmailResponse.Outcome] = [
+      .unspecified,
+      .created,
+      .commented,
+      .followUp,
+      .duplicate,
+    ]
+
+  }
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -1124,7 +1257,7 @@ nonisolated extension Crm_V1_CaptureLeadResponse.Outcome: SwiftProtobuf._ProtoNa
 
 nonisolated extension Crm_V1_CaptureKey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CaptureKey"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}channel\0\u{3}rate_limit_per_minute\0\u{3}owner_id\0\u{3}create_time\0\u{3}expire_time\0\u{3}revoke_time\0\u{3}last_use_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}channel\0\u{3}rate_limit_per_minute\0\u{3}owner_id\0\u{3}create_time\0\u{3}expire_time\0\u{3}revoke_time\0\u{3}last_use_time\0\u{1}support\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1141,6 +1274,7 @@ nonisolated extension Crm_V1_CaptureKey: SwiftProtobuf.Message, SwiftProtobuf._M
       case 7: try { try decoder.decodeSingularMessageField(value: &self._expireTime) }()
       case 8: try { try decoder.decodeSingularMessageField(value: &self._revokeTime) }()
       case 9: try { try decoder.decodeSingularMessageField(value: &self._lastUseTime) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.support) }()
       default: break
       }
     }
@@ -1178,6 +1312,9 @@ nonisolated extension Crm_V1_CaptureKey: SwiftProtobuf.Message, SwiftProtobuf._M
     try { if let v = self._lastUseTime {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
     } }()
+    if self.support != false {
+      try visitor.visitSingularBoolField(value: self.support, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1185,6 +1322,7 @@ nonisolated extension Crm_V1_CaptureKey: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.id != rhs.id {return false}
     if lhs.name != rhs.name {return false}
     if lhs.channel != rhs.channel {return false}
+    if lhs.support != rhs.support {return false}
     if lhs.rateLimitPerMinute != rhs.rateLimitPerMinute {return false}
     if lhs.ownerID != rhs.ownerID {return false}
     if lhs._createTime != rhs._createTime {return false}
@@ -1198,7 +1336,7 @@ nonisolated extension Crm_V1_CaptureKey: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Crm_V1_CreateCaptureKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateCaptureKeyRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{1}name\0\u{3}owner_id\0\u{3}rate_limit_per_minute\0\u{3}expire_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{1}name\0\u{3}owner_id\0\u{3}rate_limit_per_minute\0\u{3}expire_time\0\u{1}support\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1211,6 +1349,7 @@ nonisolated extension Crm_V1_CreateCaptureKeyRequest: SwiftProtobuf.Message, Swi
       case 3: try { try decoder.decodeSingularStringField(value: &self.ownerID) }()
       case 4: try { try decoder.decodeSingularInt32Field(value: &self.rateLimitPerMinute) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._expireTime) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.support) }()
       default: break
       }
     }
@@ -1236,11 +1375,15 @@ nonisolated extension Crm_V1_CreateCaptureKeyRequest: SwiftProtobuf.Message, Swi
     try { if let v = self._expireTime {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    if self.support != false {
+      try visitor.visitSingularBoolField(value: self.support, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Crm_V1_CreateCaptureKeyRequest, rhs: Crm_V1_CreateCaptureKeyRequest) -> Bool {
     if lhs.channel != rhs.channel {return false}
+    if lhs.support != rhs.support {return false}
     if lhs.name != rhs.name {return false}
     if lhs.ownerID != rhs.ownerID {return false}
     if lhs.rateLimitPerMinute != rhs.rateLimitPerMinute {return false}
@@ -1366,4 +1509,140 @@ nonisolated extension Crm_V1_RevokeCaptureKeyRequest: SwiftProtobuf.Message, Swi
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
+}
+
+nonisolated extension Crm_V1_CaptureSupportEmailRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CaptureSupportEmailRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}email\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._email) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._email {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_CaptureSupportEmailRequest, rhs: Crm_V1_CaptureSupportEmailRequest) -> Bool {
+    if lhs._email != rhs._email {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_CaptureSupportEmailResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CaptureSupportEmailResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}outcome\0\u{1}ticket\0\u{1}comment\0\u{1}requester\0\u{3}requester_created\0")
+
+  fileprivate class _StorageClass {
+    var _outcome: Crm_V1_CaptureSupportEmailResponse.Outcome = .unspecified
+    var _ticket: Crm_V1_Ticket? = nil
+    var _comment: Crm_V1_TicketComment? = nil
+    var _requester: Crm_V1_RecordRef? = nil
+    var _requesterCreated: Bool = false
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _outcome = source._outcome
+      _ticket = source._ticket
+      _comment = source._comment
+      _requester = source._requester
+      _requesterCreated = source._requesterCreated
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularEnumField(value: &_storage._outcome) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._ticket) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._comment) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._requester) }()
+        case 5: try { try decoder.decodeSingularBoolField(value: &_storage._requesterCreated) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._outcome != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._outcome, fieldNumber: 1)
+      }
+      try { if let v = _storage._ticket {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      try { if let v = _storage._comment {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._requester {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if _storage._requesterCreated != false {
+        try visitor.visitSingularBoolField(value: _storage._requesterCreated, fieldNumber: 5)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_CaptureSupportEmailResponse, rhs: Crm_V1_CaptureSupportEmailResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._outcome != rhs_storage._outcome {return false}
+        if _storage._ticket != rhs_storage._ticket {return false}
+        if _storage._comment != rhs_storage._comment {return false}
+        if _storage._requester != rhs_storage._requester {return false}
+        if _storage._requesterCreated != rhs_storage._requesterCreated {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_CaptureSupportEmailResponse.Outcome: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OUTCOME_UNSPECIFIED\0\u{1}OUTCOME_CREATED\0\u{1}OUTCOME_COMMENTED\0\u{1}OUTCOME_FOLLOW_UP\0\u{1}OUTCOME_DUPLICATE\0")
 }

@@ -86,11 +86,12 @@ struct CaptureCommand: AsyncParsableCommand {
 
   struct Email: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Capture a raw RFC 5322 email (a .eml file, or - for stdin).",
-      discussion: "Example: crm capture email message.eml")
+      abstract: "Capture a raw RFC 5322 email (a .eml file, or - for stdin): a lead, or with --support a ticket.",
+      discussion: "Examples: crm capture email message.eml; crm capture email --support reply.eml")
     @OptionGroup var client: ClientOptions
     @OptionGroup var common: Common
     @Argument(help: "The message file, or - to read standard input.") var file: String
+    @Flag(help: "Support mail: a new ticket, or a comment on the ticket it threads onto (not a lead).") var support = false
 
     func run() async throws {
       try await runReportingErrors {
@@ -102,6 +103,15 @@ struct CaptureCommand: AsyncParsableCommand {
             throw CLIError(message: "cannot read \(file)", code: 2)
           }
           data = read
+        }
+        if support {
+          let result = try await client.withClient { grpc, metadata in
+            try await Crm_V1_CaptureService.Client(wrapping: grpc).captureSupportEmail(
+              .with { $0.email = .with { $0.raw = data } }, metadata: metadata)
+          }
+          if client.json { return print(try Output.json(result)) }
+          print("\(Output.name(result.outcome)): ticket #\(result.ticket.number) \(result.ticket.id)")
+          return
         }
         var request = Crm_V1_CaptureLeadRequest()
         common.apply(to: &request)
@@ -166,6 +176,7 @@ struct CaptureCommand: AsyncParsableCommand {
       @Option(help: "The user captured leads belong to (default: you).") var owner: String?
       @Option(help: "Calls allowed per minute.") var perMinute: Int32 = 60
       @Option(help: "Expire after this many days.") var expiresInDays: Int?
+      @Flag(help: "A support key (--channel email): it captures support mail into tickets only.") var support = false
 
       func validate() throws {
         guard CaptureCommand.channels[channel] != nil else {
@@ -180,6 +191,7 @@ struct CaptureCommand: AsyncParsableCommand {
             $0.name = name
             $0.ownerID = owner ?? ""
             $0.rateLimitPerMinute = perMinute
+            $0.support = support
             if let days = expiresInDays {
               $0.expireTime = Google_Protobuf_Timestamp(date: Date().addingTimeInterval(Double(days) * 86_400))
             }

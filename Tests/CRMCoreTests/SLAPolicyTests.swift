@@ -51,3 +51,36 @@ struct SLAPolicyTests {
     #expect(SLAMetric.allCases.allSatisfy { !rules.pauses($0, in: .onHold) && !rules.pauses($0, in: .open) })
   }
 }
+
+@Suite("Ticket threading")
+struct TicketThreadingTests {
+  static func email(_ headers: String) throws -> InboundEmail {
+    try InboundEmail(raw: Array((headers + "\r\n\r\nbody\r\n").utf8), field: "raw")
+  }
+
+  @Test("tokens in the subject and plus-addresses; In-Reply-To before References, newest first")
+  func tokens() throws {
+    #expect(TicketThreading.number(inSubject: "Re: [#1042] Order damaged") == 1042)
+    #expect(TicketThreading.number(inSubject: "Re: [#12] and [#1042]") == 1042)
+    #expect(TicketThreading.number(inSubject: "[#] [#12x] #1042 [1042]") == nil)
+    #expect(TicketThreading.number(inRecipients: ["help@acme.example", "support+t1042@acme.example"]) == 1042)
+    #expect(TicketThreading.number(inRecipients: ["support+1042@acme.example"]) == 1042)
+    #expect(TicketThreading.number(inRecipients: ["support+sales@acme.example"]) == nil)
+    let mail = try Self.email(
+      """
+      From: Ada <ada@example.org>
+      To: "Support, Acme" <support+1042@acme.example>, ops@acme.example
+      Cc: Bob <bob@example.org>
+      Subject: AW: Re: [#1042] Order damaged
+      Message-ID: <m3@example.org>
+      In-Reply-To: <m2@acme.example>
+      References: <m1@example.org>
+       <m2@acme.example>
+      """.replacingOccurrences(of: "\n", with: "\r\n"))
+    #expect(mail.inReplyTo == "m2@acme.example" && mail.references == ["m1@example.org", "m2@acme.example"])
+    #expect(mail.recipients == ["support+1042@acme.example", "ops@acme.example", "bob@example.org"])
+    #expect(TicketThreading.candidates(mail) == ["m2@acme.example", "m1@example.org"])
+    #expect(TicketThreading.cleanSubject(mail.subject) == "[#1042] Order damaged")
+    #expect(TicketThreading.cleanSubject("回复： 发票问题") == "发票问题" && TicketThreading.cleanSubject("Re: ") == "(no subject)")
+  }
+}

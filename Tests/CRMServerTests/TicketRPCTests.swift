@@ -550,3 +550,107 @@ struct TicketRPCTests {
     }
   }
 }
+
+@Suite("Server: support mail into tickets")
+struct SupportMailRPCTests {
+  static func mail(
+    from: String, subject: String, id: String, inReplyTo: String? = nil, references: [String] = [],
+    to: String = "support@acme.example", body: String = "Hello"
+  ) -> Crm_V1_CaptureSupportEmailRequest {
+    var lines = ["From: \(from)", "To: \(to)", "Subject: \(subject)", "Message-ID: <\(id)>"]
+    if let inReplyTo { lines.append("In-Reply-To: <\(inReplyTo)>") }
+    if !references.isEmpty { lines.append("References: " + references.map { "<\($0)>" }.joined(separator: " ")) }
+    let raw = lines.joined(separator: "\r\n") + "\r\n\r\n" + body + "\r\n"
+    return .with { $0.email = .with { $0.raw = Data(raw.utf8) } }
+  }
+
+  @Test("a support key turns mail into tickets and threads replies by token, In-Reply-To, References and merges")
+  func threading() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { (client) async throws -> Void in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let capture = Crm_V1_CaptureService.Client(wrapping: client)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      let key = try await capture.createCaptureKey(
+        .with {
+          $0.channel = .email
+          $0.support = true
+          $0.name = "support@acme.example"
+        }, metadata: admin)
+      #expect(key.key.support)
+      let support = TestServer.auth(key.secret)
+      // A support key reaches CaptureSupportEmail only.
+      #expect(await code { try await capture.captureLead(.with { $0.email = .with { $0.raw = Data("From: a@b.c\r\n\r\nx".utf8) } }, metadata: support) } == .permissionDenied)
+
+      let first = try await capture.captureSupportEmail(
+        Self.mail(from: "Ada Lovelace <ada@example.org>", subject: "Fwd: Engine stalls", id: "m1@example.org", body: "It stalls."),
+        metadata: support)
+      #expect(first.outcome == .created && first.requesterCreated && first.requester.recordType == .contact)
+      #expect(first.ticket.subject == "Engine stalls" && first.ticket.channel == .email && first.ticket.status == .new)
+      #expect(first.comment.body == "It stalls." && first.comment.authorKind == .customer)
+      let again = try await capture.captureSupportEmail(
+        Self.mail(from: "Ada Lovelace <ada@example.org>", subject: "Fwd: Engine stalls", id: "m1@example.org"), metadata: support)
+      #expect(again.outcome == .duplicate && again.ticket.id == first.ticket.id && again.ticket.etag == first.ticket.etag)
+
+      // The agent's reply went out with its own Message-ID; the customer's answer threads by In-Reply-To.
+      let reply = try await tickets.addComment(
+        .with {
+          $0.ticketID = first.ticket.id
+          $0.public = true
+          $0.body = "Which model?"
+          $0.messageID = "r1@acme.example"
+          $0.status = .pending
+        }, metadata: admin)
+      #expect(reply.ticket.status == .pending)
+      let answer = try await capture.captureSupportEmail(
+        Self.mail(from: "ada@example.org", subject: "Re: Engine stalls", id: "m2@example.org", inReplyTo: "r1@acme.example"),
+        metadata: support)
+      #expect(answer.outcome == .commented && answer.ticket.id == first.ticket.id && answer.ticket.status == .open)
+      #expect(!answer.requesterCreated && answer.requester.recordID == first.requester.recordID)
+      // References only, newest first.
+      let byReferences = try await capture.captureSupportEmail(
+        Self.mail(from: "ada@example.org", subject: "more", id: "m3@example.org", references: ["unknown@x", "m2@example.org"]),
+        metadata: support)
+      #expect(byReferences.outcome == .commented && byReferences.ticket.id == first.ticket.id)
+      // The token in the subject, from the requester; from a stranger it opens a ticket of their own.
+      let token = try await capture.captureSupportEmail(
+        Self.mail(from: "ada@example.org", subject: "Re: [#\(first.ticket.number)] update", id: "m4@example.org"), metadata: support)
+      #expect(token.outcome == .commented && token.ticket.id == first.ticket.id)
+      let plus = try await capture.captureSupportEmail(
+        Self.mail(from: "ada@example.org", subject: "update", id: "m5@example.org", to: "support+\(first.ticket.number)@acme.example"),
+        metadata: support)
+      #expect(plus.outcome == .commented && plus.ticket.id == first.ticket.id)
+      let stranger = try await capture.captureSupportEmail(
+        Self.mail(from: "Eve <eve@example.net>", subject: "Re: [#\(first.ticket.number)] let me in", id: "m6@example.net"),
+        metadata: support)
+      #expect(stranger.outcome == .created && stranger.ticket.id != first.ticket.id && stranger.requesterCreated)
+
+      // Merged: later mail for the source lands on the target.
+      _ = try await tickets.mergeTickets(
+        .with {
+          $0.targetID = stranger.ticket.id
+          $0.sourceIds = [first.ticket.id]
+        }, metadata: admin)
+      let afterMerge = try await capture.captureSupportEmail(
+        Self.mail(from: "ada@example.org", subject: "Re: Engine stalls", id: "m7@example.org", inReplyTo: "m1@example.org"),
+        metadata: support)
+      #expect(afterMerge.outcome == .commented && afterMerge.ticket.id == stranger.ticket.id)
+
+      // Closed: a follow-up opens. Unknown senders become leads when the tenant says so.
+      _ = try await TicketRPCTests.setStatus(tickets, stranger.ticket, .closed, auth: admin)
+      let followUp = try await capture.captureSupportEmail(
+        Self.mail(from: "eve@example.net", subject: "Re: let me in", id: "m8@example.net", inReplyTo: "m6@example.net"),
+        metadata: support)
+      #expect(followUp.outcome == .followUp && followUp.ticket.followUpOfID == stranger.ticket.id)
+      let sla = Crm_V1_SLAService.Client(wrapping: client)
+      var settings = try await sla.getServiceSettings(.init(), metadata: admin)
+      settings.unknownSender = .lead
+      _ = try await sla.updateServiceSettings(.with { $0.settings = settings }, metadata: admin)
+      let lead = try await capture.captureSupportEmail(
+        Self.mail(from: "Grace <grace@example.com>", subject: "Pricing", id: "m9@example.com"), metadata: support)
+      #expect(lead.outcome == .created && lead.requester.recordType == .lead && lead.ticket.requesterLeadID == lead.requester.recordID)
+      let bad = await code { try await capture.captureSupportEmail(.with { $0.email = .with { $0.raw = Data("no headers".utf8) } }, metadata: support) }
+      #expect(bad == .invalidArgument)
+    }
+  }
+}

@@ -98,12 +98,18 @@ public struct APIToken: Sendable, Hashable {
 public struct CaptureKeyLimits: Sendable, Hashable {
   public var channel: LeadSource
   public var ratePerMinute: Int
+  /// A support key: it captures support mail into tickets and nothing else (its channel is email).
+  public var support: Bool
 
   /// Limits.
-  public init(channel: LeadSource, ratePerMinute: Int) {
-    self.channel = channel
+  public init(channel: LeadSource, ratePerMinute: Int, support: Bool = false) {
+    self.channel = support ? .email : channel
     self.ratePerMinute = ratePerMinute
+    self.support = support
   }
+
+  /// How the key's channel is stored: the lead source, or `support`.
+  public var storedChannel: String { support ? "support" : channel.rawValue }
 
   /// The largest rate a key may be given.
   public static let maxRatePerMinute = 100_000

@@ -352,7 +352,7 @@ public struct Capture: Sendable, Hashable {
 
   /// "Ada Lovelace" → ("Ada", "Lovelace"); one word (or a CJK name without spaces) is the last name.
   /// Each part is cut to a lead's 100 characters: a long display name must not lose the capture.
-  static func splitName(_ name: String) -> (String?, String?) {
+  public static func splitName(_ name: String) -> (String?, String?) {
     let words = name.trimmingWhitespace().split(whereSeparator: \.isWhitespace)
     switch words.count {
     case 0: return (nil, nil)

@@ -19,6 +19,13 @@ public struct InboundEmail: Sendable, Hashable {
   public var messageID: String
   /// The `Date` header, when it parses.
   public var date: Timestamp?
+  /// The `In-Reply-To` Message-ID, without angle brackets; empty when absent.
+  public var inReplyTo: String
+  /// The `References` Message-IDs, oldest first as the header lists them, without angle brackets.
+  public var references: [String]
+  /// The addresses the message was sent to (`To`, `Cc`, `Delivered-To`), lower-cased: a
+  /// plus-address there (`support+1042@…`) names a ticket.
+  public var recipients: [String]
 
   /// Parses a message; throws `INVALID_ARGUMENT` on `field` when it has no header block or no sender.
   public init(raw: [UInt8], field: String) throws(CRMError) {
@@ -34,7 +41,45 @@ public struct InboundEmail: Sendable, Hashable {
     subject = headers["subject"].map(Self.decodeWords)?.trimmingWhitespace() ?? ""
     messageID = (headers["message-id"] ?? "").trimmingWhitespace().trimmingCharacters(in: CharacterSet(charactersIn: "<>"))
     date = headers["date"].flatMap(Self.date)
+    inReplyTo = Self.messageIDs(headers["in-reply-to"] ?? "").first ?? ""
+    references = Self.messageIDs(headers["references"] ?? "")
+    recipients = ["to", "cc", "delivered-to"].flatMap { Self.addresses(headers[$0] ?? "") }
     body = Self.text(of: Part(headers: headers, body: bodyBytes)) ?? ""
+  }
+
+  /// The `<id>` tokens of a Message-ID list header (`References`, `In-Reply-To`), in order.
+  static func messageIDs(_ value: String) -> [String] {
+    var ids: [String] = []
+    var current: String?
+    for character in value {
+      switch character {
+      case "<": current = ""
+      case ">":
+        if let id = current?.trimmingWhitespace(), !id.isEmpty, id.count <= 998 { ids.append(id) }
+        current = nil
+      default: current?.append(character)
+      }
+      if ids.count >= 100 { break }
+    }
+    return ids
+  }
+
+  /// The addresses of an address-list header (`To`, `Cc`), lower-cased.
+  static func addresses(_ value: String) -> [String] {
+    var out: [String] = []
+    var current = ""
+    var inQuotes = false
+    for character in value + "," {
+      if character == "\"" { inQuotes.toggle() }
+      if character == "," && !inQuotes {
+        if let mailbox = mailbox(current) { out.append(mailbox.address.lowercased()) }
+        current = ""
+      } else {
+        current.append(character)
+      }
+      if out.count >= 100 { break }
+    }
+    return out
   }
 
   // MARK: - Structure

@@ -11,17 +11,48 @@ import SwiftProtobuf
 /// rest and applies the key's rate), and only for its own channel.
 public struct CaptureService: Crm_V1_CaptureService.SimpleServiceProtocol {
   let captures: CaptureStore
+  let tickets: TicketStore
   let access: AccessStore
   let authenticator: Authenticator
 
-  /// The one method a capture key may call.
+  /// The one method a lead capture key may call.
   public static let captureMethod = "crm.v1.CaptureService/CaptureLead"
+  /// The one method a support capture key may call.
+  public static let supportMethod = "crm.v1.CaptureService/CaptureSupportEmail"
+
+  /// The method a capture key with `limits` may call.
+  public static func method(for limits: CaptureKeyLimits) -> String { limits.support ? supportMethod : captureMethod }
 
   /// A service over the stores.
-  public init(captures: CaptureStore, access: AccessStore, authenticator: Authenticator) {
+  public init(captures: CaptureStore, tickets: TicketStore, access: AccessStore, authenticator: Authenticator) {
     self.captures = captures
+    self.tickets = tickets
     self.access = access
     self.authenticator = authenticator
+  }
+
+  /// Turns a support email into a ticket or a comment on the ticket it threads onto.
+  public func captureSupportEmail(request: Crm_V1_CaptureSupportEmailRequest, context: ServerContext) async throws
+    -> Crm_V1_CaptureSupportEmailResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    if request.email.raw.isEmpty { violations.add("email.raw", "is required: the raw RFC 5322 message", reason: "REQUIRED") }
+    try violations.check()
+    let result = try await tickets.captureEmail(
+      raw: Array(request.email.raw), context: .init(principal: call.principal, requestID: nil))
+    return .with {
+      switch result.outcome {
+      case .created: $0.outcome = .created
+      case .commented: $0.outcome = .commented
+      case .followUp: $0.outcome = .followUp
+      case .duplicate: $0.outcome = .duplicate
+      }
+      $0.ticket = Crm_V1_Ticket(result.ticket)
+      $0.comment = Crm_V1_TicketComment(result.comment)
+      $0.requester = Crm_V1_RecordRef(result.requester.link)
+      $0.requesterCreated = result.requesterCreated
+    }
   }
 
   /// Creates a lead from the signal, or logs it on the lead or contact it comes from.
@@ -64,6 +95,9 @@ public struct CaptureService: Crm_V1_CaptureService.SimpleServiceProtocol {
     }
     let name = violations.text("name", request.name, maxLength: 200) ?? ""
     let owner = RequestFields.optionalID(request.ownerID, field: "owner_id", into: &violations)
+    if request.support, channel != .email {
+      violations.add("channel", "a support key captures email: LEAD_SOURCE_EMAIL", reason: "INVALID")
+    }
     let rate = request.rateLimitPerMinute == 0 ? 60 : Int(request.rateLimitPerMinute)
     if !(1...CaptureKeyLimits.maxRatePerMinute).contains(rate) {
       violations.add("rate_limit_per_minute", "must be 1–\(CaptureKeyLimits.maxRatePerMinute)", reason: "OUT_OF_RANGE")
@@ -76,7 +110,7 @@ public struct CaptureService: Crm_V1_CaptureService.SimpleServiceProtocol {
     try violations.check()
     let (key, secret) = try await access.createToken(
       userID: owner ?? call.principal.userID, name: name, expiresAt: expiry,
-      capture: CaptureKeyLimits(channel: channel, ratePerMinute: rate), principal: call.principal)
+      capture: CaptureKeyLimits(channel: channel, ratePerMinute: rate, support: request.support), principal: call.principal)
     return .with {
       $0.key = Crm_V1_CaptureKey(key)
       $0.secret = secret
@@ -113,6 +147,7 @@ extension Crm_V1_CaptureKey {
     name = token.name
     channel = Crm_V1_LeadSource(token.capture?.channel ?? .unspecified)
     rateLimitPerMinute = Int32(token.capture?.ratePerMinute ?? 0)
+    support = token.capture?.support ?? false
     ownerID = token.userID.lowercasedString
     createTime = .init(token.createdAt)
     if let expiresAt = token.expiresAt { expireTime = .init(expiresAt) }

@@ -88,8 +88,9 @@ public struct RequestInterceptor: ServerInterceptor {
       let principal = try await authenticate(secret, peer: context.remotePeer)
       tenant = principal.tenantID.lowercasedString
       if let scope = principal.captureScope {
-        guard method.description == CaptureService.captureMethod else {
-          throw CRMError.permissionDenied("a capture key may only call \(CaptureService.captureMethod)")
+        let allowed = CaptureService.method(for: scope.limits)
+        guard method.description == allowed else {
+          throw CRMError.permissionDenied("this capture key may only call \(allowed)")
         }
         if let wait = rateLimiter.acquire(key: scope.keyID, ratePerMinute: scope.ratePerMinute, now: now()) {
           throw CRMError.resourceExhausted(

@@ -57,7 +57,8 @@ public final class CRMServer: Service {
       SLAService(config: ServiceConfigStore(database: database, now: slaClock)),
       SatisfactionService(tickets: TicketStore(database: database, now: slaClock)),
       CaptureService(
-        captures: CaptureStore(database: database), access: AccessStore(database: database), authenticator: authenticator),
+        captures: CaptureStore(database: database), tickets: TicketStore(database: database, now: slaClock),
+        access: AccessStore(database: database), authenticator: authenticator),
       DuplicateService(duplicates: DuplicateStore(database: database), rules: DuplicateRuleStore(database: database)),
       ChangeService(history: HistoryStore(database: database)),
       AdminService(access: AccessStore(database: database), authenticator: authenticator),

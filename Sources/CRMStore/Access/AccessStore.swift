@@ -262,7 +262,7 @@ public struct AccessStore: Sendable {
             """
             INSERT INTO api_tokens (tenant_id, id, user_id, token_hash, name, expires_at, capture_channel, rate_per_minute)
             VALUES (\(principal.tenantID), \(UUID.v7()), \(userID), \(TokenSecret.hash(secret))::bytea, \(name), \(expiresAt),
-                    \(capture?.channel.rawValue), \(capture.map { Int32($0.ratePerMinute) }))
+                    \(capture?.storedChannel), \(capture.map { Int32($0.ratePerMinute) }))
             RETURNING \(unsafeSQL: Self.tokenColumns)
             """)[0])
       }
@@ -335,7 +335,7 @@ public struct AccessStore: Sendable {
     try row.decode("capture_channel", as: String?.self).map { channel in
       CaptureKeyLimits(
         channel: LeadSource(rawValue: channel) ?? .unspecified,
-        ratePerMinute: Int(try row.decode("rate_per_minute", as: Int32?.self) ?? 1))
+        ratePerMinute: Int(try row.decode("rate_per_minute", as: Int32?.self) ?? 1), support: channel == "support")
     }
   }
 
