@@ -93,6 +93,7 @@ let package = Package(
         .embedInCode("Migrations/0026_service.sql"),
         .embedInCode("Migrations/0027_satisfaction.sql"),
         .embedInCode("Migrations/0028_support_capture_keys.sql"),
+        .embedInCode("Migrations/0029_escalations.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -163,6 +163,58 @@ public enum Crm_V1_SLAService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CreateEscalationRule" metadata.
+        public enum CreateEscalationRule: Sendable {
+            /// Request type for "CreateEscalationRule".
+            public typealias Input = Crm_V1_CreateEscalationRuleRequest
+            /// Response type for "CreateEscalationRule".
+            public typealias Output = Crm_V1_EscalationRule
+            /// Descriptor for "CreateEscalationRule".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.SLAService"),
+                method: "CreateEscalationRule",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListEscalationRules" metadata.
+        public enum ListEscalationRules: Sendable {
+            /// Request type for "ListEscalationRules".
+            public typealias Input = Crm_V1_ListEscalationRulesRequest
+            /// Response type for "ListEscalationRules".
+            public typealias Output = Crm_V1_ListEscalationRulesResponse
+            /// Descriptor for "ListEscalationRules".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.SLAService"),
+                method: "ListEscalationRules",
+                type: .unary
+            )
+        }
+        /// Namespace for "UpdateEscalationRule" metadata.
+        public enum UpdateEscalationRule: Sendable {
+            /// Request type for "UpdateEscalationRule".
+            public typealias Input = Crm_V1_UpdateEscalationRuleRequest
+            /// Response type for "UpdateEscalationRule".
+            public typealias Output = Crm_V1_EscalationRule
+            /// Descriptor for "UpdateEscalationRule".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.SLAService"),
+                method: "UpdateEscalationRule",
+                type: .unary
+            )
+        }
+        /// Namespace for "DeleteEscalationRule" metadata.
+        public enum DeleteEscalationRule: Sendable {
+            /// Request type for "DeleteEscalationRule".
+            public typealias Input = Crm_V1_DeleteEscalationRuleRequest
+            /// Response type for "DeleteEscalationRule".
+            public typealias Output = Crm_V1_DeleteEscalationRuleResponse
+            /// Descriptor for "DeleteEscalationRule".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.SLAService"),
+                method: "DeleteEscalationRule",
+                type: .unary
+            )
+        }
         /// Namespace for "GetServiceSettings" metadata.
         public enum GetServiceSettings: Sendable {
             /// Request type for "GetServiceSettings".
@@ -202,6 +254,10 @@ public enum Crm_V1_SLAService: Sendable {
             UpdateSLAPolicy.descriptor,
             DeleteSLAPolicy.descriptor,
             ReorderSLAPolicies.descriptor,
+            CreateEscalationRule.descriptor,
+            ListEscalationRules.descriptor,
+            UpdateEscalationRule.descriptor,
+            DeleteEscalationRule.descriptor,
             GetServiceSettings.descriptor,
             UpdateServiceSettings.descriptor
         ]
@@ -407,6 +463,72 @@ extension Crm_V1_SLAService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_ReorderSLAPoliciesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListSLAPoliciesResponse>
+
+        /// Handle the "CreateEscalationRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Escalation rules (ordered): on an SLA warning, a breach (levels 1-4, minutes after it) or a
+        /// > ticket's age in a status, reassign, raise the priority, tag, or task the assignee's manager. Each
+        /// > fires once per clock instance or status spell; the ticket's history names the rule.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_CreateEscalationRuleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_EscalationRule` messages.
+        func createEscalationRule(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_CreateEscalationRuleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_EscalationRule>
+
+        /// Handle the "ListEscalationRules" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_ListEscalationRulesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ListEscalationRulesResponse` messages.
+        func listEscalationRules(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_ListEscalationRulesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListEscalationRulesResponse>
+
+        /// Handle the "UpdateEscalationRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces the definition; firings already recorded stay.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_UpdateEscalationRuleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_EscalationRule` messages.
+        func updateEscalationRule(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_UpdateEscalationRuleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_EscalationRule>
+
+        /// Handle the "DeleteEscalationRule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_DeleteEscalationRuleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_DeleteEscalationRuleResponse` messages.
+        func deleteEscalationRule(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_DeleteEscalationRuleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_DeleteEscalationRuleResponse>
 
         /// Handle the "GetServiceSettings" method.
         ///
@@ -623,6 +745,72 @@ extension Crm_V1_SLAService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListSLAPoliciesResponse>
 
+        /// Handle the "CreateEscalationRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Escalation rules (ordered): on an SLA warning, a breach (levels 1-4, minutes after it) or a
+        /// > ticket's age in a status, reassign, raise the priority, tag, or task the assignee's manager. Each
+        /// > fires once per clock instance or status spell; the ticket's history names the rule.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_CreateEscalationRuleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_EscalationRule` message.
+        func createEscalationRule(
+            request: GRPCCore.ServerRequest<Crm_V1_CreateEscalationRuleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_EscalationRule>
+
+        /// Handle the "ListEscalationRules" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListEscalationRulesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_ListEscalationRulesResponse` message.
+        func listEscalationRules(
+            request: GRPCCore.ServerRequest<Crm_V1_ListEscalationRulesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListEscalationRulesResponse>
+
+        /// Handle the "UpdateEscalationRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces the definition; firings already recorded stay.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_UpdateEscalationRuleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_EscalationRule` message.
+        func updateEscalationRule(
+            request: GRPCCore.ServerRequest<Crm_V1_UpdateEscalationRuleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_EscalationRule>
+
+        /// Handle the "DeleteEscalationRule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_DeleteEscalationRuleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_DeleteEscalationRuleResponse` message.
+        func deleteEscalationRule(
+            request: GRPCCore.ServerRequest<Crm_V1_DeleteEscalationRuleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_DeleteEscalationRuleResponse>
+
         /// Handle the "GetServiceSettings" method.
         ///
         /// - Parameters:
@@ -836,6 +1024,72 @@ extension Crm_V1_SLAService {
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_ListSLAPoliciesResponse
 
+        /// Handle the "CreateEscalationRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Escalation rules (ordered): on an SLA warning, a breach (levels 1-4, minutes after it) or a
+        /// > ticket's age in a status, reassign, raise the priority, tag, or task the assignee's manager. Each
+        /// > fires once per clock instance or status spell; the ticket's history names the rule.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_CreateEscalationRuleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_EscalationRule` to respond with.
+        func createEscalationRule(
+            request: Crm_V1_CreateEscalationRuleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_EscalationRule
+
+        /// Handle the "ListEscalationRules" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_ListEscalationRulesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_ListEscalationRulesResponse` to respond with.
+        func listEscalationRules(
+            request: Crm_V1_ListEscalationRulesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_ListEscalationRulesResponse
+
+        /// Handle the "UpdateEscalationRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces the definition; firings already recorded stay.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_UpdateEscalationRuleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_EscalationRule` to respond with.
+        func updateEscalationRule(
+            request: Crm_V1_UpdateEscalationRuleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_EscalationRule
+
+        /// Handle the "DeleteEscalationRule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_DeleteEscalationRuleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_DeleteEscalationRuleResponse` to respond with.
+        func deleteEscalationRule(
+            request: Crm_V1_DeleteEscalationRuleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_DeleteEscalationRuleResponse
+
         /// Handle the "GetServiceSettings" method.
         ///
         /// - Parameters:
@@ -992,6 +1246,50 @@ extension Crm_V1_SLAService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Crm_V1_SLAService.Method.CreateEscalationRule.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_CreateEscalationRuleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_EscalationRule>(),
+            handler: { request, context in
+                try await self.createEscalationRule(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_SLAService.Method.ListEscalationRules.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListEscalationRulesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListEscalationRulesResponse>(),
+            handler: { request, context in
+                try await self.listEscalationRules(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_SLAService.Method.UpdateEscalationRule.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_UpdateEscalationRuleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_EscalationRule>(),
+            handler: { request, context in
+                try await self.updateEscalationRule(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_SLAService.Method.DeleteEscalationRule.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_DeleteEscalationRuleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_DeleteEscalationRuleResponse>(),
+            handler: { request, context in
+                try await self.deleteEscalationRule(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Crm_V1_SLAService.Method.GetServiceSettings.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_GetServiceSettingsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ServiceSettings>(),
@@ -1134,6 +1432,50 @@ extension Crm_V1_SLAService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListSLAPoliciesResponse> {
         let response = try await self.reorderSLAPolicies(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func createEscalationRule(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_CreateEscalationRuleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_EscalationRule> {
+        let response = try await self.createEscalationRule(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listEscalationRules(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_ListEscalationRulesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListEscalationRulesResponse> {
+        let response = try await self.listEscalationRules(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func updateEscalationRule(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_UpdateEscalationRuleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_EscalationRule> {
+        let response = try await self.updateEscalationRule(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func deleteEscalationRule(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_DeleteEscalationRuleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_DeleteEscalationRuleResponse> {
+        let response = try await self.deleteEscalationRule(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1302,6 +1644,58 @@ extension Crm_V1_SLAService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListSLAPoliciesResponse> {
         return GRPCCore.ServerResponse<Crm_V1_ListSLAPoliciesResponse>(
             message: try await self.reorderSLAPolicies(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func createEscalationRule(
+        request: GRPCCore.ServerRequest<Crm_V1_CreateEscalationRuleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_EscalationRule> {
+        return GRPCCore.ServerResponse<Crm_V1_EscalationRule>(
+            message: try await self.createEscalationRule(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listEscalationRules(
+        request: GRPCCore.ServerRequest<Crm_V1_ListEscalationRulesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListEscalationRulesResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_ListEscalationRulesResponse>(
+            message: try await self.listEscalationRules(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func updateEscalationRule(
+        request: GRPCCore.ServerRequest<Crm_V1_UpdateEscalationRuleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_EscalationRule> {
+        return GRPCCore.ServerResponse<Crm_V1_EscalationRule>(
+            message: try await self.updateEscalationRule(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func deleteEscalationRule(
+        request: GRPCCore.ServerRequest<Crm_V1_DeleteEscalationRuleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_DeleteEscalationRuleResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_DeleteEscalationRuleResponse>(
+            message: try await self.deleteEscalationRule(
                 request: request.message,
                 context: context
             ),
@@ -1576,6 +1970,92 @@ extension Crm_V1_SLAService {
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListSLAPoliciesResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListSLAPoliciesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreateEscalationRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Escalation rules (ordered): on an SLA warning, a breach (levels 1-4, minutes after it) or a
+        /// > ticket's age in a status, reassign, raise the priority, tag, or task the assignee's manager. Each
+        /// > fires once per clock instance or status spell; the ticket's history names the rule.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_CreateEscalationRuleRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_CreateEscalationRuleRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_EscalationRule` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createEscalationRule<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_CreateEscalationRuleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_CreateEscalationRuleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_EscalationRule>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_EscalationRule>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListEscalationRules" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListEscalationRulesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListEscalationRulesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListEscalationRulesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listEscalationRules<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListEscalationRulesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListEscalationRulesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListEscalationRulesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListEscalationRulesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "UpdateEscalationRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces the definition; firings already recorded stay.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_UpdateEscalationRuleRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_UpdateEscalationRuleRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_EscalationRule` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func updateEscalationRule<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_UpdateEscalationRuleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_UpdateEscalationRuleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_EscalationRule>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_EscalationRule>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DeleteEscalationRule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_DeleteEscalationRuleRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_DeleteEscalationRuleRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_DeleteEscalationRuleResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func deleteEscalationRule<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_DeleteEscalationRuleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_DeleteEscalationRuleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_DeleteEscalationRuleResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_DeleteEscalationRuleResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetServiceSettings" method.
@@ -1987,6 +2467,136 @@ extension Crm_V1_SLAService {
             )
         }
 
+        /// Call the "CreateEscalationRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Escalation rules (ordered): on an SLA warning, a breach (levels 1-4, minutes after it) or a
+        /// > ticket's age in a status, reassign, raise the priority, tag, or task the assignee's manager. Each
+        /// > fires once per clock instance or status spell; the ticket's history names the rule.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_CreateEscalationRuleRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_CreateEscalationRuleRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_EscalationRule` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func createEscalationRule<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_CreateEscalationRuleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_CreateEscalationRuleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_EscalationRule>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_EscalationRule>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_SLAService.Method.CreateEscalationRule.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListEscalationRules" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListEscalationRulesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListEscalationRulesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListEscalationRulesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listEscalationRules<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListEscalationRulesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListEscalationRulesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListEscalationRulesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListEscalationRulesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_SLAService.Method.ListEscalationRules.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "UpdateEscalationRule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces the definition; firings already recorded stay.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_UpdateEscalationRuleRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_UpdateEscalationRuleRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_EscalationRule` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func updateEscalationRule<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_UpdateEscalationRuleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_UpdateEscalationRuleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_EscalationRule>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_EscalationRule>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_SLAService.Method.UpdateEscalationRule.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DeleteEscalationRule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_DeleteEscalationRuleRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_DeleteEscalationRuleRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_DeleteEscalationRuleResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func deleteEscalationRule<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_DeleteEscalationRuleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_DeleteEscalationRuleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_DeleteEscalationRuleResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_DeleteEscalationRuleResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_SLAService.Method.DeleteEscalationRule.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "GetServiceSettings" method.
         ///
         /// - Parameters:
@@ -2342,6 +2952,116 @@ extension Crm_V1_SLAService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ReorderSLAPoliciesRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListSLAPoliciesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateEscalationRule" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Escalation rules (ordered): on an SLA warning, a breach (levels 1-4, minutes after it) or a
+    /// > ticket's age in a status, reassign, raise the priority, tag, or task the assignee's manager. Each
+    /// > fires once per clock instance or status spell; the ticket's history names the rule.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_CreateEscalationRuleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createEscalationRule<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_CreateEscalationRuleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_EscalationRule>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createEscalationRule(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_CreateEscalationRuleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_EscalationRule>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListEscalationRules" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_ListEscalationRulesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listEscalationRules<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_ListEscalationRulesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListEscalationRulesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listEscalationRules(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListEscalationRulesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListEscalationRulesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpdateEscalationRule" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces the definition; firings already recorded stay.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_UpdateEscalationRuleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func updateEscalationRule<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_UpdateEscalationRuleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_EscalationRule>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.updateEscalationRule(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_UpdateEscalationRuleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_EscalationRule>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteEscalationRule" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_DeleteEscalationRuleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deleteEscalationRule<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_DeleteEscalationRuleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_DeleteEscalationRuleResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.deleteEscalationRule(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_DeleteEscalationRuleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_DeleteEscalationRuleResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2734,6 +3454,132 @@ extension Crm_V1_SLAService.ClientProtocol {
             metadata: metadata
         )
         return try await self.reorderSLAPolicies(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateEscalationRule" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Escalation rules (ordered): on an SLA warning, a breach (levels 1-4, minutes after it) or a
+    /// > ticket's age in a status, reassign, raise the priority, tag, or task the assignee's manager. Each
+    /// > fires once per clock instance or status spell; the ticket's history names the rule.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createEscalationRule<Result>(
+        _ message: Crm_V1_CreateEscalationRuleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_EscalationRule>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_CreateEscalationRuleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createEscalationRule(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListEscalationRules" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listEscalationRules<Result>(
+        _ message: Crm_V1_ListEscalationRulesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListEscalationRulesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_ListEscalationRulesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listEscalationRules(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpdateEscalationRule" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces the definition; firings already recorded stay.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func updateEscalationRule<Result>(
+        _ message: Crm_V1_UpdateEscalationRuleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_EscalationRule>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_UpdateEscalationRuleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.updateEscalationRule(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteEscalationRule" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deleteEscalationRule<Result>(
+        _ message: Crm_V1_DeleteEscalationRuleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_DeleteEscalationRuleResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_DeleteEscalationRuleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.deleteEscalationRule(
             request: request,
             options: options,
             onResponse: handleResponse

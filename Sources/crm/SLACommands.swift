@@ -9,7 +9,7 @@ struct SLACommands: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sla",
     abstract: "Business calendars, SLA policies and service settings (admins change them; everyone reads).",
-    subcommands: [Calendars.self, Policies.self, Settings.self])
+    subcommands: [Calendars.self, Policies.self, Escalations.self, Settings.self])
 
   static let weekdays = ["mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7]
 
@@ -305,6 +305,125 @@ struct SLACommands: AsyncParsableCommand {
               .policies
           }
           try SLACommands.printPolicies(ordered, json: client.json)
+        }
+      }
+    }
+  }
+
+  struct Escalations: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Escalation rules: on an SLA warning, a breach level or a ticket's age in a status, act once.",
+      subcommands: [List.self, Create.self, Delete.self])
+
+    static func print(_ rules: [Crm_V1_EscalationRule], json: Bool) throws {
+      if json { return try Output.printJSON(rules) }
+      Output.printTable(
+        ["#", "NAME", "TRIGGER", "ACTIONS", "ID"],
+        rules.map { rule in
+          let trigger: String =
+            switch rule.trigger {
+            case .warning(let w): "\(Output.name(w.metric)) warning"
+            case .breach(let b): "\(Output.name(b.metric)) breach L\(b.level) +\(b.afterMinutes)m"
+            case .age(let a): "\(Output.name(a.status)) for \(a.minutes)m"
+            case nil: ""
+            }
+          var actions: [String] = []
+          if !rule.actions.assigneeID.isEmpty { actions.append("assign \(rule.actions.assigneeID.prefix(8))") }
+          if !rule.actions.groupID.isEmpty { actions.append("group \(rule.actions.groupID.prefix(8))") }
+          if rule.actions.raisePriorityTo != .unspecified { actions.append("priority ≥ \(Output.name(rule.actions.raisePriorityTo))") }
+          if !rule.actions.addTag.isEmpty { actions.append("tag \(rule.actions.addTag)") }
+          if rule.actions.taskForManager { actions.append("task manager") }
+          return ["\(rule.position + 1)", rule.name + (rule.disabled ? " (off)" : ""), trigger, actions.joined(separator: ", "), rule.id]
+        })
+    }
+
+    struct List: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(abstract: "The rules in the order they are tried.")
+      @OptionGroup var client: ClientOptions
+
+      func run() async throws {
+        try await runReportingErrors {
+          let rules = try await client.withClient { grpc, metadata in
+            try await Crm_V1_SLAService.Client(wrapping: grpc).listEscalationRules(.init(), metadata: metadata).rules
+          }
+          try Escalations.print(rules, json: client.json)
+        }
+      }
+    }
+
+    struct Create: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(
+        abstract: "Add a rule.",
+        discussion: """
+          Examples:
+            crm sla escalations create --name "Breach: to tier 2" --breach resolution --level 2 --after 240 --assign USER_ID --group TEAM_ID
+            crm sla escalations create --name "At risk" --warning first_reply --tag at-risk --priority high
+            crm sla escalations create --name "Pending 2 days" --age pending --minutes 2880 --task-manager
+          """)
+      @OptionGroup var client: ClientOptions
+      @Option var name: String
+      @Option(help: "Trigger on this metric's warning.") var warning: String?
+      @Option(help: "Trigger on this metric's breach.") var breach: String?
+      @Option(help: "Breach level 1-4.") var level: Int32 = 1
+      @Option(help: "Minutes after the breach.") var after: Int32 = 0
+      @Option(help: "Trigger on a ticket's age in this status.") var age: String?
+      @Option(help: "Minutes in the status (with --age).") var minutes: Int32 = 0
+      @Option(help: "Only tickets with this tag (repeatable).") var ifTag: [String] = []
+      @Option(help: "Only tickets of this priority (repeatable).") var ifPriority: [String] = []
+      @Option(help: "Reassign to this user.") var assign: String?
+      @Option(help: "Move to this group (team).") var group: String?
+      @Option(help: "Raise the priority to this.") var priority: String?
+      @Option(help: "Add this tag.") var tag: String?
+      @Flag(help: "Task the assignee's manager.") var taskManager = false
+
+      func run() async throws {
+        try await runReportingErrors {
+          var rule = Crm_V1_EscalationRule()
+          rule.name = name
+          if let warning {
+            let metric = try Tickets.pick(warning, Tickets.metrics, option: "--warning")
+            rule.warning = .with { $0.metric = metric }
+          }
+          if let breach {
+            let metric = try Tickets.pick(breach, Tickets.metrics, option: "--breach")
+            rule.breach = .with {
+              $0.metric = metric
+              $0.level = level
+              $0.afterMinutes = after
+            }
+          }
+          if let age {
+            let status = try Tickets.pick(age, Tickets.statuses, option: "--age")
+            rule.age = .with {
+              $0.status = status
+              $0.minutes = minutes
+            }
+          }
+          rule.conditions.tags = ifTag
+          rule.conditions.priorities = try ifPriority.map { try Tickets.pick($0, Tickets.priorities, option: "--if-priority") }
+          rule.actions.assigneeID = assign ?? ""
+          rule.actions.groupID = group ?? ""
+          if let priority { rule.actions.raisePriorityTo = try Tickets.pick(priority, Tickets.priorities, option: "--priority") }
+          rule.actions.addTag = tag ?? ""
+          rule.actions.taskForManager = taskManager
+          let created = try await client.withClient { [rule] grpc, metadata in
+            try await Crm_V1_SLAService.Client(wrapping: grpc).createEscalationRule(.with { $0.rule = rule }, metadata: metadata)
+          }
+          try Escalations.print([created], json: client.json)
+        }
+      }
+    }
+
+    struct Delete: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(abstract: "Archive a rule: it stops firing.")
+      @OptionGroup var client: ClientOptions
+      @Argument var id: String
+
+      func run() async throws {
+        try await runReportingErrors {
+          _ = try await client.withClient { grpc, metadata in
+            try await Crm_V1_SLAService.Client(wrapping: grpc).deleteEscalationRule(.with { $0.id = id }, metadata: metadata)
+          }
         }
       }
     }

@@ -654,3 +654,162 @@ struct SupportMailRPCTests {
     }
   }
 }
+
+@Suite("Server: escalation rules")
+struct EscalationRPCTests {
+  @Test("warnings, breach levels and age in status escalate once each: tag, priority, manager task, reassignment")
+  func escalations() async throws {
+    let tenant = try await TestTenant.make()
+    let (manager, _) = try await tenant.makeUser(.manager)
+    let tier1 = try await tenant.makeTeam("Tier 1", manager: manager.userID)
+    let tier2 = try await tenant.makeTeam("Tier 2")
+    let (agent, _) = try await tenant.makeUser(.salesRep, team: tier1)
+    let (senior, _) = try await tenant.makeUser(.salesRep, team: tier2)
+    let clock = ManualWallClock(TicketRPCTests.utc("2026-06-01T07:00:00Z"))
+    let jobs = TicketStore(database: tenant.database, now: clock.now)
+    let escalation = EscalationStore(database: tenant.database, now: clock.now)
+    @Sendable func pass() async throws -> Int {
+      _ = try await jobs.fireDueClocks(tenant: tenant.tenantID)
+      // Two nodes at once: each firing happens once.
+      async let a = escalation.run(tenant: tenant.tenantID)
+      async let b = escalation.run(tenant: tenant.tenantID)
+      return try await a + b
+    }
+    try await TestServer.withClient(slaClock: clock.now) { (client) async throws -> Void in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let sla = Crm_V1_SLAService.Client(wrapping: client)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      let targets: Crm_V1_SLAPriorityTargets = .with {
+        $0.firstReply = .with {
+          $0.minutes = 60
+          $0.warningMinutes = 15
+        }
+        $0.resolution = .with { $0.minutes = 120 }
+      }
+      _ = try await sla.createSLAPolicy(
+        .with {
+          $0.policy = .with {
+            $0.name = "Calendar time"
+            $0.targets = [Crm_V1_TicketPriority.normal, .high].map { priority in
+              var row = targets
+              row.priority = priority
+              return row
+            }
+          }
+        }, metadata: admin)
+      let rules: [Crm_V1_EscalationRule] = [
+        .with {
+          $0.name = "Warn: tag at risk"
+          $0.warning = .with { $0.metric = .firstReply }
+          $0.actions = .with { $0.addTag = "At-Risk" }
+        },
+        .with {
+          $0.name = "Breach L1: raise and tell the manager"
+          $0.breach = .with {
+            $0.metric = .resolution
+            $0.level = 1
+          }
+          $0.actions = .with {
+            $0.raisePriorityTo = .high
+            $0.taskForManager = true
+          }
+        },
+        .with {
+          $0.name = "Breach L2: to tier 2"
+          $0.breach = .with {
+            $0.metric = .resolution
+            $0.level = 2
+            $0.afterMinutes = 240
+          }
+          $0.actions = .with {
+            $0.assigneeID = senior.userID.lowercasedString
+            $0.groupID = tier2.lowercasedString
+          }
+        },
+        .with {
+          $0.name = "Pending two days"
+          $0.age = .with {
+            $0.status = .pending
+            $0.minutes = 2 * 24 * 60
+          }
+          $0.actions = .with { $0.addTag = "stale-pending" }
+        },
+        .with {
+          $0.name = "Only VIP tickets"
+          $0.warning = .with { $0.metric = .firstReply }
+          $0.conditions = .with { $0.tags = ["vip"] }
+          $0.actions = .with { $0.addTag = "vip-at-risk" }
+        },
+      ]
+      for rule in rules { _ = try await sla.createEscalationRule(.with { $0.rule = rule }, metadata: admin) }
+      #expect(try await sla.listEscalationRules(.init(), metadata: admin).rules.map(\.name) == rules.map(\.name))
+      let invalid = await code {
+        try await sla.createEscalationRule(
+          .with {
+            $0.rule = .with {
+              $0.name = "bad"
+              $0.breach = .with {
+                $0.metric = .resolution
+                $0.level = 5
+              }
+            }
+          }, metadata: admin)
+      }
+      #expect(invalid == .invalidArgument)
+
+      var ticket = try await tickets.createTicket(
+        .with {
+          $0.ticket = .with {
+            $0.subject = "Line 3 is down"
+            $0.assigneeID = agent.userID.lowercasedString
+            $0.groupID = tier1.lowercasedString
+          }
+        }, metadata: admin)
+      clock.advance(minutes: 50)
+      #expect(try await pass() == 1)
+      #expect(try await pass() == 0)
+      ticket = try await tickets.getTicket(.with { $0.id = ticket.id }, metadata: admin)
+      #expect(ticket.tags == ["at-risk"] && ticket.priority == .normal)
+
+      _ = try await tickets.addComment(
+        .with {
+          $0.ticketID = ticket.id
+          $0.public = true
+          $0.body = "Looking into it"
+        }, metadata: admin)
+      clock.advance(minutes: 80)  // resolution (120 min) breached 10 minutes ago
+      #expect(try await pass() == 1)
+      ticket = try await tickets.getTicket(.with { $0.id = ticket.id }, metadata: admin)
+      #expect(ticket.priority == .high && ticket.assigneeID == agent.userID.lowercasedString)
+      let managerTasks = try await Crm_V1_TaskService.Client(wrapping: client).listMyTasks(
+        .with { $0.userID = manager.userID.lowercasedString }, metadata: admin
+      ).tasks
+      #expect(managerTasks.count == 1 && managerTasks.first?.related.recordID == ticket.id)
+      #expect(managerTasks.first?.priority == .high && managerTasks.first?.subject.hasPrefix("Escalated: #\(ticket.number)") == true)
+
+      clock.advance(minutes: 240)
+      #expect(try await pass() == 1)
+      ticket = try await tickets.getTicket(.with { $0.id = ticket.id }, metadata: admin)
+      #expect(ticket.assigneeID == senior.userID.lowercasedString && ticket.groupID == tier2.lowercasedString)
+
+      ticket = try await TicketRPCTests.setStatus(tickets, ticket, .pending, auth: admin)
+      clock.advance(minutes: 2 * 24 * 60 - 1)
+      #expect(try await pass() == 0)
+      clock.advance(minutes: 2)
+      #expect(try await pass() == 1)
+      #expect(try await pass() == 0)
+      ticket = try await tickets.getTicket(.with { $0.id = ticket.id }, metadata: admin)
+      #expect(ticket.tags == ["at-risk", "stale-pending"])
+
+      // The history names every rule that acted.
+      let history = try await Crm_V1_ChangeService.Client(wrapping: client).getRecordHistory(
+        .with {
+          $0.recordType = .ticket
+          $0.recordID = ticket.id
+          $0.pageSize = 100
+        }, metadata: admin)
+      let named = history.entries.flatMap(\.changes).filter { $0.field == "escalation_rule" }.map { $0.newValue.structValue.fields["name"]?.stringValue ?? "" }
+      #expect(Set(named) == ["Warn: tag at risk", "Breach L1: raise and tell the manager", "Breach L2: to tier 2", "Pending two days"])
+    }
+  }
+}

@@ -12,6 +12,7 @@ public final class BackgroundJobs: Service {
   let pools: PoolStore
   let tasks: TaskStore
   let tickets: TicketStore
+  let escalations: EscalationStore
   let interval: Duration
   let logger: Logger
 
@@ -22,6 +23,7 @@ public final class BackgroundJobs: Service {
     pools = PoolStore(database: database)
     tasks = TaskStore(database: database)
     tickets = TicketStore(database: database, now: slaClock)
+    escalations = EscalationStore(database: database, now: slaClock)
     self.interval = interval
     self.logger = logger
   }
@@ -75,6 +77,12 @@ public final class BackgroundJobs: Service {
       }
     } catch {
       logger.warning("SLA job failed; retrying next interval", metadata: ["crm.job": "sla", "error": "\(error)"])
+    }
+    do {
+      let fired = try await escalations.run()
+      if fired > 0 { logger.info("escalation rules fired", metadata: ["crm.job": "escalation", "crm.fired": "\(fired)"]) }
+    } catch {
+      logger.warning("escalations failed; retrying next interval", metadata: ["crm.job": "escalation", "error": "\(error)"])
     }
     do {
       let closed = try await tickets.closeSolved()

@@ -54,7 +54,9 @@ public final class CRMServer: Service {
       AssignmentService(assignments: AssignmentStore(database: database)),
       TaskService(tasks: TaskStore(database: database)),
       TicketService(tickets: TicketStore(database: database, now: slaClock)),
-      SLAService(config: ServiceConfigStore(database: database, now: slaClock)),
+      SLAService(
+        config: ServiceConfigStore(database: database, now: slaClock),
+        escalations: EscalationStore(database: database, now: slaClock)),
       SatisfactionService(tickets: TicketStore(database: database, now: slaClock)),
       CaptureService(
         captures: CaptureStore(database: database), tickets: TicketStore(database: database, now: slaClock),

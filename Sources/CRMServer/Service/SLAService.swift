@@ -8,9 +8,13 @@ import SwiftProtobuf
 /// `crm.v1.SLAService`: business calendars, SLA policies and the tenant's service settings.
 public struct SLAService: Crm_V1_SLAService.SimpleServiceProtocol {
   let config: ServiceConfigStore
+  let escalations: EscalationStore
 
-  /// A service over the configuration store.
-  public init(config: ServiceConfigStore) { self.config = config }
+  /// A service over the configuration and escalation stores.
+  public init(config: ServiceConfigStore, escalations: EscalationStore) {
+    self.config = config
+    self.escalations = escalations
+  }
 
   // MARK: - Calendars
 
@@ -139,6 +143,54 @@ public struct SLAService: Crm_V1_SLAService.SimpleServiceProtocol {
     return .with { $0.policies = ordered.map(Crm_V1_SLAPolicy.init) }
   }
 
+  // MARK: - Escalation rules
+
+  public func createEscalationRule(request: Crm_V1_CreateEscalationRuleRequest, context: ServerContext) async throws
+    -> Crm_V1_EscalationRule
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    if !request.hasRule { violations.add("rule", "is required", reason: "REQUIRED") }
+    let definition = request.rule.definition(into: &violations)
+    let requestID = RequestFields.requestID(request.requestID, into: &violations)
+    try violations.check()
+    return Crm_V1_EscalationRule(
+      try await escalations.create(definition!, context: .init(principal: call.principal, requestID: requestID)))
+  }
+
+  public func listEscalationRules(request: Crm_V1_ListEscalationRulesRequest, context: ServerContext) async throws
+    -> Crm_V1_ListEscalationRulesResponse
+  {
+    let call = try RequestContext.require()
+    let rules = try await escalations.list(principal: call.principal)
+    return .with { $0.rules = rules.map(Crm_V1_EscalationRule.init) }
+  }
+
+  public func updateEscalationRule(request: Crm_V1_UpdateEscalationRuleRequest, context: ServerContext) async throws
+    -> Crm_V1_EscalationRule
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let id = RequestFields.id(request.rule.id, field: "rule.id", into: &violations)
+    let expected = RequestFields.etag(request.rule.etag, field: "rule.etag", into: &violations)
+    let definition = request.rule.definition(into: &violations)
+    try violations.check()
+    return Crm_V1_EscalationRule(
+      try await escalations.update(
+        id!, definition!, expectedVersion: expected, context: .init(principal: call.principal, requestID: nil)))
+  }
+
+  public func deleteEscalationRule(request: Crm_V1_DeleteEscalationRuleRequest, context: ServerContext) async throws
+    -> Crm_V1_DeleteEscalationRuleResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let id = RequestFields.id(request.id, field: "id", into: &violations)
+    try violations.check()
+    try await escalations.archive(id!, context: .init(principal: call.principal, requestID: nil))
+    return .init()
+  }
+
   // MARK: - Settings
 
   public func getServiceSettings(request: Crm_V1_GetServiceSettingsRequest, context: ServerContext) async throws
@@ -250,16 +302,7 @@ extension Crm_V1_SLAPolicy {
     description_p = record.description ?? ""
     position = Int32(record.position)
     calendarID = policy.calendarID?.lowercasedString ?? ""
-    let c = policy.conditions
-    conditions = .with {
-      $0.priorities = TicketPriority.allCases.filter(c.priorities.contains).map { $0.proto() }
-      $0.types = TicketType.allCases.filter(c.types.contains).map { $0.proto() }
-      $0.channels = TicketChannel.allCases.filter(c.channels.contains).map { $0.proto() }
-      $0.groupIds = c.groupIDs.map(\.lowercasedString).sorted()
-      $0.tags = c.tags.sorted()
-      $0.accountTiers = c.accountTiers.sorted()
-      $0.accountTags = c.accountTags.sorted()
-    }
+    conditions = .init(policy.conditions)
     targets = TicketPriority.allCases.compactMap { priority in
       guard let metrics = policy.targets[priority], !metrics.isEmpty else { return nil }
       return .with {
@@ -273,19 +316,7 @@ extension Crm_V1_SLAPolicy {
 
   /// The policy an admin sent, validated.
   func domain(id: UUID, into violations: inout Violations) -> SLAPolicy {
-    var c = SLAPolicy.Conditions()
-    c.priorities = Set(TicketPriority.list(conditions.priorities, field: "policy.conditions.priorities", into: &violations))
-    c.types = Set(TicketType.list(conditions.types, field: "policy.conditions.types", into: &violations))
-    c.channels = Set(TicketChannel.list(conditions.channels, field: "policy.conditions.channels", into: &violations))
-    c.groupIDs = Set(RequestFields.ids(conditions.groupIds, field: "policy.conditions.group_ids", required: false, into: &violations))
-    c.tags = Set(conditions.tags)
-    let tiers = ["strategic", "key", "standard", "long_tail"]
-    for (index, tier) in conditions.accountTiers.enumerated() where !tiers.contains(tier) {
-      violations.add(
-        "policy.conditions.account_tiers[\(index)]", "must be one of \(tiers.joined(separator: ", "))", reason: "INVALID")
-    }
-    c.accountTiers = Set(conditions.accountTiers.filter(tiers.contains))
-    c.accountTags = Set(conditions.accountTags)
+    let c = conditions.domain(prefix: "policy.conditions", into: &violations)
     var byPriority: [TicketPriority: [SLAMetric: SLATarget]] = [:]
     for (index, row) in targets.prefix(10).enumerated() {
       guard let priority = TicketPriority(row.priority, field: "policy.targets[\(index)].priority", required: true, into: &violations)
@@ -315,5 +346,113 @@ extension Crm_V1_ServiceSettings {
     autoCloseDays = Int32(settings.autoCloseDays)
     unknownSender = settings.unknownSender == .lead ? .lead : .contact
     defaultCalendarID = settings.defaultCalendarID?.lowercasedString ?? ""
+  }
+}
+
+extension Crm_V1_EscalationRule {
+  init(_ rule: EscalationRule) {
+    self.init()
+    id = rule.id.lowercasedString
+    etag = rule.etag
+    createTime = .init(rule.createdAt)
+    updateTime = .init(rule.updatedAt)
+    name = rule.name
+    position = Int32(rule.position)
+    disabled = !rule.isActive
+    switch rule.trigger {
+    case .warning(let metric): warning = .with { $0.metric = metric.proto() }
+    case .breach(let metric, let level, let after):
+      breach = .with {
+        $0.metric = metric.proto()
+        $0.level = Int32(level)
+        $0.afterMinutes = Int32(after)
+      }
+    case .age(let status, let minutes):
+      age = .with {
+        $0.status = status.proto()
+        $0.minutes = Int32(minutes)
+      }
+    }
+    conditions = .init(rule.conditions)
+    actions = .with {
+      $0.assigneeID = rule.actions.assigneeID?.lowercasedString ?? ""
+      $0.groupID = rule.actions.groupID?.lowercasedString ?? ""
+      if let priority = rule.actions.raisePriorityTo { $0.raisePriorityTo = priority.proto() }
+      $0.addTag = rule.actions.addTag ?? ""
+      $0.taskForManager = rule.actions.taskForManager
+    }
+  }
+
+  /// The definition an admin sent, validated.
+  func definition(into violations: inout Violations) -> EscalationStore.Definition? {
+    let ruleName = violations.text("rule.name", name, maxLength: 100, required: true)
+    var trigger: EscalationTrigger?
+    switch self.trigger {
+    case .warning(let warning):
+      trigger = SLAMetric(warning.metric, field: "rule.warning.metric", required: true, into: &violations).map { .warning($0) }
+    case .breach(let breach):
+      if let metric = SLAMetric(breach.metric, field: "rule.breach.metric", required: true, into: &violations) {
+        trigger = .breach(metric, level: Int(breach.level), afterMinutes: Int(breach.afterMinutes))
+      }
+    case .age(let age):
+      if let status = TicketStatus(age.status, field: "rule.age.status", required: true, into: &violations) {
+        trigger = .age(status, minutes: Int(age.minutes))
+      }
+    case nil:
+      violations.add("rule.trigger", "is required: warning, breach or age", reason: "REQUIRED")
+    }
+    let path: String =
+      switch self.trigger {
+      case .breach: "rule.breach"
+      case .age: "rule.age"
+      default: "rule.warning"
+      }
+    trigger?.validate(prefix: path, into: &violations)
+    var parsed = conditions.domain(prefix: "rule.conditions", into: &violations)
+    parsed.tags = Set(Tags.normalize(Array(parsed.tags), field: "rule.conditions.tags", into: &violations))
+    parsed.accountTags = Set(Tags.normalize(Array(parsed.accountTags), field: "rule.conditions.account_tags", into: &violations))
+    var actions = EscalationActions()
+    actions.assigneeID = RequestFields.optionalID(self.actions.assigneeID, field: "rule.actions.assignee_id", into: &violations)
+    actions.groupID = RequestFields.optionalID(self.actions.groupID, field: "rule.actions.group_id", into: &violations)
+    actions.raisePriorityTo = TicketPriority(self.actions.raisePriorityTo, field: "rule.actions.raise_priority_to", into: &violations)
+    if !self.actions.addTag.isEmpty {
+      actions.addTag = Tags.normalize([self.actions.addTag], field: "rule.actions.add_tag", into: &violations).first
+    }
+    actions.taskForManager = self.actions.taskForManager
+    if actions.isEmpty { violations.add("rule.actions", "name at least one action", reason: "REQUIRED") }
+    guard let ruleName, let trigger else { return nil }
+    return EscalationStore.Definition(
+      name: ruleName, isActive: !disabled, trigger: trigger, conditions: parsed, actions: actions)
+  }
+}
+
+extension Crm_V1_SLAConditions {
+  init(_ c: SLAPolicy.Conditions) {
+    self.init()
+    priorities = TicketPriority.allCases.filter(c.priorities.contains).map { $0.proto() }
+    types = TicketType.allCases.filter(c.types.contains).map { $0.proto() }
+    channels = TicketChannel.allCases.filter(c.channels.contains).map { $0.proto() }
+    groupIds = c.groupIDs.map(\.lowercasedString).sorted()
+    tags = c.tags.sorted()
+    accountTiers = c.accountTiers.sorted()
+    accountTags = c.accountTags.sorted()
+  }
+
+  /// The conditions a request sent, validated under `prefix` (tags are normalized by the caller's
+  /// validation of the whole policy or rule).
+  func domain(prefix: String, into violations: inout Violations) -> SLAPolicy.Conditions {
+    var c = SLAPolicy.Conditions()
+    c.priorities = Set(TicketPriority.list(priorities, field: "\(prefix).priorities", into: &violations))
+    c.types = Set(TicketType.list(types, field: "\(prefix).types", into: &violations))
+    c.channels = Set(TicketChannel.list(channels, field: "\(prefix).channels", into: &violations))
+    c.groupIDs = Set(RequestFields.ids(groupIds, field: "\(prefix).group_ids", required: false, into: &violations))
+    c.tags = Set(tags)
+    let tiers = ["strategic", "key", "standard", "long_tail"]
+    for (index, tier) in accountTiers.enumerated() where !tiers.contains(tier) {
+      violations.add("\(prefix).account_tiers[\(index)]", "must be one of \(tiers.joined(separator: ", "))", reason: "INVALID")
+    }
+    c.accountTiers = Set(accountTiers.filter(tiers.contains))
+    c.accountTags = Set(accountTags)
+    return c
   }
 }

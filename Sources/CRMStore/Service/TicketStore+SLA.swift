@@ -235,7 +235,8 @@ extension TicketStore {
     let due = try connection.query(
       """
       SELECT ticket_id, metric, instance, warn_at, due_at, breach_at,
-             (NOT warned AND warn_at <= \(at)) AS warn, (NOT breached AND due_at <= \(at)) AS breach
+             coalesce(NOT warned AND warn_at <= \(at), false) AS warn,
+             coalesce(NOT breached AND due_at <= \(at), false) AS breach
       FROM sla_instances
       WHERE tenant_id = \(tenant) AND is_open
         AND ((NOT warned AND warn_at <= \(at)) OR (NOT breached AND due_at <= \(at)))
