@@ -61,7 +61,8 @@ public nonisolated struct Crm_V1_AssignmentRule: @unchecked Sendable {
   /// Clears the value of `updateTime`. Subsequent reads from it will return its default value.
   public mutating func clearUpdateTime() {_uniqueStorage()._updateTime = nil}
 
-  /// RECORD_TYPE_LEAD or RECORD_TYPE_ACCOUNT; fixed at create.
+  /// RECORD_TYPE_LEAD, RECORD_TYPE_ACCOUNT or RECORD_TYPE_TICKET (a user or a team rotation, whose
+  /// open_record_cap then counts each agent's open tickets; no pools); fixed at create.
   public var recordType: Crm_V1_RecordType {
     get {_storage._recordType}
     set {_uniqueStorage()._recordType = newValue}
@@ -198,6 +199,13 @@ public nonisolated struct Crm_V1_AssignmentCriteria: Sendable {
   public var hasScoreMax: Bool {self._scoreMax != nil}
   /// Clears the value of `scoreMax`. Subsequent reads from it will return its default value.
   public mutating func clearScoreMax() {self._scoreMax = nil}
+
+  /// Tickets: any of these channels, types and priorities.
+  public var channels: [Crm_V1_TicketChannel] = []
+
+  public var ticketTypes: [Crm_V1_TicketType] = []
+
+  public var priorities: [Crm_V1_TicketPriority] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -657,7 +665,7 @@ nonisolated extension Crm_V1_AssignmentRule: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Crm_V1_AssignmentCriteria: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AssignmentCriteria"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sources\0\u{3}region_codes\0\u{1}industries\0\u{3}company_size_min\0\u{3}company_size_max\0\u{1}tags\0\u{3}score_min\0\u{3}score_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sources\0\u{3}region_codes\0\u{1}industries\0\u{3}company_size_min\0\u{3}company_size_max\0\u{1}tags\0\u{3}score_min\0\u{3}score_max\0\u{1}channels\0\u{3}ticket_types\0\u{1}priorities\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -673,6 +681,9 @@ nonisolated extension Crm_V1_AssignmentCriteria: SwiftProtobuf.Message, SwiftPro
       case 6: try { try decoder.decodeRepeatedStringField(value: &self.tags) }()
       case 7: try { try decoder.decodeSingularInt32Field(value: &self._scoreMin) }()
       case 8: try { try decoder.decodeSingularInt32Field(value: &self._scoreMax) }()
+      case 9: try { try decoder.decodeRepeatedEnumField(value: &self.channels) }()
+      case 10: try { try decoder.decodeRepeatedEnumField(value: &self.ticketTypes) }()
+      case 11: try { try decoder.decodeRepeatedEnumField(value: &self.priorities) }()
       default: break
       }
     }
@@ -707,6 +718,15 @@ nonisolated extension Crm_V1_AssignmentCriteria: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._scoreMax {
       try visitor.visitSingularInt32Field(value: v, fieldNumber: 8)
     } }()
+    if !self.channels.isEmpty {
+      try visitor.visitPackedEnumField(value: self.channels, fieldNumber: 9)
+    }
+    if !self.ticketTypes.isEmpty {
+      try visitor.visitPackedEnumField(value: self.ticketTypes, fieldNumber: 10)
+    }
+    if !self.priorities.isEmpty {
+      try visitor.visitPackedEnumField(value: self.priorities, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -719,6 +739,9 @@ nonisolated extension Crm_V1_AssignmentCriteria: SwiftProtobuf.Message, SwiftPro
     if lhs.tags != rhs.tags {return false}
     if lhs._scoreMin != rhs._scoreMin {return false}
     if lhs._scoreMax != rhs._scoreMax {return false}
+    if lhs.channels != rhs.channels {return false}
+    if lhs.ticketTypes != rhs.ticketTypes {return false}
+    if lhs.priorities != rhs.priorities {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -813,3 +813,89 @@ struct EscalationRPCTests {
     }
   }
 }
+
+@Suite("Server: ticket assignment rules")
+struct TicketAssignmentRPCTests {
+  @Test("tickets are routed by priority and channel: a user, or a team rotation capped at open tickets per agent")
+  func routing() async throws {
+    let tenant = try await TestTenant.make()
+    let (desk, _) = try await tenant.makeUser(.salesRep)
+    let (alice, _) = try await tenant.makeUser(.salesRep)
+    let (bob, _) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { (client) async throws -> Void in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let rules = Crm_V1_AssignmentService.Client(wrapping: client)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      let urgent = try await rules.createAssignmentRule(
+        .with {
+          $0.rule = .with {
+            $0.recordType = .ticket
+            $0.name = "Urgent to the desk"
+            $0.criteria = .with { $0.priorities = [.urgent] }
+            $0.userID = desk.userID.lowercasedString
+          }
+        }, metadata: admin)
+      _ = try await rules.createAssignmentRule(
+        .with {
+          $0.rule = .with {
+            $0.recordType = .ticket
+            $0.name = "Mail rotation"
+            $0.criteria = .with { $0.channels = [.email] }
+            $0.team = .with {
+              $0.members = [alice, bob].map { user in .with { $0.userID = user.userID.lowercasedString } }
+              $0.openRecordCap = 2
+            }
+          }
+        }, metadata: admin)
+      let pooled = await code {
+        try await rules.createAssignmentRule(
+          .with {
+            $0.rule = .with {
+              $0.recordType = .ticket
+              $0.name = "No pools"
+              $0.poolID = UUID.v7().lowercasedString
+            }
+          }, metadata: admin)
+      }
+      #expect(pooled == .invalidArgument)
+
+      let first = try await tickets.createTicket(
+        .with { $0.ticket = .with { $0.subject = "Down"; $0.priority = .urgent; $0.channel = .email } }, metadata: admin)
+      #expect(first.assigneeID == desk.userID.lowercasedString)
+      let history = try await Crm_V1_ChangeService.Client(wrapping: client).getRecordHistory(
+        .with {
+          $0.recordType = .ticket
+          $0.recordID = first.id
+        }, metadata: admin)
+      #expect(history.entries.flatMap(\.changes).contains { $0.field == "assignment_rule" })
+
+      var rotated: [Crm_V1_Ticket] = []
+      for index in 0..<5 {
+        rotated.append(
+          try await tickets.createTicket(
+            .with { $0.ticket = .with { $0.subject = "Mail \(index)"; $0.channel = .email } }, metadata: admin))
+      }
+      let names = [alice.userID.lowercasedString: "alice", bob.userID.lowercasedString: "bob", "": "nobody"]
+      #expect(rotated.map { names[$0.assigneeID]! } == ["alice", "bob", "alice", "bob", "nobody"])
+      // A solved ticket frees a slot under the cap.
+      _ = try await TicketRPCTests.setStatus(tickets, rotated[0], .solved, auth: admin)
+      let next = try await tickets.createTicket(.with { $0.ticket = .with { $0.subject = "Mail 5"; $0.channel = .email } }, metadata: admin)
+      #expect(names[next.assigneeID] == "alice")
+      // Named assignees are kept; phone tickets match no rule.
+      let named = try await tickets.createTicket(
+        .with { $0.ticket = .with { $0.subject = "Mine"; $0.channel = .email; $0.assigneeID = bob.userID.lowercasedString } },
+        metadata: admin)
+      #expect(named.assigneeID == bob.userID.lowercasedString)
+      let phone = try await tickets.createTicket(.with { $0.ticket = .with { $0.subject = "Call"; $0.channel = .phone } }, metadata: admin)
+      #expect(phone.assigneeID.isEmpty)
+      let test = try await rules.testAssignment(
+        .with {
+          $0.record = .with {
+            $0.recordType = .ticket
+            $0.recordID = first.id
+          }
+        }, metadata: admin)
+      #expect(test.rule.id == urgent.id)
+    }
+  }
+}

@@ -9,6 +9,10 @@ public struct AssignmentSubject: Sendable, Hashable {
   /// Leads only.
   public var score: Int?
   public var tags: [String]
+  /// Tickets only.
+  public var channel: TicketChannel?
+  public var ticketType: TicketType?
+  public var priority: TicketPriority?
 
   /// A subject.
   public init(
@@ -27,6 +31,14 @@ public struct AssignmentSubject: Sendable, Hashable {
     self.init(
       source: lead.source, regionCode: lead.regionCode, industry: lead.industry, companySize: lead.companySize.map(Int.init),
       score: lead.score.map(Int.init), tags: lead.tags)
+  }
+
+  /// A ticket's routing fields: channel, type, priority and tags.
+  public init(_ ticket: TicketFields) {
+    self.init(source: nil, regionCode: nil, industry: nil, companySize: nil, tags: ticket.tags)
+    channel = ticket.channel
+    ticketType = ticket.type
+    priority = ticket.priority
   }
 
   /// An account's routing fields (accounts have no source).
@@ -52,6 +64,10 @@ public struct AssignmentCriteria: Sendable, Hashable {
   public var scoreMax: Int?
   /// Any of these tags.
   public var tags: [String] = []
+  /// Tickets: any of these channels, types, priorities.
+  public var channels: [TicketChannel] = []
+  public var ticketTypes: [TicketType] = []
+  public var priorities: [TicketPriority] = []
 
   /// No conditions.
   public init() {}
@@ -87,6 +103,18 @@ public struct AssignmentCriteria: Sendable, Hashable {
     }
     if !tags.isEmpty {
       check(!Set(tags).isDisjoint(with: subject.tags), "tags include any of [\(tags.joined(separator: ", "))]")
+    }
+    if !channels.isEmpty {
+      check(subject.channel.map(channels.contains) ?? false,
+        "channel \(subject.channel?.rawValue ?? "none") in [\(channels.map(\.rawValue).joined(separator: ", "))]")
+    }
+    if !ticketTypes.isEmpty {
+      check(subject.ticketType.map(ticketTypes.contains) ?? false,
+        "type \(subject.ticketType?.rawValue ?? "none") in [\(ticketTypes.map(\.rawValue).joined(separator: ", "))]")
+    }
+    if !priorities.isEmpty {
+      check(subject.priority.map(priorities.contains) ?? false,
+        "priority \(subject.priority?.rawValue ?? "none") in [\(priorities.map(\.rawValue).joined(separator: ", "))]")
     }
     if reasons.isEmpty { reasons.append("✓ no criteria: matches every record") }
     return (matches, reasons)

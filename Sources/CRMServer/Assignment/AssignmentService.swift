@@ -56,7 +56,7 @@ public struct AssignmentService: Crm_V1_AssignmentService.SimpleServiceProtocol 
     let call = try RequestContext.require()
     var violations = Violations()
     let type: RecordType? =
-      request.recordType == .unspecified ? nil : RecordType(pooled: request.recordType, field: "record_type", into: &violations)
+      request.recordType == .unspecified ? nil : RecordType(routable: request.recordType, field: "record_type", into: &violations)
     try violations.check()
     let rules = try await assignments.list(recordType: type, principal: call.principal)
     return .with { $0.rules = rules.map(Crm_V1_AssignmentRule.init) }
@@ -67,7 +67,7 @@ public struct AssignmentService: Crm_V1_AssignmentService.SimpleServiceProtocol 
   {
     let call = try RequestContext.require()
     var violations = Violations()
-    let type = RecordType(pooled: request.record.recordType, field: "record.record_type", into: &violations)
+    let type = RecordType(routable: request.record.recordType, field: "record.record_type", into: &violations)
     let id = RequestFields.id(request.record.recordID, field: "record.record_id", into: &violations)
     try violations.check()
     let decision = try await assignments.test(RecordLink(type: type!, id: id!), principal: call.principal)
@@ -152,6 +152,9 @@ extension Crm_V1_AssignmentRule {
       if let low = c.scoreMin { $0.scoreMin = Int32(low) }
       if let high = c.scoreMax { $0.scoreMax = Int32(high) }
       $0.tags = c.tags
+      $0.channels = c.channels.map { $0.proto() }
+      $0.ticketTypes = c.ticketTypes.map { $0.proto() }
+      $0.priorities = c.priorities.map { $0.proto() }
     }
     switch rule.action {
     case .user(let user): userID = user.lowercasedString
@@ -172,7 +175,7 @@ extension Crm_V1_AssignmentRule {
 
   /// The definition sent, validated; `nil` only with violations recorded.
   func definition(into violations: inout Violations) -> AssignmentStore.Definition? {
-    let type = RecordType(pooled: recordType, field: "rule.record_type", into: &violations)
+    let type = RecordType(routable: recordType, field: "rule.record_type", into: &violations)
     let ruleName = violations.text("rule.name", name, maxLength: 100, required: true)
     var c = AssignmentCriteria()
     c.sources = criteria.sources.enumerated().compactMap { index, source in
@@ -191,12 +194,24 @@ extension Crm_V1_AssignmentRule {
       violations.add("rule.criteria.score_min", "accounts have no score", reason: "INVALID")
     }
     c.tags = criteria.tags
+    c.channels = TicketChannel.list(criteria.channels, field: "rule.criteria.channels", into: &violations)
+    c.ticketTypes = TicketType.list(criteria.ticketTypes, field: "rule.criteria.ticket_types", into: &violations)
+    c.priorities = TicketPriority.list(criteria.priorities, field: "rule.criteria.priorities", into: &violations)
+    if type != .ticket, !(c.channels.isEmpty && c.ticketTypes.isEmpty && c.priorities.isEmpty) {
+      violations.add("rule.criteria", "channels, ticket_types and priorities route tickets only", reason: "INVALID")
+    }
+    if type == .ticket, !c.sources.isEmpty || !c.regionCodes.isEmpty || !c.industries.isEmpty || c.scoreMin != nil
+      || c.scoreMax != nil || c.companySizeMin != nil || c.companySizeMax != nil
+    {
+      violations.add("rule.criteria", "ticket rules match on channels, ticket_types, priorities and tags", reason: "INVALID")
+    }
     c = c.normalized(prefix: "rule.criteria", into: &violations)
     let action: AssignmentAction?
     switch self.action {
     case .userID(let text):
       action = RequestFields.id(text, field: "rule.user_id", into: &violations).map { .user($0) }
     case .poolID(let text):
+      if type == .ticket { violations.add("rule.pool_id", "tickets do not go to shared pools", reason: "INVALID") }
       action = RequestFields.id(text, field: "rule.pool_id", into: &violations).map { .pool($0) }
     case .team(let team):
       if team.members.isEmpty || team.members.count > 200 {
@@ -227,5 +242,19 @@ extension Crm_V1_AssignmentRule {
     guard let type, let ruleName, let action else { return nil }
     return AssignmentStore.Definition(
       recordType: type, name: ruleName, position: Int(position), isActive: !inactive, criteria: c, action: action)
+  }
+}
+
+extension RecordType {
+  /// A type assignment rules route: a lead, an account or a ticket.
+  init?(routable type: Crm_V1_RecordType, field: String, into violations: inout Violations) {
+    switch type {
+    case .lead: self = .lead
+    case .account: self = .account
+    case .ticket: self = .ticket
+    default:
+      violations.add(field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_ACCOUNT or RECORD_TYPE_TICKET", reason: "INVALID")
+      return nil
+    }
   }
 }

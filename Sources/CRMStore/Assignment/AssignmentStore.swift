@@ -121,8 +121,10 @@ public struct AssignmentStore: Sendable {
         subject = AssignmentSubject(try RecordMechanics<Lead>.replay(connection, id: record.id, principal: principal).fields)
       case .account:
         subject = AssignmentSubject(try RecordMechanics<Account>.replay(connection, id: record.id, principal: principal).fields)
+      case .ticket:
+        subject = AssignmentSubject(try RecordMechanics<Ticket>.replay(connection, id: record.id, principal: principal).fields)
       default:
-        throw CRMError.invalid("record.record_type", "assignment rules route leads and accounts", reason: "INVALID")
+        throw CRMError.invalid("record.record_type", "assignment rules route leads, accounts and tickets", reason: "INVALID")
       }
       return try Self.route(connection, subject, type: record.type, tenant: principal.tenantID, dryRun: true)
     }
@@ -279,13 +281,18 @@ public struct AssignmentStore: Sendable {
   /// Open records (not archived; leads not converted or disqualified) per owner.
   static func openRecords(_ connection: PostgresConnection, type: RecordType, owners: [UUID], tenant: UUID) throws -> [UUID: Int64] {
     guard !owners.isEmpty else { return [:] }
-    let table = type == .lead ? "leads" : "accounts"
-    let closed = type == .lead ? " AND status NOT IN ('converted', 'disqualified')" : ""
+    let (table, owner, closed): (String, String, String) =
+      switch type {
+      case .lead: ("leads", "owner_id", " AND status NOT IN ('converted', 'disqualified')")
+      // An agent's open tickets: what a per-agent cap counts.
+      case .ticket: ("tickets", "assignee_id", " AND status IN ('new', 'open', 'pending', 'on_hold')")
+      default: ("accounts", "owner_id", "")
+      }
     let rows = try connection.query(
       """
-      SELECT owner_id, count(*) AS n FROM \(unsafeSQL: table)
-      WHERE tenant_id = \(tenant) AND owner_id = ANY(\(owners)::uuid[]) AND archived_at IS NULL\(unsafeSQL: closed)
-      GROUP BY owner_id
+      SELECT \(unsafeSQL: owner) AS owner_id, count(*) AS n FROM \(unsafeSQL: table)
+      WHERE tenant_id = \(tenant) AND \(unsafeSQL: owner) = ANY(\(owners)::uuid[]) AND archived_at IS NULL\(unsafeSQL: closed)
+      GROUP BY \(unsafeSQL: owner)
       """)
     var counts: [UUID: Int64] = [:]
     for row in rows.rows { counts[try row.decode("owner_id")] = try row.decode("n") }
@@ -428,6 +435,9 @@ struct StoredCriteria: Codable {
   var scoreMin: Int?
   var scoreMax: Int?
   var tags: [String]?
+  var channels: [String]?
+  var ticketTypes: [String]?
+  var priorities: [String]?
 
   static func json(_ criteria: AssignmentCriteria) -> PostgresJSON? {
     func list(_ values: [String]) -> [String]? { values.isEmpty ? nil : values }
@@ -436,7 +446,8 @@ struct StoredCriteria: Codable {
         sources: list(criteria.sources.map(\.rawValue)), regionCodes: list(criteria.regionCodes),
         industries: list(criteria.industries), companySizeMin: criteria.companySizeMin,
         companySizeMax: criteria.companySizeMax, scoreMin: criteria.scoreMin, scoreMax: criteria.scoreMax,
-        tags: list(criteria.tags)))
+        tags: list(criteria.tags), channels: list(criteria.channels.map(\.rawValue)),
+        ticketTypes: list(criteria.ticketTypes.map(\.rawValue)), priorities: list(criteria.priorities.map(\.rawValue))))
   }
 
   static func decode(_ json: PostgresJSON?) throws -> AssignmentCriteria {
@@ -450,6 +461,9 @@ struct StoredCriteria: Codable {
     criteria.scoreMin = stored.scoreMin
     criteria.scoreMax = stored.scoreMax
     criteria.tags = stored.tags ?? []
+    criteria.channels = (stored.channels ?? []).compactMap(TicketChannel.init(rawValue:))
+    criteria.ticketTypes = (stored.ticketTypes ?? []).compactMap(TicketType.init(rawValue:))
+    criteria.priorities = (stored.priorities ?? []).compactMap(TicketPriority.init(rawValue:))
     return criteria
   }
 }

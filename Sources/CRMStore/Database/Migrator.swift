@@ -64,6 +64,7 @@ public struct Migrator: Sendable {
     ("0027_satisfaction.sql", PackageResources._027_satisfaction_sql),
     ("0028_support_capture_keys.sql", PackageResources._028_support_capture_keys_sql),
     ("0029_escalations.sql", PackageResources._029_escalations_sql),
+    ("0030_ticket_assignment.sql", PackageResources._030_ticket_assignment_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -84,12 +84,22 @@ public struct TicketStore: Sendable {
     var statements: [PostgresQuery] = []
     let created = try Mechanics.create(connection, method: method, draft, duplicateAction: .allow, context: context) { draft in
       var routed = draft
+      var notes: [FieldChange] = []
+      if routed.fields.assigneeID == nil {
+        // The tenant's assignment rules for tickets place it (a user, or a capped team rotation).
+        let decision = try AssignmentStore.route(
+          connection, AssignmentSubject(routed.fields), type: .ticket, tenant: tenant, dryRun: false)
+        if case .user(let user) = decision.outcome {
+          routed.fields.assigneeID = user
+          notes = AssignmentStore.note(decision)
+        }
+      }
       routed.fields.accountID = try Self.defaultAccount(connection, routed.fields, tenant: tenant)
       let sla = try SLARecorder.context(connection, tenant: tenant)
       let account = try Self.accountFacts(connection, routed.fields.accountID, tenant: tenant)
       statements = SLARecorder.evaluate(
         &routed, instances: [], context: sla, account: account, at: at, actor: principal.userID, note: "created")
-      return (routed, [])
+      return (routed, notes)
     } checks: {
       try Self.checkLinks(connection, fields, changed: nil, principal: principal)
     } afterInsert: { ticket in
