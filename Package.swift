@@ -95,6 +95,7 @@ let package = Package(
         .embedInCode("Migrations/0028_support_capture_keys.sql"),
         .embedInCode("Migrations/0029_escalations.sql"),
         .embedInCode("Migrations/0030_ticket_assignment.sql"),
+        .embedInCode("Migrations/0031_service_report.sql"),
       ],
       swiftSettings: strictSettings
     ),

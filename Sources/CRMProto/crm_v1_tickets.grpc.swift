@@ -176,6 +176,19 @@ public enum Crm_V1_TicketService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetServiceReport" metadata.
+        public enum GetServiceReport: Sendable {
+            /// Request type for "GetServiceReport".
+            public typealias Input = Crm_V1_GetServiceReportRequest
+            /// Response type for "GetServiceReport".
+            public typealias Output = Crm_V1_ServiceReport
+            /// Descriptor for "GetServiceReport".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.TicketService"),
+                method: "GetServiceReport",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "crm.v1.TicketService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             CreateTicket.descriptor,
@@ -189,7 +202,8 @@ public enum Crm_V1_TicketService: Sendable {
             ListComments.descriptor,
             MergeTickets.descriptor,
             GetTicketSLA.descriptor,
-            SetTicketDueTime.descriptor
+            SetTicketDueTime.descriptor,
+            GetServiceReport.descriptor
         ]
     }
 }
@@ -419,6 +433,26 @@ extension Crm_V1_TicketService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_SetTicketDueTimeRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Ticket>
+
+        /// Handle the "GetServiceReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service desk's numbers over a period (managers and admins): SLA achievement per policy,
+        /// > priority, group and agent; first-response and resolution times; the open backlog by status and
+        /// > age; CSAT average and response rate.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_GetServiceReportRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ServiceReport` messages.
+        func getServiceReport(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_GetServiceReportRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ServiceReport>
     }
 
     /// Service protocol for the "crm.v1.TicketService" service.
@@ -632,6 +666,26 @@ extension Crm_V1_TicketService {
             request: GRPCCore.ServerRequest<Crm_V1_SetTicketDueTimeRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_Ticket>
+
+        /// Handle the "GetServiceReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service desk's numbers over a period (managers and admins): SLA achievement per policy,
+        /// > priority, group and agent; first-response and resolution times; the open backlog by status and
+        /// > age; CSAT average and response rate.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetServiceReportRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_ServiceReport` message.
+        func getServiceReport(
+            request: GRPCCore.ServerRequest<Crm_V1_GetServiceReportRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_ServiceReport>
     }
 
     /// Simple service protocol for the "crm.v1.TicketService" service.
@@ -843,6 +897,26 @@ extension Crm_V1_TicketService {
             request: Crm_V1_SetTicketDueTimeRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_Ticket
+
+        /// Handle the "GetServiceReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service desk's numbers over a period (managers and admins): SLA achievement per policy,
+        /// > priority, group and agent; first-response and resolution times; the open backlog by status and
+        /// > age; CSAT average and response rate.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_GetServiceReportRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_ServiceReport` to respond with.
+        func getServiceReport(
+            request: Crm_V1_GetServiceReportRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_ServiceReport
     }
 }
 
@@ -982,6 +1056,17 @@ extension Crm_V1_TicketService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Crm_V1_TicketService.Method.GetServiceReport.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_GetServiceReportRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ServiceReport>(),
+            handler: { request, context in
+                try await self.getServiceReport(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1114,6 +1199,17 @@ extension Crm_V1_TicketService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Ticket> {
         let response = try await self.setTicketDueTime(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getServiceReport(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_GetServiceReportRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ServiceReport> {
+        let response = try await self.getServiceReport(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1273,6 +1369,19 @@ extension Crm_V1_TicketService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_Ticket> {
         return GRPCCore.ServerResponse<Crm_V1_Ticket>(
             message: try await self.setTicketDueTime(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getServiceReport(
+        request: GRPCCore.ServerRequest<Crm_V1_GetServiceReportRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_ServiceReport> {
+        return GRPCCore.ServerResponse<Crm_V1_ServiceReport>(
+            message: try await self.getServiceReport(
                 request: request.message,
                 context: context
             ),
@@ -1552,6 +1661,31 @@ extension Crm_V1_TicketService {
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Ticket>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Ticket>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetServiceReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service desk's numbers over a period (managers and admins): SLA achievement per policy,
+        /// > priority, group and agent; first-response and resolution times; the open backlog by status and
+        /// > age; CSAT average and response rate.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetServiceReportRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_GetServiceReportRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ServiceReport` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getServiceReport<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_GetServiceReportRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_GetServiceReportRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ServiceReport>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ServiceReport>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1966,6 +2100,42 @@ extension Crm_V1_TicketService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "GetServiceReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service desk's numbers over a period (managers and admins): SLA achievement per policy,
+        /// > priority, group and agent; first-response and resolution times; the open backlog by status and
+        /// > age; CSAT average and response rate.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetServiceReportRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_GetServiceReportRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ServiceReport` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getServiceReport<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_GetServiceReportRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_GetServiceReportRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ServiceReport>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ServiceReport>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_TicketService.Method.GetServiceReport.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2303,6 +2473,37 @@ extension Crm_V1_TicketService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_SetTicketDueTimeRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_Ticket>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetServiceReport" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The service desk's numbers over a period (managers and admins): SLA achievement per policy,
+    /// > priority, group and agent; first-response and resolution times; the open backlog by status and
+    /// > age; CSAT average and response rate.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_GetServiceReportRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getServiceReport<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_GetServiceReportRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ServiceReport>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getServiceReport(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_GetServiceReportRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ServiceReport>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2690,6 +2891,41 @@ extension Crm_V1_TicketService.ClientProtocol {
             metadata: metadata
         )
         return try await self.setTicketDueTime(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetServiceReport" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The service desk's numbers over a period (managers and admins): SLA achievement per policy,
+    /// > priority, group and agent; first-response and resolution times; the open backlog by status and
+    /// > age; CSAT average and response rate.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getServiceReport<Result>(
+        _ message: Crm_V1_GetServiceReportRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ServiceReport>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_GetServiceReportRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getServiceReport(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -1559,6 +1559,227 @@ public nonisolated struct Crm_V1_SubmitSatisfactionResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Crm_V1_GetServiceReportRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Required: the period [start_time, end_time), at most 366 days.
+  public var startTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_startTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_startTime = newValue}
+  }
+  /// Returns true if `startTime` has been explicitly set.
+  public var hasStartTime: Bool {self._startTime != nil}
+  /// Clears the value of `startTime`. Subsequent reads from it will return its default value.
+  public mutating func clearStartTime() {self._startTime = nil}
+
+  public var endTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_endTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_endTime = newValue}
+  }
+  /// Returns true if `endTime` has been explicitly set.
+  public var hasEndTime: Bool {self._endTime != nil}
+  /// Clears the value of `endTime`. Subsequent reads from it will return its default value.
+  public mutating func clearEndTime() {self._endTime = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _startTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _endTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+public nonisolated struct Crm_V1_ServiceReport: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var startTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._startTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._startTime = newValue}
+  }
+  /// Returns true if `startTime` has been explicitly set.
+  public var hasStartTime: Bool {_storage._startTime != nil}
+  /// Clears the value of `startTime`. Subsequent reads from it will return its default value.
+  public mutating func clearStartTime() {_uniqueStorage()._startTime = nil}
+
+  public var endTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._endTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._endTime = newValue}
+  }
+  /// Returns true if `endTime` has been explicitly set.
+  public var hasEndTime: Bool {_storage._endTime != nil}
+  /// Clears the value of `endTime`. Subsequent reads from it will return its default value.
+  public mutating func clearEndTime() {_uniqueStorage()._endTime = nil}
+
+  public var achievement: [Crm_V1_ServiceReport.Achievement] {
+    get {_storage._achievement}
+    set {_uniqueStorage()._achievement = newValue}
+  }
+
+  /// Tickets first answered in the period.
+  public var firstResponse: Crm_V1_ServiceReport.Durations {
+    get {_storage._firstResponse ?? Crm_V1_ServiceReport.Durations()}
+    set {_uniqueStorage()._firstResponse = newValue}
+  }
+  /// Returns true if `firstResponse` has been explicitly set.
+  public var hasFirstResponse: Bool {_storage._firstResponse != nil}
+  /// Clears the value of `firstResponse`. Subsequent reads from it will return its default value.
+  public mutating func clearFirstResponse() {_uniqueStorage()._firstResponse = nil}
+
+  /// Tickets solved in the period.
+  public var resolution: Crm_V1_ServiceReport.Durations {
+    get {_storage._resolution ?? Crm_V1_ServiceReport.Durations()}
+    set {_uniqueStorage()._resolution = newValue}
+  }
+  /// Returns true if `resolution` has been explicitly set.
+  public var hasResolution: Bool {_storage._resolution != nil}
+  /// Clears the value of `resolution`. Subsequent reads from it will return its default value.
+  public mutating func clearResolution() {_uniqueStorage()._resolution = nil}
+
+  /// Open tickets now.
+  public var backlog: [Crm_V1_ServiceReport.Backlog] {
+    get {_storage._backlog}
+    set {_uniqueStorage()._backlog = newValue}
+  }
+
+  public var satisfaction: [Crm_V1_ServiceReport.Satisfaction] {
+    get {_storage._satisfaction}
+    set {_uniqueStorage()._satisfaction = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated struct Achievement: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    /// "all", "policy", "priority", "group" or "agent".
+    public var dimension: String = String()
+
+    /// The policy, group or agent id, or the priority ("" for all, or for tickets without one).
+    public var key: String = String()
+
+    public var metric: Crm_V1_SLAMetric = .unspecified
+
+    /// Clocks met in the period, and clocks that breached in it.
+    public var achieved: Int64 = 0
+
+    public var breached: Int64 = 0
+
+    /// achieved / (achieved + breached).
+    public var achievementRate: Double = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct Durations: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var count: Int64 = 0
+
+    /// Wall-clock time from creation.
+    public var median: SwiftProtobuf.Google_Protobuf_Duration {
+      get {_median ?? SwiftProtobuf.Google_Protobuf_Duration()}
+      set {_median = newValue}
+    }
+    /// Returns true if `median` has been explicitly set.
+    public var hasMedian: Bool {self._median != nil}
+    /// Clears the value of `median`. Subsequent reads from it will return its default value.
+    public mutating func clearMedian() {self._median = nil}
+
+    public var p90: SwiftProtobuf.Google_Protobuf_Duration {
+      get {_p90 ?? SwiftProtobuf.Google_Protobuf_Duration()}
+      set {_p90 = newValue}
+    }
+    /// Returns true if `p90` has been explicitly set.
+    public var hasP90: Bool {self._p90 != nil}
+    /// Clears the value of `p90`. Subsequent reads from it will return its default value.
+    public mutating func clearP90() {self._p90 = nil}
+
+    /// As the SLA clocks counted it: business time where the policy counts business hours, pauses left out.
+    public var slaMedian: SwiftProtobuf.Google_Protobuf_Duration {
+      get {_slaMedian ?? SwiftProtobuf.Google_Protobuf_Duration()}
+      set {_slaMedian = newValue}
+    }
+    /// Returns true if `slaMedian` has been explicitly set.
+    public var hasSlaMedian: Bool {self._slaMedian != nil}
+    /// Clears the value of `slaMedian`. Subsequent reads from it will return its default value.
+    public mutating func clearSlaMedian() {self._slaMedian = nil}
+
+    public var slaP90: SwiftProtobuf.Google_Protobuf_Duration {
+      get {_slaP90 ?? SwiftProtobuf.Google_Protobuf_Duration()}
+      set {_slaP90 = newValue}
+    }
+    /// Returns true if `slaP90` has been explicitly set.
+    public var hasSlaP90: Bool {self._slaP90 != nil}
+    /// Clears the value of `slaP90`. Subsequent reads from it will return its default value.
+    public mutating func clearSlaP90() {self._slaP90 = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _median: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    fileprivate var _p90: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    fileprivate var _slaMedian: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    fileprivate var _slaP90: SwiftProtobuf.Google_Protobuf_Duration? = nil
+  }
+
+  public nonisolated struct Backlog: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var status: Crm_V1_TicketStatus = .unspecified
+
+    /// "<1d", "1-3d", "3-7d" or ">7d" since creation.
+    public var age: String = String()
+
+    public var count: Int64 = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct Satisfaction: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    /// "all", "group" or "agent".
+    public var dimension: String = String()
+
+    public var key: String = String()
+
+    /// Surveys issued in the period, and how many were answered.
+    public var surveys: Int64 = 0
+
+    public var answers: Int64 = 0
+
+    public var responseRate: Double = 0
+
+    /// 1 to 5; 0 without answers.
+    public var averageRating: Double = 0
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "crm.v1"
@@ -3203,6 +3424,361 @@ nonisolated extension Crm_V1_SubmitSatisfactionResponse: SwiftProtobuf.Message, 
 
   public static func ==(lhs: Crm_V1_SubmitSatisfactionResponse, rhs: Crm_V1_SubmitSatisfactionResponse) -> Bool {
     if lhs.rating != rhs.rating {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_GetServiceReportRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetServiceReportRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}start_time\0\u{3}end_time\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._startTime) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._endTime) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._startTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._endTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_GetServiceReportRequest, rhs: Crm_V1_GetServiceReportRequest) -> Bool {
+    if lhs._startTime != rhs._startTime {return false}
+    if lhs._endTime != rhs._endTime {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ServiceReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServiceReport"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}start_time\0\u{3}end_time\0\u{1}achievement\0\u{3}first_response\0\u{1}resolution\0\u{1}backlog\0\u{1}satisfaction\0")
+
+  fileprivate class _StorageClass {
+    var _startTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _endTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _achievement: [Crm_V1_ServiceReport.Achievement] = []
+    var _firstResponse: Crm_V1_ServiceReport.Durations? = nil
+    var _resolution: Crm_V1_ServiceReport.Durations? = nil
+    var _backlog: [Crm_V1_ServiceReport.Backlog] = []
+    var _satisfaction: [Crm_V1_ServiceReport.Satisfaction] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _startTime = source._startTime
+      _endTime = source._endTime
+      _achievement = source._achievement
+      _firstResponse = source._firstResponse
+      _resolution = source._resolution
+      _backlog = source._backlog
+      _satisfaction = source._satisfaction
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._startTime) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._endTime) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._achievement) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._firstResponse) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._resolution) }()
+        case 6: try { try decoder.decodeRepeatedMessageField(value: &_storage._backlog) }()
+        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._satisfaction) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._startTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._endTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      if !_storage._achievement.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._achievement, fieldNumber: 3)
+      }
+      try { if let v = _storage._firstResponse {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._resolution {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      if !_storage._backlog.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._backlog, fieldNumber: 6)
+      }
+      if !_storage._satisfaction.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._satisfaction, fieldNumber: 7)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ServiceReport, rhs: Crm_V1_ServiceReport) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._startTime != rhs_storage._startTime {return false}
+        if _storage._endTime != rhs_storage._endTime {return false}
+        if _storage._achievement != rhs_storage._achievement {return false}
+        if _storage._firstResponse != rhs_storage._firstResponse {return false}
+        if _storage._resolution != rhs_storage._resolution {return false}
+        if _storage._backlog != rhs_storage._backlog {return false}
+        if _storage._satisfaction != rhs_storage._satisfaction {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ServiceReport.Achievement: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Crm_V1_ServiceReport.protoMessageName + ".Achievement"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dimension\0\u{1}key\0\u{1}metric\0\u{1}achieved\0\u{1}breached\0\u{3}achievement_rate\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.dimension) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.metric) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.achieved) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.breached) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.achievementRate) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.dimension.isEmpty {
+      try visitor.visitSingularStringField(value: self.dimension, fieldNumber: 1)
+    }
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 2)
+    }
+    if self.metric != .unspecified {
+      try visitor.visitSingularEnumField(value: self.metric, fieldNumber: 3)
+    }
+    if self.achieved != 0 {
+      try visitor.visitSingularInt64Field(value: self.achieved, fieldNumber: 4)
+    }
+    if self.breached != 0 {
+      try visitor.visitSingularInt64Field(value: self.breached, fieldNumber: 5)
+    }
+    if self.achievementRate.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.achievementRate, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ServiceReport.Achievement, rhs: Crm_V1_ServiceReport.Achievement) -> Bool {
+    if lhs.dimension != rhs.dimension {return false}
+    if lhs.key != rhs.key {return false}
+    if lhs.metric != rhs.metric {return false}
+    if lhs.achieved != rhs.achieved {return false}
+    if lhs.breached != rhs.breached {return false}
+    if lhs.achievementRate != rhs.achievementRate {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ServiceReport.Durations: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Crm_V1_ServiceReport.protoMessageName + ".Durations"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}count\0\u{1}median\0\u{1}p90\0\u{3}sla_median\0\u{3}sla_p90\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.count) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._median) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._p90) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._slaMedian) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._slaP90) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.count != 0 {
+      try visitor.visitSingularInt64Field(value: self.count, fieldNumber: 1)
+    }
+    try { if let v = self._median {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._p90 {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._slaMedian {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._slaP90 {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ServiceReport.Durations, rhs: Crm_V1_ServiceReport.Durations) -> Bool {
+    if lhs.count != rhs.count {return false}
+    if lhs._median != rhs._median {return false}
+    if lhs._p90 != rhs._p90 {return false}
+    if lhs._slaMedian != rhs._slaMedian {return false}
+    if lhs._slaP90 != rhs._slaP90 {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ServiceReport.Backlog: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Crm_V1_ServiceReport.protoMessageName + ".Backlog"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}age\0\u{1}count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.age) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.status != .unspecified {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 1)
+    }
+    if !self.age.isEmpty {
+      try visitor.visitSingularStringField(value: self.age, fieldNumber: 2)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularInt64Field(value: self.count, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ServiceReport.Backlog, rhs: Crm_V1_ServiceReport.Backlog) -> Bool {
+    if lhs.status != rhs.status {return false}
+    if lhs.age != rhs.age {return false}
+    if lhs.count != rhs.count {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ServiceReport.Satisfaction: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Crm_V1_ServiceReport.protoMessageName + ".Satisfaction"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dimension\0\u{1}key\0\u{1}surveys\0\u{1}answers\0\u{3}response_rate\0\u{3}average_rating\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.dimension) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.surveys) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.answers) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.responseRate) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.averageRating) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.dimension.isEmpty {
+      try visitor.visitSingularStringField(value: self.dimension, fieldNumber: 1)
+    }
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 2)
+    }
+    if self.surveys != 0 {
+      try visitor.visitSingularInt64Field(value: self.surveys, fieldNumber: 3)
+    }
+    if self.answers != 0 {
+      try visitor.visitSingularInt64Field(value: self.answers, fieldNumber: 4)
+    }
+    if self.responseRate.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.responseRate, fieldNumber: 5)
+    }
+    if self.averageRating.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.averageRating, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ServiceReport.Satisfaction, rhs: Crm_V1_ServiceReport.Satisfaction) -> Bool {
+    if lhs.dimension != rhs.dimension {return false}
+    if lhs.key != rhs.key {return false}
+    if lhs.surveys != rhs.surveys {return false}
+    if lhs.answers != rhs.answers {return false}
+    if lhs.responseRate != rhs.responseRate {return false}
+    if lhs.averageRating != rhs.averageRating {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -24,6 +24,7 @@ struct CRM: AsyncParsableCommand {
     subcommands: [
       Accounts.self, Contacts.self, Leads.self, CaptureCommand.self, ImportCommand.self, Interactions.self, Timeline.self,
       Duplicates.self, Pipelines.self, Opportunities.self, Pools.self, Assignment.self, Tasks.self, Tickets.self,
+      ServiceCommand.self,
       SLACommands.self,
       Admin.self,
     ]

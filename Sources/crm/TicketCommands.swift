@@ -479,3 +479,60 @@ struct Tickets: AsyncParsableCommand {
     }
   }
 }
+
+/// `crm service …`
+struct ServiceCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "service", abstract: "The service desk's numbers.", subcommands: [Report.self])
+
+  struct Report: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "SLA achievement, response and resolution times, backlog and CSAT over a period (managers, admins).",
+      discussion: "Example: crm service report --from 2026-11-01 --to 2026-12-01")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "First day, YYYY-MM-DD (UTC; default: 30 days ago).") var from: String?
+    @Option(help: "Day after the last, YYYY-MM-DD (UTC; default: tomorrow).") var to: String?
+
+    func run() async throws {
+      try await runReportingErrors {
+        let formatter = ISO8601DateFormatter()
+        func day(_ text: String?, default fallback: Date) throws -> Date {
+          guard let text else { return fallback }
+          guard let date = formatter.date(from: text + "T00:00:00Z") else { throw ValidationError("dates are YYYY-MM-DD") }
+          return date
+        }
+        let end = try day(to, default: Date().addingTimeInterval(86_400))
+        let start = try day(from, default: end.addingTimeInterval(-31 * 86_400))
+        let report = try await client.withClient { grpc, metadata in
+          try await Crm_V1_TicketService.Client(wrapping: grpc).getServiceReport(
+            .with {
+              $0.startTime = .init(date: start)
+              $0.endTime = .init(date: end)
+            }, metadata: metadata)
+        }
+        if client.json { return try Output.printJSON([report]) }
+        print("SLA achievement")
+        Output.printTable(
+          ["BY", "KEY", "METRIC", "MET", "BREACHED", "RATE"],
+          report.achievement.map {
+            [$0.dimension, String($0.key.prefix(36)), Output.name($0.metric), "\($0.achieved)", "\($0.breached)",
+             String(format: "%.0f%%", $0.achievementRate * 100)]
+          })
+        func minutes(_ d: Google_Protobuf_Duration) -> String { Tickets.span(Int(d.seconds)) }
+        print("\nTIMES        COUNT  MEDIAN  P90     SLA MEDIAN  SLA P90")
+        for (label, d) in [("first reply", report.firstResponse), ("resolution ", report.resolution)] {
+          print("\(label)  \(String(d.count).padding(toLength: 5, withPad: " ", startingAt: 0))  \(minutes(d.median).padding(toLength: 6, withPad: " ", startingAt: 0))  \(minutes(d.p90).padding(toLength: 6, withPad: " ", startingAt: 0))  \(minutes(d.slaMedian).padding(toLength: 10, withPad: " ", startingAt: 0))  \(minutes(d.slaP90))")
+        }
+        print("\nBacklog")
+        Output.printTable(["STATUS", "AGE", "TICKETS"], report.backlog.map { [Output.name($0.status), $0.age, "\($0.count)"] })
+        print("\nCSAT")
+        Output.printTable(
+          ["BY", "KEY", "SURVEYS", "ANSWERED", "RATE", "AVERAGE"],
+          report.satisfaction.map {
+            [$0.dimension, $0.key, "\($0.surveys)", "\($0.answers)", String(format: "%.0f%%", $0.responseRate * 100),
+             String(format: "%.2f", $0.averageRating)]
+          })
+      }
+    }
+  }
+}

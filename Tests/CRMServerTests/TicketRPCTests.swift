@@ -899,3 +899,96 @@ struct TicketAssignmentRPCTests {
     }
   }
 }
+
+@Suite("Server: the service report")
+struct ServiceReportRPCTests {
+  @Test("SLA achievement by dimension, response and resolution times, backlog by age, CSAT rate; managers only")
+  func report() async throws {
+    let tenant = try await TestTenant.make()
+    let group = try await tenant.makeTeam("Support")
+    let (alice, _) = try await tenant.makeUser(.serviceAgent, team: group)
+    let (bob, bobSecret) = try await tenant.makeUser(.serviceAgent, team: group)
+    let t0 = TicketRPCTests.utc("2026-06-10T08:00:00Z")
+    let clock = ManualWallClock(Timestamp(microsecondsSinceEpoch: t0.microsecondsSinceEpoch - 5 * 86_400_000_000))
+    try await TestServer.withClient(slaClock: clock.now) { (client) async throws -> Void in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      let policy = try await Crm_V1_SLAService.Client(wrapping: client).createSLAPolicy(
+        .with {
+          $0.policy = .with {
+            $0.name = "Calendar"
+            $0.targets = [
+              .with {
+                $0.priority = .normal
+                $0.firstReply = .with { $0.minutes = 60 }
+                $0.resolution = .with { $0.minutes = 240 }
+              }
+            ]
+          }
+        }, metadata: admin)
+      func create(_ subject: String, _ agent: Principal) async throws -> Crm_V1_Ticket {
+        try await tickets.createTicket(
+          .with {
+            $0.ticket = .with {
+              $0.subject = subject
+              $0.assigneeID = agent.userID.lowercasedString
+              $0.groupID = group.lowercasedString
+            }
+          }, metadata: admin)
+      }
+      func reply(_ ticket: Crm_V1_Ticket) async throws {
+        _ = try await tickets.addComment(
+          .with {
+            $0.ticketID = ticket.id
+            $0.public = true
+            $0.body = "On it"
+          }, metadata: admin)
+      }
+      let old = try await create("Old one", alice)  // five days before t0, still new
+      clock.set(t0)
+      let quick = try await create("Quick", alice)
+      let slow = try await create("Slow", bob)
+      let waiting = try await create("Waiting", bob)
+      _ = try await TicketRPCTests.setStatus(tickets, waiting, .pending, auth: admin)
+      clock.advance(minutes: 30)
+      try await reply(quick)
+      clock.advance(minutes: 30)
+      let solvedQuick = try await TicketRPCTests.setStatus(tickets, quick, .solved, auth: admin)
+      clock.advance(minutes: 30)
+      try await reply(slow)  // 90 minutes: first reply breached
+      clock.advance(minutes: 210)
+      _ = try await TicketRPCTests.setStatus(tickets, slow, .solved, auth: admin)  // 300 minutes: resolution breached
+      _ = try await Crm_V1_SatisfactionService.Client(wrapping: client).submitSatisfaction(
+        .with {
+          $0.token = solvedQuick.satisfactionToken
+          $0.rating = 5
+        })
+
+      let period: Crm_V1_GetServiceReportRequest = .with {
+        $0.startTime = TicketRPCTests.proto("2026-06-09T00:00:00Z")
+        $0.endTime = TicketRPCTests.proto("2026-06-11T00:00:00Z")
+      }
+      #expect(await code { try await tickets.getServiceReport(period, metadata: TestServer.auth(bobSecret)) } == .permissionDenied)
+      let report = try await tickets.getServiceReport(period, metadata: admin)
+      func row(_ dimension: String, _ key: String, _ metric: Crm_V1_SLAMetric) -> (Int64, Int64)? {
+        report.achievement.first { $0.dimension == dimension && $0.key == key && $0.metric == metric }.map { ($0.achieved, $0.breached) }
+      }
+      #expect(row("all", "", .firstReply)! == (1, 1) && row("all", "", .resolution)! == (1, 1))
+      #expect(row("agent", alice.userID.lowercasedString, .firstReply)! == (1, 0))
+      #expect(row("agent", bob.userID.lowercasedString, .firstReply)! == (0, 1))
+      #expect(row("policy", policy.id, .resolution)! == (1, 1) && row("priority", "normal", .firstReply)! == (1, 1))
+      #expect(row("group", group.lowercasedString, .firstReply)! == (1, 1))
+      #expect(report.firstResponse.count == 2 && report.firstResponse.median.seconds == 60 * 60)
+      #expect(report.firstResponse.slaMedian.seconds == 60 * 60)
+      #expect(report.resolution.count == 2 && report.resolution.median.seconds == 180 * 60)
+      // The pending ticket's paused time is left out of the clocks' count, not of the wall clock.
+      let backlog = Set(report.backlog.map { "\($0.status):\($0.age)=\($0.count)" })
+      #expect(backlog == ["pending:<1d=1", "new:3-7d=1"], "\(backlog)")
+      let all = try #require(report.satisfaction.first { $0.dimension == "all" })
+      #expect(all.surveys == 2 && all.answers == 1 && all.responseRate == 0.5 && all.averageRating == 5)
+      let bobs = report.satisfaction.first { $0.dimension == "agent" && $0.key == bob.userID.lowercasedString }
+      #expect(bobs?.answers == 0 && bobs?.surveys == 1)
+      _ = old
+    }
+  }
+}

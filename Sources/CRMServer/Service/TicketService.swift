@@ -243,4 +243,68 @@ public struct TicketService: Crm_V1_TicketService.SimpleServiceProtocol {
       context: .init(principal: call.principal, requestID: nil))
     return Crm_V1_Ticket(ticket)
   }
+
+  public func getServiceReport(request: Crm_V1_GetServiceReportRequest, context: ServerContext) async throws
+    -> Crm_V1_ServiceReport
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    if !request.hasStartTime { violations.add("start_time", "is required", reason: "REQUIRED") }
+    if !request.hasEndTime { violations.add("end_time", "is required", reason: "REQUIRED") }
+    let from = request.startTime.domain
+    let to = request.endTime.domain
+    if request.hasStartTime, request.hasEndTime {
+      if to <= from { violations.add("end_time", "must be after start_time", reason: "OUT_OF_RANGE") }
+      if to.microsecondsSinceEpoch - from.microsecondsSinceEpoch > 366 * 86_400 * 1_000_000 {
+        violations.add("end_time", "the period is at most 366 days", reason: "OUT_OF_RANGE")
+      }
+    }
+    try violations.check()
+    let report = try await tickets.report(from: from, to: to, principal: call.principal)
+    func duration(_ seconds: Double?) -> Google_Protobuf_Duration {
+      .init(microseconds: Int64(((seconds ?? 0) * 1_000_000).rounded()))
+    }
+    func durations(_ d: ServiceReport.Durations) -> Crm_V1_ServiceReport.Durations {
+      .with {
+        $0.count = d.count
+        $0.median = duration(d.medianSeconds)
+        $0.p90 = duration(d.p90Seconds)
+        $0.slaMedian = duration(d.slaMedianSeconds)
+        $0.slaP90 = duration(d.slaP90Seconds)
+      }
+    }
+    return .with {
+      $0.startTime = request.startTime
+      $0.endTime = request.endTime
+      $0.achievement = report.achievement.map { row in
+        .with {
+          $0.dimension = row.dimension
+          $0.key = row.key
+          $0.metric = row.metric.proto()
+          $0.achieved = row.achieved
+          $0.breached = row.breached
+          $0.achievementRate = row.achieved + row.breached == 0 ? 0 : Double(row.achieved) / Double(row.achieved + row.breached)
+        }
+      }
+      $0.firstResponse = durations(report.firstResponse)
+      $0.resolution = durations(report.resolution)
+      $0.backlog = report.backlog.map { row in
+        .with {
+          $0.status = row.status.proto()
+          $0.age = row.age
+          $0.count = row.count
+        }
+      }
+      $0.satisfaction = report.satisfaction.map { row in
+        .with {
+          $0.dimension = row.dimension
+          $0.key = row.key
+          $0.surveys = row.surveys
+          $0.answers = row.answers
+          $0.responseRate = row.surveys == 0 ? 0 : Double(row.answers) / Double(row.surveys)
+          $0.averageRating = row.averageRating ?? 0
+        }
+      }
+    }
+  }
 }

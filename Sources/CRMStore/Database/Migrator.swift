@@ -65,6 +65,7 @@ public struct Migrator: Sendable {
     ("0028_support_capture_keys.sql", PackageResources._028_support_capture_keys_sql),
     ("0029_escalations.sql", PackageResources._029_escalations_sql),
     ("0030_ticket_assignment.sql", PackageResources._030_ticket_assignment_sql),
+    ("0031_service_report.sql", PackageResources._031_service_report_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -114,6 +114,8 @@ enum SLARecorder {
     var warned: Bool
     var breached: Bool
     var isOpen: Bool
+    /// When the clock was fulfilled or cancelled.
+    var endedAt: Timestamp?
   }
 
   /// Folds every instance at `now`: the rows, and the ticket's summary of its open ones.
@@ -127,7 +129,8 @@ enum SLARecorder {
         Row(
           metric: instance.metric, number: instance.number, status: status, calendarID: status.target.calendarID,
           warned: instance.events.contains { $0.kind == .warned }, breached: instance.events.contains { $0.kind == .breached },
-          isOpen: instance.isOpen))
+          isOpen: instance.isOpen,
+          endedAt: instance.events.first { $0.kind == .fulfilled || $0.kind == .cancelled }?.at))
     }
     let open = rows.filter(\.isOpen)
     return (
@@ -186,19 +189,20 @@ enum SLARecorder {
     func text(_ t: Timestamp?) -> String { t?.postgresText ?? "" }
     return """
       INSERT INTO sla_instances (tenant_id, ticket_id, metric, instance, state, calendar_id, due_at, warn_at, breach_at,
-        warned, breached, is_open, updated_at)
+        warned, breached, is_open, elapsed_seconds, ended_at, updated_at)
       SELECT crm_current_tenant(), \(ticket), u.m, u.i, u.s, NULLIF(u.c, '')::uuid, NULLIF(u.d, '')::timestamptz,
-        NULLIF(u.w, '')::timestamptz, NULLIF(u.b, '')::timestamptz, u.wd, u.bd, u.o, now()
+        NULLIF(u.w, '')::timestamptz, NULLIF(u.b, '')::timestamptz, u.wd, u.bd, u.o, u.e, NULLIF(u.x, '')::timestamptz, now()
       FROM unnest(\(rows.map(\.metric.rawValue))::text[], \(rows.map(\.number))::int[],
                   \(rows.map(\.status.state.rawValue))::text[], \(rows.map { $0.calendarID?.lowercasedString ?? "" })::text[],
                   \(rows.map { text($0.status.dueTime) })::text[], \(rows.map { text($0.status.warningTime) })::text[],
                   \(rows.map { text($0.status.breachTime) })::text[], \(rows.map(\.warned))::boolean[],
-                  \(rows.map(\.breached))::boolean[], \(rows.map(\.isOpen))::boolean[])
-        AS u (m, i, s, c, d, w, b, wd, bd, o)
+                  \(rows.map(\.breached))::boolean[], \(rows.map(\.isOpen))::boolean[],
+                  \(rows.map { $0.status.elapsed.components.seconds })::bigint[], \(rows.map { text($0.endedAt) })::text[])
+        AS u (m, i, s, c, d, w, b, wd, bd, o, e, x)
       ON CONFLICT (tenant_id, ticket_id, metric, instance) DO UPDATE SET state = excluded.state,
         calendar_id = excluded.calendar_id, due_at = excluded.due_at, warn_at = excluded.warn_at,
         breach_at = excluded.breach_at, warned = excluded.warned, breached = excluded.breached, is_open = excluded.is_open,
-        updated_at = now()
+        elapsed_seconds = excluded.elapsed_seconds, ended_at = excluded.ended_at, updated_at = now()
       """
   }
 
