@@ -196,3 +196,6 @@ PY
 
 step "operate benchmarks: scripts/bench-operate.sh (its own cluster)"
 CONCURRENCY="$concurrency" DURATION="$duration" WARMUP="$warmup" POOL_SIZE="$pool" scripts/bench-operate.sh
+
+step "service benchmarks: scripts/bench-service.sh (its own cluster)"
+CONCURRENCY="$concurrency" DURATION="$duration" WARMUP="$warmup" POOL_SIZE="$pool" scripts/bench-service.sh

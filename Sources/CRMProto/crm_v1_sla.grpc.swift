@@ -215,6 +215,19 @@ public enum Crm_V1_SLAService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RunSLAJob" metadata.
+        public enum RunSLAJob: Sendable {
+            /// Request type for "RunSLAJob".
+            public typealias Input = Crm_V1_RunSLAJobRequest
+            /// Response type for "RunSLAJob".
+            public typealias Output = Crm_V1_RunSLAJobResponse
+            /// Descriptor for "RunSLAJob".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.SLAService"),
+                method: "RunSLAJob",
+                type: .unary
+            )
+        }
         /// Namespace for "GetServiceSettings" metadata.
         public enum GetServiceSettings: Sendable {
             /// Request type for "GetServiceSettings".
@@ -258,6 +271,7 @@ public enum Crm_V1_SLAService: Sendable {
             ListEscalationRules.descriptor,
             UpdateEscalationRule.descriptor,
             DeleteEscalationRule.descriptor,
+            RunSLAJob.descriptor,
             GetServiceSettings.descriptor,
             UpdateServiceSettings.descriptor
         ]
@@ -529,6 +543,26 @@ extension Crm_V1_SLAService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_DeleteEscalationRuleRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_DeleteEscalationRuleResponse>
+
+        /// Handle the "RunSLAJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Runs the service jobs for the caller's tenant now (admins): fires the warnings and breaches that
+        /// > are due, then the escalation rules, then closes solved tickets past the auto-close days. Every
+        /// > node runs them on its job interval anyway; this is for operations and benchmarks.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_RunSLAJobRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_RunSLAJobResponse` messages.
+        func runSLAJob(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_RunSLAJobRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_RunSLAJobResponse>
 
         /// Handle the "GetServiceSettings" method.
         ///
@@ -811,6 +845,26 @@ extension Crm_V1_SLAService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_DeleteEscalationRuleResponse>
 
+        /// Handle the "RunSLAJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Runs the service jobs for the caller's tenant now (admins): fires the warnings and breaches that
+        /// > are due, then the escalation rules, then closes solved tickets past the auto-close days. Every
+        /// > node runs them on its job interval anyway; this is for operations and benchmarks.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_RunSLAJobRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_RunSLAJobResponse` message.
+        func runSLAJob(
+            request: GRPCCore.ServerRequest<Crm_V1_RunSLAJobRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_RunSLAJobResponse>
+
         /// Handle the "GetServiceSettings" method.
         ///
         /// - Parameters:
@@ -1090,6 +1144,26 @@ extension Crm_V1_SLAService {
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_DeleteEscalationRuleResponse
 
+        /// Handle the "RunSLAJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Runs the service jobs for the caller's tenant now (admins): fires the warnings and breaches that
+        /// > are due, then the escalation rules, then closes solved tickets past the auto-close days. Every
+        /// > node runs them on its job interval anyway; this is for operations and benchmarks.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_RunSLAJobRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_RunSLAJobResponse` to respond with.
+        func runSLAJob(
+            request: Crm_V1_RunSLAJobRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_RunSLAJobResponse
+
         /// Handle the "GetServiceSettings" method.
         ///
         /// - Parameters:
@@ -1290,6 +1364,17 @@ extension Crm_V1_SLAService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Crm_V1_SLAService.Method.RunSLAJob.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_RunSLAJobRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_RunSLAJobResponse>(),
+            handler: { request, context in
+                try await self.runSLAJob(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Crm_V1_SLAService.Method.GetServiceSettings.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_GetServiceSettingsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ServiceSettings>(),
@@ -1476,6 +1561,17 @@ extension Crm_V1_SLAService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_DeleteEscalationRuleResponse> {
         let response = try await self.deleteEscalationRule(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func runSLAJob(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_RunSLAJobRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_RunSLAJobResponse> {
+        let response = try await self.runSLAJob(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1696,6 +1792,19 @@ extension Crm_V1_SLAService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_DeleteEscalationRuleResponse> {
         return GRPCCore.ServerResponse<Crm_V1_DeleteEscalationRuleResponse>(
             message: try await self.deleteEscalationRule(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func runSLAJob(
+        request: GRPCCore.ServerRequest<Crm_V1_RunSLAJobRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_RunSLAJobResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_RunSLAJobResponse>(
+            message: try await self.runSLAJob(
                 request: request.message,
                 context: context
             ),
@@ -2056,6 +2165,31 @@ extension Crm_V1_SLAService {
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_DeleteEscalationRuleResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_DeleteEscalationRuleResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RunSLAJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Runs the service jobs for the caller's tenant now (admins): fires the warnings and breaches that
+        /// > are due, then the escalation rules, then closes solved tickets past the auto-close days. Every
+        /// > node runs them on its job interval anyway; this is for operations and benchmarks.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_RunSLAJobRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_RunSLAJobRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_RunSLAJobResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func runSLAJob<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_RunSLAJobRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_RunSLAJobRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_RunSLAJobResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_RunSLAJobResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetServiceSettings" method.
@@ -2597,6 +2731,42 @@ extension Crm_V1_SLAService {
             )
         }
 
+        /// Call the "RunSLAJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Runs the service jobs for the caller's tenant now (admins): fires the warnings and breaches that
+        /// > are due, then the escalation rules, then closes solved tickets past the auto-close days. Every
+        /// > node runs them on its job interval anyway; this is for operations and benchmarks.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_RunSLAJobRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_RunSLAJobRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_RunSLAJobResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func runSLAJob<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_RunSLAJobRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_RunSLAJobRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_RunSLAJobResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_RunSLAJobResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_SLAService.Method.RunSLAJob.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "GetServiceSettings" method.
         ///
         /// - Parameters:
@@ -3062,6 +3232,37 @@ extension Crm_V1_SLAService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_DeleteEscalationRuleRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_DeleteEscalationRuleResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RunSLAJob" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Runs the service jobs for the caller's tenant now (admins): fires the warnings and breaches that
+    /// > are due, then the escalation rules, then closes solved tickets past the auto-close days. Every
+    /// > node runs them on its job interval anyway; this is for operations and benchmarks.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_RunSLAJobRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func runSLAJob<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_RunSLAJobRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_RunSLAJobResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.runSLAJob(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_RunSLAJobRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_RunSLAJobResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3580,6 +3781,41 @@ extension Crm_V1_SLAService.ClientProtocol {
             metadata: metadata
         )
         return try await self.deleteEscalationRule(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RunSLAJob" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Runs the service jobs for the caller's tenant now (admins): fires the warnings and breaches that
+    /// > are due, then the escalation rules, then closes solved tickets past the auto-close days. Every
+    /// > node runs them on its job interval anyway; this is for operations and benchmarks.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func runSLAJob<Result>(
+        _ message: Crm_V1_RunSLAJobRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_RunSLAJobResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_RunSLAJobRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.runSLAJob(
             request: request,
             options: options,
             onResponse: handleResponse

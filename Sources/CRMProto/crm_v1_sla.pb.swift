@@ -810,6 +810,34 @@ public nonisolated struct Crm_V1_DeleteEscalationRuleResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Crm_V1_RunSLAJobRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_RunSLAJobResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var warned: Int64 = 0
+
+  public var breached: Int64 = 0
+
+  public var escalations: Int64 = 0
+
+  public var closed: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "crm.v1"
@@ -2215,6 +2243,70 @@ nonisolated extension Crm_V1_DeleteEscalationRuleResponse: SwiftProtobuf.Message
   }
 
   public static func ==(lhs: Crm_V1_DeleteEscalationRuleResponse, rhs: Crm_V1_DeleteEscalationRuleResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_RunSLAJobRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RunSLAJobRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_RunSLAJobRequest, rhs: Crm_V1_RunSLAJobRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_RunSLAJobResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RunSLAJobResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}warned\0\u{1}breached\0\u{1}escalations\0\u{1}closed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.warned) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.breached) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.escalations) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.closed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.warned != 0 {
+      try visitor.visitSingularInt64Field(value: self.warned, fieldNumber: 1)
+    }
+    if self.breached != 0 {
+      try visitor.visitSingularInt64Field(value: self.breached, fieldNumber: 2)
+    }
+    if self.escalations != 0 {
+      try visitor.visitSingularInt64Field(value: self.escalations, fieldNumber: 3)
+    }
+    if self.closed != 0 {
+      try visitor.visitSingularInt64Field(value: self.closed, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_RunSLAJobResponse, rhs: Crm_V1_RunSLAJobResponse) -> Bool {
+    if lhs.warned != rhs.warned {return false}
+    if lhs.breached != rhs.breached {return false}
+    if lhs.escalations != rhs.escalations {return false}
+    if lhs.closed != rhs.closed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

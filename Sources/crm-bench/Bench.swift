@@ -99,6 +99,7 @@ struct Bench: AsyncParsableCommand {
 
   static let scenarios = [
     "get", "create", "health", "capture", "find-duplicates", "convert", "move-stage", "claim", "create-duplicate",
+    "create-ticket", "add-comment", "list-tickets",
   ]
 
   func sampleIDs(client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata) async throws -> [String] {
@@ -176,6 +177,7 @@ struct Load: Sendable {
     let leads = Crm_V1_LeadService.Client(wrapping: client)
     let deals = Crm_V1_OpportunityService.Client(wrapping: client)
     let pools = Crm_V1_PoolService.Client(wrapping: client)
+    let tickets = Crm_V1_TicketService.Client(wrapping: client)
     var outcome = Outcome()
     var generator = SystemRandomNumberGenerator()
     var sequence = 0
@@ -209,6 +211,38 @@ struct Load: Sendable {
                   $0.units = 25_000
                 }
               }
+            }, metadata: metadata)
+        } else if scenario == "create-ticket" {
+          sequence += 1
+          _ = try await tickets.createTicket(
+            .with {
+              $0.ticket = .with {
+                $0.subject = "Bench ticket \(worker)-\(sequence)"
+                $0.description_p = "The printer on floor \(sequence % 9) is jammed again."
+                $0.requesterContactID = setup.contacts[worker]
+                $0.channel = .email
+              }
+            }, metadata: metadata)
+        } else if scenario == "add-comment" {
+          // Alternating the customer's message and the agent's reply keeps the next-reply clock busy.
+          sequence += 1
+          // A pair of messages per ticket, then the next of this worker's tickets: conversations stay
+          // the length real ones have.
+          let perWorker = setup.tickets.count / max(1, setup.contacts.count)
+          let ticket = setup.tickets[worker * perWorker + (sequence / 2) % perWorker]
+          _ = try await tickets.addComment(
+            .with {
+              $0.ticketID = ticket
+              $0.authorKind = sequence % 2 == 0 ? .agent : .customer
+              $0.public = true
+              $0.body = "Message \(sequence) on this ticket."
+            }, metadata: metadata)
+        } else if scenario == "list-tickets" {
+          _ = try await tickets.listTickets(
+            .with {
+              $0.orderBy = .nextBreach
+              $0.statuses = [.new, .open, .pending, .onHold]
+              $0.pageSize = 50
             }, metadata: metadata)
         } else if scenario == "move-stage" {
           moves += 1
@@ -331,6 +365,11 @@ struct Setup: Sendable {
   var reps: [Metadata] = []
   var poolID = ""
   var poolLeads: [String] = []
+  /// How many tickets each add-comment worker spreads its messages over.
+  static let ticketsPerWorker = 200
+  /// create-ticket: one requester contact per worker; add-comment: ``ticketsPerWorker`` tickets per worker.
+  var contacts: [String] = []
+  var tickets: [String] = []
 
   static func make(
     scenario: String, client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata, workers: Int, poolRecords: Int
@@ -338,6 +377,30 @@ struct Setup: Sendable {
     var setup = Setup()
     let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
     switch scenario {
+    case "create-ticket", "add-comment":
+      let contacts = Crm_V1_ContactService.Client(wrapping: client)
+      for worker in 0..<workers {
+        let contact = try await contacts.createContact(
+          .with {
+            $0.contact = .with {
+              $0.lastName = "Requester \(run) \(worker)"
+              $0.emails = [.with { $0.address = "requester-\(run)-\(worker)@bench.example" }]
+            }
+            $0.duplicateAction = .allow
+          }, metadata: metadata)
+        setup.contacts.append(contact.id)
+        for index in 0..<(scenario == "add-comment" ? Self.ticketsPerWorker : 0) {
+          setup.tickets.append(
+            try await Crm_V1_TicketService.Client(wrapping: client).createTicket(
+              .with {
+                $0.ticket = .with {
+                  $0.subject = "Comment bench \(run) \(worker) \(index)"
+                  $0.requesterContactID = contact.id
+                }
+              }, metadata: metadata
+            ).id)
+        }
+      }
     case "move-stage":
       let pipeline = try await Crm_V1_OpportunityService.Client(wrapping: client).listPipelines(.init(), metadata: metadata)
         .pipelines.first { $0.isDefault }

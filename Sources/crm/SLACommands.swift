@@ -9,7 +9,7 @@ struct SLACommands: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sla",
     abstract: "Business calendars, SLA policies and service settings (admins change them; everyone reads).",
-    subcommands: [Calendars.self, Policies.self, Escalations.self, Settings.self])
+    subcommands: [Calendars.self, Policies.self, Escalations.self, Settings.self, RunJobs.self])
 
   static let weekdays = ["mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7]
 
@@ -425,6 +425,23 @@ struct SLACommands: AsyncParsableCommand {
             try await Crm_V1_SLAService.Client(wrapping: grpc).deleteEscalationRule(.with { $0.id = id }, metadata: metadata)
           }
         }
+      }
+    }
+  }
+
+  struct RunJobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "run-jobs",
+      abstract: "Fire due SLA warnings and breaches, escalations and auto-closes for your tenant now (admins).")
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+      try await runReportingErrors {
+        let result = try await client.withClient { grpc, metadata in
+          try await Crm_V1_SLAService.Client(wrapping: grpc).runSLAJob(.init(), metadata: metadata)
+        }
+        if client.json { return try Output.printJSON([result]) }
+        print("warned \(result.warned), breached \(result.breached), escalations \(result.escalations), closed \(result.closed)")
       }
     }
   }

@@ -56,7 +56,8 @@ public final class CRMServer: Service {
       TicketService(tickets: TicketStore(database: database, now: slaClock)),
       SLAService(
         config: ServiceConfigStore(database: database, now: slaClock),
-        escalations: EscalationStore(database: database, now: slaClock)),
+        escalations: EscalationStore(database: database, now: slaClock),
+        tickets: TicketStore(database: database, now: slaClock)),
       SatisfactionService(tickets: TicketStore(database: database, now: slaClock)),
       CaptureService(
         captures: CaptureStore(database: database), tickets: TicketStore(database: database, now: slaClock),

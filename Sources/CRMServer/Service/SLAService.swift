@@ -9,11 +9,28 @@ import SwiftProtobuf
 public struct SLAService: Crm_V1_SLAService.SimpleServiceProtocol {
   let config: ServiceConfigStore
   let escalations: EscalationStore
+  let tickets: TicketStore
 
-  /// A service over the configuration and escalation stores.
-  public init(config: ServiceConfigStore, escalations: EscalationStore) {
+  /// A service over the configuration, escalation and ticket stores.
+  public init(config: ServiceConfigStore, escalations: EscalationStore, tickets: TicketStore) {
     self.config = config
     self.escalations = escalations
+    self.tickets = tickets
+  }
+
+  public func runSLAJob(request: Crm_V1_RunSLAJobRequest, context: ServerContext) async throws -> Crm_V1_RunSLAJobResponse {
+    let call = try RequestContext.require()
+    try call.principal.requireAdmin()
+    let tenant = call.principal.tenantID
+    let fired = try await tickets.fireDueClocks(tenant: tenant)
+    let escalated = try await escalations.run(tenant: tenant)
+    let closed = try await tickets.closeSolved(tenant: tenant)
+    return .with {
+      $0.warned = Int64(fired.warned)
+      $0.breached = Int64(fired.breached)
+      $0.escalations = Int64(escalated)
+      $0.closed = Int64(closed)
+    }
   }
 
   // MARK: - Calendars

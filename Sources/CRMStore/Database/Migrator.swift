@@ -66,6 +66,7 @@ public struct Migrator: Sendable {
     ("0029_escalations.sql", PackageResources._029_escalations_sql),
     ("0030_ticket_assignment.sql", PackageResources._030_ticket_assignment_sql),
     ("0031_service_report.sql", PackageResources._031_service_report_sql),
+    ("0032_ticket_children_without_fk_checks.sql", PackageResources._032_ticket_children_without_fk_checks_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -240,7 +240,6 @@ extension TicketStore {
       FROM sla_instances
       WHERE tenant_id = \(tenant) AND is_open
         AND ((NOT warned AND warn_at <= \(at)) OR (NOT breached AND due_at <= \(at)))
-      ORDER BY least(warn_at, due_at)
       LIMIT \(limit)
       FOR UPDATE SKIP LOCKED
       """)
