@@ -32,6 +32,7 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
+    .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
   ],
   targets: [
     .systemLibrary(
@@ -176,7 +177,7 @@ let package = Package(
     ),
     .testTarget(
       name: "CRMCoreTests",
-      dependencies: ["CRMCore"],
+      dependencies: ["CRMCore", .product(name: "PropertyBased", package: "swift-property-based")],
       swiftSettings: strictSettings
     ),
     .testTarget(

@@ -1,5 +1,6 @@
 import CRMCore
 import Foundation
+import PropertyBased
 import Testing
 
 @Suite("Business calendars")
@@ -111,23 +112,12 @@ struct BusinessCalendarTests {
   @Test("identities over random calendars, zones and instants: add∘between, additivity, monotonicity")
   func identities() throws {
     var random = SplitMix64(seed: 0x5EED_CA1E)
-    let zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Sydney", "Asia/Shanghai"]
     // Spans of up to 60 days around the 2026 changes, so DST days are in most of them.
     let bases = [Self.utc("2026-02-20T00:00:00Z"), Self.utc("2026-09-25T00:00:00Z")].map(\.microsecondsSinceEpoch)
     let span: Int64 = 60 * 86_400 * 1_000_000
     for round in 0..<60 {
       let base = bases[round % 2]
-      let intervals = (0..<Int(random.next(below: 5)) + 1).map { _ in
-        BusinessCalendar.Interval(
-          weekday: Int(random.next(below: 7)) + 1, start: Int(random.next(below: 96)) * 15,
-          minutes: Int(random.next(below: 72) + 1) * 15)
-      }
-      let holidays = Set(
-        (0..<Int(random.next(below: 4))).map { _ in
-          CalendarDate(year: 2026, month: Int(random.next(below: 12)) + 1, day: Int(random.next(below: 28)) + 1)!
-        })
-      let calendar = try BusinessCalendar(
-        timeZone: zones[Int(random.next(below: UInt64(zones.count)))], intervals: intervals, holidays: holidays)
+      let calendar = try Self.randomCalendar(&random)
       for _ in 0..<5 {
         var points = (0..<3).map { _ in Timestamp(microsecondsSinceEpoch: base + Int64(random.next(below: UInt64(span)))) }
         points.sort()
@@ -143,6 +133,51 @@ struct BusinessCalendarTests {
           #expect(calendar.isOpen(at: due), "due times are open instants")
           #expect(calendar.adding(uv, to: due) == calendar.adding(tu + uv, to: t), "add(add(t, a), b) = add(t, a + b)")
         }
+      }
+    }
+  }
+
+  static let zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Sydney", "Asia/Shanghai"]
+
+  /// A calendar of 1-5 intervals (some crossing midnight), up to 3 holidays in 2026, in one of `zones`.
+  static func randomCalendar(_ random: inout SplitMix64) throws -> BusinessCalendar {
+    let intervals = (0..<Int(random.next(below: 5)) + 1).map { _ in
+      BusinessCalendar.Interval(
+        weekday: Int(random.next(below: 7)) + 1, start: Int(random.next(below: 96)) * 15,
+        minutes: Int(random.next(below: 72) + 1) * 15)
+    }
+    let holidays = Set(
+      (0..<Int(random.next(below: 4))).map { _ in
+        CalendarDate(year: 2026, month: Int(random.next(below: 12)) + 1, day: Int(random.next(below: 28)) + 1)!
+      })
+    return try BusinessCalendar(
+      timeZone: zones[Int(random.next(below: UInt64(zones.count)))], intervals: intervals, holidays: holidays)
+  }
+
+  @Test("property (swift-property-based): add-between is the next opening, additivity, monotonicity, round trips")
+  func identitiesProperty() async throws {
+    let span = 60 * 86_400 * 1_000_000
+    let base = Self.utc("2026-03-01T00:00:00Z").microsecondsSinceEpoch
+    // The calendar comes from a generated seed (so a failure names it); the three instants are
+    // generated offsets within 60 days of March or of late September (both DST changes in reach).
+    await propertyCheck(
+      count: 300, input: Gen.int(in: 0...Int(Int32.max)), Gen.int(in: 0...span), Gen.int(in: 0...span), Gen.int(in: 0...span)
+    ) { seed, a, b, c in
+      var random = SplitMix64(seed: UInt64(seed))
+      guard let calendar = try? Self.randomCalendar(&random) else {
+        Issue.record("calendar \(seed) did not build")
+        return
+      }
+      let start = base + (seed % 2 == 0 ? 0 : 210 * 86_400 * 1_000_000)
+      let points = [a, b, c].sorted().map { Timestamp(microsecondsSinceEpoch: start + Int64($0)) }
+      let (t, u, v) = (points[0], points[1], points[2])
+      let tu = calendar.businessTime(from: t, to: u)
+      let uv = calendar.businessTime(from: u, to: v)
+      #expect(tu + uv == calendar.businessTime(from: t, to: v), "additivity")
+      #expect(tu <= calendar.businessTime(from: t, to: v), "monotonicity")
+      #expect(calendar.adding(tu, to: t) == calendar.nextOpening(atOrAfter: u), "add(t, between(t, u)) = u's next opening")
+      if let due = calendar.adding(tu, to: t) {
+        #expect(calendar.businessTime(from: t, to: due) == tu, "between(t, add(t, d)) = d")
       }
     }
   }

@@ -282,6 +282,38 @@ struct TicketRPCTests {
       }, metadata: auth)
   }
 
+  @Test("a holiday added while a ticket is open moves its due time; a calendar in use cannot be archived")
+  func holidayEditedWhileOpen() async throws {
+    let tenant = try await TestTenant.make()
+    let clock = ManualWallClock(Self.utc("2026-06-01T07:00:00Z"))  // Monday 09:00 in Berlin
+    try await TestServer.withClient(slaClock: clock.now) { (client) async throws -> Void in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let (calendar, _) = try await Self.configure(client, admin: admin)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      var ticket = try await tickets.createTicket(.with { $0.ticket = .with { $0.subject = "Holiday" } }, metadata: admin)
+      _ = try await tickets.addComment(
+        .with {
+          $0.ticketID = ticket.id
+          $0.public = true
+          $0.body = "On it"
+        }, metadata: admin)
+      ticket = try await tickets.getTicket(.with { $0.id = ticket.id }, metadata: admin)
+      // Resolution, 480 business minutes from Monday 09:00: due at Tuesday's opening.
+      #expect(ticket.nextBreachTime == Self.proto("2026-06-02T07:00:00Z"))
+      var edited = calendar
+      edited.holidays = [.with { $0.year = 2026; $0.month = 6; $0.day = 2 }]
+      let sla = Crm_V1_SLAService.Client(wrapping: client)
+      let saved = try await sla.updateBusinessCalendar(.with { $0.calendar = edited }, metadata: admin)
+      #expect(saved.holidays.count == 1)
+      ticket = try await tickets.getTicket(.with { $0.id = ticket.id }, metadata: admin)
+      #expect(ticket.nextBreachTime == Self.proto("2026-06-03T07:00:00Z"), "Tuesday is a holiday now: due Wednesday 09:00")
+      let stale = await code { try await sla.updateBusinessCalendar(.with { $0.calendar = edited }, metadata: admin) }
+      #expect(stale == .aborted)
+      let inUse = await code { try await sla.deleteBusinessCalendar(.with { $0.id = calendar.id }, metadata: admin) }
+      #expect(inUse == .failedPrecondition)
+    }
+  }
+
   @Test("CSAT: one survey per ticket, issued on the first solve, answered once without signing in, closed after 28 days")
   func satisfaction() async throws {
     let tenant = try await TestTenant.make()
