@@ -21,12 +21,25 @@ enum SLARecorder {
   }
 
   static func context(_ connection: PostgresConnection, tenant: UUID) throws -> Context {
-    let settings = try ServiceConfigStore.settings(connection, tenant: tenant)
-    let policies = try ServiceConfigStore.policies(connection, tenant: tenant, includeArchived: false).map(\.policy)
+    try context(from: connection.pipeline(contextQueries(tenant: tenant))[...])
+  }
+
+  /// The three reads a ``Context`` is made of (settings, live policies, calendars), for a pipeline.
+  static func contextQueries(tenant: UUID) -> [PostgresQuery] {
+    [
+      ServiceConfigStore.settingsQuery(tenant: tenant),
+      ServiceConfigStore.policiesQuery(tenant: tenant, includeArchived: false),
+      "SELECT \(unsafeSQL: ServiceConfigStore.calendarColumns) FROM business_calendars WHERE tenant_id = \(tenant)",
+    ]
+  }
+
+  /// The context from the results of ``contextQueries(tenant:)``, in order.
+  static func context(from results: ArraySlice<PostgresResult>) throws -> Context {
+    let first = results.startIndex
+    let settings = try ServiceConfigStore.settings(from: results[first])
+    let policies = try results[first + 1].rows.map(ServiceConfigStore.policy(row:)).map(\.policy)
     var calendars: [UUID: BusinessCalendar] = [:]
-    for row in try connection.query(
-      "SELECT \(unsafeSQL: ServiceConfigStore.calendarColumns) FROM business_calendars WHERE tenant_id = \(tenant)"
-    ).rows {
+    for row in results[first + 2].rows {
       let record = try ServiceConfigStore.calendar(row: row)
       calendars[record.id] = record.calendar
     }
@@ -35,12 +48,18 @@ enum SLARecorder {
 
   /// The instances of `tickets` with their logs, in log order.
   static func instances(_ connection: PostgresConnection, tickets: [UUID], tenant: UUID) throws -> [UUID: [SLAInstance]] {
-    let rows = try connection.query(
-      """
-      SELECT ticket_id, metric, instance, kind, target, due_at, at FROM sla_events
-      WHERE tenant_id = \(tenant) AND ticket_id = ANY(\(tickets)::uuid[])
-      ORDER BY ticket_id, metric, instance, at, sequence
-      """)
+    try instances(from: connection.query(instancesQuery(tickets: tickets, tenant: tenant)))
+  }
+
+  static func instancesQuery(tickets: [UUID], tenant: UUID) -> PostgresQuery {
+    """
+    SELECT ticket_id, metric, instance, kind, target, due_at, at FROM sla_events
+    WHERE tenant_id = \(tenant) AND ticket_id = ANY(\(tickets)::uuid[])
+    ORDER BY ticket_id, metric, instance, at, sequence
+    """
+  }
+
+  static func instances(from rows: PostgresResult) throws -> [UUID: [SLAInstance]] {
     var out: [UUID: [SLAInstance]] = [:]
     for row in rows.rows {
       let ticket: UUID = try row.decode("ticket_id")

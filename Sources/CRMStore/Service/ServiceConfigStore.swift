@@ -61,11 +61,17 @@ public struct ServiceConfigStore: Sendable {
   }
 
   static func settings(_ connection: PostgresConnection, tenant: UUID, lock: Bool = false) throws -> ServiceSettings {
-    let rows = try connection.query(
-      """
-      SELECT pause_rules, auto_close_days, unknown_sender, default_calendar_id, version FROM service_settings
-      WHERE tenant_id = \(tenant)\(unsafeSQL: lock ? " FOR UPDATE" : "")
-      """)
+    try settings(from: connection.query(settingsQuery(tenant: tenant, lock: lock)))
+  }
+
+  static func settingsQuery(tenant: UUID, lock: Bool = false) -> PostgresQuery {
+    """
+    SELECT pause_rules, auto_close_days, unknown_sender, default_calendar_id, version FROM service_settings
+    WHERE tenant_id = \(tenant)\(unsafeSQL: lock ? " FOR UPDATE" : "")
+    """
+  }
+
+  static func settings(from rows: PostgresResult) throws -> ServiceSettings {
     guard let row = rows.first else { return .standard }
     let stored = try StoredJSON.decode([String: [String]].self, from: row.decode("pause_rules")) ?? [:]
     var pausing: [SLAMetric: Set<TicketStatus>] = [:]
@@ -342,13 +348,15 @@ public struct ServiceConfigStore: Sendable {
     """
 
   static func policies(_ connection: PostgresConnection, tenant: UUID, includeArchived: Bool) throws -> [SLAPolicyRecord] {
-    try connection.query(
-      """
-      SELECT \(unsafeSQL: policyColumns) FROM sla_policies
-      WHERE tenant_id = \(tenant)\(unsafeSQL: includeArchived ? "" : " AND archived_at IS NULL")
-      ORDER BY archived_at IS NOT NULL, position, created_at, id
-      """
-    ).rows.map(Self.policy(row:))
+    try connection.query(policiesQuery(tenant: tenant, includeArchived: includeArchived)).rows.map(Self.policy(row:))
+  }
+
+  static func policiesQuery(tenant: UUID, includeArchived: Bool) -> PostgresQuery {
+    """
+    SELECT \(unsafeSQL: policyColumns) FROM sla_policies
+    WHERE tenant_id = \(tenant)\(unsafeSQL: includeArchived ? "" : " AND archived_at IS NULL")
+    ORDER BY archived_at IS NOT NULL, position, created_at, id
+    """
   }
 
   static func loadPolicy(_ connection: PostgresConnection, id: UUID, tenant: UUID, lock: Bool = false) throws

@@ -1,5 +1,5 @@
 public import CRMCore
-public import Foundation
+import Foundation
 import LibPQ
 
 /// The service desk's numbers over a period.

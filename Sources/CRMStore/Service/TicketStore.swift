@@ -207,9 +207,15 @@ public struct TicketStore: Sendable {
   ) throws -> Ticket {
     let tenant = context.principal.tenantID
     var next = next
-    let sla = try SLARecorder.context(connection, tenant: tenant)
-    let instances = try SLARecorder.instances(connection, tickets: [current.id], tenant: tenant)[current.id] ?? []
-    let account = try accountFacts(connection, next.fields.accountID, tenant: tenant)
+    // What re-planning reads (settings, policies, calendars, the clock logs, the account's tier and
+    // tags) goes in one pipelined round trip.
+    let reads = try connection.pipeline(
+      SLARecorder.contextQueries(tenant: tenant) + [
+        SLARecorder.instancesQuery(tickets: [current.id], tenant: tenant), accountFactsQuery(next.fields.accountID, tenant: tenant),
+      ])
+    let sla = try SLARecorder.context(from: reads[0..<3])
+    let instances = try SLARecorder.instances(from: reads[3])[current.id] ?? []
+    let account = try accountFacts(from: reads[4])
     let statements = SLARecorder.evaluate(
       &next, instances: instances, context: sla, account: account, at: at, cancelAll: cancelClocks,
       actor: context.principal.userID, note: note)
@@ -484,9 +490,16 @@ public struct TicketStore: Sendable {
   static func accountFacts(_ connection: PostgresConnection, _ account: UUID?, tenant: UUID) throws
     -> (tier: String?, tags: Set<String>)
   {
-    guard let account,
-      let row = try connection.query("SELECT tier, tags FROM accounts WHERE tenant_id = \(tenant) AND id = \(account)").first
-    else { return (nil, []) }
+    try accountFacts(from: connection.query(accountFactsQuery(account, tenant: tenant)))
+  }
+
+  /// The account's tier and tags (no rows without an account).
+  static func accountFactsQuery(_ account: UUID?, tenant: UUID) -> PostgresQuery {
+    "SELECT tier, tags FROM accounts WHERE tenant_id = \(tenant) AND id = \(account)"
+  }
+
+  static func accountFacts(from rows: PostgresResult) throws -> (tier: String?, tags: Set<String>) {
+    guard let row = rows.first else { return (nil, []) }
     let tier: String = try row.decode("tier")
     return (tier == "unspecified" ? nil : tier, Set(try row.decode("tags", as: [String].self)))
   }
