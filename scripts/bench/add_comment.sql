@@ -1,10 +1,10 @@
--- pgbench script: the SQL crmd runs for one AddComment (the `add-comment` scenario of crm-bench: one
--- ticket per client, a customer message then an agent reply, alternating), captured with
--- log_statement = all (each client spreads its messages over 200 tickets, as crm-bench does): BEGIN and the tenant setup pipelined; the ticket locked FOR UPDATE; the
--- service settings, SLA policies and calendars; the ticket's clock logs; the account's tier and
--- tags; then, pipelined, the ticket update returning the row, its change-log row, the comment, the
--- clock's log rows and summary rows; COMMIT — as crm_app (PGOPTIONS). Ticket ids are seeded by
--- bench-service.sh.
+-- pgbench script: the SQL crmd runs for one AddComment (the `add-comment` scenario of crm-bench: a
+-- customer message then an agent reply, alternating, each client over 200 tickets of its own),
+-- captured with log_statement = all: BEGIN and the tenant setup pipelined; the ticket locked FOR
+-- UPDATE; pipelined, the service settings, SLA policies and calendars, the ticket's clock logs and
+-- the account's tier and tags; then, pipelined, the ticket update returning the row, its change-log
+-- row, the comment, the clock's log rows and summary rows, COMMIT — as crm_app (PGOPTIONS). Ticket
+-- ids are seeded by bench-service.sh.
 \set ticket :client_id * 200 + random(1, 200)
 \startpipeline
 BEGIN;
@@ -17,6 +17,7 @@ SELECT id, number, subject, description, status, priority, type, channel, reques
   created_at, updated_at, created_by, updated_by, archived_at
 FROM tickets WHERE tenant_id = :tenant AND id = CAST('00000000-0000-7000-b000-' || lpad(CAST(:ticket AS text), 12, '0') AS uuid)
 FOR UPDATE;
+\startpipeline
 SELECT pause_rules, auto_close_days, unknown_sender, default_calendar_id, version FROM service_settings WHERE tenant_id = :tenant;
 SELECT id, name, description, position, calendar_id, conditions, targets, version, created_at, updated_at, archived_at
   FROM sla_policies WHERE tenant_id = :tenant AND archived_at IS NULL ORDER BY archived_at IS NOT NULL, position, created_at, id;
@@ -26,6 +27,7 @@ SELECT ticket_id, metric, instance, kind, target, due_at, at FROM sla_events
 WHERE tenant_id = :tenant AND ticket_id = ANY(ARRAY[CAST('00000000-0000-7000-b000-' || lpad(CAST(:ticket AS text), 12, '0') AS uuid)])
 ORDER BY ticket_id, metric, instance, at, sequence;
 SELECT tier, tags FROM accounts WHERE tenant_id = :tenant AND id = :account;
+\endpipeline
 \startpipeline
 UPDATE tickets SET awaiting_reply_since = CASE WHEN awaiting_reply_since IS NULL THEN now() END, status = 'open',
   version = version + 1, updated_at = now(), updated_by = :owner

@@ -14,11 +14,13 @@ SELECT id, record_type, name, position, is_active, criteria::text AS criteria, a
   created_at, updated_at FROM assignment_rules WHERE tenant_id = :tenant AND archived_at IS NULL AND record_type = 'ticket'
   AND is_active ORDER BY record_type, position, id;
 SELECT account_id FROM contacts WHERE tenant_id = :tenant AND id = :contact;
+\startpipeline
 SELECT pause_rules, auto_close_days, unknown_sender, default_calendar_id, version FROM service_settings WHERE tenant_id = :tenant;
 SELECT id, name, description, position, calendar_id, conditions, targets, version, created_at, updated_at, archived_at
   FROM sla_policies WHERE tenant_id = :tenant AND archived_at IS NULL ORDER BY archived_at IS NOT NULL, position, created_at, id;
 SELECT id, name, time_zone, intervals, holidays, version, created_at, updated_at, archived_at FROM business_calendars
   WHERE tenant_id = :tenant;
+\endpipeline
 SELECT tier, tags FROM accounts WHERE tenant_id = :tenant AND id = :account;
 SELECT id, owner_id, NULL::uuid AS pool_id, archived_at IS NOT NULL AS archived FROM contacts
   WHERE tenant_id = :tenant AND id = ANY(ARRAY[CAST(:contact AS uuid)]);
