@@ -609,7 +609,8 @@ public nonisolated struct Crm_V1_CaptureSupportEmailResponse: @unchecked Sendabl
   /// Clears the value of `comment`. Subsequent reads from it will return its default value.
   public mutating func clearComment() {_uniqueStorage()._comment = nil}
 
-  /// The sender as requester.
+  /// The sender as requester (unset only for a duplicate of a message that was not a customer's, e.g.
+  /// a copy of an agent reply's outbound mail, on a ticket without a requester).
   public var requester: Crm_V1_RecordRef {
     get {_storage._requester ?? Crm_V1_RecordRef()}
     set {_uniqueStorage()._requester = newValue}

@@ -553,6 +553,17 @@ struct TicketRPCTests {
               $0.body = "hi"
             }, metadata: TestServer.auth(other.adminSecret))
         } == .notFound)
+      // A named customer author must exist (comments carry no foreign key to contacts).
+      let ghost = await code {
+        try await tickets.addComment(
+          .with {
+            $0.ticketID = target.id
+            $0.authorKind = .customer
+            $0.authorContactID = UUID.v7().lowercasedString
+            $0.body = "from nobody"
+          }, metadata: admin)
+      }
+      #expect(ghost == .notFound)
       let merged = try await tickets.mergeTickets(
         .with {
           $0.targetID = target.id

@@ -50,7 +50,7 @@ public struct CaptureService: Crm_V1_CaptureService.SimpleServiceProtocol {
       }
       $0.ticket = Crm_V1_Ticket(result.ticket)
       $0.comment = Crm_V1_TicketComment(result.comment)
-      $0.requester = Crm_V1_RecordRef(result.requester.link)
+      if let requester = result.requester { $0.requester = Crm_V1_RecordRef(requester.link) }
       $0.requesterCreated = result.requesterCreated
     }
   }

@@ -42,6 +42,7 @@ public final class CRMServer: Service {
     let accounts = AccountStore(database: database)
     let contacts = ContactStore(database: database)
     let merges = MergeStore(database: database)
+    let tickets = TicketStore(database: database, now: slaClock)
     let reflection = try ReflectionService(exposing: Self.serviceNames)
     let services: [any RegistrableRPCService] = [
       AccountService(accounts: accounts, contacts: contacts, merges: merges),
@@ -53,14 +54,14 @@ public final class CRMServer: Service {
       PoolService(pools: PoolStore(database: database), authenticator: authenticator),
       AssignmentService(assignments: AssignmentStore(database: database)),
       TaskService(tasks: TaskStore(database: database)),
-      TicketService(tickets: TicketStore(database: database, now: slaClock)),
+      TicketService(tickets: tickets),
       SLAService(
         config: ServiceConfigStore(database: database, now: slaClock),
         escalations: EscalationStore(database: database, now: slaClock),
-        tickets: TicketStore(database: database, now: slaClock)),
-      SatisfactionService(tickets: TicketStore(database: database, now: slaClock)),
+        tickets: tickets),
+      SatisfactionService(tickets: tickets),
       CaptureService(
-        captures: CaptureStore(database: database), tickets: TicketStore(database: database, now: slaClock),
+        captures: CaptureStore(database: database), tickets: tickets,
         access: AccessStore(database: database), authenticator: authenticator),
       DuplicateService(duplicates: DuplicateStore(database: database), rules: DuplicateRuleStore(database: database)),
       ChangeService(history: HistoryStore(database: database)),

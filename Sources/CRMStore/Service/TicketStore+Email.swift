@@ -19,7 +19,9 @@ public struct EmailCaptureResult: Sendable, Hashable {
   public var ticket: Ticket
   public var comment: TicketComment
   /// The requester the sender was matched to, or created as.
-  public var requester: TicketRequester
+  /// The sender as requester; `nil` only for a duplicate of a message that was not a customer's
+  /// (an agent reply's own Message-ID coming back, e.g. a copy of outbound mail) on a ticket without one.
+  public var requester: TicketRequester?
   /// True when the sender was unknown and became a new contact or lead.
   public var requesterCreated: Bool
 }
@@ -48,8 +50,8 @@ extension TicketStore {
       try connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(tenant.lowercasedString + "|ticket-mail|" + messageID), 0))")
       if let seen = try Self.seenMessage(connection, messageID, tenant: tenant) {
         let replay = try Self.replayComment(connection, seen, principal: principal)
-        let requester: TicketRequester =
-          if case .customer(let who?) = replay.comment.author { who } else { replay.ticket.fields.requester ?? .contact(UUID.v7()) }
+        let requester: TicketRequester? =
+          if case .customer(let who?) = replay.comment.author { who } else { replay.ticket.fields.requester }
         return EmailCaptureResult(
           outcome: .duplicate, ticket: replay.ticket, comment: replay.comment, requester: requester, requesterCreated: false)
       }

@@ -333,6 +333,11 @@ public struct TicketStore: Sendable {
         """)
       return CommentResult(ticket: followUp, comment: try TicketComment(row: comment[0]), openedFollowUp: true, duplicate: false)
     }
+    if let customer = new.customer, customer != current.fields.requester {
+      // A customer other than the requester must exist and be in the caller's sight (comments carry
+      // no foreign key to contacts and leads).
+      try RecordAccess.requireVisible(connection, customer.link, principal: principal)
+    }
     let author: CommentAuthor = new.fromCustomer ? .customer(new.customer ?? current.fields.requester) : .agent(principal.userID)
     let comment = TicketComment(
       id: commentID, ticketID: current.id, author: author, isPublic: new.fromCustomer || new.isPublic, body: new.body,
