@@ -6,7 +6,10 @@
 #   Prints a Markdown summary; BENCHMARKS.md quotes it.
 #
 #   scripts/bench-service.sh
-#   CONCURRENCY=16 DURATION=20 OPEN_TICKETS=1000000 DUE_TICKETS=100000 scripts/bench-service.sh
+#   CONCURRENCY=16 DURATION=20 ROUNDS=3 OPEN_TICKETS=1000000 DUE_TICKETS=100000 scripts/bench-service.sh
+#
+#   The write RPCs and their twins run ROUNDS times, alternating, and the table shows the medians (and
+#   each round): on two shared cores one 20 s run swings by ±15 %.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +19,7 @@ source scripts/lib/common.sh
 concurrency=${CONCURRENCY:-16}
 duration=${DURATION:-20}
 warmup=${WARMUP:-3}
+rounds=${ROUNDS:-3}
 pool=${POOL_SIZE:-8}
 open_tickets=${OPEN_TICKETS:-1000000}
 due_tickets=${DUE_TICKETS:-100000}
@@ -54,19 +58,26 @@ psql_as_owner crm_service -c "
 contact=00000000-0000-7000-b200-000000000000
 account=00000000-0000-7000-b100-000000000000
 
-step "CreateTicket: crm-bench, then pgbench of the same SQL (c=$concurrency, ${duration}s)"
-create_crmd=$(bench --concurrency "$concurrency" --scenario create-ticket)
-create_pg=$(pgbench_run -D contact="$contact" -D account="$account" -D policy="$policy" -f scripts/bench/create_ticket.sql)
+results="$work/results"
+mkdir -p "$results"
+for round in $(seq 1 "$rounds"); do
+  step "CreateTicket, round $round of $rounds: crm-bench, then pgbench of the same SQL (c=$concurrency, ${duration}s)"
+  bench --concurrency "$concurrency" --scenario create-ticket >"$results/create_crmd.$round"
+  pgbench_run -D contact="$contact" -D account="$account" -D policy="$policy" -f scripts/bench/create_ticket.sql \
+    >"$results/create_pg.$round"
+done
 
-step "AddComment: crm-bench, then pgbench of the same SQL (c=$concurrency, ${duration}s, 200 tickets per client)"
-comment_crmd=$(bench --concurrency "$concurrency" --scenario add-comment)
 psql_as_owner crm_service -c "
   INSERT INTO tickets (tenant_id, id, subject, status, priority, channel, requester_contact_id, account_id, opened_at,
     status_changed_at, sla_policy_id, sla_state, created_by, updated_by)
   SELECT '$tenant', ('00000000-0000-7000-b000-' || lpad(n::text, 12, '0'))::uuid, 'pgbench ticket ' || n, 'open', 'normal',
     'email', '$contact', '$account', now(), now(), '$policy', 'active', '$owner', '$owner'
   FROM generate_series(1, ($concurrency + 1) * 200) AS n"
-comment_pg=$(pgbench_run -D account="$account" -D policy="$policy" -f scripts/bench/add_comment.sql)
+for round in $(seq 1 "$rounds"); do
+  step "AddComment, round $round of $rounds: crm-bench, then pgbench of the same SQL (c=$concurrency, ${duration}s, 200 tickets per client)"
+  bench --concurrency "$concurrency" --scenario add-comment >"$results/comment_crmd.$round"
+  pgbench_run -D account="$account" -D policy="$policy" -f scripts/bench/add_comment.sql >"$results/comment_pg.$round"
+done
 
 step "seeding $open_tickets open tickets with a running resolution clock ($due_tickets of them due now)"
 seed_started=$(date +%s)
@@ -107,27 +118,37 @@ breached=$(psql_as_owner crm_service -At -c "SELECT count(*) FROM sla_events WHE
 pending=$(psql_as_owner crm_service -At -c "SELECT count(*) FROM sla_instances WHERE is_open AND NOT breached AND due_at <= now()")
 stop_crmd
 
-python3 - "$create_crmd" "$create_pg" "$comment_crmd" "$comment_pg" "$list_single" "$list_many" "$job" "$job_started" \
+python3 - "$results" "$list_single" "$list_many" "$job" "$job_started" \
   "$job_done" "$rss_before" "$rss_after" "$breached" "$pending" "$concurrency" "$duration" "$open_tickets" "$due_tickets" \
   "$seed_seconds" <<'PY'
-import json, re, sys
-create, create_pg, comment, comment_pg = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
-single, many, job = json.loads(sys.argv[5]), json.loads(sys.argv[6]), json.loads(sys.argv[7])
-started, done = float(sys.argv[8]), float(sys.argv[9])
-rss_before, rss_after, breached, pending, concurrency, duration, open_tickets, due, seed = map(int, sys.argv[10:19])
+import glob, json, re, statistics, sys
+results = sys.argv[1]
+single, many, job = json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+started, done = float(sys.argv[5]), float(sys.argv[6])
+rss_before, rss_after, breached, pending, concurrency, duration, open_tickets, due, seed = map(int, sys.argv[7:16])
 def pg(text):
     return (float(re.search(r"tps = ([0-9.]+) \(without initial", text).group(1)),
             float(re.search(r"latency average = ([0-9.]+) ms", text).group(1)))
-ct, cl = pg(create_pg)
-mt, ml = pg(comment_pg)
-print(f"\nconcurrency {concurrency}, {duration} s measured\n")
+def rounds(name):
+    crmd = [json.load(open(path)) for path in sorted(glob.glob(f"{results}/{name}_crmd.*"))]
+    twin = [pg(open(path).read()) for path in sorted(glob.glob(f"{results}/{name}_pg.*"))]
+    return crmd, twin
+def row(label, name):
+    crmd, twin = rounds(name)
+    rps = statistics.median(r["rps"] for r in crmd)
+    tps = statistics.median(t for t, _ in twin)
+    middle = min(crmd, key=lambda r: abs(r["rps"] - rps))
+    print(f"| {label} | {rps:.0f} | {middle['p50_ms']:.2f} | {middle['p90_ms']:.2f} | {middle['p99_ms']:.2f} | "
+          f"{sum(r['errors'] for r in crmd)} | {tps:.0f} | {statistics.median(l for _, l in twin):.2f} | {rps / tps:.2f}× |")
+    return f"{label}: crmd " + ", ".join(f"{r['rps']:.0f}" for r in crmd) + "; pgbench " + ", ".join(f"{t:.0f}" for t, _ in twin)
+print(f"\nconcurrency {concurrency}, {duration} s measured; write RPCs: the median of {len(rounds('create')[0])} alternating rounds\n")
 print("| RPC | crmd RPS | p50 ms | p90 ms | p99 ms | errors | pgbench TPS (same SQL) | pgbench avg ms | ratio |")
 print("|---|---|---|---|---|---|---|---|---|")
-print(f"| CreateTicket | {create['rps']:.0f} | {create['p50_ms']:.2f} | {create['p90_ms']:.2f} | {create['p99_ms']:.2f} | {create['errors']} | {ct:.0f} | {cl:.2f} | {create['rps'] / ct:.2f}× |")
-print(f"| AddComment | {comment['rps']:.0f} | {comment['p50_ms']:.2f} | {comment['p90_ms']:.2f} | {comment['p99_ms']:.2f} | {comment['errors']} | {mt:.0f} | {ml:.2f} | {comment['rps'] / mt:.2f}× |")
+each = [row("CreateTicket", "create"), row("AddComment", "comment")]
 print(f"| ListTickets, next breach first, {open_tickets:,} open, 1 caller | {single['rps']:.0f} | {single['p50_ms']:.2f} | {single['p90_ms']:.2f} | {single['p99_ms']:.2f} | {single['errors']} | | | |")
 print(f"| ListTickets, next breach first, {open_tickets:,} open, {concurrency} callers | {many['rps']:.0f} | {many['p50_ms']:.2f} | {many['p90_ms']:.2f} | {many['p99_ms']:.2f} | {many['errors']} | | | |")
 seconds = done - started
+print("\nEach round: " + "; ".join(each) + ".")
 print(f"\nSLA job: {int(job.get('breached', 0)):,} breaches fired ({breached:,} in the log, {pending:,} due left) of {due:,} due among "
       f"{open_tickets:,} open clocks in {seconds:.1f} s ({int(job.get('breached', 0)) / seconds:,.0f} clocks/s); crmd peak RSS "
       f"{rss_before / 1024:.0f} MB before, {rss_after / 1024:.0f} MB after. Seeding took {seed} s.")

@@ -139,6 +139,11 @@ public final class ConnectionPool: Sendable {
 
   /// Runs `body` in a transaction: `BEGIN`, the body, `COMMIT`; `ROLLBACK` if it throws.
   ///
+  /// `BEGIN` and `opening` travel with the body's first statement or pipeline rather than in a round
+  /// trip of their own, and a body may end its last pipeline with `COMMIT` (then nothing is sent after
+  /// it): a transaction of one read pipeline and one write pipeline costs two round trips. A body that
+  /// runs no statement opens no transaction.
+  ///
   /// A serialization failure (40001) or deadlock (40P01) runs the whole transaction again, up to
   /// ``Configuration/transactionAttempts`` times with a short random pause; a connection that turns out
   /// to be dead at `BEGIN` (e.g. the server restarted) is replaced once. So `body` must have no effects
@@ -156,21 +161,19 @@ public final class ConnectionPool: Sendable {
     while true {
       do {
         return try await withConnection { connection in
-          do {
-            if let setup {
-              _ = try connection.pipeline([PostgresQuery(unsafeSQL: isolation.beginStatement), setup])
-            } else {
-              try connection.execute(unsafeSQL: isolation.beginStatement)
-            }
-          } catch let error as PostgresError where error.isConnectionFailure {
-            throw TransactionStartFailure(error: error)
-          }
+          connection.deferUntilNextStatement([PostgresQuery(unsafeSQL: isolation.beginStatement)] + (setup.map { [$0] } ?? []))
           do {
             let value = try body(connection)
-            try connection.execute(unsafeSQL: "COMMIT")
+            if !connection.discardDeferred(), !connection.isIdle { try connection.execute(unsafeSQL: "COMMIT") }
             return value
           } catch {
-            if connection.isHealthy, !connection.isIdle { try? connection.execute(unsafeSQL: "ROLLBACK") }
+            let opened = !connection.discardDeferred()
+            if opened, connection.isHealthy, !connection.isIdle { try? connection.execute(unsafeSQL: "ROLLBACK") }
+            // A connection found dead by the round trip that opened the transaction (the server
+            // restarted since it was last used): nothing ran, so the transaction may start over.
+            if let error = error as? PostgresError, error.isConnectionFailure, connection.lostWithDeferred {
+              throw TransactionStartFailure(error: error)
+            }
             throw error
           }
         }

@@ -17,6 +17,11 @@ public final class PostgresConnection: @unchecked Sendable {
   private let handle: OpaquePointer
   private var prepared: [String: String] = [:]
   private var isClosed = false
+  /// Statements that go out ahead of the next one, in its round trip (see ``deferUntilNextStatement(_:)``).
+  private var deferred: [PostgresQuery] = []
+  /// True when the round trip that carried deferred statements lost the connection before any
+  /// `COMMIT` could have run in it: nothing it sent took effect.
+  public private(set) var lostWithDeferred = false
 
   /// The most statements prepared per connection before the cache is cleared.
   static let preparedStatementLimit = 512
@@ -56,11 +61,32 @@ public final class PostgresConnection: @unchecked Sendable {
   /// The server's version as an integer, e.g. 150020 for 15.20.
   public var serverVersion: Int { Int(PQserverVersion(handle)) }
 
+  /// Sends `statements` with the next statement or pipeline instead of in a round trip of their own
+  /// (a transaction's `BEGIN` and setup): their results are dropped, and an error in them is the next
+  /// statement's error.
+  public func deferUntilNextStatement(_ statements: [PostgresQuery]) {
+    deferred += statements
+    lostWithDeferred = false
+  }
+
+  /// Drops the deferred statements not sent yet; true if there were any.
+  @discardableResult
+  public func discardDeferred() -> Bool {
+    defer { deferred = [] }
+    return !deferred.isEmpty
+  }
+
+  /// Sends the deferred statements now, for a call that cannot carry them (COPY, simple protocol).
+  private func flushDeferred() throws {
+    if !deferred.isEmpty { _ = try pipeline([]) }
+  }
+
   /// Runs a statement, preparing it first if this connection has not seen its text.
   ///
   /// - Throws: ``PostgresError`` with the server's SQLSTATE, or kind `.connection` if the link failed.
   @discardableResult
   public func query(_ query: PostgresQuery) throws -> PostgresResult {
+    if !deferred.isEmpty { return try pipeline([query])[0] }
     let sql = query.sql
     let binds = query.binds
     let name = try statementName(for: sql, parameterCount: binds.count)
@@ -78,6 +104,18 @@ public final class PostgresConnection: @unchecked Sendable {
   /// - Returns: one result per statement, in order.
   /// - Throws: the first statement's error (``PostgresError``).
   public func pipeline(_ queries: [PostgresQuery]) throws -> [PostgresResult] {
+    let carried = deferred.count
+    let queries = deferred + queries
+    deferred = []
+    do {
+      return Array(try send(queries).dropFirst(carried))
+    } catch let error as PostgresError where carried > 0 && error.isConnectionFailure {
+      lostWithDeferred = !queries.contains { $0.sql == "COMMIT" }
+      throw error
+    }
+  }
+
+  private func send(_ queries: [PostgresQuery]) throws -> [PostgresResult] {
     let statements = try queries.map { query in
       (name: try statementName(for: query.sql, parameterCount: query.binds.count), binds: query.binds)
     }
@@ -125,6 +163,7 @@ public final class PostgresConnection: @unchecked Sendable {
   /// Runs a statement without preparing it (for one-off statements such as DDL).
   @discardableResult
   public func queryUnprepared(_ query: PostgresQuery) throws -> PostgresResult {
+    try flushDeferred()
     let binds = query.binds
     return try withCStrings(binds) { values in
       try check(PQexecParams(handle, query.sql, Int32(values.count), nil, values, nil, nil, 0))
@@ -133,6 +172,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
   /// Runs one or more statements with no parameters in the simple protocol (migrations, `BEGIN`).
   public func execute(unsafeSQL sql: String) throws {
+    try flushDeferred()
     _ = try check(PQexec(handle, sql))
   }
 
@@ -144,6 +184,7 @@ public final class PostgresConnection: @unchecked Sendable {
   /// - Returns: the number of rows copied.
   @discardableResult
   public func copyIn(_ statement: PostgresQuery, rows: some Sequence<[String?]>) throws -> Int {
+    try flushDeferred()
     let start = try check(PQexec(handle, statement.sql), allowing: PGRES_COPY_IN)
     _ = start
     var buffer: [UInt8] = []

@@ -38,6 +38,25 @@ public final class PostgresResult {
   /// The first row, if any.
   public var first: PostgresRow? { count > 0 ? self[0] : nil }
 
+  /// Appends every cell's text to `bytes`, each length-prefixed (NULL apart from empty), row by row:
+  /// two results with equal bytes hold equal values, so what was decoded from one serves the other.
+  public func appendContents(to bytes: inout [UInt8]) {
+    let fields = PQnfields(handle)
+    withUnsafeBytes(of: Int64(count).littleEndian) { bytes.append(contentsOf: $0) }
+    withUnsafeBytes(of: Int64(fields).littleEndian) { bytes.append(contentsOf: $0) }
+    for row in 0..<Int32(count) {
+      for column in 0..<fields {
+        guard PQgetisnull(handle, row, column) == 0, let value = PQgetvalue(handle, row, column) else {
+          withUnsafeBytes(of: Int64(-1).littleEndian) { bytes.append(contentsOf: $0) }
+          continue
+        }
+        let length = Int(PQgetlength(handle, row, column))
+        withUnsafeBytes(of: Int64(length).littleEndian) { bytes.append(contentsOf: $0) }
+        value.withMemoryRebound(to: UInt8.self, capacity: length) { bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: length)) }
+      }
+    }
+  }
+
   func column(named name: String) throws -> Int32 {
     guard let column = columnIndex[name] else {
       throw PostgresError(kind: .decoding, serverMessage: "no column \(name)")

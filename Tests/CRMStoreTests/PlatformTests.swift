@@ -175,3 +175,23 @@ struct PlatformTests {
     try? FileManager.default.removeItem(at: cluster.clusterDirectory)
   }
 }
+
+@Suite("Store: SLA clock records")
+struct SLARecordTests {
+  @Test("a clock target's jsonb, spelled out by hand, decodes to what JSONEncoder's would")
+  func targetJSON() throws {
+    let targets = [
+      SLATarget(minutes: 60, businessHours: false),
+      SLATarget(minutes: 1, businessHours: true, warningMinutes: 10, calendarID: UUID()),
+      SLATarget(minutes: 525_600, businessHours: true, warningMinutes: nil, calendarID: UUID()),
+      SLATarget(minutes: 90, businessHours: false, warningMinutes: 0),
+    ]
+    for target in targets {
+      let stored = StoredTarget(target)
+      let byHand = try StoredJSON.decoder.decode(StoredTarget.self, from: Data(stored.json.utf8)).target
+      let byEncoder = try StoredJSON.decoder.decode(StoredTarget.self, from: StoredJSON.encoder.encode(stored)).target
+      #expect(byHand == target)
+      #expect(byHand == byEncoder)
+    }
+  }
+}

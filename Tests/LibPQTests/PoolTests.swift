@@ -96,6 +96,33 @@ struct PoolTests {
     await pool.close()
   }
 
+  @Test("a body may commit in its last pipeline; a failure before that COMMIT still rolls everything back")
+  func pipelinedCommit() async throws {
+    let pool = ConnectionPool(configuration: .init(connectionString: try TestDatabase.connectionString(), maxConnections: 1))
+    let table = "piped_commit_\(UUID().uuidString.prefix(8).lowercased())"
+    try await pool.withConnection { try $0.execute(unsafeSQL: "CREATE TABLE \(table) (a int PRIMARY KEY)") }
+    let committed = try await pool.withTransaction { connection in
+      _ = try connection.query("INSERT INTO \(unsafeSQL: table) VALUES (1)")
+      _ = try connection.pipeline(["INSERT INTO \(unsafeSQL: table) VALUES (2)", "COMMIT"])
+      return connection.isIdle
+    }
+    #expect(committed)
+    await #expect(throws: PostgresError.self) {
+      try await pool.withTransaction { connection in
+        _ = try connection.query("INSERT INTO \(unsafeSQL: table) VALUES (3)")
+        _ = try connection.pipeline(["INSERT INTO \(unsafeSQL: table) VALUES (1)", "COMMIT"])
+      }
+    }
+    let rows = try await pool.withConnection { connection in
+      try connection.query("SELECT a FROM \(unsafeSQL: table) ORDER BY a").rows.map { try $0.decode("a", as: Int.self) }
+    }
+    #expect(rows == [1, 2])
+    // The connection came back clean: the next transaction works.
+    #expect(try await pool.withTransaction { try $0.query("SELECT count(*) AS n FROM \(unsafeSQL: table)")[0].decode("n", as: Int.self) } == 2)
+    try await pool.withConnection { try $0.execute(unsafeSQL: "DROP TABLE \(table)") }
+    await pool.close()
+  }
+
   @Test("while the server is down borrowers fail fast; after it restarts the pool reconnects")
   func reconnect() async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("crm-pool-\(UUID().uuidString.prefix(8))")

@@ -79,6 +79,22 @@ struct TypeRoundTripTests {
     #expect(throws: PostgresError.self) { try connection().query("SELECT \("a\u{0}b")::text") }
   }
 
+  @Test("a result's contents are equal exactly when its cells are: NULL is not empty, cells do not run together")
+  func contents() throws {
+    let connection = try TestDatabase.ownerConnection()
+    func contents(_ sql: PostgresQuery) throws -> [UInt8] {
+      var bytes: [UInt8] = []
+      try connection.query(sql).appendContents(to: &bytes)
+      return bytes
+    }
+    let same = try contents("SELECT 'a' AS x, 'bc' AS y UNION ALL SELECT NULL, ''")
+    #expect(try contents("SELECT 'a' AS x, 'bc' AS y UNION ALL SELECT NULL, ''") == same)
+    #expect(try contents("SELECT 'ab' AS x, 'c' AS y UNION ALL SELECT NULL, ''") != same)
+    #expect(try contents("SELECT 'a' AS x, 'bc' AS y UNION ALL SELECT '', ''") != same)
+    #expect(try contents("SELECT 'a' AS x, 'bc' AS y") != same)
+    #expect(try contents("SELECT 1 AS x WHERE false") != contents("SELECT 1 AS x, 2 AS y WHERE false"))
+  }
+
   @Test("embedded queries renumber their placeholders")
   func fragments() throws {
     let fragment: PostgresQuery = "\(2)::int + \(3)::int"

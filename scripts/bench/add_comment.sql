@@ -1,6 +1,6 @@
 -- pgbench script: the SQL crmd runs for one AddComment (the `add-comment` scenario of crm-bench: a
 -- customer message then an agent reply, alternating, each client over 200 tickets of its own),
--- captured with log_statement = all: BEGIN and the tenant setup pipelined; the ticket locked FOR
+-- captured with log_statement = all: pipelined, BEGIN, the tenant setup and the ticket locked FOR
 -- UPDATE; pipelined, the service settings, SLA policies and calendars, the ticket's clock logs and
 -- the account's tier and tags; then, pipelined, the ticket update returning the row, its change-log
 -- row, the comment, the clock's log rows and summary rows, COMMIT — as crm_app (PGOPTIONS). Ticket
@@ -9,7 +9,6 @@
 \startpipeline
 BEGIN;
 SELECT set_config('crm.tenant_id', :tenant, true), set_config('statement_timeout', '30000', true);
-\endpipeline
 SELECT id, number, subject, description, status, priority, type, channel, requester_contact_id, requester_lead_id,
   account_id, assignee_id, group_id, tags, follower_ids, opportunity_ids, external_id, opened_at, first_response_at,
   awaiting_reply_since, solved_at, closed_at, status_changed_at, sla_policy_id, sla_state, next_breach_at,
@@ -17,13 +16,17 @@ SELECT id, number, subject, description, status, priority, type, channel, reques
   created_at, updated_at, created_by, updated_by, archived_at
 FROM tickets WHERE tenant_id = :tenant AND id = CAST('00000000-0000-7000-b000-' || lpad(CAST(:ticket AS text), 12, '0') AS uuid)
 FOR UPDATE;
+\endpipeline
 \startpipeline
 SELECT pause_rules, auto_close_days, unknown_sender, default_calendar_id, version FROM service_settings WHERE tenant_id = :tenant;
 SELECT id, name, description, position, calendar_id, conditions, targets, version, created_at, updated_at, archived_at
   FROM sla_policies WHERE tenant_id = :tenant AND archived_at IS NULL ORDER BY archived_at IS NOT NULL, position, created_at, id;
 SELECT id, name, time_zone, intervals, holidays, version, created_at, updated_at, archived_at FROM business_calendars
   WHERE tenant_id = :tenant;
-SELECT ticket_id, metric, instance, kind, target, due_at, at FROM sla_events
+SELECT ticket_id, metric, instance, kind, (target->>'minutes')::int AS target_minutes,
+  (target->>'business_hours')::boolean AS target_business_hours, (target->>'warning_minutes')::int AS target_warning_minutes,
+  (target->>'calendar_id')::uuid AS target_calendar_id, due_at, at
+FROM sla_events
 WHERE tenant_id = :tenant AND ticket_id = ANY(ARRAY[CAST('00000000-0000-7000-b000-' || lpad(CAST(:ticket AS text), 12, '0') AS uuid)])
 ORDER BY ticket_id, metric, instance, at, sequence;
 SELECT tier, tags FROM accounts WHERE tenant_id = :tenant AND id = :account;

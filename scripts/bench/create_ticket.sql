@@ -1,18 +1,18 @@
 -- pgbench script: the SQL crmd runs for one CreateTicket (the `create-ticket` scenario of crm-bench:
 -- a requester contact, a description, no assignee; one catch-all SLA policy with first-reply and
--- resolution targets), captured with log_statement = all: BEGIN and the tenant setup pipelined; the
+-- resolution targets), captured with log_statement = all: pipelined, BEGIN, the tenant setup and the
 -- ticket assignment rules; the contact's account; the service settings, SLA policies and calendars;
 -- the account's tier and tags; the requester's visibility; the ticket insert returning the row; its
--- change-log row; the opening comment; the clocks' log rows and their summary rows; COMMIT — as
--- crm_app (PGOPTIONS). bench-service.sh seeds the ids.
+-- change-log row; then, pipelined, the opening comment, the clocks' log rows and their summary rows
+-- and COMMIT — as crm_app (PGOPTIONS). bench-service.sh seeds the ids.
 \set n random(1, 1000000000)
 \startpipeline
 BEGIN;
 SELECT set_config('crm.tenant_id', :tenant, true), set_config('statement_timeout', '30000', true);
-\endpipeline
 SELECT id, record_type, name, position, is_active, criteria::text AS criteria, action, user_id, pool_id, open_record_cap, version,
   created_at, updated_at FROM assignment_rules WHERE tenant_id = :tenant AND archived_at IS NULL AND record_type = 'ticket'
   AND is_active ORDER BY record_type, position, id;
+\endpipeline
 SELECT account_id FROM contacts WHERE tenant_id = :tenant AND id = :contact;
 \startpipeline
 SELECT pause_rules, auto_close_days, unknown_sender, default_calendar_id, version FROM service_settings WHERE tenant_id = :tenant;
@@ -46,6 +46,7 @@ VALUES (:tenant, 'ticket', CAST(:t_id AS uuid), 'create', :owner, NULL,
     jsonb_build_object('field', 'account_id', 'old', NULL, 'new', CAST(:account AS text)),
     jsonb_build_object('field', 'tags', 'old', NULL, 'new', '[]'::jsonb),
     jsonb_build_object('field', 'sla_policy_id', 'old', NULL, 'new', CAST(:policy AS text))));
+\startpipeline
 INSERT INTO ticket_comments (tenant_id, id, ticket_id, is_public, author_kind, author_user_id, author_contact_id,
   author_lead_id, body, channel, message_id, merged_from_ticket_id, created_at)
 VALUES (:tenant, gen_random_uuid(), CAST(:t_id AS uuid), true, 'customer', NULL, :contact, NULL, 'The printer on floor 3 is jammed again.',
@@ -64,3 +65,4 @@ FROM unnest(ARRAY['first_reply', 'resolution'], ARRAY[now() + interval '1 hour',
 ON CONFLICT (tenant_id, ticket_id, metric, instance) DO UPDATE SET state = excluded.state, due_at = excluded.due_at,
   updated_at = now();
 COMMIT;
+\endpipeline

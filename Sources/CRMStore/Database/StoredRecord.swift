@@ -244,10 +244,11 @@ enum RecordMechanics<Record: StoredRecord> {
   /// `next`, which is what the row becomes (the columns the snapshot covers are written as given).
   ///
   /// `always` writes the row even when no logged field changed (a ticket comment moves SLA facts the
-  /// snapshot does not show); the change log still gets a row only for changes or notes.
+  /// snapshot does not show); the change log still gets a row only for changes or notes. `commit`
+  /// ends the transaction in the same round trip, for a caller whose last statement this is.
   static func write(
     _ connection: PostgresConnection, _ next: Record, over current: Record, context: ChangeLog.Context, notes: [FieldChange] = [],
-    alongside: [PostgresQuery] = [], always: Bool = false
+    alongside: [PostgresQuery] = [], always: Bool = false, commit: Bool = false
   ) throws -> Record {
     let changes = FieldChange.diff(fields: Record.changeLogOrder, old: current.snapshot, new: next.snapshot)
     if changes.isEmpty && !always { return current }
@@ -263,7 +264,9 @@ enum RecordMechanics<Record: StoredRecord> {
       logged.isEmpty
       ? []
       : [ChangeLog.insert(context: context, recordType: Record.recordType, recordID: current.id, operation: .update, changes: logged)]
-    let results = try translatingConstraints { try connection.pipeline([update] + log + alongside) }
+    let results = try translatingConstraints {
+      try connection.pipeline([update] + log + alongside + (commit ? [PostgresQuery(unsafeSQL: "COMMIT")] : []))
+    }
     return try Record(row: results[0][0])
   }
 

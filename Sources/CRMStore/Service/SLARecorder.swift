@@ -1,6 +1,7 @@
 import CRMCore
 import Foundation
 import LibPQ
+import Synchronization
 
 /// Writes tickets' SLA clocks: plans the events a change appends (``SLAPlanner``), folds each
 /// instance's log into its state (``SLAClock``), and keeps `sla_instances` and the ticket's summary
@@ -21,7 +22,7 @@ enum SLARecorder {
   }
 
   static func context(_ connection: PostgresConnection, tenant: UUID) throws -> Context {
-    try context(from: connection.pipeline(contextQueries(tenant: tenant))[...])
+    try context(from: connection.pipeline(contextQueries(tenant: tenant))[...], tenant: tenant)
   }
 
   /// The three reads a ``Context`` is made of (settings, live policies, calendars), for a pipeline.
@@ -33,8 +34,45 @@ enum SLARecorder {
     ]
   }
 
-  /// The context from the results of ``contextQueries(tenant:)``, in order.
-  static func context(from results: ArraySlice<PostgresResult>) throws -> Context {
+  /// The context from the results of ``contextQueries(tenant:)``, in order. Every ticket write
+  /// reads them, and decoding policies and calendars (JSON, time zones) was a quarter of AddComment's
+  /// CPU in crmd: the last context decoded per tenant is kept with the exact bytes it came from and
+  /// served while the rows read are byte for byte the same — so an edit on any node, committed or
+  /// not yet, is never missed.
+  static func context(from results: ArraySlice<PostgresResult>, tenant: UUID) throws -> Context {
+    var contents: [UInt8] = []
+    contents.reserveCapacity(1024)
+    for result in results { result.appendContents(to: &contents) }
+    if let context = contextCache.context(tenant: tenant, contents: contents) { return context }
+    let context = try decodeContext(from: results)
+    contextCache.keep(context, tenant: tenant, contents: contents)
+    return context
+  }
+
+  /// The last decoded ``Context`` per tenant, keyed by the bytes it was decoded from.
+  final class ContextCache: Sendable {
+    private let entries = Mutex<[UUID: (contents: [UInt8], context: Context)]>([:])
+    /// Tenants kept at most; past it the cache starts over (it only saves decoding).
+    static let capacity = 1024
+
+    func context(tenant: UUID, contents: [UInt8]) -> Context? {
+      entries.withLock { entries in
+        guard let entry = entries[tenant], entry.contents == contents else { return nil }
+        return entry.context
+      }
+    }
+
+    func keep(_ context: Context, tenant: UUID, contents: [UInt8]) {
+      entries.withLock { entries in
+        if entries.count >= Self.capacity, entries[tenant] == nil { entries.removeAll(keepingCapacity: true) }
+        entries[tenant] = (contents, context)
+      }
+    }
+  }
+
+  static let contextCache = ContextCache()
+
+  static func decodeContext(from results: ArraySlice<PostgresResult>) throws -> Context {
     let first = results.startIndex
     let settings = try ServiceConfigStore.settings(from: results[first])
     let policies = try results[first + 1].rows.map(ServiceConfigStore.policy(row:)).map(\.policy)
@@ -53,7 +91,10 @@ enum SLARecorder {
 
   static func instancesQuery(tickets: [UUID], tenant: UUID) -> PostgresQuery {
     """
-    SELECT ticket_id, metric, instance, kind, target, due_at, at FROM sla_events
+    SELECT ticket_id, metric, instance, kind, (target->>'minutes')::int AS target_minutes,
+      (target->>'business_hours')::boolean AS target_business_hours, (target->>'warning_minutes')::int AS target_warning_minutes,
+      (target->>'calendar_id')::uuid AS target_calendar_id, due_at, at
+    FROM sla_events
     WHERE tenant_id = \(tenant) AND ticket_id = ANY(\(tickets)::uuid[])
     ORDER BY ticket_id, metric, instance, at, sequence
     """
@@ -65,7 +106,13 @@ enum SLARecorder {
       let ticket: UUID = try row.decode("ticket_id")
       guard let metric = SLAMetric(rawValue: try row.decode("metric")) else { continue }
       let number: Int = try row.decode("instance")
-      let target = try StoredJSON.decode(StoredTarget.self, from: row.decode("target"))?.target
+      // The target's parts come as columns: PostgreSQL takes the jsonb apart for less than a
+      // JSONDecoder per event costs.
+      let target = try row.decode("target_minutes", as: Int?.self).map { minutes in
+        SLATarget(
+          minutes: minutes, businessHours: try row.decode("target_business_hours", as: Bool?.self) ?? false,
+          warningMinutes: try row.decode("target_warning_minutes"), calendarID: try row.decode("target_calendar_id"))
+      }
       let kind: SLAClockEvent.Kind
       switch try row.decode("kind", as: String.self) {
       case "activated": kind = .activated(target ?? SLATarget(minutes: 1, businessHours: false))
@@ -175,10 +222,10 @@ enum SLARecorder {
       switch append.event.kind {
       case .activated(let value):
         kind = "activated"
-        target = StoredJSON.encode(StoredTarget(value))?.text ?? ""
+        target = StoredTarget(value).json
       case .retargeted(let value):
         kind = "retargeted"
-        target = StoredJSON.encode(StoredTarget(value))?.text ?? ""
+        target = StoredTarget(value).json
       case .paused: kind = "paused"
       case .resumed: kind = "resumed"
       case .dueSet(let value):
@@ -293,5 +340,15 @@ struct StoredTarget: Codable {
 
   var target: SLATarget {
     SLATarget(minutes: minutes, businessHours: businessHours, warningMinutes: warningMinutes, calendarID: calendarId)
+  }
+
+  /// The jsonb text `JSONEncoder` would write (snake-case keys, sorted, no nulls), spelled out: every
+  /// member is a number, a boolean or a UUID, which need no escaping, and each clock event writes one.
+  var json: String {
+    var members = ["\"business_hours\": \(businessHours)"]
+    if let calendarId { members.append("\"calendar_id\": \"\(calendarId.lowercasedString)\"") }
+    members.append("\"minutes\": \(minutes)")
+    if let warningMinutes { members.append("\"warning_minutes\": \(warningMinutes)") }
+    return "{" + members.joined(separator: ", ") + "}"
   }
 }

@@ -54,13 +54,15 @@ public struct TicketStore: Sendable {
   public func create(_ fields: TicketFields, opening: Opening, context: ChangeLog.Context) async throws -> Ticket {
     let at = now()
     return try await database.withTenant(context.principal.tenantID) { connection in
-      try Self.create(connection, fields, opening: opening, followUpOf: nil, method: "CreateTicket", context: context, at: at)
+      try Self.create(
+        connection, fields, opening: opening, followUpOf: nil, method: "CreateTicket", context: context, at: at, commit: true)
     }
   }
 
+  /// `commit` ends the transaction with the last write (the caller writes nothing after it).
   static func create(
     _ connection: PostgresConnection, _ fields: TicketFields, opening: Opening, followUpOf: UUID?, method: String,
-    context: ChangeLog.Context, at: Timestamp
+    context: ChangeLog.Context, at: Timestamp, commit: Bool = false
   ) throws -> Ticket {
     let principal = context.principal
     let tenant = principal.tenantID
@@ -103,14 +105,18 @@ public struct TicketStore: Sendable {
     } checks: {
       try Self.checkLinks(connection, fields, changed: nil, principal: principal)
     } afterInsert: { ticket in
+      // The opening comment, the clocks and (with `commit`) the end of the transaction: one round trip.
+      var writes: [PostgresQuery] = []
       if let body = ticket.fields.description {
         let comment = TicketComment(
           id: UUID.v7(), ticketID: ticket.id,
           author: author == .agent ? .agent(principal.userID) : .customer(ticket.fields.requester), isPublic: true,
           body: body, messageID: opening.messageID, channel: ticket.fields.channel, createdAt: at)
-        try Self.insertComment(connection, comment, tenant: tenant)
+        writes = [comment.insert(tenant: tenant)] + messageIDRow(comment, tenant: tenant)
       }
-      if !statements.isEmpty { _ = try connection.pipeline(statements) }
+      writes += statements
+      if commit, !writes.isEmpty { writes.append(PostgresQuery(unsafeSQL: "COMMIT")) }
+      if !writes.isEmpty { _ = try connection.pipeline(writes) }
     }
     return created.record
   }
@@ -162,7 +168,7 @@ public struct TicketStore: Sendable {
       }
       if mask.contains(.status), let status { try Self.move(&next, to: status, at: at) }
       try Self.checkLinks(connection, next.fields, changed: current.fields, principal: principal)
-      return try Self.save(connection, next, over: current, context: context, at: at, note: Self.note(mask))
+      return try Self.save(connection, next, over: current, context: context, at: at, note: Self.note(mask), commit: true)
     }
   }
 
@@ -200,10 +206,12 @@ public struct TicketStore: Sendable {
     ticket.statusChangedAt = at
   }
 
-  /// Writes `next` over `current` with its SLA clocks re-evaluated at `at`, in one round trip.
+  /// Writes `next` over `current` with its SLA clocks re-evaluated at `at`, in one round trip (which
+  /// commits with `commit`, for a caller that writes nothing after it).
   static func save(
     _ connection: PostgresConnection, _ next: Ticket, over current: Ticket, context: ChangeLog.Context, at: Timestamp,
-    note: String, notes: [FieldChange] = [], extra: [PostgresQuery] = [], cancelClocks: Bool = false, always: Bool = false
+    note: String, notes: [FieldChange] = [], extra: [PostgresQuery] = [], cancelClocks: Bool = false, always: Bool = false,
+    commit: Bool = false
   ) throws -> Ticket {
     let tenant = context.principal.tenantID
     var next = next
@@ -213,7 +221,7 @@ public struct TicketStore: Sendable {
       SLARecorder.contextQueries(tenant: tenant) + [
         SLARecorder.instancesQuery(tickets: [current.id], tenant: tenant), accountFactsQuery(next.fields.accountID, tenant: tenant),
       ])
-    let sla = try SLARecorder.context(from: reads[0..<3])
+    let sla = try SLARecorder.context(from: reads[0..<3], tenant: tenant)
     let instances = try SLARecorder.instances(from: reads[3])[current.id] ?? []
     let account = try accountFacts(from: reads[4])
     let statements = SLARecorder.evaluate(
@@ -221,7 +229,7 @@ public struct TicketStore: Sendable {
       actor: context.principal.userID, note: note)
     return try Mechanics.write(
       connection, next, over: current, context: context, notes: notes, alongside: extra + statements,
-      always: always || !statements.isEmpty || next.slaFacts != current.slaFacts)
+      always: always || !statements.isEmpty || next.slaFacts != current.slaFacts, commit: commit)
   }
 
   /// Archives (soft-deletes) the ticket: the assignee, their managers or an admin.
@@ -291,13 +299,14 @@ public struct TicketStore: Sendable {
   {
     let at = now()
     return try await database.withTenant(context.principal.tenantID) { connection in
-      try Self.addComment(connection, ticketID, new, expectedVersion: expectedVersion, context: context, at: at)
+      try Self.addComment(connection, ticketID, new, expectedVersion: expectedVersion, context: context, at: at, commit: true)
     }
   }
 
+  /// `commit` ends the transaction with the comment's write (the caller writes nothing after it).
   static func addComment(
     _ connection: PostgresConnection, _ ticketID: UUID, _ new: NewComment, expectedVersion: Int64?,
-    context: ChangeLog.Context, at: Timestamp
+    context: ChangeLog.Context, at: Timestamp, commit: Bool = false
   ) throws -> CommentResult {
     let principal = context.principal
     let tenant = principal.tenantID
@@ -366,7 +375,7 @@ public struct TicketStore: Sendable {
     let saved = try save(
       connection, next, over: current, context: context, at: at,
       note: comment.isFromCustomer ? "customer comment" : (comment.isPublic ? "agent reply" : "internal note"), notes: [note],
-      extra: [comment.insert(tenant: tenant)] + messageIDRow(comment, tenant: tenant), always: true)
+      extra: [comment.insert(tenant: tenant)] + messageIDRow(comment, tenant: tenant), always: true, commit: commit)
     return CommentResult(ticket: saved, comment: comment, openedFollowUp: false, duplicate: false)
   }
 
@@ -547,10 +556,6 @@ public struct TicketStore: Sendable {
       let exists = try connection.query("SELECT 1 FROM teams WHERE tenant_id = \(tenant) AND id = \(group)").first != nil
       if !exists { throw CRMError.invalid("ticket.group_id", "no such team", reason: "NOT_FOUND") }
     }
-  }
-
-  static func insertComment(_ connection: PostgresConnection, _ comment: TicketComment, tenant: UUID) throws {
-    _ = try connection.pipeline([comment.insert(tenant: tenant)] + messageIDRow(comment, tenant: tenant))
   }
 
   static func messageIDRow(_ comment: TicketComment, tenant: UUID) -> [PostgresQuery] {
