@@ -33,9 +33,37 @@ public enum Crm_V1_ChangeService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListChanges" metadata.
+        public enum ListChanges: Sendable {
+            /// Request type for "ListChanges".
+            public typealias Input = Crm_V1_ListChangesRequest
+            /// Response type for "ListChanges".
+            public typealias Output = Crm_V1_ListChangesResponse
+            /// Descriptor for "ListChanges".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.ChangeService"),
+                method: "ListChanges",
+                type: .unary
+            )
+        }
+        /// Namespace for "StreamChanges" metadata.
+        public enum StreamChanges: Sendable {
+            /// Request type for "StreamChanges".
+            public typealias Input = Crm_V1_StreamChangesRequest
+            /// Response type for "StreamChanges".
+            public typealias Output = Crm_V1_ChangeEvent
+            /// Descriptor for "StreamChanges".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.ChangeService"),
+                method: "StreamChanges",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "crm.v1.ChangeService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
-            GetRecordHistory.descriptor
+            GetRecordHistory.descriptor,
+            ListChanges.descriptor,
+            StreamChanges.descriptor
         ]
     }
 }
@@ -64,7 +92,7 @@ extension Crm_V1_ChangeService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > The audit trail: every mutation of every record, as the change log recorded it.
+    /// > The audit trail and the change feed: every mutation of every record, as the change log recorded it.
     public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "GetRecordHistory" method.
         ///
@@ -83,6 +111,46 @@ extension Crm_V1_ChangeService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_GetRecordHistoryRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_GetRecordHistoryResponse>
+
+        /// Handle the "ListChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's committed changes in commit order, after `cursor` (empty: from the oldest kept), for
+        /// > pollers. Each change appears once, at one position, and never before one that committed earlier.
+        /// > Only changes to records the caller may see (as GetX would show them now). OUT_OF_RANGE when the
+        /// > cursor is older than the feed keeps (the message names the oldest cursor); FAILED_PRECONDITION
+        /// > when the database cannot decode changes (wal_level is not logical).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_ListChangesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ListChangesResponse` messages.
+        func listChanges(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_ListChangesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListChangesResponse>
+
+        /// Handle the "StreamChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The same events as ListChanges, then each new one as it commits, until the caller cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_StreamChangesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ChangeEvent` messages.
+        func streamChanges(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_StreamChangesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ChangeEvent>
     }
 
     /// Service protocol for the "crm.v1.ChangeService" service.
@@ -95,7 +163,7 @@ extension Crm_V1_ChangeService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > The audit trail: every mutation of every record, as the change log recorded it.
+    /// > The audit trail and the change feed: every mutation of every record, as the change log recorded it.
     public protocol ServiceProtocol: Crm_V1_ChangeService.StreamingServiceProtocol {
         /// Handle the "GetRecordHistory" method.
         ///
@@ -114,6 +182,46 @@ extension Crm_V1_ChangeService {
             request: GRPCCore.ServerRequest<Crm_V1_GetRecordHistoryRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_GetRecordHistoryResponse>
+
+        /// Handle the "ListChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's committed changes in commit order, after `cursor` (empty: from the oldest kept), for
+        /// > pollers. Each change appears once, at one position, and never before one that committed earlier.
+        /// > Only changes to records the caller may see (as GetX would show them now). OUT_OF_RANGE when the
+        /// > cursor is older than the feed keeps (the message names the oldest cursor); FAILED_PRECONDITION
+        /// > when the database cannot decode changes (wal_level is not logical).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListChangesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_ListChangesResponse` message.
+        func listChanges(
+            request: GRPCCore.ServerRequest<Crm_V1_ListChangesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListChangesResponse>
+
+        /// Handle the "StreamChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The same events as ListChanges, then each new one as it commits, until the caller cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_StreamChangesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ChangeEvent` messages.
+        func streamChanges(
+            request: GRPCCore.ServerRequest<Crm_V1_StreamChangesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ChangeEvent>
     }
 
     /// Simple service protocol for the "crm.v1.ChangeService" service.
@@ -124,7 +232,7 @@ extension Crm_V1_ChangeService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > The audit trail: every mutation of every record, as the change log recorded it.
+    /// > The audit trail and the change feed: every mutation of every record, as the change log recorded it.
     public protocol SimpleServiceProtocol: Crm_V1_ChangeService.ServiceProtocol {
         /// Handle the "GetRecordHistory" method.
         ///
@@ -143,6 +251,47 @@ extension Crm_V1_ChangeService {
             request: Crm_V1_GetRecordHistoryRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_GetRecordHistoryResponse
+
+        /// Handle the "ListChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's committed changes in commit order, after `cursor` (empty: from the oldest kept), for
+        /// > pollers. Each change appears once, at one position, and never before one that committed earlier.
+        /// > Only changes to records the caller may see (as GetX would show them now). OUT_OF_RANGE when the
+        /// > cursor is older than the feed keeps (the message names the oldest cursor); FAILED_PRECONDITION
+        /// > when the database cannot decode changes (wal_level is not logical).
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_ListChangesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_ListChangesResponse` to respond with.
+        func listChanges(
+            request: Crm_V1_ListChangesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_ListChangesResponse
+
+        /// Handle the "StreamChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The same events as ListChanges, then each new one as it commits, until the caller cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_StreamChangesRequest` message.
+        ///   - response: A response stream of `Crm_V1_ChangeEvent` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func streamChanges(
+            request: Crm_V1_StreamChangesRequest,
+            response: GRPCCore.RPCWriter<Crm_V1_ChangeEvent>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -156,6 +305,28 @@ extension Crm_V1_ChangeService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_GetRecordHistoryResponse>(),
             handler: { request, context in
                 try await self.getRecordHistory(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_ChangeService.Method.ListChanges.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListChangesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListChangesResponse>(),
+            handler: { request, context in
+                try await self.listChanges(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_ChangeService.Method.StreamChanges.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_StreamChangesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ChangeEvent>(),
+            handler: { request, context in
+                try await self.streamChanges(
                     request: request,
                     context: context
                 )
@@ -177,6 +348,28 @@ extension Crm_V1_ChangeService.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func listChanges(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_ListChangesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListChangesResponse> {
+        let response = try await self.listChanges(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func streamChanges(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_StreamChangesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ChangeEvent> {
+        let response = try await self.streamChanges(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -194,6 +387,36 @@ extension Crm_V1_ChangeService.SimpleServiceProtocol {
             metadata: [:]
         )
     }
+
+    public func listChanges(
+        request: GRPCCore.ServerRequest<Crm_V1_ListChangesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListChangesResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_ListChangesResponse>(
+            message: try await self.listChanges(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func streamChanges(
+        request: GRPCCore.ServerRequest<Crm_V1_StreamChangesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ChangeEvent> {
+        return GRPCCore.StreamingServerResponse<Crm_V1_ChangeEvent>(
+            metadata: [:],
+            producer: { writer in
+                try await self.streamChanges(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
 }
 
 // MARK: crm.v1.ChangeService (client)
@@ -207,7 +430,7 @@ extension Crm_V1_ChangeService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > The audit trail: every mutation of every record, as the change log recorded it.
+    /// > The audit trail and the change feed: every mutation of every record, as the change log recorded it.
     public protocol ClientProtocol: Sendable {
         /// Call the "GetRecordHistory" method.
         ///
@@ -231,6 +454,56 @@ extension Crm_V1_ChangeService {
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_GetRecordHistoryResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's committed changes in commit order, after `cursor` (empty: from the oldest kept), for
+        /// > pollers. Each change appears once, at one position, and never before one that committed earlier.
+        /// > Only changes to records the caller may see (as GetX would show them now). OUT_OF_RANGE when the
+        /// > cursor is older than the feed keeps (the message names the oldest cursor); FAILED_PRECONDITION
+        /// > when the database cannot decode changes (wal_level is not logical).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListChangesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListChangesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListChangesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listChanges<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListChangesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListChangesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListChangesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListChangesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "StreamChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The same events as ListChanges, then each new one as it commits, until the caller cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_StreamChangesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_StreamChangesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ChangeEvent` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func streamChanges<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_StreamChangesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_StreamChangesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ChangeEvent>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Crm_V1_ChangeEvent>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
     }
 
     /// Generated client for the "crm.v1.ChangeService" service.
@@ -241,7 +514,7 @@ extension Crm_V1_ChangeService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > The audit trail: every mutation of every record, as the change log recorded it.
+    /// > The audit trail and the change feed: every mutation of every record, as the change log recorded it.
     public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 
@@ -286,6 +559,76 @@ extension Crm_V1_ChangeService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's committed changes in commit order, after `cursor` (empty: from the oldest kept), for
+        /// > pollers. Each change appears once, at one position, and never before one that committed earlier.
+        /// > Only changes to records the caller may see (as GetX would show them now). OUT_OF_RANGE when the
+        /// > cursor is older than the feed keeps (the message names the oldest cursor); FAILED_PRECONDITION
+        /// > when the database cannot decode changes (wal_level is not logical).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListChangesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListChangesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListChangesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listChanges<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListChangesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListChangesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListChangesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListChangesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_ChangeService.Method.ListChanges.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "StreamChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The same events as ListChanges, then each new one as it commits, until the caller cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_StreamChangesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_StreamChangesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ChangeEvent` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func streamChanges<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_StreamChangesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_StreamChangesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ChangeEvent>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Crm_V1_ChangeEvent>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Crm_V1_ChangeService.Method.StreamChanges.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -316,6 +659,66 @@ extension Crm_V1_ChangeService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_GetRecordHistoryRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_GetRecordHistoryResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListChanges" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The tenant's committed changes in commit order, after `cursor` (empty: from the oldest kept), for
+    /// > pollers. Each change appears once, at one position, and never before one that committed earlier.
+    /// > Only changes to records the caller may see (as GetX would show them now). OUT_OF_RANGE when the
+    /// > cursor is older than the feed keeps (the message names the oldest cursor); FAILED_PRECONDITION
+    /// > when the database cannot decode changes (wal_level is not logical).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_ListChangesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listChanges<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_ListChangesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListChangesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listChanges(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListChangesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListChangesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "StreamChanges" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The same events as ListChanges, then each new one as it commits, until the caller cancels.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_StreamChangesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func streamChanges<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_StreamChangesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Crm_V1_ChangeEvent>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.streamChanges(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_StreamChangesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ChangeEvent>(),
             options: options,
             onResponse: handleResponse
         )
@@ -352,6 +755,74 @@ extension Crm_V1_ChangeService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getRecordHistory(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListChanges" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The tenant's committed changes in commit order, after `cursor` (empty: from the oldest kept), for
+    /// > pollers. Each change appears once, at one position, and never before one that committed earlier.
+    /// > Only changes to records the caller may see (as GetX would show them now). OUT_OF_RANGE when the
+    /// > cursor is older than the feed keeps (the message names the oldest cursor); FAILED_PRECONDITION
+    /// > when the database cannot decode changes (wal_level is not logical).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listChanges<Result>(
+        _ message: Crm_V1_ListChangesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListChangesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_ListChangesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listChanges(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "StreamChanges" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The same events as ListChanges, then each new one as it commits, until the caller cancels.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func streamChanges<Result>(
+        _ message: Crm_V1_StreamChangesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Crm_V1_ChangeEvent>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_StreamChangesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.streamChanges(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -74,6 +74,93 @@ public nonisolated enum Crm_V1_ChangeOperation: SwiftProtobuf.Enum, Swift.CaseIt
 
 }
 
+public nonisolated struct Crm_V1_ListChangesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Resume after this cursor (an event's `cursor` or a response's `next_cursor`); empty for the start.
+  public var cursor: String = String()
+
+  /// Only these record types (empty: all).
+  public var recordTypes: [Crm_V1_RecordType] = []
+
+  public var pageSize: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_ListChangesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var events: [Crm_V1_ChangeEvent] = []
+
+  /// Where to resume, also when `events` is empty or filtered: the feed's position after this page.
+  public var nextCursor: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_StreamChangesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var cursor: String = String()
+
+  public var recordTypes: [Crm_V1_RecordType] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One committed change, in the feed.
+public nonisolated struct Crm_V1_ChangeEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Opaque; resume after this event with it, on any crmd node.
+  public var cursor: String = String()
+
+  public var change: Crm_V1_ChangeEntry {
+    get {_change ?? Crm_V1_ChangeEntry()}
+    set {_change = newValue}
+  }
+  /// Returns true if `change` has been explicitly set.
+  public var hasChange: Bool {self._change != nil}
+  /// Clears the value of `change`. Subsequent reads from it will return its default value.
+  public mutating func clearChange() {self._change = nil}
+
+  public var commitTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_commitTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_commitTime = newValue}
+  }
+  /// Returns true if `commitTime` has been explicitly set.
+  public var hasCommitTime: Bool {self._commitTime != nil}
+  /// Clears the value of `commitTime`. Subsequent reads from it will return its default value.
+  public mutating func clearCommitTime() {self._commitTime = nil}
+
+  /// The PostgreSQL transaction that committed it, and its place among that transaction's changes.
+  public var transactionID: Int64 = 0
+
+  public var sequenceInTransaction: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _change: Crm_V1_ChangeEntry? = nil
+  fileprivate var _commitTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
 public nonisolated struct Crm_V1_GetRecordHistoryRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -138,6 +225,9 @@ public nonisolated struct Crm_V1_ChangeEntry: Sendable {
 
   public var changes: [Crm_V1_FieldChange] = []
 
+  /// The caller's `x-client-origin` metadata, if it sent one: a consumer of the feed skips its own writes.
+  public var origin: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -185,6 +275,170 @@ fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_ChangeOperation: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CHANGE_OPERATION_UNSPECIFIED\0\u{1}CHANGE_OPERATION_CREATE\0\u{1}CHANGE_OPERATION_UPDATE\0\u{1}CHANGE_OPERATION_ARCHIVE\0\u{1}CHANGE_OPERATION_RESTORE\0\u{1}CHANGE_OPERATION_MERGE\0")
+}
+
+nonisolated extension Crm_V1_ListChangesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListChangesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cursor\0\u{3}record_types\0\u{3}page_size\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.cursor) }()
+      case 2: try { try decoder.decodeRepeatedEnumField(value: &self.recordTypes) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.cursor.isEmpty {
+      try visitor.visitSingularStringField(value: self.cursor, fieldNumber: 1)
+    }
+    if !self.recordTypes.isEmpty {
+      try visitor.visitPackedEnumField(value: self.recordTypes, fieldNumber: 2)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ListChangesRequest, rhs: Crm_V1_ListChangesRequest) -> Bool {
+    if lhs.cursor != rhs.cursor {return false}
+    if lhs.recordTypes != rhs.recordTypes {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ListChangesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListChangesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}events\0\u{3}next_cursor\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.events) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextCursor) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.events.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.events, fieldNumber: 1)
+    }
+    if !self.nextCursor.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextCursor, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ListChangesResponse, rhs: Crm_V1_ListChangesResponse) -> Bool {
+    if lhs.events != rhs.events {return false}
+    if lhs.nextCursor != rhs.nextCursor {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_StreamChangesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StreamChangesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cursor\0\u{3}record_types\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.cursor) }()
+      case 2: try { try decoder.decodeRepeatedEnumField(value: &self.recordTypes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.cursor.isEmpty {
+      try visitor.visitSingularStringField(value: self.cursor, fieldNumber: 1)
+    }
+    if !self.recordTypes.isEmpty {
+      try visitor.visitPackedEnumField(value: self.recordTypes, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_StreamChangesRequest, rhs: Crm_V1_StreamChangesRequest) -> Bool {
+    if lhs.cursor != rhs.cursor {return false}
+    if lhs.recordTypes != rhs.recordTypes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChangeEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cursor\0\u{1}change\0\u{3}commit_time\0\u{3}transaction_id\0\u{3}sequence_in_transaction\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.cursor) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._change) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._commitTime) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.transactionID) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.sequenceInTransaction) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.cursor.isEmpty {
+      try visitor.visitSingularStringField(value: self.cursor, fieldNumber: 1)
+    }
+    try { if let v = self._change {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._commitTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if self.transactionID != 0 {
+      try visitor.visitSingularInt64Field(value: self.transactionID, fieldNumber: 4)
+    }
+    if self.sequenceInTransaction != 0 {
+      try visitor.visitSingularInt32Field(value: self.sequenceInTransaction, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ChangeEvent, rhs: Crm_V1_ChangeEvent) -> Bool {
+    if lhs.cursor != rhs.cursor {return false}
+    if lhs._change != rhs._change {return false}
+    if lhs._commitTime != rhs._commitTime {return false}
+    if lhs.transactionID != rhs.transactionID {return false}
+    if lhs.sequenceInTransaction != rhs.sequenceInTransaction {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
 
 nonisolated extension Crm_V1_GetRecordHistoryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -269,7 +523,7 @@ nonisolated extension Crm_V1_GetRecordHistoryResponse: SwiftProtobuf.Message, Sw
 
 nonisolated extension Crm_V1_ChangeEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChangeEntry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}record_type\0\u{3}record_id\0\u{1}operation\0\u{3}actor_id\0\u{3}change_time\0\u{3}request_id\0\u{1}changes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}record_type\0\u{3}record_id\0\u{1}operation\0\u{3}actor_id\0\u{3}change_time\0\u{3}request_id\0\u{1}changes\0\u{1}origin\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -285,6 +539,7 @@ nonisolated extension Crm_V1_ChangeEntry: SwiftProtobuf.Message, SwiftProtobuf._
       case 6: try { try decoder.decodeSingularMessageField(value: &self._changeTime) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.changes) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.origin) }()
       default: break
       }
     }
@@ -319,6 +574,9 @@ nonisolated extension Crm_V1_ChangeEntry: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.changes.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.changes, fieldNumber: 8)
     }
+    if !self.origin.isEmpty {
+      try visitor.visitSingularStringField(value: self.origin, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -331,6 +589,7 @@ nonisolated extension Crm_V1_ChangeEntry: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs._changeTime != rhs._changeTime {return false}
     if lhs.requestID != rhs.requestID {return false}
     if lhs.changes != rhs.changes {return false}
+    if lhs.origin != rhs.origin {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

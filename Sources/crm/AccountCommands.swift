@@ -358,9 +358,14 @@ enum HistoryPrinter {
     for entry in response.entries {
       print(
         "\(Output.time(entry.changeTime))  #\(entry.sequence)  \(Output.name(entry.operation))  by \(entry.actorID.prefix(8))")
-      for change in entry.changes {
-        print("    \(change.field): \(Output.value(change.oldValue)) → \(Output.value(change.newValue))")
-      }
+      printChanges(entry.changes)
+    }
+  }
+
+  /// Each changed field, indented: `field: old → new`.
+  static func printChanges(_ changes: [Crm_V1_FieldChange]) {
+    for change in changes {
+      print("    \(change.field): \(Output.value(change.oldValue)) → \(Output.value(change.newValue))")
     }
   }
 }

@@ -80,7 +80,11 @@ struct Serve: AsyncParsableCommand {
     let crmServer = try CRMServer(configuration: server, database: store, logger: logger)
     let jobInterval = try jobIntervalSeconds ?? Environment.int("CRM_JOB_INTERVAL_SECONDS") ?? 300
     guard jobInterval >= 0 else { throw ValidationError("--job-interval-seconds must not be negative") }
-    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: crmServer)]
+    // The change feed's sequencer: its first step creates the replication slot, so changes from
+    // here on reach the feed even before a consumer asks.
+    let feed = ChangeFeedJob(connectionString: connectionString, logger: logger)
+    if case .unavailable(let reason) = try await feed.step() { logger.error("the change feed is off", metadata: ["reason": "\(reason)"]) }
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: crmServer), .init(service: feed)]
     if jobInterval > 0 {
       services.append(.init(service: BackgroundJobs(database: store, interval: .seconds(jobInterval), logger: logger)))
     }

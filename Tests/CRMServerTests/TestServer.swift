@@ -17,6 +17,7 @@ enum TestServer {
     tls: ServerConfiguration.TLS? = nil,
     now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
     slaClock: @escaping @Sendable () -> Timestamp = { .now },
+    feed: Bool = false,
     _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
   ) async throws -> T {
     let shared = try await TestDatabase.database()
@@ -27,6 +28,17 @@ enum TestServer {
     configuration.tls = tls
     let server = try CRMServer(
       configuration: configuration, database: database, logger: Logger(label: "test-server"), now: now, slaClock: slaClock)
+    // With `feed`, this server runs the change feed's sequencer like crmd does, and the body starts
+    // once the replication slot exists (changes before it never reach the feed; whichever server's
+    // sequencer creates it, creating waits for the transactions running then to end).
+    var feedTask: Task<Void, any Error>?
+    defer { feedTask?.cancel() }
+    if feed {
+      let job = ChangeFeedJob(
+        connectionString: database.configuration.connectionString, interval: .milliseconds(20), logger: Logger(label: "test-feed"))
+      feedTask = Task { try await job.run() }
+      try await waitUntil("the change feed's replication slot to exist") { try await job.isReady() }
+    }
     return try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await server.server.serve() }
       let outcome: Result<T, any Error>

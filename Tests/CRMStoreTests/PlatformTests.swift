@@ -195,3 +195,37 @@ struct SLARecordTests {
     }
   }
 }
+
+@Suite("Store: reading pgoutput")
+struct PgOutputTests {
+  static func be(_ value: UInt64, _ width: Int) -> [UInt8] { (0..<width).reversed().map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) } }
+  static func string(_ text: String) -> [UInt8] { Array(text.utf8) + [0] }
+
+  @Test("begin, relation, inserts and commit become one transaction of rows; LSNs round-trip through text")
+  func transaction() throws {
+    var reader = PgOutputReader()
+    try reader.read([UInt8(ascii: "B")] + Self.be(0x1_0000_0010, 8) + Self.be(1_000_000, 8) + Self.be(742, 4))
+    let relation =
+      [UInt8(ascii: "R")] + Self.be(16_500, 4) + Self.string("public") + Self.string("change_log") + [UInt8(ascii: "d")]
+      + Self.be(2, 2) + [1] + Self.string("tenant_id") + Self.be(2950, 4) + Self.be(0xFFFF_FFFF, 4)
+      + [1] + Self.string("sequence") + Self.be(20, 4) + Self.be(0xFFFF_FFFF, 4)
+    try reader.read(relation)
+    for sequence in ["41", "42"] {
+      let tenant = "01a24b00-1d76-7448-b7e3-af6a3e321793"
+      try reader.read(
+        [UInt8(ascii: "I")] + Self.be(16_500, 4) + [UInt8(ascii: "N")] + Self.be(2, 2)
+          + [UInt8(ascii: "t")] + Self.be(UInt64(tenant.utf8.count), 4) + Array(tenant.utf8)
+          + [UInt8(ascii: "t")] + Self.be(UInt64(sequence.utf8.count), 4) + Array(sequence.utf8))
+    }
+    #expect(reader.committed.isEmpty, "nothing is committed before the commit message")
+    try reader.read([UInt8(ascii: "C"), 0] + Self.be(0x1_0000_0010, 8) + Self.be(0x1_0000_0040, 8) + Self.be(2_000_000, 8))
+    let transaction = try #require(reader.committed.first)
+    #expect(transaction.xid == 742 && transaction.endLSN == 0x1_0000_0040)
+    #expect(transaction.commitMicroseconds == PgOutputReader.postgresEpochOffset + 2_000_000)
+    #expect(transaction.rows.map { $0["sequence"] ?? nil } == ["41", "42"])
+    #expect(PgOutputReader.text(lsn: 0x16_B374_D848) == "16/B374D848")
+    #expect(PgOutputReader.lsn("16/B374D848") == 0x16_B374_D848 && PgOutputReader.lsn("nonsense") == nil)
+    // A truncated message is an error, not a crash.
+    #expect(throws: PgOutputReader.Failure.self) { try reader.read([UInt8(ascii: "B"), 1, 2]) }
+  }
+}

@@ -36,6 +36,17 @@ public enum TestDatabase {
       if let cached { return cached }
       let url = try TestDatabase.connectionString()
       try Migrator().migrate(connectionString: url)
+      // The change feed's slot, made here — after the migration (pgoutput cannot decode changes from
+      // before its publication existed) and before the tests that wait for this pool open their
+      // transactions: creating a slot waits for every transaction running in the cluster, and in the
+      // middle of the suite that would be other tests' deliberately long ones.
+      let owner = try PostgresConnection(connectionString: url)
+      defer { owner.close() }
+      _ = try owner.query(
+        """
+        SELECT pg_create_logical_replication_slot(slot_name, 'pgoutput') FROM change_feed_state
+        WHERE current_setting('wal_level') = 'logical' AND slot_name NOT IN (SELECT slot_name FROM pg_replication_slots)
+        """)
       // A generous acquire timeout: the whole suite shares this pool on a loaded two-core machine, and a
       // test must not fail because another test held the connections for a while (the pool's own
       // timeout is tested with pools of its own in LibPQTests).

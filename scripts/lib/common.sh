@@ -51,14 +51,15 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# start_cluster [EXTRA_POSTGRES_OPTIONS] — a throwaway cluster on a Unix socket in $work/pg.
+# start_cluster [EXTRA_POSTGRES_OPTIONS] — a throwaway cluster on a Unix socket in $work/pg, with
+# wal_level = logical (the change feed decodes the WAL).
 start_cluster() {
   step "starting a throwaway PostgreSQL cluster in $work/pg"
   mkdir -p "$work/pg"
   [ -n "$pg_user" ] && chown "$pg_user:$pg_user" "$work/pg"
   as_pg "$pg_bin/initdb" -D "$work/pg" -U crm --auth=trust -E UTF8 --locale=C.UTF-8 >"$work/initdb.log" 2>&1
   as_pg "$pg_bin/pg_ctl" start -w -D "$work/pg" -l "$work/pg/server.log" \
-    -o "-c listen_addresses='' -k $work/pg -c max_connections=200 $*" >/dev/null
+    -o "-c listen_addresses='' -k $work/pg -c max_connections=200 -c wal_level=logical $*" >/dev/null
   pg_socket="$work/pg"
 }
 

@@ -61,12 +61,15 @@ public struct ChangeEntry: Sendable, Hashable {
   public var requestID: String?
   /// The changed fields as stored JSON (an array of `{field, old, new}`).
   public var changesJSON: String
+  /// The caller's client origin (`x-client-origin`), if it named one.
+  public var origin: String?
 
   /// Makes an entry.
   public init(
     sequence: Int64, recordType: RecordType, recordID: UUID, operation: ChangeOperation, actorID: UUID?,
-    changedAt: Timestamp, requestID: String?, changesJSON: String
+    changedAt: Timestamp, requestID: String?, changesJSON: String, origin: String? = nil
   ) {
+    self.origin = origin
     self.sequence = sequence
     self.recordType = recordType
     self.recordID = recordID

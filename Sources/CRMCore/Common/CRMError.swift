@@ -39,6 +39,8 @@ public enum CRMError: Error, Sendable, Equatable {
   case resourceExhausted(String, retryAfter: Duration = .seconds(1))
   /// A conflict persisted after retries.
   case aborted(String)
+  /// A position past what is kept (e.g. a change-feed cursor older than the retention).
+  case outOfRange(String)
 
   /// One invalid field.
   public static func invalid(_ field: String, _ description: String, reason: String = "INVALID") -> CRMError {

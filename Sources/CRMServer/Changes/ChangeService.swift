@@ -5,12 +5,88 @@ import Foundation
 public import GRPCCore
 import SwiftProtobuf
 
-/// `crm.v1.ChangeService`: the audit trail of each record, with the record's own visibility.
+/// `crm.v1.ChangeService`: the audit trail of each record, with the record's own visibility, and the
+/// tenant's change feed in commit order (docs/changes.md).
 public struct ChangeService: Crm_V1_ChangeService.SimpleServiceProtocol {
   let history: HistoryStore
+  let feed: ChangeFeedStore
+  /// How often a stream that has caught up looks for new changes.
+  let pollInterval: Duration
 
-  /// A service over `history`.
-  public init(history: HistoryStore) { self.history = history }
+  /// A service over `history` and `feed`.
+  public init(history: HistoryStore, feed: ChangeFeedStore, pollInterval: Duration = .milliseconds(100)) {
+    self.history = history
+    self.feed = feed
+    self.pollInterval = pollInterval
+  }
+
+  /// A page of the feed after the request's cursor.
+  public func listChanges(request: Crm_V1_ListChangesRequest, context: ServerContext) async throws
+    -> Crm_V1_ListChangesResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let position = FeedCursor.position(request.cursor, field: "cursor", into: &violations)
+    let types = Self.types(request.recordTypes, into: &violations)
+    let pageSize = PageSize.resolve(request.pageSize, into: &violations)
+    try violations.check()
+    let page = try await Self.read(feed, after: position!, types: types, pageSize: pageSize, principal: call.principal)
+    return .with {
+      $0.events = page.events.map(Crm_V1_ChangeEvent.init)
+      $0.nextCursor = FeedCursor.text(page.resumeAfter)
+    }
+  }
+
+  /// The feed after the request's cursor, then each change as it commits, until the caller goes.
+  public func streamChanges(
+    request: Crm_V1_StreamChangesRequest, response: RPCWriter<Crm_V1_ChangeEvent>, context: ServerContext
+  ) async throws {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let position = FeedCursor.position(request.cursor, field: "cursor", into: &violations) ?? 0
+    let types = Self.types(request.recordTypes, into: &violations)
+    try violations.check()
+    let start = position
+    let (feed, interval) = (feed, pollInterval)
+    // gRPC signals a caller gone (or the server shutting down) through the context, not by
+    // cancelling this task: the follow loop runs beside a wait for that signal, and whichever ends
+    // first ends the other.
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask {
+        var position = start
+        while !Task.isCancelled {
+          let page = try await Self.read(feed, after: position, types: types, pageSize: PageSize.maximum, principal: call.principal)
+          for event in page.events { try await response.write(Crm_V1_ChangeEvent(event)) }
+          let advanced = page.resumeAfter > position
+          position = page.resumeAfter
+          if !advanced { try await Task.sleep(for: interval) }
+        }
+      }
+      group.addTask { try await context.cancellation.cancelled }
+      defer { group.cancelAll() }
+      _ = try await group.next()
+    }
+  }
+
+  static func read(_ feed: ChangeFeedStore, after position: Int64, types: Set<RecordType>, pageSize: Int, principal: Principal)
+    async throws -> ChangeFeedStore.Page
+  {
+    do {
+      return try await feed.changes(after: position, types: types, pageSize: pageSize, principal: principal)
+    } catch let expired as CursorExpired {
+      throw CRMError.outOfRange(
+        "the cursor is older than the change feed keeps; resume from the oldest available cursor "
+          + "\"\(FeedCursor.text(expired.oldestResumePosition))\" (changes before it must be re-read from the records)")
+    }
+  }
+
+  static func types(_ types: [Crm_V1_RecordType], into violations: inout Violations) -> Set<RecordType> {
+    var out: Set<RecordType> = []
+    for (index, type) in types.enumerated() {
+      if let type = RecordType(type, field: "record_types[\(index)]", into: &violations) { out.insert(type) }
+    }
+    return out
+  }
 
   /// One record's changes, newest first.
   public func getRecordHistory(
@@ -28,6 +104,32 @@ public struct ChangeService: Crm_V1_ChangeService.SimpleServiceProtocol {
       $0.entries = page.items.map(Crm_V1_ChangeEntry.init)
       $0.nextPageToken = page.nextPageToken ?? ""
     }
+  }
+}
+
+/// Feed cursors: opaque to callers (`c1.` and the position in base 36), stable across nodes.
+enum FeedCursor {
+  static func text(_ position: Int64) -> String { "c1." + String(position, radix: 36) }
+
+  /// The position a cursor names (0 for the empty cursor: the start), or a violation.
+  static func position(_ text: String, field: String, into violations: inout Violations) -> Int64? {
+    if text.isEmpty { return 0 }
+    guard text.hasPrefix("c1."), text.count <= 20, let position = Int64(text.dropFirst(3), radix: 36), position >= 0 else {
+      violations.add(field, "is not a change-feed cursor (use an event's cursor or a response's next_cursor)", reason: "INVALID_FORMAT")
+      return nil
+    }
+    return position
+  }
+}
+
+extension Crm_V1_ChangeEvent {
+  init(_ event: ChangeEvent) {
+    self.init()
+    cursor = FeedCursor.text(event.position)
+    change = Crm_V1_ChangeEntry(event.entry)
+    commitTime = .init(event.commitTime)
+    transactionID = event.transactionID
+    sequenceInTransaction = Int32(clamping: event.sequenceInTransaction)
   }
 }
 
@@ -105,6 +207,7 @@ extension Crm_V1_ChangeEntry {
     changeTime = .init(entry.changedAt)
     requestID = entry.requestID ?? ""
     changes = Self.fieldChanges(fromJSON: entry.changesJSON)
+    origin = entry.origin ?? ""
   }
 
   /// Parses the stored `[{"field","old","new"}]` array into API values.

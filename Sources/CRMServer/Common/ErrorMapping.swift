@@ -76,6 +76,8 @@ public enum ErrorMapping {
       return rpc
     case .failedPrecondition(let message):
       return RPCError(code: .failedPrecondition, message: message)
+    case .outOfRange(let message):
+      return RPCError(code: .outOfRange, message: message)
     case .permissionDenied(let message):
       return RPCError(code: .permissionDenied, message: message)
     case .unauthenticated(let message):

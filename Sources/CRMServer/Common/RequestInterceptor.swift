@@ -99,9 +99,10 @@ public struct RequestInterceptor: ServerInterceptor {
         }
       }
       let requestContext = RequestContext(principal: principal, requestID: requestID)
+      let origin = try Self.clientOrigin(from: request.metadata)
       var response = try await RequestContext.$current.withValue(requestContext) {
         try await Database.$remainingTime.withValue(remaining) {
-          try await next(request, context)
+          try await ChangeLog.$clientOrigin.withValue(origin) { try await next(request, context) }
         }
       }
       // A streaming handler runs in the response's producer, after this returns: give it the same
@@ -111,7 +112,9 @@ public struct RequestInterceptor: ServerInterceptor {
         contents.producer = { writer in
           do {
             return try await RequestContext.$current.withValue(requestContext) {
-              try await Database.$remainingTime.withValue(remaining) { try await producer(writer) }
+              try await Database.$remainingTime.withValue(remaining) {
+                try await ChangeLog.$clientOrigin.withValue(origin) { try await producer(writer) }
+              }
             }
           } catch {
             if Self.isUnreadableRequest(error) {
@@ -248,6 +251,16 @@ public struct RequestInterceptor: ServerInterceptor {
   }
 
   /// The caller's `x-request-id` when it is short and printable, else a new UUID.
+  /// The caller's `x-client-origin`: where its writes come from, carried into the change log so a
+  /// feed consumer can skip its own writes. Printable ASCII, at most 200 bytes.
+  static func clientOrigin(from metadata: Metadata) throws -> String? {
+    guard let given = metadata[stringValues: "x-client-origin"].first(where: { _ in true }) else { return nil }
+    guard (1...200).contains(given.utf8.count), given.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) else {
+      throw CRMError.invalid("x-client-origin", "must be 1 to 200 printable ASCII characters", reason: "INVALID_FORMAT")
+    }
+    return given
+  }
+
   static func requestID(from metadata: Metadata) -> String {
     if let given = metadata[stringValues: "x-request-id"].first(where: { _ in true }),
       (1...128).contains(given.utf8.count), given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f })

@@ -64,7 +64,7 @@ public final class CRMServer: Service {
         captures: CaptureStore(database: database), tickets: tickets,
         access: AccessStore(database: database), authenticator: authenticator),
       DuplicateService(duplicates: DuplicateStore(database: database), rules: DuplicateRuleStore(database: database)),
-      ChangeService(history: HistoryStore(database: database)),
+      ChangeService(history: HistoryStore(database: database), feed: ChangeFeedStore(database: database)),
       AdminService(access: AccessStore(database: database), authenticator: authenticator),
       HealthService(database: database, services: Self.serviceNames),
       reflection,

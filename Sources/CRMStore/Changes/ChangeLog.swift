@@ -12,13 +12,20 @@ public enum ChangeLog {
     public var principal: Principal
     /// The caller's request id, if any.
     public var requestID: String?
+    /// Where the change comes from (the caller's `x-client-origin`), for feed consumers to skip their
+    /// own writes.
+    public var origin: String?
 
-    /// Makes a context.
-    public init(principal: Principal, requestID: String?) {
+    /// Makes a context; the origin defaults to the calling task's ``ChangeLog/clientOrigin``.
+    public init(principal: Principal, requestID: String?, origin: String? = ChangeLog.clientOrigin) {
       self.principal = principal
       self.requestID = requestID
+      self.origin = origin
     }
   }
+
+  /// The current call's client origin: the server sets it for each call from `x-client-origin`.
+  @TaskLocal public static var clientOrigin: String?
 
   /// Appends one entry inside the caller's transaction; writes nothing when an update changed nothing.
   static func append(
@@ -34,9 +41,10 @@ public enum ChangeLog {
     context: Context, recordType: RecordType, recordID: UUID, operation: ChangeOperation, changes: [FieldChange]
   ) -> PostgresQuery {
     """
-    INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes)
+    INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes, origin)
     VALUES (\(context.principal.tenantID), \(recordType.rawValue), \(recordID), \(operation.rawValue),
-            \(context.principal.userID), \(context.requestID), \(PostgresJSON(FieldChange.render(changes)))::jsonb)
+            \(context.principal.userID), \(context.requestID), \(PostgresJSON(FieldChange.render(changes)))::jsonb,
+            \(context.origin))
     """
   }
 
@@ -58,7 +66,7 @@ public enum ChangeLog {
 
   /// The select list ``entry(_:recordType:)`` decodes.
   static let columns =
-    "sequence, record_type, record_id, operation, actor_id, changed_at, request_id, changes::text AS changes"
+    "sequence, record_type, record_id, operation, actor_id, changed_at, request_id, changes::text AS changes, origin"
 
   /// One entry from a row selecting ``columns``.
   static func entry(_ row: PostgresRow, recordType: RecordType) throws -> ChangeEntry {
@@ -70,7 +78,7 @@ public enum ChangeLog {
       actorID: try row.decode("actor_id"),
       changedAt: try row.decode("changed_at"),
       requestID: try row.decode("request_id"),
-      changesJSON: try row.decode("changes"))
+      changesJSON: try row.decode("changes"), origin: try row.decode("origin"))
   }
 }
 

@@ -89,7 +89,8 @@ public struct EmbeddedCluster: Sendable {
     } else {
       started = true
       removeStalePidFile()
-      let options = "-c listen_addresses='' -k \(clusterDirectory.path) -c max_connections=100"
+      // wal_level = logical: the change feed reads committed changes through logical decoding.
+      let options = "-c listen_addresses='' -k \(clusterDirectory.path) -c max_connections=100 -c wal_level=logical"
       try run(
         binaries.appendingPathComponent("pg_ctl").path,
         [

@@ -67,6 +67,7 @@ public struct Migrator: Sendable {
     ("0030_ticket_assignment.sql", PackageResources._030_ticket_assignment_sql),
     ("0031_service_report.sql", PackageResources._031_service_report_sql),
     ("0032_ticket_children_without_fk_checks.sql", PackageResources._032_ticket_children_without_fk_checks_sql),
+    ("0033_change_feed.sql", PackageResources._033_change_feed_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

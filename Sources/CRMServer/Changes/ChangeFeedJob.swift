@@ -1,0 +1,63 @@
+public import CRMStore
+public import Logging
+public import ServiceLifecycle
+
+/// Runs the change feed's sequencer on this node until graceful shutdown: a step right after the
+/// last when the slot had more, else every `interval`. Every node runs one; the sequencer's lock
+/// lets one copy at a time, and the others check back every `followerInterval`.
+public final class ChangeFeedJob: Service {
+  let sequencer: ChangeFeedSequencer
+  let interval: Duration
+  let logger: Logger
+  /// How long a node that is not the sequencer (or whose database cannot decode) waits to try again.
+  static let followerInterval: Duration = .seconds(2)
+
+  /// A job over the database at `connectionString` (its own session: decoding needs the connecting
+  /// role's replication rights).
+  public init(connectionString: String, interval: Duration = .milliseconds(100), logger: Logger) {
+    sequencer = ChangeFeedSequencer(connectionString: connectionString, logger: logger)
+    self.interval = interval
+    self.logger = logger
+  }
+
+  /// Steps until graceful shutdown.
+  public func run() async throws {
+    var reported = false
+    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+      var pause = interval
+      do {
+        let started = ContinuousClock.now
+        let step = try await sequencer.step()
+        let took = ContinuousClock.now - started
+        switch step {
+        case .copied(let count, let more):
+          if took > .seconds(1) {
+            logger.notice(
+              "change feed step was slow",
+              metadata: ["crm.job": "change-feed", "crm.copied": "\(count)", "crm.more": "\(more)", "crm.duration": "\(took)"])
+          }
+          reported = false
+          if more { continue }
+        case .follower:
+          pause = Self.followerInterval
+        case .unavailable(let reason):
+          if !reported { logger.error("the change feed is off", metadata: ["crm.job": "change-feed", "reason": "\(reason)"]) }
+          reported = true
+          pause = Self.followerInterval
+        }
+      } catch {
+        logger.warning("change feed step failed; retrying", metadata: ["crm.job": "change-feed", "error": "\(error)"])
+        pause = Self.followerInterval
+      }
+      let wait = pause
+      try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+    }
+    await sequencer.close()
+  }
+
+  /// One step now (tests; a server's first step also creates the replication slot).
+  public func step() async throws -> ChangeFeedSequencer.Step { try await sequencer.step() }
+
+  /// True once changes committed from now on reach the feed (the replication slot exists).
+  public func isReady() async throws -> Bool { try await sequencer.isReady() }
+}

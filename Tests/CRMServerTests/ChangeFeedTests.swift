@@ -1,0 +1,170 @@
+import CRMCore
+import CRMProto
+import CRMStore
+import CRMTestSupport
+import Foundation
+import GRPCCore
+import LibPQ
+import SwiftProtobuf
+import Testing
+
+@Suite("Server: the change feed")
+struct ChangeFeedTests {
+  /// Every event after `cursor`, page by page, until `done` holds for what has arrived.
+  static func events(
+    _ changes: Crm_V1_ChangeService.Client<some ClientTransport>, after cursor: String = "", types: [Crm_V1_RecordType] = [],
+    metadata: Metadata, until done: @escaping ([Crm_V1_ChangeEvent]) -> Bool
+  ) async throws -> (events: [Crm_V1_ChangeEvent], cursor: String) {
+    var collected: [Crm_V1_ChangeEvent] = []
+    var next = cursor
+    try await waitUntil("the feed to carry the expected changes") {
+      let page = try await changes.listChanges(
+        .with {
+          $0.cursor = next
+          $0.recordTypes = types
+          $0.pageSize = 2
+        }, metadata: metadata)
+      collected += page.events
+      next = page.nextCursor
+      return done(collected)
+    }
+    return (collected, next)
+  }
+
+  @Test("a transaction that commits late comes after the ones that committed meanwhile: each change once, in commit order")
+  func commitOrder() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient(feed: true) { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      let changes = Crm_V1_ChangeService.Client(wrapping: client)
+      // A transaction writes a lead and its change-log row first, and stays open.
+      let early = UUID.v7()
+      let long = try TestDatabase.ownerConnection()
+      defer { long.close() }
+      try long.execute(unsafeSQL: "BEGIN")
+      _ = try long.query(
+        """
+        INSERT INTO leads (tenant_id, id, owner_id, last_name, created_by, updated_by)
+        VALUES (\(tenant.tenantID), \(early), \(tenant.admin.userID), 'Early', \(tenant.admin.userID), \(tenant.admin.userID))
+        """)
+      _ = try long.query(
+        """
+        INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, changes)
+        VALUES (\(tenant.tenantID), 'lead', \(early), 'create', \(tenant.admin.userID), '[]')
+        """)
+      // Three later transactions commit while it is open.
+      var later: [String] = []
+      for name in ["First", "Second", "Third"] {
+        later.append(try await leads.createLead(.with { $0.lead = .with { $0.lastName = name } }, metadata: admin).id)
+      }
+      let before = try await Self.events(changes, metadata: admin) { $0.count >= 3 }
+      #expect(before.events.map(\.change.recordID) == later, "the open transaction's change is not in the feed yet")
+      try long.execute(unsafeSQL: "COMMIT")
+      let after = try await Self.events(changes, after: before.cursor, metadata: admin) { !$0.isEmpty }
+      #expect(after.events.map(\.change.recordID) == [early.lowercasedString])
+      // Its change-log sequence is lower than theirs (it was written first): the feed goes by commit.
+      #expect(after.events[0].change.sequence < before.events[0].change.sequence)
+      // Read again from the start: the same four, once each, in the same order, with their transactions.
+      let all = try await Self.events(changes, metadata: admin) { $0.count >= 4 }
+      #expect(all.events.map(\.change.recordID) == later + [early.lowercasedString])
+      #expect(Set(all.events.map(\.transactionID)).count == 4)
+      #expect(all.events.allSatisfy { $0.sequenceInTransaction == 1 && $0.change.operation == .create })
+      #expect(zip(all.events, all.events.dropFirst()).allSatisfy { $0.commitTime.seconds <= $1.commitTime.seconds })
+      // Resuming after the second event's cursor gives the rest.
+      let rest = try await Self.events(changes, after: all.events[1].cursor, metadata: admin) { $0.count >= 2 }
+      #expect(rest.events.map(\.change.recordID) == [later[2], early.lowercasedString])
+      // Nothing new: an empty page that keeps the cursor where it was.
+      let idle = try await changes.listChanges(.with { $0.cursor = all.cursor }, metadata: admin)
+      #expect(idle.events.isEmpty && idle.nextCursor == all.cursor)
+    }
+  }
+
+  @Test("events carry the fields changed, the actor, the request id and the client origin; filters and sight apply")
+  func contentsAndSight() async throws {
+    let tenant = try await TestTenant.make()
+    let other = try await TestTenant.make()
+    let (rep, repSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient(feed: true) { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      // Leads private: a rep sees their own.
+      _ = try await Crm_V1_AdminService.Client(wrapping: client).setSharingRule(
+        .with { $0.rule = .with { $0.recordType = .lead; $0.mode = .private } }, metadata: admin)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      let changes = Crm_V1_ChangeService.Client(wrapping: client)
+      var origin = admin
+      origin.addString("sync-42", forKey: "x-client-origin")
+      origin.addString("req-feed-1", forKey: "x-request-id")
+      let lead = try await leads.createLead(
+        .with {
+          $0.lead = .with { $0.lastName = "Okafor"; $0.company = "Okafor Textiles" }
+          $0.requestID = "req-feed-1"
+        }, metadata: origin)
+      _ = try await leads.updateLead(
+        .with {
+          $0.lead = .with { $0.id = lead.id; $0.company = "Okafor Mills" }
+          $0.updateMask = .with { $0.paths = ["company"] }
+        }, metadata: admin)
+      let repLead = try await leads.createLead(.with { $0.lead = .with { $0.lastName = "Mine" } }, metadata: TestServer.auth(repSecret))
+      let all = try await Self.events(changes, metadata: admin) { $0.count >= 3 }
+      #expect(all.events.map(\.change.recordID) == [lead.id, lead.id, repLead.id])
+      let created = all.events[0].change
+      #expect(created.origin == "sync-42" && created.requestID == "req-feed-1" && created.actorID == tenant.admin.userID.lowercasedString)
+      let updated = all.events[1].change
+      #expect(updated.operation == .update && updated.origin.isEmpty)
+      let company = updated.changes.first { $0.field == "company" }
+      #expect(company?.oldValue.stringValue == "Okafor Textiles" && company?.newValue.stringValue == "Okafor Mills")
+      // A rep sees the changes to what they may see (their own lead), as GetLead would show them.
+      let mine = try await Self.events(changes, metadata: TestServer.auth(repSecret)) { !$0.isEmpty }
+      #expect(mine.events.map(\.change.recordID) == [repLead.id])
+      #expect(rep.role == .salesRep)
+      let hidden = try await #require(throws: RPCError.self) {
+        try await leads.getLead(.with { $0.id = lead.id }, metadata: TestServer.auth(repSecret))
+      }
+      #expect(hidden.code == .notFound, "GetLead agrees: the admin's lead is out of the rep's sight")
+      // Filters by record type; another tenant sees nothing of this one.
+      let contacts = try await changes.listChanges(.with { $0.recordTypes = [.contact] }, metadata: admin)
+      #expect(contacts.events.isEmpty)
+      let foreign = try await changes.listChanges(.with { $0.pageSize = 1000 }, metadata: TestServer.auth(other.adminSecret))
+      #expect(foreign.events.isEmpty)
+      // Bad input names its field.
+      for bad in ["nonsense", "c1.!!", "c1.-5"] {
+        let error = try await #require(throws: RPCError.self) {
+          try await changes.listChanges(.with { $0.cursor = bad }, metadata: admin)
+        }
+        #expect(error.code == .invalidArgument && error.message.contains("cursor"), "\(bad)")
+      }
+      var badOrigin = admin
+      badOrigin.addString(String(repeating: "o", count: 201), forKey: "x-client-origin")
+      let error = try await #require(throws: RPCError.self) {
+        try await leads.createLead(.with { $0.lead = .with { $0.lastName = "X" } }, metadata: badOrigin)
+      }
+      #expect(error.code == .invalidArgument && error.message.contains("x-client-origin"))
+    }
+  }
+
+  @Test("a stream delivers the backlog, then each change as it commits")
+  func stream() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient(feed: true) { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      let changes = Crm_V1_ChangeService.Client(wrapping: client)
+      let first = try await leads.createLead(.with { $0.lead = .with { $0.lastName = "Backlog" } }, metadata: admin)
+      let received = try await changes.streamChanges(.with { _ in }, metadata: admin) { response in
+        var ids: [String] = []
+        var second: String?
+        for try await event in response.messages {
+          ids.append(event.change.recordID)
+          if ids.count == 1 {
+            // Written only once the backlog has arrived: the stream must follow the live feed.
+            second = try await leads.createLead(.with { $0.lead = .with { $0.lastName = "Live" } }, metadata: admin).id
+          }
+          if ids.count == 2 { break }
+        }
+        return (ids, second)
+      }
+      #expect(received.0 == [first.id, received.1])
+    }
+  }
+}
