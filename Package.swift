@@ -99,6 +99,7 @@ let package = Package(
         .embedInCode("Migrations/0031_service_report.sql"),
         .embedInCode("Migrations/0032_ticket_children_without_fk_checks.sql"),
         .embedInCode("Migrations/0033_change_feed.sql"),
+        .embedInCode("Migrations/0034_change_feed_retention.sql"),
       ],
       swiftSettings: strictSettings
     ),

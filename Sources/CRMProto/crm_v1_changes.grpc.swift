@@ -59,11 +59,25 @@ public enum Crm_V1_ChangeService: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "SetChangeFeedRetention" metadata.
+        public enum SetChangeFeedRetention: Sendable {
+            /// Request type for "SetChangeFeedRetention".
+            public typealias Input = Crm_V1_SetChangeFeedRetentionRequest
+            /// Response type for "SetChangeFeedRetention".
+            public typealias Output = Crm_V1_SetChangeFeedRetentionResponse
+            /// Descriptor for "SetChangeFeedRetention".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.ChangeService"),
+                method: "SetChangeFeedRetention",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "crm.v1.ChangeService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetRecordHistory.descriptor,
             ListChanges.descriptor,
-            StreamChanges.descriptor
+            StreamChanges.descriptor,
+            SetChangeFeedRetention.descriptor
         ]
     }
 }
@@ -151,6 +165,25 @@ extension Crm_V1_ChangeService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_StreamChangesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ChangeEvent>
+
+        /// Handle the "SetChangeFeedRetention" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > How long the feed keeps this tenant's changes: 30 to 3650 days (default 30). Admins only. Changes
+        /// > older than that are pruned (hourly); a cursor before them answers OUT_OF_RANGE.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_SetChangeFeedRetentionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_SetChangeFeedRetentionResponse` messages.
+        func setChangeFeedRetention(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_SetChangeFeedRetentionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_SetChangeFeedRetentionResponse>
     }
 
     /// Service protocol for the "crm.v1.ChangeService" service.
@@ -222,6 +255,25 @@ extension Crm_V1_ChangeService {
             request: GRPCCore.ServerRequest<Crm_V1_StreamChangesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ChangeEvent>
+
+        /// Handle the "SetChangeFeedRetention" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > How long the feed keeps this tenant's changes: 30 to 3650 days (default 30). Admins only. Changes
+        /// > older than that are pruned (hourly); a cursor before them answers OUT_OF_RANGE.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetChangeFeedRetentionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_SetChangeFeedRetentionResponse` message.
+        func setChangeFeedRetention(
+            request: GRPCCore.ServerRequest<Crm_V1_SetChangeFeedRetentionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_SetChangeFeedRetentionResponse>
     }
 
     /// Simple service protocol for the "crm.v1.ChangeService" service.
@@ -292,6 +344,25 @@ extension Crm_V1_ChangeService {
             response: GRPCCore.RPCWriter<Crm_V1_ChangeEvent>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "SetChangeFeedRetention" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > How long the feed keeps this tenant's changes: 30 to 3650 days (default 30). Admins only. Changes
+        /// > older than that are pruned (hourly); a cursor before them answers OUT_OF_RANGE.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_SetChangeFeedRetentionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_SetChangeFeedRetentionResponse` to respond with.
+        func setChangeFeedRetention(
+            request: Crm_V1_SetChangeFeedRetentionRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_SetChangeFeedRetentionResponse
     }
 }
 
@@ -327,6 +398,17 @@ extension Crm_V1_ChangeService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ChangeEvent>(),
             handler: { request, context in
                 try await self.streamChanges(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_ChangeService.Method.SetChangeFeedRetention.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_SetChangeFeedRetentionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_SetChangeFeedRetentionResponse>(),
+            handler: { request, context in
+                try await self.setChangeFeedRetention(
                     request: request,
                     context: context
                 )
@@ -369,6 +451,17 @@ extension Crm_V1_ChangeService.ServiceProtocol {
             context: context
         )
         return response
+    }
+
+    public func setChangeFeedRetention(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_SetChangeFeedRetentionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_SetChangeFeedRetentionResponse> {
+        let response = try await self.setChangeFeedRetention(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
     }
 }
 
@@ -415,6 +508,19 @@ extension Crm_V1_ChangeService.SimpleServiceProtocol {
                 )
                 return [:]
             }
+        )
+    }
+
+    public func setChangeFeedRetention(
+        request: GRPCCore.ServerRequest<Crm_V1_SetChangeFeedRetentionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_SetChangeFeedRetentionResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_SetChangeFeedRetentionResponse>(
+            message: try await self.setChangeFeedRetention(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 }
@@ -503,6 +609,30 @@ extension Crm_V1_ChangeService {
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ChangeEvent>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Crm_V1_ChangeEvent>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetChangeFeedRetention" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > How long the feed keeps this tenant's changes: 30 to 3650 days (default 30). Admins only. Changes
+        /// > older than that are pruned (hourly); a cursor before them answers OUT_OF_RANGE.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetChangeFeedRetentionRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_SetChangeFeedRetentionRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_SetChangeFeedRetentionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setChangeFeedRetention<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_SetChangeFeedRetentionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_SetChangeFeedRetentionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_SetChangeFeedRetentionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_SetChangeFeedRetentionResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -629,6 +759,41 @@ extension Crm_V1_ChangeService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "SetChangeFeedRetention" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > How long the feed keeps this tenant's changes: 30 to 3650 days (default 30). Admins only. Changes
+        /// > older than that are pruned (hourly); a cursor before them answers OUT_OF_RANGE.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetChangeFeedRetentionRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_SetChangeFeedRetentionRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_SetChangeFeedRetentionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setChangeFeedRetention<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_SetChangeFeedRetentionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_SetChangeFeedRetentionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_SetChangeFeedRetentionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_SetChangeFeedRetentionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_ChangeService.Method.SetChangeFeedRetention.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -719,6 +884,36 @@ extension Crm_V1_ChangeService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_StreamChangesRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ChangeEvent>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetChangeFeedRetention" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > How long the feed keeps this tenant's changes: 30 to 3650 days (default 30). Admins only. Changes
+    /// > older than that are pruned (hourly); a cursor before them answers OUT_OF_RANGE.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_SetChangeFeedRetentionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setChangeFeedRetention<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_SetChangeFeedRetentionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_SetChangeFeedRetentionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setChangeFeedRetention(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_SetChangeFeedRetentionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_SetChangeFeedRetentionResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -823,6 +1018,40 @@ extension Crm_V1_ChangeService.ClientProtocol {
             metadata: metadata
         )
         return try await self.streamChanges(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetChangeFeedRetention" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > How long the feed keeps this tenant's changes: 30 to 3650 days (default 30). Admins only. Changes
+    /// > older than that are pruned (hourly); a cursor before them answers OUT_OF_RANGE.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setChangeFeedRetention<Result>(
+        _ message: Crm_V1_SetChangeFeedRetentionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_SetChangeFeedRetentionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_SetChangeFeedRetentionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setChangeFeedRetention(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -143,6 +143,52 @@ struct ChangeFeedTests {
     }
   }
 
+  @Test("changes past the tenant's retention are pruned; a cursor before them is OUT_OF_RANGE and names the oldest")
+  func retention() async throws {
+    let tenant = try await TestTenant.make()
+    let (_, repSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient(feed: true) { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      let changes = Crm_V1_ChangeService.Client(wrapping: client)
+      var ids: [String] = []
+      for name in ["Old", "Older", "Recent"] {
+        ids.append(try await leads.createLead(.with { $0.lead = .with { $0.lastName = name } }, metadata: admin).id)
+      }
+      let all = try await Self.events(changes, metadata: admin) { $0.count >= 3 }
+      // The first two committed 40 days ago (moved back in time); retention is 30 days.
+      let owner = try TestDatabase.ownerConnection()
+      defer { owner.close() }
+      _ = try owner.query(
+        """
+        UPDATE change_feed SET commit_time = now() - interval '40 days'
+        WHERE tenant_id = \(tenant.tenantID) AND position <= \(Int64(all.events[1].cursor.dropFirst(3), radix: 36)!)
+        """)
+      let sequencer = ChangeFeedSequencer(connectionString: try TestDatabase.connectionString())
+      #expect(try await sequencer.prune() >= 2)
+      await sequencer.close()
+      // From the start: what is kept. From before the pruned ones: OUT_OF_RANGE with the cursor to use.
+      let kept = try await changes.listChanges(.with { _ in }, metadata: admin)
+      #expect(kept.events.map(\.change.recordID) == [ids[2]])
+      let expired = try await #require(throws: RPCError.self) {
+        try await changes.listChanges(.with { $0.cursor = all.events[0].cursor }, metadata: admin)
+      }
+      #expect(expired.code == .outOfRange && expired.message.contains(all.events[1].cursor), "\(expired.message)")
+      let resumed = try await changes.listChanges(.with { $0.cursor = all.events[1].cursor }, metadata: admin)
+      #expect(resumed.events.map(\.change.recordID) == [ids[2]])
+      // The setting: admins only, 30 to 3650 days.
+      #expect(try await changes.setChangeFeedRetention(.with { $0.days = 90 }, metadata: admin).days == 90)
+      let short = try await #require(throws: RPCError.self) {
+        try await changes.setChangeFeedRetention(.with { $0.days = 7 }, metadata: admin)
+      }
+      #expect(short.code == .invalidArgument && short.message.contains("days"))
+      let rep = try await #require(throws: RPCError.self) {
+        try await changes.setChangeFeedRetention(.with { $0.days = 60 }, metadata: TestServer.auth(repSecret))
+      }
+      #expect(rep.code == .permissionDenied)
+    }
+  }
+
   @Test("a stream delivers the backlog, then each change as it commits")
   func stream() async throws {
     let tenant = try await TestTenant.make()

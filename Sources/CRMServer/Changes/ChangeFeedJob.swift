@@ -20,10 +20,23 @@ public final class ChangeFeedJob: Service {
     self.logger = logger
   }
 
+  /// How often a node prunes changes past their tenants' retention.
+  static let pruneInterval: Duration = .seconds(3600)
+
   /// Steps until graceful shutdown.
   public func run() async throws {
     var reported = false
+    var pruned: ContinuousClock.Instant?
     while !Task.isCancelled && !Task.isShuttingDownGracefully {
+      if pruned.map({ ContinuousClock.now - $0 > Self.pruneInterval }) ?? true {
+        pruned = .now
+        do {
+          let count = try await sequencer.prune()
+          if count > 0 { logger.info("change feed pruned", metadata: ["crm.job": "change-feed", "crm.pruned": "\(count)"]) }
+        } catch {
+          logger.warning("change feed pruning failed", metadata: ["crm.job": "change-feed", "error": "\(error)"])
+        }
+      }
       var pause = interval
       do {
         let started = ContinuousClock.now

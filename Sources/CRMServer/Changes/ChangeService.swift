@@ -68,6 +68,15 @@ public struct ChangeService: Crm_V1_ChangeService.SimpleServiceProtocol {
     }
   }
 
+  /// How long the feed keeps the tenant's changes.
+  public func setChangeFeedRetention(request: Crm_V1_SetChangeFeedRetentionRequest, context: ServerContext) async throws
+    -> Crm_V1_SetChangeFeedRetentionResponse
+  {
+    let call = try RequestContext.require()
+    let days = try await feed.setRetention(days: Int(request.days), principal: call.principal)
+    return .with { $0.days = Int32(days) }
+  }
+
   static func read(_ feed: ChangeFeedStore, after position: Int64, types: Set<RecordType>, pageSize: Int, principal: Principal)
     async throws -> ChangeFeedStore.Page
   {

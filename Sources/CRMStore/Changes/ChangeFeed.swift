@@ -27,6 +27,24 @@ public struct ChangeFeedStore: Sendable {
   /// A feed reader over `database`.
   public init(database: Database) { self.database = database }
 
+  /// The fewest and most days a tenant's changes may be kept.
+  public static let retentionDays = 30...3650
+
+  /// Sets how long the feed keeps the tenant's changes (admins only).
+  public func setRetention(days: Int, principal: Principal) async throws -> Int {
+    guard principal.role == .admin else { throw CRMError.permissionDenied("only admins set the change feed's retention") }
+    guard Self.retentionDays.contains(days) else {
+      throw CRMError.invalid("days", "must be \(Self.retentionDays.lowerBound) to \(Self.retentionDays.upperBound)", reason: "OUT_OF_RANGE")
+    }
+    return try await database.withTenant(principal.tenantID) { connection in
+      try connection.query(
+        """
+        UPDATE tenants SET change_feed_retention_days = \(days) WHERE id = \(principal.tenantID)
+        RETURNING change_feed_retention_days AS days
+        """)[0].decode("days")
+    }
+  }
+
   /// ``ChangeLog/columns``, qualified with the change log's alias `c`.
   static let changeColumns = ChangeLog.columns.split(separator: ",")
     .map { "c." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
@@ -50,8 +68,11 @@ public struct ChangeFeedStore: Sendable {
     // One statement, one snapshot: the page and the tenant's last position, so a change that
     // commits meanwhile is either in both or in neither.
     let read: PostgresQuery = """
-      SELECT current_setting('wal_level') AS level, m.oldest, m.last, p.*
-      FROM (SELECT min(position) AS oldest, max(position) AS last FROM change_feed WHERE tenant_id = \(tenant)) AS m
+      SELECT current_setting('wal_level') AS level, m.pruned, m.last, p.*
+      FROM (
+        SELECT (SELECT up_to FROM change_feed_pruned WHERE tenant_id = \(tenant)) AS pruned,
+          (SELECT max(position) FROM change_feed WHERE tenant_id = \(tenant)) AS last
+      ) AS m
       LEFT JOIN LATERAL (
         SELECT f.position, f.transaction_id, f.sequence_in_transaction, f.commit_time, \(unsafeSQL: Self.changeColumns)
         FROM change_feed f JOIN change_log c ON c.tenant_id = f.tenant_id AND c.sequence = f.change_sequence
@@ -68,8 +89,9 @@ public struct ChangeFeedStore: Sendable {
         throw CRMError.failedPrecondition(
           "the change feed needs the database's wal_level = logical (it is \(level)); see docs/changes.md")
       }
-      if let oldest: Int64 = try rows[0].decode("oldest"), position > 0, position < oldest - 1 {
-        throw CursorExpired(oldestResumePosition: oldest - 1)
+      // Positions at or before the watermark were pruned: a cursor before it would skip them.
+      if let pruned: Int64 = try rows[0].decode("pruned"), position > 0, position < pruned {
+        throw CursorExpired(oldestResumePosition: pruned)
       }
       var events: [ChangeEvent] = []
       for row in rows where try !row.isNull("position") {

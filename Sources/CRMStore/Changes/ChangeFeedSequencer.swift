@@ -59,6 +59,27 @@ public final class ChangeFeedSequencer: Sendable {
     }
   }
 
+  /// Deletes the changes older than each tenant's retention and moves the tenants' watermarks (any
+  /// node may run it; it is idempotent). Returns how many changes went.
+  @discardableResult
+  public func prune() async throws -> Int {
+    try await connection.withConnection { connection in
+      try connection.query(
+        """
+        WITH gone AS (
+          DELETE FROM change_feed f USING tenants t
+          WHERE f.tenant_id = t.id AND f.commit_time < now() - t.change_feed_retention_days * interval '1 day'
+          RETURNING f.tenant_id, f.position
+        ), marks AS (
+          INSERT INTO change_feed_pruned (tenant_id, up_to)
+          SELECT tenant_id, max(position) FROM gone GROUP BY tenant_id
+          ON CONFLICT (tenant_id) DO UPDATE SET up_to = GREATEST(change_feed_pruned.up_to, excluded.up_to)
+        )
+        SELECT count(*) AS n FROM gone
+        """)[0].decode("n", as: Int.self)
+    }
+  }
+
   /// Closes the sequencer's session (another node's sequencer takes over).
   public func close() async { await connection.close() }
 

@@ -68,6 +68,7 @@ public struct Migrator: Sendable {
     ("0031_service_report.sql", PackageResources._031_service_report_sql),
     ("0032_ticket_children_without_fk_checks.sql", PackageResources._032_ticket_children_without_fk_checks_sql),
     ("0033_change_feed.sql", PackageResources._033_change_feed_sql),
+    ("0034_change_feed_retention.sql", PackageResources._034_change_feed_retention_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
