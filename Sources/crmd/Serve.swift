@@ -83,7 +83,13 @@ struct Serve: AsyncParsableCommand {
     // The change feed's sequencer: its first step creates the replication slot, so changes from
     // here on reach the feed even before a consumer asks.
     let feed = ChangeFeedJob(connectionString: connectionString, logger: logger)
-    if case .unavailable(let reason) = try await feed.step() { logger.error("the change feed is off", metadata: ["reason": "\(reason)"]) }
+    do {
+      if case .unavailable(let reason) = try await feed.step() { logger.error("the change feed is off", metadata: ["reason": "\(reason)"]) }
+    } catch {
+      // E.g. a role without the right to create a replication slot: the rest of crmd still serves,
+      // and the job keeps retrying (docs/changes.md).
+      logger.error("the change feed could not start; retrying in the background", metadata: ["error": "\(error)"])
+    }
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: crmServer), .init(service: feed)]
     if jobInterval > 0 {
       services.append(.init(service: BackgroundJobs(database: store, interval: .seconds(jobInterval), logger: logger)))

@@ -68,9 +68,12 @@ public struct ChangeFeedStore: Sendable {
     // One statement, one snapshot: the page and the tenant's last position, so a change that
     // commits meanwhile is either in both or in neither.
     let read: PostgresQuery = """
-      SELECT current_setting('wal_level') AS level, m.pruned, m.last, p.*
+      SELECT current_setting('wal_level') AS level, m.pruned, m.decoding, m.last, p.*
       FROM (
         SELECT (SELECT up_to FROM change_feed_pruned WHERE tenant_id = \(tenant)) AS pruned,
+          EXISTS (
+            SELECT 1 FROM pg_replication_slots WHERE database = current_database() AND slot_name LIKE 'crm\\_feed\\_%'
+          ) AS decoding,
           (SELECT max(position) FROM change_feed WHERE tenant_id = \(tenant)) AS last
       ) AS m
       LEFT JOIN LATERAL (
@@ -88,6 +91,10 @@ public struct ChangeFeedStore: Sendable {
       guard level == "logical" else {
         throw CRMError.failedPrecondition(
           "the change feed needs the database's wal_level = logical (it is \(level)); see docs/changes.md")
+      }
+      guard try rows[0].decode("decoding", as: Bool.self) else {
+        throw CRMError.failedPrecondition(
+          "the change feed has not started: the database has no replication slot for it (crmd's log says why; see docs/changes.md)")
       }
       // Positions at or before the watermark were pruned: a cursor before it would skip them.
       if let pruned: Int64 = try rows[0].decode("pruned"), position > 0, position < pruned {

@@ -44,7 +44,14 @@ public final class ChangeFeedSequencer: Sendable {
 
   /// Copies what has committed since the last step, if this node is the sequencer.
   public func step() async throws -> Step {
-    try await connection.withConnection { connection in try Self.step(connection) }
+    do {
+      return try await connection.withConnection { connection in try Self.step(connection) }
+    } catch let error as PostgresError where error.sqlState == "42501" {
+      // insufficient_privilege: the role cannot create or read a replication slot.
+      return .unavailable(
+        "the database role may not create or read a replication slot (\(error.serverMessage)); grant it REPLICATION "
+          + "or use a superuser (docs/changes.md)")
+    }
   }
 
   /// True once the replication slot exists and is consistent: every change committed from then on
