@@ -15,11 +15,12 @@ source scripts/lib/common.sh
 # --- 1. dependencies --------------------------------------------------------------------------
 ensure_packages libpq-dev postgresql postgresql-contrib protobuf-compiler libprotobuf-dev python3-venv
 venv="$root/.build/venv"
-if ! "$venv/bin/python" -c 'import grpc, grpc_tools, grpc_reflection, grpc_health, grpc_status, pytest' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import grpc, grpc_tools, grpc_reflection, grpc_health, grpc_status, pytest, standardwebhooks' 2>/dev/null; then
   step "creating the Python venv in $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q grpcio grpcio-tools grpcio-reflection grpcio-health-checking grpcio-status pytest
+  "$venv/bin/pip" install -q grpcio grpcio-tools grpcio-reflection grpcio-health-checking grpcio-status pytest \
+    standardwebhooks
 fi
 
 # --- 2. generated code is current --------------------------------------------------------------
@@ -44,7 +45,8 @@ swift test --skip-build
 # --- 5. interop: crmd + Python grpcio ---------------------------------------------------------
 step "starting crmd for the interop tests"
 swift build --product crmd
-CRM_AUTH_CACHE_SECONDS=0 start_crmd "$(swift build --show-bin-path)/crmd" crm_interop
+# The webhook interop test's receiver listens on loopback.
+CRM_AUTH_CACHE_SECONDS=0 start_crmd "$(swift build --show-bin-path)/crmd" crm_interop --webhook-allow-private-addresses
 
 step "interop tests (Python grpcio) against crmd at $crmd_address"
 mkdir -p "$work/stubs"

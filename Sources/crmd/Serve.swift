@@ -34,11 +34,35 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Seconds a checked token is trusted before it is checked again (env: CRM_AUTH_CACHE_SECONDS; default: 5).")
   var authCacheSeconds: Int?
 
-  @Option(help: "Seconds between background job passes (pool recycling, stale-deal and expiring-holding alerts); 0 turns them off on this node (env: CRM_JOB_INTERVAL_SECONDS; default: 300).")
+  @Option(
+    help:
+      "Seconds between background job passes (pool recycling, stale-deal and expiring-holding alerts); 0 turns them off on this node (env: CRM_JOB_INTERVAL_SECONDS; default: 300)."
+  )
   var jobIntervalSeconds: Int?
 
-  @Option(help: "Seconds an import stream holds its import without a batch or heartbeat; after a node dies its imports read as interrupted this long after their last sign of life (env: CRM_IMPORT_LEASE_SECONDS; default: 30).")
+  @Option(
+    help:
+      "Seconds an import stream holds its import without a batch or heartbeat; after a node dies its imports read as interrupted this long after their last sign of life (env: CRM_IMPORT_LEASE_SECONDS; default: 30)."
+  )
   var importLeaseSeconds: Int?
+
+  @Flag(
+    help:
+      "Let webhooks reach private, loopback and link-local addresses (receivers inside your network; env: CRM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES). Off by default: a webhook URL must not become a way into the network crmd sits in."
+  )
+  var webhookAllowPrivateAddresses = false
+
+  @Option(
+    help:
+      "Seconds one webhook attempt may take, connection and response included, 1 to 30 (env: CRM_WEBHOOK_TIMEOUT_SECONDS; default: 15)."
+  )
+  var webhookTimeoutSeconds: Int?
+
+  @Option(
+    help:
+      "Webhook subscriptions this node delivers at once, 0 to 256; 0: this node delivers none (others do; redeliveries still work) (env: CRM_WEBHOOK_WORKERS; default: 32)."
+  )
+  var webhookWorkers: Int?
 
   @Option(help: "Where the first admin token is written, mode 0600 (env: CRM_TOKEN_FILE; default: DATA_DIR/admin-token).")
   var tokenFile: String?
@@ -64,6 +88,11 @@ struct Serve: AsyncParsableCommand {
     let poolSize = try poolSize ?? Environment.int("CRM_POOL_SIZE") ?? 8
     guard (1...200).contains(poolSize) else { throw ValidationError("--pool-size must be 1 to 200") }
     guard server.maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
+    let webhookTimeout = try webhookTimeoutSeconds ?? Environment.int("CRM_WEBHOOK_TIMEOUT_SECONDS") ?? 15
+    guard (1...30).contains(webhookTimeout) else { throw ValidationError("--webhook-timeout-seconds must be 1 to 30") }
+    let workers = try webhookWorkers ?? Environment.int("CRM_WEBHOOK_WORKERS") ?? 32
+    guard (0...256).contains(workers) else { throw ValidationError("--webhook-workers must be 0 to 256") }
+    let allowPrivate = try webhookAllowPrivateAddresses || (Environment.bool("CRM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES") ?? false)
 
     let (connectionString, cluster) = try database.prepareDatabase(logger: logger)
     defer { cluster?.stop() }
@@ -77,20 +106,31 @@ struct Serve: AsyncParsableCommand {
     if bootstrapped { logger.info("wrote the first admin token", metadata: ["crm.token_file": "\(tokenPath)"]) }
 
     let store = Database(configuration: .init(connectionString: connectionString, maxConnections: poolSize), logger: logger)
-    let crmServer = try CRMServer(configuration: server, database: store, logger: logger)
+    let sender = WebhookSender(timeout: .seconds(webhookTimeout), allowPrivateAddresses: allowPrivate)
+    let webhooks = WebhookDispatcher(database: store, sender: sender, logger: logger, concurrency: max(workers, 1))
+    let crmServer: CRMServer
+    do {
+      crmServer = try CRMServer(configuration: server, database: store, webhooks: webhooks, logger: logger)
+    } catch {
+      await sender.shutdown()
+      throw error
+    }
     let jobInterval = try jobIntervalSeconds ?? Environment.int("CRM_JOB_INTERVAL_SECONDS") ?? 300
     guard jobInterval >= 0 else { throw ValidationError("--job-interval-seconds must not be negative") }
     // The change feed's sequencer: its first step creates the replication slot, so changes from
     // here on reach the feed even before a consumer asks.
-    let feed = ChangeFeedJob(connectionString: connectionString, logger: logger)
+    let feed = ChangeFeedJob(connectionString: connectionString, wakeup: webhooks.wakeup, logger: logger)
     do {
-      if case .unavailable(let reason) = try await feed.step() { logger.error("the change feed is off", metadata: ["reason": "\(reason)"]) }
+      if case .unavailable(let reason) = try await feed.step() {
+        logger.error("the change feed is off", metadata: ["reason": "\(reason)"])
+      }
     } catch {
       // E.g. a role without the right to create a replication slot: the rest of crmd still serves,
       // and the job keeps retrying (docs/changes.md).
       logger.error("the change feed could not start; retrying in the background", metadata: ["error": "\(error)"])
     }
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: crmServer), .init(service: feed)]
+    if workers > 0 { services.append(.init(service: webhooks)) }
     if jobInterval > 0 {
       services.append(.init(service: BackgroundJobs(database: store, interval: .seconds(jobInterval), logger: logger)))
     }
@@ -116,10 +156,12 @@ struct Serve: AsyncParsableCommand {
       try await group.run()
     } catch {
       announcement.cancel()
+      await sender.shutdown()
       await store.close()
       throw error
     }
     announcement.cancel()
+    await sender.shutdown()
     await store.close()
     logger.info("crmd stopped")
   }

@@ -89,4 +89,13 @@ enum Environment {
     guard let value = Int(text) else { throw ValidationError("\(name) must be a whole number") }
     return value
   }
+
+  static func bool(_ name: String) throws -> Bool? {
+    guard let text = string(name)?.lowercased() else { return nil }
+    switch text {
+    case "1", "true", "yes", "on": return true
+    case "0", "false", "no", "off": return false
+    default: throw ValidationError("\(name) must be true or false")
+    }
+  }
 }

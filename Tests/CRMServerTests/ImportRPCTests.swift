@@ -397,9 +397,11 @@ struct CrmdProcess: @unchecked Sendable {
     let process = Process()
     process.executableURL = binary
     let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crmd-\(UUID().uuidString)")
-    // No background jobs: they would recycle pools and raise alerts in every tenant of the shared test
-    // database, under other tests' feet (a stale-deal test once found its alert already raised).
-    process.arguments = ["--port", "0", "--data-dir", dataDir.path, "--job-interval-seconds", "0"] + extraArguments
+    // No background jobs and no webhook deliveries: they would recycle pools, raise alerts and send
+    // webhooks in every tenant of the shared test database, under other tests' feet (a stale-deal test
+    // once found its alert already raised; webhook tests found attempts they never made).
+    process.arguments =
+      ["--port", "0", "--data-dir", dataDir.path, "--job-interval-seconds", "0", "--webhook-workers", "0"] + extraArguments
     var environment = ProcessInfo.processInfo.environment
     environment["CRM_DATABASE_URL"] = try TestDatabase.connectionString()
     environment["CRM_TOKEN_FILE"] = dataDir.appendingPathComponent("admin-token").path
@@ -551,7 +553,9 @@ struct ImportCLITests {
 
     // The first run reads a pipe that holds five whole batches; once the server has committed them,
     // crm is waiting for more input and is killed there: mid-way by construction.
-    let killed = try await runBlocking { try CRMProcess.launch(["import", fifo] + options, server: server, token: tenant.adminSecret) }
+    let killed = try await runBlocking {
+      try CRMProcess.launch(["import", fifo] + options, server: server, token: tenant.adminSecret)
+    }
     defer { killed.kill() }
     let feed = try await runBlocking { try PipeFeed(path: fifo, reader: killed) }
     try await runBlocking { try feed.write(Self.csv(rows: 0..<1_000, tag: tag, broken: [3], header: true)) }
@@ -581,7 +585,8 @@ struct ImportCLITests {
     try await waitUntil("the sixth batch to commit without its client") { try committed() == 1_200 }
 
     // The whole file, at another path (the import id names the import, not the path).
-    try Self.csv(rows: 0..<6_000, tag: tag, broken: [3, 1_050], header: true).write(toFile: file, atomically: true, encoding: .utf8)
+    try Self.csv(rows: 0..<6_000, tag: tag, broken: [3, 1_050], header: true).write(
+      toFile: file, atomically: true, encoding: .utf8)
     let (refused, message) = try await Self.crm(["import", file] + options, server: server, token: tenant.adminSecret)
     #expect(refused == 6 && message.contains("--resume"))
     let (status, summary) = try await Self.crm(["import", file, "--resume"] + options, server: server, token: tenant.adminSecret)
@@ -625,7 +630,8 @@ struct ImportCLITests {
     let owner = try TestDatabase.ownerConnection()
     defer { owner.close() }
     try await waitUntil("the first rows to commit") {
-      try owner.query("SELECT next_index FROM imports WHERE tenant_id = \(tenant.tenantID)").first?.decode("next_index", as: Int64.self)
+      try owner.query("SELECT next_index FROM imports WHERE tenant_id = \(tenant.tenantID)").first?.decode(
+        "next_index", as: Int64.self)
         == 200
     }
     server.kill()

@@ -18,6 +18,7 @@ enum TestServer {
     now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
     slaClock: @escaping @Sendable () -> Timestamp = { .now },
     feed: Bool = false,
+    webhooks dispatcher: WebhookDispatcher? = nil,
     _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
   ) async throws -> T {
     let shared = try await TestDatabase.database()
@@ -26,8 +27,25 @@ enum TestServer {
     configuration.port = 0
     configuration.maxRequestBytes = maxRequestBytes
     configuration.tls = tls
+    // A test that delivers webhooks brings its own dispatcher (and shuts its sender down); the others
+    // get one that only serves redeliveries, and is shut down here.
+    guard let webhooks = dispatcher else {
+      let sender = WebhookSender(allowPrivateAddresses: true)
+      let outcome: Result<T, any Error>
+      do {
+        outcome = .success(
+          try await withClient(
+            maxRequestBytes: maxRequestBytes, database: database, tls: tls, now: now, slaClock: slaClock, feed: feed,
+            webhooks: WebhookDispatcher(database: database, sender: sender, logger: Logger(label: "test-webhooks")), body))
+      } catch {
+        outcome = .failure(error)
+      }
+      await sender.shutdown()
+      return try outcome.get()
+    }
     let server = try CRMServer(
-      configuration: configuration, database: database, logger: Logger(label: "test-server"), now: now, slaClock: slaClock)
+      configuration: configuration, database: database, webhooks: webhooks, logger: Logger(label: "test-server"), now: now,
+      slaClock: slaClock)
     // With `feed`, this server runs the change feed's sequencer like crmd does, and the body starts
     // once the replication slot exists (changes before it never reach the feed; whichever server's
     // sequencer creates it, creating waits for the transactions running then to end).
@@ -35,7 +53,8 @@ enum TestServer {
     defer { feedTask?.cancel() }
     if feed {
       let job = ChangeFeedJob(
-        connectionString: database.configuration.connectionString, interval: .milliseconds(20), logger: Logger(label: "test-feed"))
+        connectionString: database.configuration.connectionString, interval: .milliseconds(20), logger: Logger(label: "test-feed")
+      )
       feedTask = Task { try await job.run() }
       try await waitUntil("the change feed's replication slot to exist") { try await job.isReady() }
     }

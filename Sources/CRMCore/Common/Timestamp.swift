@@ -44,6 +44,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
       + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(micros, 6))Z"
   }
 
+  /// The instant `duration` later (earlier when negative), to the microsecond.
+  public static func + (lhs: Self, rhs: Duration) -> Self {
+    let (seconds, attoseconds) = rhs.components
+    return Self(microsecondsSinceEpoch: lhs.microsecondsSinceEpoch + seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
+  }
+
   /// Orders by time.
   public static func < (lhs: Self, rhs: Self) -> Bool { lhs.microsecondsSinceEpoch < rhs.microsecondsSinceEpoch }
 }

@@ -9,14 +9,17 @@ public final class ChangeFeedJob: Service {
   let sequencer: ChangeFeedSequencer
   let interval: Duration
   let logger: Logger
+  /// Rung when a step copied changes into the feed (this node's webhook dispatcher waits on it).
+  let wakeup: Wakeup?
   /// How long a node that is not the sequencer (or whose database cannot decode) waits to try again.
   static let followerInterval: Duration = .seconds(2)
 
   /// A job over the database at `connectionString` (its own session: decoding needs the connecting
   /// role's replication rights).
-  public init(connectionString: String, interval: Duration = .milliseconds(100), logger: Logger) {
+  public init(connectionString: String, interval: Duration = .milliseconds(100), wakeup: Wakeup? = nil, logger: Logger) {
     sequencer = ChangeFeedSequencer(connectionString: connectionString, logger: logger)
     self.interval = interval
+    self.wakeup = wakeup
     self.logger = logger
   }
 
@@ -50,6 +53,7 @@ public final class ChangeFeedJob: Service {
               metadata: ["crm.job": "change-feed", "crm.copied": "\(count)", "crm.more": "\(more)", "crm.duration": "\(took)"])
           }
           reported = false
+          if count > 0 { wakeup?.ring() }
           if more { continue }
         case .follower:
           pause = Self.followerInterval

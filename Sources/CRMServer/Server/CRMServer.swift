@@ -1,5 +1,5 @@
-import CRMProto
 public import CRMCore
+import CRMProto
 public import CRMStore
 public import GRPCCore
 public import GRPCNIOTransportHTTP2
@@ -22,7 +22,7 @@ public final class CRMServer: Service {
     "crm.v1.ChangeService", "crm.v1.AdminService", "crm.v1.InteractionService", "crm.v1.CaptureService",
     "crm.v1.ImportService", "crm.v1.OpportunityService", "crm.v1.PoolService",
     "crm.v1.AssignmentService", "crm.v1.TaskService", "crm.v1.TicketService", "crm.v1.SLAService",
-    "crm.v1.SatisfactionService",
+    "crm.v1.SatisfactionService", "crm.v1.WebhookService",
     "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
   ]
 
@@ -32,8 +32,10 @@ public final class CRMServer: Service {
 
   /// Builds the server over `database`; nothing listens until ``run()``. `now` is the clock that token
   /// caches and rate limits go by, `slaClock` the wall clock SLA timers go by (tests move both).
+  /// `webhooks` is the node's webhook dispatcher (redeliveries go through it); whoever made it runs
+  /// it and shuts its sender down.
   public init(
-    configuration: ServerConfiguration, database: Database, logger: Logger,
+    configuration: ServerConfiguration, database: Database, webhooks: WebhookDispatcher, logger: Logger,
     now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
     slaClock: @escaping @Sendable () -> Timestamp = { .now }
   ) throws {
@@ -65,6 +67,7 @@ public final class CRMServer: Service {
         access: AccessStore(database: database), authenticator: authenticator),
       DuplicateService(duplicates: DuplicateStore(database: database), rules: DuplicateRuleStore(database: database)),
       ChangeService(history: HistoryStore(database: database), feed: ChangeFeedStore(database: database)),
+      WebhookService(store: webhooks.store, dispatcher: webhooks),
       AdminService(access: AccessStore(database: database), authenticator: authenticator),
       HealthService(database: database, services: Self.serviceNames),
       reflection,

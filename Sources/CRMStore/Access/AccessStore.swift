@@ -32,31 +32,58 @@ public struct AccessStore: Sendable {
       let tokenID: UUID = try row.decode("token_id")
       let captureScope = try Self.captureLimits(from: row).map { CaptureScope(keyID: tokenID, limits: $0) }
       try connection.query("SELECT set_config('crm.tenant_id', \(tenantID), true)")
-      let subordinates = try connection.query(
-        """
-        WITH RECURSIVE managed AS (
-          SELECT id FROM teams WHERE tenant_id = \(tenantID) AND manager_id = \(userID)
-          UNION
-          SELECT t.id FROM teams t JOIN managed m ON t.tenant_id = \(tenantID) AND t.parent_team_id = m.id
-        )
-        SELECT id FROM users WHERE tenant_id = \(tenantID) AND team_id IN (SELECT id FROM managed)
-        """)
-      let memberships = try connection.query(
-        "SELECT pool_id, is_admin FROM pool_members WHERE tenant_id = \(tenantID) AND user_id = \(userID)")
-      var pools: [UUID: Bool] = [:]
-      for row in memberships.rows { pools[try row.decode("pool_id")] = try row.decode("is_admin") }
       try connection.query(
         """
         UPDATE api_tokens SET last_used_at = now()
         WHERE tenant_id = \(tenantID) AND id = \(tokenID)
           AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
         """)
-      return Principal(
-        tenantID: tenantID, userID: userID, role: Role(rawValue: try row.decode("role")) ?? .salesRep,
-        ownersInHierarchy: Set(try subordinates.rows.map { try $0.decode("id", as: UUID.self) }),
+      return try Self.principal(
+        connection, tenantID: tenantID, userID: userID, role: Role(rawValue: try row.decode("role")) ?? .salesRep,
         sharing: Self.sharing(fromJSON: try row.decode("sharing")), isSystemTenant: try row.decode("is_system"),
-        captureScope: captureScope, pools: pools)
+        captureScope: captureScope)
     }
+  }
+
+  /// The principal a user acts as — what they may see and change — in a transaction where their
+  /// tenant is current: the users below them in the team hierarchy and their pool memberships.
+  static func principal(
+    _ connection: PostgresConnection, tenantID: UUID, userID: UUID, role: Role, sharing: [RecordType: SharingMode],
+    isSystemTenant: Bool, captureScope: CaptureScope? = nil
+  ) throws -> Principal {
+    let subordinates = try connection.query(
+      """
+      WITH RECURSIVE managed AS (
+        SELECT id FROM teams WHERE tenant_id = \(tenantID) AND manager_id = \(userID)
+        UNION
+        SELECT t.id FROM teams t JOIN managed m ON t.tenant_id = \(tenantID) AND t.parent_team_id = m.id
+      )
+      SELECT id FROM users WHERE tenant_id = \(tenantID) AND team_id IN (SELECT id FROM managed)
+      """)
+    let memberships = try connection.query(
+      "SELECT pool_id, is_admin FROM pool_members WHERE tenant_id = \(tenantID) AND user_id = \(userID)")
+    var pools: [UUID: Bool] = [:]
+    for row in memberships.rows { pools[try row.decode("pool_id")] = try row.decode("is_admin") }
+    return Principal(
+      tenantID: tenantID, userID: userID, role: role,
+      ownersInHierarchy: Set(try subordinates.rows.map { try $0.decode("id", as: UUID.self) }),
+      sharing: sharing, isSystemTenant: isSystemTenant, captureScope: captureScope, pools: pools)
+  }
+
+  /// The principal of an active user of the tenant, as a bearer token of theirs would authenticate
+  /// (jobs that act for a user, such as webhook deliveries); `nil` when the user is inactive or gone.
+  public static func activePrincipal(_ connection: PostgresConnection, tenantID: UUID, userID: UUID) throws -> Principal? {
+    guard
+      let row = try connection.query(
+        """
+        SELECT u.role, t.is_system, t.sharing::text AS sharing FROM users u JOIN tenants t ON t.id = u.tenant_id
+        WHERE u.tenant_id = \(tenantID) AND u.id = \(userID) AND u.is_active
+        """
+      ).first
+    else { return nil }
+    return try principal(
+      connection, tenantID: tenantID, userID: userID, role: Role(rawValue: try row.decode("role")) ?? .salesRep,
+      sharing: sharing(fromJSON: try row.decode("sharing")), isSystemTenant: try row.decode("is_system"))
   }
 
   /// On an empty database: creates the system tenant, its admin and a token, hands the token's secret
@@ -212,7 +239,8 @@ public struct AccessStore: Sendable {
       var next: String?
       if users.count > pageSize {
         users.removeLast()
-        next = tokens.encode(PageToken(key: try rows[pageSize - 1].decode("sort_key"), id: users[pageSize - 1].id, query: "users"))
+        next = tokens.encode(
+          PageToken(key: try rows[pageSize - 1].decode("sort_key"), id: users[pageSize - 1].id, query: "users"))
       }
       return Page(items: users, nextPageToken: next)
     }

@@ -19,7 +19,7 @@ public final class ChangeFeedSequencer: Sendable {
   /// How often, at most, a step that decoded nothing writes a heartbeat.
   static let heartbeatSeconds = 10
   /// The advisory lock key only the sequencer takes.
-  static let lockKey: Int64 = 0x63_72_6D_66_65_65_64  // "crmfeed"
+  public static let lockKey: Int64 = 0x63_72_6D_66_65_65_64  // "crmfeed"
 
   private let connection: PinnedConnection
   private let logger: Logger

@@ -69,6 +69,7 @@ public struct Migrator: Sendable {
     ("0032_ticket_children_without_fk_checks.sql", PackageResources._032_ticket_children_without_fk_checks_sql),
     ("0033_change_feed.sql", PackageResources._033_change_feed_sql),
     ("0034_change_feed_retention.sql", PackageResources._034_change_feed_retention_sql),
+    ("0035_webhooks.sql", PackageResources._035_webhooks_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -1,0 +1,237 @@
+public import CRMCore
+import CRMProto
+public import CRMStore
+import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// Delivers webhooks on this node until graceful shutdown. Every node runs one: each leases the
+/// subscriptions it works (``WebhookStore/claim(node:running:limit:)``), so none is delivered by two
+/// nodes at once, and a node that dies leaves its leases to expire and be taken over.
+///
+/// A subscription's events go out one at a time in feed order. A failed event is retried on
+/// ``WebhookRetrySchedule`` and holds back what follows it; after its last attempt it is a dead
+/// letter and the subscription is turned off (see ``WebhookDecision``).
+public final class WebhookDispatcher: Service {
+  let store: WebhookStore
+  let feed: ChangeFeedStore
+  let sender: WebhookSender
+  let logger: Logger
+  /// How often it looks for work when nothing rang ``wakeup``.
+  let interval: Duration
+  /// Rung when the change feed has new events (the sequencer on this node rings it).
+  public let wakeup: Wakeup
+  /// A draw in 0..<1 for each retry's jitter.
+  let jitter: @Sendable () -> Double
+  let clock: @Sendable () -> Timestamp
+  /// This node's name on its leases.
+  let node = "crmd-" + UUID().uuidString.lowercased()
+  /// The most subscriptions this node delivers at once.
+  let concurrency: Int
+  let running = Mutex<Set<UUID>>([])
+  /// The one tenant it delivers for, or `nil` for all (tests confine theirs: they share a database).
+  let tenant: UUID?
+
+  /// A dispatcher over `database`. `clock` is the delivery clock (retry times, signature
+  /// timestamps); tests pass a fake one and walk days of it, and confine it to their `tenant`.
+  public init(
+    database: Database, sender: WebhookSender, logger: Logger, tenant: UUID? = nil, interval: Duration = .milliseconds(250),
+    concurrency: Int = 32,
+    wakeup: Wakeup = Wakeup(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+    clock: @escaping @Sendable () -> Timestamp = { .now }
+  ) {
+    store = WebhookStore(database: database, now: clock)
+    feed = ChangeFeedStore(database: database)
+    self.sender = sender
+    self.logger = logger
+    self.interval = interval
+    self.concurrency = concurrency
+    self.tenant = tenant
+    self.wakeup = wakeup
+    self.jitter = jitter
+    self.clock = clock
+  }
+
+  /// How often delivery history past the feed's retention is pruned.
+  static let pruneInterval: Duration = .seconds(3600)
+
+  /// Delivers until graceful shutdown; a delivery under way finishes its attempt first.
+  public func run() async throws {
+    var pruned: ContinuousClock.Instant?
+    // Discarding: a worker's task is gone when it ends, however long the loop runs.
+    await withDiscardingTaskGroup { group in
+      while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        if pruned.map({ ContinuousClock.now - $0 > Self.pruneInterval }) ?? true {
+          pruned = .now
+          do {
+            let count = try await store.prune()
+            if count > 0 {
+              logger.info("webhook deliveries pruned", metadata: ["crm.job": "webhooks", "crm.pruned": "\(count)"])
+            }
+          } catch {
+            logger.warning("webhook pruning failed", metadata: ["crm.job": "webhooks", "error": "\(error)"])
+          }
+        }
+        for (tenant, id) in await claim() {
+          group.addTask { await self.deliver(tenant: tenant, id: id) }
+        }
+        await cancelWhenGracefulShutdown { await self.wakeup.wait(atMost: self.interval) }
+      }
+    }
+  }
+
+  /// One pass: claims what is due and delivers it, returning when all of it is done (tests).
+  public func runOnce() async {
+    await withTaskGroup(of: Void.self) { group in
+      for (tenant, id) in await claim() {
+        group.addTask { await self.deliver(tenant: tenant, id: id) }
+      }
+    }
+  }
+
+  /// Leases due subscriptions this node is not already working, marking them as running.
+  func claim() async -> [(tenantID: UUID, id: UUID)] {
+    let busy = running.withLock { Array($0) }
+    guard busy.count < concurrency else { return [] }
+    do {
+      let claimed = try await store.claim(node: node, running: busy, limit: concurrency - busy.count, tenant: tenant)
+      running.withLock { set in for item in claimed { set.insert(item.id) } }
+      return claimed
+    } catch {
+      logger.warning("webhook claim failed; retrying", metadata: ["crm.job": "webhooks", "error": "\(error)"])
+      return []
+    }
+  }
+
+  /// Works one leased subscription until it has nothing due, then lets the lease go.
+  func deliver(tenant: UUID, id: UUID) async {
+    defer { running.withLock { _ = $0.remove(id) } }
+    let metadata: Logger.Metadata = ["crm.job": "webhooks", "crm.tenant_id": "\(tenant)", "crm.webhook_id": "\(id)"]
+    do {
+      try await work(tenant: tenant, id: id)
+    } catch is WebhookLeaseLost {
+      logger.notice("webhook lease lost; another node or an edit took over", metadata: metadata)
+    } catch {
+      logger.warning("webhook delivery failed; retrying", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+    }
+    do {
+      try await store.release(tenantID: tenant, id: id, node: node)
+    } catch {
+      logger.warning("webhook lease release failed (it expires)", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+    }
+  }
+
+  /// The most events read from the feed at once for one subscription.
+  static let pageSize = 100
+
+  func work(tenant: UUID, id: UUID) async throws {
+    guard var target = try await store.target(tenantID: tenant, id: id, node: node) else { return }
+    guard let owner = target.owner else {
+      try await store.disable(
+        target,
+        reason: "its owner \(target.webhook.ownerID.lowercasedString) is no longer an active user; "
+          + "recreate it as an active admin or integration user")
+      return
+    }
+    // "From now on": nothing before the feed has passed the moment it was made.
+    if target.awaitsStart {
+      guard let start = try await store.settleStart(of: target, node: node) else { return }
+      target.webhook.afterPosition = start
+    }
+    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+      if let pending = target.pending {
+        guard let event = try await self.event(at: pending.position, principal: owner) else {
+          try await store.abandon(
+            pending, reason: "the event left the change feed (retention) or its owner's sight before it could be delivered",
+            for: target, node: node)
+          target.pending = nil
+          target.webhook.afterPosition = max(target.webhook.afterPosition, pending.position)
+          continue
+        }
+        guard try await attempt(event, number: pending.attempts + 1, target: target) else { return }
+        target.pending = nil
+        target.webhook.afterPosition = max(target.webhook.afterPosition, event.position)
+        continue
+      }
+      let after = target.webhook.afterPosition
+      let page: ChangeFeedStore.Page
+      do {
+        page = try await feed.changes(
+          after: after, types: target.definition.recordTypes, pageSize: Self.pageSize, principal: owner)
+      } catch let expired as CursorExpired {
+        try await store.skip(to: expired.oldestResumePosition, for: target, node: node)
+        try await store.disable(
+          target,
+          reason: "it fell behind the change feed's retention: events after cursor \(FeedCursor.text(after)) "
+            + "and up to \(FeedCursor.text(expired.oldestResumePosition)) were pruned before they were delivered; "
+            + "re-read what changed meanwhile, then turn it back on")
+        return
+      }
+      for event in page.events where event.position > target.webhook.afterPosition {
+        let wanted = target.definition.wants(event.entry) {
+          Crm_V1_ChangeEntry.fieldChanges(fromJSON: event.entry.changesJSON).map(\.field)
+        }
+        guard wanted else { continue }
+        guard try await attempt(event, number: 1, target: target) else { return }
+        target.webhook.afterPosition = event.position
+      }
+      guard page.resumeAfter > after else { return }
+      if page.resumeAfter > target.webhook.afterPosition {
+        try await store.skip(to: page.resumeAfter, for: target, node: node)
+        target.webhook.afterPosition = page.resumeAfter
+      }
+    }
+  }
+
+  /// The feed event at `position` as `principal` sees it, or `nil` when it is gone or out of sight.
+  func event(at position: Int64, principal: Principal) async throws -> ChangeEvent? {
+    do {
+      let page = try await feed.changes(after: position - 1, types: [], pageSize: 1, principal: principal)
+      return page.events.first { $0.position == position }
+    } catch is CursorExpired {
+      return nil
+    }
+  }
+
+  /// Sends `event` as attempt `number` and records how it went; true when it was delivered.
+  func attempt(_ event: ChangeEvent, number: Int, target: WebhookTarget) async throws -> Bool {
+    let outcome = await sender.send(event, to: target.definition.url, secrets: target.secrets)
+    let decision: WebhookDecision
+    if outcome.succeeded {
+      decision = .delivered
+    } else if outcome.gone {
+      decision = .gone
+    } else if let wait = WebhookRetrySchedule.wait(afterAttempt: number, jitter: jitter(), retryAfter: outcome.retryAfter) {
+      decision = .retry(at: clock() + wait)
+    } else {
+      decision = .dead
+    }
+    try await store.record(outcome, of: event, for: target, decision: decision, node: node)
+    if decision != .delivered {
+      logger.info(
+        "webhook attempt failed",
+        metadata: [
+          "crm.job": "webhooks", "crm.webhook_id": "\(target.webhook.id)", "crm.position": "\(event.position)",
+          "crm.attempt": "\(number)", "crm.decision": "\(decision)", "error": "\(outcome.error ?? "")",
+        ])
+    }
+    return decision == .delivered
+  }
+
+  /// Sends a delivery's event once more, now, outside the subscription's order, and records it
+  /// (`RedeliverWebhook`).
+  public func redeliver(_ deliveryID: UUID, of subscription: UUID, principal: Principal) async throws -> WebhookDelivery {
+    let original = try await store.delivery(deliveryID, of: subscription, principal: principal)
+    let (webhook, url, secrets) = try await store.signingSecrets(of: subscription, principal: principal)
+    guard let owner = try await store.ownerPrincipal(of: webhook, tenantID: principal.tenantID) else {
+      throw CRMError.failedPrecondition("the webhook's owner is no longer an active user")
+    }
+    guard let event = try await event(at: original.position, principal: owner) else {
+      throw CRMError.failedPrecondition(
+        "the event has left the change feed (older than its retention) or the owner's sight; it cannot be sent again")
+    }
+    let outcome = await sender.send(event, to: url, secrets: secrets)
+    return try await store.recordRedelivery(outcome, of: event, subscription: subscription, principal: principal)
+  }
+}
