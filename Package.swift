@@ -102,6 +102,7 @@ let package = Package(
         .embedInCode("Migrations/0033_change_feed.sql"),
         .embedInCode("Migrations/0034_change_feed_retention.sql"),
         .embedInCode("Migrations/0035_webhooks.sql"),
+        .embedInCode("Migrations/0036_field_security.sql"),
       ],
       swiftSettings: strictSettings
     ),

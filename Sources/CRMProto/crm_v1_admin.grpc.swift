@@ -163,6 +163,32 @@ public enum Crm_V1_AdminService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "SetFieldSecurity" metadata.
+        public enum SetFieldSecurity: Sendable {
+            /// Request type for "SetFieldSecurity".
+            public typealias Input = Crm_V1_SetFieldSecurityRequest
+            /// Response type for "SetFieldSecurity".
+            public typealias Output = Crm_V1_FieldSecurityRules
+            /// Descriptor for "SetFieldSecurity".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.AdminService"),
+                method: "SetFieldSecurity",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListFieldSecurity" metadata.
+        public enum ListFieldSecurity: Sendable {
+            /// Request type for "ListFieldSecurity".
+            public typealias Input = Crm_V1_ListFieldSecurityRequest
+            /// Response type for "ListFieldSecurity".
+            public typealias Output = Crm_V1_FieldSecurityRules
+            /// Descriptor for "ListFieldSecurity".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.AdminService"),
+                method: "ListFieldSecurity",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "crm.v1.AdminService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             CreateTenant.descriptor,
@@ -175,7 +201,9 @@ public enum Crm_V1_AdminService: Sendable {
             ListTeams.descriptor,
             CreateToken.descriptor,
             ListTokens.descriptor,
-            RevokeToken.descriptor
+            RevokeToken.descriptor,
+            SetFieldSecurity.descriptor,
+            ListFieldSecurity.descriptor
         ]
     }
 }
@@ -368,6 +396,43 @@ extension Crm_V1_AdminService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_RevokeTokenRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Token>
+
+        /// Handle the "SetFieldSecurity" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Field-level security (docs/field-security.md): how a role may treat one field of a record type —
+        /// > editable (the default; setting it removes the rule), read-only (writes naming it answer
+        /// > PERMISSION_DENIED) or hidden (also left out of every response, history, feed event and webhook
+        /// > payload). Admins are never restricted. `field` is the record message's field name
+        /// > (`annual_revenue`); id, etag, create_time and update_time cannot be restricted. Takes effect
+        /// > within the token cache time (--auth-cache-seconds) on other nodes, at once on this one.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_SetFieldSecurityRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_FieldSecurityRules` messages.
+        func setFieldSecurity(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_SetFieldSecurityRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_FieldSecurityRules>
+
+        /// Handle the "ListFieldSecurity" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_ListFieldSecurityRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_FieldSecurityRules` messages.
+        func listFieldSecurity(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_ListFieldSecurityRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_FieldSecurityRules>
     }
 
     /// Service protocol for the "crm.v1.AdminService" service.
@@ -544,6 +609,43 @@ extension Crm_V1_AdminService {
             request: GRPCCore.ServerRequest<Crm_V1_RevokeTokenRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_Token>
+
+        /// Handle the "SetFieldSecurity" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Field-level security (docs/field-security.md): how a role may treat one field of a record type —
+        /// > editable (the default; setting it removes the rule), read-only (writes naming it answer
+        /// > PERMISSION_DENIED) or hidden (also left out of every response, history, feed event and webhook
+        /// > payload). Admins are never restricted. `field` is the record message's field name
+        /// > (`annual_revenue`); id, etag, create_time and update_time cannot be restricted. Takes effect
+        /// > within the token cache time (--auth-cache-seconds) on other nodes, at once on this one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetFieldSecurityRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_FieldSecurityRules` message.
+        func setFieldSecurity(
+            request: GRPCCore.ServerRequest<Crm_V1_SetFieldSecurityRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_FieldSecurityRules>
+
+        /// Handle the "ListFieldSecurity" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListFieldSecurityRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_FieldSecurityRules` message.
+        func listFieldSecurity(
+            request: GRPCCore.ServerRequest<Crm_V1_ListFieldSecurityRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_FieldSecurityRules>
     }
 
     /// Simple service protocol for the "crm.v1.AdminService" service.
@@ -718,6 +820,43 @@ extension Crm_V1_AdminService {
             request: Crm_V1_RevokeTokenRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_Token
+
+        /// Handle the "SetFieldSecurity" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Field-level security (docs/field-security.md): how a role may treat one field of a record type —
+        /// > editable (the default; setting it removes the rule), read-only (writes naming it answer
+        /// > PERMISSION_DENIED) or hidden (also left out of every response, history, feed event and webhook
+        /// > payload). Admins are never restricted. `field` is the record message's field name
+        /// > (`annual_revenue`); id, etag, create_time and update_time cannot be restricted. Takes effect
+        /// > within the token cache time (--auth-cache-seconds) on other nodes, at once on this one.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_SetFieldSecurityRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_FieldSecurityRules` to respond with.
+        func setFieldSecurity(
+            request: Crm_V1_SetFieldSecurityRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_FieldSecurityRules
+
+        /// Handle the "ListFieldSecurity" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_ListFieldSecurityRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_FieldSecurityRules` to respond with.
+        func listFieldSecurity(
+            request: Crm_V1_ListFieldSecurityRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_FieldSecurityRules
     }
 }
 
@@ -846,6 +985,28 @@ extension Crm_V1_AdminService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Crm_V1_AdminService.Method.SetFieldSecurity.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_SetFieldSecurityRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_FieldSecurityRules>(),
+            handler: { request, context in
+                try await self.setFieldSecurity(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_AdminService.Method.ListFieldSecurity.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListFieldSecurityRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_FieldSecurityRules>(),
+            handler: { request, context in
+                try await self.listFieldSecurity(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -967,6 +1128,28 @@ extension Crm_V1_AdminService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Token> {
         let response = try await self.revokeToken(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setFieldSecurity(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_SetFieldSecurityRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_FieldSecurityRules> {
+        let response = try await self.setFieldSecurity(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listFieldSecurity(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_ListFieldSecurityRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_FieldSecurityRules> {
+        let response = try await self.listFieldSecurity(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1113,6 +1296,32 @@ extension Crm_V1_AdminService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_Token> {
         return GRPCCore.ServerResponse<Crm_V1_Token>(
             message: try await self.revokeToken(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setFieldSecurity(
+        request: GRPCCore.ServerRequest<Crm_V1_SetFieldSecurityRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_FieldSecurityRules> {
+        return GRPCCore.ServerResponse<Crm_V1_FieldSecurityRules>(
+            message: try await self.setFieldSecurity(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listFieldSecurity(
+        request: GRPCCore.ServerRequest<Crm_V1_ListFieldSecurityRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_FieldSecurityRules> {
+        return GRPCCore.ServerResponse<Crm_V1_FieldSecurityRules>(
+            message: try await self.listFieldSecurity(
                 request: request.message,
                 context: context
             ),
@@ -1350,6 +1559,53 @@ extension Crm_V1_AdminService {
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Token>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Token>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetFieldSecurity" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Field-level security (docs/field-security.md): how a role may treat one field of a record type —
+        /// > editable (the default; setting it removes the rule), read-only (writes naming it answer
+        /// > PERMISSION_DENIED) or hidden (also left out of every response, history, feed event and webhook
+        /// > payload). Admins are never restricted. `field` is the record message's field name
+        /// > (`annual_revenue`); id, etag, create_time and update_time cannot be restricted. Takes effect
+        /// > within the token cache time (--auth-cache-seconds) on other nodes, at once on this one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetFieldSecurityRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_SetFieldSecurityRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_FieldSecurityRules` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setFieldSecurity<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_SetFieldSecurityRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_SetFieldSecurityRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_FieldSecurityRules>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_FieldSecurityRules>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListFieldSecurity" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListFieldSecurityRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListFieldSecurityRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_FieldSecurityRules` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listFieldSecurity<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListFieldSecurityRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListFieldSecurityRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_FieldSecurityRules>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_FieldSecurityRules>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1711,6 +1967,75 @@ extension Crm_V1_AdminService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "SetFieldSecurity" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Field-level security (docs/field-security.md): how a role may treat one field of a record type —
+        /// > editable (the default; setting it removes the rule), read-only (writes naming it answer
+        /// > PERMISSION_DENIED) or hidden (also left out of every response, history, feed event and webhook
+        /// > payload). Admins are never restricted. `field` is the record message's field name
+        /// > (`annual_revenue`); id, etag, create_time and update_time cannot be restricted. Takes effect
+        /// > within the token cache time (--auth-cache-seconds) on other nodes, at once on this one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetFieldSecurityRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_SetFieldSecurityRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_FieldSecurityRules` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setFieldSecurity<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_SetFieldSecurityRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_SetFieldSecurityRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_FieldSecurityRules>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_FieldSecurityRules>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_AdminService.Method.SetFieldSecurity.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListFieldSecurity" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListFieldSecurityRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListFieldSecurityRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_FieldSecurityRules` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listFieldSecurity<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListFieldSecurityRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListFieldSecurityRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_FieldSecurityRules>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_FieldSecurityRules>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_AdminService.Method.ListFieldSecurity.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1995,6 +2320,65 @@ extension Crm_V1_AdminService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_RevokeTokenRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_Token>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetFieldSecurity" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Field-level security (docs/field-security.md): how a role may treat one field of a record type —
+    /// > editable (the default; setting it removes the rule), read-only (writes naming it answer
+    /// > PERMISSION_DENIED) or hidden (also left out of every response, history, feed event and webhook
+    /// > payload). Admins are never restricted. `field` is the record message's field name
+    /// > (`annual_revenue`); id, etag, create_time and update_time cannot be restricted. Takes effect
+    /// > within the token cache time (--auth-cache-seconds) on other nodes, at once on this one.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_SetFieldSecurityRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setFieldSecurity<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_SetFieldSecurityRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_FieldSecurityRules>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setFieldSecurity(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_SetFieldSecurityRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_FieldSecurityRules>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListFieldSecurity" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_ListFieldSecurityRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listFieldSecurity<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_ListFieldSecurityRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_FieldSecurityRules>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listFieldSecurity(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListFieldSecurityRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_FieldSecurityRules>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2325,6 +2709,73 @@ extension Crm_V1_AdminService.ClientProtocol {
             metadata: metadata
         )
         return try await self.revokeToken(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetFieldSecurity" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Field-level security (docs/field-security.md): how a role may treat one field of a record type —
+    /// > editable (the default; setting it removes the rule), read-only (writes naming it answer
+    /// > PERMISSION_DENIED) or hidden (also left out of every response, history, feed event and webhook
+    /// > payload). Admins are never restricted. `field` is the record message's field name
+    /// > (`annual_revenue`); id, etag, create_time and update_time cannot be restricted. Takes effect
+    /// > within the token cache time (--auth-cache-seconds) on other nodes, at once on this one.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setFieldSecurity<Result>(
+        _ message: Crm_V1_SetFieldSecurityRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_FieldSecurityRules>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_SetFieldSecurityRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setFieldSecurity(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListFieldSecurity" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listFieldSecurity<Result>(
+        _ message: Crm_V1_ListFieldSecurityRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_FieldSecurityRules>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_ListFieldSecurityRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listFieldSecurity(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -8,7 +8,7 @@ import SwiftProtobuf
 struct Admin: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Manage users, teams, tokens, tenants and sharing (needs an admin token).",
-    subcommands: [Users.self, Teams.self, Tokens.self, Tenants.self, Sharing.self])
+    subcommands: [Users.self, Teams.self, Tokens.self, Tenants.self, Sharing.self, FieldSecurityCommand.self])
 
   static func role(_ text: String) throws -> Crm_V1_Role {
     let roles: [String: Crm_V1_Role] = [
@@ -276,21 +276,12 @@ extension Admin {
       abstract: "Set how a record type is shared: public_read (default) or private.",
       discussion: "Example: crm admin sharing account private")
     @OptionGroup var client: ClientOptions
-    @Argument(help: "account, contact, lead, opportunity or task.") var recordType: String
+    @Argument(help: "account, contact, lead, opportunity, interaction, task or ticket.") var recordType: String
     @Argument(help: "public_read or private.") var mode: String
 
     func run() async throws {
       try await runReportingErrors {
-        let type: Crm_V1_RecordType
-        switch recordType {
-        case "account": type = .account
-        case "contact": type = .contact
-        case "lead": type = .lead
-        case "opportunity": type = .opportunity
-        case "task": type = .task
-        case "ticket": type = .ticket
-        default: throw ValidationError("record type must be account, contact, lead, opportunity, task or ticket")
-        }
+        let type = try RecordTypeName.parse(recordType)
         guard mode == "public_read" || mode == "private" else { throw ValidationError("mode must be public_read or private") }
         let tenant = try await client.withClient { client, metadata in
           try await Crm_V1_AdminService.Client(wrapping: client).setSharingRule(
@@ -302,6 +293,71 @@ extension Admin {
         }
         if client.json { return print(try Output.json(tenant)) }
         for rule in tenant.sharingRules { print("\(Output.name(rule.recordType)): \(Output.name(rule.mode))") }
+      }
+    }
+  }
+
+  struct FieldSecurityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "field-security",
+      abstract: "Which fields a role may only read, or not see at all (admins are never restricted).",
+      discussion: """
+        crm admin field-security set sales_rep account annual_revenue hidden
+        crm admin field-security set integration account description read_only
+        crm admin field-security set sales_rep account annual_revenue editable   # removes the rule
+        crm admin field-security list
+        """,
+      subcommands: [Set.self, List.self])
+
+    static let levels: [String: Crm_V1_FieldAccess] = ["editable": .editable, "read_only": .readOnly, "hidden": .hidden]
+
+    static func print(_ rules: Crm_V1_FieldSecurityRules, json: Bool) throws {
+      if json { return try Output.printJSON(rules.rules) }
+      Output.printTable(
+        ["ROLE", "RECORD", "FIELD", "ACCESS"],
+        rules.rules.map { [Output.name($0.role), Output.name($0.recordType), $0.field, Output.name($0.access)] })
+    }
+
+    struct Set: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(abstract: "Set how a role may treat one field.")
+      @OptionGroup var client: ClientOptions
+      @Argument(help: "manager, sales_rep, service_agent or integration.") var role: String
+      @Argument(help: "account, contact, lead, opportunity, interaction, task or ticket.") var recordType: String
+      @Argument(help: "The field as the API names it, e.g. annual_revenue.") var field: String
+      @Argument(help: "editable, read_only or hidden.") var access: String
+
+      func run() async throws {
+        try await runReportingErrors {
+          guard let level = FieldSecurityCommand.levels[access] else {
+            throw ValidationError("access must be editable, read_only or hidden")
+          }
+          let request = Crm_V1_SetFieldSecurityRequest.with {
+            $0.rule = .with {
+              $0.role = (try? Admin.role(role)) ?? .unspecified
+              $0.recordType = (try? RecordTypeName.parse(recordType)) ?? .unspecified
+              $0.field = field
+              $0.access = level
+            }
+          }
+          let rules = try await client.withClient { grpc, metadata in
+            try await Crm_V1_AdminService.Client(wrapping: grpc).setFieldSecurity(request, metadata: metadata)
+          }
+          try FieldSecurityCommand.print(rules, json: client.json)
+        }
+      }
+    }
+
+    struct List: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(abstract: "The tenant's field security rules.")
+      @OptionGroup var client: ClientOptions
+
+      func run() async throws {
+        try await runReportingErrors {
+          let rules = try await client.withClient { grpc, metadata in
+            try await Crm_V1_AdminService.Client(wrapping: grpc).listFieldSecurity(.init(), metadata: metadata)
+          }
+          try FieldSecurityCommand.print(rules, json: client.json)
+        }
       }
     }
   }

@@ -17,6 +17,7 @@ struct WebhookTests {
   /// A server with the change feed running, a real HTTP receiver on loopback, and a dispatcher on a
   /// manual delivery clock that the test drives pass by pass.
   struct Harness: Sendable {
+    let client: GRPCClient<HTTP2ClientTransport.Posix>
     let tenant: TestTenant
     let admin: Metadata
     let webhooks: Crm_V1_WebhookService.Client<HTTP2ClientTransport.Posix>
@@ -87,7 +88,8 @@ struct WebhookTests {
       try await TestServer.withClient(feed: true, webhooks: dispatcher) { client in
         try await body(
           Harness(
-            tenant: tenant, admin: TestServer.auth(tenant.adminSecret), webhooks: Crm_V1_WebhookService.Client(wrapping: client),
+            client: client, tenant: tenant, admin: TestServer.auth(tenant.adminSecret),
+            webhooks: Crm_V1_WebhookService.Client(wrapping: client),
             leads: Crm_V1_LeadService.Client(wrapping: client), changes: Crm_V1_ChangeService.Client(wrapping: client),
             receiver: receiver, dispatcher: dispatcher, clock: clock))
       }
@@ -406,6 +408,39 @@ struct WebhookTests {
         let metadata = id == theirs.webhook.id ? integration : h.admin
         #expect(try await h.webhooks.getWebhook(.with { $0.id = id }, metadata: metadata).cursor == last)
       }
+    }
+  }
+
+  @Test("a payload carries only the fields its owner's role may see")
+  func payloadFieldSecurity() async throws {
+    try await Self.withHarness { h in
+      let (_, integrationSecret) = try await h.tenant.makeUser(.integration)
+      _ = try await Crm_V1_AdminService.Client(wrapping: h.client).setFieldSecurity(
+        FieldSecurityTests.rule(.integration, .lead, "description", .hidden), metadata: h.admin)
+      let theirs = try await h.subscribe(["lead.*"], metadata: TestServer.auth(integrationSecret))
+      let lead = try await h.createLead("Private")
+      _ = try await h.leads.updateLead(
+        .with {
+          $0.lead = .with {
+            $0.id = lead.id
+            $0.description_p = "only for admins"
+            $0.title = "CFO"
+          }
+          $0.updateMask = .with { $0.paths = ["description", "title"] }
+        }, metadata: h.admin)
+      try await h.deliver(until: 2)
+      let requests = h.receiver.requests
+      #expect(requests.count == 2)
+      for request in requests {
+        let id = request.header("webhook-id")!, timestamp = request.header("webhook-timestamp")!
+        #expect(
+          request.header("webhook-signature")
+            == Self.signature(secret: theirs.secret, id: id, timestamp: timestamp, body: request.body))
+        #expect(!String(decoding: request.body, as: UTF8.self).contains("only for admins"))
+      }
+      let changes =
+        (requests[1].json?["data"] as? [String: Any]).flatMap { $0["change"] as? [String: Any] }?["changes"] as? [[String: Any]]
+      #expect(changes?.compactMap { $0["field"] as? String } == ["title"], "the update arrives, without its hidden change")
     }
   }
 

@@ -23,13 +23,16 @@ public struct Principal: Sendable, Hashable {
   public var captureScope: CaptureScope?
   /// The shared pools the caller is a member of, and whether as the pool's admin.
   public var pools: [UUID: Bool]
+  /// The fields the caller's role may not see or edit (``FieldSecurity/unrestricted`` for admins).
+  public var fieldSecurity: FieldSecurity
 
   /// Makes a principal.
   public init(
     tenantID: UUID, userID: UUID, role: Role, ownersInHierarchy: Set<UUID>,
     sharing: [RecordType: SharingMode] = [:], isSystemTenant: Bool = false, captureScope: CaptureScope? = nil,
-    pools: [UUID: Bool] = [:]
+    pools: [UUID: Bool] = [:], fieldSecurity: FieldSecurity = .unrestricted
   ) {
+    self.fieldSecurity = role == .admin ? .unrestricted : fieldSecurity
     self.captureScope = captureScope
     self.pools = pools
     self.tenantID = tenantID

@@ -46,6 +46,12 @@ public struct ImportMapping<Fields: ImportableFields>: Sendable {
     self.targets = targets
   }
 
+  /// Each mapped column and the record fields it fills (as the API names them), for checking them
+  /// against field-level security.
+  public var mappedColumns: [(column: String, fields: [String])] {
+    zip(columns, targets).compactMap { column, target in target.map { (column, $0.paths) } }
+  }
+
   /// The fields of one row, normalized, with the fields its non-empty cells set (an upsert changes
   /// those only: an empty cell never erases a value), or the row's problems (field, column, reason).
   public func fields(_ values: [String]) -> Result<ImportedRow<Fields>, ImportRowErrors> {

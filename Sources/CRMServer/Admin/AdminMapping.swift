@@ -1,5 +1,6 @@
 import CRMCore
 import CRMProto
+import CRMStore
 import Foundation
 import SwiftProtobuf
 
@@ -82,6 +83,25 @@ extension Role {
         field, "must be one of ROLE_ADMIN, ROLE_MANAGER, ROLE_SALES_REP, ROLE_SERVICE_AGENT, ROLE_INTEGRATION", reason: "REQUIRED"
       )
       return nil
+    }
+  }
+}
+
+extension Crm_V1_FieldSecurityRules {
+  init(_ rules: [AccessStore.FieldRule]) {
+    self.init()
+    self.rules = rules.map { rule in
+      .with {
+        $0.role = Crm_V1_Role(rule.role)
+        $0.recordType = Crm_V1_RecordType(rule.recordType)
+        $0.field = rule.field
+        $0.access =
+          switch rule.access {
+          case .editable: .editable
+          case .readOnly: .readOnly
+          case .hidden: .hidden
+          }
+      }
     }
   }
 }

@@ -58,6 +58,51 @@ public struct AdminService: Crm_V1_AdminService.SimpleServiceProtocol {
     return Crm_V1_Tenant(tenant)
   }
 
+  /// Sets how a role may treat one field of a record type.
+  public func setFieldSecurity(request: Crm_V1_SetFieldSecurityRequest, context: ServerContext) async throws
+    -> Crm_V1_FieldSecurityRules
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let rule = request.rule
+    let role = Role(rule.role, field: "rule.role", into: &violations)
+    if role == .admin { violations.add("rule.role", "admins are never restricted (they set field security)", reason: "INVALID") }
+    let type = RecordType(rule.recordType, field: "rule.record_type", into: &violations)
+    if let type {
+      let fields = FieldGuard.shared.fields(of: type)
+      if !fields.contains(rule.field) {
+        violations.add(
+          "rule.field",
+          "\(type.rawValue) has no field \"\(rule.field.prefix(64))\" (use the API's field name, e.g. \"description\")",
+          reason: "UNKNOWN_FIELD")
+      } else if FieldGuard.unrestrictable.contains(rule.field) {
+        violations.add("rule.field", "\(rule.field) identifies the record and cannot be restricted", reason: "INVALID")
+      }
+    }
+    let level: FieldAccess? =
+      switch rule.access {
+      case .editable: .editable
+      case .readOnly: .readOnly
+      case .hidden: .hidden
+      case .unspecified, .UNRECOGNIZED: nil
+      }
+    if level == nil { violations.add("rule.access", "must be EDITABLE, READ_ONLY or HIDDEN", reason: "REQUIRED") }
+    try violations.check()
+    let rules = try await access.setFieldAccess(
+      .init(role: role!, recordType: type!, field: rule.field, access: level!), principal: call.principal)
+    // Principals carry their field security: this node's cached ones are stale now.
+    authenticator.invalidateAll()
+    return Crm_V1_FieldSecurityRules(rules)
+  }
+
+  /// The tenant's field-level security.
+  public func listFieldSecurity(request: Crm_V1_ListFieldSecurityRequest, context: ServerContext) async throws
+    -> Crm_V1_FieldSecurityRules
+  {
+    let call = try RequestContext.require()
+    return Crm_V1_FieldSecurityRules(try await access.fieldRules(principal: call.principal))
+  }
+
   /// Creates a user.
   public func createUser(request: Crm_V1_CreateUserRequest, context: ServerContext) async throws -> Crm_V1_User {
     let call = try RequestContext.require()

@@ -100,11 +100,17 @@ public struct RequestInterceptor: ServerInterceptor {
       }
       let requestContext = RequestContext(principal: principal, requestID: requestID)
       let origin = try Self.clientOrigin(from: request.metadata)
+      // Field-level security, for every service at once: writes the role may not make are refused,
+      // and what it may not see leaves no response.
+      let security = principal.fieldSecurity
+      let guarded =
+        security.isEmpty ? request : FieldGuard.shared.guarding(request, method: context.descriptor.method, security: security)
       var response = try await RequestContext.$current.withValue(requestContext) {
         try await Database.$remainingTime.withValue(remaining) {
-          try await ChangeLog.$clientOrigin.withValue(origin) { try await next(request, context) }
+          try await ChangeLog.$clientOrigin.withValue(origin) { try await next(guarded, context) }
         }
       }
+      if !security.isEmpty { response = FieldGuard.shared.redacting(response, security: security) }
       // A streaming handler runs in the response's producer, after this returns: give it the same
       // context, and map what it throws like any other error.
       if case .success(var contents) = response.accepted {

@@ -42,6 +42,7 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
             throw Self.missingHeader
           }
           let (header, mapping) = try message.domain()
+          try mapping.checkFieldSecurity(changeContext.principal.fieldSecurity, type: header.recordType)
           await steps.send(.begin(header))
           while let next = try await iterator.next() {
             try Task.checkCancellation()
@@ -159,6 +160,24 @@ enum AnyImportMapping {
   case lead(ImportMapping<LeadFields>)
   case contact(ImportMapping<ContactFields>)
   case account(ImportMapping<AccountFields>)
+
+  /// Refuses a mapping that fills a field the caller's role may not edit: the import's resolved columns
+  /// (aliases included) are only known here, past the interceptor's check of the request message.
+  func checkFieldSecurity(_ security: FieldSecurity, type: RecordType) throws {
+    guard !security.isEmpty else { return }
+    let columns: [(column: String, fields: [String])]
+    switch self {
+    case .lead(let mapping): columns = mapping.mappedColumns
+    case .contact(let mapping): columns = mapping.mappedColumns
+    case .account(let mapping): columns = mapping.mappedColumns
+    }
+    for (column, fields) in columns {
+      for field in fields where security.access(type, field) != .editable {
+        throw CRMError.permissionDenied(
+          "header.columns: column \"\(column.prefix(64))\" fills \(type.rawValue).\(field), which your role may not edit")
+      }
+    }
+  }
 
   /// Maps `rows` to fields and prepares their records now; the returned closure writes them (one
   /// transaction).

@@ -196,7 +196,8 @@ public final class WebhookDispatcher: Service {
 
   /// Sends `event` as attempt `number` and records how it went; true when it was delivered.
   func attempt(_ event: ChangeEvent, number: Int, target: WebhookTarget) async throws -> Bool {
-    let outcome = await sender.send(event, to: target.definition.url, secrets: target.secrets)
+    let outcome = await sender.send(
+      event, to: target.definition.url, secrets: target.secrets, security: target.owner?.fieldSecurity ?? .unrestricted)
     let decision: WebhookDecision
     if outcome.succeeded {
       decision = .delivered
@@ -231,7 +232,7 @@ public final class WebhookDispatcher: Service {
       throw CRMError.failedPrecondition(
         "the event has left the change feed (older than its retention) or the owner's sight; it cannot be sent again")
     }
-    let outcome = await sender.send(event, to: url, secrets: secrets)
+    let outcome = await sender.send(event, to: url, secrets: secrets, security: owner.fieldSecurity)
     return try await store.recordRedelivery(outcome, of: event, subscription: subscription, principal: principal)
   }
 }

@@ -44,25 +44,26 @@ public final class WebhookSender: Sendable {
   }
 
   /// The request body for a feed event: `{"type", "timestamp", "data"}`, with `data` the event as
-  /// `ListChanges` returns it, in protobuf's JSON mapping.
-  static func body(for event: ChangeEvent) -> [UInt8] {
-    let data = (try? Crm_V1_ChangeEvent(event).jsonString()) ?? "{}"
+  /// `ListChanges` returns it to the subscription's owner (field security applied), in protobuf's JSON
+  /// mapping.
+  static func body(for event: ChangeEvent, security: FieldSecurity) throws -> [UInt8] {
+    let data = try FieldGuard.shared.redact(Crm_V1_ChangeEvent(event), security: security).jsonString()
     let type = WebhookEventType.name(event.entry.recordType, event.entry.operation)
     return Array("{\"type\":\"\(type)\",\"timestamp\":\"\(event.commitTime.rfc3339)\",\"data\":\(data)}".utf8)
   }
 
-  /// One attempt to deliver `event` to `url`, signed with each of `secrets`. Never throws: whatever
-  /// goes wrong is the attempt's outcome.
-  public func send(_ event: ChangeEvent, to url: WebhookURL, secrets: [String]) async -> WebhookAttempt {
+  /// One attempt to deliver `event` to `url`, signed with each of `secrets`, carrying what `security`
+  /// (the owner's) lets through. Never throws: whatever goes wrong is the attempt's outcome.
+  public func send(_ event: ChangeEvent, to url: WebhookURL, secrets: [String], security: FieldSecurity) async -> WebhookAttempt {
     let id = FeedCursor.text(event.position)
     let timestamp = clock().seconds
-    let body = Self.body(for: event)
     let started = ContinuousClock.now
     func elapsed() -> Int {
       let (seconds, attoseconds) = (ContinuousClock.now - started).components
       return Int(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
     do {
+      let body = try Self.body(for: event, security: security)
       if !allowPrivateAddresses { try await Self.requirePublic(url) }
       var request = HTTPClientRequest(url: url.text)
       request.method = .POST

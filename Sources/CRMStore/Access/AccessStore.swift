@@ -67,7 +67,83 @@ public struct AccessStore: Sendable {
     return Principal(
       tenantID: tenantID, userID: userID, role: role,
       ownersInHierarchy: Set(try subordinates.rows.map { try $0.decode("id", as: UUID.self) }),
-      sharing: sharing, isSystemTenant: isSystemTenant, captureScope: captureScope, pools: pools)
+      sharing: sharing, isSystemTenant: isSystemTenant, captureScope: captureScope, pools: pools,
+      fieldSecurity: role == .admin ? .unrestricted : try fieldSecurity(connection, tenantID: tenantID, role: role))
+  }
+
+  /// A role's field-level security in a tenant.
+  static func fieldSecurity(_ connection: PostgresConnection, tenantID: UUID, role: Role) throws -> FieldSecurity {
+    var rules: [RecordType: [String: FieldAccess]] = [:]
+    for row in try connection.query(
+      "SELECT record_type, field, access FROM field_security WHERE tenant_id = \(tenantID) AND role = \(role.rawValue)"
+    ).rows {
+      guard let type = RecordType(rawValue: try row.decode("record_type")),
+        let access = FieldAccess(rawValue: try row.decode("access"))
+      else { continue }
+      rules[type, default: [:]][try row.decode("field")] = access
+    }
+    return FieldSecurity(rules: rules)
+  }
+
+  /// One rule of field-level security.
+  public struct FieldRule: Sendable, Hashable {
+    public var role: Role
+    public var recordType: RecordType
+    public var field: String
+    public var access: FieldAccess
+
+    /// A rule.
+    public init(role: Role, recordType: RecordType, field: String, access: FieldAccess) {
+      self.role = role
+      self.recordType = recordType
+      self.field = field
+      self.access = access
+    }
+  }
+
+  /// Sets how a role may treat a field (admins only); `editable` removes the restriction. Validating
+  /// that the field exists is the API's job (it knows the messages). Returns the tenant's rules.
+  public func setFieldAccess(_ rule: FieldRule, principal: Principal) async throws -> [FieldRule] {
+    try principal.requireAdmin()
+    guard rule.role != .admin else {
+      throw CRMError.invalid("role", "admins are never restricted (they set field security)", reason: "INVALID")
+    }
+    return try await database.withTenant(principal.tenantID) { connection in
+      if rule.access == .editable {
+        try connection.query(
+          """
+          DELETE FROM field_security WHERE tenant_id = \(principal.tenantID) AND role = \(rule.role.rawValue)
+            AND record_type = \(rule.recordType.rawValue) AND field = \(rule.field)
+          """)
+      } else {
+        try connection.query(
+          """
+          INSERT INTO field_security (tenant_id, role, record_type, field, access, updated_by)
+          VALUES (\(principal.tenantID), \(rule.role.rawValue), \(rule.recordType.rawValue), \(rule.field),
+            \(rule.access.rawValue), \(principal.userID))
+          ON CONFLICT (tenant_id, role, record_type, field)
+          DO UPDATE SET access = EXCLUDED.access, updated_at = now(), updated_by = EXCLUDED.updated_by
+          """)
+      }
+      return try Self.fieldRules(connection, tenantID: principal.tenantID)
+    }
+  }
+
+  /// The tenant's field-level security rules (admins only), by role, record type and field.
+  public func fieldRules(principal: Principal) async throws -> [FieldRule] {
+    try principal.requireAdmin()
+    return try await database.withTenant(principal.tenantID) { try Self.fieldRules($0, tenantID: principal.tenantID) }
+  }
+
+  static func fieldRules(_ connection: PostgresConnection, tenantID: UUID) throws -> [FieldRule] {
+    try connection.query(
+      "SELECT role, record_type, field, access FROM field_security WHERE tenant_id = \(tenantID) ORDER BY role, record_type, field"
+    ).rows.compactMap { row in
+      guard let role = Role(rawValue: try row.decode("role")), let type = RecordType(rawValue: try row.decode("record_type")),
+        let access = FieldAccess(rawValue: try row.decode("access"))
+      else { return nil }
+      return FieldRule(role: role, recordType: type, field: try row.decode("field"), access: access)
+    }
   }
 
   /// The principal of an active user of the tenant, as a bearer token of theirs would authenticate

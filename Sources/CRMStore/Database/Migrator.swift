@@ -70,6 +70,7 @@ public struct Migrator: Sendable {
     ("0033_change_feed.sql", PackageResources._033_change_feed_sql),
     ("0034_change_feed_retention.sql", PackageResources._034_change_feed_retention_sql),
     ("0035_webhooks.sql", PackageResources._035_webhooks_sql),
+    ("0036_field_security.sql", PackageResources._036_field_security_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
