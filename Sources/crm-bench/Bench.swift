@@ -25,7 +25,11 @@ struct Bench: AsyncParsableCommand {
                  `k` for k in 0..<pool), so the duplicate check finds existing leads on every call
         claim    --concurrency reps (made for the run) claim from a pool of --pool-records leads at random;
                  reports successful claims per second, conflicts, and double claims (must be 0)
-      Each of --concurrency workers keeps one call in flight on a shared HTTP/2 connection pool.
+        feed-lag follows StreamChanges from the feed's end for --duration seconds and reports events per
+                 second and each event's lag (arrival here minus its commit time in PostgreSQL)
+      Each of --concurrency workers keeps one call in flight on a shared HTTP/2 connection pool; with
+      --rate, the workers together start that many calls a second instead (open loop: a call's latency
+      counts from when it was due, so a stalled server shows as latency, not as fewer calls).
 
       Example:
         crm-bench --scenario get --concurrency 16 --duration 20 --warmup 3
@@ -44,6 +48,8 @@ struct Bench: AsyncParsableCommand {
   @Option(help: "HTTP/2 connections to spread the workers over.") var connections: Int = 2
   @Option(help: "For claim: leads in the pool.") var poolRecords: Int = 10_000
   @Option(help: "For create-duplicate: how many seeded phone numbers to draw from.") var phonePool: Int = 0
+  @Option(help: "Calls a second across all workers (open loop); 0: as fast as each worker can (closed loop).")
+  var rate: Double = 0
   @Flag(help: "Print one JSON object instead of text.") var json = false
 
   func run() async throws {
@@ -80,6 +86,15 @@ struct Bench: AsyncParsableCommand {
       try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: .plaintext)
     }
     let clients = transports.map { GRPCClient(transport: $0) }
+    if scenario == "feed-lag" {
+      let report = try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await clients[0].runConnections() }
+        defer { for client in clients { client.beginGracefulShutdown() } }
+        return try await FeedLag.follow(client: clients[0], metadata: metadata, duration: .milliseconds(Int(duration * 1000)))
+      }
+      print(report.report(json: json))
+      return
+    }
     let result = try await withThrowingTaskGroup(of: Void.self) { group in
       for client in clients { group.addTask { try await client.runConnections() } }
       defer { for client in clients { client.beginGracefulShutdown() } }
@@ -89,9 +104,12 @@ struct Bench: AsyncParsableCommand {
         scenario: scenario, client: clients[0], metadata: metadata, workers: concurrency, poolRecords: poolRecords)
       let load = Load(
         scenario: scenario, clients: clients, metadata: metadata, ids: ids, people: people, setup: setup,
-        phonePool: phonePool, concurrency: concurrency, warmup: .milliseconds(Int(warmup * 1000)), duration: .milliseconds(Int(duration * 1000)))
+        phonePool: phonePool, concurrency: concurrency, rate: rate, warmup: .milliseconds(Int(warmup * 1000)),
+        duration: .milliseconds(Int(duration * 1000)))
       var outcome = try await load.run()
-      if scenario == "claim" { outcome.extra = try await setup.claimCheck(client: clients[0], metadata: metadata, outcome: outcome) }
+      if scenario == "claim" {
+        outcome.extra = try await setup.claimCheck(client: clients[0], metadata: metadata, outcome: outcome)
+      }
       return outcome
     }
     print(result.report(json: json, scenario: scenario, concurrency: concurrency))
@@ -99,7 +117,7 @@ struct Bench: AsyncParsableCommand {
 
   static let scenarios = [
     "get", "create", "health", "capture", "find-duplicates", "convert", "move-stage", "claim", "create-duplicate",
-    "create-ticket", "add-comment", "list-tickets",
+    "create-ticket", "add-comment", "list-tickets", "feed-lag",
   ]
 
   func sampleIDs(client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata) async throws -> [String] {
@@ -131,6 +149,8 @@ struct Load: Sendable {
   /// For create-duplicate: how many seeded phone numbers there are.
   let phonePool: Int
   let concurrency: Int
+  /// Calls a second across all workers; 0 for closed loop.
+  let rate: Double
   let warmup: Duration
   let duration: Duration
 
@@ -153,7 +173,9 @@ struct Load: Sendable {
     try await withThrowingTaskGroup(of: Outcome.self) { group in
       for worker in 0..<concurrency {
         let client = clients[worker % clients.count]
-        group.addTask { try await work(worker: worker, client: client, measureFrom: measureFrom, stopAt: stopAt) }
+        group.addTask {
+          try await work(worker: worker, client: client, start: start, measureFrom: measureFrom, stopAt: stopAt)
+        }
       }
       for try await outcome in group {
         total.histogram.add(outcome.histogram)
@@ -167,8 +189,8 @@ struct Load: Sendable {
   }
 
   func work(
-    worker: Int, client: GRPCClient<HTTP2ClientTransport.Posix>, measureFrom: ContinuousClock.Instant,
-    stopAt: ContinuousClock.Instant
+    worker: Int, client: GRPCClient<HTTP2ClientTransport.Posix>, start: ContinuousClock.Instant,
+    measureFrom: ContinuousClock.Instant, stopAt: ContinuousClock.Instant
   ) async throws -> Outcome {
     let accounts = Crm_V1_AccountService.Client(wrapping: client)
     let health = Grpc_Health_V1_Health.Client(wrapping: client)
@@ -183,8 +205,16 @@ struct Load: Sendable {
     var sequence = 0
     var reported = false
     var moves = 0
+    var calls = 0
     while true {
       var began = ContinuousClock.now
+      if rate > 0 {
+        // This worker's next slot in the shared schedule; latency counts from it.
+        let due = start + .nanoseconds(Int64(Double(calls * concurrency + worker) / rate * 1e9))
+        calls += 1
+        if due > began { try await Task.sleep(until: due, clock: .continuous) }
+        began = due
+      }
       if began >= stopAt { return outcome }
       var failed = false
       do {
@@ -508,6 +538,79 @@ struct Setup: Sendable {
       token = page.nextPageToken
     } while !token.isEmpty
     let consistent = left == poolLeads.count - Set(outcome.won).count
-    return #","conflicts":\#(outcome.conflicts),"claimed_total":\#(Set(outcome.won).count),"double_claims":\#(doubles),"pool_left":\#(left),"consistent":\#(consistent)"#
+    return
+      #","conflicts":\#(outcome.conflicts),"claimed_total":\#(Set(outcome.won).count),"double_claims":\#(doubles),"pool_left":\#(left),"consistent":\#(consistent)"#
+  }
+}
+
+/// The feed-lag scenario: how far behind commit the change feed reaches a streaming consumer.
+enum FeedLag {
+  struct Report {
+    var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+    var first: ContinuousClock.Instant?
+    var last: ContinuousClock.Instant?
+
+    func report(json: Bool) -> String {
+      let span = first.flatMap { first in last.map { $0 - first } } ?? .zero
+      let seconds = max(Double(span.components.seconds) + Double(span.components.attoseconds) / 1e18, 1e-9)
+      let rate = histogram.totalCount > 1 ? Double(histogram.totalCount - 1) / seconds : 0
+      func ms(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1000 }
+      if json {
+        return String(
+          format:
+            #"{"scenario":"feed-lag","events":%llu,"events_per_s":%.1f,"lag_p50_ms":%.1f,"lag_p90_ms":%.1f,"lag_p99_ms":%.1f,"lag_max_ms":%.1f}"#,
+          histogram.totalCount, rate, ms(50), ms(90), ms(99), Double(histogram.max) / 1000)
+      }
+      return String(
+        format: "feed-lag: %llu events, %.1f events/s, lag p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms",
+        histogram.totalCount, rate, ms(50), ms(90), ms(99), Double(histogram.max) / 1000)
+    }
+  }
+
+  /// Follows the feed from its current end for `duration`.
+  static func follow(client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata, duration: Duration) async throws
+    -> Report
+  {
+    let changes = Crm_V1_ChangeService.Client(wrapping: client)
+    var cursor = ""
+    while true {
+      let page = try await changes.listChanges(
+        .with {
+          $0.cursor = cursor; $0.pageSize = 1000
+        }, metadata: metadata)
+      if page.nextCursor == cursor { break }
+      cursor = page.nextCursor
+    }
+    let start = cursor
+    return try await withThrowingTaskGroup(of: Report?.self) { group in
+      group.addTask {
+        try await changes.streamChanges(.with { $0.cursor = start }, metadata: metadata) { response in
+          var report = Report()
+          do {
+            for try await event in response.messages {
+              let now = Date().timeIntervalSince1970
+              let committed = Double(event.commitTime.seconds) + Double(event.commitTime.nanos) / 1e9
+              report.histogram.record(UInt64(max(0, (now - committed) * 1_000_000)))
+              let arrived = ContinuousClock.now
+              if report.first == nil { report.first = arrived }
+              report.last = arrived
+              if Task.isCancelled { break }
+            }
+          } catch is CancellationError {
+          } catch let error as RPCError where error.code == .cancelled {
+          }
+          return report
+        }
+      }
+      group.addTask {
+        try await Task.sleep(for: duration)
+        return nil
+      }
+      _ = try await group.next()
+      group.cancelAll()
+      var result = Report()
+      while let next = try await group.next() { if let next { result = next } }
+      return result
+    }
   }
 }

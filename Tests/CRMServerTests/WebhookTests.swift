@@ -27,10 +27,30 @@ struct WebhookTests {
     let dispatcher: WebhookDispatcher
     let clock: ManualWallClock
 
-    /// Runs dispatcher passes until the receiver holds `count` requests.
-    func deliver(until count: Int) async throws {
+    struct UnexpectedFailure: Error, CustomStringConvertible {
+      var description: String
+    }
+
+    /// Runs dispatcher passes until the receiver holds `count` requests. Unless the test makes
+    /// attempts fail on purpose, a failed attempt ends the wait at once with its error (the manual
+    /// clock would otherwise never make its retry due, and the wait would only time out).
+    func deliver(until count: Int, failuresExpected: Bool = false) async throws {
       try await waitUntil("the receiver to hold \(count) webhook requests") {
         await dispatcher.runOnce()
+        if !failuresExpected {
+          let connection = try TestDatabase.ownerConnection()
+          defer { connection.close() }
+          if let failed = try connection.query(
+            """
+            SELECT event_type, attempts, coalesce(error, '') AS error FROM webhook_deliveries
+            WHERE tenant_id = \(tenant.tenantID) AND status <> 'succeeded' LIMIT 1
+            """
+          ).first {
+            throw UnexpectedFailure(
+              description: "a \(try failed.decode("event_type", as: String.self)) delivery failed: "
+                + (try failed.decode("error", as: String.self)))
+          }
+        }
         return receiver.requests.count >= count
       }
     }
@@ -200,7 +220,7 @@ struct WebhookTests {
       let first = try await h.createLead("First")
       _ = try await h.createLead("Second")
       try await h.feedHolds(2)
-      try await h.deliver(until: 1)
+      try await h.deliver(until: 1, failuresExpected: true)
       var pending = try await h.deliveries(created.webhook.id)
       #expect(pending.count == 1)
       #expect(pending[0].status == .pending && pending[0].attempts == 1 && pending[0].responseStatus == 500)
@@ -211,12 +231,12 @@ struct WebhookTests {
       await h.dispatcher.runOnce()
       #expect(h.receiver.requests.count == 1)
       h.clock.advance(minutes: 1)
-      try await h.deliver(until: 2)
+      try await h.deliver(until: 2, failuresExpected: true)
       pending = try await h.deliveries(created.webhook.id)
       #expect(pending.count == 1 && pending[0].attempts == 2)
       #expect(pending[0].nextAttemptTime.seconds == Self.start.seconds + 60 + 300, "then 5 min")
       h.clock.advance(minutes: 5)
-      try await h.deliver(until: 4)
+      try await h.deliver(until: 4, failuresExpected: true)
       let requests = h.receiver.requests
       #expect(requests.count == 4)
       // The same webhook-id on every attempt (the consumer's idempotency key), then the next event.
@@ -239,14 +259,14 @@ struct WebhookTests {
       let created = try await h.subscribe()
       h.receiver.reply { index in index == 0 ? .status(429, headers: [("Retry-After", "120")]) : .status(200) }
       _ = try await h.createLead("Throttled")
-      try await h.deliver(until: 1)
+      try await h.deliver(until: 1, failuresExpected: true)
       let pending = try await h.deliveries(created.webhook.id)
       #expect(pending[0].nextAttemptTime.seconds == Self.start.seconds + 120)
       h.clock.advance(minutes: 1)
       await h.dispatcher.runOnce()
       #expect(h.receiver.requests.count == 1, "a minute is not yet the two it asked for")
       h.clock.advance(minutes: 1)
-      try await h.deliver(until: 2)
+      try await h.deliver(until: 2, failuresExpected: true)
     }
   }
 
@@ -256,7 +276,7 @@ struct WebhookTests {
       let created = try await h.subscribe()
       h.receiver.reply { index in index == 0 ? .status(410) : .status(200) }
       _ = try await h.createLead("Gone")
-      try await h.deliver(until: 1)
+      try await h.deliver(until: 1, failuresExpected: true)
       var webhook = try await h.webhooks.getWebhook(.with { $0.id = created.webhook.id }, metadata: h.admin)
       #expect(!webhook.active && webhook.disabledReason.contains("410"))
       _ = try await h.createLead("While off")
@@ -273,7 +293,7 @@ struct WebhookTests {
           $0.updateMask = .with { $0.paths = ["active"] }
         }, metadata: h.admin)
       #expect(webhook.active && webhook.disabledReason.isEmpty)
-      try await h.deliver(until: 3)
+      try await h.deliver(until: 3, failuresExpected: true)
       let ids = h.receiver.requests.compactMap { $0.header("webhook-id") }
       #expect(ids[0] == ids[1] && ids[2] != ids[0], "the stopped event again, then the next")
       let deliveries = try await h.deliveries(created.webhook.id)
@@ -288,7 +308,7 @@ struct WebhookTests {
       let created = try await h.subscribe()
       h.receiver.reply { index in index == 0 ? .hang : .status(200) }
       _ = try await h.createLead("Slow")
-      try await h.deliver(until: 1)
+      try await h.deliver(until: 1, failuresExpected: true)
       try await waitUntil("the timed-out attempt to be recorded") {
         await h.dispatcher.runOnce()
         return try await h.deliveries(created.webhook.id).first?.status == .pending
@@ -312,13 +332,13 @@ struct WebhookTests {
       let created = try await h.subscribe()
       h.receiver.reply { _ in .status(503) }
       _ = try await h.createLead("Doomed")
-      try await h.deliver(until: 1)
+      try await h.deliver(until: 1, failuresExpected: true)
       var elapsed = 0
       for attempt in 2...10 {
         let wait = WebhookRetrySchedule.waits[attempt - 2].components.seconds
         h.clock.advance(minutes: Int(wait / 60) + 1)
         elapsed += Int(wait / 60) + 1
-        try await h.deliver(until: attempt)
+        try await h.deliver(until: attempt, failuresExpected: true)
       }
       #expect(elapsed / 60 >= 72, "the schedule spans about three days")
       let dead = try await h.deliveries(created.webhook.id, [.dead])

@@ -78,9 +78,14 @@ public struct WebhookService: Crm_V1_WebhookService.SimpleServiceProtocol {
     let patterns =
       mask.contains(.eventTypes)
       ? WebhookEventPattern.parse(webhook.eventTypes, field: "webhook.event_types", into: &violations) : []
-    let description = Self.description(webhook.description_p, into: &violations)
-    let changed = Self.names(webhook.changedFields, field: "webhook.changed_fields", limit: 50, into: &violations)
-    let origins = Self.names(webhook.skipOrigins, field: "webhook.skip_origins", limit: 20, into: &violations)
+    // Only what the mask names is read (and checked).
+    let description = mask.contains(.description) ? Self.description(webhook.description_p, into: &violations) : ""
+    let changed =
+      mask.contains(.changedFields)
+      ? Self.names(webhook.changedFields, field: "webhook.changed_fields", limit: 50, into: &violations) : []
+    let origins =
+      mask.contains(.skipOrigins)
+      ? Self.names(webhook.skipOrigins, field: "webhook.skip_origins", limit: 20, into: &violations) : []
     try violations.check()
     let active = webhook.active
     let updated = try await store.update(id!, expectedVersion: expected, principal: call.principal) { definition in
