@@ -9,6 +9,7 @@
 #
 #   scripts/bench-integration.sh
 #   RATE=500 DURATION=30 IMPORT_ROWS=1000000 scripts/bench-integration.sh
+#   IMPORT_ROWS=0 scripts/bench-integration.sh      # webhooks only
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,6 +55,10 @@ kill -TERM "$sink_pid"
 wait "$sink_pid" || true
 sink=$(cat "$work/sink.json")
 
+feed='{"events":0,"events_per_s":0,"lag_p50_ms":0,"lag_p90_ms":0,"lag_p99_ms":0,"lag_max_ms":0}'
+import_start=0
+import_end=1
+if [ "$import_rows" -gt 0 ]; then
 step "the feed during an import of $import_rows leads"
 python3 scripts/bench/generate_leads.py "$import_rows" "$work/leads.csv" "$work/candidates.csv"
 follow_seconds=$((import_rows / 5000 + 60))
@@ -65,6 +70,7 @@ crm import "$work/leads.csv" --type leads --duplicate-action allow --allow-error
 import_end=$(date +%s.%N)
 wait "$follower"
 feed=$(cat "$work/feed.json")
+fi
 
 python3 - "$create" "$sink" "$feed" "$import_rows" "$import_start" "$import_end" "$rate" <<'PY'
 import json, sys

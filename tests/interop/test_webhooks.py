@@ -4,6 +4,7 @@ import os
 import queue
 import sys
 import threading
+import time
 import uuid
 
 import grpc
@@ -63,9 +64,15 @@ def test_deliveries_verify_with_the_example_and_the_reference_library(channel, a
             webhook_receiver.Verifier(created.secret).verify(headers, body.replace(b"Hook", b"Hack"))
         with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
             reference.verify(body.replace(b"Hook", b"Hack"), headers)
-        deliveries = webhooks.ListWebhookDeliveries(
-            webhooks_pb2.ListWebhookDeliveriesRequest(webhook_id=created.webhook.id), metadata=auth
-        ).deliveries
+        # crmd writes successes down in batches, just after the receiver answered: wait for them.
+        deadline = time.monotonic() + 60
+        while True:
+            deliveries = webhooks.ListWebhookDeliveries(
+                webhooks_pb2.ListWebhookDeliveriesRequest(webhook_id=created.webhook.id), metadata=auth
+            ).deliveries
+            if len(deliveries) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert [d.status for d in deliveries] == [webhooks_pb2.WEBHOOK_DELIVERY_STATUS_SUCCEEDED] * 2
         assert all(d.response_status == 204 for d in deliveries)
         with pytest.raises(grpc.RpcError) as bad:

@@ -139,49 +139,80 @@ public final class WebhookDispatcher: Service {
       guard let start = try await store.settleStart(of: target, node: node) else { return }
       target.webhook.afterPosition = start
     }
-    while !Task.isCancelled && !Task.isShuttingDownGracefully {
-      if let pending = target.pending {
-        guard let event = try await self.event(at: pending.position, principal: owner) else {
-          try await store.abandon(
-            pending, reason: "the event left the change feed (retention) or its owner's sight before it could be delivered",
-            for: target, node: node)
+    // Successes are written down in batches (one statement for up to `batchSize`, at least every
+    // `batchAge`, and always before anything else is written): a node that dies in between sends those
+    // events again, which at-least-once allows, and the endpoint is not kept waiting on the database.
+    var delivered = Delivered()
+    do {
+      while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        if let pending = target.pending {
+          guard let event = try await self.event(at: pending.position, principal: owner) else {
+            try await flush(&delivered, target: target)
+            try await store.abandon(
+              pending, reason: "the event left the change feed (retention) or its owner's sight before it could be delivered",
+              for: target, node: node)
+            target.pending = nil
+            target.webhook.afterPosition = max(target.webhook.afterPosition, pending.position)
+            continue
+          }
+          guard try await attempt(event, number: pending.attempts + 1, target: target, delivered: &delivered) else { return }
           target.pending = nil
-          target.webhook.afterPosition = max(target.webhook.afterPosition, pending.position)
+          target.webhook.afterPosition = max(target.webhook.afterPosition, event.position)
           continue
         }
-        guard try await attempt(event, number: pending.attempts + 1, target: target) else { return }
-        target.pending = nil
-        target.webhook.afterPosition = max(target.webhook.afterPosition, event.position)
-        continue
-      }
-      let after = target.webhook.afterPosition
-      let page: ChangeFeedStore.Page
-      do {
-        page = try await feed.changes(
-          after: after, types: target.definition.recordTypes, pageSize: Self.pageSize, principal: owner)
-      } catch let expired as CursorExpired {
-        try await store.skip(to: expired.oldestResumePosition, for: target, node: node)
-        try await store.disable(
-          target,
-          reason: "it fell behind the change feed's retention: events after cursor \(FeedCursor.text(after)) "
-            + "and up to \(FeedCursor.text(expired.oldestResumePosition)) were pruned before they were delivered; "
-            + "re-read what changed meanwhile, then turn it back on")
-        return
-      }
-      for event in page.events where event.position > target.webhook.afterPosition {
-        let wanted = target.definition.wants(event.entry) {
-          Crm_V1_ChangeEntry.fieldChanges(fromJSON: event.entry.changesJSON).map(\.field)
+        let after = target.webhook.afterPosition
+        let page: ChangeFeedStore.Page
+        do {
+          page = try await feed.changes(
+            after: after, types: target.definition.recordTypes, pageSize: Self.pageSize, principal: owner)
+        } catch let expired as CursorExpired {
+          try await flush(&delivered, target: target)
+          try await store.skip(to: expired.oldestResumePosition, for: target, node: node)
+          try await store.disable(
+            target,
+            reason: "it fell behind the change feed's retention: events after cursor \(FeedCursor.text(after)) "
+              + "and up to \(FeedCursor.text(expired.oldestResumePosition)) were pruned before they were delivered; "
+              + "re-read what changed meanwhile, then turn it back on")
+          return
         }
-        guard wanted else { continue }
-        guard try await attempt(event, number: 1, target: target) else { return }
-        target.webhook.afterPosition = event.position
+        for event in page.events where event.position > target.webhook.afterPosition {
+          let wanted = target.definition.wants(event.entry) {
+            Crm_V1_ChangeEntry.fieldChanges(fromJSON: event.entry.changesJSON).map(\.field)
+          }
+          guard wanted else { continue }
+          guard try await attempt(event, number: 1, target: target, delivered: &delivered) else { return }
+          target.webhook.afterPosition = event.position
+        }
+        guard page.resumeAfter > after else { break }
+        if page.resumeAfter > target.webhook.afterPosition {
+          try await flush(&delivered, target: target)
+          try await store.skip(to: page.resumeAfter, for: target, node: node)
+          target.webhook.afterPosition = page.resumeAfter
+        }
       }
-      guard page.resumeAfter > after else { return }
-      if page.resumeAfter > target.webhook.afterPosition {
-        try await store.skip(to: page.resumeAfter, for: target, node: node)
-        target.webhook.afterPosition = page.resumeAfter
-      }
+      try await flush(&delivered, target: target)
+    } catch {
+      // Whatever went wrong, what was delivered is written down if it still can be.
+      try? await flush(&delivered, target: target)
+      throw error
     }
+  }
+
+  /// Deliveries that succeeded and are not written down yet.
+  struct Delivered {
+    var items: [(event: ChangeEvent, attempt: WebhookAttempt)] = []
+    var since = ContinuousClock.now
+  }
+
+  /// The most successes kept before they are written down, and the longest they wait.
+  static let batchSize = 100
+  static let batchAge: Duration = .milliseconds(500)
+
+  func flush(_ delivered: inout Delivered, target: WebhookTarget) async throws {
+    guard !delivered.items.isEmpty else { return }
+    let items = delivered.items
+    delivered.items.removeAll(keepingCapacity: true)
+    try await store.recordDelivered(items, for: target, node: node)
   }
 
   /// The feed event at `position` as `principal` sees it, or `nil` when it is gone or out of sight.
@@ -194,14 +225,22 @@ public final class WebhookDispatcher: Service {
     }
   }
 
-  /// Sends `event` as attempt `number` and records how it went; true when it was delivered.
-  func attempt(_ event: ChangeEvent, number: Int, target: WebhookTarget) async throws -> Bool {
+  /// Sends `event` as attempt `number` and records how it went (a success into `delivered`, written
+  /// down with the next batch; a failure at once, after the batch); true when it was delivered.
+  func attempt(_ event: ChangeEvent, number: Int, target: WebhookTarget, delivered: inout Delivered) async throws -> Bool {
     let outcome = await sender.send(
       event, to: target.definition.url, secrets: target.secrets, security: target.owner?.fieldSecurity ?? .unrestricted)
-    let decision: WebhookDecision
     if outcome.succeeded {
-      decision = .delivered
-    } else if outcome.gone {
+      if delivered.items.isEmpty { delivered.since = .now }
+      delivered.items.append((event, outcome))
+      if delivered.items.count >= Self.batchSize || ContinuousClock.now - delivered.since >= Self.batchAge {
+        try await flush(&delivered, target: target)
+      }
+      return true
+    }
+    try await flush(&delivered, target: target)
+    let decision: WebhookDecision
+    if outcome.gone {
       decision = .gone
     } else if let wait = WebhookRetrySchedule.wait(afterAttempt: number, jitter: jitter(), retryAfter: outcome.retryAfter) {
       decision = .retry(at: clock() + wait)
@@ -209,15 +248,13 @@ public final class WebhookDispatcher: Service {
       decision = .dead
     }
     try await store.record(outcome, of: event, for: target, decision: decision, node: node)
-    if decision != .delivered {
-      logger.info(
-        "webhook attempt failed",
-        metadata: [
-          "crm.job": "webhooks", "crm.webhook_id": "\(target.webhook.id)", "crm.position": "\(event.position)",
-          "crm.attempt": "\(number)", "crm.decision": "\(decision)", "error": "\(outcome.error ?? "")",
-        ])
-    }
-    return decision == .delivered
+    logger.info(
+      "webhook attempt failed",
+      metadata: [
+        "crm.job": "webhooks", "crm.webhook_id": "\(target.webhook.id)", "crm.position": "\(event.position)",
+        "crm.attempt": "\(number)", "crm.decision": "\(decision)", "error": "\(outcome.error ?? "")",
+      ])
+    return false
   }
 
   /// Sends a delivery's event once more, now, outside the subscription's order, and records it

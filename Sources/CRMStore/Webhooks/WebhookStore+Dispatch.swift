@@ -140,6 +140,55 @@ extension WebhookStore {
     }
   }
 
+  /// Records a run of successful attempts for the leased subscription and moves its cursor past the
+  /// last, in one statement; throws ``WebhookLeaseLost`` (writing nothing) when `node` no longer
+  /// holds the lease.
+  public func recordDelivered(
+    _ items: [(event: ChangeEvent, attempt: WebhookAttempt)], for target: WebhookTarget, node: String
+  ) async throws {
+    guard let last = items.map(\.event.position).max() else { return }
+    let tenant = target.tenantID
+    let at = now()
+    let seconds = Int(Self.lease.components.seconds)
+    // Ascending with the positions, so the deliveries list (newest first, by id) keeps their order.
+    let ids = items.map { _ in UUID.v7() }.sorted { $0.uuidString < $1.uuidString }
+    let positions = items.map(\.event.position)
+    let types = items.map { WebhookEventType.name($0.event.entry.recordType, $0.event.entry.operation) }
+    let recordTypes = items.map(\.event.entry.recordType.rawValue)
+    let records = items.map(\.event.entry.recordID)
+    let statuses = items.map { $0.attempt.responseStatus ?? 0 }
+    let latencies = items.map(\.attempt.latencyMilliseconds)
+    let bodies = items.map { String(($0.attempt.responseBody ?? "").prefix(WebhookAttempt.bodyLimit)) }
+    try await database.withTenant(tenant) { connection in
+      let updated = try connection.query(
+        """
+        WITH u AS (
+          SELECT * FROM unnest(\(ids)::uuid[], \(positions)::bigint[], \(types)::text[], \(recordTypes)::text[],
+            \(records)::uuid[], \(statuses)::int[], \(latencies)::int[], \(bodies)::text[])
+            AS u (id, position, event_type, record_type, record_id, status, latency, body)
+        ), d AS (
+          INSERT INTO webhook_deliveries AS w (tenant_id, id, subscription_id, position, event_type, record_type, record_id,
+            status, attempts, response_status, latency_ms, response_body, created_at, updated_at)
+          SELECT \(tenant), u.id, \(target.webhook.id), u.position, u.event_type, u.record_type, u.record_id, 'succeeded', 1,
+            u.status, u.latency, nullif(u.body, ''), \(at)::timestamptz, \(at)::timestamptz
+          FROM u
+          ON CONFLICT (tenant_id, subscription_id, position) WHERE NOT is_redelivery DO UPDATE SET
+            status = 'succeeded', attempts = w.attempts + 1, next_attempt_at = NULL,
+            response_status = EXCLUDED.response_status, latency_ms = EXCLUDED.latency_ms, error = NULL,
+            response_body = EXCLUDED.response_body, updated_at = EXCLUDED.updated_at
+          RETURNING w.id, w.attempts, w.response_status, w.latency_ms
+        ), a AS (
+          INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, attempted_at, response_status, latency_ms)
+          SELECT \(tenant), d.id, d.attempts, \(at)::timestamptz, d.response_status, d.latency_ms FROM d
+        )
+        UPDATE webhook_subscriptions SET after_position = greatest(after_position, \(last)), next_attempt_at = NULL,
+          lease_until = clock_timestamp() + make_interval(secs => \(seconds))
+        WHERE tenant_id = \(tenant) AND id = \(target.webhook.id) AND lease_owner = \(node) AND is_active
+        """)
+      guard updated.affectedRows == 1 else { throw WebhookLeaseLost() }
+    }
+  }
+
   /// For a subscription made for "what commits from now on": once the feed has copied every change
   /// that committed before it was made, moves it past those and returns where it now starts; `nil`
   /// while the feed has not got that far (deliver nothing yet).
