@@ -53,8 +53,8 @@ enum TestServer {
     defer { feedTask?.cancel() }
     if feed {
       let job = ChangeFeedJob(
-        connectionString: database.configuration.connectionString, interval: .milliseconds(20), logger: Logger(label: "test-feed")
-      )
+        connectionString: database.configuration.connectionString, interval: .milliseconds(20), wakeup: webhooks.wakeup,
+        logger: Logger(label: "test-feed"))
       feedTask = Task { try await job.run() }
       try await waitUntil("the change feed's replication slot to exist") { try await job.isReady() }
     }

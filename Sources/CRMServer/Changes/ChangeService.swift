@@ -10,13 +10,18 @@ import SwiftProtobuf
 public struct ChangeService: Crm_V1_ChangeService.SimpleServiceProtocol {
   let history: HistoryStore
   let feed: ChangeFeedStore
-  /// How often a stream that has caught up looks for new changes.
+  /// How often a stream that has caught up looks for new changes (changes another node's sequencer
+  /// copied); this node's sequencer wakes it at once through `wakeup`.
   let pollInterval: Duration
+  let wakeup: Wakeup
 
-  /// A service over `history` and `feed`.
-  public init(history: HistoryStore, feed: ChangeFeedStore, pollInterval: Duration = .milliseconds(100)) {
+  /// A service over `history` and `feed`; `wakeup` is rung by this node's change-feed sequencer.
+  public init(
+    history: HistoryStore, feed: ChangeFeedStore, wakeup: Wakeup = Wakeup(), pollInterval: Duration = .milliseconds(100)
+  ) {
     self.history = history
     self.feed = feed
+    self.wakeup = wakeup
     self.pollInterval = pollInterval
   }
 
@@ -47,19 +52,24 @@ public struct ChangeService: Crm_V1_ChangeService.SimpleServiceProtocol {
     let types = Self.types(request.recordTypes, into: &violations)
     try violations.check()
     let start = position
-    let (feed, interval) = (feed, pollInterval)
+    let (feed, interval, wakeup) = (feed, pollInterval, wakeup)
     // gRPC signals a caller gone (or the server shutting down) through the context, not by
     // cancelling this task: the follow loop runs beside a wait for that signal, and whichever ends
     // first ends the other.
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask {
         var position = start
+        var seen = wakeup.generation
         while !Task.isCancelled {
-          let page = try await Self.read(feed, after: position, types: types, pageSize: PageSize.maximum, principal: call.principal)
+          let page = try await Self.read(
+            feed, after: position, types: types, pageSize: PageSize.maximum, principal: call.principal)
           for event in page.events { try await response.write(Crm_V1_ChangeEvent(event)) }
           let advanced = page.resumeAfter > position
           position = page.resumeAfter
-          if !advanced { try await Task.sleep(for: interval) }
+          if !advanced {
+            seen = await wakeup.wait(after: seen, atMost: interval)
+            try Task.checkCancellation()
+          }
         }
       }
       group.addTask { try await context.cancellation.cancelled }
@@ -124,7 +134,8 @@ enum FeedCursor {
   static func position(_ text: String, field: String, into violations: inout Violations) -> Int64? {
     if text.isEmpty { return 0 }
     guard text.hasPrefix("c1."), text.count <= 20, let position = Int64(text.dropFirst(3), radix: 36), position >= 0 else {
-      violations.add(field, "is not a change-feed cursor (use an event's cursor or a response's next_cursor)", reason: "INVALID_FORMAT")
+      violations.add(
+        field, "is not a change-feed cursor (use an event's cursor or a response's next_cursor)", reason: "INVALID_FORMAT")
       return nil
     }
     return position

@@ -66,7 +66,8 @@ public final class CRMServer: Service {
         captures: CaptureStore(database: database), tickets: tickets,
         access: AccessStore(database: database), authenticator: authenticator),
       DuplicateService(duplicates: DuplicateStore(database: database), rules: DuplicateRuleStore(database: database)),
-      ChangeService(history: HistoryStore(database: database), feed: ChangeFeedStore(database: database)),
+      ChangeService(
+        history: HistoryStore(database: database), feed: ChangeFeedStore(database: database), wakeup: webhooks.wakeup),
       WebhookService(store: webhooks.store, dispatcher: webhooks),
       AdminService(access: AccessStore(database: database), authenticator: authenticator),
       HealthService(database: database, services: Self.serviceNames),

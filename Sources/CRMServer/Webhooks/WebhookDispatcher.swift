@@ -59,6 +59,7 @@ public final class WebhookDispatcher: Service {
   /// Delivers until graceful shutdown; a delivery under way finishes its attempt first.
   public func run() async throws {
     var pruned: ContinuousClock.Instant?
+    var seen = wakeup.generation
     // Discarding: a worker's task is gone when it ends, however long the loop runs.
     await withDiscardingTaskGroup { group in
       while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -76,7 +77,8 @@ public final class WebhookDispatcher: Service {
         for (tenant, id) in await claim() {
           group.addTask { await self.deliver(tenant: tenant, id: id) }
         }
-        await cancelWhenGracefulShutdown { await self.wakeup.wait(atMost: self.interval) }
+        let last = seen
+        seen = await cancelWhenGracefulShutdown { await self.wakeup.wait(after: last, atMost: self.interval) }
       }
     }
   }
