@@ -38,18 +38,23 @@ struct WebhookTests {
       try await waitUntil("the receiver to hold \(count) webhook requests") {
         await dispatcher.runOnce()
         if !failuresExpected {
-          let connection = try TestDatabase.ownerConnection()
-          defer { connection.close() }
-          if let failed = try connection.query(
-            """
-            SELECT event_type, attempts, coalesce(error, '') AS error FROM webhook_deliveries
-            WHERE tenant_id = \(tenant.tenantID) AND status <> 'succeeded' LIMIT 1
-            """
-          ).first {
-            throw UnexpectedFailure(
-              description: "a \(try failed.decode("event_type", as: String.self)) delivery failed: "
-                + (try failed.decode("error", as: String.self)))
+          let tenantID = tenant.tenantID
+          // On a thread of its own: libpq blocks, and the cooperative pool has only two threads.
+          let failure = try await runBlocking { () -> String? in
+            let connection = try TestDatabase.ownerConnection()
+            defer { connection.close() }
+            guard
+              let failed = try connection.query(
+                """
+                SELECT event_type, coalesce(error, '') AS error FROM webhook_deliveries
+                WHERE tenant_id = \(tenantID) AND status <> 'succeeded' LIMIT 1
+                """
+              ).first
+            else { return nil }
+            return "a \(try failed.decode("event_type", as: String.self)) delivery failed: "
+              + (try failed.decode("error", as: String.self))
           }
+          if let failure { throw UnexpectedFailure(description: failure) }
         }
         return receiver.requests.count >= count
       }
@@ -93,8 +98,13 @@ struct WebhookTests {
 
   static let start = Timestamp(seconds: 1_800_000_000, nanos: 0)
 
+  /// The attempt timeout for tests that do not test timeouts: a loopback request on a saturated CI
+  /// machine once took longer than crmd's 15 s default (the test then failed on "timed out"), and no
+  /// test may assume a speed. Still under ``waitUntil``'s bound, so a real hang fails loudly.
+  static let patientTimeout: Duration = .seconds(80)
+
   static func withHarness(
-    timeout: Duration = .seconds(15), allowPrivate: Bool = true, _ body: @Sendable (Harness) async throws -> Void
+    timeout: Duration = Self.patientTimeout, allowPrivate: Bool = true, _ body: @Sendable (Harness) async throws -> Void
   ) async throws {
     let tenant = try await TestTenant.make()
     let receiver = try await WebhookReceiver.start()
@@ -498,7 +508,7 @@ struct WebhookTests {
   func twoNodes() async throws {
     try await Self.withHarness { h in
       let created = try await h.subscribe()
-      let otherSender = WebhookSender(allowPrivateAddresses: true, clock: h.clock.now)
+      let otherSender = WebhookSender(timeout: Self.patientTimeout, allowPrivateAddresses: true, clock: h.clock.now)
       let other = WebhookDispatcher(
         database: h.tenant.database, sender: otherSender, logger: Logger(label: "node-2"), tenant: h.tenant.tenantID,
         jitter: { 0 },
