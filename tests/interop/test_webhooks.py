@@ -4,13 +4,13 @@ import os
 import queue
 import sys
 import threading
-import time
 import uuid
 
 import grpc
 import pytest
 import standardwebhooks
 
+from conftest import wait_until
 from crm.v1 import leads_pb2, leads_pb2_grpc, webhooks_pb2, webhooks_pb2_grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "docs", "examples"))
@@ -65,14 +65,13 @@ def test_deliveries_verify_with_the_example_and_the_reference_library(channel, a
         with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
             reference.verify(body.replace(b"Hook", b"Hack"), headers)
         # crmd writes successes down in batches, just after the receiver answered: wait for them.
-        deadline = time.monotonic() + 60
-        while True:
-            deliveries = webhooks.ListWebhookDeliveries(
+        def listed():
+            found = webhooks.ListWebhookDeliveries(
                 webhooks_pb2.ListWebhookDeliveriesRequest(webhook_id=created.webhook.id), metadata=auth
             ).deliveries
-            if len(deliveries) >= 2 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+            return found if len(found) >= 2 else None
+
+        deliveries = wait_until("both deliveries in ListWebhookDeliveries", listed)
         assert [d.status for d in deliveries] == [webhooks_pb2.WEBHOOK_DELIVERY_STATUS_SUCCEEDED] * 2
         assert all(d.response_status == 204 for d in deliveries)
         with pytest.raises(grpc.RpcError) as bad:

@@ -262,12 +262,12 @@ public final class WebhookDispatcher: Service {
   /// Sends a delivery's event once more, now, outside the subscription's order, and records it
   /// (`RedeliverWebhook`).
   public func redeliver(_ deliveryID: UUID, of subscription: UUID, principal: Principal) async throws -> WebhookDelivery {
-    let original = try await store.delivery(deliveryID, of: subscription, principal: principal)
-    let (webhook, url, secrets) = try await store.signingSecrets(of: subscription, principal: principal)
-    guard let owner = try await store.ownerPrincipal(of: webhook, tenantID: principal.tenantID) else {
-      throw CRMError.failedPrecondition("the webhook's owner is no longer an active user")
+    let (position, url, secrets, owner) = try await store.redelivery(deliveryID, of: subscription, principal: principal)
+    guard let owner else {
+      throw CRMError.failedPrecondition(
+        "the webhook's owner is no longer an active user; recreate it as an active admin or integration user")
     }
-    guard let event = try await event(at: original.position, principal: owner) else {
+    guard let event = try await event(at: position, principal: owner) else {
       throw CRMError.failedPrecondition(
         "the event has left the change feed (older than its retention) or the owner's sight; it cannot be sent again")
     }

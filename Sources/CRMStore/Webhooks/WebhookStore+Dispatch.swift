@@ -21,11 +21,10 @@ public struct WebhookTarget: Sendable {
   public var awaitsStart: Bool
 }
 
-/// What an attempt at the subscription's next event leads to.
+/// What a failed attempt at the subscription's next event leads to (successes are written down in
+/// batches, ``WebhookStore/recordDelivered(_:for:node:)``).
 public enum WebhookDecision: Sendable, Hashable {
-  /// Delivered: move past it.
-  case delivered
-  /// Failed: try again at this time, and send nothing after it meanwhile.
+  /// Try again at this time, and send nothing after it meanwhile.
   case retry(at: Timestamp)
   /// Failed for the last time: a dead letter; move past it and turn the endpoint off (in feed order
   /// nothing after it could have been delivered either, for as long as it was retried).
@@ -86,7 +85,7 @@ extension WebhookStore {
     }
   }
 
-  /// Records an attempt at `event` for the leased subscription and what it leads to, in one
+  /// Records a failed attempt at `event` for the leased subscription and what it leads to, in one
   /// statement; throws ``WebhookLeaseLost`` (writing nothing) when `node` no longer holds the lease.
   public func record(
     _ attempt: WebhookAttempt, of event: ChangeEvent, for target: WebhookTarget, decision: WebhookDecision, node: String
@@ -96,7 +95,6 @@ extension WebhookStore {
     let seconds = Int(Self.lease.components.seconds)
     let (status, nextAttempt, advance, disable): (WebhookDelivery.Status, Timestamp?, Bool, String?) =
       switch decision {
-      case .delivered: (.succeeded, nil, true, nil)
       case .retry(let time): (.pending, time, false, nil)
       case .dead:
         (
@@ -133,6 +131,9 @@ extension WebhookStore {
           after_position = CASE WHEN \(advance) THEN greatest(after_position, \(event.position)) ELSE after_position END,
           next_attempt_at = \(nextAttempt)::timestamptz,
           is_active = is_active AND \(disable == nil), disabled_reason = coalesce(\(disable), disabled_reason),
+          -- Turned off by crmd: a new version, so an edit made against the old one is refused.
+          version = version + CASE WHEN \(disable != nil) THEN 1 ELSE 0 END,
+          updated_at = CASE WHEN \(disable != nil) THEN now() ELSE updated_at END,
           lease_until = clock_timestamp() + make_interval(secs => \(seconds))
         WHERE tenant_id = \(tenant) AND id = \(target.webhook.id) AND lease_owner = \(node) AND is_active
         """)
@@ -295,23 +296,6 @@ extension WebhookStore {
     }
   }
 
-  /// The signing secrets of a subscription the caller manages (current, then the rotated-out one in
-  /// its grace period), for a redelivery.
-  public func signingSecrets(of id: UUID, principal: Principal) async throws -> (Webhook, WebhookURL, [String]) {
-    let at = now()
-    return try await database.withTenant(principal.tenantID) { connection in
-      let webhook = try Self.load(connection, id, principal: principal)
-      let row = try connection.query(
-        "SELECT secret, previous_secret FROM webhook_subscriptions WHERE tenant_id = \(principal.tenantID) AND id = \(id)")[0]
-      let secrets = try Self.secrets(row, of: webhook, at: at)
-      var violations = Violations()
-      guard let url = WebhookURL(webhook.url, field: "url", into: &violations) else {
-        throw CRMError.failedPrecondition("the webhook's URL is no longer valid")
-      }
-      return (webhook, url, secrets)
-    }
-  }
-
   /// The secrets to sign with at `at`: the current one, then the rotated-out one while its grace lasts.
   static func secrets(_ row: PostgresRow, of webhook: Webhook, at: Timestamp) throws -> [String] {
     var secrets: [String] = [try row.decode("secret")]
@@ -319,11 +303,6 @@ extension WebhookStore {
       secrets.append(previous)
     }
     return secrets
-  }
-
-  /// The principal of the subscription's owner, or `nil` when they are no longer active.
-  public func ownerPrincipal(of webhook: Webhook, tenantID: UUID) async throws -> Principal? {
-    try await database.withTenant(tenantID) { try AccessStore.activePrincipal($0, tenantID: tenantID, userID: webhook.ownerID) }
   }
 
   /// Deletes deliveries older than their tenant's change-feed retention (their events are gone).

@@ -219,19 +219,31 @@ public struct WebhookStore: Sendable {
     }
   }
 
-  /// One delivery of a subscription.
-  public func delivery(_ id: UUID, of subscription: UUID, principal: Principal) async throws -> WebhookDelivery {
-    try await database.withTenant(principal.tenantID) { connection in
-      _ = try Self.load(connection, subscription, principal: principal)
+  /// What sending one of a subscription's deliveries again needs, read in one transaction: the
+  /// delivery's feed position, the endpoint, the signing secrets and the owner (`nil` when inactive).
+  public func redelivery(_ id: UUID, of subscription: UUID, principal: Principal) async throws
+    -> (position: Int64, url: WebhookURL, secrets: [String], owner: Principal?)
+  {
+    let at = now()
+    return try await database.withTenant(principal.tenantID) { connection in
+      let webhook = try Self.load(connection, subscription, principal: principal)
       guard
         let row = try connection.query(
           """
-          SELECT \(unsafeSQL: Self.deliveryColumns) FROM webhook_deliveries
-          WHERE tenant_id = \(principal.tenantID) AND subscription_id = \(subscription) AND id = \(id)
+          SELECT d.position, s.secret, s.previous_secret FROM webhook_deliveries d
+          JOIN webhook_subscriptions s ON s.tenant_id = d.tenant_id AND s.id = d.subscription_id
+          WHERE d.tenant_id = \(principal.tenantID) AND d.subscription_id = \(subscription) AND d.id = \(id)
           """
         ).first
       else { throw CRMError.notFound("no such delivery of this webhook") }
-      return try Self.delivery(row)
+      var violations = Violations()
+      guard let url = WebhookURL(webhook.url, field: "url", into: &violations) else {
+        throw CRMError.failedPrecondition("the webhook's stored URL no longer parses; update it with a valid URL")
+      }
+      return (
+        try row.decode("position"), url, try Self.secrets(row, of: webhook, at: at),
+        try AccessStore.activePrincipal(connection, tenantID: principal.tenantID, userID: webhook.ownerID)
+      )
     }
   }
 }
