@@ -103,6 +103,7 @@ let package = Package(
         .embedInCode("Migrations/0034_change_feed_retention.sql"),
         .embedInCode("Migrations/0035_webhooks.sql"),
         .embedInCode("Migrations/0036_field_security.sql"),
+        .embedInCode("Migrations/0037_trigger_rules.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -32,6 +32,9 @@ public nonisolated enum Crm_V1_ChangeOperation: SwiftProtobuf.Enum, Swift.CaseIt
 
   /// Other records were merged into this one (`merged_from` lists them).
   case merge // = 5
+
+  /// A trigger rule's custom event about the record (`event_name`); `changes` is the change that fired it.
+  case event // = 6
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -46,6 +49,7 @@ public nonisolated enum Crm_V1_ChangeOperation: SwiftProtobuf.Enum, Swift.CaseIt
     case 3: self = .archive
     case 4: self = .restore
     case 5: self = .merge
+    case 6: self = .event
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -58,6 +62,7 @@ public nonisolated enum Crm_V1_ChangeOperation: SwiftProtobuf.Enum, Swift.CaseIt
     case .archive: return 3
     case .restore: return 4
     case .merge: return 5
+    case .event: return 6
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -70,6 +75,7 @@ public nonisolated enum Crm_V1_ChangeOperation: SwiftProtobuf.Enum, Swift.CaseIt
     .archive,
     .restore,
     .merge,
+    .event,
   ]
 
 }
@@ -146,43 +152,51 @@ public nonisolated struct Crm_V1_StreamChangesRequest: Sendable {
 }
 
 /// One committed change, in the feed.
-public nonisolated struct Crm_V1_ChangeEvent: Sendable {
+public nonisolated struct Crm_V1_ChangeEvent: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Opaque; resume after this event with it, on any crmd node.
-  public var cursor: String = String()
+  public var cursor: String {
+    get {_storage._cursor}
+    set {_uniqueStorage()._cursor = newValue}
+  }
 
   public var change: Crm_V1_ChangeEntry {
-    get {_change ?? Crm_V1_ChangeEntry()}
-    set {_change = newValue}
+    get {_storage._change ?? Crm_V1_ChangeEntry()}
+    set {_uniqueStorage()._change = newValue}
   }
   /// Returns true if `change` has been explicitly set.
-  public var hasChange: Bool {self._change != nil}
+  public var hasChange: Bool {_storage._change != nil}
   /// Clears the value of `change`. Subsequent reads from it will return its default value.
-  public mutating func clearChange() {self._change = nil}
+  public mutating func clearChange() {_uniqueStorage()._change = nil}
 
   public var commitTime: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_commitTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_commitTime = newValue}
+    get {_storage._commitTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._commitTime = newValue}
   }
   /// Returns true if `commitTime` has been explicitly set.
-  public var hasCommitTime: Bool {self._commitTime != nil}
+  public var hasCommitTime: Bool {_storage._commitTime != nil}
   /// Clears the value of `commitTime`. Subsequent reads from it will return its default value.
-  public mutating func clearCommitTime() {self._commitTime = nil}
+  public mutating func clearCommitTime() {_uniqueStorage()._commitTime = nil}
 
   /// The PostgreSQL transaction that committed it, and its place among that transaction's changes.
-  public var transactionID: Int64 = 0
+  public var transactionID: Int64 {
+    get {_storage._transactionID}
+    set {_uniqueStorage()._transactionID = newValue}
+  }
 
-  public var sequenceInTransaction: Int32 = 0
+  public var sequenceInTransaction: Int32 {
+    get {_storage._sequenceInTransaction}
+    set {_uniqueStorage()._sequenceInTransaction = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _change: Crm_V1_ChangeEntry? = nil
-  fileprivate var _commitTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Crm_V1_GetRecordHistoryRequest: Sendable {
@@ -252,6 +266,15 @@ public nonisolated struct Crm_V1_ChangeEntry: Sendable {
   /// The caller's `x-client-origin` metadata, if it sent one: a consumer of the feed skips its own writes.
   public var origin: String = String()
 
+  /// Set when a trigger rule's action made this entry (the rule's own change, or its custom event).
+  public var ruleID: String = String()
+
+  /// The rule's name, in GetRecordHistory.
+  public var ruleName: String = String()
+
+  /// A custom event's name (operation EVENT).
+  public var eventName: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -298,7 +321,7 @@ public nonisolated struct Crm_V1_FieldChange: Sendable {
 fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_ChangeOperation: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CHANGE_OPERATION_UNSPECIFIED\0\u{1}CHANGE_OPERATION_CREATE\0\u{1}CHANGE_OPERATION_UPDATE\0\u{1}CHANGE_OPERATION_ARCHIVE\0\u{1}CHANGE_OPERATION_RESTORE\0\u{1}CHANGE_OPERATION_MERGE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CHANGE_OPERATION_UNSPECIFIED\0\u{1}CHANGE_OPERATION_CREATE\0\u{1}CHANGE_OPERATION_UPDATE\0\u{1}CHANGE_OPERATION_ARCHIVE\0\u{1}CHANGE_OPERATION_RESTORE\0\u{1}CHANGE_OPERATION_MERGE\0\u{1}CHANGE_OPERATION_EVENT\0")
 }
 
 nonisolated extension Crm_V1_SetChangeFeedRetentionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -475,51 +498,95 @@ nonisolated extension Crm_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtobuf._
   public static let protoMessageName: String = _protobuf_package + ".ChangeEvent"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cursor\0\u{1}change\0\u{3}commit_time\0\u{3}transaction_id\0\u{3}sequence_in_transaction\0")
 
+  fileprivate class _StorageClass {
+    var _cursor: String = String()
+    var _change: Crm_V1_ChangeEntry? = nil
+    var _commitTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _transactionID: Int64 = 0
+    var _sequenceInTransaction: Int32 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _cursor = source._cursor
+      _change = source._change
+      _commitTime = source._commitTime
+      _transactionID = source._transactionID
+      _sequenceInTransaction = source._sequenceInTransaction
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.cursor) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._change) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._commitTime) }()
-      case 4: try { try decoder.decodeSingularInt64Field(value: &self.transactionID) }()
-      case 5: try { try decoder.decodeSingularInt32Field(value: &self.sequenceInTransaction) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._cursor) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._change) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._commitTime) }()
+        case 4: try { try decoder.decodeSingularInt64Field(value: &_storage._transactionID) }()
+        case 5: try { try decoder.decodeSingularInt32Field(value: &_storage._sequenceInTransaction) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.cursor.isEmpty {
-      try visitor.visitSingularStringField(value: self.cursor, fieldNumber: 1)
-    }
-    try { if let v = self._change {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
-    try { if let v = self._commitTime {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    if self.transactionID != 0 {
-      try visitor.visitSingularInt64Field(value: self.transactionID, fieldNumber: 4)
-    }
-    if self.sequenceInTransaction != 0 {
-      try visitor.visitSingularInt32Field(value: self.sequenceInTransaction, fieldNumber: 5)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._cursor.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._cursor, fieldNumber: 1)
+      }
+      try { if let v = _storage._change {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      try { if let v = _storage._commitTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if _storage._transactionID != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._transactionID, fieldNumber: 4)
+      }
+      if _storage._sequenceInTransaction != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._sequenceInTransaction, fieldNumber: 5)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Crm_V1_ChangeEvent, rhs: Crm_V1_ChangeEvent) -> Bool {
-    if lhs.cursor != rhs.cursor {return false}
-    if lhs._change != rhs._change {return false}
-    if lhs._commitTime != rhs._commitTime {return false}
-    if lhs.transactionID != rhs.transactionID {return false}
-    if lhs.sequenceInTransaction != rhs.sequenceInTransaction {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._cursor != rhs_storage._cursor {return false}
+        if _storage._change != rhs_storage._change {return false}
+        if _storage._commitTime != rhs_storage._commitTime {return false}
+        if _storage._transactionID != rhs_storage._transactionID {return false}
+        if _storage._sequenceInTransaction != rhs_storage._sequenceInTransaction {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -607,7 +674,7 @@ nonisolated extension Crm_V1_GetRecordHistoryResponse: SwiftProtobuf.Message, Sw
 
 nonisolated extension Crm_V1_ChangeEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChangeEntry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}record_type\0\u{3}record_id\0\u{1}operation\0\u{3}actor_id\0\u{3}change_time\0\u{3}request_id\0\u{1}changes\0\u{1}origin\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}record_type\0\u{3}record_id\0\u{1}operation\0\u{3}actor_id\0\u{3}change_time\0\u{3}request_id\0\u{1}changes\0\u{1}origin\0\u{3}rule_id\0\u{3}rule_name\0\u{3}event_name\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -624,6 +691,9 @@ nonisolated extension Crm_V1_ChangeEntry: SwiftProtobuf.Message, SwiftProtobuf._
       case 7: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.changes) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.origin) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.ruleID) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.ruleName) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.eventName) }()
       default: break
       }
     }
@@ -661,6 +731,15 @@ nonisolated extension Crm_V1_ChangeEntry: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.origin.isEmpty {
       try visitor.visitSingularStringField(value: self.origin, fieldNumber: 9)
     }
+    if !self.ruleID.isEmpty {
+      try visitor.visitSingularStringField(value: self.ruleID, fieldNumber: 10)
+    }
+    if !self.ruleName.isEmpty {
+      try visitor.visitSingularStringField(value: self.ruleName, fieldNumber: 11)
+    }
+    if !self.eventName.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventName, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -674,6 +753,9 @@ nonisolated extension Crm_V1_ChangeEntry: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.requestID != rhs.requestID {return false}
     if lhs.changes != rhs.changes {return false}
     if lhs.origin != rhs.origin {return false}
+    if lhs.ruleID != rhs.ruleID {return false}
+    if lhs.ruleName != rhs.ruleName {return false}
+    if lhs.eventName != rhs.eventName {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -130,6 +130,9 @@ public nonisolated enum Crm_V1_TimelineEntryType: SwiftProtobuf.Enum, Swift.Case
 
   /// Other records were merged into this one.
   case merged // = 7
+
+  /// A trigger rule's custom event about the record (change.event_name).
+  case event // = 8
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -146,6 +149,7 @@ public nonisolated enum Crm_V1_TimelineEntryType: SwiftProtobuf.Enum, Swift.Case
     case 5: self = .archived
     case 6: self = .restored
     case 7: self = .merged
+    case 8: self = .event
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -160,6 +164,7 @@ public nonisolated enum Crm_V1_TimelineEntryType: SwiftProtobuf.Enum, Swift.Case
     case .archived: return 5
     case .restored: return 6
     case .merged: return 7
+    case .event: return 8
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -174,6 +179,7 @@ public nonisolated enum Crm_V1_TimelineEntryType: SwiftProtobuf.Enum, Swift.Case
     .archived,
     .restored,
     .merged,
+    .event,
   ]
 
 }
@@ -532,49 +538,55 @@ public nonisolated struct Crm_V1_GetTimelineRequest: Sendable {
   fileprivate var _record: Crm_V1_RecordRef? = nil
 }
 
-public nonisolated struct Crm_V1_TimelineEntry: Sendable {
+public nonisolated struct Crm_V1_TimelineEntry: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var type: Crm_V1_TimelineEntryType = .unspecified
+  public var type: Crm_V1_TimelineEntryType {
+    get {_storage._type}
+    set {_uniqueStorage()._type = newValue}
+  }
 
   public var time: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_time ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_time = newValue}
+    get {_storage._time ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._time = newValue}
   }
   /// Returns true if `time` has been explicitly set.
-  public var hasTime: Bool {self._time != nil}
+  public var hasTime: Bool {_storage._time != nil}
   /// Clears the value of `time`. Subsequent reads from it will return its default value.
-  public mutating func clearTime() {self._time = nil}
+  public mutating func clearTime() {_uniqueStorage()._time = nil}
 
   /// The record the entry comes from: the timeline's record, (on an account's) one of its contacts, or
   /// a ticket the customer (or the account) raised: its creation, status changes, comments and SLA breaches.
   public var record: Crm_V1_RecordRef {
-    get {_record ?? Crm_V1_RecordRef()}
-    set {_record = newValue}
+    get {_storage._record ?? Crm_V1_RecordRef()}
+    set {_uniqueStorage()._record = newValue}
   }
   /// Returns true if `record` has been explicitly set.
-  public var hasRecord: Bool {self._record != nil}
+  public var hasRecord: Bool {_storage._record != nil}
   /// Clears the value of `record`. Subsequent reads from it will return its default value.
-  public mutating func clearRecord() {self._record = nil}
+  public mutating func clearRecord() {_uniqueStorage()._record = nil}
 
-  public var entry: Crm_V1_TimelineEntry.OneOf_Entry? = nil
+  public var entry: OneOf_Entry? {
+    get {return _storage._entry}
+    set {_uniqueStorage()._entry = newValue}
+  }
 
   public var interaction: Crm_V1_Interaction {
     get {
-      if case .interaction(let v)? = entry {return v}
+      if case .interaction(let v)? = _storage._entry {return v}
       return Crm_V1_Interaction()
     }
-    set {entry = .interaction(newValue)}
+    set {_uniqueStorage()._entry = .interaction(newValue)}
   }
 
   public var change: Crm_V1_ChangeEntry {
     get {
-      if case .change(let v)? = entry {return v}
+      if case .change(let v)? = _storage._entry {return v}
       return Crm_V1_ChangeEntry()
     }
-    set {entry = .change(newValue)}
+    set {_uniqueStorage()._entry = .change(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -587,8 +599,7 @@ public nonisolated struct Crm_V1_TimelineEntry: Sendable {
 
   public init() {}
 
-  fileprivate var _time: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-  fileprivate var _record: Crm_V1_RecordRef? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Crm_V1_GetTimelineResponse: Sendable {
@@ -618,7 +629,7 @@ nonisolated extension Crm_V1_InteractionDirection: SwiftProtobuf._ProtoNameProvi
 }
 
 nonisolated extension Crm_V1_TimelineEntryType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TIMELINE_ENTRY_TYPE_UNSPECIFIED\0\u{1}TIMELINE_ENTRY_TYPE_INTERACTION\0\u{1}TIMELINE_ENTRY_TYPE_CREATED\0\u{1}TIMELINE_ENTRY_TYPE_FIELD_CHANGE\0\u{1}TIMELINE_ENTRY_TYPE_STATUS_CHANGE\0\u{1}TIMELINE_ENTRY_TYPE_ARCHIVED\0\u{1}TIMELINE_ENTRY_TYPE_RESTORED\0\u{1}TIMELINE_ENTRY_TYPE_MERGED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TIMELINE_ENTRY_TYPE_UNSPECIFIED\0\u{1}TIMELINE_ENTRY_TYPE_INTERACTION\0\u{1}TIMELINE_ENTRY_TYPE_CREATED\0\u{1}TIMELINE_ENTRY_TYPE_FIELD_CHANGE\0\u{1}TIMELINE_ENTRY_TYPE_STATUS_CHANGE\0\u{1}TIMELINE_ENTRY_TYPE_ARCHIVED\0\u{1}TIMELINE_ENTRY_TYPE_RESTORED\0\u{1}TIMELINE_ENTRY_TYPE_MERGED\0\u{1}TIMELINE_ENTRY_TYPE_EVENT\0")
 }
 
 nonisolated extension Crm_V1_Participant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1190,79 +1201,121 @@ nonisolated extension Crm_V1_TimelineEntry: SwiftProtobuf.Message, SwiftProtobuf
   public static let protoMessageName: String = _protobuf_package + ".TimelineEntry"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}type\0\u{1}time\0\u{1}record\0\u{1}interaction\0\u{1}change\0")
 
+  fileprivate class _StorageClass {
+    var _type: Crm_V1_TimelineEntryType = .unspecified
+    var _time: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _record: Crm_V1_RecordRef? = nil
+    var _entry: Crm_V1_TimelineEntry.OneOf_Entry?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _type = source._type
+      _time = source._time
+      _record = source._record
+      _entry = source._entry
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularEnumField(value: &self.type) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._time) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._record) }()
-      case 4: try {
-        var v: Crm_V1_Interaction?
-        var hadOneofValue = false
-        if let current = self.entry {
-          hadOneofValue = true
-          if case .interaction(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularEnumField(value: &_storage._type) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._time) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._record) }()
+        case 4: try {
+          var v: Crm_V1_Interaction?
+          var hadOneofValue = false
+          if let current = _storage._entry {
+            hadOneofValue = true
+            if case .interaction(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._entry = .interaction(v)
+          }
+        }()
+        case 5: try {
+          var v: Crm_V1_ChangeEntry?
+          var hadOneofValue = false
+          if let current = _storage._entry {
+            hadOneofValue = true
+            if case .change(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._entry = .change(v)
+          }
+        }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.entry = .interaction(v)
-        }
-      }()
-      case 5: try {
-        var v: Crm_V1_ChangeEntry?
-        var hadOneofValue = false
-        if let current = self.entry {
-          hadOneofValue = true
-          if case .change(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.entry = .change(v)
-        }
-      }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.type != .unspecified {
-      try visitor.visitSingularEnumField(value: self.type, fieldNumber: 1)
-    }
-    try { if let v = self._time {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
-    try { if let v = self._record {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    switch self.entry {
-    case .interaction?: try {
-      guard case .interaction(let v)? = self.entry else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    }()
-    case .change?: try {
-      guard case .change(let v)? = self.entry else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-    }()
-    case nil: break
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._type != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._type, fieldNumber: 1)
+      }
+      try { if let v = _storage._time {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      try { if let v = _storage._record {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      switch _storage._entry {
+      case .interaction?: try {
+        guard case .interaction(let v)? = _storage._entry else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      }()
+      case .change?: try {
+        guard case .change(let v)? = _storage._entry else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      }()
+      case nil: break
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Crm_V1_TimelineEntry, rhs: Crm_V1_TimelineEntry) -> Bool {
-    if lhs.type != rhs.type {return false}
-    if lhs._time != rhs._time {return false}
-    if lhs._record != rhs._record {return false}
-    if lhs.entry != rhs.entry {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._type != rhs_storage._type {return false}
+        if _storage._time != rhs_storage._time {return false}
+        if _storage._record != rhs_storage._record {return false}
+        if _storage._entry != rhs_storage._entry {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

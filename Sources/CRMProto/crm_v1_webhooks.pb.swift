@@ -120,7 +120,8 @@ public nonisolated struct Crm_V1_Webhook: @unchecked Sendable {
   }
 
   /// Required, 1 to 50: `RECORD.VERB` — RECORD one of account, contact, lead, interaction, opportunity,
-  /// task, ticket; VERB one of created, updated, archived, restored, merged — or `*` in either half.
+  /// task, ticket; VERB one of created, updated, archived, restored, merged, event (a trigger rule's
+  /// custom event, docs/rules.md) — or `*` in either half.
   public var eventTypes: [String] {
     get {_storage._eventTypes}
     set {_uniqueStorage()._eventTypes = newValue}

@@ -16,6 +16,7 @@ struct Bench: AsyncParsableCommand {
       Scenarios:
         get      GetAccount of random ids, sampled from the first --sample accounts that ListAccounts returns
         create   CreateAccount with generated names
+        create-lead  CreateLead of a new person (source, industry, size and region vary; duplicates allowed)
         health   grpc.health.v1.Health/Check: no token, one `SELECT 1`; the floor of the gRPC stack plus a pool hop
         capture  CaptureLead of a web form from a new person each call
         find-duplicates  FindDuplicates of --candidates
@@ -117,7 +118,7 @@ struct Bench: AsyncParsableCommand {
 
   static let scenarios = [
     "get", "create", "health", "capture", "find-duplicates", "convert", "move-stage", "claim", "create-duplicate",
-    "create-ticket", "add-comment", "list-tickets", "feed-lag",
+    "create-ticket", "add-comment", "list-tickets", "feed-lag", "create-lead",
   ]
 
   func sampleIDs(client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata) async throws -> [String] {
@@ -327,6 +328,23 @@ struct Load: Sendable {
                 $0.phones = [.with { $0.number = "+14155" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits }]
               }
               // The tenant's rule (warn by default): the lead is written and the matches come back.
+            }, metadata: metadata)
+        } else if scenario == "create-lead" {
+          sequence += 1
+          let id = "\(worker)-\(sequence)-\(UInt32.random(in: 0...UInt32.max, using: &generator))"
+          _ = try await leads.createLead(
+            .with {
+              $0.lead = .with {
+                $0.firstName = "Bench"
+                $0.lastName = "Lead \(id)"
+                $0.company = "Company \(id)"
+                $0.emails = [.with { $0.address = "lead-\(id)@bench.example" }]
+                $0.source = sequence % 2 == 0 ? .webForm : .phone
+                $0.industry = ["Software", "Retail", "Machinery", "Finance"][sequence % 4]
+                $0.companySize = Int32(sequence % 1000)
+                $0.regionCode = sequence % 3 == 0 ? "US" : "DE"
+              }
+              $0.duplicateAction = .allow
             }, metadata: metadata)
         } else if scenario == "find-duplicates" {
           let person = people[Int.random(in: 0..<people.count, using: &generator)]

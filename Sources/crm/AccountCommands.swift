@@ -357,9 +357,19 @@ enum HistoryPrinter {
     if client.json { return try Output.printJSON(response.entries) }
     for entry in response.entries {
       print(
-        "\(Output.time(entry.changeTime))  #\(entry.sequence)  \(Output.name(entry.operation))  by \(entry.actorID.prefix(8))")
+        "\(Output.time(entry.changeTime))  #\(entry.sequence)  \(Output.name(entry.operation))  by \(entry.actorID.prefix(8))"
+          + cause(entry))
       printChanges(entry.changes)
     }
+  }
+
+  /// `  event NAME` and `  rule NAME` when a trigger rule made the entry; empty otherwise.
+  static func cause(_ entry: Crm_V1_ChangeEntry) -> String {
+    var text = entry.eventName.isEmpty ? "" : "  event \(entry.eventName)"
+    if !entry.ruleID.isEmpty {
+      text += "  rule " + (entry.ruleName.isEmpty ? String(entry.ruleID.prefix(8)) : "\"\(entry.ruleName)\"")
+    }
+    return text
   }
 
   /// Each changed field, indented: `field: old → new`.

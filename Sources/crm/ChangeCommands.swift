@@ -21,7 +21,9 @@ struct Changes: AsyncParsableCommand {
         """)
     @OptionGroup var client: ClientOptions
     @Option(name: .customLong("from"), help: "Resume after this cursor (default: the oldest change kept).") var cursor = ""
-    @Option(name: .customLong("type"), help: "Only this record type (repeatable): lead, contact, account, opportunity, interaction, task, ticket.")
+    @Option(
+      name: .customLong("type"),
+      help: "Only this record type (repeatable): lead, contact, account, opportunity, interaction, task, ticket.")
     var types: [String] = []
     @Flag(help: "Print the changes there are now and the next cursor, then exit.") var once = false
 
@@ -66,7 +68,7 @@ struct Changes: AsyncParsableCommand {
     static func print(_ event: Crm_V1_ChangeEvent) {
       let change = event.change
       var line = "\(event.cursor)  \(Output.time(event.commitTime))  \(Output.name(change.recordType)) \(change.recordID)"
-      line += "  \(Output.name(change.operation))  by \(change.actorID.prefix(8))"
+      line += "  \(Output.name(change.operation))  by \(change.actorID.prefix(8))" + HistoryPrinter.cause(change)
       if !change.origin.isEmpty { line += "  from \(change.origin)" }
       Swift.print(line)
       HistoryPrinter.printChanges(change.changes)

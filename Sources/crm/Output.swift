@@ -73,6 +73,7 @@ enum Output {
     switch value.kind {
     case .nullValue, nil: return "∅"
     case .stringValue(let text): return text
+    case .numberValue(let number) where number.rounded() == number && abs(number) < 1e15: return String(Int64(number))
     default: return (try? value.jsonString()) ?? ""
     }
   }

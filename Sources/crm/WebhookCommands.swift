@@ -45,7 +45,8 @@ struct Webhooks: AsyncParsableCommand {
       abstract: "Subscribe an endpoint to changes; prints its signing secret, shown only now.",
       discussion: """
         Event types are RECORD.VERB — RECORD one of account, contact, lead, interaction, opportunity, task,
-        ticket; VERB one of created, updated, archived, restored, merged — or * in either half.
+        ticket; VERB one of created, updated, archived, restored, merged, event (a trigger rule's custom event) —
+        or * in either half.
 
         Example: crm webhooks create https://hooks.example.com/crm --event 'lead.*' --event ticket.updated
         """)

@@ -41,6 +41,9 @@ public enum ChangeOperation: String, Sendable, Hashable, Codable {
   case restore
   /// Other records were merged into this one.
   case merge
+  /// A trigger rule's custom event about the record (``ChangeEntry/eventName``), carrying the change
+  /// that fired it.
+  case event
 }
 
 /// One row of the change log: one mutation of one record.
@@ -63,13 +66,22 @@ public struct ChangeEntry: Sendable, Hashable {
   public var changesJSON: String
   /// The caller's client origin (`x-client-origin`), if it named one.
   public var origin: String?
+  /// The trigger rule whose action made this entry, if one did.
+  public var ruleID: UUID?
+  /// That rule's name, where the reader looked it up (history).
+  public var ruleName: String?
+  /// A custom event's name (operation ``ChangeOperation/event``).
+  public var eventName: String?
 
   /// Makes an entry.
   public init(
     sequence: Int64, recordType: RecordType, recordID: UUID, operation: ChangeOperation, actorID: UUID?,
-    changedAt: Timestamp, requestID: String?, changesJSON: String, origin: String? = nil
+    changedAt: Timestamp, requestID: String?, changesJSON: String, origin: String? = nil, ruleID: UUID? = nil,
+    eventName: String? = nil
   ) {
     self.origin = origin
+    self.ruleID = ruleID
+    self.eventName = eventName
     self.sequence = sequence
     self.recordType = recordType
     self.recordID = recordID

@@ -85,7 +85,8 @@ public enum JSONValue: Sendable, Hashable {
       case UInt8(ascii: "\n"): bytes.append(UInt8(ascii: "n"))
       case UInt8(ascii: "\r"): bytes.append(UInt8(ascii: "r"))
       case UInt8(ascii: "\t"): bytes.append(UInt8(ascii: "t"))
-      default: bytes += [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
+      default:
+        bytes += [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
       }
     }
     bytes.append(UInt8(ascii: "\""))
@@ -96,4 +97,39 @@ public enum JSONValue: Sendable, Hashable {
 extension JSONValue {
   /// A string, or null for `nil`.
   public static func optional(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
+}
+
+extension JSONValue: Decodable {
+  /// Decodes any JSON value; whole numbers become ``int(_:)``, and an object's members come sorted by
+  /// key (JSON objects have no order).
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.singleValueContainer()
+    if container.decodeNil() {
+      self = .null
+    } else if let value = try? container.decode(Bool.self) {
+      self = .bool(value)
+    } else if let value = try? container.decode(Int64.self) {
+      self = .int(value)
+    } else if let value = try? container.decode(Double.self) {
+      self = .double(value)
+    } else if let value = try? container.decode(String.self) {
+      self = .string(value)
+    } else if let value = try? container.decode([JSONValue].self) {
+      self = .array(value)
+    } else {
+      self = .object(try container.decode([String: JSONValue].self).sorted { $0.key < $1.key })
+    }
+  }
+
+  /// The member named `key` of an object, if any.
+  public subscript(key: String) -> JSONValue? {
+    guard case .object(let members) = self else { return nil }
+    return members.first { $0.0 == key }?.1
+  }
+
+  /// The string this value is, if it is one.
+  public var stringValue: String? {
+    if case .string(let value) = self { return value }
+    return nil
+  }
 }

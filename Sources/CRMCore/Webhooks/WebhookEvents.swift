@@ -10,12 +10,13 @@ public enum WebhookEventType {
     case .archive: "archived"
     case .restore: "restored"
     case .merge: "merged"
+    case .event: "event"
     }
   }
 
   /// Every operation by its verb.
   static let operations: [String: ChangeOperation] = Dictionary(
-    uniqueKeysWithValues: [ChangeOperation.create, .update, .archive, .restore, .merge].map { (verb($0), $0) })
+    uniqueKeysWithValues: [ChangeOperation.create, .update, .archive, .restore, .merge, .event].map { (verb($0), $0) })
 
   /// The type of a change to a record of `recordType`.
   public static func name(_ recordType: RecordType, _ operation: ChangeOperation) -> String {

@@ -222,12 +222,16 @@ extension Crm_V1_ChangeEntry {
     case .archive: operation = .archive
     case .restore: operation = .restore
     case .merge: operation = .merge
+    case .event: operation = .event
     }
     actorID = entry.actorID?.lowercasedString ?? ""
     changeTime = .init(entry.changedAt)
     requestID = entry.requestID ?? ""
     changes = Self.fieldChanges(fromJSON: entry.changesJSON)
     origin = entry.origin ?? ""
+    ruleID = entry.ruleID?.lowercasedString ?? ""
+    ruleName = entry.ruleName ?? ""
+    eventName = entry.eventName ?? ""
   }
 
   /// Parses the stored `[{"field","old","new"}]` array into API values.

@@ -196,6 +196,7 @@ extension Crm_V1_TimelineEntry {
       case .archive: type = .archived
       case .restore: type = .restored
       case .merge: type = .merged
+      case .event: type = .event
       case .update: type = message.changes.contains { $0.field == "status" } ? .statusChange : .fieldChange
       }
       self.change = message

@@ -22,7 +22,7 @@ public final class CRMServer: Service {
     "crm.v1.ChangeService", "crm.v1.AdminService", "crm.v1.InteractionService", "crm.v1.CaptureService",
     "crm.v1.ImportService", "crm.v1.OpportunityService", "crm.v1.PoolService",
     "crm.v1.AssignmentService", "crm.v1.TaskService", "crm.v1.TicketService", "crm.v1.SLAService",
-    "crm.v1.SatisfactionService", "crm.v1.WebhookService",
+    "crm.v1.SatisfactionService", "crm.v1.WebhookService", "crm.v1.TriggerRuleService",
     "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
   ]
 
@@ -55,6 +55,7 @@ public final class CRMServer: Service {
       OpportunityService(pipelines: PipelineStore(database: database), opportunities: OpportunityStore(database: database)),
       PoolService(pools: PoolStore(database: database), authenticator: authenticator),
       AssignmentService(assignments: AssignmentStore(database: database)),
+      TriggerRuleService(rules: TriggerRuleStore(database: database)),
       TaskService(tasks: TaskStore(database: database)),
       TicketService(tickets: tickets),
       SLAService(

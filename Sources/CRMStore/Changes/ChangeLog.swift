@@ -33,7 +33,8 @@ public enum ChangeLog {
     operation: ChangeOperation, changes: [FieldChange]
   ) throws {
     if operation == .update, changes.isEmpty { return }
-    try connection.query(insert(context: context, recordType: recordType, recordID: recordID, operation: operation, changes: changes))
+    try connection.query(
+      insert(context: context, recordType: recordType, recordID: recordID, operation: operation, changes: changes))
   }
 
   /// The statement appending one entry (for callers that pipeline it with their write).
@@ -66,7 +67,7 @@ public enum ChangeLog {
 
   /// The select list ``entry(_:recordType:)`` decodes.
   static let columns =
-    "sequence, record_type, record_id, operation, actor_id, changed_at, request_id, changes::text AS changes, origin"
+    "sequence, record_type, record_id, operation, actor_id, changed_at, request_id, changes::text AS changes, origin, rule_id, event_name"
 
   /// One entry from a row selecting ``columns``.
   static func entry(_ row: PostgresRow, recordType: RecordType) throws -> ChangeEntry {
@@ -78,7 +79,8 @@ public enum ChangeLog {
       actorID: try row.decode("actor_id"),
       changedAt: try row.decode("changed_at"),
       requestID: try row.decode("request_id"),
-      changesJSON: try row.decode("changes"), origin: try row.decode("origin"))
+      changesJSON: try row.decode("changes"), origin: try row.decode("origin"), ruleID: try row.decode("rule_id"),
+      eventName: try row.decode("event_name"))
   }
 }
 
@@ -106,6 +108,9 @@ public struct HistoryStore: Sendable {
       try RecordAccess.requireVisible(connection, RecordLink(type: recordType, id: id), principal: principal)
       var entries = try ChangeLog.history(
         connection, tenantID: principal.tenantID, recordType: recordType, recordID: id, pageSize: pageSize, before: before)
+      let rules = try TriggerRuleStore.names(
+        connection, ids: Array(Set(entries.compactMap(\.ruleID))), tenant: principal.tenantID)
+      for index in entries.indices { entries[index].ruleName = entries[index].ruleID.flatMap { rules[$0] } }
       var next: String?
       if entries.count > pageSize {
         entries.removeLast()

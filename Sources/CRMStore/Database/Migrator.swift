@@ -71,6 +71,7 @@ public struct Migrator: Sendable {
     ("0034_change_feed_retention.sql", PackageResources._034_change_feed_retention_sql),
     ("0035_webhooks.sql", PackageResources._035_webhooks_sql),
     ("0036_field_security.sql", PackageResources._036_field_security_sql),
+    ("0037_trigger_rules.sql", PackageResources._037_trigger_rules_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

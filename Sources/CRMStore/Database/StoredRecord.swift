@@ -230,10 +230,21 @@ enum RecordMechanics<Record: StoredRecord> {
         """)
     }
     let record = try Record(row: result[0])
-    try ChangeLog.append(
-      connection, context: context, recordType: Record.recordType, recordID: record.id, operation: .create,
+    let log = ChangeLog.insert(
+      context: context, recordType: Record.recordType, recordID: record.id, operation: .create,
       changes: FieldChange.diff(fields: Record.changeLogOrder, old: nil, new: record.snapshot) + notes)
-    return record
+    let results = try connection.pipeline([log, rereadIfRulesChanged(record.id, tenant: principal.tenantID)])
+    return try results[1].first.map(Record.init(row:)) ?? record
+  }
+
+  /// The statement reading the record again when a trigger rule changed a record in this transaction
+  /// (the rules engine, migration 0037, sets `crm.rules_touched`), so the caller gets what was stored
+  /// and its etag; it returns no row otherwise. Pipelined after a change-log entry, it costs no round trip.
+  static func rereadIfRulesChanged(_ id: UUID, tenant: UUID) -> PostgresQuery {
+    """
+    SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table)
+    WHERE current_setting('crm.rules_touched', true) = 'on' AND tenant_id = \(tenant) AND id = \(id)
+    """
   }
 
   /// Writes `next` over `current` (locked by ``lockForWrite``) and logs the changed fields; writes
@@ -263,10 +274,15 @@ enum RecordMechanics<Record: StoredRecord> {
     let log =
       logged.isEmpty
       ? []
-      : [ChangeLog.insert(context: context, recordType: Record.recordType, recordID: current.id, operation: .update, changes: logged)]
+      : [
+        ChangeLog.insert(
+          context: context, recordType: Record.recordType, recordID: current.id, operation: .update, changes: logged),
+        rereadIfRulesChanged(current.id, tenant: principal.tenantID),
+      ]
     let results = try translatingConstraints {
       try connection.pipeline([update] + log + alongside + (commit ? [PostgresQuery(unsafeSQL: "COMMIT")] : []))
     }
+    if !log.isEmpty, let reread = results[2].first { return try Record(row: reread) }
     return try Record(row: results[0][0])
   }
 
