@@ -104,6 +104,7 @@ let package = Package(
         .embedInCode("Migrations/0035_webhooks.sql"),
         .embedInCode("Migrations/0036_field_security.sql"),
         .embedInCode("Migrations/0037_trigger_rules.sql"),
+        .embedInCode("Migrations/0038_approvals.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -219,6 +219,14 @@ public nonisolated struct Crm_V1_RuleAction: Sendable {
     set {action = .emitEvent(newValue)}
   }
 
+  public var submitForApproval: Crm_V1_SubmitForApprovalAction {
+    get {
+      if case .submitForApproval(let v)? = action {return v}
+      return Crm_V1_SubmitForApprovalAction()
+    }
+    set {action = .submitForApproval(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Action: Equatable, Sendable {
@@ -226,8 +234,24 @@ public nonisolated struct Crm_V1_RuleAction: Sendable {
     case addTag(Crm_V1_AddTagAction)
     case createTask(Crm_V1_CreateTaskAction)
     case emitEvent(Crm_V1_EmitEventAction)
+    case submitForApproval(Crm_V1_SubmitForApprovalAction)
 
   }
+
+  public init() {}
+}
+
+/// Submits the record for approval (docs/approvals.md), as SubmitForApproval would with the writer as
+/// submitter; a record with an open request, or that no process takes, is left as it is.
+public nonisolated struct Crm_V1_SubmitForApprovalAction: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Empty: the first active process of the record type whose entry conditions hold.
+  public var processID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -565,7 +589,7 @@ nonisolated extension Crm_V1_RuleCondition: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Crm_V1_RuleAction: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RuleAction"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}set_field\0\u{3}add_tag\0\u{3}create_task\0\u{3}emit_event\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}set_field\0\u{3}add_tag\0\u{3}create_task\0\u{3}emit_event\0\u{3}submit_for_approval\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -625,6 +649,19 @@ nonisolated extension Crm_V1_RuleAction: SwiftProtobuf.Message, SwiftProtobuf._M
           self.action = .emitEvent(v)
         }
       }()
+      case 5: try {
+        var v: Crm_V1_SubmitForApprovalAction?
+        var hadOneofValue = false
+        if let current = self.action {
+          hadOneofValue = true
+          if case .submitForApproval(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.action = .submitForApproval(v)
+        }
+      }()
       default: break
       }
     }
@@ -652,6 +689,10 @@ nonisolated extension Crm_V1_RuleAction: SwiftProtobuf.Message, SwiftProtobuf._M
       guard case .emitEvent(let v)? = self.action else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     }()
+    case .submitForApproval?: try {
+      guard case .submitForApproval(let v)? = self.action else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -659,6 +700,36 @@ nonisolated extension Crm_V1_RuleAction: SwiftProtobuf.Message, SwiftProtobuf._M
 
   public static func ==(lhs: Crm_V1_RuleAction, rhs: Crm_V1_RuleAction) -> Bool {
     if lhs.action != rhs.action {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_SubmitForApprovalAction: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SubmitForApprovalAction"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}process_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.processID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.processID.isEmpty {
+      try visitor.visitSingularStringField(value: self.processID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_SubmitForApprovalAction, rhs: Crm_V1_SubmitForApprovalAction) -> Bool {
+    if lhs.processID != rhs.processID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

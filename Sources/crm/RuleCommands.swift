@@ -34,6 +34,8 @@ struct Rules: AsyncParsableCommand {
     case .addTag(let add): "tag \(add.tag)"
     case .createTask(let task): "task \"\(task.subject)\"" + (task.hasDueInHours ? " due +\(task.dueInHours)h" : "")
     case .emitEvent(let emit): "event \(emit.name)"
+    case .submitForApproval(let submit):
+      "submit for approval" + (submit.processID.isEmpty ? "" : " (\(submit.processID.prefix(8)))")
     case nil: ""
     }
   }
@@ -139,7 +141,7 @@ struct Rules: AsyncParsableCommand {
         Conditions (--when, repeatable, all must hold): 'FIELD = VALUE', 'FIELD != VALUE', 'FIELD > VALUE',
         'FIELD < VALUE', 'FIELD changed', 'FIELD changed to VALUE', 'FIELD changed from VALUE', 'tags has TAG'.
         Numbers, true and false are typed as such; quote a value in "…" to keep it text.
-        Actions run in this order: --set FIELD=VALUE (repeatable), --tag, --task, --event.
+        Actions run in this order: --set FIELD=VALUE (repeatable), --tag, --task, --event, --submit.
         An invalid field or value is refused naming it (exit 4); docs/rules.md lists each type's fields.
 
         Example:
@@ -160,6 +162,8 @@ struct Rules: AsyncParsableCommand {
     @Option(help: "The task's priority: low, normal, high, urgent.") var taskPriority: String?
     @Option(help: "The task's assignee (default: the record's owner).") var taskAssignee: String?
     @Option(help: "Emit a custom event with this name to the change feed and webhooks.") var event: String?
+    @Flag(help: "Submit the record for approval (the first process whose entry conditions hold).") var submit = false
+    @Option(help: "Submit through this approval process.") var submitProcess: String?
     @Flag(help: "Create it switched off.") var inactive = false
 
     func run() async throws {
@@ -197,6 +201,9 @@ struct Rules: AsyncParsableCommand {
             })
         }
         if let event { actions.append(.with { $0.emitEvent = .with { $0.name = event } }) }
+        if submit || submitProcess != nil {
+          actions.append(.with { $0.submitForApproval = .with { $0.processID = submitProcess ?? "" } })
+        }
         let request = Crm_V1_CreateTriggerRuleRequest.with {
           $0.rule = .with {
             $0.recordType = (try? RecordTypeName.parse(type)) ?? .unspecified

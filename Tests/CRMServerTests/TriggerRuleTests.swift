@@ -349,6 +349,9 @@ struct TriggerRuleTests {
       #expect(
         await violations(Self.rule("x", onCreate: true, actions: [.with { $0.emitEvent = .with { $0.name = "Bad Name!" } }]))
           == ["rule.actions[0].emit_event.name"])
+      #expect(
+        await violations(Self.rule("x", onCreate: true, actions: [.with { $0.emitEvent = .with { $0.name = "approval_done" } }]))
+          == ["rule.actions[0].emit_event.name"])
       #expect(await violations(Self.rule("x", actions: [tag])) == ["rule.on_create"])
       #expect(await violations(Self.rule("x", onCreate: true, actions: [])) == ["rule.actions"])
       #expect(await violations(Self.rule("x", type: .task, onCreate: true, actions: [tag])) == ["rule.record_type"])

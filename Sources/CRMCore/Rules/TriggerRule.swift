@@ -120,6 +120,43 @@ public enum RuleAction: Sendable, Hashable {
   case createTask(RuleTask)
   /// Appends an `event` entry with this name to the feed (and webhooks), carrying the triggering change.
   case emitEvent(String)
+  /// Submits the record for approval through this process, or (`nil`) the first whose entry
+  /// conditions hold; a record with an open request, or that no process takes, is left as it is.
+  case submitForApproval(processID: UUID?)
+}
+
+extension RuleCondition {
+  /// `conditions` checked against `recordType`'s fields (``RuleField/catalogue(_:)``), with values
+  /// normalized; `operators` narrows what is allowed (approval entry conditions read state, not changes).
+  public static func validated(
+    _ conditions: [RuleCondition], recordType: RecordType, path: String, operators allowed: Set<RuleOperator>?,
+    into violations: inout Violations
+  ) -> [RuleCondition] {
+    let catalogue = RuleField.catalogue(recordType)
+    let fields = Dictionary(uniqueKeysWithValues: catalogue.map { ($0.name, $0) })
+    if conditions.count > TriggerRuleDefinition.maxConditions {
+      violations.add(path, "at most \(TriggerRuleDefinition.maxConditions) conditions", reason: "TOO_MANY")
+    }
+    return conditions.prefix(TriggerRuleDefinition.maxConditions).enumerated().compactMap { index, condition in
+      let at = "\(path)[\(index)]"
+      guard let field = fields[condition.field] else {
+        violations.add(
+          "\(at).field", "\(recordType.rawValue) fields are " + catalogue.map(\.name).joined(separator: ", "), reason: "INVALID")
+        return nil
+      }
+      let operators = field.operators.filter { allowed?.contains($0) ?? true }
+      guard operators.contains(condition.op) else {
+        violations.add(
+          "\(at).operator", "\(field.name) takes " + operators.map(\.rawValue).joined(separator: ", "), reason: "INVALID")
+        return nil
+      }
+      if condition.op == .changed { return RuleCondition(field: field.name, op: .changed) }
+      guard let value = field.check(condition.value, forSetting: false, path: "\(at).value", into: &violations) else {
+        return nil
+      }
+      return RuleCondition(field: field.name, op: condition.op, value: value)
+    }
+  }
 }
 
 /// A field rules may read (conditions) and perhaps write (``RuleAction/setField(_:_:)``).
@@ -245,6 +282,25 @@ public struct RuleField: Sendable, Hashable {
     }
   }
 
+  /// Checks that `name` is a field of `recordType` a rule or an approval may set and `value` one it may
+  /// set it to; violations go under `path` (`.field`, `.value`). Returns the value normalized.
+  public static func checkSetting(
+    _ name: String, to value: JSONValue, recordType: RecordType, path: String, into violations: inout Violations
+  ) -> JSONValue? {
+    let catalogue = catalogue(recordType)
+    guard let field = catalogue.first(where: { $0.name == name }), field.settable else {
+      let settable = catalogue.filter(\.settable).map(\.name)
+      violations.add(
+        "\(path).field",
+        settable.isEmpty
+          ? "no \(recordType.rawValue) field is settable"
+          : "settable \(recordType.rawValue) fields are " + settable.joined(separator: ", "),
+        reason: "INVALID")
+      return nil
+    }
+    return field.check(value, forSetting: true, path: "\(path).value", into: &violations)
+  }
+
   /// Checks `value` is one this field holds (`forSetting`: one set_field may write), recording a
   /// violation under `path`; returns it in the form the rules engine compares and stores.
   func check(_ value: JSONValue, forSetting: Bool, path: String, into violations: inout Violations) -> JSONValue? {
@@ -307,28 +363,8 @@ extension TriggerRuleDefinition {
     if !onCreate && !onUpdate {
       violations.add("\(path).on_create", "a rule runs on create, on update or both", reason: "REQUIRED")
     }
-    let fields = Dictionary(uniqueKeysWithValues: RuleField.catalogue(recordType).map { ($0.name, $0) })
-    let known = RuleField.catalogue(recordType).map(\.name).joined(separator: ", ")
-    if conditions.count > Self.maxConditions {
-      violations.add("\(path).conditions", "at most \(Self.maxConditions) conditions", reason: "TOO_MANY")
-    }
-    result.conditions = conditions.prefix(Self.maxConditions).enumerated().compactMap { index, condition in
-      let at = "\(path).conditions[\(index)]"
-      guard let field = fields[condition.field] else {
-        violations.add("\(at).field", "\(recordType.rawValue) rules read \(known)", reason: "INVALID")
-        return nil
-      }
-      guard field.operators.contains(condition.op) else {
-        violations.add(
-          "\(at).operator", "\(field.name) takes " + field.operators.map(\.rawValue).joined(separator: ", "), reason: "INVALID")
-        return nil
-      }
-      if condition.op == .changed { return RuleCondition(field: field.name, op: .changed) }
-      guard let value = field.check(condition.value, forSetting: false, path: "\(at).value", into: &violations) else {
-        return nil
-      }
-      return RuleCondition(field: field.name, op: condition.op, value: value)
-    }
+    result.conditions = RuleCondition.validated(
+      conditions, recordType: recordType, path: "\(path).conditions", operators: nil, into: &violations)
     if actions.isEmpty { violations.add("\(path).actions", "name at least one action", reason: "REQUIRED") }
     if actions.count > Self.maxActions {
       violations.add("\(path).actions", "at most \(Self.maxActions) actions", reason: "TOO_MANY")
@@ -337,17 +373,8 @@ extension TriggerRuleDefinition {
       let at = "\(path).actions[\(index)]"
       switch action {
       case .setField(let name, let value):
-        guard let field = fields[name], field.settable else {
-          let settable = RuleField.catalogue(recordType).filter(\.settable).map(\.name)
-          violations.add(
-            "\(at).set_field.field",
-            settable.isEmpty
-              ? "rules set no \(recordType.rawValue) fields"
-              : "\(recordType.rawValue) rules set " + settable.joined(separator: ", "),
-            reason: "INVALID")
-          return nil
-        }
-        return field.check(value, forSetting: true, path: "\(at).set_field.value", into: &violations).map { .setField(name, $0) }
+        return RuleField.checkSetting(name, to: value, recordType: recordType, path: "\(at).set_field", into: &violations)
+          .map { .setField(name, $0) }
       case .addTag(let tag):
         var tagViolations = Violations()
         guard let tag = Tags.normalize([tag], field: "\(at).add_tag.tag", into: &tagViolations).first, tagViolations.isEmpty
@@ -368,7 +395,13 @@ extension TriggerRuleDefinition {
           violations.add("\(at).create_task.due_in_hours", "0 to 8760 hours (a year)", reason: "OUT_OF_RANGE")
         }
         return .createTask(task)
+      case .submitForApproval:
+        return action
       case .emitEvent(let name):
+        if name.hasPrefix("approval_") {
+          violations.add("\(at).emit_event.name", "names starting approval_ are the approvals' own", reason: "INVALID")
+          return nil
+        }
         guard Self.isEventName(name) else {
           violations.add(
             "\(at).emit_event.name", "1 to 64 characters: a lower-case letter, then letters, digits or _", reason: "INVALID")

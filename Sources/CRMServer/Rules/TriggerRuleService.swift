@@ -88,13 +88,7 @@ extension Crm_V1_TriggerRule {
     inactive = !d.isActive
     onCreate = d.onCreate
     onUpdate = d.onUpdate
-    conditions = d.conditions.map { condition in
-      .with {
-        $0.field = condition.field
-        $0.operator = Crm_V1_RuleOperator(condition.op)
-        if condition.op != .changed { $0.value = Google_Protobuf_Value(condition.value) }
-      }
-    }
+    conditions = d.conditions.map(Crm_V1_RuleCondition.init)
     actions = d.actions.map { action in
       .with {
         switch action {
@@ -113,6 +107,8 @@ extension Crm_V1_TriggerRule {
             $0.assigneeID = task.assigneeID?.lowercasedString ?? ""
           }
         case .emitEvent(let name): $0.emitEvent = .with { $0.name = name }
+        case .submitForApproval(let process):
+          $0.submitForApproval = .with { $0.processID = process?.lowercasedString ?? "" }
         }
       }
     }
@@ -121,13 +117,8 @@ extension Crm_V1_TriggerRule {
   /// The definition sent, validated against the record type's fields; `nil` only with violations.
   func definition(into violations: inout Violations) -> TriggerRuleDefinition? {
     let type = RecordType(recordType, field: "rule.record_type", into: &violations)
-    var parsedConditions: [RuleCondition] = []
-    for (index, condition) in conditions.enumerated() {
-      guard let op = RuleOperator(condition.operator) else {
-        violations.add("rule.conditions[\(index)].operator", "is required", reason: "REQUIRED")
-        continue
-      }
-      parsedConditions.append(RuleCondition(field: condition.field, op: op, value: JSONValue(condition.value)))
+    let parsedConditions = conditions.enumerated().compactMap { index, condition in
+      condition.parsed(field: "rule.conditions[\(index)]", into: &violations)
     }
     var parsedActions: [RuleAction] = []
     for (index, action) in actions.enumerated() {
@@ -136,6 +127,9 @@ extension Crm_V1_TriggerRule {
       case .setField(let set): parsedActions.append(.setField(set.field, JSONValue(set.value)))
       case .addTag(let add): parsedActions.append(.addTag(add.tag))
       case .emitEvent(let emit): parsedActions.append(.emitEvent(emit.name))
+      case .submitForApproval(let submit):
+        let process = RequestFields.optionalID(submit.processID, field: "\(at).submit_for_approval.process_id", into: &violations)
+        parsedActions.append(.submitForApproval(processID: process))
       case .createTask(let task):
         let assignee = RequestFields.optionalID(task.assigneeID, field: "\(at).create_task.assignee_id", into: &violations)
         let priority: TaskPriority
@@ -153,7 +147,8 @@ extension Crm_V1_TriggerRule {
             RuleTask(
               subject: task.subject, description: task.description_p.isEmpty ? nil : task.description_p, priority: priority,
               dueInHours: task.hasDueInHours ? Int(task.dueInHours) : nil, assigneeID: assignee)))
-      case nil: violations.add(at, "name set_field, add_tag, create_task or emit_event", reason: "REQUIRED")
+      case nil:
+        violations.add(at, "name set_field, add_tag, create_task, emit_event or submit_for_approval", reason: "REQUIRED")
       }
     }
     guard let type else { return nil }
@@ -161,6 +156,25 @@ extension Crm_V1_TriggerRule {
       recordType: type, name: name, position: Int(position), isActive: !inactive, onCreate: onCreate, onUpdate: onUpdate,
       conditions: parsedConditions, actions: parsedActions)
     return definition.validated(path: "rule", into: &violations)
+  }
+}
+
+extension Crm_V1_RuleCondition {
+  init(_ condition: RuleCondition) {
+    self.init()
+    field = condition.field
+    `operator` = Crm_V1_RuleOperator(condition.op)
+    if condition.op != .changed { value = Google_Protobuf_Value(condition.value) }
+  }
+
+  /// The condition sent (its field and value are checked against the record type later); `nil` with a
+  /// violation when it names no operator.
+  func parsed(field path: String, into violations: inout Violations) -> RuleCondition? {
+    guard let op = RuleOperator(`operator`) else {
+      violations.add("\(path).operator", "is required", reason: "REQUIRED")
+      return nil
+    }
+    return RuleCondition(field: field, op: op, value: JSONValue(value))
   }
 }
 

@@ -23,6 +23,7 @@ public final class CRMServer: Service {
     "crm.v1.ImportService", "crm.v1.OpportunityService", "crm.v1.PoolService",
     "crm.v1.AssignmentService", "crm.v1.TaskService", "crm.v1.TicketService", "crm.v1.SLAService",
     "crm.v1.SatisfactionService", "crm.v1.WebhookService", "crm.v1.TriggerRuleService",
+    "crm.v1.ApprovalService",
     "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
   ]
 
@@ -56,6 +57,7 @@ public final class CRMServer: Service {
       PoolService(pools: PoolStore(database: database), authenticator: authenticator),
       AssignmentService(assignments: AssignmentStore(database: database)),
       TriggerRuleService(rules: TriggerRuleStore(database: database)),
+      ApprovalService(approvals: ApprovalStore(database: database)),
       TaskService(tasks: TaskStore(database: database)),
       TicketService(tickets: tickets),
       SLAService(

@@ -72,6 +72,7 @@ public struct Migrator: Sendable {
     ("0035_webhooks.sql", PackageResources._035_webhooks_sql),
     ("0036_field_security.sql", PackageResources._036_field_security_sql),
     ("0037_trigger_rules.sql", PackageResources._037_trigger_rules_sql),
+    ("0038_approvals.sql", PackageResources._038_approvals_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

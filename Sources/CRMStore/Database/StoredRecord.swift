@@ -116,13 +116,18 @@ enum RecordMechanics<Record: StoredRecord> {
     _ connection: PostgresConnection, id: UUID, principal: Principal, expectedVersion: Int64?
   ) throws -> Record {
     let result = try connection.query(
-      "SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table) WHERE tenant_id = \(principal.tenantID) AND id = \(id) FOR UPDATE"
-    )
+      """
+      SELECT \(unsafeSQL: Record.columns), \(ApprovalStore.lockColumn(Record.recordType, table: Record.table, principal: principal))
+      FROM \(unsafeSQL: Record.table) WHERE tenant_id = \(principal.tenantID) AND id = \(id) FOR UPDATE
+      """)
     guard let row = result.first else { throw notFound(id) }
     let record = try Record(row: row)
     guard principal.canRead(Record.recordType, ownedBy: record.accessOwner, pool: record.poolID) else { throw notFound(id) }
     guard principal.canWrite(ownedBy: record.accessOwner, pool: record.poolID) else {
       throw CRMError.permissionDenied("only the owner, their managers or an admin may change this \(Record.noun)")
+    }
+    if let request = try row.decode("approval_lock", as: UUID?.self) {
+      throw ApprovalStore.locked(Record.recordType, by: request)
     }
     if let expectedVersion, expectedVersion != record.version {
       throw CRMError.staleEtag(current: Etag.make(record.version))

@@ -168,61 +168,70 @@ public struct OpportunityStore: Sendable {
   public func changeStage(
     _ id: UUID, _ request: StageRequest, expectedVersion: Int64?, context: ChangeLog.Context
   ) async throws -> Opportunity {
+    try await database.withTenant(context.principal.tenantID) { connection in
+      if let first = try Mechanics.claimRequestID(connection, method: request.method, context: context, recordID: id) {
+        return try Mechanics.replay(connection, id: first, principal: context.principal)
+      }
+      return try Self.changeStage(connection, id, request, expectedVersion: expectedVersion, context: context)
+    }
+  }
+
+  /// ``changeStage(_:_:expectedVersion:context:)`` inside the caller's transaction (an approval's final
+  /// action moves a deal this way). A stage an approval process gates needs its approval first.
+  static func changeStage(
+    _ connection: PostgresConnection, _ id: UUID, _ request: StageRequest, expectedVersion: Int64?, context: ChangeLog.Context
+  ) throws -> Opportunity {
     let principal = context.principal
     let tenant = principal.tenantID
-    return try await database.withTenant(tenant) { connection in
-      if let first = try Mechanics.claimRequestID(connection, method: request.method, context: context, recordID: id) {
-        return try Mechanics.replay(connection, id: first, principal: principal)
+    let current = try Self.lockActive(connection, id: id, expectedVersion: expectedVersion, principal: principal)
+    var next = current
+    let pipeline: Pipeline
+    let stage: PipelineStage
+    switch request {
+    case .move(let stageID, let probability, let lostReason):
+      guard current.state == .open else {
+        throw CRMError.failedPrecondition(
+          "the deal is \(current.state.rawValue); reopen it (ReopenOpportunity) before moving it")
       }
-      let current = try Self.lockActive(connection, id: id, expectedVersion: expectedVersion, principal: principal)
-      var next = current
-      let pipeline: Pipeline
-      let stage: PipelineStage
-      switch request {
-      case .move(let stageID, let probability, let lostReason):
-        guard current.state == .open else {
-          throw CRMError.failedPrecondition(
-            "the deal is \(current.state.rawValue); reopen it (ReopenOpportunity) before moving it")
-        }
-        pipeline = try Self.pipeline(connection, placement: Placement(stageID: stageID), tenant: tenant)
-        guard let target = pipeline.stage(stageID) else { throw CRMError.invalid("stage_id", "no such stage", reason: "NOT_FOUND") }
-        if target.id == current.stageID, probability == nil { return current }
-        stage = target
-        next.fields.probability = probability
-        next.lostReason = lostReason
-      case .win(let stageID), .lose(let stageID, _):
-        let category: StageCategory
-        if case .lose(_, let reason) = request {
-          category = .lost
-          next.lostReason = reason
-        } else {
-          category = .won
-        }
-        guard current.state == .open else {
-          throw CRMError.failedPrecondition("the deal is already \(current.state.rawValue); reopen it first")
-        }
-        pipeline = try PipelineStore.load(connection, id: current.pipelineID, tenant: tenant)
-        stage = try Self.stage(stageID, in: pipeline, category: category)
-      case .reopen(let stageID):
-        guard current.state.isClosed else { throw CRMError.failedPrecondition("the deal is open; only closed deals reopen") }
-        pipeline = try PipelineStore.load(connection, id: current.pipelineID, tenant: tenant)
-        if let stageID {
-          stage = try Self.stage(stageID, in: pipeline, category: .open)
-        } else {
-          stage = try Self.lastOpenStage(connection, of: current, in: pipeline, tenant: tenant)
-        }
-        next.fields.probability = nil
-        next.fields.forecastCategory = nil
+      pipeline = try Self.pipeline(connection, placement: Placement(stageID: stageID), tenant: tenant)
+      guard let target = pipeline.stage(stageID) else { throw CRMError.invalid("stage_id", "no such stage", reason: "NOT_FOUND") }
+      if target.id == current.stageID, probability == nil { return current }
+      stage = target
+      next.fields.probability = probability
+      next.lostReason = lostReason
+    case .win(let stageID), .lose(let stageID, _):
+      let category: StageCategory
+      if case .lose(_, let reason) = request {
+        category = .lost
+        next.lostReason = reason
+      } else {
+        category = .won
       }
-      if pipeline.archivedAt != nil { throw CRMError.failedPrecondition("pipeline \"\(pipeline.name)\" is archived") }
-      next.enter(stage, of: pipeline)
-      try next.checkCanEnter(stage, of: pipeline)
-      let now = Timestamp.now
-      if next.stageID != current.stageID { next.stageEnteredAt = now }
-      next.closedAt = stage.category.isClosed ? now : nil
-      let history = next.stageID != current.stageID ? [Self.stageRow(next, from: current.stageID, at: now, context: context)] : []
-      return try Mechanics.write(connection, next, over: current, context: context, alongside: history)
+      guard current.state == .open else {
+        throw CRMError.failedPrecondition("the deal is already \(current.state.rawValue); reopen it first")
+      }
+      pipeline = try PipelineStore.load(connection, id: current.pipelineID, tenant: tenant)
+      stage = try Self.stage(stageID, in: pipeline, category: category)
+    case .reopen(let stageID):
+      guard current.state.isClosed else { throw CRMError.failedPrecondition("the deal is open; only closed deals reopen") }
+      pipeline = try PipelineStore.load(connection, id: current.pipelineID, tenant: tenant)
+      if let stageID {
+        stage = try Self.stage(stageID, in: pipeline, category: .open)
+      } else {
+        stage = try Self.lastOpenStage(connection, of: current, in: pipeline, tenant: tenant)
+      }
+      next.fields.probability = nil
+      next.fields.forecastCategory = nil
     }
+    if pipeline.archivedAt != nil { throw CRMError.failedPrecondition("pipeline \"\(pipeline.name)\" is archived") }
+    if stage.id != current.stageID { try ApprovalStore.checkGate(connection, deal: id, stage: stage.id, tenant: tenant) }
+    next.enter(stage, of: pipeline)
+    try next.checkCanEnter(stage, of: pipeline)
+    let now = Timestamp.now
+    if next.stageID != current.stageID { next.stageEnteredAt = now }
+    next.closedAt = stage.category.isClosed ? now : nil
+    let history = next.stageID != current.stageID ? [Self.stageRow(next, from: current.stageID, at: now, context: context)] : []
+    return try Mechanics.write(connection, next, over: current, context: context, alongside: history)
   }
 
   /// The stages a deal went through, oldest first, with how long it stayed in each.
@@ -347,7 +356,8 @@ public struct OpportunityStore: Sendable {
         throw CRMError.invalid("stage_id", "is not a stage of pipeline \"\(pipeline.name)\"", reason: "INVALID")
       }
       guard stage.category == category else {
-        throw CRMError.invalid("stage_id", "is a \(stage.category.rawValue) stage, not a \(category.rawValue) one", reason: "INVALID")
+        throw CRMError.invalid(
+          "stage_id", "is a \(stage.category.rawValue) stage, not a \(category.rawValue) one", reason: "INVALID")
       }
       return stage
     }

@@ -39,7 +39,7 @@ public struct TriggerRuleStore: Sendable {
                                    actions, created_by, updated_by)
         VALUES (\(tenant), \(id), \(definition.recordType.rawValue), \(definition.name), \(definition.position),
                 \(definition.isActive), \(definition.onCreate), \(definition.onUpdate),
-                \(StoredRule.conditions(definition))::jsonb, \(StoredRule.actions(definition))::jsonb,
+                \(StoredRule.conditions(definition.conditions, definition.recordType))::jsonb, \(StoredRule.actions(definition))::jsonb,
                 \(context.principal.userID), \(context.principal.userID))
         """)
       return try Self.load(connection, id: id, tenant: tenant, lock: false)
@@ -63,7 +63,7 @@ public struct TriggerRuleStore: Sendable {
         """
         UPDATE trigger_rules SET name = \(definition.name), position = \(definition.position),
           is_active = \(definition.isActive), on_create = \(definition.onCreate), on_update = \(definition.onUpdate),
-          conditions = \(StoredRule.conditions(definition))::jsonb, actions = \(StoredRule.actions(definition))::jsonb,
+          conditions = \(StoredRule.conditions(definition.conditions, definition.recordType))::jsonb, actions = \(StoredRule.actions(definition))::jsonb,
           version = version + 1, updated_at = now(), updated_by = \(context.principal.userID)
         WHERE tenant_id = \(tenant) AND id = \(id)
         """)
@@ -141,26 +141,44 @@ public struct TriggerRuleStore: Sendable {
       createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
   }
 
-  /// A task's named assignee must be a user of the tenant.
+  /// A task's named assignee must be a user of the tenant; a named approval process must be one of the
+  /// rule's record type.
   private static func checkReferences(_ connection: PostgresConnection, _ definition: TriggerRuleDefinition, tenant: UUID) throws
   {
     for (index, action) in definition.actions.enumerated() {
-      guard case .createTask(let task) = action, let assignee = task.assigneeID else { continue }
-      let found = try connection.query("SELECT 1 FROM users WHERE tenant_id = \(tenant) AND id = \(assignee)").count
-      if found == 0 {
-        throw CRMError.invalid("rule.actions[\(index)].create_task.assignee_id", "no such user", reason: "NOT_FOUND")
+      switch action {
+      case .createTask(let task):
+        guard let assignee = task.assigneeID else { continue }
+        let found = try connection.query("SELECT 1 FROM users WHERE tenant_id = \(tenant) AND id = \(assignee)").count
+        if found == 0 {
+          throw CRMError.invalid("rule.actions[\(index)].create_task.assignee_id", "no such user", reason: "NOT_FOUND")
+        }
+      case .submitForApproval(let process?):
+        let found = try connection.query(
+          """
+          SELECT 1 FROM approval_processes
+          WHERE tenant_id = \(tenant) AND id = \(process) AND record_type = \(definition.recordType.rawValue) AND archived_at IS NULL
+          """
+        ).count
+        if found == 0 {
+          throw CRMError.invalid(
+            "rule.actions[\(index)].submit_for_approval.process_id", "no such \(definition.recordType.rawValue) approval process",
+            reason: "NOT_FOUND")
+        }
+      default: continue
       }
     }
   }
+
 }
 
 /// The JSON the rules engine reads (migration 0037 documents its shape).
 enum StoredRule {
-  static func conditions(_ definition: TriggerRuleDefinition) -> PostgresJSON {
-    let columns = Dictionary(uniqueKeysWithValues: RuleField.catalogue(definition.recordType).map { ($0.name, $0.column) })
+  static func conditions(_ conditions: [RuleCondition], _ type: RecordType) -> PostgresJSON {
+    let columns = Dictionary(uniqueKeysWithValues: RuleField.catalogue(type).map { ($0.name, $0.column) })
     return PostgresJSON(
       JSONValue.array(
-        definition.conditions.map { condition in
+        conditions.map { condition in
           .object([
             ("field", .string(condition.field)), ("column", .string(columns[condition.field] ?? condition.field)),
             ("op", .string(condition.op.rawValue)), ("value", condition.value),
@@ -169,17 +187,26 @@ enum StoredRule {
       ).rendered)
   }
 
+  /// A set_field action as `crm_apply_set_field` reads it: the field's column, and the values a guarded
+  /// field may be moved from.
+  static func setFieldValue(_ name: String, _ value: JSONValue, recordType: RecordType) -> JSONValue {
+    let field = RuleField.catalogue(recordType).first { $0.name == name }
+    return .object([
+      ("type", .string("set_field")), ("field", .string(name)), ("column", .string(field?.column ?? name)), ("value", value),
+      ("from", field?.settableFrom.map { .array($0.map { .string($0) }) } ?? .null),
+    ])
+  }
+
+  static func setField(_ name: String, _ value: JSONValue, recordType: RecordType) -> PostgresJSON {
+    PostgresJSON(setFieldValue(name, value, recordType: recordType).rendered)
+  }
+
   static func actions(_ definition: TriggerRuleDefinition) -> PostgresJSON {
-    let fields = Dictionary(uniqueKeysWithValues: RuleField.catalogue(definition.recordType).map { ($0.name, $0) })
-    return PostgresJSON(
+    PostgresJSON(
       JSONValue.array(
         definition.actions.map { action in
           switch action {
-          case .setField(let name, let value):
-            .object([
-              ("type", .string("set_field")), ("field", .string(name)), ("column", .string(fields[name]?.column ?? name)),
-              ("value", value), ("from", fields[name]?.settableFrom.map { .array($0.map { .string($0) }) } ?? .null),
-            ])
+          case .setField(let name, let value): setFieldValue(name, value, recordType: definition.recordType)
           case .addTag(let tag): .object([("type", .string("add_tag")), ("tag", .string(tag))])
           case .createTask(let task):
             .object([
@@ -188,6 +215,8 @@ enum StoredRule {
               ("assignee_id", .optional(task.assigneeID?.lowercasedString)),
             ])
           case .emitEvent(let name): .object([("type", .string("emit_event")), ("name", .string(name))])
+          case .submitForApproval(let process):
+            .object([("type", .string("submit_for_approval")), ("process_id", .optional(process?.lowercasedString))])
           }
         }
       ).rendered)
@@ -207,6 +236,7 @@ enum StoredRule {
       case "set_field": stored["field"]?.stringValue.map { .setField($0, stored["value"] ?? .null) }
       case "add_tag": stored["tag"]?.stringValue.map { .addTag($0) }
       case "emit_event": stored["name"]?.stringValue.map { .emitEvent($0) }
+      case "submit_for_approval": .submitForApproval(processID: stored["process_id"]?.stringValue.flatMap(UUID.init(uuidString:)))
       case "create_task":
         .createTask(
           RuleTask(
