@@ -105,6 +105,7 @@ let package = Package(
         .embedInCode("Migrations/0036_field_security.sql"),
         .embedInCode("Migrations/0037_trigger_rules.sql"),
         .embedInCode("Migrations/0038_approvals.sql"),
+        .embedInCode("Migrations/0039_faster_rules.sql"),
       ],
       swiftSettings: strictSettings
     ),

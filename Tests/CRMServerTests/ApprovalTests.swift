@@ -181,6 +181,67 @@ struct ApprovalTests {
     }
   }
 
+  @Test("a ticket under approval keeps taking comments; its fields wait for the decision")
+  func ticketLock() async throws {
+    let tenant = try await TestTenant.make()
+    let (lead, leadSecret) = try await tenant.makeUser(.manager)
+    let (_, agentSecret) = try await tenant.makeUser(.serviceAgent)
+    try await TestServer.withClient { (client) async throws -> Void in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let agent = TestServer.auth(agentSecret)
+      let approvals = Crm_V1_ApprovalService.Client(wrapping: client)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      _ = try await approvals.createApprovalProcess(
+        .with {
+          $0.process = .with {
+            $0.recordType = .ticket
+            $0.name = "Refunds"
+            $0.entryConditions = [TriggerRuleTests.condition("tags", .containsTag, "refund")]
+            $0.steps = [
+              .with {
+                $0.name = "Service lead"
+                $0.userID = lead.userID.lowercasedString
+              }
+            ]
+          }
+        }, metadata: admin)
+      let ticket = try await tickets.createTicket(
+        .with {
+          $0.ticket = .with {
+            $0.subject = "Refund for order 4711"
+            $0.tags = ["refund"]
+          }
+        }, metadata: agent)
+      let request = try await approvals.submitForApproval(
+        .with {
+          $0.record = .with {
+            $0.recordType = .ticket; $0.recordID = ticket.id
+          }
+        }, metadata: agent)
+      #expect(request.status == .pending)
+      _ = try await tickets.addComment(
+        .with {
+          $0.ticketID = ticket.id
+          $0.public = true
+          $0.body = "We are checking your refund."
+        }, metadata: agent)
+      func retitle(_ auth: Metadata) async throws -> Crm_V1_Ticket {
+        try await tickets.updateTicket(
+          .with {
+            $0.ticket = .with {
+              $0.id = ticket.id
+              $0.subject = "Refund approved for order 4711"
+            }
+            $0.updateMask = .init(protoPaths: ["subject"])
+          }, metadata: auth)
+      }
+      #expect(await code { try await retitle(agent) } == .failedPrecondition)
+      #expect(try await retitle(TestServer.auth(leadSecret)).subject == "Refund approved for order 4711", "the approver may")
+      _ = try await approvals.approveRequest(.with { $0.id = request.id }, metadata: TestServer.auth(leadSecret))
+      _ = try await retitle(agent)
+    }
+  }
+
   @Test("a rule submits; a unanimous team needs everyone, one rejection ends it with its actions; the submitter recalls")
   func unanimousRejectRecall() async throws {
     let tenant = try await TestTenant.make()

@@ -69,7 +69,7 @@ public struct ApprovalService: Crm_V1_ApprovalService.SimpleServiceProtocol {
     let call = try RequestContext.require()
     var violations = Violations()
     if !request.hasRecord { violations.add("record", "is required", reason: "REQUIRED") }
-    let record = request.record.link(field: "record", into: &violations)
+    let record = request.record.approvable(field: "record", into: &violations)
     let process = RequestFields.optionalID(request.processID, field: "process_id", into: &violations)
     let comment = violations.multilineText("comment", request.comment, maxLength: 2000)
     try violations.check()
@@ -123,7 +123,7 @@ public struct ApprovalService: Crm_V1_ApprovalService.SimpleServiceProtocol {
     let call = try RequestContext.require()
     var violations = Violations()
     if !request.hasRecord { violations.add("record", "is required", reason: "REQUIRED") }
-    let record = request.record.link(field: "record", into: &violations)
+    let record = request.record.approvable(field: "record", into: &violations)
     try violations.check()
     let requests = try await approvals.list(for: record!, principal: call.principal)
     return .with { $0.requests = requests.map(Crm_V1_ApprovalRequest.init) }
@@ -220,6 +220,22 @@ extension Crm_V1_ApprovalProcess {
       recordType: type, name: name, position: Int(position), isActive: !inactive, entryConditions: conditions,
       gatedStageID: gate, steps: parsedSteps, onApprove: approve, onReject: reject
     ).validated(path: "process", into: &violations)
+  }
+}
+
+extension Crm_V1_RecordRef {
+  /// The lead, contact, account, opportunity or ticket referenced, validated.
+  func approvable(field: String, into violations: inout Violations) -> RecordLink? {
+    var type = RecordType(recordType, field: "\(field).record_type", into: &violations)
+    if let named = type, !TriggerRuleDefinition.recordTypes.contains(named) {
+      violations.add(
+        "\(field).record_type", "approvals cover " + TriggerRuleDefinition.recordTypes.map(\.rawValue).joined(separator: ", "),
+        reason: "INVALID")
+      type = nil
+    }
+    let id = RequestFields.id(recordID, field: "\(field).record_id", into: &violations)
+    guard let type, let id else { return nil }
+    return RecordLink(type: type, id: id)
   }
 }
 

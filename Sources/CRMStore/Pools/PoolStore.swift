@@ -27,7 +27,8 @@ extension Lead: PoolableRecord {
   var pooled: PooledRecord { .lead(self) }
   var assignmentSubject: AssignmentSubject { AssignmentSubject(fields) }
   static let closedCondition = "r.status IN ('converted', 'disqualified')"
-  static let displayName = "trim(concat_ws(' ', r.first_name, r.last_name, CASE WHEN r.company IS NOT NULL THEN '(' || r.company || ')' END))"
+  static let displayName =
+    "trim(concat_ws(' ', r.first_name, r.last_name, CASE WHEN r.company IS NOT NULL THEN '(' || r.company || ')' END))"
 }
 
 extension Account: PoolableRecord {
@@ -75,7 +76,9 @@ public struct PoolStore: Sendable {
 
   /// One pool.
   public func get(_ id: UUID, principal: Principal) async throws -> Pool {
-    try await database.withTenant(principal.tenantID) { connection in try Self.load(connection, id: id, tenant: principal.tenantID) }
+    try await database.withTenant(principal.tenantID) { connection in
+      try Self.load(connection, id: id, tenant: principal.tenantID)
+    }
   }
 
   /// The tenant's pools, by name; only one record type's when given.
@@ -123,7 +126,8 @@ public struct PoolStore: Sendable {
       if current.archivedAt != nil { return current }
       let table = current.settings.recordType == .lead ? "leads" : "accounts"
       let held: Int64 = try connection.query(
-        "SELECT count(*) AS n FROM \(unsafeSQL: table) WHERE tenant_id = \(principal.tenantID) AND pool_id = \(id)")[0].decode("n")
+        "SELECT count(*) AS n FROM \(unsafeSQL: table) WHERE tenant_id = \(principal.tenantID) AND pool_id = \(id)")[0].decode(
+          "n")
       if held > 0 { throw CRMError.failedPrecondition("the pool holds \(held) records; assign or move them first") }
       try connection.query(
         """
@@ -152,7 +156,8 @@ public struct PoolStore: Sendable {
         throw CRMError.invalid("members[\(index)].user_id", "no active user \(missing.lowercasedString)", reason: "NOT_FOUND")
       }
       try connection.query(
-        "DELETE FROM pool_members WHERE tenant_id = \(principal.tenantID) AND pool_id = \(pool) AND user_id <> ALL(\(ids)::uuid[])")
+        "DELETE FROM pool_members WHERE tenant_id = \(principal.tenantID) AND pool_id = \(pool) AND user_id <> ALL(\(ids)::uuid[])"
+      )
       try connection.query(
         """
         INSERT INTO pool_members (tenant_id, pool_id, user_id, is_admin)
@@ -199,8 +204,12 @@ public struct PoolStore: Sendable {
     return try await database.withTenant(principal.tenantID) { connection in
       let settings = try Self.load(connection, id: pool, tenant: principal.tenantID).settings
       return settings.recordType == .lead
-        ? try Self.page(Lead.self, connection, pool: pool, token: token, tokens: tokens, fingerprint: fingerprint, pageSize: pageSize, principal: principal)
-        : try Self.page(Account.self, connection, pool: pool, token: token, tokens: tokens, fingerprint: fingerprint, pageSize: pageSize, principal: principal)
+        ? try Self.page(
+          Lead.self, connection, pool: pool, token: token, tokens: tokens, fingerprint: fingerprint, pageSize: pageSize,
+          principal: principal)
+        : try Self.page(
+          Account.self, connection, pool: pool, token: token, tokens: tokens, fingerprint: fingerprint, pageSize: pageSize,
+          principal: principal)
     }
   }
 
@@ -276,7 +285,8 @@ public struct PoolStore: Sendable {
         throw CRMError.permissionDenied("only its holder, their managers or an admin may release a record")
       }
       guard let destination = pool ?? record.claimedFromPoolID else {
-        throw CRMError.invalid("pool_id", "the record was not claimed from a pool: name the pool to release it to", reason: "REQUIRED")
+        throw CRMError.invalid(
+          "pool_id", "the record was not claimed from a pool: name the pool to release it to", reason: "REQUIRED")
       }
       return try Self.putInPool(
         record, pool: destination, kind: .release, reasonCode: reasonCode, note: note, connection, context: context)
@@ -289,7 +299,8 @@ public struct PoolStore: Sendable {
   ) async throws -> PooledRecord {
     try await withRecord(target, context: context, method: "MoveToPool") { record, connection in
       let principal = context.principal
-      let managesOwner = record.ownerID.map { principal.canWrite(ownedBy: $0) && ($0 != principal.userID || principal.role == .manager) } ?? false
+      let managesOwner =
+        record.ownerID.map { principal.canWrite(ownedBy: $0) && ($0 != principal.userID || principal.role == .manager) } ?? false
       guard principal.isInPool(pool, asAdmin: true) || managesOwner || principal.isAdmin else {
         throw CRMError.permissionDenied("moving records into a pool needs the owner's manager, an admin or the pool's admin")
       }
@@ -317,7 +328,9 @@ public struct PoolStore: Sendable {
           microsecondsSinceEpoch: Timestamp.now.microsecondsSinceEpoch + Int64(pool.settings.warningDays) * 86_400_000_000)
         holdings += found.filter { all || ($0.returnsAt.map { $0 <= horizon } ?? false) }
       }
-      return holdings.sorted { ($0.returnsAt ?? .init(microsecondsSinceEpoch: .max)) < ($1.returnsAt ?? .init(microsecondsSinceEpoch: .max)) }
+      return holdings.sorted {
+        ($0.returnsAt ?? .init(microsecondsSinceEpoch: .max)) < ($1.returnsAt ?? .init(microsecondsSinceEpoch: .max))
+      }
     }
   }
 
@@ -351,7 +364,8 @@ public struct PoolStore: Sendable {
             true,
             pool.settings.recordType == .lead
               ? try Self.recycle(Lead.self, connection, pool: pool, dueBy: dueBy, limit: batchSize, tenant: tenant)
-              : try Self.recycle(Account.self, connection, pool: pool, dueBy: dueBy, limit: batchSize, tenant: tenant))
+              : try Self.recycle(Account.self, connection, pool: pool, dueBy: dueBy, limit: batchSize, tenant: tenant)
+          )
         }
         if !locked { break }
         report.returned += returned
@@ -395,11 +409,17 @@ public struct PoolStore: Sendable {
       return try RecordMechanics<Record>.replay(connection, id: first, principal: principal).pooled
     }
     let result = try connection.query(
-      "SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table) WHERE tenant_id = \(principal.tenantID) AND id = \(id) FOR UPDATE")
+      """
+      SELECT \(unsafeSQL: Record.columns), \(ApprovalStore.lockColumn(Record.recordType, table: Record.table, principal: principal))
+      FROM \(unsafeSQL: Record.table) WHERE tenant_id = \(principal.tenantID) AND id = \(id) FOR UPDATE
+      """)
     guard let row = result.first else { throw RecordMechanics<Record>.notFound(id) }
     let record = try Record(row: row)
     guard principal.canRead(Record.recordType, ownedBy: record.ownerID, pool: record.poolID) else {
       throw RecordMechanics<Record>.notFound(id)
+    }
+    if let request = try row.decode("approval_lock", as: UUID?.self) {
+      throw ApprovalStore.locked(Record.recordType, by: request)
     }
     if let expected = target.expectedVersion, expected != record.version {
       throw CRMError.staleEtag(current: Etag.make(record.version))
@@ -488,7 +508,8 @@ public struct PoolStore: Sendable {
         "hold limit reached: \(inPool) of \(limit) \(Record.noun)s from pool \"\(pool.settings.name)\"; release one first")
     }
     if let limit = tenantLimit, inAll >= limit {
-      throw CRMError.failedPrecondition("hold limit reached: \(inAll) of \(limit) \(Record.noun)s from all pools; release one first")
+      throw CRMError.failedPrecondition(
+        "hold limit reached: \(inAll) of \(limit) \(Record.noun)s from all pools; release one first")
     }
   }
 
@@ -501,7 +522,8 @@ public struct PoolStore: Sendable {
       let tenant = context.principal.tenantID
       let pool = try load(connection, id: poolID, tenant: tenant)
       guard pool.settings.recordType == Record.recordType else {
-        throw CRMError.invalid("pool_id", "pool \"\(pool.settings.name)\" holds \(pool.settings.recordType.rawValue)s", reason: "INVALID")
+        throw CRMError.invalid(
+          "pool_id", "pool \"\(pool.settings.name)\" holds \(pool.settings.recordType.rawValue)s", reason: "INVALID")
       }
       if pool.archivedAt != nil { throw CRMError.failedPrecondition("pool \"\(pool.settings.name)\" is archived") }
       var next = record
@@ -685,7 +707,8 @@ public struct PoolStore: Sendable {
   }
 
   static func load(_ connection: PostgresConnection, id: UUID, tenant: UUID) throws -> Pool {
-    guard let row = try connection.query("SELECT \(unsafeSQL: columns) FROM pools WHERE tenant_id = \(tenant) AND id = \(id)").first
+    guard
+      let row = try connection.query("SELECT \(unsafeSQL: columns) FROM pools WHERE tenant_id = \(tenant) AND id = \(id)").first
     else { throw CRMError.notFound("pool \(id.lowercasedString) not found") }
     return try pool(row)
   }
@@ -707,7 +730,9 @@ public struct PoolStore: Sendable {
     return pool
   }
 
-  private static func members(_ connection: PostgresConnection, pool: UUID, tenant: UUID) throws -> [(userID: UUID, isAdmin: Bool)] {
+  private static func members(_ connection: PostgresConnection, pool: UUID, tenant: UUID) throws -> [(
+    userID: UUID, isAdmin: Bool
+  )] {
     try connection.query(
       "SELECT user_id, is_admin FROM pool_members WHERE tenant_id = \(tenant) AND pool_id = \(pool) ORDER BY added_at, user_id"
     ).rows.map { (try $0.decode("user_id"), try $0.decode("is_admin")) }

@@ -70,7 +70,8 @@ public struct TicketStore: Sendable {
     if status == .closed {
       throw CRMError.invalid("ticket.status", "a ticket cannot be created closed (solve it; it closes by itself)")
     }
-    var draft = Ticket(id: UUID.v7(), number: 0, version: 1, fields: fields, status: status, openedAt: at, createdAt: at, updatedAt: at)
+    var draft = Ticket(
+      id: UUID.v7(), number: 0, version: 1, fields: fields, status: status, openedAt: at, createdAt: at, updatedAt: at)
     draft.followUpOfID = followUpOf
     if status == .solved {
       draft.status = .new
@@ -159,12 +160,13 @@ public struct TicketStore: Sendable {
       if let first = try Mechanics.claimRequestID(connection, method: "UpdateTicket", context: context, recordID: id) {
         return try Mechanics.replay(connection, id: first, principal: principal)
       }
-      let current = try Self.lock(connection, id: id, expectedVersion: expectedVersion, principal: principal)
+      let current = try Self.lock(connection, id: id, expectedVersion: expectedVersion, principal: principal, edit: true)
       var next = current
       next.fields = current.fields.applying(patch, mask: mask)
       if mask.contains(.requester), !mask.contains(.accountID), next.fields.requester != current.fields.requester {
         next.fields.accountID = nil
-        next.fields.accountID = try Self.defaultAccount(connection, next.fields, tenant: principal.tenantID) ?? current.fields.accountID
+        next.fields.accountID =
+          try Self.defaultAccount(connection, next.fields, tenant: principal.tenantID) ?? current.fields.accountID
       }
       if mask.contains(.status), let status { try Self.move(&next, to: status, at: at) }
       try Self.checkLinks(connection, next.fields, changed: current.fields, principal: principal)
@@ -219,7 +221,8 @@ public struct TicketStore: Sendable {
     // tags) goes in one pipelined round trip.
     let reads = try connection.pipeline(
       SLARecorder.contextQueries(tenant: tenant) + [
-        SLARecorder.instancesQuery(tickets: [current.id], tenant: tenant), accountFactsQuery(next.fields.accountID, tenant: tenant),
+        SLARecorder.instancesQuery(tickets: [current.id], tenant: tenant),
+        accountFactsQuery(next.fields.accountID, tenant: tenant),
       ])
     let sla = try SLARecorder.context(from: reads[0..<3], tenant: tenant)
     let instances = try SLARecorder.instances(from: reads[3])[current.id] ?? []
@@ -428,7 +431,7 @@ public struct TicketStore: Sendable {
       // Lock in id order so two merges over the same tickets cannot deadlock.
       var locked: [UUID: Ticket] = [:]
       for id in (sources + [target]).sorted(by: { $0.lowercasedString < $1.lowercasedString }) {
-        locked[id] = try Self.lock(connection, id: id, expectedVersion: nil, principal: principal)
+        locked[id] = try Self.lock(connection, id: id, expectedVersion: nil, principal: principal, edit: true)
       }
       var into = locked[target]!
       let original = into
@@ -473,15 +476,21 @@ public struct TicketStore: Sendable {
   // MARK: - Helpers
 
   /// Locks a ticket for a change: any agent who sees it may work it. Archived tickets and (unless
-  /// `allowClosed`) closed ones do not change.
+  /// `allowClosed`) closed ones do not change. An `edit` (its fields, a merge) also waits for a pending
+  /// approval request (docs/approvals.md); comments and SLA moves do not, so no customer reply is refused.
   static func lock(
-    _ connection: PostgresConnection, id: UUID, expectedVersion: Int64?, principal: Principal, allowClosed: Bool = false
+    _ connection: PostgresConnection, id: UUID, expectedVersion: Int64?, principal: Principal, allowClosed: Bool = false,
+    edit: Bool = false
   ) throws -> Ticket {
     let rows = try connection.query(
-      "SELECT \(unsafeSQL: Ticket.columns) FROM tickets WHERE tenant_id = \(principal.tenantID) AND id = \(id) FOR UPDATE")
+      """
+      SELECT \(unsafeSQL: Ticket.columns), \(ApprovalStore.lockColumn(.ticket, table: "tickets", principal: principal))
+      FROM tickets WHERE tenant_id = \(principal.tenantID) AND id = \(id) FOR UPDATE
+      """)
     guard let row = rows.first else { throw Mechanics.notFound(id) }
     let ticket = try Ticket(row: row)
     guard principal.canRead(.ticket, ownedBy: ticket.accessOwner) else { throw Mechanics.notFound(id) }
+    if edit, let request = try row.decode("approval_lock", as: UUID?.self) { throw ApprovalStore.locked(.ticket, by: request) }
     if let expectedVersion, expectedVersion != ticket.version { throw CRMError.staleEtag(current: ticket.etag) }
     if ticket.archivedAt != nil {
       throw CRMError.failedPrecondition("ticket #\(ticket.number) is archived; restore it first")
@@ -528,7 +537,9 @@ public struct TicketStore: Sendable {
 
   /// Checks what a ticket names (only what differs from `old` when given): the requester, account and
   /// deals are in sight, the assignee and followers are active users, the group is a team.
-  static func checkLinks(_ connection: PostgresConnection, _ fields: TicketFields, changed old: TicketFields?, principal: Principal)
+  static func checkLinks(
+    _ connection: PostgresConnection, _ fields: TicketFields, changed old: TicketFields?, principal: Principal
+  )
     throws
   {
     let tenant = principal.tenantID
