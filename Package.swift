@@ -106,6 +106,7 @@ let package = Package(
         .embedInCode("Migrations/0037_trigger_rules.sql"),
         .embedInCode("Migrations/0038_approvals.sql"),
         .embedInCode("Migrations/0039_faster_rules.sql"),
+        .embedInCode("Migrations/0040_rules_cached_plans.sql"),
       ],
       swiftSettings: strictSettings
     ),

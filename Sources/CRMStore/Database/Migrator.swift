@@ -74,6 +74,7 @@ public struct Migrator: Sendable {
     ("0037_trigger_rules.sql", PackageResources._037_trigger_rules_sql),
     ("0038_approvals.sql", PackageResources._038_approvals_sql),
     ("0039_faster_rules.sql", PackageResources._039_faster_rules_sql),
+    ("0040_rules_cached_plans.sql", PackageResources._040_rules_cached_plans_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
