@@ -107,6 +107,7 @@ let package = Package(
         .embedInCode("Migrations/0038_approvals.sql"),
         .embedInCode("Migrations/0039_faster_rules.sql"),
         .embedInCode("Migrations/0040_rules_cached_plans.sql"),
+        .embedInCode("Migrations/0041_rules_by_key.sql"),
       ],
       swiftSettings: strictSettings
     ),

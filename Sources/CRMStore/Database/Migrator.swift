@@ -75,6 +75,7 @@ public struct Migrator: Sendable {
     ("0038_approvals.sql", PackageResources._038_approvals_sql),
     ("0039_faster_rules.sql", PackageResources._039_faster_rules_sql),
     ("0040_rules_cached_plans.sql", PackageResources._040_rules_cached_plans_sql),
+    ("0041_rules_by_key.sql", PackageResources._041_rules_by_key_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
