@@ -108,6 +108,7 @@ let package = Package(
         .embedInCode("Migrations/0039_faster_rules.sql"),
         .embedInCode("Migrations/0040_rules_cached_plans.sql"),
         .embedInCode("Migrations/0041_rules_by_key.sql"),
+        .embedInCode("Migrations/0042_rules_planned_per_statement.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -76,6 +76,7 @@ public struct Migrator: Sendable {
     ("0039_faster_rules.sql", PackageResources._039_faster_rules_sql),
     ("0040_rules_cached_plans.sql", PackageResources._040_rules_cached_plans_sql),
     ("0041_rules_by_key.sql", PackageResources._041_rules_by_key_sql),
+    ("0042_rules_planned_per_statement.sql", PackageResources._042_rules_planned_per_statement_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
