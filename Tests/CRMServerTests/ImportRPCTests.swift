@@ -462,9 +462,12 @@ struct ImportCLITests {
   struct CRMProcess: @unchecked Sendable {
     let process: Process
     let errors: Pipe
+    let output: Pipe?
 
-    /// Starts `crm` with `arguments` against `server`.
-    static func launch(_ arguments: [String], server: CrmdProcess, token: String) throws -> CRMProcess {
+    /// Starts `crm` with `arguments` against `server`; its standard output is kept when `capturingOutput`.
+    static func launch(_ arguments: [String], server: CrmdProcess, token: String, capturingOutput: Bool = false) throws
+      -> CRMProcess
+    {
       let process = Process()
       process.executableURL = CrmdProcess.binary("crm")
       process.arguments = arguments
@@ -473,17 +476,25 @@ struct ImportCLITests {
       environment["CRM_TOKEN"] = token
       process.environment = environment
       let errors = Pipe()
+      let output = capturingOutput ? Pipe() : nil
       process.standardError = errors
-      process.standardOutput = FileHandle.nullDevice
+      process.standardOutput = output ?? FileHandle.nullDevice
       try process.run()
-      return CRMProcess(process: process, errors: errors)
+      return CRMProcess(process: process, errors: errors, output: output)
     }
 
     /// Waits for the exit; returns the status and standard error.
     func finish() -> (Int32, String) {
+      let (status, _, errors) = finishReading()
+      return (status, errors)
+    }
+
+    /// Waits for the exit; returns the status, standard output (empty unless captured) and standard error.
+    func finishReading() -> (Int32, String, String) {
+      let out = output.map { String(decoding: $0.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) } ?? ""
       let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
       process.waitUntilExit()
-      return (process.terminationStatus, text)
+      return (process.terminationStatus, out, text)
     }
 
     /// SIGKILL: no chance to clean up or to say goodbye to the server.

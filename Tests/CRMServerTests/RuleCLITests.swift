@@ -12,22 +12,7 @@ struct RuleCLITests {
   /// Runs `crm` with `arguments` against `server` to its end: exit status, standard output, standard error.
   static func crm(_ arguments: [String], server: CrmdProcess, token: String) async throws -> (Int32, String, String) {
     try await runBlocking {
-      let process = Process()
-      process.executableURL = CrmdProcess.binary("crm")
-      process.arguments = arguments
-      var environment = ProcessInfo.processInfo.environment
-      environment["CRM_ADDRESS"] = "\(server.address.host):\(server.address.port)"
-      environment["CRM_TOKEN"] = token
-      process.environment = environment
-      let output = Pipe()
-      let errors = Pipe()
-      process.standardOutput = output
-      process.standardError = errors
-      try process.run()
-      let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      process.waitUntilExit()
-      return (process.terminationStatus, out, err)
+      try ImportCLITests.CRMProcess.launch(arguments, server: server, token: token, capturingOutput: true).finishReading()
     }
   }
 
