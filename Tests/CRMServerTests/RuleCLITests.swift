@@ -53,6 +53,19 @@ struct RuleCLITests {
     let (_, history, _) = try await Self.crm(["leads", "history", lead], server: server, token: token)
     #expect(history.contains("rule \"Hot web leads\"") && history.contains("event hot_lead"))
 
+    // Switched off, the rule leaves the next lead alone; switched on again, it acts.
+    let (_, rules, _) = try await Self.crm(["rules", "list", "--json"], server: server, token: token)
+    let rule = try Self.id(rules)
+    let (disabled, off, _) = try await Self.crm(["rules", "disable", rule], server: server, token: token)
+    #expect(disabled == 0 && off.contains("active    no"))
+    let (_, quietJSON, _) = try await Self.crm(
+      ["leads", "create", "--last-name", "Quiet", "--source", "web_form", "--company-size", "900", "--json"], server: server,
+      token: token)
+    let (_, quiet, _) = try await Self.crm(["leads", "get", try Self.id(quietJSON)], server: server, token: token)
+    #expect(!quiet.contains("working"))
+    let (enabled, on, _) = try await Self.crm(["rules", "enable", rule], server: server, token: token)
+    #expect(enabled == 0 && on.contains("active    yes"))
+
     // An approval process from a file, a submission, the queue, a decision.
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("process-\(UUID().uuidString).json")
     defer { try? FileManager.default.removeItem(at: file) }
