@@ -262,7 +262,7 @@ public struct ApprovalStore: Sendable {
         ORDER BY submitted_at DESC, id DESC LIMIT 100
         """
       ).rows.map { try $0.decode("id", as: UUID.self) }
-      return try ids.map { try Self.request(connection, id: $0, tenant: principal.tenantID) }
+      return try Self.requests(connection, ids: ids, tenant: principal.tenantID)
     }
   }
 
@@ -284,14 +284,12 @@ public struct ApprovalStore: Sendable {
       if let token { query.append(" AND (r.submitted_at, r.id) > (\(token.key)::timestamptz, \(token.id))") }
       query.append(" ORDER BY r.submitted_at, r.id LIMIT \(pageSize + 1)")
       let rows = try connection.query(query).rows
-      var requests = try rows.prefix(pageSize).map {
-        try Self.request(connection, id: $0.decode("id"), tenant: principal.tenantID)
-      }
+      let requests = try Self.requests(
+        connection, ids: rows.prefix(pageSize).map { try $0.decode("id", as: UUID.self) }, tenant: principal.tenantID)
       var next: String?
       if rows.count > pageSize, let last = requests.last {
         next = tokens.encode(PageToken(key: try rows[pageSize - 1].decode("key"), id: last.id, query: fingerprint))
       }
-      if requests.count > pageSize { requests.removeLast() }
       return Page(items: requests, nextPageToken: next)
     }
   }
@@ -451,35 +449,52 @@ public struct ApprovalStore: Sendable {
   }
 
   static func request(_ connection: PostgresConnection, id: UUID, tenant: UUID) throws -> ApprovalRequest {
+    guard let request = try requests(connection, ids: [id], tenant: tenant).first else {
+      throw CRMError.notFound("approval request \(id.lowercasedString) not found")
+    }
+    return request
+  }
+
+  /// The requests `ids` names that exist, in that order, with their decisions: two statements in one
+  /// round trip however many there are (a page of ListMyApprovals is not a query per request).
+  static func requests(_ connection: PostgresConnection, ids: [UUID], tenant: UUID) throws -> [ApprovalRequest] {
+    guard !ids.isEmpty else { return [] }
     let results = try connection.pipeline([
       """
       SELECT r.id, r.process_id, p.name AS process_name, p.steps::text AS steps, r.record_type, r.record_id, r.status, r.step,
              r.submitted_by, r.submitted_at, r.comment, r.decided_at, r.rule_id
       FROM approval_requests r JOIN approval_processes p ON p.tenant_id = r.tenant_id AND p.id = r.process_id
-      WHERE r.tenant_id = \(tenant) AND r.id = \(id)
+      WHERE r.tenant_id = \(tenant) AND r.id = ANY(\(ids)::uuid[])
       """,
       """
-      SELECT step, approver_id, decision, comment, decided_at FROM approval_decisions
-      WHERE tenant_id = \(tenant) AND request_id = \(id) ORDER BY step, decided_at NULLS LAST, approver_id
+      SELECT request_id, step, approver_id, decision, comment, decided_at FROM approval_decisions
+      WHERE tenant_id = \(tenant) AND request_id = ANY(\(ids)::uuid[])
+      ORDER BY request_id, step, decided_at NULLS LAST, approver_id
       """,
     ])
-    guard let row = results[0].first else { throw CRMError.notFound("approval request \(id.lowercasedString) not found") }
-    let steps = try StoredApproval.steps(row.decode("steps"))
-    let step: Int = try row.decode("step")
-    return ApprovalRequest(
-      id: try row.decode("id"), processID: try row.decode("process_id"), processName: try row.decode("process_name"),
-      record: RecordLink(type: RecordType(rawValue: try row.decode("record_type")) ?? .lead, id: try row.decode("record_id")),
-      status: ApprovalStatus(rawValue: try row.decode("status")) ?? .pending, step: step,
-      stepName: step <= steps.count ? steps[step - 1].name : "", stepCount: steps.count,
-      submittedBy: try row.decode("submitted_by"), submittedAt: try row.decode("submitted_at"),
-      comment: try row.decode("comment"),
-      decidedAt: try row.decode("decided_at"), ruleID: try row.decode("rule_id"),
-      decisions: try results[1].rows.map { decision in
+    var decisions: [UUID: [ApprovalDecision]] = [:]
+    for decision in results[1].rows {
+      decisions[try decision.decode("request_id"), default: []].append(
         ApprovalDecision(
           step: try decision.decode("step"), approverID: try decision.decode("approver_id"),
           outcome: ApprovalDecision.Outcome(rawValue: try decision.decode("decision")) ?? .pending,
-          comment: try decision.decode("comment"), decidedAt: try decision.decode("decided_at"))
-      })
+          comment: try decision.decode("comment"), decidedAt: try decision.decode("decided_at")))
+    }
+    var byID: [UUID: ApprovalRequest] = [:]
+    for row in results[0].rows {
+      let id: UUID = try row.decode("id")
+      let steps = try StoredApproval.steps(row.decode("steps"))
+      let step: Int = try row.decode("step")
+      byID[id] = ApprovalRequest(
+        id: id, processID: try row.decode("process_id"), processName: try row.decode("process_name"),
+        record: RecordLink(type: RecordType(rawValue: try row.decode("record_type")) ?? .lead, id: try row.decode("record_id")),
+        status: ApprovalStatus(rawValue: try row.decode("status")) ?? .pending, step: step,
+        stepName: step <= steps.count ? steps[step - 1].name : "", stepCount: steps.count,
+        submittedBy: try row.decode("submitted_by"), submittedAt: try row.decode("submitted_at"),
+        comment: try row.decode("comment"), decidedAt: try row.decode("decided_at"), ruleID: try row.decode("rule_id"),
+        decisions: decisions[id] ?? [])
+    }
+    return ids.compactMap { byID[$0] }
   }
 
   /// Named users, teams and stages must exist in the tenant.
