@@ -77,6 +77,7 @@ public struct Migrator: Sendable {
     ("0040_rules_cached_plans.sql", PackageResources._040_rules_cached_plans_sql),
     ("0041_rules_by_key.sql", PackageResources._041_rules_by_key_sql),
     ("0042_rules_planned_per_statement.sql", PackageResources._042_rules_planned_per_statement_sql),
+    ("0043_drop_unused_rule_rows.sql", PackageResources._043_drop_unused_rule_rows_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
