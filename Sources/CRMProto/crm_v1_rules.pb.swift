@@ -227,6 +227,14 @@ public nonisolated struct Crm_V1_RuleAction: Sendable {
     set {action = .submitForApproval(newValue)}
   }
 
+  public var assign: Crm_V1_AssignAction {
+    get {
+      if case .assign(let v)? = action {return v}
+      return Crm_V1_AssignAction()
+    }
+    set {action = .assign(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Action: Equatable, Sendable {
@@ -235,8 +243,24 @@ public nonisolated struct Crm_V1_RuleAction: Sendable {
     case createTask(Crm_V1_CreateTaskAction)
     case emitEvent(Crm_V1_EmitEventAction)
     case submitForApproval(Crm_V1_SubmitForApprovalAction)
+    case assign(Crm_V1_AssignAction)
 
   }
+
+  public init() {}
+}
+
+/// Routes the record through the tenant's assignment rules for its type (leads, accounts and tickets;
+/// AssignmentService): the first active rule that matches and can place it gives it to a user, a team's
+/// next member by weighted round-robin, or (leads, accounts) a shared pool — exactly as when a record
+/// is created without an owner. A record no rule places, or already where its rule sends it, is left as
+/// it is; each change names the assignment rule in the record's history.
+public nonisolated struct Crm_V1_AssignAction: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -589,7 +613,7 @@ nonisolated extension Crm_V1_RuleCondition: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Crm_V1_RuleAction: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RuleAction"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}set_field\0\u{3}add_tag\0\u{3}create_task\0\u{3}emit_event\0\u{3}submit_for_approval\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}set_field\0\u{3}add_tag\0\u{3}create_task\0\u{3}emit_event\0\u{3}submit_for_approval\0\u{1}assign\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -662,6 +686,19 @@ nonisolated extension Crm_V1_RuleAction: SwiftProtobuf.Message, SwiftProtobuf._M
           self.action = .submitForApproval(v)
         }
       }()
+      case 6: try {
+        var v: Crm_V1_AssignAction?
+        var hadOneofValue = false
+        if let current = self.action {
+          hadOneofValue = true
+          if case .assign(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.action = .assign(v)
+        }
+      }()
       default: break
       }
     }
@@ -693,6 +730,10 @@ nonisolated extension Crm_V1_RuleAction: SwiftProtobuf.Message, SwiftProtobuf._M
       guard case .submitForApproval(let v)? = self.action else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     }()
+    case .assign?: try {
+      guard case .assign(let v)? = self.action else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -700,6 +741,25 @@ nonisolated extension Crm_V1_RuleAction: SwiftProtobuf.Message, SwiftProtobuf._M
 
   public static func ==(lhs: Crm_V1_RuleAction, rhs: Crm_V1_RuleAction) -> Bool {
     if lhs.action != rhs.action {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_AssignAction: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AssignAction"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_AssignAction, rhs: Crm_V1_AssignAction) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -34,6 +34,7 @@ struct Rules: AsyncParsableCommand {
     case .addTag(let add): "tag \(add.tag)"
     case .createTask(let task): "task \"\(task.subject)\"" + (task.hasDueInHours ? " due +\(task.dueInHours)h" : "")
     case .emitEvent(let emit): "event \(emit.name)"
+    case .assign: "assign by the assignment rules"
     case .submitForApproval(let submit):
       "submit for approval" + (submit.processID.isEmpty ? "" : " (\(submit.processID.prefix(8)))")
     case nil: ""
@@ -141,7 +142,9 @@ struct Rules: AsyncParsableCommand {
         Conditions (--when, repeatable, all must hold): 'FIELD = VALUE', 'FIELD != VALUE', 'FIELD > VALUE',
         'FIELD < VALUE', 'FIELD changed', 'FIELD changed to VALUE', 'FIELD changed from VALUE', 'tags has TAG'.
         Numbers, true and false are typed as such; quote a value in "…" to keep it text.
-        Actions run in this order: --set FIELD=VALUE (repeatable), --tag, --task, --event, --submit.
+        Actions run in this order: --set FIELD=VALUE (repeatable), --tag, --assign, --task, --event,
+        --submit. --assign routes the record through the assignment rules (leads, accounts, tickets), so a
+        task created after it goes to the new owner.
         An invalid field or value is refused naming it (exit 4); docs/rules.md lists each type's fields.
 
         Example:
@@ -157,6 +160,7 @@ struct Rules: AsyncParsableCommand {
     @Option(name: .customLong("when"), help: "A condition (repeatable).") var conditions: [String] = []
     @Option(name: .customLong("set"), help: "FIELD=VALUE to set (repeatable).") var sets: [String] = []
     @Option(help: "A tag to add.") var tag: String?
+    @Flag(help: "Route the record through the tenant's assignment rules (leads, accounts, tickets).") var assign = false
     @Option(help: "Create a task with this subject, related to the record.") var task: String?
     @Option(help: "The task is due this many hours after the change.") var taskDueHours: Int32?
     @Option(help: "The task's priority: low, normal, high, urgent.") var taskPriority: String?
@@ -189,6 +193,7 @@ struct Rules: AsyncParsableCommand {
             })
         }
         if let tag { actions.append(.with { $0.addTag = .with { $0.tag = tag } }) }
+        if assign { actions.append(.with { $0.assign = Crm_V1_AssignAction() }) }
         if let task {
           actions.append(
             .with {

@@ -283,12 +283,24 @@ struct TriggerRuleTests {
   @Test("an import runs the rules set-wise: every matching row gets the actions, each entry naming the rule")
   func imports() async throws {
     let tenant = try await TestTenant.make()
+    let team = [try await tenant.makeUser(.salesRep).0.userID, try await tenant.makeUser(.salesRep).0.userID]
     try await TestServer.withClient { (client) async throws -> Void in
       let auth = TestServer.auth(tenant.adminSecret)
+      _ = try await Crm_V1_AssignmentService.Client(wrapping: client).createAssignmentRule(
+        .with {
+          $0.rule = .with {
+            $0.recordType = .lead
+            $0.name = "Machinery to the team"
+            $0.criteria = .with { $0.industries = ["machinery"] }
+            $0.team = AssignmentRPCTests.team(team.map { ($0, 1) })
+          }
+        }, metadata: auth)
       let rule = try await Crm_V1_TriggerRuleService.Client(wrapping: client).createTriggerRule(
         Self.rule(
           "Engine makers", onCreate: true, conditions: [Self.condition("company", .equals, "Engines 3")],
-          actions: [Self.addTag("engines"), Self.setField("industry", "Machinery")]), metadata: auth)
+          actions: [
+            Self.addTag("engines"), Self.setField("industry", "Machinery"), .with { $0.assign = Crm_V1_AssignAction() },
+          ]), metadata: auth)
       let requests =
         [ImportRPCTests.header("ruled")]
         + stride(from: Int64(0), to: 600, by: 300).map { ImportRPCTests.batch($0..<$0 + 300, tag: "r") }
@@ -309,7 +321,146 @@ struct TriggerRuleTests {
       #expect(matching > 50)
       #expect(try counts.decode("acted", as: Int64.self) == matching)
       #expect(try counts.decode("wrongly", as: Int64.self) == 0)
-      #expect(try counts.decode("entries", as: Int64.self) == matching * 2)
+      #expect(try counts.decode("entries", as: Int64.self) == matching * 3)
+      // The assign action routed the batch's records set-wise, taking the team's turns in order.
+      let owners = try connection.query(
+        """
+        SELECT owner_id, count(*) AS n FROM leads WHERE tenant_id = \(tenant.tenantID) AND company = 'Engines 3' GROUP BY owner_id
+        """
+      ).rows.map { (try $0.decode("owner_id", as: UUID.self), try $0.decode("n", as: Int64.self)) }
+      #expect(Set(owners.map(\.0)) == Set(team))
+      #expect(owners.map(\.1).reduce(0, +) == matching && abs(owners[0].1 - owners[1].1) <= 1, "\(owners)")
+    }
+  }
+
+  @Test("assign routes through the assignment rules: team turns, a pool, a ticket's assignee; history names both rules")
+  func assignAction() async throws {
+    let tenant = try await TestTenant.make()
+    let (alice, aliceSecret) = try await tenant.makeUser(.salesRep)
+    let (bob, _) = try await tenant.makeUser(.salesRep)
+    let (carol, _) = try await tenant.makeUser(.salesRep)
+    let (rep, repSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { (client) async throws -> Void in
+      let auth = TestServer.auth(tenant.adminSecret)
+      let routing = Crm_V1_AssignmentService.Client(wrapping: client)
+      let pool = try await Crm_V1_PoolService.Client(wrapping: client).createPool(
+        .with {
+          $0.pool = .with {
+            $0.name = "China inbound"
+            $0.recordType = .lead
+          }
+        }, metadata: auth)
+      let enterprise = try await routing.createAssignmentRule(
+        .with {
+          $0.rule = .with {
+            $0.recordType = .lead
+            $0.name = "Enterprise to the team"
+            $0.position = 1
+            $0.criteria = .with { $0.companySizeMin = 1000 }
+            $0.team = AssignmentRPCTests.team([(alice.userID, 1), (bob.userID, 1)])
+          }
+        }, metadata: auth)
+      _ = try await routing.createAssignmentRule(
+        .with {
+          $0.rule = .with {
+            $0.recordType = .lead
+            $0.name = "China to the pool"
+            $0.position = 2
+            $0.criteria = .with { $0.regionCodes = ["CN"] }
+            $0.poolID = pool.id
+          }
+        }, metadata: auth)
+      _ = try await routing.createAssignmentRule(
+        .with {
+          $0.rule = .with {
+            $0.recordType = .ticket
+            $0.name = "Urgent to Carol"
+            $0.criteria = .with { $0.priorities = [.urgent] }
+            $0.userID = carol.userID.lowercasedString
+          }
+        }, metadata: auth)
+      let rules = Crm_V1_TriggerRuleService.Client(wrapping: client)
+      let assign = Crm_V1_RuleAction.with { $0.assign = Crm_V1_AssignAction() }
+      let rule = try await rules.createTriggerRule(
+        Self.rule(
+          "Re-route on a new size", onUpdate: true, conditions: [Self.condition("company_size", .changed)],
+          actions: [assign, .with { $0.createTask = .with { $0.subject = "Introduce yourself" } }]), metadata: auth)
+      #expect(rule.actions.first?.assign != nil && rule.actions.first?.action == .assign(Crm_V1_AssignAction()))
+      _ = try await rules.createTriggerRule(
+        Self.rule(
+          "Urgent tickets re-route", type: .ticket, onUpdate: true,
+          conditions: [Self.condition("priority", .changedTo, "urgent")],
+          actions: [assign]), metadata: auth)
+
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      let asRep = TestServer.auth(repSecret)
+      func resize(_ name: String, size: Int32, region: String = "US") async throws -> Crm_V1_Lead {
+        let lead = try await leads.createLead(
+          .with {
+            $0.lead = .with {
+              $0.lastName = name
+              $0.companySize = 10
+              $0.regionCode = "US"
+            }
+          }, metadata: asRep)
+        #expect(lead.ownerID == rep.userID.lowercasedString, "no assignment rule takes a small US lead")
+        return try await leads.updateLead(
+          .with {
+            $0.lead = .with {
+              $0.id = lead.id
+              $0.companySize = size
+              $0.regionCode = region
+            }
+            $0.updateMask = .with { $0.paths = ["company_size", "region_code"] }
+          }, metadata: asRep)
+      }
+      let first = try await resize("First", size: 5000)
+      let second = try await resize("Second", size: 2000)
+      #expect(first.ownerID == alice.userID.lowercasedString && second.ownerID == bob.userID.lowercasedString, "team turns")
+      let pooled = try await resize("Pooled", size: 20, region: "CN")
+      #expect(pooled.ownerID.isEmpty && pooled.poolID == pool.id)
+      let stays = try await resize("Stays", size: 30)
+      #expect(stays.ownerID == rep.userID.lowercasedString, "no assignment rule places it: left as it is")
+
+      let changes = Crm_V1_ChangeService.Client(wrapping: client)
+      let history = try await changes.getRecordHistory(
+        .with {
+          $0.recordType = .lead
+          $0.recordID = first.id
+        }, metadata: auth
+      ).entries.reversed()
+      let routed = try #require(history.last { $0.ruleID == rule.id && $0.operation == .update })
+      #expect(routed.ruleName == "Re-route on a new size")
+      #expect(routed.changes.map(\.field) == ["owner_id", "assignment_rule"])
+      #expect(routed.changes.first?.newValue.stringValue == alice.userID.lowercasedString)
+      #expect(routed.changes.last?.newValue.structValue.fields["id"]?.stringValue == enterprise.id)
+      let tasks = try await Crm_V1_TaskService.Client(wrapping: client).listMyTasks(
+        .with {
+          $0.related = .with {
+            $0.recordType = .lead; $0.recordID = first.id
+          }
+        }, metadata: TestServer.auth(aliceSecret))
+      #expect(tasks.tasks.map(\.ownerID) == [alice.userID.lowercasedString], "the task after assign goes to the new owner")
+      let stayed = try await changes.getRecordHistory(
+        .with {
+          $0.recordType = .lead
+          $0.recordID = stays.id
+        }, metadata: auth
+      ).entries
+      #expect(!stayed.contains { $0.changes.contains { $0.field == "assignment_rule" } })
+
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      let ticket = try await tickets.createTicket(.with { $0.ticket = .with { $0.subject = "Printer on fire" } }, metadata: auth)
+      #expect(ticket.assigneeID.isEmpty)
+      let urgent = try await tickets.updateTicket(
+        .with {
+          $0.ticket = .with {
+            $0.id = ticket.id
+            $0.priority = .urgent
+          }
+          $0.updateMask = .with { $0.paths = ["priority"] }
+        }, metadata: auth)
+      #expect(urgent.assigneeID == carol.userID.lowercasedString)
     }
   }
 
@@ -352,6 +503,9 @@ struct TriggerRuleTests {
       #expect(
         await violations(Self.rule("x", onCreate: true, actions: [.with { $0.emitEvent = .with { $0.name = "approval_done" } }]))
           == ["rule.actions[0].emit_event.name"])
+      #expect(
+        await violations(Self.rule("x", type: .contact, onCreate: true, actions: [.with { $0.assign = Crm_V1_AssignAction() }]))
+          == ["rule.actions[0].assign"])
       #expect(await violations(Self.rule("x", actions: [tag])) == ["rule.on_create"])
       #expect(await violations(Self.rule("x", onCreate: true, actions: [])) == ["rule.actions"])
       #expect(await violations(Self.rule("x", type: .task, onCreate: true, actions: [tag])) == ["rule.record_type"])

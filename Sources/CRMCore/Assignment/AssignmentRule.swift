@@ -81,39 +81,52 @@ public struct AssignmentCriteria: Sendable, Hashable {
       if !ok { matches = false }
     }
     if !sources.isEmpty {
-      check(subject.source.map(sources.contains) ?? false, "source \(subject.source?.rawValue ?? "none") in [\(sources.map(\.rawValue).joined(separator: ", "))]")
+      check(
+        subject.source.map(sources.contains) ?? false,
+        "source \(subject.source?.rawValue ?? "none") in [\(sources.map(\.rawValue).joined(separator: ", "))]")
     }
     if !regionCodes.isEmpty {
-      check(subject.regionCode.map(regionCodes.contains) ?? false, "region \(subject.regionCode ?? "none") in [\(regionCodes.joined(separator: ", "))]")
+      check(
+        subject.regionCode.map(regionCodes.contains) ?? false,
+        "region \(subject.regionCode ?? "none") in [\(regionCodes.joined(separator: ", "))]")
     }
     if !industries.isEmpty {
       let industry = subject.industry?.lowercased()
-      check(industry.map { value in industries.contains { $0.lowercased() == value } } ?? false,
+      check(
+        industry.map { value in industries.contains { $0.lowercased() == value } } ?? false,
         "industry \(subject.industry ?? "none") in [\(industries.joined(separator: ", "))]")
     }
     if companySizeMin != nil || companySizeMax != nil {
       let size = subject.companySize
       let ok = size.map { ($0 >= (companySizeMin ?? .min)) && ($0 <= (companySizeMax ?? .max)) } ?? false
-      check(ok, "company size \(size.map(String.init) ?? "unknown") in \(companySizeMin.map(String.init) ?? "…")–\(companySizeMax.map(String.init) ?? "…")")
+      check(
+        ok,
+        "company size \(size.map(String.init) ?? "unknown") in \(companySizeMin.map(String.init) ?? "…")–\(companySizeMax.map(String.init) ?? "…")"
+      )
     }
     if scoreMin != nil || scoreMax != nil {
       let score = subject.score
       let ok = score.map { ($0 >= (scoreMin ?? .min)) && ($0 <= (scoreMax ?? .max)) } ?? false
-      check(ok, "score \(score.map(String.init) ?? "none") in \(scoreMin.map(String.init) ?? "…")–\(scoreMax.map(String.init) ?? "…")")
+      check(
+        ok, "score \(score.map(String.init) ?? "none") in \(scoreMin.map(String.init) ?? "…")–\(scoreMax.map(String.init) ?? "…")"
+      )
     }
     if !tags.isEmpty {
       check(!Set(tags).isDisjoint(with: subject.tags), "tags include any of [\(tags.joined(separator: ", "))]")
     }
     if !channels.isEmpty {
-      check(subject.channel.map(channels.contains) ?? false,
+      check(
+        subject.channel.map(channels.contains) ?? false,
         "channel \(subject.channel?.rawValue ?? "none") in [\(channels.map(\.rawValue).joined(separator: ", "))]")
     }
     if !ticketTypes.isEmpty {
-      check(subject.ticketType.map(ticketTypes.contains) ?? false,
+      check(
+        subject.ticketType.map(ticketTypes.contains) ?? false,
         "type \(subject.ticketType?.rawValue ?? "none") in [\(ticketTypes.map(\.rawValue).joined(separator: ", "))]")
     }
     if !priorities.isEmpty {
-      check(subject.priority.map(priorities.contains) ?? false,
+      check(
+        subject.priority.map(priorities.contains) ?? false,
         "priority \(subject.priority?.rawValue ?? "none") in [\(priorities.map(\.rawValue).joined(separator: ", "))]")
     }
     if reasons.isEmpty { reasons.append("✓ no criteria: matches every record") }
@@ -141,7 +154,8 @@ public struct AssignmentCriteria: Sendable, Hashable {
     if let low = scoreMin, let high = scoreMax, low > high {
       violations.add("\(prefix).score_max", "must not be below score_min", reason: "OUT_OF_RANGE")
     }
-    for (value, field) in [(scoreMin, "score_min"), (scoreMax, "score_max")] where value.map({ !(0...100).contains($0) }) ?? false {
+    for (value, field) in [(scoreMin, "score_min"), (scoreMax, "score_max")] where value.map({ !(0...100).contains($0) }) ?? false
+    {
       violations.add("\(prefix).\(field)", "must be 0 to 100", reason: "OUT_OF_RANGE")
     }
     if (companySizeMin ?? 0) < 0 || (companySizeMax ?? 0) < 0 {
@@ -164,23 +178,6 @@ public struct RotationMember: Sendable, Hashable {
     self.userID = userID
     self.weight = weight
     self.assigned = assigned
-  }
-
-  /// The next member of a weighted rotation among `eligible`: the one whose share after one more
-  /// record would be smallest, i.e. the fewest assignments per unit of weight (ties: list order).
-  /// With equal weights the counts of any two members never differ by more than one.
-  public static func next(_ members: [RotationMember], eligible: Set<UUID>) -> Int? {
-    var best: Int?
-    for (index, member) in members.enumerated() where eligible.contains(member.userID) {
-      guard let current = best else {
-        best = index
-        continue
-      }
-      let candidate = Double(member.assigned + 1) / Double(member.weight)
-      let incumbent = Double(members[current].assigned + 1) / Double(members[current].weight)
-      if candidate < incumbent { best = index }
-    }
-    return best
   }
 }
 

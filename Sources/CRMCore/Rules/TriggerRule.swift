@@ -123,6 +123,12 @@ public enum RuleAction: Sendable, Hashable {
   /// Submits the record for approval through this process, or (`nil`) the first whose entry
   /// conditions hold; a record with an open request, or that no process takes, is left as it is.
   case submitForApproval(processID: UUID?)
+  /// Routes the record through the tenant's assignment rules for its type, as a create without an
+  /// owner is routed (leads, accounts, tickets); a record no rule places is left as it is.
+  case assign
+
+  /// The record types ``assign`` routes: those assignment rules exist for.
+  public static let assignableTypes: [RecordType] = [.lead, .account, .ticket]
 }
 
 extension RuleCondition {
@@ -396,6 +402,12 @@ extension TriggerRuleDefinition {
         }
         return .createTask(task)
       case .submitForApproval:
+        return action
+      case .assign:
+        guard RuleAction.assignableTypes.contains(recordType) else {
+          violations.add("\(at).assign", "assignment rules route leads, accounts and tickets", reason: "INVALID")
+          return nil
+        }
         return action
       case .emitEvent(let name):
         if name.hasPrefix("approval_") {

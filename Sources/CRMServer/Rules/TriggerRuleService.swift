@@ -109,6 +109,7 @@ extension Crm_V1_TriggerRule {
         case .emitEvent(let name): $0.emitEvent = .with { $0.name = name }
         case .submitForApproval(let process):
           $0.submitForApproval = .with { $0.processID = process?.lowercasedString ?? "" }
+        case .assign: $0.assign = Crm_V1_AssignAction()
         }
       }
     }
@@ -127,6 +128,7 @@ extension Crm_V1_TriggerRule {
       case .setField(let set): parsedActions.append(.setField(set.field, JSONValue(set.value)))
       case .addTag(let add): parsedActions.append(.addTag(add.tag))
       case .emitEvent(let emit): parsedActions.append(.emitEvent(emit.name))
+      case .assign: parsedActions.append(.assign)
       case .submitForApproval(let submit):
         let process = RequestFields.optionalID(submit.processID, field: "\(at).submit_for_approval.process_id", into: &violations)
         parsedActions.append(.submitForApproval(processID: process))
@@ -148,7 +150,7 @@ extension Crm_V1_TriggerRule {
               subject: task.subject, description: task.description_p.isEmpty ? nil : task.description_p, priority: priority,
               dueInHours: task.hasDueInHours ? Int(task.dueInHours) : nil, assigneeID: assignee)))
       case nil:
-        violations.add(at, "name set_field, add_tag, create_task, emit_event or submit_for_approval", reason: "REQUIRED")
+        violations.add(at, "name set_field, add_tag, create_task, emit_event, submit_for_approval or assign", reason: "REQUIRED")
       }
     }
     guard let type else { return nil }

@@ -137,25 +137,20 @@ public struct AssignmentStore: Sendable {
   static func route(
     _ connection: PostgresConnection, _ subject: AssignmentSubject, type: RecordType, tenant: UUID, dryRun: Bool
   ) throws -> AssignmentDecision {
-    var router = try Router(connection, type: type, tenant: tenant, dryRun: dryRun)
-    let decision = try router.route(subject)
-    try router.finish()
-    return decision
+    try Router(connection, type: type, tenant: tenant, dryRun: dryRun).route([subject])[0]
   }
 
-  /// Routes any number of records of one type in one transaction: the rules are read once, a team
-  /// rule is locked and its members, availability and open counts read once (when first needed),
-  /// turns are taken in memory in order, and the counts are written back by ``finish()``. A single
-  /// create is a batch of one; an import batch of 1,000 costs a handful of queries, not thousands.
+  /// Routes any number of records of one type in one statement: `crm_assignment_route` (migration
+  /// 0044) decides, the same function the trigger rules' assign action calls, so every path routes
+  /// alike. It takes team turns in memory in order and writes the counts back once: a single create
+  /// is a batch of one, an import batch of 1,000 one statement. The rules are read here too, to
+  /// explain decisions in words (TestAssignment) and name the rule in history.
   struct Router {
     let connection: PostgresConnection
     let type: RecordType
     let tenant: UUID
     let dryRun: Bool
     let rules: [AssignmentRule]
-    /// Per team rule, once locked: members with their running counts, who is eligible, open records.
-    private var teams: [UUID: (members: [RotationMember], eligible: Set<UUID>, open: [UUID: Int64])] = [:]
-    private var users: [UUID: Bool] = [:]
 
     init(_ connection: PostgresConnection, type: RecordType, tenant: UUID, dryRun: Bool) throws {
       self.connection = connection
@@ -168,70 +163,60 @@ public struct AssignmentStore: Sendable {
     /// True when the tenant has no active rule for the type: nothing will fire.
     var isEmpty: Bool { rules.isEmpty }
 
-    /// The decision for one record; a team rule's turn is taken in memory.
-    mutating func route(_ subject: AssignmentSubject) throws -> AssignmentDecision {
-      var skipped: [(String, String)] = []
-      for rule in rules {
-        let (matches, reasons) = rule.criteria.evaluate(subject)
-        guard matches else {
-          skipped.append((rule.name, reasons.filter { $0.hasPrefix("✗") }.joined(separator: "; ")))
-          continue
-        }
-        switch rule.action {
-        case .user(let user):
-          if users[user] == nil { users[user] = try available(connection, [user], tenant: tenant).contains(user) }
-          guard users[user] == true else {
-            skipped.append((rule.name, "its user is inactive or out of office"))
-            continue
-          }
-          return AssignmentDecision(rule: rule, outcome: .user(user), reasons: reasons, skipped: skipped)
-        case .pool(let pool):
-          return AssignmentDecision(rule: rule, outcome: .pool(pool), reasons: reasons, skipped: skipped)
-        case .team(_, let cap):
-          try loadTeam(rule)
-          var team = teams[rule.id]!
-          let eligible = cap.map { cap in team.eligible.filter { team.open[$0, default: 0] < cap } } ?? team.eligible
-          guard let index = RotationMember.next(team.members, eligible: eligible) else {
-            skipped.append((rule.name, "no member is available (inactive, out of office or at the open-record cap)"))
-            continue
-          }
-          let member = team.members[index]
-          team.members[index].assigned += 1
-          team.open[member.userID, default: 0] += 1
-          teams[rule.id] = team
-          return AssignmentDecision(
-            rule: rule, outcome: .user(member.userID),
-            reasons: reasons
-              + ["round-robin turn: \(member.userID.lowercasedString) (\(member.assigned) assigned before, weight \(member.weight))"],
-            skipped: skipped)
-        }
+    /// The decisions for `subjects`, in order; unless a dry run, team turns are taken.
+    func route(_ subjects: [AssignmentSubject]) throws -> [AssignmentDecision] {
+      guard !rules.isEmpty, !subjects.isEmpty else {
+        return subjects.map { _ in AssignmentDecision(rule: nil, outcome: nil, reasons: [], skipped: []) }
       }
-      return AssignmentDecision(rule: nil, outcome: nil, reasons: [], skipped: skipped)
-    }
-
-    /// Locks a team rule (unless a dry run) and reads its members after the lock, so the counts
-    /// include every turn committed before ours.
-    private mutating func loadTeam(_ rule: AssignmentRule) throws {
-      guard teams[rule.id] == nil, case .team(_, let cap) = rule.action else { return }
-      if !dryRun {
-        try connection.query("SELECT 1 FROM assignment_rules WHERE tenant_id = \(tenant) AND id = \(rule.id) FOR UPDATE")
-      }
-      let members = try AssignmentStore.members(connection, rules: [rule.id], tenant: tenant)[rule.id] ?? []
-      let eligible = try available(connection, members.map(\.userID), tenant: tenant)
-      let open = cap == nil ? [:] : try openRecords(connection, type: type, owners: Array(eligible), tenant: tenant)
-      teams[rule.id] = (members, eligible, open)
-    }
-
-    /// Writes the turns taken back (nothing for a dry run).
-    func finish() throws {
-      guard !dryRun else { return }
-      for (rule, team) in teams.sorted(by: { $0.key.lowercasedString < $1.key.lowercasedString }) {
-        try connection.query(
-          """
-          UPDATE assignment_rule_members m SET assigned = t.assigned
-          FROM unnest(\(team.members.map(\.userID))::uuid[], \(team.members.map(\.assigned))::bigint[]) AS t(user_id, assigned)
-          WHERE m.tenant_id = \(tenant) AND m.rule_id = \(rule) AND m.user_id = t.user_id AND m.assigned <> t.assigned
-          """)
+      let rows = try connection.query(
+        """
+        SELECT o_ordinal, o_rule_id, o_user_id, o_pool_id, o_turn::text AS o_turn, o_passed::text AS o_passed
+        FROM crm_assignment_route(\(tenant), \(type.rawValue), \(PostgresJSON(JSONValue.array(subjects.map(\.stored)).rendered))::jsonb,
+                                  \(dryRun))
+        ORDER BY o_ordinal
+        """)
+      var byID = Dictionary(uniqueKeysWithValues: rules.map { ($0.id, $0) })
+      return try zip(subjects, rows.rows).map { subject, row in
+        let fired: UUID? = try row.decode("o_rule_id")
+        // A rule made active after the rules were read (another transaction committed between).
+        if let fired, byID[fired] == nil { byID[fired] = try AssignmentStore.load(connection, id: fired, tenant: tenant) }
+        let passed = try JSONDecoder().decode(JSONValue.self, from: Data(try row.decode("o_passed", as: String.self).utf8))
+        var unplaced: [String: String] = [:]
+        if case .array(let entries) = passed {
+          for entry in entries {
+            guard let id = entry["rule_id"]?.stringValue else { continue }
+            unplaced[id] =
+              entry["why"]?.stringValue == "unavailable"
+              ? "its user is inactive or out of office"
+              : "no member is available (inactive, out of office or at the open-record cap)"
+          }
+        }
+        var skipped: [(String, String)] = []
+        for rule in rules {
+          if rule.id == fired { break }
+          let why =
+            unplaced[rule.id.lowercasedString]
+            ?? rule.criteria.evaluate(subject).reasons.filter { $0.hasPrefix("✗") }.joined(separator: "; ")
+          skipped.append((rule.name, why))
+        }
+        guard let fired, let rule = byID[fired] else {
+          return AssignmentDecision(rule: nil, outcome: nil, reasons: [], skipped: skipped)
+        }
+        var reasons = rule.criteria.evaluate(subject).reasons
+        let outcome: AssignmentOutcome
+        if let user: UUID = try row.decode("o_user_id") {
+          outcome = .user(user)
+          if let turn = try row.decode("o_turn", as: String?.self),
+            let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(turn.utf8))
+          {
+            reasons.append(
+              "round-robin turn: \(user.lowercasedString) (\(parsed["assigned"]?.rendered ?? "?") assigned before, weight \(parsed["weight"]?.rendered ?? "?"))"
+            )
+          }
+        } else {
+          outcome = .pool(try row.decode("o_pool_id"))
+        }
+        return AssignmentDecision(rule: rule, outcome: outcome, reasons: reasons, skipped: skipped)
       }
     }
   }
@@ -266,39 +251,6 @@ public struct AssignmentStore: Sendable {
     ]
   }
 
-  /// Users among `users` who are active and not out of office now.
-  static func available(_ connection: PostgresConnection, _ users: [UUID], tenant: UUID) throws -> Set<UUID> {
-    guard !users.isEmpty else { return [] }
-    let rows = try connection.query(
-      """
-      SELECT id FROM users
-      WHERE tenant_id = \(tenant) AND id = ANY(\(users)::uuid[]) AND is_active
-        AND (out_of_office_until IS NULL OR out_of_office_until <= now())
-      """)
-    return Set(try rows.rows.map { try $0.decode("id", as: UUID.self) })
-  }
-
-  /// Open records (not archived; leads not converted or disqualified) per owner.
-  static func openRecords(_ connection: PostgresConnection, type: RecordType, owners: [UUID], tenant: UUID) throws -> [UUID: Int64] {
-    guard !owners.isEmpty else { return [:] }
-    let (table, owner, closed): (String, String, String) =
-      switch type {
-      case .lead: ("leads", "owner_id", " AND status NOT IN ('converted', 'disqualified')")
-      // An agent's open tickets: what a per-agent cap counts.
-      case .ticket: ("tickets", "assignee_id", " AND status IN ('new', 'open', 'pending', 'on_hold')")
-      default: ("accounts", "owner_id", "")
-      }
-    let rows = try connection.query(
-      """
-      SELECT \(unsafeSQL: owner) AS owner_id, count(*) AS n FROM \(unsafeSQL: table)
-      WHERE tenant_id = \(tenant) AND \(unsafeSQL: owner) = ANY(\(owners)::uuid[]) AND archived_at IS NULL\(unsafeSQL: closed)
-      GROUP BY \(unsafeSQL: owner)
-      """)
-    var counts: [UUID: Int64] = [:]
-    for row in rows.rows { counts[try row.decode("owner_id")] = try row.decode("n") }
-    return counts
-  }
-
   // MARK: - Reading and writing rules
 
   static let columns = """
@@ -315,7 +267,9 @@ public struct AssignmentStore: Sendable {
     if activeOnly { query.append(unsafeSQL: " AND is_active") }
     query.append(unsafeSQL: " ORDER BY record_type, position, id")
     let rows = try connection.query(query).rows
-    let teamRules = try rows.filter { try $0.decode("action", as: String.self) == "team" }.map { try $0.decode("id", as: UUID.self) }
+    let teamRules = try rows.filter { try $0.decode("action", as: String.self) == "team" }.map {
+      try $0.decode("id", as: UUID.self)
+    }
     let members = try members(connection, rules: teamRules, tenant: tenant)
     return try rows.map { try rule($0, members: members) }
   }
@@ -403,7 +357,9 @@ public struct AssignmentStore: Sendable {
 
   /// Replaces a team rule's members: those kept keep their counts; new ones start level with the
   /// least-served member (per unit of weight), so joining does not hand them a run of turns.
-  private static func replaceMembers(_ connection: PostgresConnection, rule: UUID, _ action: AssignmentAction, tenant: UUID) throws {
+  private static func replaceMembers(_ connection: PostgresConnection, rule: UUID, _ action: AssignmentAction, tenant: UUID)
+    throws
+  {
     guard case .team(let members, _) = action else {
       try connection.query("DELETE FROM assignment_rule_members WHERE tenant_id = \(tenant) AND rule_id = \(rule)")
       return
@@ -468,6 +424,19 @@ struct StoredCriteria: Codable {
   }
 }
 
+extension AssignmentSubject {
+  /// The subject as `crm_assignment_route` reads it: `crm_assignment_subject`'s keys.
+  var stored: JSONValue {
+    .object([
+      ("source", source.flatMap { $0 == .unspecified ? nil : .string($0.rawValue) } ?? .null),
+      ("region_code", .optional(regionCode)), ("industry", .optional(industry)),
+      ("company_size", companySize.map { .int(Int64($0)) } ?? .null), ("score", score.map { .int(Int64($0)) } ?? .null),
+      ("tags", .array(tags.map { .string($0) })), ("channel", .optional(channel?.rawValue)),
+      ("ticket_type", .optional(ticketType?.rawValue)), ("priority", .optional(priority?.rawValue)),
+    ])
+  }
+}
+
 extension AssignmentStore {
   /// Where a bulk reassignment sends records.
   public enum Destination: Sendable {
@@ -499,7 +468,8 @@ extension AssignmentStore {
     return try await database.withTenant(principal.tenantID) { connection in
       switch type {
       case .lead:
-        return try Self.reassign(Lead.self, connection, ids: ids, fromOwner: fromOwner, to: destination, reason: reason, context: context)
+        return try Self.reassign(
+          Lead.self, connection, ids: ids, fromOwner: fromOwner, to: destination, reason: reason, context: context)
       case .account:
         return try Self.reassign(
           Account.self, connection, ids: ids, fromOwner: fromOwner, to: destination, reason: reason, context: context)

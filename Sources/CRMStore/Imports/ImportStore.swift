@@ -232,7 +232,8 @@ public struct ImportStore: Sendable {
     case .lead: try prepare(Lead.self, rows, header: header, context: context)
     case .contact: try prepare(Contact.self, rows, header: header, context: context)
     case .account: try prepare(Account.self, rows, header: header, context: context)
-    case .interaction, .opportunity, .task, .ticket: throw CRMError.invalid("header.record_type", "imports take leads, contacts or accounts")
+    case .interaction, .opportunity, .task, .ticket:
+      throw CRMError.invalid("header.record_type", "imports take leads, contacts or accounts")
     }
   }
 
@@ -353,7 +354,8 @@ public struct ImportStore: Sendable {
     let action = header.duplicateAction ?? rule.action
     var known: [String: RecordLink] = [:]
     if action != .allow {
-      known = try Self.existingKeys(connection, rows.map { rule.restricting($0.subject) }, in: rule.matchRecordTypes, tenant: tenant)
+      known = try Self.existingKeys(
+        connection, rows.map { rule.restricting($0.subject) }, in: rule.matchRecordTypes, tenant: tenant)
     }
 
     var drafts: [(record: Record, insertion: Insertion<Record>)] = []
@@ -418,16 +420,14 @@ public struct ImportStore: Sendable {
     for index in changedDrafts { drafts[index].insertion = Insertion(drafts[index].record, context: context) }
     // The tenant's assignment rules place the new records (leads, accounts), in row order.
     if drafts.first?.record.routingSubject != nil {
-      var router = try AssignmentStore.Router(connection, type: Record.recordType, tenant: tenant, dryRun: false)
+      let router = try AssignmentStore.Router(connection, type: Record.recordType, tenant: tenant, dryRun: false)
       if !router.isEmpty {
-        for index in drafts.indices {
-          guard let subject = drafts[index].record.routingSubject else { continue }
-          let decision = try router.route(subject)
+        let routed = drafts.indices.compactMap { index in drafts[index].record.routingSubject.map { (index, $0) } }
+        for ((index, _), decision) in zip(routed, try router.route(routed.map(\.1))) {
           guard let outcome = decision.outcome else { continue }
           drafts[index].record.place(outcome)
           drafts[index].insertion = Insertion(drafts[index].record, context: context, notes: AssignmentStore.note(decision))
         }
-        try router.finish()
       }
     }
     try Self.insert(drafts.map(\.insertion), connection)

@@ -217,6 +217,7 @@ enum StoredRule {
           case .emitEvent(let name): .object([("type", .string("emit_event")), ("name", .string(name))])
           case .submitForApproval(let process):
             .object([("type", .string("submit_for_approval")), ("process_id", .optional(process?.lowercasedString))])
+          case .assign: .object([("type", .string("assign"))])
           }
         }
       ).rendered)
@@ -236,6 +237,7 @@ enum StoredRule {
       case "set_field": stored["field"]?.stringValue.map { .setField($0, stored["value"] ?? .null) }
       case "add_tag": stored["tag"]?.stringValue.map { .addTag($0) }
       case "emit_event": stored["name"]?.stringValue.map { .emitEvent($0) }
+      case "assign": .assign
       case "submit_for_approval": .submitForApproval(processID: stored["process_id"]?.stringValue.flatMap(UUID.init(uuidString:)))
       case "create_task":
         .createTask(
