@@ -79,6 +79,7 @@ public struct Migrator: Sendable {
     ("0042_rules_planned_per_statement.sql", PackageResources._042_rules_planned_per_statement_sql),
     ("0043_drop_unused_rule_rows.sql", PackageResources._043_drop_unused_rule_rows_sql),
     ("0044_assignment_routing_in_sql.sql", PackageResources._044_assignment_routing_in_sql_sql),
+    ("0045_rules_compiled_conditions.sql", PackageResources._045_rules_compiled_conditions_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
