@@ -112,6 +112,7 @@ let package = Package(
         .embedInCode("Migrations/0043_drop_unused_rule_rows.sql"),
         .embedInCode("Migrations/0044_assignment_routing_in_sql.sql"),
         .embedInCode("Migrations/0045_rules_compiled_conditions.sql"),
+        .embedInCode("Migrations/0046_rules_engine_split.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -80,6 +80,7 @@ public struct Migrator: Sendable {
     ("0043_drop_unused_rule_rows.sql", PackageResources._043_drop_unused_rule_rows_sql),
     ("0044_assignment_routing_in_sql.sql", PackageResources._044_assignment_routing_in_sql_sql),
     ("0045_rules_compiled_conditions.sql", PackageResources._045_rules_compiled_conditions_sql),
+    ("0046_rules_engine_split.sql", PackageResources._046_rules_engine_split_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
