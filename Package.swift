@@ -113,6 +113,7 @@ let package = Package(
         .embedInCode("Migrations/0044_assignment_routing_in_sql.sql"),
         .embedInCode("Migrations/0045_rules_compiled_conditions.sql"),
         .embedInCode("Migrations/0046_rules_engine_split.sql"),
+        .embedInCode("Migrations/0047_rules_entries_by_key.sql"),
       ],
       swiftSettings: strictSettings
     ),
