@@ -114,6 +114,7 @@ let package = Package(
         .embedInCode("Migrations/0045_rules_compiled_conditions.sql"),
         .embedInCode("Migrations/0046_rules_engine_split.sql"),
         .embedInCode("Migrations/0047_rules_entries_by_key.sql"),
+        .embedInCode("Migrations/0048_feed_streams_without_heartbeat.sql"),
       ],
       swiftSettings: strictSettings
     ),

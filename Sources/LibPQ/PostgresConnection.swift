@@ -309,7 +309,7 @@ extension PostgresConnection {
 let postgresNoticeLogger = Logger(label: "crm.libpq")
 
 /// libpq's notice receiver: one structured log line per notice, at a level by its severity.
-private func postgresNoticeReceiver(_ argument: UnsafeMutableRawPointer?, _ result: OpaquePointer?) {
+func postgresNoticeReceiver(_ argument: UnsafeMutableRawPointer?, _ result: OpaquePointer?) {
   guard let result else { return }
   func field(_ code: UInt8) -> String {
     guard let value = PQresultErrorField(result, Int32(code)) else { return "" }

@@ -89,7 +89,11 @@ struct ChangeFeedTests {
       let admin = TestServer.auth(tenant.adminSecret)
       // Leads private: a rep sees their own.
       _ = try await Crm_V1_AdminService.Client(wrapping: client).setSharingRule(
-        .with { $0.rule = .with { $0.recordType = .lead; $0.mode = .private } }, metadata: admin)
+        .with {
+          $0.rule = .with {
+            $0.recordType = .lead; $0.mode = .private
+          }
+        }, metadata: admin)
       let leads = Crm_V1_LeadService.Client(wrapping: client)
       let changes = Crm_V1_ChangeService.Client(wrapping: client)
       var origin = admin
@@ -97,19 +101,26 @@ struct ChangeFeedTests {
       origin.addString("req-feed-1", forKey: "x-request-id")
       let lead = try await leads.createLead(
         .with {
-          $0.lead = .with { $0.lastName = "Okafor"; $0.company = "Okafor Textiles" }
+          $0.lead = .with {
+            $0.lastName = "Okafor"; $0.company = "Okafor Textiles"
+          }
           $0.requestID = "req-feed-1"
         }, metadata: origin)
       _ = try await leads.updateLead(
         .with {
-          $0.lead = .with { $0.id = lead.id; $0.company = "Okafor Mills" }
+          $0.lead = .with {
+            $0.id = lead.id; $0.company = "Okafor Mills"
+          }
           $0.updateMask = .with { $0.paths = ["company"] }
         }, metadata: admin)
-      let repLead = try await leads.createLead(.with { $0.lead = .with { $0.lastName = "Mine" } }, metadata: TestServer.auth(repSecret))
+      let repLead = try await leads.createLead(
+        .with { $0.lead = .with { $0.lastName = "Mine" } }, metadata: TestServer.auth(repSecret))
       let all = try await Self.events(changes, metadata: admin) { $0.count >= 3 }
       #expect(all.events.map(\.change.recordID) == [lead.id, lead.id, repLead.id])
       let created = all.events[0].change
-      #expect(created.origin == "sync-42" && created.requestID == "req-feed-1" && created.actorID == tenant.admin.userID.lowercasedString)
+      #expect(
+        created.origin == "sync-42" && created.requestID == "req-feed-1"
+          && created.actorID == tenant.admin.userID.lowercasedString)
       let updated = all.events[1].change
       #expect(updated.operation == .update && updated.origin.isEmpty)
       let company = updated.changes.first { $0.field == "company" }
@@ -186,6 +197,28 @@ struct ChangeFeedTests {
         try await changes.setChangeFeedRetention(.with { $0.days = 60 }, metadata: TestServer.auth(repSecret))
       }
       #expect(rep.code == .permissionDenied)
+    }
+  }
+
+  @Test("an idle feed confirms past WAL that other tables write, so its slot holds none of it back")
+  func idleFeedReleasesWAL() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient(feed: true) { client in
+      // A change the feed carries, then WAL it does not: a tenant's name written straight in SQL.
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      _ = try await leads.createLead(
+        .with { $0.lead = .with { $0.lastName = "Before" } }, metadata: TestServer.auth(tenant.adminSecret))
+      let owner = try TestDatabase.ownerConnection()
+      defer { owner.close() }
+      _ = try owner.query("UPDATE tenants SET name = 'renamed' WHERE id = \(tenant.tenantID)")
+      let written = try owner.query("SELECT pg_current_wal_lsn()::text AS lsn")[0].decode("lsn", as: String.self)
+      try await waitUntil("the feed's slot to confirm past \(written)") {
+        try owner.query(
+          """
+          SELECT count(*) AS n FROM pg_replication_slots s JOIN change_feed_state f ON f.slot_name = s.slot_name
+          WHERE s.confirmed_flush_lsn >= \(written)::pg_lsn
+          """)[0].decode("n", as: Int.self) == 1
+      }
     }
   }
 

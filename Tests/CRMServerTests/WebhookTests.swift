@@ -195,20 +195,22 @@ struct WebhookTests {
   @Test("a subscription for what commits from now on skips a change that committed before it, even one the feed copies later")
   func fromNow() async throws {
     try await Self.withHarness { h in
-      // Pause the feed's sequencer (every node's): hold its lock while a lead commits and the
-      // subscription is made, so the lead reaches the feed only after the subscription exists.
+      // Pause the feed's sequencer (whichever node's): while a lead commits and the subscription is
+      // made, hold a lock that its copy into change_feed waits for, so the lead reaches the feed only
+      // after the subscription exists.
       let pause = try TestDatabase.ownerConnection()
       defer { pause.close() }
-      _ = try pause.query("SELECT pg_advisory_lock(\(ChangeFeedSequencer.lockKey))")
+      _ = try pause.query("BEGIN")
+      _ = try pause.query("LOCK TABLE change_feed IN SHARE MODE")
       let before: Crm_V1_Lead
       do {
         before = try await h.createLead("Before")
         _ = try await h.subscribe()
       } catch {
-        _ = try? pause.query("SELECT pg_advisory_unlock(\(ChangeFeedSequencer.lockKey))")
+        _ = try? pause.query("ROLLBACK")
         throw error
       }
-      _ = try pause.query("SELECT pg_advisory_unlock(\(ChangeFeedSequencer.lockKey))")
+      _ = try pause.query("ROLLBACK")
       let after = try await h.createLead("After")
       try await h.deliver(until: 1)
       await h.dispatcher.runOnce()

@@ -2,9 +2,10 @@ public import CRMStore
 public import Logging
 public import ServiceLifecycle
 
-/// Runs the change feed's sequencer on this node until graceful shutdown: a step right after the
-/// last when the slot had more, else every `interval`. Every node runs one; the sequencer's lock
-/// lets one copy at a time, and the others check back every `followerInterval`.
+/// Runs the change feed's sequencer on this node until graceful shutdown, one step after another: a
+/// step waits up to `interval` for the replication stream, so a change is copied as soon as it
+/// arrives. Every node runs one; the sequencer's lock lets one copy at a time, and the others check
+/// back every `followerInterval`.
 public final class ChangeFeedJob: Service {
   let sequencer: ChangeFeedSequencer
   let interval: Duration
@@ -17,7 +18,8 @@ public final class ChangeFeedJob: Service {
   /// A job over the database at `connectionString` (its own session: decoding needs the connecting
   /// role's replication rights).
   public init(connectionString: String, interval: Duration = .milliseconds(100), wakeup: Wakeup? = nil, logger: Logger) {
-    sequencer = ChangeFeedSequencer(connectionString: connectionString, logger: logger)
+    sequencer = ChangeFeedSequencer(
+      connectionString: connectionString, waitMilliseconds: Int32((interval / .milliseconds(1)).rounded()), logger: logger)
     self.interval = interval
     self.wakeup = wakeup
     self.logger = logger
@@ -40,7 +42,7 @@ public final class ChangeFeedJob: Service {
           logger.warning("change feed pruning failed", metadata: ["crm.job": "change-feed", "error": "\(error)"])
         }
       }
-      var pause = interval
+      var pause: Duration = .zero
       do {
         let started = ContinuousClock.now
         let step = try await sequencer.step()
@@ -54,7 +56,8 @@ public final class ChangeFeedJob: Service {
           }
           reported = false
           if count > 0 { wakeup?.ring() }
-          if more { continue }
+          // The step itself waited for the stream: step again at once.
+          continue
         case .follower:
           pause = Self.followerInterval
         case .unavailable(let reason):

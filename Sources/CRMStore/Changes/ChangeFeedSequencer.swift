@@ -2,33 +2,58 @@ import CRMCore
 import Foundation
 import LibPQ
 public import Logging
+import Synchronization
 
 /// Copies committed `change_log` rows into `change_feed` in commit order, giving each the next
 /// position (docs/changes.md).
 ///
 /// Commit order comes from PostgreSQL's logical decoding: the replication slot `change_feed_state`
 /// names, decoded with `pgoutput` over the `crm_change_feed` publication (only `change_log`'s tenant
-/// and sequence travel). Every node runs a sequencer; a session advisory lock on its own connection
-/// lets one copy at a time. A step peeks at the slot, skips transactions at or before the bookmark,
-/// writes the rest with the bookmark in one transaction, and only then advances the slot to the end
-/// of the last transaction it decoded — so a crash anywhere repeats work but never skips or doubles a
-/// change.
+/// and sequence travel), streamed over a walsender connection (``ReplicationStream``) so the server
+/// decodes each WAL record once. Every node runs a sequencer; a session advisory lock on its own
+/// connection lets one copy at a time, and the slot streams to one session at a time. A step reads what
+/// the stream has brought, writes the transactions after the bookmark with the bookmark in one
+/// transaction, and only then confirms their end to the slot — so a crash anywhere repeats work but
+/// never skips or doubles a change.
 public final class ChangeFeedSequencer: Sendable {
-  /// Decoded rows (messages) read per step at most; a step always ends on a transaction boundary.
+  /// Decoded messages read per step at most (a transaction may span steps).
   public static let messagesPerStep = 20_000
-  /// How often, at most, a step that decoded nothing writes a heartbeat.
-  static let heartbeatSeconds = 10
+  /// How often, at most, the slot hears from an idle sequencer (below wal_sender_timeout's 60 s).
+  static let statusSeconds = 10
   /// The advisory lock key only the sequencer takes.
   public static let lockKey: Int64 = 0x63_72_6D_66_65_65_64  // "crmfeed"
 
   private let connection: PinnedConnection
+  private let connectionString: String
+  private let waitMilliseconds: Int32
   private let logger: Logger
+  /// The open stream and what it has decoded but not yet copied. Touched only inside
+  /// `connection.withConnection`, which runs one body at a time on the connection's thread.
+  private let streaming = Mutex<Streaming?>(nil)
+
+  /// A stream from the slot, its reader (a transaction may arrive across steps), and what the slot
+  /// has been told.
+  final class Streaming: @unchecked Sendable {
+    let stream: ReplicationStream
+    var reader = PgOutputReader()
+    /// The last position confirmed to the slot, and when.
+    var confirmed: UInt64 = 0
+    var confirmedAt: ContinuousClock.Instant = .now
+    /// The WAL end of the last keepalive: everything committed before it has been received.
+    var keepaliveEnd: UInt64 = 0
+    var replyRequested = false
+
+    init(_ stream: ReplicationStream) { self.stream = stream }
+  }
 
   /// A sequencer over the database at `connectionString`, on a session of its own (it needs the
   /// connecting role's replication rights, not `crm_app`'s).
-  public init(connectionString: String, logger: Logger = Logger(label: "crm.feed")) {
+  /// A step waits up to `waitMilliseconds` for the first message.
+  public init(connectionString: String, waitMilliseconds: Int32 = 100, logger: Logger = Logger(label: "crm.feed")) {
     connection = PinnedConnection(
       connectionString: connectionString, setupStatements: ["SET DateStyle = ISO", "SET TimeZone = 'UTC'"])
+    self.connectionString = connectionString
+    self.waitMilliseconds = waitMilliseconds
     self.logger = logger
   }
 
@@ -42,10 +67,14 @@ public final class ChangeFeedSequencer: Sendable {
     case copied(Int, more: Bool)
   }
 
-  /// Copies what has committed since the last step, if this node is the sequencer.
+  /// Copies what has committed since the last step, if this node is the sequencer: waits for the
+  /// stream up to the sequencer's wait, then takes what has arrived.
   public func step() async throws -> Step {
     do {
-      return try await connection.withConnection { connection in try Self.step(connection) }
+      return try await connection.withConnection { [self] connection in try step(connection) }
+    } catch let error as PostgresError where error.sqlState == "55006" {
+      // object_in_use: another node's session streams from the slot.
+      return .follower
     } catch let error as PostgresError where error.sqlState == "42501" {
       // insufficient_privilege: the role cannot create or read a replication slot.
       return .unavailable(
@@ -87,40 +116,74 @@ public final class ChangeFeedSequencer: Sendable {
     }
   }
 
-  /// Closes the sequencer's session (another node's sequencer takes over).
-  public func close() async { await connection.close() }
+  /// Closes the sequencer's stream and session (another node's sequencer takes over).
+  public func close() async {
+    streaming.withLock { state in
+      state?.stream.close()
+      state = nil
+    }
+    await connection.close()
+  }
 
-  static func step(_ connection: PostgresConnection) throws -> Step {
+  private func step(_ connection: PostgresConnection) throws -> Step {
     let level = try connection.query("SELECT current_setting('wal_level') AS level")[0].decode("level", as: String.self)
     guard level == "logical" else {
       return .unavailable(
         "the database runs with wal_level = \(level); the change feed needs wal_level = logical (docs/changes.md)")
     }
-    let locked = try connection.query("SELECT pg_try_advisory_lock(\(lockKey)) AS locked")[0].decode("locked", as: Bool.self)
-    guard locked else { return .follower }
-    defer { _ = try? connection.query("SELECT pg_advisory_unlock(\(lockKey))") }
     let state = try connection.query("SELECT slot_name, applied_lsn::text AS applied, next_position FROM change_feed_state")[0]
     let slot: String = try state.decode("slot_name")
     let applied = PgOutputReader.lsn(try state.decode("applied")) ?? 0
     var position: Int64 = try state.decode("next_position")
-    let exists = try connection.query("SELECT count(*) AS n FROM pg_replication_slots WHERE slot_name = \(slot)")[0]
-    if try exists.decode("n", as: Int.self) == 0 {
-      // Waits for the transactions running now to end (the slot needs a consistent starting point).
-      _ = try connection.query("SELECT pg_create_logical_replication_slot(\(slot), 'pgoutput')")
+    // The sequencer holds the lock for as long as it streams; a node that cannot take it is a follower.
+    let current: Streaming
+    if let held = streaming.withLock({ $0 }) {
+      current = held
+    } else {
+      let locked = try connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey)) AS locked")[0].decode(
+        "locked", as: Bool.self)
+      guard locked else { return .follower }
+      do {
+        let exists = try connection.query("SELECT count(*) AS n FROM pg_replication_slots WHERE slot_name = \(slot)")[0]
+        if try exists.decode("n", as: Int.self) == 0 {
+          // Waits for the transactions running now to end (the slot needs a consistent starting point).
+          _ = try connection.query("SELECT pg_create_logical_replication_slot(\(slot), 'pgoutput')")
+        }
+        // From the slot's confirmed position; what was copied but not confirmed comes again and is
+        // skipped by the bookmark.
+        current = Streaming(
+          try ReplicationStream(
+            connectionString: connectionString,
+            startCommand:
+              "START_REPLICATION SLOT \"\(slot)\" LOGICAL 0/0 (proto_version '1', publication_names 'crm_change_feed')"))
+      } catch {
+        _ = try? connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
+        throw error
+      }
+      streaming.withLock { $0 = current }
     }
-    // Up to what decoding can read (the WAL flushed so far). The slot only ever advances to the end of
-    // a transaction decoded here, never to a WAL position read separately: with asynchronous commit
-    // the written position runs ahead of the flushed one, and advancing past what was decoded would
-    // skip the transactions in between.
-    let rows = try connection.query(
-      """
-      SELECT data FROM pg_logical_slot_peek_binary_changes(\(slot), NULL, \(messagesPerStep),
-        'proto_version', '1', 'publication_names', 'crm_change_feed')
-      """)
-    var reader = PgOutputReader()
-    for row in rows.rows { try reader.read(try row.decode("data", as: PostgresBytes.self).bytes) }
-    let more = rows.count >= messagesPerStep
-    let fresh = reader.committed.filter { $0.endLSN > applied }
+    let fresh: [PgOutputReader.Transaction]
+    let more: Bool
+    do {
+      var read = 0
+      var wait = waitMilliseconds
+      while read < Self.messagesPerStep, let message = try current.stream.next(waitMilliseconds: wait) {
+        wait = 0
+        switch message {
+        case .data(_, _, let payload):
+          read += 1
+          try current.reader.read(payload)
+        case .keepalive(let walEnd, let replyRequested):
+          current.keepaliveEnd = max(current.keepaliveEnd, walEnd)
+          current.replyRequested = current.replyRequested || replyRequested
+        }
+      }
+      more = read >= Self.messagesPerStep
+      fresh = current.reader.takeCommitted()
+    } catch {
+      endStream(connection)
+      throw error
+    }
     var positions: [Int64] = []
     var tenants: [String] = []
     var sequences: [String] = []
@@ -128,7 +191,7 @@ public final class ChangeFeedSequencer: Sendable {
     var places: [Int] = []
     var lsns: [String] = []
     var times: [Int64] = []
-    for transaction in fresh {
+    for transaction in fresh where transaction.endLSN > applied {
       for (index, row) in transaction.rows.enumerated() {
         guard let tenant = row["tenant_id"] ?? nil, let sequence = row["sequence"] ?? nil else { continue }
         positions.append(position)
@@ -141,7 +204,7 @@ public final class ChangeFeedSequencer: Sendable {
         times.append(transaction.commitMicroseconds)
       }
     }
-    if let last = fresh.last {
+    if let last = fresh.last, last.endLSN > applied {
       // One pipeline: one transaction for the rows and the bookmark.
       _ = try connection.pipeline([
         """
@@ -156,22 +219,35 @@ public final class ChangeFeedSequencer: Sendable {
         """,
       ])
     }
-    if let last = reader.committed.last {
-      _ = try connection.query("SELECT pg_replication_slot_advance(\(slot), \(PgOutputReader.text(lsn: last.endLSN))::pg_lsn)")
-    } else {
-      // Nothing decoded: a heartbeat (at most one every `heartbeatInterval`) gives the next step a
-      // transaction to advance to, and old beats go (deletes are not published).
-      _ = try connection.query(
-        """
-        WITH old AS (
-          DELETE FROM change_feed_heartbeat WHERE at < now() - \(String(Self.heartbeatSeconds * 10)) * interval '1 second'
-        )
-        INSERT INTO change_feed_heartbeat (at) SELECT now()
-        WHERE NOT EXISTS (
-          SELECT 1 FROM change_feed_heartbeat WHERE at > now() - \(String(Self.heartbeatSeconds)) * interval '1 second'
-        )
-        """)
+    // Confirm what is now copied: the end of the last transaction, or — with no transaction half
+    // read — the last keepalive's WAL end (every commit before it has arrived and is copied), so
+    // WAL that other tables wrote is released too.
+    var through = fresh.last?.endLSN ?? 0
+    if !current.reader.isInTransaction { through = max(through, current.keepaliveEnd) }
+    through = max(through, current.confirmed)
+    if through > current.confirmed || current.replyRequested
+      || ContinuousClock.now - current.confirmedAt > .seconds(Self.statusSeconds)
+    {
+      do {
+        try current.stream.confirm(flushed: through)
+      } catch {
+        endStream(connection)
+        throw error
+      }
+      current.confirmed = through
+      current.confirmedAt = .now
+      current.replyRequested = false
     }
     return .copied(positions.count, more: more)
+  }
+
+  /// Closes the stream and lets go of the lock (the next step opens it again from the slot's confirmed
+  /// position, unless another node's sequencer has taken over).
+  private func endStream(_ connection: PostgresConnection) {
+    streaming.withLock { state in
+      state?.stream.close()
+      state = nil
+    }
+    _ = try? connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
   }
 }

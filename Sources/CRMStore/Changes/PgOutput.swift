@@ -1,8 +1,8 @@
 import CRMCore
 import Foundation
 
-/// Reads the messages of PostgreSQL's `pgoutput` logical decoding plugin (protocol version 1, as
-/// `pg_logical_slot_peek_binary_changes` returns them, one message a row) into committed transactions
+/// Reads the messages of PostgreSQL's `pgoutput` logical decoding plugin (protocol version 1, as a
+/// replication stream carries them, one message per XLogData) into committed transactions
 /// of inserted rows. Only what the change feed needs: Begin, Relation, Insert and Commit; the other
 /// messages (Origin, Type, Truncate, logical messages) are skipped.
 ///
@@ -34,6 +34,15 @@ struct PgOutputReader {
   private var open: Transaction?
   /// The transactions completed so far, in commit order.
   private(set) var committed: [Transaction] = []
+
+  /// True between a transaction's Begin and its Commit.
+  var isInTransaction: Bool { open != nil }
+
+  /// The transactions completed since the last call, in commit order.
+  mutating func takeCommitted() -> [Transaction] {
+    defer { committed = [] }
+    return committed
+  }
 
   /// Reads one message.
   mutating func read(_ message: [UInt8]) throws {
