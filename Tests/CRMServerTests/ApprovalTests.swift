@@ -242,6 +242,73 @@ struct ApprovalTests {
     }
   }
 
+  @Test("an upsert import leaves a record under approval alone, naming the request; after the decision it goes through")
+  func importsWaitForTheDecision() async throws {
+    let tenant = try await TestTenant.make()
+    let (_, repSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { (client) async throws -> Void in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let rep = TestServer.auth(repSecret)
+      let approvals = Crm_V1_ApprovalService.Client(wrapping: client)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      _ = try await approvals.createApprovalProcess(
+        .with {
+          $0.process = .with {
+            $0.recordType = .lead
+            $0.name = "Strategic leads"
+            $0.entryConditions = [TriggerRuleTests.condition("company_size", .greaterThan, 1000)]
+            $0.steps = [
+              .with {
+                $0.name = "Admin"
+                $0.userID = tenant.admin.userID.lowercasedString
+              }
+            ]
+          }
+        }, metadata: admin)
+      let lead = try await leads.createLead(
+        .with {
+          $0.lead = .with {
+            $0.lastName = "Megacorp"
+            $0.companySize = 5000
+            $0.externalID = "ERP-1"
+          }
+        }, metadata: rep)
+      let request = try await approvals.submitForApproval(
+        .with {
+          $0.record = .with {
+            $0.recordType = .lead; $0.recordID = lead.id
+          }
+        }, metadata: rep)
+      func upsert(_ importID: String) async throws -> Crm_V1_ImportRowResult {
+        let answers = try await ImportRPCTests.run(
+          client,
+          [
+            .with {
+              $0.header = .with {
+                $0.recordType = .lead
+                $0.importID = importID
+                $0.mode = .upsertByExternalID
+                $0.columns = ["Last Name", "ERP Id", "Title"]
+                $0.fieldMapping = ["ERP Id": "external_id", "Title": "title"]
+              }
+            },
+            .with { $0.rows = .with { $0.rows = [.with { $0.values = ["Megacorp", "ERP-1", "CTO"] }] } },
+          ], auth: rep)
+        return try #require(ImportRPCTests.results(answers).first)
+      }
+      let waiting = try await upsert("while-pending")
+      #expect(waiting.outcome == .failed)
+      #expect(waiting.errors.first?.reason == "FAILED_PRECONDITION" && waiting.errors.first?.field == "external_id")
+      #expect(waiting.errors.first?.description_p.contains(request.id) == true, "\(waiting.errors)")
+      #expect(try await leads.getLead(.with { $0.id = lead.id }, metadata: rep).title.isEmpty)
+
+      _ = try await approvals.approveRequest(.with { $0.id = request.id }, metadata: admin)
+      let decided = try await upsert("after-approval")
+      #expect(decided.outcome == .updated && decided.recordID == lead.id)
+      #expect(try await leads.getLead(.with { $0.id = lead.id }, metadata: rep).title == "CTO")
+    }
+  }
+
   @Test("a rule submits; a unanimous team needs everyone, one rejection ends it with its actions; the submitter recalls")
   func unanimousRejectRecall() async throws {
     let tenant = try await TestTenant.make()

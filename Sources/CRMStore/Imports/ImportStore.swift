@@ -302,8 +302,10 @@ public struct ImportStore: Sendable {
     let principal = context.principal
     let tenant = principal.tenantID
     var results: [ImportRowResult] = []
-    // Upsert targets: existing records by external id or primary email, locked for the update.
+    // Upsert targets: existing records by external id or primary email, locked for the update; those a
+    // pending approval request locks against this importer, with the request.
     var targets: [String: Record] = [:]
+    var approvalLocks: [UUID: UUID] = [:]
     func upsertKey(_ fields: Record.Fields) -> String? {
       switch header.mode {
       case .insert: nil
@@ -321,12 +323,14 @@ public struct ImportStore: Sendable {
         : "id IN (SELECT id FROM crm_exact_key_matches(\(Record.table), 'email_addresses', \(values)::text[]))"
       let found = try connection.query(
         """
-        SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table)
+        SELECT \(unsafeSQL: Record.columns), \(ApprovalStore.lockColumn(Record.recordType, table: Record.table, principal: principal))
+        FROM \(unsafeSQL: Record.table)
         WHERE tenant_id = \(tenant) AND archived_at IS NULL AND \(condition)
         ORDER BY created_at, id FOR UPDATE
         """)
       for row in found.rows {
         let record = try Record(row: row)
+        if let request = try row.decode("approval_lock", as: UUID?.self) { approvalLocks[record.id] = request }
         if header.mode == .upsertByExternalID, let id = Self.externalID(record.fields) {
           targets["x:" + id] = targets["x:" + id] ?? record
         } else {
@@ -369,6 +373,14 @@ public struct ImportStore: Sendable {
           guard principal.canWrite(ownedBy: current.accessOwner, pool: current.poolID) else {
             results.append(
               Self.failure(index, "owner_id", "PERMISSION_DENIED", "only the owner, their managers or an admin may change it"))
+            continue
+          }
+          if let request = approvalLocks[current.id] {
+            // As for an update through the API: the record waits for its approval decision.
+            results.append(
+              Self.failure(
+                index, header.mode == .upsertByExternalID ? "external_id" : "emails", "FAILED_PRECONDITION",
+                "the \(Record.noun) is locked while approval request \(request.lowercasedString) is pending"))
             continue
           }
           var next = current
