@@ -115,6 +115,7 @@ let package = Package(
         .embedInCode("Migrations/0046_rules_engine_split.sql"),
         .embedInCode("Migrations/0047_rules_entries_by_key.sql"),
         .embedInCode("Migrations/0048_feed_streams_without_heartbeat.sql"),
+        .embedInCode("Migrations/0049_rules_match_once.sql"),
       ],
       swiftSettings: strictSettings
     ),
