@@ -61,7 +61,8 @@ import_end=1
 if [ "$import_rows" -gt 0 ]; then
 step "the feed during an import of $import_rows leads"
 python3 scripts/bench/generate_leads.py "$import_rows" "$work/leads.csv" "$work/candidates.csv"
-follow_seconds=$((import_rows / 5000 + 60))
+# Long enough for an import at 1,000 rows/s; the rate is taken between the first and last event.
+follow_seconds=$((import_rows / 1000 + 60))
 bench --scenario feed-lag --duration "$follow_seconds" >"$work/feed.json" &
 follower=$!
 sleep 2
