@@ -31,16 +31,7 @@ public final class PostgresConnection: @unchecked Sendable {
   /// - Parameter connectionString: A libpq connection string or URI (`postgresql://…`, `host=/tmp dbname=crm`).
   /// - Throws: ``PostgresError`` of kind `.connection`.
   public init(connectionString: String) throws {
-    guard let handle = PQconnectdb(connectionString) else {
-      throw PostgresError(kind: .connection, serverMessage: "out of memory")
-    }
-    guard PQstatus(handle) == CONNECTION_OK else {
-      let message = String(cString: PQerrorMessage(handle))
-      PQfinish(handle)
-      throw PostgresError(kind: .connection, serverMessage: message)
-    }
-    self.handle = handle
-    PQsetNoticeReceiver(handle, postgresNoticeReceiver, nil)
+    handle = try openedConnection(PQconnectdb(connectionString))
   }
 
   deinit { close() }
@@ -304,12 +295,25 @@ extension PostgresConnection {
   }
 }
 
+/// A connection libpq opened, checked: connected, with notices going to the logger;
+/// otherwise closed and thrown as a ``PostgresError`` of kind `.connection`.
+func openedConnection(_ opened: OpaquePointer?) throws -> OpaquePointer {
+  guard let handle = opened else { throw PostgresError(kind: .connection, serverMessage: "out of memory") }
+  guard PQstatus(handle) == CONNECTION_OK else {
+    let message = String(cString: PQerrorMessage(handle))
+    PQfinish(handle)
+    throw PostgresError(kind: .connection, serverMessage: message)
+  }
+  PQsetNoticeReceiver(handle, postgresNoticeReceiver, nil)
+  return handle
+}
+
 /// Where libpq's notices go: the server's NOTICE, WARNING and asynchronous FATAL messages ("terminating
 /// connection due to administrator command"), which libpq would otherwise print raw on stderr.
 let postgresNoticeLogger = Logger(label: "crm.libpq")
 
 /// libpq's notice receiver: one structured log line per notice, at a level by its severity.
-func postgresNoticeReceiver(_ argument: UnsafeMutableRawPointer?, _ result: OpaquePointer?) {
+private func postgresNoticeReceiver(_ argument: UnsafeMutableRawPointer?, _ result: OpaquePointer?) {
   guard let result else { return }
   func field(_ code: UInt8) -> String {
     guard let value = PQresultErrorField(result, Int32(code)) else { return "" }

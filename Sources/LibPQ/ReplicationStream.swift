@@ -31,17 +31,9 @@ public final class ReplicationStream: @unchecked Sendable {
     // The connection string (or URI) expanded from dbname, then replication=database on top.
     let keywords = ["dbname", "replication"]
     let values = [connectionString, "database"]
-    let connected: OpaquePointer? = withArrayOfCStrings(keywords) { keys in
-      withArrayOfCStrings(values) { vals in PQconnectdbParams(keys, vals, 1) }
-    }
-    guard let handle = connected else { throw PostgresError(kind: .connection, serverMessage: "out of memory") }
-    guard PQstatus(handle) == CONNECTION_OK else {
-      let message = String(cString: PQerrorMessage(handle))
-      PQfinish(handle)
-      throw PostgresError(kind: .connection, serverMessage: message)
-    }
+    let handle = try openedConnection(
+      withArrayOfCStrings(keywords) { keys in withArrayOfCStrings(values) { vals in PQconnectdbParams(keys, vals, 1) } })
     self.handle = handle
-    PQsetNoticeReceiver(handle, postgresNoticeReceiver, nil)
     guard let result = PQexec(handle, startCommand) else {
       PQfinish(handle)
       throw PostgresError(kind: .connection, serverMessage: "out of memory")
