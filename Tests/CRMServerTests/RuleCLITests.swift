@@ -93,4 +93,41 @@ struct RuleCLITests {
     let (_, requests, _) = try await Self.crm(["approvals", "history", "lead", lead], server: server, token: token)
     #expect(requests.contains("Big leads") && requests.contains("approved"))
   }
+
+  @Test("crm assignment create defines a team rotation a trigger rule's --assign routes through; delete removes it")
+  func assignmentFromTheCLI() async throws {
+    let tenant = try await TestTenant.make()
+    let (alice, _) = try await tenant.makeUser(.salesRep)
+    let (bob, _) = try await tenant.makeUser(.salesRep)
+    let server = try await runBlocking { try CrmdProcess.start() }
+    defer { server.kill() }
+    let token = tenant.adminSecret
+    let (refused, _, why) = try await Self.crm(
+      ["assignment", "create", "--type", "lead", "--name", "Nobody", "--user", alice.userID.lowercasedString, "--pool", "x"],
+      server: server, token: token)
+    #expect(refused != 0 && why.contains("exactly one of"))
+    let (created, rule, createErrors) = try await Self.crm(
+      [
+        "assignment", "create", "--type", "lead", "--name", "Banking team", "--industry", "banking",
+        "--member", alice.userID.lowercasedString + ":2", "--member", bob.userID.lowercasedString, "--cap", "50",
+      ], server: server, token: token)
+    #expect(created == 0 && rule.contains("Banking team"), "\(createErrors)")
+    let (_, listed, _) = try await Self.crm(["assignment", "list"], server: server, token: token)
+    #expect(listed.contains("industry banking") && listed.contains("×2"))
+    _ = try await Self.crm(
+      ["rules", "create", "--type", "lead", "--name", "Route banks", "--on", "update", "--when", "industry changed", "--assign"],
+      server: server, token: token)
+    let (_, leadJSON, _) = try await Self.crm(
+      ["leads", "create", "--last-name", "Vault", "--json"], server: server, token: token)
+    let lead = try Self.id(leadJSON)
+    let (updated, shown, _) = try await Self.crm(
+      ["leads", "update", lead, "--industry", "Banking"], server: server, token: token)
+    #expect(updated == 0 && shown.contains(alice.userID.lowercasedString), "the heavier member takes the first turn")
+
+    let (_, rules, _) = try await Self.crm(["assignment", "list", "--json"], server: server, token: token)
+    let (deleted, _, _) = try await Self.crm(["assignment", "delete", try Self.id(rules)], server: server, token: token)
+    #expect(deleted == 0)
+    let (_, empty, _) = try await Self.crm(["assignment", "list", "--json"], server: server, token: token)
+    #expect(empty.isEmpty)
+  }
 }
