@@ -151,11 +151,20 @@ public final class ChangeFeedSequencer: Sendable {
         }
         // From the slot's confirmed position; what was copied but not confirmed comes again and is
         // skipped by the bookmark.
-        current = Streaming(
-          try ReplicationStream(
-            connectionString: connectionString,
-            startCommand:
-              "START_REPLICATION SLOT \"\(slot)\" LOGICAL 0/0 (proto_version '1', publication_names 'crm_change_feed')"))
+        do {
+          current = Streaming(
+            try ReplicationStream(
+              connectionString: connectionString,
+              startCommand:
+                "START_REPLICATION SLOT \"\(slot)\" LOGICAL 0/0 (proto_version '1', publication_names 'crm_change_feed')"))
+        } catch let error as PostgresError where error.kind == .connection {
+          // The database answers ordinary sessions but refused the replication one (max_wal_senders,
+          // pg_hba.conf): say so like the other reasons the feed is off, and keep retrying.
+          _ = try? connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
+          return .unavailable(
+            "the database refused the change feed's replication connection (\(error.serverMessage)); it needs "
+              + "max_wal_senders ≥ 1 and pg_hba.conf letting the role connect to this database (docs/changes.md)")
+        }
       } catch {
         _ = try? connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
         throw error
