@@ -543,6 +543,79 @@ struct WebhookTests {
     }
   }
 
+  @Test("a running dispatcher keeps a caught-up subscription and follows the feed; an edit reaches it at its next write")
+  func followsAndSeesEdits() async throws {
+    try await Self.withHarness { h in
+      let created = try await h.subscribe()
+      let second = try await WebhookReceiver.start()
+      // As crmd runs it, rung by the feed's sequencer, but keeping what it caught up on for ten
+      // minutes: every event below is sent by the worker that holds the lease, not by a new claim.
+      let sender = WebhookSender(timeout: Self.patientTimeout, allowPrivateAddresses: true, clock: h.clock.now)
+      let dispatcher = WebhookDispatcher(
+        database: h.tenant.database, sender: sender, logger: Logger(label: "live"), tenant: h.tenant.tenantID,
+        linger: .seconds(600), wakeup: h.dispatcher.wakeup, jitter: { 0 }, clock: h.clock.now)
+      let live = Task { try await dispatcher.run() }
+      let tenantID = h.tenant.tenantID
+      let subscriptionID = try #require(UUID(uuidString: created.webhook.id))
+      let leaseOwner = { @Sendable () async throws -> String? in
+        try await runBlocking {
+          let connection = try TestDatabase.ownerConnection()
+          defer { connection.close() }
+          return try connection.query(
+            "SELECT lease_owner FROM webhook_subscriptions WHERE tenant_id = \(tenantID) AND id = \(subscriptionID)"
+          )[0].decode("lease_owner", as: String?.self)
+        }
+      }
+      let outcome: Result<Void, any Error>
+      do {
+        var names = [try await h.createLead("Before").id]
+        try await waitUntil("the first event to arrive") { h.receiver.requests.count == 1 }
+        let owner = try await leaseOwner()
+        #expect(owner != nil, "caught up, the worker keeps the lease")
+        var webhook = try await h.webhooks.getWebhook(.with { $0.id = created.webhook.id }, metadata: h.admin)
+        webhook = try await h.webhooks.updateWebhook(
+          .with {
+            $0.webhook = .with {
+              $0.id = webhook.id
+              $0.etag = webhook.etag
+              $0.url = second.url
+            }
+            $0.updateMask = .with { $0.paths = ["url"] }
+          }, metadata: h.admin)
+        // Events after the edit may still reach the old URL until the worker next writes down its
+        // deliveries (at most half a second after the first one); then they go to the new one.
+        try await waitUntil("an event sent after the edit to reach the new URL", pollingEvery: .milliseconds(100)) {
+          if second.requests.isEmpty { names.append(try await h.createLead("After \(names.count)").id) }
+          return !second.requests.isEmpty
+        }
+        names.append(try await h.createLead("Last").id)
+        try await waitUntil("every event to arrive once") {
+          h.receiver.requests.count + second.requests.count >= names.count
+        }
+        let records = (h.receiver.requests + second.requests).compactMap {
+          (($0.json?["data"] as? [String: Any])?["change"] as? [String: Any])?["recordId"] as? String
+        }
+        #expect(records == names, "each event once, in feed order, the old URL's before the new one's")
+        #expect(
+          second.requests.last.flatMap {
+            (($0.json?["data"] as? [String: Any])?["change"] as? [String: Any])?["recordId"] as? String
+          } == names.last)
+        try await waitUntil("the deliveries to be written down") {
+          try await h.deliveries(created.webhook.id).count == names.count
+        }
+        #expect(try await leaseOwner() == owner, "the edit ended one worker; the next claim took it up again")
+        outcome = .success(())
+      } catch {
+        outcome = .failure(error)
+      }
+      live.cancel()
+      _ = await live.result
+      await sender.shutdown()
+      await second.stop()
+      try outcome.get()
+    }
+  }
+
   @Test("bad input names its field; roles and ownership bound who manages what; stale etags abort")
   func validationAndAccess() async throws {
     try await Self.withHarness { h in

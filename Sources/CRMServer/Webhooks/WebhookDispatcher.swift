@@ -13,6 +13,10 @@ import Synchronization
 /// A subscription's events go out one at a time in feed order. A failed event is retried on
 /// ``WebhookRetrySchedule`` and holds back what follows it; after its last attempt it is a dead
 /// letter and the subscription is turned off (see ``WebhookDecision``).
+///
+/// A node keeps a subscription it has caught up on for ``linger`` and follows the feed's doorbell
+/// itself: under a steady stream of changes each event costs one read of the feed and its share of a
+/// batched write, not a claim, a load and a release of its own.
 public final class WebhookDispatcher: Service {
   let store: WebhookStore
   let feed: ChangeFeedStore
@@ -32,12 +36,14 @@ public final class WebhookDispatcher: Service {
   let running = Mutex<Set<UUID>>([])
   /// The one tenant it delivers for, or `nil` for all (tests confine theirs: they share a database).
   let tenant: UUID?
+  /// How long a worker keeps a caught-up subscription, waiting for more events, before letting it go.
+  let linger: Duration
 
   /// A dispatcher over `database`. `clock` is the delivery clock (retry times, signature
   /// timestamps); tests pass a fake one and walk days of it, and confine it to their `tenant`.
   public init(
     database: Database, sender: WebhookSender, logger: Logger, tenant: UUID? = nil, interval: Duration = .milliseconds(250),
-    concurrency: Int = 32,
+    concurrency: Int = 32, linger: Duration = .seconds(5),
     wakeup: Wakeup = Wakeup(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
     clock: @escaping @Sendable () -> Timestamp = { .now }
   ) {
@@ -47,6 +53,7 @@ public final class WebhookDispatcher: Service {
     self.logger = logger
     self.interval = interval
     self.concurrency = concurrency
+    self.linger = linger
     self.tenant = tenant
     self.wakeup = wakeup
     self.jitter = jitter
@@ -55,6 +62,9 @@ public final class WebhookDispatcher: Service {
 
   /// How often delivery history past the feed's retention is pruned.
   static let pruneInterval: Duration = .seconds(3600)
+  /// While workers are busy, how often at most the doorbell makes this node look for other
+  /// subscriptions with work (the busy ones follow the doorbell themselves).
+  static let claimInterval: Duration = .milliseconds(50)
 
   /// Delivers until graceful shutdown; a delivery under way finishes its attempt first.
   public func run() async throws {
@@ -74,20 +84,26 @@ public final class WebhookDispatcher: Service {
             logger.warning("webhook pruning failed", metadata: ["crm.job": "webhooks", "error": "\(error)"])
           }
         }
+        let claimed = ContinuousClock.now
         for (tenant, id) in await claim() {
-          group.addTask { await self.deliver(tenant: tenant, id: id) }
+          group.addTask(executorPreference: sender.executor) { await self.deliver(tenant: tenant, id: id, linger: self.linger) }
         }
         let last = seen
         seen = await cancelWhenGracefulShutdown { await self.wakeup.wait(after: last, atMost: self.interval) }
+        let since = ContinuousClock.now - claimed
+        if since < Self.claimInterval, running.withLock({ !$0.isEmpty }) {
+          try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.claimInterval - since) }
+        }
       }
     }
   }
 
-  /// One pass: claims what is due and delivers it, returning when all of it is done (tests).
+  /// One pass: claims what is due and delivers it without lingering, returning when all of it is
+  /// done (tests).
   public func runOnce() async {
     await withTaskGroup(of: Void.self) { group in
       for (tenant, id) in await claim() {
-        group.addTask { await self.deliver(tenant: tenant, id: id) }
+        group.addTask(executorPreference: sender.executor) { await self.deliver(tenant: tenant, id: id, linger: .zero) }
       }
     }
   }
@@ -106,12 +122,12 @@ public final class WebhookDispatcher: Service {
     }
   }
 
-  /// Works one leased subscription until it has nothing due, then lets the lease go.
-  func deliver(tenant: UUID, id: UUID) async {
+  /// Works one leased subscription until it has had nothing due for `linger`, then lets the lease go.
+  func deliver(tenant: UUID, id: UUID, linger: Duration) async {
     defer { running.withLock { _ = $0.remove(id) } }
     let metadata: Logger.Metadata = ["crm.job": "webhooks", "crm.tenant_id": "\(tenant)", "crm.webhook_id": "\(id)"]
     do {
-      try await work(tenant: tenant, id: id)
+      try await work(tenant: tenant, id: id, linger: linger)
     } catch is WebhookLeaseLost {
       logger.notice("webhook lease lost; another node or an edit took over", metadata: metadata)
     } catch {
@@ -127,7 +143,7 @@ public final class WebhookDispatcher: Service {
   /// The most events read from the feed at once for one subscription.
   static let pageSize = 100
 
-  func work(tenant: UUID, id: UUID) async throws {
+  func work(tenant: UUID, id: UUID, linger: Duration) async throws {
     guard var target = try await store.target(tenantID: tenant, id: id, node: node) else { return }
     guard let owner = target.owner else {
       try await store.disable(
@@ -145,6 +161,9 @@ public final class WebhookDispatcher: Service {
     // `batchAge`, and always before anything else is written): a node that dies in between sends those
     // events again, which at-least-once allows, and the endpoint is not kept waiting on the database.
     var delivered = Delivered()
+    // Since when it has been caught up (nil while events keep coming), and the doorbell it last heard.
+    var idleSince: ContinuousClock.Instant?
+    var seen = wakeup.generation
     do {
       while !Task.isCancelled && !Task.isShuttingDownGracefully {
         if let pending = target.pending {
@@ -163,6 +182,7 @@ public final class WebhookDispatcher: Service {
           continue
         }
         let after = target.webhook.afterPosition
+        seen = wakeup.generation
         let page: ChangeFeedStore.Page
         do {
           page = try await feed.changes(
@@ -185,17 +205,39 @@ public final class WebhookDispatcher: Service {
           guard try await attempt(event, number: 1, target: target, delivered: &delivered) else { return }
           target.webhook.afterPosition = event.position
         }
-        guard page.resumeAfter > after else { break }
         if page.resumeAfter > target.webhook.afterPosition {
           try await flush(&delivered, target: target)
-          try await store.skip(to: page.resumeAfter, for: target, node: node)
+          guard try await store.skip(to: page.resumeAfter, for: target, node: node) == target.webhook.version else { return }
           target.webhook.afterPosition = page.resumeAfter
         }
+        if page.resumeAfter > after {
+          idleSince = nil
+          continue
+        }
+        // Caught up: wait for the doorbell while the lease is held, writing down what was delivered
+        // once it has waited its batch age, and let go after `linger` without events.
+        let now = ContinuousClock.now
+        let idle = idleSince ?? now
+        idleSince = idle
+        guard now - idle < linger else { break }
+        // At most `interval`: on a node whose sequencer does not ring this doorbell, that is how often
+        // it looks.
+        var wait = min(idle + linger - now, interval)
+        if !delivered.items.isEmpty {
+          let due = delivered.since + Self.batchAge - now
+          if due <= .zero {
+            guard try await flush(&delivered, target: target) else { return }
+            continue
+          }
+          wait = min(wait, due)
+        }
+        let (last, longest) = (seen, wait)
+        seen = await cancelWhenGracefulShutdown { await self.wakeup.wait(after: last, atMost: longest) }
       }
       try await flush(&delivered, target: target)
     } catch {
       // Whatever went wrong, what was delivered is written down if it still can be.
-      try? await flush(&delivered, target: target)
+      _ = try? await flush(&delivered, target: target)
       throw error
     }
   }
@@ -210,11 +252,14 @@ public final class WebhookDispatcher: Service {
   static let batchSize = 100
   static let batchAge: Duration = .milliseconds(500)
 
-  func flush(_ delivered: inout Delivered, target: WebhookTarget) async throws {
-    guard !delivered.items.isEmpty else { return }
+  /// Writes down the successes not written yet; false when the subscription was edited since its
+  /// worker loaded it (the worker stops, and the next claim loads the new definition and secrets).
+  @discardableResult
+  func flush(_ delivered: inout Delivered, target: WebhookTarget) async throws -> Bool {
+    guard !delivered.items.isEmpty else { return true }
     let items = delivered.items
     delivered.items.removeAll(keepingCapacity: true)
-    try await store.recordDelivered(items, for: target, node: node)
+    return try await store.recordDelivered(items, for: target, node: node) == target.webhook.version
   }
 
   /// The feed event at `position` as `principal` sees it, or `nil` when it is gone or out of sight.
@@ -228,7 +273,8 @@ public final class WebhookDispatcher: Service {
   }
 
   /// Sends `event` as attempt `number` and records how it went (a success into `delivered`, written
-  /// down with the next batch; a failure at once, after the batch); true when it was delivered.
+  /// down with the next batch; a failure at once, after the batch); true when it was delivered and
+  /// the subscription was not edited meanwhile.
   func attempt(_ event: ChangeEvent, number: Int, target: WebhookTarget, delivered: inout Delivered) async throws -> Bool {
     let outcome = await sender.send(
       event, to: target.definition.url, secrets: target.secrets, security: target.owner?.fieldSecurity ?? .unrestricted)
@@ -236,7 +282,7 @@ public final class WebhookDispatcher: Service {
       if delivered.items.isEmpty { delivered.since = .now }
       delivered.items.append((event, outcome))
       if delivered.items.count >= Self.batchSize || ContinuousClock.now - delivered.since >= Self.batchAge {
-        try await flush(&delivered, target: target)
+        return try await flush(&delivered, target: target)
       }
       return true
     }

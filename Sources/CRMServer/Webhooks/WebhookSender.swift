@@ -16,8 +16,14 @@ import SwiftProtobuf
 /// redirects followed (a 3xx is a failure), a bounded time per attempt, and — unless crmd allows
 /// private networks — only to public addresses, checked on every attempt (a name that resolved to a
 /// public address at creation may not anymore).
+///
+/// The client has one event loop thread of its own, and ``executor`` runs tasks there: the dispatcher's
+/// workers prefer it, so an attempt's request, its answer and the next attempt stay on one thread.
 public final class WebhookSender: Sendable {
   let client: HTTPClient
+  let group: MultiThreadedEventLoopGroup
+  /// Runs the tasks that send through this sender on the client's own event loop.
+  public let executor: EventLoopTaskExecutor
   /// The longest one attempt may take, connection and response included.
   let timeout: Duration
   let allowPrivateAddresses: Bool
@@ -37,12 +43,15 @@ public final class WebhookSender: Sendable {
       timeout: .init(
         connect: .seconds(max(1, timeout.components.seconds / 3)), read: .seconds(timeout.components.seconds)))
     configuration.connectionPool = .init(idleTimeout: .seconds(60))
-    client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    executor = EventLoopTaskExecutor(group.next())
+    client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: configuration)
   }
 
-  /// Stops the client (its idle connections close).
+  /// Stops the client (its idle connections close) and its event loop.
   public func shutdown() async {
     try? await client.shutdown()
+    try? await group.shutdownGracefully()
   }
 
   /// The request body for a feed event: `{"type", "timestamp", "data"}`, with `data` the event as

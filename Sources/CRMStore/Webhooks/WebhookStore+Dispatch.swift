@@ -144,10 +144,12 @@ extension WebhookStore {
   /// Records a run of successful attempts for the leased subscription and moves its cursor past the
   /// last, in one statement; throws ``WebhookLeaseLost`` (writing nothing) when `node` no longer
   /// holds the lease.
+  /// Returns the subscription's version, which differs from the target's when it was edited meanwhile.
+  @discardableResult
   public func recordDelivered(
     _ items: [(event: ChangeEvent, attempt: WebhookAttempt)], for target: WebhookTarget, node: String
-  ) async throws {
-    guard let last = items.map(\.event.position).max() else { return }
+  ) async throws -> Int64 {
+    guard let last = items.map(\.event.position).max() else { return target.webhook.version }
     let tenant = target.tenantID
     let at = now()
     let seconds = Int(Self.lease.components.seconds)
@@ -160,7 +162,7 @@ extension WebhookStore {
     let statuses = items.map { $0.attempt.responseStatus ?? 0 }
     let latencies = items.map(\.attempt.latencyMilliseconds)
     let bodies = items.map { String(($0.attempt.responseBody ?? "").prefix(WebhookAttempt.bodyLimit)) }
-    try await database.withTenant(tenant) { connection in
+    return try await database.withTenant(tenant) { connection in
       let updated = try connection.query(
         """
         WITH u AS (
@@ -185,8 +187,10 @@ extension WebhookStore {
         UPDATE webhook_subscriptions SET after_position = greatest(after_position, \(last)), next_attempt_at = NULL,
           lease_until = clock_timestamp() + make_interval(secs => \(seconds))
         WHERE tenant_id = \(tenant) AND id = \(target.webhook.id) AND lease_owner = \(node) AND is_active
+        RETURNING version
         """)
-      guard updated.affectedRows == 1 else { throw WebhookLeaseLost() }
+      guard let row = updated.first else { throw WebhookLeaseLost() }
+      return try row.decode("version", as: Int64.self)
     }
   }
 
@@ -209,17 +213,21 @@ extension WebhookStore {
   }
 
   /// Moves the leased subscription past `position` (events not for it); throws
-  /// ``WebhookLeaseLost`` when `node` no longer holds the lease.
-  public func skip(to position: Int64, for target: WebhookTarget, node: String) async throws {
+  /// ``WebhookLeaseLost`` when `node` no longer holds the lease. Returns the subscription's version,
+  /// which differs from the target's when it was edited meanwhile.
+  @discardableResult
+  public func skip(to position: Int64, for target: WebhookTarget, node: String) async throws -> Int64 {
     let seconds = Int(Self.lease.components.seconds)
-    try await database.withTenant(target.tenantID) { connection in
+    return try await database.withTenant(target.tenantID) { connection in
       let updated = try connection.query(
         """
         UPDATE webhook_subscriptions SET after_position = greatest(after_position, \(position)),
           lease_until = clock_timestamp() + make_interval(secs => \(seconds))
         WHERE tenant_id = \(target.tenantID) AND id = \(target.webhook.id) AND lease_owner = \(node) AND is_active
+        RETURNING version
         """)
-      guard updated.affectedRows == 1 else { throw WebhookLeaseLost() }
+      guard let row = updated.first else { throw WebhookLeaseLost() }
+      return try row.decode("version", as: Int64.self)
     }
   }
 
