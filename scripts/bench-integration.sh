@@ -61,9 +61,10 @@ import_end=1
 if [ "$import_rows" -gt 0 ]; then
 step "the feed during an import of $import_rows leads"
 python3 scripts/bench/generate_leads.py "$import_rows" "$work/leads.csv" "$work/candidates.csv"
-# Long enough for an import at 1,000 rows/s; the rate is taken between the first and last event.
+# Long enough for an import at 1,000 rows/s, ending 15 s after the last event; the rate is taken
+# between the first and last event.
 follow_seconds=$((import_rows / 1000 + 60))
-bench --scenario feed-lag --duration "$follow_seconds" >"$work/feed.json" &
+bench --scenario feed-lag --duration "$follow_seconds" --idle-seconds 15 >"$work/feed.json" &
 follower=$!
 sleep 2
 import_start=$(date +%s.%N)

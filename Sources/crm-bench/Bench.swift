@@ -5,6 +5,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Histogram
 import SwiftProtobuf
+import Synchronization
 
 /// crm-bench: drives real gRPC load at crmd and reports throughput and latency percentiles.
 @main
@@ -26,8 +27,9 @@ struct Bench: AsyncParsableCommand {
                  `k` for k in 0..<pool), so the duplicate check finds existing leads on every call
         claim    --concurrency reps (made for the run) claim from a pool of --pool-records leads at random;
                  reports successful claims per second, conflicts, and double claims (must be 0)
-        feed-lag follows StreamChanges from the feed's end for --duration seconds and reports events per
-                 second and each event's lag (arrival here minus its commit time in PostgreSQL)
+        feed-lag follows StreamChanges from the feed's end for --duration seconds (or until --idle-seconds
+                 pass without an event after the first) and reports events per second and each event's lag
+                 (arrival here minus its commit time in PostgreSQL)
       Each of --concurrency workers keeps one call in flight on a shared HTTP/2 connection pool; with
       --rate, the workers together start that many calls a second instead (open loop: a call's latency
       counts from when it was due, so a stalled server shows as latency, not as fewer calls).
@@ -45,6 +47,8 @@ struct Bench: AsyncParsableCommand {
   @Option(help: "Calls in flight.") var concurrency: Int = 16
   @Option(help: "Measured seconds.") var duration: Double = 10
   @Option(help: "Unmeasured seconds first.") var warmup: Double = 2
+  @Option(help: "For feed-lag: stop once this many seconds pass without an event after the first; 0: follow for --duration.")
+  var idleSeconds: Double = 0
   @Option(help: "How many account ids to sample for the get scenario.") var sample: Int = 10_000
   @Option(help: "HTTP/2 connections to spread the workers over.") var connections: Int = 2
   @Option(help: "For claim: leads in the pool.") var poolRecords: Int = 10_000
@@ -91,7 +95,9 @@ struct Bench: AsyncParsableCommand {
       let report = try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await clients[0].runConnections() }
         defer { for client in clients { client.beginGracefulShutdown() } }
-        return try await FeedLag.follow(client: clients[0], metadata: metadata, duration: .milliseconds(Int(duration * 1000)))
+        return try await FeedLag.follow(
+          client: clients[0], metadata: metadata, duration: .milliseconds(Int(duration * 1000)),
+          idle: idleSeconds > 0 ? .milliseconds(Int(idleSeconds * 1000)) : nil)
       }
       print(report.report(json: json))
       return
@@ -563,6 +569,11 @@ struct Setup: Sendable {
 
 /// The feed-lag scenario: how far behind commit the change feed reaches a streaming consumer.
 enum FeedLag {
+  /// When the last event arrived, for the idle stop.
+  final class LastArrival: Sendable {
+    let instant = Mutex<ContinuousClock.Instant?>(nil)
+  }
+
   struct Report {
     var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
     var first: ContinuousClock.Instant?
@@ -585,10 +596,12 @@ enum FeedLag {
     }
   }
 
-  /// Follows the feed from its current end for `duration`.
-  static func follow(client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata, duration: Duration) async throws
-    -> Report
-  {
+  /// Follows the feed from its current end for `duration`, or until `idle` passes without an event
+  /// after the first.
+  static func follow(
+    client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata, duration: Duration, idle: Duration?
+  ) async throws -> Report {
+    let lastArrival = LastArrival()
     let changes = Crm_V1_ChangeService.Client(wrapping: client)
     var cursor = ""
     while true {
@@ -612,6 +625,7 @@ enum FeedLag {
               let arrived = ContinuousClock.now
               if report.first == nil { report.first = arrived }
               report.last = arrived
+              lastArrival.instant.withLock { $0 = arrived }
               if Task.isCancelled { break }
             }
           } catch is CancellationError {
@@ -621,7 +635,11 @@ enum FeedLag {
         }
       }
       group.addTask {
-        try await Task.sleep(for: duration)
+        let end = ContinuousClock.now + duration
+        while ContinuousClock.now < end {
+          try await Task.sleep(for: min(.seconds(1), end - ContinuousClock.now))
+          if let idle, let last = lastArrival.instant.withLock({ $0 }), ContinuousClock.now - last > idle { break }
+        }
         return nil
       }
       _ = try await group.next()
