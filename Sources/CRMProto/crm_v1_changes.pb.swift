@@ -130,6 +130,8 @@ public nonisolated struct Crm_V1_ListChangesResponse: Sendable {
   public var events: [Crm_V1_ChangeEvent] = []
 
   /// Where to resume, also when `events` is empty or filtered: the feed's position after this page.
+  /// Equal to the request's cursor when the caller has caught up; with `record_types`, a call reads at
+  /// most 2,000 changes, so an empty page with a cursor that moved on means: call again.
   public var nextCursor: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

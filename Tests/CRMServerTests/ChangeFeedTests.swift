@@ -246,4 +246,54 @@ struct ChangeFeedTests {
       #expect(received.0 == [first.id, received.1])
     }
   }
+  @Test("a page with a type filter reads a bounded window and resumes after it; pages are planned for each call")
+  func filteredWindowAndPlans() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient(feed: true) { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let leads = Crm_V1_LeadService.Client(wrapping: client)
+      for index in 1...7 {
+        _ = try await leads.createLead(.with { $0.lead = .with { $0.lastName = "Lead \(index)" } }, metadata: admin)
+      }
+      let contact = try await Crm_V1_ContactService.Client(wrapping: client).createContact(
+        .with { $0.contact = .with { $0.lastName = "Contact" } }, metadata: admin)
+      // A pool of one connection, so the statement's plan statistics below are the ones these calls made.
+      let database = Database(
+        configuration: .init(
+          connectionString: try TestDatabase.connectionString(), maxConnections: 1, acquireTimeout: .seconds(120)))
+      let feed = ChangeFeedStore(database: database, filteredWindow: 3)
+      try await waitUntil("the feed to carry the eight changes") {
+        try await feed.changes(after: 0, types: [], pageSize: 100, principal: tenant.admin).events.count == 8
+      }
+      let all = try await feed.changes(after: 0, types: [], pageSize: 100, principal: tenant.admin).events.map(\.position)
+      // Contacts only, two a page, three changes read a page: two pages of leads end at their
+      // windows' ends with nothing to show, the third finds the contact and reaches the end.
+      var pages: [([UUID], Int64)] = []
+      var position: Int64 = 0
+      for _ in 1...3 {
+        let page = try await feed.changes(after: position, types: [.contact], pageSize: 2, principal: tenant.admin)
+        pages.append((page.events.map(\.entry.recordID), page.resumeAfter))
+        position = page.resumeAfter
+      }
+      #expect(pages.map(\.1) == [all[2], all[5], all[7]])
+      #expect(pages.map(\.0) == [[], [], [UUID(uuidString: contact.id)!]])
+      // Caught up: the same position again.
+      #expect(
+        try await feed.changes(after: position, types: [.contact], pageSize: 2, principal: tenant.admin).resumeAfter == position)
+      // More calls than PostgreSQL makes custom plans for before it tries a cached generic one: none
+      // was generic (a generic plan made on small tables is what read a whole tenant's changes a page).
+      for _ in 1...8 { _ = try await feed.changes(after: 0, types: [], pageSize: 2, principal: tenant.admin) }
+      let plans = try await database.withTenant(tenant.tenantID) { connection in
+        try connection.query(
+          """
+          SELECT generic_plans, custom_plans FROM pg_prepared_statements
+          WHERE statement LIKE '%FROM change_feed f%' AND statement NOT LIKE '%pg_prepared_statements%'
+          """
+        ).rows.map { (try $0.decode("generic_plans", as: Int64.self), try $0.decode("custom_plans", as: Int64.self)) }
+      }
+      await database.close()
+      // Two statements (with and without the filter), every plan custom.
+      #expect(plans.count == 2 && plans.allSatisfy { $0.0 == 0 } && plans.map(\.1).reduce(0, +) >= 12, "\(plans)")
+    }
+  }
 }

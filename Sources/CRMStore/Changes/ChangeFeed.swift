@@ -24,8 +24,18 @@ public struct ChangeEvent: Sendable, Hashable {
 public struct ChangeFeedStore: Sendable {
   let database: Database
 
-  /// A feed reader over `database`.
-  public init(database: Database) { self.database = database }
+  /// How many changes a page with a type filter reads at most, to find `pageSize` of those types.
+  let filteredWindow: Int
+
+  /// A feed reader over `database`; a page with a type filter reads at most `filteredWindow`
+  /// changes (or its page size, when larger).
+  public init(database: Database, filteredWindow: Int = 2000) {
+    self.database = database
+    self.filteredWindow = filteredWindow
+  }
+
+  /// Plans the statements after it in the transaction for their parameters and the tables' sizes now.
+  static let planEachCall: PostgresQuery = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"
 
   /// The fewest and most days a tenant's changes may be kept.
   public static let retentionDays = 30...3650
@@ -34,7 +44,8 @@ public struct ChangeFeedStore: Sendable {
   public func setRetention(days: Int, principal: Principal) async throws -> Int {
     guard principal.role == .admin else { throw CRMError.permissionDenied("only admins set the change feed's retention") }
     guard Self.retentionDays.contains(days) else {
-      throw CRMError.invalid("days", "must be \(Self.retentionDays.lowerBound) to \(Self.retentionDays.upperBound)", reason: "OUT_OF_RANGE")
+      throw CRMError.invalid(
+        "days", "must be \(Self.retentionDays.lowerBound) to \(Self.retentionDays.upperBound)", reason: "OUT_OF_RANGE")
     }
     return try await database.withTenant(principal.tenantID) { connection in
       try connection.query(
@@ -45,10 +56,6 @@ public struct ChangeFeedStore: Sendable {
     }
   }
 
-  /// ``ChangeLog/columns``, qualified with the change log's alias `c`.
-  static let changeColumns = ChangeLog.columns.split(separator: ",")
-    .map { "c." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
-
   /// One page of the feed.
   public struct Page: Sendable {
     public var events: [ChangeEvent]
@@ -57,35 +64,56 @@ public struct ChangeFeedStore: Sendable {
   }
 
   /// The tenant's changes after `position` in commit order, at most `pageSize` read (fewer come back
-  /// when some are out of the caller's sight).
+  /// when some are out of the caller's sight, or of the types asked for).
+  ///
+  /// A page reads a window of the feed by position and looks each change up by its primary key, so
+  /// what one call costs is bounded by the window whatever the types, the statistics or the plan
+  /// (a filtered page whose window holds too few of the types asked for ends at the window's end, and
+  /// the caller reads on from there). The statement is planned for each call: a plan cached while
+  /// the tables were small (a cluster minutes old, a tenant's first import) read every change of the
+  /// tenant through the wrong index once they had grown — half a second a page during an import
+  /// (BENCHMARKS.md).
   ///
   /// - Throws: ``CursorExpired`` when `position` is older than the oldest change the feed still
   ///   keeps; `failedPrecondition` when the database cannot decode changes.
   public func changes(after position: Int64, types: Set<RecordType>, pageSize: Int, principal: Principal) async throws -> Page {
     let tenant = principal.tenantID
+    let window = types.isEmpty ? pageSize : max(pageSize, filteredWindow)
     var filter: PostgresQuery = ""
-    if !types.isEmpty { filter = " AND c.record_type = ANY(\(types.map(\.rawValue).sorted())::text[])" }
+    if !types.isEmpty { filter = " WHERE c.record_type = ANY(\(types.map(\.rawValue).sorted())::text[])" }
     // One statement, one snapshot: the page and the tenant's last position, so a change that
-    // commits meanwhile is either in both or in neither.
+    // commits meanwhile is either in both or in neither. The window is materialized and each lookup
+    // limited, so neither the type filter nor row-level security's tenant reaches change_log's scan:
+    // the lookup is an equality on both columns of its primary key.
     let read: PostgresQuery = """
-      SELECT current_setting('wal_level') AS level, m.pruned, m.decoding, m.last, p.*
-      FROM (
-        SELECT (SELECT up_to FROM change_feed_pruned WHERE tenant_id = \(tenant)) AS pruned,
-          EXISTS (
-            SELECT 1 FROM pg_replication_slots WHERE database = current_database() AND slot_name LIKE 'crm\\_feed\\_%'
-          ) AS decoding,
-          (SELECT max(position) FROM change_feed WHERE tenant_id = \(tenant)) AS last
-      ) AS m
-      LEFT JOIN LATERAL (
-        SELECT f.position, f.transaction_id, f.sequence_in_transaction, f.commit_time, \(unsafeSQL: Self.changeColumns)
-        FROM change_feed f JOIN change_log c ON c.tenant_id = f.tenant_id AND c.sequence = f.change_sequence
-        WHERE f.tenant_id = \(tenant) AND f.position > \(position)\(filter)
+      WITH w AS MATERIALIZED (
+        SELECT f.position, f.change_sequence, f.transaction_id, f.sequence_in_transaction, f.commit_time
+        FROM change_feed f WHERE f.tenant_id = \(tenant) AND f.position > \(position)
         ORDER BY f.position
+        LIMIT \(window)
+      ), p AS (
+        SELECT w.position, w.transaction_id, w.sequence_in_transaction, w.commit_time, c.*
+        FROM w CROSS JOIN LATERAL (
+          SELECT \(unsafeSQL: ChangeLog.columns) FROM change_log
+          WHERE tenant_id = \(tenant) AND sequence = w.change_sequence
+          LIMIT 1
+        ) AS c\(filter)
+        ORDER BY w.position
         LIMIT \(pageSize)
-      ) AS p ON true
+      )
+      SELECT current_setting('wal_level') AS level,
+        (SELECT up_to FROM change_feed_pruned WHERE tenant_id = \(tenant)) AS pruned,
+        EXISTS (
+          SELECT 1 FROM pg_replication_slots WHERE database = current_database() AND slot_name LIKE 'crm\\_feed\\_%'
+        ) AS decoding,
+        (SELECT max(position) FROM change_feed WHERE tenant_id = \(tenant)) AS last,
+        (SELECT count(*) FROM w) AS windowed, (SELECT max(position) FROM w) AS window_end,
+        p.*
+      FROM (SELECT) AS m LEFT JOIN p ON true
       ORDER BY p.position
       """
     return try await database.withTenant(tenant) { connection in
+      connection.deferUntilNextStatement([Self.planEachCall])
       let rows = try connection.query(read).rows
       let level: String = try rows[0].decode("level")
       guard level == "logical" else {
@@ -94,7 +122,8 @@ public struct ChangeFeedStore: Sendable {
       }
       guard try rows[0].decode("decoding", as: Bool.self) else {
         throw CRMError.failedPrecondition(
-          "the change feed has not started: the database has no replication slot for it (crmd's log says why; see docs/changes.md)")
+          "the change feed has not started: the database has no replication slot for it (crmd's log says why; see docs/changes.md)"
+        )
       }
       // Positions at or before the watermark were pruned: a cursor before it would skip them.
       if let pruned: Int64 = try rows[0].decode("pruned"), position > 0, position < pruned {
@@ -108,9 +137,17 @@ public struct ChangeFeedStore: Sendable {
             commitTime: try row.decode("commit_time"), transactionID: try row.decode("transaction_id"),
             sequenceInTransaction: try row.decode("sequence_in_transaction")))
       }
-      // A full page ends at its last event; a short one has read everything the tenant had.
+      // A full page ends at its last event; a full window at its end; a short one has read
+      // everything the tenant had.
       let last: Int64? = try rows[0].decode("last")
-      let resumeAfter = events.count == pageSize ? events[pageSize - 1].position : max(position, last ?? position)
+      let resumeAfter: Int64
+      if events.count == pageSize {
+        resumeAfter = events[pageSize - 1].position
+      } else if try rows[0].decode("windowed", as: Int64.self) == window {
+        resumeAfter = try rows[0].decode("window_end")
+      } else {
+        resumeAfter = max(position, last ?? position)
+      }
       let links = Set(events.map { RecordLink(type: $0.entry.recordType, id: $0.entry.recordID) })
       let states = try RecordAccess.states(connection, Array(links), principal: principal)
       let visible = events.filter { states[RecordLink(type: $0.entry.recordType, id: $0.entry.recordID)]?.visible == true }
