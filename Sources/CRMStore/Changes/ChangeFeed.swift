@@ -78,22 +78,26 @@ public struct ChangeFeedStore: Sendable {
   ///   keeps; `failedPrecondition` when the database cannot decode changes.
   public func changes(after position: Int64, types: Set<RecordType>, pageSize: Int, principal: Principal) async throws -> Page {
     let tenant = principal.tenantID
-    let window = types.isEmpty ? pageSize : max(pageSize, filteredWindow)
+    let windowSize = types.isEmpty ? pageSize : max(pageSize, filteredWindow)
     var filter: PostgresQuery = ""
     if !types.isEmpty { filter = " WHERE c.record_type = ANY(\(types.map(\.rawValue).sorted())::text[])" }
-    // One statement, one snapshot: the page and the tenant's last position, so a change that
-    // commits meanwhile is either in both or in neither. The window is materialized and each lookup
-    // limited, so neither the type filter nor row-level security's tenant reaches change_log's scan:
-    // the lookup is an equality on both columns of its primary key.
+    // One statement, one snapshot: the page, the window's extent and the tenant's last position, so
+    // a change that commits meanwhile is either in all or in none. The page walks the window in
+    // position order and stops once it has `pageSize` events; each lookup is limited, so neither the
+    // type filter nor row-level security's tenant reaches change_log's scan: it is an equality on
+    // both columns of its primary key. The extent is counted on the index alone.
+    func window(_ columns: String) -> PostgresQuery {
+      """
+      SELECT \(unsafeSQL: columns) FROM change_feed f WHERE f.tenant_id = \(tenant) AND f.position > \(position)
+      ORDER BY f.position
+      LIMIT \(windowSize)
+      """
+    }
     let read: PostgresQuery = """
-      WITH w AS MATERIALIZED (
-        SELECT f.position, f.change_sequence, f.transaction_id, f.sequence_in_transaction, f.commit_time
-        FROM change_feed f WHERE f.tenant_id = \(tenant) AND f.position > \(position)
-        ORDER BY f.position
-        LIMIT \(window)
-      ), p AS (
+      WITH p AS (
         SELECT w.position, w.transaction_id, w.sequence_in_transaction, w.commit_time, c.*
-        FROM w CROSS JOIN LATERAL (
+        FROM (\(window("f.position, f.change_sequence, f.transaction_id, f.sequence_in_transaction, f.commit_time"))) AS w
+        CROSS JOIN LATERAL (
           SELECT \(unsafeSQL: ChangeLog.columns) FROM change_log
           WHERE tenant_id = \(tenant) AND sequence = w.change_sequence
           LIMIT 1
@@ -107,9 +111,10 @@ public struct ChangeFeedStore: Sendable {
           SELECT 1 FROM pg_replication_slots WHERE database = current_database() AND slot_name LIKE 'crm\\_feed\\_%'
         ) AS decoding,
         (SELECT max(position) FROM change_feed WHERE tenant_id = \(tenant)) AS last,
-        (SELECT count(*) FROM w) AS windowed, (SELECT max(position) FROM w) AS window_end,
-        p.*
-      FROM (SELECT) AS m LEFT JOIN p ON true
+        extent.windowed, extent.window_end, p.*
+      FROM (
+        SELECT count(*) AS windowed, max(x.position) AS window_end FROM (\(window("f.position"))) AS x
+      ) AS extent LEFT JOIN p ON true
       ORDER BY p.position
       """
     return try await database.withTenant(tenant) { connection in
@@ -143,7 +148,7 @@ public struct ChangeFeedStore: Sendable {
       let resumeAfter: Int64
       if events.count == pageSize {
         resumeAfter = events[pageSize - 1].position
-      } else if try rows[0].decode("windowed", as: Int64.self) == window {
+      } else if try rows[0].decode("windowed", as: Int64.self) == windowSize {
         resumeAfter = try rows[0].decode("window_end")
       } else {
         resumeAfter = max(position, last ?? position)
