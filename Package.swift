@@ -116,6 +116,7 @@ let package = Package(
         .embedInCode("Migrations/0047_rules_entries_by_key.sql"),
         .embedInCode("Migrations/0048_feed_streams_without_heartbeat.sql"),
         .embedInCode("Migrations/0049_rules_match_once.sql"),
+        .embedInCode("Migrations/0050_billing.sql"),
       ],
       swiftSettings: strictSettings
     ),

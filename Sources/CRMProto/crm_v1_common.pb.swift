@@ -31,6 +31,11 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
   case opportunity // = 5
   case task // = 6
   case ticket // = 7
+
+  /// Billing facts (BillingService): read by admins, integrations and the account's owner and managers.
+  case invoice // = 8
+  case payment // = 9
+  case creditNote // = 10
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -47,6 +52,9 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     case 5: self = .opportunity
     case 6: self = .task
     case 7: self = .ticket
+    case 8: self = .invoice
+    case 9: self = .payment
+    case 10: self = .creditNote
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -61,6 +69,9 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     case .opportunity: return 5
     case .task: return 6
     case .ticket: return 7
+    case .invoice: return 8
+    case .payment: return 9
+    case .creditNote: return 10
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -75,6 +86,9 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     .opportunity,
     .task,
     .ticket,
+    .invoice,
+    .payment,
+    .creditNote,
   ]
 
 }
@@ -296,7 +310,7 @@ public nonisolated struct Crm_V1_MergeSource: Sendable {
 fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_RecordType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ACCOUNT\0\u{1}RECORD_TYPE_CONTACT\0\u{1}RECORD_TYPE_LEAD\0\u{1}RECORD_TYPE_INTERACTION\0\u{1}RECORD_TYPE_OPPORTUNITY\0\u{1}RECORD_TYPE_TASK\0\u{1}RECORD_TYPE_TICKET\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ACCOUNT\0\u{1}RECORD_TYPE_CONTACT\0\u{1}RECORD_TYPE_LEAD\0\u{1}RECORD_TYPE_INTERACTION\0\u{1}RECORD_TYPE_OPPORTUNITY\0\u{1}RECORD_TYPE_TASK\0\u{1}RECORD_TYPE_TICKET\0\u{1}RECORD_TYPE_INVOICE\0\u{1}RECORD_TYPE_PAYMENT\0\u{1}RECORD_TYPE_CREDIT_NOTE\0")
 }
 
 nonisolated extension Crm_V1_ArchiveFilter: SwiftProtobuf._ProtoNameProviding {

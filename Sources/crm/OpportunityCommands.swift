@@ -114,23 +114,13 @@ struct Opportunities: AsyncParsableCommand {
     }
   }
 
-  static func amount(_ money: Crm_V1_Money) -> String {
-    guard !money.currencyCode.isEmpty else { return "" }
-    let cents = abs(money.nanos) / 10_000_000
-    return "\(money.currencyCode) \(money.units)\(cents == 0 ? "" : String(format: ".%02d", cents))"
-  }
-
-  static func date(_ date: Crm_V1_Date) -> String {
-    date.year == 0 ? "" : String(format: "%04d-%02d-%02d", date.year, date.month, date.day)
-  }
-
   static func printDeals(_ deals: [Crm_V1_Opportunity], json: Bool) throws {
     if json { return try Output.printJSON(deals) }
     Output.printTable(
       ["ID", "NAME", "AMOUNT", "CLOSE", "STAGE", "PROB", "FORECAST", "OWNER", "ETAG"],
       deals.map {
         [
-          $0.id, $0.name, amount($0.amount), date($0.closeDate), $0.stageName, "\($0.probability)%",
+          $0.id, $0.name, Output.money($0.amount), Output.date($0.closeDate), $0.stageName, "\($0.probability)%",
           Output.name($0.forecastCategory), String($0.ownerID.prefix(8)), $0.etag,
         ]
       })
@@ -141,7 +131,7 @@ struct Opportunities: AsyncParsableCommand {
     Output.printRecord([
       ("id", deal.id), ("name", deal.name), ("account", deal.accountID), ("primary contact", deal.primaryContactID),
       ("contact roles", deal.contactRoles.map { "\($0.contactID) (\(Output.name($0.role)))" }.joined(separator: ", ")),
-      ("amount", amount(deal.amount)), ("close date", date(deal.closeDate)), ("pipeline", deal.pipelineID),
+      ("amount", Output.money(deal.amount)), ("close date", Output.date(deal.closeDate)), ("pipeline", deal.pipelineID),
       ("stage", "\(deal.stageName) (\(deal.stageID))"), ("state", Output.name(deal.state)),
       ("probability", "\(deal.probability)%\(deal.probabilityOverridden ? " (set by owner)" : "")"),
       ("forecast", Output.name(deal.forecastCategory)), ("next step", deal.nextStep), ("lost reason", deal.lostReason),
@@ -265,7 +255,8 @@ extension Opportunities {
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "List deals, one page at a time.",
-      discussion: "Example: crm opportunities list --state open --close-from 2027-01-01 --close-to 2027-03-31 --min-amount \"USD 10000\"")
+      discussion:
+        "Example: crm opportunities list --state open --close-from 2027-01-01 --close-to 2027-03-31 --min-amount \"USD 10000\"")
     @OptionGroup var client: ClientOptions
     @Option(help: "Owner's user id.") var owner: String?
     @Option(help: "Team id (and the teams below it).") var team: String?
@@ -446,7 +437,7 @@ extension Opportunities {
           ["WHEN", "FROM", "TO", "AMOUNT", "PROB", "STAYED", "BY"],
           response.changes.map {
             [
-              Output.time($0.changeTime), $0.fromStageName, $0.toStageName, amount($0.amount), "\($0.probability)%",
+              Output.time($0.changeTime), $0.fromStageName, $0.toStageName, Output.money($0.amount), "\($0.probability)%",
               span($0.duration), String($0.changeUserID.prefix(8)),
             ]
           })

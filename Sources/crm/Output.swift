@@ -1,4 +1,5 @@
 import ArgumentParser
+import CRMProto
 import Foundation
 import SwiftProtobuf
 
@@ -58,6 +59,21 @@ enum Output {
       }
     }
     return out
+  }
+
+  /// An amount exactly, with its currency and at least two decimals: "USD 1250.50", "EUR -0.125".
+  static func money(_ money: Crm_V1_Money) -> String {
+    guard !money.currencyCode.isEmpty else { return "" }
+    let negative = money.units < 0 || money.nanos < 0
+    let digits = String(money.nanos.magnitude)
+    var fraction = String(repeating: "0", count: 9 - digits.count) + digits
+    while fraction.count > 2, fraction.hasSuffix("0") { fraction.removeLast() }
+    return "\(money.currencyCode) \(negative ? "-" : "")\(money.units.magnitude).\(fraction)"
+  }
+
+  /// A day as YYYY-MM-DD (empty when unset).
+  static func date(_ date: Crm_V1_Date) -> String {
+    date.year == 0 ? "" : String(format: "%04d-%02d-%02d", date.year, date.month, date.day)
   }
 
   /// A protobuf timestamp as ISO 8601 UTC.

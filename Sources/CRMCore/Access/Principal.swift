@@ -46,6 +46,23 @@ public struct Principal: Sendable, Hashable {
   /// True for admins.
   public var isAdmin: Bool { role == .admin }
 
+  /// Admins and integrations (the billing system's own token) read every account's billing data.
+  public var readsAllBilling: Bool { role == .admin || role == .integration }
+
+  /// Whether the caller may read the billing data (invoices, payments, credit notes) of an account
+  /// owned by `accountOwner`: admins, integrations, and the owner and the managers above them —
+  /// whatever the sharing rules say about the account itself.
+  public func canReadBilling(accountOwner: UUID?) -> Bool {
+    readsAllBilling || accountOwner.map(ownersInHierarchy.contains) == true
+  }
+
+  /// Throws PERMISSION_DENIED unless the caller may push billing facts (admins and integrations).
+  public func requireBillingWriter() throws(CRMError) {
+    guard readsAllBilling else {
+      throw CRMError.permissionDenied("pushing billing facts needs an admin or integration token")
+    }
+  }
+
   /// Throws PERMISSION_DENIED unless the caller is an admin.
   public func requireAdmin() throws(CRMError) {
     guard isAdmin else { throw CRMError.permissionDenied("this needs the admin role") }
@@ -57,6 +74,7 @@ public struct Principal: Sendable, Hashable {
   /// Whether the caller may read a record of `type` owned by `ownerID`, or, with no owner, sitting in
   /// shared pool `pool` (its members see it).
   public func canRead(_ type: RecordType, ownedBy ownerID: UUID?, pool: UUID? = nil) -> Bool {
+    if type.isBilling { return canReadBilling(accountOwner: ownerID) }
     if isAdmin || sharingMode(for: type) == .publicRead { return true }
     guard let ownerID else { return pool.map { pools[$0] != nil } ?? false }
     return ownersInHierarchy.contains(ownerID)
@@ -80,6 +98,7 @@ public struct Principal: Sendable, Hashable {
   /// The owners whose records a list must be limited to, or `nil` when the caller sees every record
   /// of `type`.
   public func readableOwners(_ type: RecordType) -> [UUID]? {
+    if type.isBilling { return readsAllBilling ? nil : ownersInHierarchy.sorted { $0.lowercasedString < $1.lowercasedString } }
     if isAdmin || sharingMode(for: type) == .publicRead { return nil }
     return ownersInHierarchy.sorted { $0.lowercasedString < $1.lowercasedString }
   }

@@ -21,6 +21,14 @@ public enum RecordType: String, Sendable, Hashable, CaseIterable, Codable {
   case opportunity
   case task
   case ticket
+  case invoice
+  case payment
+  case creditNote = "credit_note"
+
+  /// The types duplicate detection compares and merges.
+  /// Facts from a billing system: read by admins, integrations and the account's owner and their
+  /// managers (``Principal/canReadBilling(accountOwner:)``), whatever the sharing rules.
+  public var isBilling: Bool { self == .invoice || self == .payment || self == .creditNote }
 
   /// The types duplicate detection compares and merges.
   public static let matchable: [RecordType] = [.account, .contact, .lead]

@@ -71,7 +71,7 @@ extension CalendarDate {
   }
 
   /// The date `days` later (earlier when negative).
-  func adding(days: Int) -> CalendarDate {
+  public func adding(days: Int) -> CalendarDate {
     let (year, month, day) = Self.civil(fromDaysSinceEpoch: Int64(daysSinceEpoch + days))
     return CalendarDate(year: Int(year), month: Int(month), day: Int(day))!
   }
@@ -83,4 +83,3 @@ extension CalendarDate {
     return (offset < 0 ? offset + 7 : offset) + 1
   }
 }
-

@@ -29,6 +29,13 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
   /// The nanoseconds past ``seconds``.
   public var nanos: Int32 { Int32((microsecondsSinceEpoch - seconds * 1_000_000) * 1000) }
 
+  /// The UTC day this instant falls on.
+  public var utcDate: CalendarDate {
+    let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+    let (year, month, day) = CalendarDate.civil(fromDaysSinceEpoch: days)
+    return CalendarDate(year: Int(year), month: Int(month), day: Int(day)) ?? CalendarDate(year: 1970, month: 1, day: 1)!
+  }
+
   /// RFC 3339 in UTC with microseconds, e.g. `2026-11-24T10:30:00.000000Z`.
   public var rfc3339: String {
     // Civil date from days since the epoch, no formatter needed.

@@ -163,6 +163,9 @@ extension RecordType {
     case .opportunity: self = .opportunity
     case .task: self = .task
     case .ticket: self = .ticket
+    case .invoice: self = .invoice
+    case .payment: self = .payment
+    case .creditNote: self = .creditNote
     case .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be a record type (e.g. RECORD_TYPE_LEAD)", reason: "REQUIRED")
       return nil
@@ -176,7 +179,7 @@ extension RecordType {
     case .contact: self = .contact
     case .lead: self = .lead
     case .opportunity: self = .opportunity
-    case .interaction, .task, .ticket, .unspecified, .UNRECOGNIZED:
+    case .interaction, .task, .ticket, .invoice, .payment, .creditNote, .unspecified, .UNRECOGNIZED:
       violations.add(
         field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT, RECORD_TYPE_ACCOUNT or RECORD_TYPE_OPPORTUNITY", reason: "INVALID")
       return nil
@@ -189,7 +192,7 @@ extension RecordType {
     case .account: self = .account
     case .contact: self = .contact
     case .lead: self = .lead
-    case .interaction, .opportunity, .task, .ticket, .unspecified, .UNRECOGNIZED:
+    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT or RECORD_TYPE_ACCOUNT", reason: "INVALID")
       return nil
     }
@@ -206,6 +209,9 @@ extension Crm_V1_RecordType {
     case .opportunity: self = .opportunity
     case .task: self = .task
     case .ticket: self = .ticket
+    case .invoice: self = .invoice
+    case .payment: self = .payment
+    case .creditNote: self = .creditNote
     }
   }
 }

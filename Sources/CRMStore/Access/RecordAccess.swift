@@ -14,7 +14,24 @@ enum RecordAccess {
     case .opportunity: Opportunity.table
     case .task: WorkTask.table
     case .ticket: Ticket.table
+    case .invoice: "invoices"
+    case .payment: "payments"
+    case .creditNote: "credit_notes"
     }
+  }
+
+  /// The select list and table `states` reads a type's access facts from: id, the owner deciding
+  /// visibility (a billing fact's is its account's), pool and archived flag, with the table aliased `r`.
+  static func accessSource(_ type: RecordType) -> String {
+    if type.isBilling {
+      return """
+        r.id, a.owner_id, NULL::uuid AS pool_id, false AS archived
+        FROM \(table(type)) r JOIN accounts a ON a.tenant_id = r.tenant_id AND a.id = r.account_id
+        """
+    }
+    let owner = type == .ticket ? "r.assignee_id AS owner_id" : "r.owner_id"
+    let pool = type == .lead || type == .account ? "r.pool_id" : "NULL::uuid AS pool_id"
+    return "r.id, \(owner), \(pool), r.archived_at IS NOT NULL AS archived FROM \(table(type)) r"
   }
 
   /// Whether each named record exists and is in the caller's sight, and whether it is archived: one
@@ -27,10 +44,8 @@ enum RecordAccess {
     for type in byType.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
       let rows = try connection.query(
         """
-        SELECT id, \(unsafeSQL: type == .ticket ? "assignee_id AS owner_id" : "owner_id"), \(unsafeSQL: type == .lead || type == .account ? "pool_id" : "NULL::uuid AS pool_id"),
-               archived_at IS NOT NULL AS archived
-        FROM \(unsafeSQL: table(type))
-        WHERE tenant_id = \(principal.tenantID) AND id = ANY(\(byType[type]!.map(\.id))::uuid[])
+        SELECT \(unsafeSQL: accessSource(type))
+        WHERE r.tenant_id = \(principal.tenantID) AND r.id = ANY(\(byType[type]!.map(\.id))::uuid[])
         """)
       for row in rows.rows {
         let link = RecordLink(type: type, id: try row.decode("id"))
@@ -66,7 +81,7 @@ enum RecordAccess {
   /// their version: activity is the system's bookkeeping, not an edit, so callers' etags stay valid.
   static func touchActivity(_ connection: PostgresConnection, _ links: [RecordLink], at time: Timestamp, tenant: UUID) throws {
     let byType = Dictionary(grouping: links, by: \.type)
-    for type in byType.keys.sorted(by: { $0.rawValue < $1.rawValue }) where type != .interaction {
+    for type in byType.keys.sorted(by: { $0.rawValue < $1.rawValue }) where type != .interaction && !type.isBilling {
       try connection.query(
         """
         UPDATE \(unsafeSQL: table(type)) SET last_activity_at = greatest(last_activity_at, \(time))

@@ -84,6 +84,7 @@ public struct Migrator: Sendable {
     ("0047_rules_entries_by_key.sql", PackageResources._047_rules_entries_by_key_sql),
     ("0048_feed_streams_without_heartbeat.sql", PackageResources._048_feed_streams_without_heartbeat_sql),
     ("0049_rules_match_once.sql", PackageResources._049_rules_match_once_sql),
+    ("0050_billing.sql", PackageResources._050_billing_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -104,11 +104,13 @@ public struct InteractionStore: Sendable {
       try RecordAccess.requireVisible(connection, filter.record, principal: principal)
       let found = try Self.interactions(
         connection, linkedTo: [filter.record], kinds: filter.kinds, after: after, limit: pageSize + 1, principal: principal)
-      return Self.page(found.map(TimelineEntry.interaction), pageSize: pageSize, id: filter.record.id, query: filter.fingerprint, tokens: tokens)
-        .map { entry in
-          guard case .interaction(let interaction) = entry else { preconditionFailure("only interactions were listed") }
-          return interaction
-        }
+      return Self.page(
+        found.map(TimelineEntry.interaction), pageSize: pageSize, id: filter.record.id, query: filter.fingerprint, tokens: tokens
+      )
+      .map { entry in
+        guard case .interaction(let interaction) = entry else { preconditionFailure("only interactions were listed") }
+        return interaction
+      }
     }
   }
 
@@ -133,7 +135,9 @@ public struct InteractionStore: Sendable {
   }
 
   /// One page of a lead's, contact's or account's timeline, newest first: its interactions (for an
-  /// account, also those of the contacts the caller may see) and its own change-log entries.
+  /// account, also those of the contacts the caller may see), its own change-log entries, its
+  /// tickets', and for an account its invoices', payments' and credit notes' (when the caller may see
+  /// its billing data).
   public func timeline(of record: RecordLink, pageSize: Int, pageToken: String, principal: Principal) async throws
     -> Page<TimelineEntry>
   {
@@ -165,6 +169,10 @@ public struct InteractionStore: Sendable {
       changes.append(" ORDER BY changed_at DESC, sequence DESC LIMIT \(pageSize + 1)")
       var entries = try connection.query(changes).rows.map { try ChangeLog.entry($0, recordType: record.type) }
       entries += try Self.ticketChanges(connection, about: record, after: after, limit: pageSize + 1, principal: principal)
+      if record.type == .account {
+        entries += try BillingStore.timelineEntries(
+          connection, account: record.id, after: after, limit: pageSize + 1, principal: principal)
+      }
       let merged = (interactions.map(TimelineEntry.interaction) + entries.map(TimelineEntry.change))
         .sorted(by: TimelineEntry.newestFirst)
       return Self.page(merged, pageSize: pageSize, id: record.id, query: fingerprint, tokens: tokens)

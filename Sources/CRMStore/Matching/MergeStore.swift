@@ -230,10 +230,19 @@ public struct MergeStore: Sendable {
     case .account:
       try AccountStore.lockHierarchy(connection, tenant: tenant)
       references = [
-        ("contacts", "account_id", "contact"), ("accounts", "parent_id", "account"), ("opportunities", "account_id", "opportunity"),
+        ("contacts", "account_id", "contact"), ("accounts", "parent_id", "account"),
+        ("opportunities", "account_id", "opportunity"),
         ("leads", "converted_account_id", "lead"), ("tickets", "account_id", "ticket"),
+        ("invoices", "account_id", "invoice"), ("payments", "account_id", "payment"),
+        ("credit_notes", "account_id", "credit_note"),
       ]
-    case .interaction, .opportunity, .task, .ticket:
+      // The billing system's customers that named a merged account name the survivor.
+      try connection.query(
+        """
+        UPDATE billing_customers SET account_id = \(survivor)
+        WHERE tenant_id = \(tenant) AND account_id = ANY(\(losers)::uuid[])
+        """)
+    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote:
       references = []
     }
     for (table, column, recordType) in references {
@@ -268,7 +277,7 @@ public struct MergeStore: Sendable {
       }
     case .contact:
       try relinkDealContacts(connection, from: losers, to: survivor, context: context)
-    case .lead, .interaction, .opportunity, .task, .ticket:
+    case .lead, .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote:
       break
     }
     if let lastActivity {

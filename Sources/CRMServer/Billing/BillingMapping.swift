@@ -1,0 +1,517 @@
+import CRMCore
+import CRMProto
+import CRMStore
+import Foundation
+import SwiftProtobuf
+
+/// Checks of billing input shared by invoices, payments and credit notes.
+enum BillingFields {
+  /// What an amount may be.
+  enum Sign {
+    case positive, notNegative, any
+  }
+
+  /// An amount under `field` in `currency` (when the fact fixes one), within the billing range.
+  static func money(
+    _ money: Crm_V1_Money, present: Bool, field: String, currency: String?, sign: Sign, required: Bool,
+    into violations: inout Violations
+  ) -> Money? {
+    guard present else {
+      if required { violations.add(field, "is required", reason: "REQUIRED") }
+      return nil
+    }
+    guard
+      let value = Money.validated(
+        currencyCode: money.currencyCode, units: money.units, nanos: money.nanos, field: field, into: &violations)
+    else { return nil }
+    if let currency, value.currencyCode != currency {
+      violations.add("\(field).currency_code", "must be \(currency), like every amount of the same fact", reason: "INVALID")
+      return nil
+    }
+    if value.units.magnitude > Money.billingUnitsLimit {
+      violations.add("\(field).units", "must be at most \(Money.billingUnitsLimit) in size", reason: "OUT_OF_RANGE")
+      return nil
+    }
+    switch sign {
+    case .positive where !value.isPositive:
+      violations.add(field, "must be more than zero", reason: "OUT_OF_RANGE")
+      return nil
+    case .notNegative where value.isNegative:
+      violations.add(field, "must not be negative", reason: "OUT_OF_RANGE")
+      return nil
+    default:
+      return value
+    }
+  }
+
+  static func source(_ source: Crm_V1_BillingSource, present: Bool, field: String, into violations: inout Violations)
+    -> BillingSource?
+  {
+    guard present else {
+      violations.add(field, "is required: {system, external_id, version}", reason: "REQUIRED")
+      return nil
+    }
+    var valid = true
+    if !BillingSource.isSystemName(source.system) {
+      violations.add(
+        "\(field).system", "must be 1 to 64 of a-z, 0-9, \".\", \"_\", \"-\" (e.g. \"stripe\")",
+        reason: source.system.isEmpty ? "REQUIRED" : "INVALID_FORMAT")
+      valid = false
+    }
+    let external = violations.text("\(field).external_id", source.externalID, maxLength: 255, required: true)
+    if source.version <= 0 {
+      violations.add(
+        "\(field).version", "must be positive: the source's version of the fact, larger when newer", reason: "REQUIRED")
+      valid = false
+    }
+    guard valid, let external else { return nil }
+    return BillingSource(system: source.system, externalID: external, version: source.version)
+  }
+
+  static func account(_ ref: Crm_V1_BillingAccountRef, field: String, into violations: inout Violations) -> BillingAccountRef? {
+    let id = RequestFields.optionalID(ref.accountID, field: "\(field).account_id", into: &violations)
+    let customer = violations.text("\(field).customer_external_id", ref.customerExternalID, maxLength: 255)
+    guard id != nil || customer != nil else {
+      if ref.accountID.isEmpty {
+        violations.add("\(field).account_id", "name the account, or the billing system's customer id", reason: "REQUIRED")
+      }
+      return nil
+    }
+    return BillingAccountRef(accountID: id, customerExternalID: customer)
+  }
+
+  static func date(_ date: Crm_V1_Date, present: Bool, field: String, required: Bool, into violations: inout Violations)
+    -> CalendarDate?
+  {
+    guard present else {
+      if required { violations.add(field, "is required", reason: "REQUIRED") }
+      return nil
+    }
+    return date.domain(field: field, into: &violations)
+  }
+
+  /// At most this many lines on an invoice, allocations on a payment or credit note.
+  static let maxLines = 5000
+  static let maxAllocations = 1000
+
+  static func allocations(
+    _ allocations: [Crm_V1_Allocation], field: String, currency: String?, into violations: inout Violations
+  ) -> [Allocation] {
+    guard allocations.count <= maxAllocations else {
+      violations.add(field, "at most \(maxAllocations) allocations", reason: "TOO_MANY")
+      return []
+    }
+    var out: [Allocation] = []
+    var seen: Set<Allocation.InvoiceRef> = []
+    for (index, allocation) in allocations.enumerated() {
+      let path = "\(field)[\(index)]"
+      let ref: Allocation.InvoiceRef?
+      switch (allocation.invoiceID.isEmpty, allocation.invoiceExternalID.isEmpty) {
+      case (false, true):
+        ref = RequestFields.optionalID(allocation.invoiceID, field: "\(path).invoice_id", into: &violations).map { .id($0) }
+      case (true, false):
+        ref = violations.text("\(path).invoice_external_id", allocation.invoiceExternalID, maxLength: 255).map { .external($0) }
+      case (false, false):
+        violations.add(path, "name the invoice by invoice_id or by invoice_external_id, not both", reason: "INVALID")
+        ref = nil
+      case (true, true):
+        violations.add("\(path).invoice_id", "name the invoice by invoice_id or invoice_external_id", reason: "REQUIRED")
+        ref = nil
+      }
+      let amount = money(
+        allocation.amount, present: allocation.hasAmount, field: "\(path).amount", currency: currency, sign: .positive,
+        required: true, into: &violations)
+      guard let ref, let amount else { continue }
+      guard seen.insert(ref).inserted else {
+        violations.add(path, "names the same invoice as an earlier allocation; allocate once per invoice", reason: "DUPLICATE")
+        continue
+      }
+      out.append(Allocation(invoice: ref, amount: amount))
+    }
+    return out
+  }
+
+  /// Refuses allocations that add up to more than `total`.
+  static func checkSum(_ allocations: [Allocation], within total: Money?, field: String, into violations: inout Violations) {
+    guard let total else { return }
+    let sum = allocations.reduce(Money.zero(total.currencyCode)) { $0.adding($1.amount) }
+    if sum.isGreater(than: total) {
+      violations.add(field, "allocate at most the amount (\(total.numeral) \(total.currencyCode)) in all", reason: "OUT_OF_RANGE")
+    }
+  }
+}
+
+extension Crm_V1_Invoice {
+  /// The invoice a billing system pushed, validated.
+  func fields(into violations: inout Violations) -> InvoiceFields? {
+    let source = BillingFields.source(self.source, present: hasSource, field: "invoice.source", into: &violations)
+    let account = BillingFields.account(self.account, field: "invoice.account", into: &violations)
+    let number = violations.text("invoice.number", number, maxLength: 100, required: true)
+    let code = currencyCode.trimmingWhitespace().uppercased()
+    var currency: String?
+    if code.count == 3, code.allSatisfy({ $0.isASCII && $0.isLetter }) {
+      currency = code
+    } else {
+      violations.add(
+        "invoice.currency_code", "must be a 3-letter ISO 4217 code", reason: code.isEmpty ? "REQUIRED" : "INVALID_FORMAT")
+    }
+    let issue = BillingFields.date(
+      issueDate, present: hasIssueDate, field: "invoice.issue_date", required: true, into: &violations)
+    let due = BillingFields.date(dueDate, present: hasDueDate, field: "invoice.due_date", required: true, into: &violations)
+    if let issue, let due, due < issue { violations.add("invoice.due_date", "must be on or after issue_date", reason: "INVALID") }
+    let terms = violations.text("invoice.payment_terms", paymentTerms, maxLength: 100)
+    let vendorStatus = violations.text("invoice.vendor_status", vendorStatus, maxLength: 100, required: true)
+    let state = InvoiceState(state, field: "invoice.state", into: &violations)
+    let total = BillingFields.money(
+      total, present: hasTotal, field: "invoice.total", currency: currency, sign: .notNegative, required: true,
+      into: &violations)
+    let tax = BillingFields.money(
+      tax, present: hasTax, field: "invoice.tax", currency: currency, sign: .any, required: false, into: &violations)
+    let subtotal = BillingFields.money(
+      subtotal, present: hasSubtotal, field: "invoice.subtotal", currency: currency, sign: .any, required: false,
+      into: &violations)
+    var lines: [InvoiceLine] = []
+    if self.lines.count > BillingFields.maxLines {
+      violations.add("invoice.lines", "at most \(BillingFields.maxLines) lines", reason: "TOO_MANY")
+    } else {
+      for (index, line) in self.lines.enumerated() {
+        if let line = line.domain(number: index + 1, currency: currency, into: &violations) { lines.append(line) }
+      }
+    }
+    guard let source, let account, let number, let currency, let issue, let due, let vendorStatus, let state, let total
+    else { return nil }
+    let zero = Money.zero(currency)
+    return InvoiceFields(
+      source: source, account: account, number: number, currencyCode: currency, issueDate: issue, dueDate: due,
+      paymentTerms: terms, vendorStatus: vendorStatus, state: state, subtotal: subtotal ?? total, tax: tax ?? zero,
+      total: total, lines: lines)
+  }
+
+  /// The API form of a stored invoice, as of `today` for `overdue`.
+  init(_ invoice: Invoice, today: CalendarDate) {
+    self.init()
+    let f = invoice.fields
+    id = invoice.id.lowercasedString
+    source = .init(f.source)
+    account = .with { $0.accountID = invoice.accountID.lowercasedString }
+    number = f.number
+    currencyCode = f.currencyCode
+    issueDate = .init(f.issueDate)
+    dueDate = .init(f.dueDate)
+    paymentTerms = f.paymentTerms ?? ""
+    vendorStatus = f.vendorStatus
+    state = Crm_V1_InvoiceState(f.state)
+    subtotal = .init(f.subtotal)
+    tax = .init(f.tax)
+    total = .init(f.total)
+    lines = f.lines.map(Crm_V1_InvoiceLine.init)
+    amountPaid = .init(invoice.amountPaid)
+    amountCredited = .init(invoice.amountCredited)
+    amountRefunded = .init(invoice.amountRefunded)
+    balance = .init(invoice.balance)
+    overdue = invoice.isOverdue(on: today)
+    etag = invoice.etag
+    createTime = .init(invoice.createdAt)
+    updateTime = .init(invoice.updatedAt)
+  }
+}
+
+extension Crm_V1_InvoiceLine {
+  func domain(number: Int, currency: String?, into violations: inout Violations) -> InvoiceLine? {
+    let path = "invoice.lines[\(number - 1)]"
+    let kind: InvoiceLineKind?
+    switch self.kind {
+    case .unspecified, .charge: kind = .charge
+    case .usage: kind = .usage
+    case .UNRECOGNIZED:
+      violations.add("\(path).kind", "must be CHARGE or USAGE", reason: "INVALID")
+      kind = nil
+    }
+    let external = violations.text("\(path).external_id", externalID, maxLength: 255)
+    let description = violations.text("\(path).description", description_p, maxLength: 1000)
+    let product = violations.text("\(path).product", product, maxLength: 255)
+    let metric = violations.text("\(path).metric", metric, maxLength: 100, required: kind == .usage)
+    let unit = violations.text("\(path).unit", unit, maxLength: 50)
+    var quantity: String?
+    let trimmed = self.quantity.trimmingWhitespace()
+    if trimmed.isEmpty {
+      if kind == .usage { violations.add("\(path).quantity", "is required for usage lines", reason: "REQUIRED") }
+    } else if DecimalNumeral.isValid(trimmed) {
+      quantity = trimmed
+    } else {
+      violations.add(
+        "\(path).quantity", "must be a decimal with at most 15 whole and 9 fraction digits, e.g. \"12.75\"",
+        reason: "INVALID_FORMAT")
+    }
+    let unitPrice = BillingFields.money(
+      unitPrice, present: hasUnitPrice, field: "\(path).unit_price", currency: currency, sign: .any, required: false,
+      into: &violations)
+    let amount = BillingFields.money(
+      amount, present: hasAmount, field: "\(path).amount", currency: currency, sign: .any, required: true, into: &violations)
+    let tax = BillingFields.money(
+      tax, present: hasTax, field: "\(path).tax", currency: currency, sign: .any, required: false, into: &violations)
+    let start = BillingFields.date(
+      periodStart, present: hasPeriodStart, field: "\(path).period_start", required: false, into: &violations)
+    let end = BillingFields.date(
+      periodEnd, present: hasPeriodEnd, field: "\(path).period_end", required: false, into: &violations)
+    if let start, let end, end < start {
+      violations.add("\(path).period_end", "must be on or after period_start", reason: "INVALID")
+    }
+    guard let kind, let amount else { return nil }
+    return InvoiceLine(
+      lineNumber: number, externalID: external, kind: kind, description: description, product: product, metric: metric,
+      quantity: quantity, unit: unit, unitPrice: unitPrice, amount: amount, tax: tax, periodStart: start, periodEnd: end)
+  }
+
+  init(_ line: InvoiceLine) {
+    self.init()
+    lineNumber = Int32(line.lineNumber)
+    externalID = line.externalID ?? ""
+    kind = line.kind == .usage ? .usage : .charge
+    description_p = line.description ?? ""
+    product = line.product ?? ""
+    metric = line.metric ?? ""
+    quantity = line.quantity ?? ""
+    unit = line.unit ?? ""
+    if let unitPrice = line.unitPrice { self.unitPrice = .init(unitPrice) }
+    amount = .init(line.amount)
+    if let tax = line.tax { self.tax = .init(tax) }
+    if let start = line.periodStart { periodStart = .init(start) }
+    if let end = line.periodEnd { periodEnd = .init(end) }
+  }
+}
+
+extension Crm_V1_Payment {
+  func fields(into violations: inout Violations) -> PaymentFields? {
+    let source = BillingFields.source(self.source, present: hasSource, field: "payment.source", into: &violations)
+    let account = BillingFields.account(self.account, field: "payment.account", into: &violations)
+    let amount = BillingFields.money(
+      amount, present: hasAmount, field: "payment.amount", currency: nil, sign: .positive, required: true, into: &violations)
+    let received = BillingFields.date(
+      receivedDate, present: hasReceivedDate, field: "payment.received_date", required: true, into: &violations)
+    let method = violations.text("payment.method", method, maxLength: 50)
+    let reference = violations.text("payment.reference", reference, maxLength: 255)
+    let state: PaymentState?
+    switch self.state {
+    case .unspecified, .completed: state = .completed
+    case .reversed: state = .reversed
+    case .UNRECOGNIZED:
+      violations.add("payment.state", "must be COMPLETED or REVERSED", reason: "INVALID")
+      state = nil
+    }
+    let allocations = BillingFields.allocations(
+      self.allocations, field: "payment.allocations", currency: amount?.currencyCode, into: &violations)
+    if state == .reversed, !self.allocations.isEmpty {
+      violations.add("payment.allocations", "a reversed payment allocates nothing", reason: "INVALID")
+    }
+    BillingFields.checkSum(allocations, within: amount, field: "payment.allocations", into: &violations)
+    guard let source, let account, let amount, let received, let state else { return nil }
+    return PaymentFields(
+      source: source, account: account, amount: amount, receivedOn: received, method: method, reference: reference,
+      state: state, allocations: allocations)
+  }
+
+  init(_ payment: Payment) {
+    self.init()
+    let f = payment.fields
+    id = payment.id.lowercasedString
+    source = .init(f.source)
+    account = .with { $0.accountID = payment.accountID.lowercasedString }
+    amount = .init(f.amount)
+    receivedDate = .init(f.receivedOn)
+    method = f.method ?? ""
+    reference = f.reference ?? ""
+    state = f.state == .reversed ? .reversed : .completed
+    allocations = payment.allocations.map(Crm_V1_Allocation.init)
+    amountAllocated = .init(payment.amountAllocated)
+    unallocated = .init(f.state == .reversed ? .zero(f.amount.currencyCode) : f.amount.subtracting(payment.amountAllocated))
+    etag = payment.etag
+    createTime = .init(payment.createdAt)
+    updateTime = .init(payment.updatedAt)
+  }
+}
+
+extension Crm_V1_BillingSource {
+  init(_ source: BillingSource) {
+    self.init()
+    system = source.system
+    externalID = source.externalID
+    version = source.version
+  }
+}
+
+extension Crm_V1_Allocation {
+  init(_ allocation: StoredAllocation) {
+    self.init()
+    invoiceID = allocation.invoiceID.lowercasedString
+    invoiceExternalID = allocation.invoiceExternalID
+    amount = .init(allocation.amount)
+  }
+}
+
+extension Crm_V1_CreditNote {
+  func fields(into violations: inout Violations) -> CreditNoteFields? {
+    let source = BillingFields.source(self.source, present: hasSource, field: "credit_note.source", into: &violations)
+    let account = BillingFields.account(self.account, field: "credit_note.account", into: &violations)
+    let number = violations.text("credit_note.number", number, maxLength: 100)
+    let amount = BillingFields.money(
+      amount, present: hasAmount, field: "credit_note.amount", currency: nil, sign: .positive, required: true,
+      into: &violations)
+    let issue = BillingFields.date(
+      issueDate, present: hasIssueDate, field: "credit_note.issue_date", required: true, into: &violations)
+    let kind: CreditNoteKind?
+    switch self.kind {
+    case .adjustment: kind = .adjustment
+    case .refund: kind = .refund
+    case .unspecified, .UNRECOGNIZED:
+      violations.add("credit_note.kind", "must be ADJUSTMENT or REFUND", reason: "REQUIRED")
+      kind = nil
+    }
+    let reason = reason.isEmpty ? "other" : reason
+    if !CreditNoteFields.isReason(reason) {
+      violations.add(
+        "credit_note.reason", "must be lower-case words joined by \"_\" (e.g. \"write_off\"), at most 50 characters",
+        reason: "INVALID_FORMAT")
+    }
+    let state: CreditNoteState?
+    switch self.state {
+    case .unspecified, .issued: state = .issued
+    case .void: state = .void
+    case .UNRECOGNIZED:
+      violations.add("credit_note.state", "must be ISSUED or VOID", reason: "INVALID")
+      state = nil
+    }
+    let allocations = BillingFields.allocations(
+      self.allocations, field: "credit_note.allocations", currency: amount?.currencyCode, into: &violations)
+    if state == .void, !self.allocations.isEmpty {
+      violations.add("credit_note.allocations", "a void credit note allocates nothing", reason: "INVALID")
+    }
+    BillingFields.checkSum(allocations, within: amount, field: "credit_note.allocations", into: &violations)
+    guard let source, let account, let amount, let issue, let kind, let state, CreditNoteFields.isReason(reason) else {
+      return nil
+    }
+    return CreditNoteFields(
+      source: source, account: account, number: number, amount: amount, issueDate: issue, kind: kind, reason: reason,
+      state: state, allocations: allocations)
+  }
+
+  init(_ note: CreditNote) {
+    self.init()
+    let f = note.fields
+    id = note.id.lowercasedString
+    source = .init(f.source)
+    account = .with { $0.accountID = note.accountID.lowercasedString }
+    number = f.number ?? ""
+    amount = .init(f.amount)
+    issueDate = .init(f.issueDate)
+    kind = f.kind == .refund ? .refund : .adjustment
+    reason = f.reason
+    state = f.state == .void ? .void : .issued
+    allocations = note.allocations.map(Crm_V1_Allocation.init)
+    amountAllocated = .init(note.amountAllocated)
+    etag = note.etag
+    createTime = .init(note.createdAt)
+    updateTime = .init(note.updatedAt)
+  }
+}
+
+extension InvoiceState {
+  init?(_ state: Crm_V1_InvoiceState, field: String, into violations: inout Violations) {
+    switch state {
+    case .draft: self = .draft
+    case .open: self = .open
+    case .paid: self = .paid
+    case .void: self = .void
+    case .uncollectible: self = .uncollectible
+    case .writtenOff: self = .writtenOff
+    case .unspecified, .UNRECOGNIZED:
+      violations.add(field, "must be DRAFT, OPEN, PAID, VOID, UNCOLLECTIBLE or WRITTEN_OFF", reason: "REQUIRED")
+      return nil
+    }
+  }
+}
+
+extension Crm_V1_InvoiceState {
+  init(_ state: InvoiceState) {
+    switch state {
+    case .draft: self = .draft
+    case .open: self = .open
+    case .paid: self = .paid
+    case .void: self = .void
+    case .uncollectible: self = .uncollectible
+    case .writtenOff: self = .writtenOff
+    }
+  }
+}
+
+extension Crm_V1_UpsertOutcome {
+  init(_ outcome: UpsertOutcome) {
+    switch outcome {
+    case .created: self = .created
+    case .updated: self = .updated
+    case .unchanged: self = .unchanged
+    case .stale: self = .stale
+    }
+  }
+}
+
+extension Crm_V1_AccountStatement {
+  init(_ statement: AccountStatement) {
+    self.init()
+    accountID = statement.accountID.lowercasedString
+    from = .init(statement.from)
+    to = .init(statement.to)
+    includeChildren = statement.includeChildren
+    totals = statement.totals.map { total in
+      .with {
+        $0.currencyCode = total.currencyCode
+        $0.openingBalance = .init(total.opening)
+        $0.totalDebits = .init(total.debits)
+        $0.totalCredits = .init(total.credits)
+        $0.closingBalance = .init(total.closing)
+      }
+    }
+    lines = statement.lines.map { line in
+      .with {
+        $0.date = .init(line.date)
+        switch line.kind {
+        case .invoice: $0.kind = .invoice
+        case .creditNote: $0.kind = .creditNote
+        case .refund: $0.kind = .refund
+        case .payment: $0.kind = .payment
+        }
+        $0.recordID = line.recordID.lowercasedString
+        $0.accountID = line.accountID.lowercasedString
+        $0.reference = line.reference
+        $0.debit = .init(line.debit)
+        $0.credit = .init(line.credit)
+        $0.balance = .init(line.balance)
+      }
+    }
+    nextPageToken = statement.nextPageToken ?? ""
+  }
+}
+
+extension Crm_V1_UsageSummary {
+  init(_ summary: UsageSummary) {
+    self.init()
+    accountID = summary.accountID.lowercasedString
+    period = summary.period == .quarter ? .quarter : .month
+    series = summary.series.map { series in
+      .with {
+        $0.metric = series.metric
+        $0.unit = series.unit ?? ""
+        $0.values = series.values.map { value in
+          .with {
+            $0.periodStart = .init(value.start)
+            $0.periodEnd = .init(value.end)
+            $0.quantity = value.quantity
+            if let amount = value.amount { $0.amount = .init(amount) }
+          }
+        }
+        $0.changePercent = series.changePercent ?? ""
+        $0.changeFromAveragePercent = series.changeFromAveragePercent ?? ""
+      }
+    }
+  }
+}

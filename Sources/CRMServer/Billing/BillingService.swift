@@ -1,0 +1,206 @@
+import CRMCore
+public import CRMProto
+public import CRMStore
+import Foundation
+public import GRPCCore
+import SwiftProtobuf
+
+/// `crm.v1.BillingService`: invoices, payments and credit notes pushed by billing systems, and reads
+/// of them for whoever may see an account's billing data.
+public struct BillingService: Crm_V1_BillingService.SimpleServiceProtocol {
+  let billing: BillingStore
+
+  /// A service over the billing store.
+  public init(billing: BillingStore) { self.billing = billing }
+
+  public func upsertInvoice(request: Crm_V1_UpsertInvoiceRequest, context: ServerContext) async throws
+    -> Crm_V1_UpsertInvoiceResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    if !request.hasInvoice { violations.add("invoice", "is required", reason: "REQUIRED") }
+    let fields = request.invoice.fields(into: &violations)
+    try violations.check()
+    let (invoice, outcome) = try await billing.upsertInvoice(fields!, context: .init(principal: call.principal, requestID: nil))
+    let today = billing.today
+    return .with {
+      $0.invoice = Crm_V1_Invoice(invoice, today: today)
+      $0.outcome = Crm_V1_UpsertOutcome(outcome)
+    }
+  }
+
+  public func upsertPayment(request: Crm_V1_UpsertPaymentRequest, context: ServerContext) async throws
+    -> Crm_V1_UpsertPaymentResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    if !request.hasPayment { violations.add("payment", "is required", reason: "REQUIRED") }
+    let fields = request.payment.fields(into: &violations)
+    try violations.check()
+    let (payment, outcome) = try await billing.upsertPayment(fields!, context: .init(principal: call.principal, requestID: nil))
+    return .with {
+      $0.payment = Crm_V1_Payment(payment)
+      $0.outcome = Crm_V1_UpsertOutcome(outcome)
+    }
+  }
+
+  public func upsertCreditNote(request: Crm_V1_UpsertCreditNoteRequest, context: ServerContext) async throws
+    -> Crm_V1_UpsertCreditNoteResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    if !request.hasCreditNote { violations.add("credit_note", "is required", reason: "REQUIRED") }
+    let fields = request.creditNote.fields(into: &violations)
+    try violations.check()
+    let (note, outcome) = try await billing.upsertCreditNote(fields!, context: .init(principal: call.principal, requestID: nil))
+    return .with {
+      $0.creditNote = Crm_V1_CreditNote(note)
+      $0.outcome = Crm_V1_UpsertOutcome(outcome)
+    }
+  }
+
+  public func getInvoice(request: Crm_V1_GetInvoiceRequest, context: ServerContext) async throws -> Crm_V1_Invoice {
+    let call = try RequestContext.require()
+    let key = try Self.key(id: request.id, system: request.sourceSystem, externalID: request.externalID)
+    return Crm_V1_Invoice(try await billing.invoice(key, principal: call.principal), today: billing.today)
+  }
+
+  public func listInvoices(request: Crm_V1_ListInvoicesRequest, context: ServerContext) async throws
+    -> Crm_V1_ListInvoicesResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    var query = BillingStore.InvoiceQuery()
+    query.accountID = RequestFields.optionalID(request.accountID, field: "account_id", into: &violations)
+    if request.includeChildren, query.accountID == nil {
+      violations.add("include_children", "needs account_id", reason: "INVALID")
+    }
+    query.includeChildren = request.includeChildren
+    for (index, state) in request.states.enumerated() {
+      if let state = InvoiceState(state, field: "states[\(index)]", into: &violations) { query.states.append(state) }
+    }
+    let asOf = BillingFields.date(request.asOf, present: request.hasAsOf, field: "as_of", required: false, into: &violations)
+    if request.overdue { query.overdueOn = asOf ?? billing.today }
+    query.dueFrom = BillingFields.date(
+      request.dueFrom, present: request.hasDueFrom, field: "due_from", required: false, into: &violations)
+    query.dueTo = BillingFields.date(
+      request.dueTo, present: request.hasDueTo, field: "due_to", required: false, into: &violations)
+    if !request.currencyCode.isEmpty {
+      let code = request.currencyCode.uppercased()
+      if code.count == 3, code.allSatisfy({ $0.isASCII && $0.isLetter }) {
+        query.currencyCode = code
+      } else {
+        violations.add("currency_code", "must be a 3-letter ISO 4217 code", reason: "INVALID_FORMAT")
+      }
+    }
+    switch request.order {
+    case .unspecified: query.order = .issueDescending
+    case .dueDate: query.order = .dueAscending
+    case .UNRECOGNIZED: violations.add("order", "must be UNSPECIFIED or DUE_DATE", reason: "INVALID")
+    }
+    let pageSize = PageSize.resolve(request.pageSize, into: &violations)
+    try violations.check()
+    let page = try await billing.invoices(query, pageSize: pageSize, pageToken: request.pageToken, principal: call.principal)
+    let today = asOf ?? billing.today
+    return .with {
+      $0.invoices = page.items.map { Crm_V1_Invoice($0, today: today) }
+      $0.nextPageToken = page.nextPageToken ?? ""
+    }
+  }
+
+  public func getPayment(request: Crm_V1_GetPaymentRequest, context: ServerContext) async throws -> Crm_V1_Payment {
+    let call = try RequestContext.require()
+    let key = try Self.key(id: request.id, system: request.sourceSystem, externalID: request.externalID)
+    return Crm_V1_Payment(try await billing.payment(key, principal: call.principal))
+  }
+
+  public func listPayments(request: Crm_V1_ListPaymentsRequest, context: ServerContext) async throws
+    -> Crm_V1_ListPaymentsResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let account = RequestFields.optionalID(request.accountID, field: "account_id", into: &violations)
+    if request.includeChildren, account == nil { violations.add("include_children", "needs account_id", reason: "INVALID") }
+    let pageSize = PageSize.resolve(request.pageSize, into: &violations)
+    try violations.check()
+    let page = try await billing.payments(
+      accountID: account, includeChildren: request.includeChildren, pageSize: pageSize, pageToken: request.pageToken,
+      principal: call.principal)
+    return .with {
+      $0.payments = page.items.map(Crm_V1_Payment.init)
+      $0.nextPageToken = page.nextPageToken ?? ""
+    }
+  }
+
+  public func getCreditNote(request: Crm_V1_GetCreditNoteRequest, context: ServerContext) async throws -> Crm_V1_CreditNote {
+    let call = try RequestContext.require()
+    let key = try Self.key(id: request.id, system: request.sourceSystem, externalID: request.externalID)
+    return Crm_V1_CreditNote(try await billing.creditNote(key, principal: call.principal))
+  }
+
+  public func getAccountStatement(request: Crm_V1_GetAccountStatementRequest, context: ServerContext) async throws
+    -> Crm_V1_AccountStatement
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let account = RequestFields.id(request.accountID, field: "account_id", into: &violations)
+    let to =
+      BillingFields.date(request.to, present: request.hasTo, field: "to", required: false, into: &violations) ?? billing.today
+    let from =
+      BillingFields.date(request.from, present: request.hasFrom, field: "from", required: false, into: &violations)
+      ?? to.adding(days: -89)
+    if from > to { violations.add("from", "must be on or before to", reason: "INVALID") }
+    let pageSize = PageSize.resolve(request.pageSize, into: &violations)
+    try violations.check()
+    let statement = try await billing.statement(
+      accountID: account!, from: from, to: to, includeChildren: request.includeChildren, pageSize: pageSize,
+      pageToken: request.pageToken, principal: call.principal)
+    return Crm_V1_AccountStatement(statement)
+  }
+
+  public func getUsageSummary(request: Crm_V1_GetUsageSummaryRequest, context: ServerContext) async throws
+    -> Crm_V1_UsageSummary
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let account = RequestFields.id(request.accountID, field: "account_id", into: &violations)
+    var period = UsageSummary.Period.month
+    switch request.period {
+    case .unspecified, .month: break
+    case .quarter: period = .quarter
+    case .UNRECOGNIZED: violations.add("period", "must be MONTH or QUARTER", reason: "INVALID")
+    }
+    let periods = request.periods == 0 ? 6 : Int(request.periods)
+    if !(1...36).contains(periods) { violations.add("periods", "must be 1 to 36", reason: "OUT_OF_RANGE") }
+    let asOf = BillingFields.date(request.asOf, present: request.hasAsOf, field: "as_of", required: false, into: &violations)
+    try violations.check()
+    let summary = try await billing.usage(
+      accountID: account!, includeChildren: request.includeChildren, period: period, periods: periods, asOf: asOf,
+      principal: call.principal)
+    return Crm_V1_UsageSummary(summary)
+  }
+
+  /// A read's key: `id`, or `source_system` with `external_id`.
+  static func key(id: String, system: String, externalID: String) throws(CRMError) -> BillingStore.Key {
+    var violations = Violations()
+    if !id.isEmpty {
+      if !system.isEmpty || !externalID.isEmpty {
+        violations.add("id", "name the fact by id, or by source_system and external_id, not both", reason: "INVALID")
+      }
+      let parsed = RequestFields.id(id, field: "id", into: &violations)
+      try violations.check()
+      return .id(parsed!)
+    }
+    if system.isEmpty || externalID.isEmpty {
+      violations.add(
+        system.isEmpty ? "source_system" : "external_id", "name the fact by id, or by source_system and external_id",
+        reason: "REQUIRED")
+    } else if !BillingSource.isSystemName(system) {
+      violations.add("source_system", "must be 1 to 64 of a-z, 0-9, \".\", \"_\", \"-\"", reason: "INVALID_FORMAT")
+    } else if externalID.utf8.count > 255 {
+      violations.add("external_id", "must be at most 255 characters", reason: "TOO_LONG")
+    }
+    try violations.check()
+    return .source(system: system, externalID: externalID)
+  }
+}

@@ -1,0 +1,81 @@
+"""The billing link through Python grpcio: push an invoice, pay part of it, push both again, read the balance."""
+import uuid
+
+import grpc
+import pytest
+
+from crm.v1 import accounts_pb2, accounts_pb2_grpc, billing_pb2, billing_pb2_grpc, common_pb2
+
+
+def usd(units, nanos=0):
+    return common_pb2.Money(currency_code="USD", units=units, nanos=nanos)
+
+
+def test_invoice_then_partial_payment(channel, auth):
+    run = uuid.uuid4().hex[:8]
+    billing = billing_pb2_grpc.BillingServiceStub(channel)
+    account = accounts_pb2_grpc.AccountServiceStub(channel).CreateAccount(
+        accounts_pb2.CreateAccountRequest(account=accounts_pb2.Account(name=f"Billing interop {run}")), metadata=auth
+    )
+    invoice = billing_pb2.Invoice(
+        source=billing_pb2.BillingSource(system="interop", external_id=f"in_{run}", version=1),
+        account=billing_pb2.BillingAccountRef(account_id=account.id, customer_external_id=f"cus_{run}"),
+        number=f"INV-{run}",
+        currency_code="USD",
+        issue_date=common_pb2.Date(year=2027, month=1, day=5),
+        due_date=common_pb2.Date(year=2027, month=2, day=4),
+        vendor_status="payment_due",
+        state=billing_pb2.INVOICE_STATE_OPEN,
+        total=usd(1200, 500_000_000),
+        lines=[
+            billing_pb2.InvoiceLine(description="Pro plan", quantity="10", unit_price=usd(100), amount=usd(1000)),
+            billing_pb2.InvoiceLine(
+                kind=billing_pb2.INVOICE_LINE_KIND_USAGE, metric="api_calls", quantity="2000000", amount=usd(200, 500_000_000)
+            ),
+        ],
+    )
+    created = billing.UpsertInvoice(billing_pb2.UpsertInvoiceRequest(invoice=invoice), metadata=auth)
+    assert created.outcome == billing_pb2.UPSERT_OUTCOME_CREATED
+    assert [line.line_number for line in created.invoice.lines] == [1, 2]
+    # The same event again (a webhook retried): nothing changes.
+    again = billing.UpsertInvoice(billing_pb2.UpsertInvoiceRequest(invoice=invoice), metadata=auth)
+    assert again.outcome == billing_pb2.UPSERT_OUTCOME_UNCHANGED and again.invoice.etag == created.invoice.etag
+
+    # 500.25 of it paid, by the customer's billing id alone.
+    payment = billing_pb2.Payment(
+        source=billing_pb2.BillingSource(system="interop", external_id=f"py_{run}", version=1),
+        account=billing_pb2.BillingAccountRef(customer_external_id=f"cus_{run}"),
+        amount=usd(500, 250_000_000),
+        received_date=common_pb2.Date(year=2027, month=1, day=20),
+        method="bank_transfer",
+        allocations=[billing_pb2.Allocation(invoice_external_id=f"in_{run}", amount=usd(500, 250_000_000))],
+    )
+    paid = billing.UpsertPayment(billing_pb2.UpsertPaymentRequest(payment=payment), metadata=auth)
+    assert paid.outcome == billing_pb2.UPSERT_OUTCOME_CREATED
+    assert paid.payment.account.account_id == account.id and paid.payment.unallocated == usd(0)
+
+    read = billing.GetInvoice(
+        billing_pb2.GetInvoiceRequest(source_system="interop", external_id=f"in_{run}"), metadata=auth
+    )
+    assert read.amount_paid == usd(500, 250_000_000)
+    assert read.balance == usd(700, 250_000_000)
+
+    # Paying more than it owes is refused, and names the invoice.
+    with pytest.raises(grpc.RpcError) as refused:
+        billing.UpsertPayment(
+            billing_pb2.UpsertPaymentRequest(
+                payment=billing_pb2.Payment(
+                    source=billing_pb2.BillingSource(system="interop", external_id=f"py2_{run}", version=1),
+                    account=billing_pb2.BillingAccountRef(account_id=account.id),
+                    amount=usd(800),
+                    received_date=common_pb2.Date(year=2027, month=1, day=21),
+                    allocations=[billing_pb2.Allocation(invoice_id=read.id, amount=usd(800))],
+                )
+            ),
+            metadata=auth,
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert f"INV-{run}" in refused.value.details()
+
+    listed = billing.ListInvoices(billing_pb2.ListInvoicesRequest(account_id=account.id), metadata=auth)
+    assert [i.number for i in listed.invoices] == [f"INV-{run}"]
