@@ -117,6 +117,7 @@ let package = Package(
         .embedInCode("Migrations/0048_feed_streams_without_heartbeat.sql"),
         .embedInCode("Migrations/0049_rules_match_once.sql"),
         .embedInCode("Migrations/0050_billing.sql"),
+        .embedInCode("Migrations/0051_billing_financials.sql"),
       ],
       swiftSettings: strictSettings
     ),

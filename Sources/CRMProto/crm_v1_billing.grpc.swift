@@ -150,6 +150,71 @@ public enum Crm_V1_BillingService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetAccountFinancials" metadata.
+        public enum GetAccountFinancials: Sendable {
+            /// Request type for "GetAccountFinancials".
+            public typealias Input = Crm_V1_GetAccountFinancialsRequest
+            /// Response type for "GetAccountFinancials".
+            public typealias Output = Crm_V1_AccountFinancials
+            /// Descriptor for "GetAccountFinancials".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.BillingService"),
+                method: "GetAccountFinancials",
+                type: .unary
+            )
+        }
+        /// Namespace for "SetAccountBillingProfile" metadata.
+        public enum SetAccountBillingProfile: Sendable {
+            /// Request type for "SetAccountBillingProfile".
+            public typealias Input = Crm_V1_SetAccountBillingProfileRequest
+            /// Response type for "SetAccountBillingProfile".
+            public typealias Output = Crm_V1_AccountBillingProfile
+            /// Descriptor for "SetAccountBillingProfile".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.BillingService"),
+                method: "SetAccountBillingProfile",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListReceivables" metadata.
+        public enum ListReceivables: Sendable {
+            /// Request type for "ListReceivables".
+            public typealias Input = Crm_V1_ListReceivablesRequest
+            /// Response type for "ListReceivables".
+            public typealias Output = Crm_V1_ListReceivablesResponse
+            /// Descriptor for "ListReceivables".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.BillingService"),
+                method: "ListReceivables",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetBillingSettings" metadata.
+        public enum GetBillingSettings: Sendable {
+            /// Request type for "GetBillingSettings".
+            public typealias Input = Crm_V1_GetBillingSettingsRequest
+            /// Response type for "GetBillingSettings".
+            public typealias Output = Crm_V1_BillingSettings
+            /// Descriptor for "GetBillingSettings".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.BillingService"),
+                method: "GetBillingSettings",
+                type: .unary
+            )
+        }
+        /// Namespace for "SetBillingSettings" metadata.
+        public enum SetBillingSettings: Sendable {
+            /// Request type for "SetBillingSettings".
+            public typealias Input = Crm_V1_SetBillingSettingsRequest
+            /// Response type for "SetBillingSettings".
+            public typealias Output = Crm_V1_BillingSettings
+            /// Descriptor for "SetBillingSettings".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.BillingService"),
+                method: "SetBillingSettings",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "crm.v1.BillingService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             UpsertInvoice.descriptor,
@@ -161,7 +226,12 @@ public enum Crm_V1_BillingService: Sendable {
             ListPayments.descriptor,
             GetCreditNote.descriptor,
             GetAccountStatement.descriptor,
-            GetUsageSummary.descriptor
+            GetUsageSummary.descriptor,
+            GetAccountFinancials.descriptor,
+            SetAccountBillingProfile.descriptor,
+            ListReceivables.descriptor,
+            GetBillingSettings.descriptor,
+            SetBillingSettings.descriptor
         ]
     }
 }
@@ -362,6 +432,91 @@ extension Crm_V1_BillingService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_GetUsageSummaryRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_UsageSummary>
+
+        /// Handle the "GetAccountFinancials" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The financial panel of an account (and its hierarchy) on a day: per currency what it owes,
+        /// > overdue, aging buckets, credit, limit and headroom, DSO, days to pay, last payment; credit hold.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_GetAccountFinancialsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_AccountFinancials` messages.
+        func getAccountFinancials(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_GetAccountFinancialsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_AccountFinancials>
+
+        /// Handle the "SetAccountBillingProfile" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the tenant agreed with an account: credit limit and payment terms (admins, integrations).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_SetAccountBillingProfileRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_AccountBillingProfile` messages.
+        func setAccountBillingProfile(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_SetAccountBillingProfileRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_AccountBillingProfile>
+
+        /// Handle the "ListReceivables" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's aging buckets and credit-hold rules (admins set them).
+        /// > The aging report: one row per account and currency owed anything, most overdue first, over the
+        /// > accounts whose billing data the caller may see.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_ListReceivablesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ListReceivablesResponse` messages.
+        func listReceivables(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_ListReceivablesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListReceivablesResponse>
+
+        /// Handle the "GetBillingSettings" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_GetBillingSettingsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_BillingSettings` messages.
+        func getBillingSettings(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_GetBillingSettingsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_BillingSettings>
+
+        /// Handle the "SetBillingSettings" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_SetBillingSettingsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_BillingSettings` messages.
+        func setBillingSettings(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_SetBillingSettingsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_BillingSettings>
     }
 
     /// Service protocol for the "crm.v1.BillingService" service.
@@ -546,6 +701,91 @@ extension Crm_V1_BillingService {
             request: GRPCCore.ServerRequest<Crm_V1_GetUsageSummaryRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_UsageSummary>
+
+        /// Handle the "GetAccountFinancials" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The financial panel of an account (and its hierarchy) on a day: per currency what it owes,
+        /// > overdue, aging buckets, credit, limit and headroom, DSO, days to pay, last payment; credit hold.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetAccountFinancialsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_AccountFinancials` message.
+        func getAccountFinancials(
+            request: GRPCCore.ServerRequest<Crm_V1_GetAccountFinancialsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_AccountFinancials>
+
+        /// Handle the "SetAccountBillingProfile" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the tenant agreed with an account: credit limit and payment terms (admins, integrations).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetAccountBillingProfileRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_AccountBillingProfile` message.
+        func setAccountBillingProfile(
+            request: GRPCCore.ServerRequest<Crm_V1_SetAccountBillingProfileRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_AccountBillingProfile>
+
+        /// Handle the "ListReceivables" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's aging buckets and credit-hold rules (admins set them).
+        /// > The aging report: one row per account and currency owed anything, most overdue first, over the
+        /// > accounts whose billing data the caller may see.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListReceivablesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_ListReceivablesResponse` message.
+        func listReceivables(
+            request: GRPCCore.ServerRequest<Crm_V1_ListReceivablesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListReceivablesResponse>
+
+        /// Handle the "GetBillingSettings" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetBillingSettingsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_BillingSettings` message.
+        func getBillingSettings(
+            request: GRPCCore.ServerRequest<Crm_V1_GetBillingSettingsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_BillingSettings>
+
+        /// Handle the "SetBillingSettings" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetBillingSettingsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_BillingSettings` message.
+        func setBillingSettings(
+            request: GRPCCore.ServerRequest<Crm_V1_SetBillingSettingsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_BillingSettings>
     }
 
     /// Simple service protocol for the "crm.v1.BillingService" service.
@@ -728,6 +968,91 @@ extension Crm_V1_BillingService {
             request: Crm_V1_GetUsageSummaryRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_UsageSummary
+
+        /// Handle the "GetAccountFinancials" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The financial panel of an account (and its hierarchy) on a day: per currency what it owes,
+        /// > overdue, aging buckets, credit, limit and headroom, DSO, days to pay, last payment; credit hold.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_GetAccountFinancialsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_AccountFinancials` to respond with.
+        func getAccountFinancials(
+            request: Crm_V1_GetAccountFinancialsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_AccountFinancials
+
+        /// Handle the "SetAccountBillingProfile" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the tenant agreed with an account: credit limit and payment terms (admins, integrations).
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_SetAccountBillingProfileRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_AccountBillingProfile` to respond with.
+        func setAccountBillingProfile(
+            request: Crm_V1_SetAccountBillingProfileRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_AccountBillingProfile
+
+        /// Handle the "ListReceivables" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's aging buckets and credit-hold rules (admins set them).
+        /// > The aging report: one row per account and currency owed anything, most overdue first, over the
+        /// > accounts whose billing data the caller may see.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_ListReceivablesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_ListReceivablesResponse` to respond with.
+        func listReceivables(
+            request: Crm_V1_ListReceivablesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_ListReceivablesResponse
+
+        /// Handle the "GetBillingSettings" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_GetBillingSettingsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_BillingSettings` to respond with.
+        func getBillingSettings(
+            request: Crm_V1_GetBillingSettingsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_BillingSettings
+
+        /// Handle the "SetBillingSettings" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_SetBillingSettingsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_BillingSettings` to respond with.
+        func setBillingSettings(
+            request: Crm_V1_SetBillingSettingsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_BillingSettings
     }
 }
 
@@ -845,6 +1170,61 @@ extension Crm_V1_BillingService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Crm_V1_BillingService.Method.GetAccountFinancials.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_GetAccountFinancialsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_AccountFinancials>(),
+            handler: { request, context in
+                try await self.getAccountFinancials(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_BillingService.Method.SetAccountBillingProfile.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_SetAccountBillingProfileRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_AccountBillingProfile>(),
+            handler: { request, context in
+                try await self.setAccountBillingProfile(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_BillingService.Method.ListReceivables.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListReceivablesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListReceivablesResponse>(),
+            handler: { request, context in
+                try await self.listReceivables(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_BillingService.Method.GetBillingSettings.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_GetBillingSettingsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_BillingSettings>(),
+            handler: { request, context in
+                try await self.getBillingSettings(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_BillingService.Method.SetBillingSettings.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_SetBillingSettingsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_BillingSettings>(),
+            handler: { request, context in
+                try await self.setBillingSettings(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -955,6 +1335,61 @@ extension Crm_V1_BillingService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_UsageSummary> {
         let response = try await self.getUsageSummary(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getAccountFinancials(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_GetAccountFinancialsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_AccountFinancials> {
+        let response = try await self.getAccountFinancials(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setAccountBillingProfile(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_SetAccountBillingProfileRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_AccountBillingProfile> {
+        let response = try await self.setAccountBillingProfile(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listReceivables(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_ListReceivablesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListReceivablesResponse> {
+        let response = try await self.listReceivables(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getBillingSettings(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_GetBillingSettingsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_BillingSettings> {
+        let response = try await self.getBillingSettings(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setBillingSettings(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_SetBillingSettingsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_BillingSettings> {
+        let response = try await self.setBillingSettings(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1088,6 +1523,71 @@ extension Crm_V1_BillingService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_UsageSummary> {
         return GRPCCore.ServerResponse<Crm_V1_UsageSummary>(
             message: try await self.getUsageSummary(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getAccountFinancials(
+        request: GRPCCore.ServerRequest<Crm_V1_GetAccountFinancialsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_AccountFinancials> {
+        return GRPCCore.ServerResponse<Crm_V1_AccountFinancials>(
+            message: try await self.getAccountFinancials(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setAccountBillingProfile(
+        request: GRPCCore.ServerRequest<Crm_V1_SetAccountBillingProfileRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_AccountBillingProfile> {
+        return GRPCCore.ServerResponse<Crm_V1_AccountBillingProfile>(
+            message: try await self.setAccountBillingProfile(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listReceivables(
+        request: GRPCCore.ServerRequest<Crm_V1_ListReceivablesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListReceivablesResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_ListReceivablesResponse>(
+            message: try await self.listReceivables(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getBillingSettings(
+        request: GRPCCore.ServerRequest<Crm_V1_GetBillingSettingsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_BillingSettings> {
+        return GRPCCore.ServerResponse<Crm_V1_BillingSettings>(
+            message: try await self.getBillingSettings(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setBillingSettings(
+        request: GRPCCore.ServerRequest<Crm_V1_SetBillingSettingsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_BillingSettings> {
+        return GRPCCore.ServerResponse<Crm_V1_BillingSettings>(
+            message: try await self.setBillingSettings(
                 request: request.message,
                 context: context
             ),
@@ -1328,6 +1828,116 @@ extension Crm_V1_BillingService {
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_UsageSummary>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_UsageSummary>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetAccountFinancials" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The financial panel of an account (and its hierarchy) on a day: per currency what it owes,
+        /// > overdue, aging buckets, credit, limit and headroom, DSO, days to pay, last payment; credit hold.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetAccountFinancialsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_GetAccountFinancialsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_AccountFinancials` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getAccountFinancials<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_GetAccountFinancialsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_GetAccountFinancialsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_AccountFinancials>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_AccountFinancials>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetAccountBillingProfile" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the tenant agreed with an account: credit limit and payment terms (admins, integrations).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetAccountBillingProfileRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_SetAccountBillingProfileRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_AccountBillingProfile` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setAccountBillingProfile<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_SetAccountBillingProfileRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_SetAccountBillingProfileRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_AccountBillingProfile>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_AccountBillingProfile>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListReceivables" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's aging buckets and credit-hold rules (admins set them).
+        /// > The aging report: one row per account and currency owed anything, most overdue first, over the
+        /// > accounts whose billing data the caller may see.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListReceivablesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListReceivablesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListReceivablesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listReceivables<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListReceivablesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListReceivablesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListReceivablesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListReceivablesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetBillingSettings" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetBillingSettingsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_GetBillingSettingsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_BillingSettings` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getBillingSettings<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_GetBillingSettingsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_GetBillingSettingsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_BillingSettings>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_BillingSettings>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetBillingSettings" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetBillingSettingsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_SetBillingSettingsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_BillingSettings` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setBillingSettings<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_SetBillingSettingsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_SetBillingSettingsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_BillingSettings>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_BillingSettings>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1681,6 +2291,171 @@ extension Crm_V1_BillingService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "GetAccountFinancials" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The financial panel of an account (and its hierarchy) on a day: per currency what it owes,
+        /// > overdue, aging buckets, credit, limit and headroom, DSO, days to pay, last payment; credit hold.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetAccountFinancialsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_GetAccountFinancialsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_AccountFinancials` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getAccountFinancials<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_GetAccountFinancialsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_GetAccountFinancialsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_AccountFinancials>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_AccountFinancials>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_BillingService.Method.GetAccountFinancials.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SetAccountBillingProfile" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the tenant agreed with an account: credit limit and payment terms (admins, integrations).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetAccountBillingProfileRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_SetAccountBillingProfileRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_AccountBillingProfile` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setAccountBillingProfile<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_SetAccountBillingProfileRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_SetAccountBillingProfileRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_AccountBillingProfile>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_AccountBillingProfile>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_BillingService.Method.SetAccountBillingProfile.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListReceivables" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The tenant's aging buckets and credit-hold rules (admins set them).
+        /// > The aging report: one row per account and currency owed anything, most overdue first, over the
+        /// > accounts whose billing data the caller may see.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListReceivablesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListReceivablesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListReceivablesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listReceivables<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListReceivablesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListReceivablesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListReceivablesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListReceivablesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_BillingService.Method.ListReceivables.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetBillingSettings" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetBillingSettingsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_GetBillingSettingsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_BillingSettings` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getBillingSettings<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_GetBillingSettingsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_GetBillingSettingsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_BillingSettings>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_BillingSettings>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_BillingService.Method.GetBillingSettings.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SetBillingSettings" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_SetBillingSettingsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_SetBillingSettingsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_BillingSettings` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setBillingSettings<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_SetBillingSettingsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_SetBillingSettingsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_BillingSettings>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_BillingSettings>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_BillingService.Method.SetBillingSettings.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1955,6 +2730,146 @@ extension Crm_V1_BillingService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_GetUsageSummaryRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_UsageSummary>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetAccountFinancials" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The financial panel of an account (and its hierarchy) on a day: per currency what it owes,
+    /// > overdue, aging buckets, credit, limit and headroom, DSO, days to pay, last payment; credit hold.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_GetAccountFinancialsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getAccountFinancials<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_GetAccountFinancialsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_AccountFinancials>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getAccountFinancials(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_GetAccountFinancialsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_AccountFinancials>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetAccountBillingProfile" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What the tenant agreed with an account: credit limit and payment terms (admins, integrations).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_SetAccountBillingProfileRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setAccountBillingProfile<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_SetAccountBillingProfileRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_AccountBillingProfile>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setAccountBillingProfile(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_SetAccountBillingProfileRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_AccountBillingProfile>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListReceivables" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The tenant's aging buckets and credit-hold rules (admins set them).
+    /// > The aging report: one row per account and currency owed anything, most overdue first, over the
+    /// > accounts whose billing data the caller may see.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_ListReceivablesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listReceivables<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_ListReceivablesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListReceivablesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listReceivables(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListReceivablesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListReceivablesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetBillingSettings" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_GetBillingSettingsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getBillingSettings<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_GetBillingSettingsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_BillingSettings>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getBillingSettings(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_GetBillingSettingsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_BillingSettings>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetBillingSettings" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_SetBillingSettingsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setBillingSettings<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_SetBillingSettingsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_BillingSettings>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setBillingSettings(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_SetBillingSettingsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_BillingSettings>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2271,6 +3186,166 @@ extension Crm_V1_BillingService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getUsageSummary(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetAccountFinancials" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The financial panel of an account (and its hierarchy) on a day: per currency what it owes,
+    /// > overdue, aging buckets, credit, limit and headroom, DSO, days to pay, last payment; credit hold.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getAccountFinancials<Result>(
+        _ message: Crm_V1_GetAccountFinancialsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_AccountFinancials>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_GetAccountFinancialsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getAccountFinancials(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetAccountBillingProfile" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What the tenant agreed with an account: credit limit and payment terms (admins, integrations).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setAccountBillingProfile<Result>(
+        _ message: Crm_V1_SetAccountBillingProfileRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_AccountBillingProfile>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_SetAccountBillingProfileRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setAccountBillingProfile(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListReceivables" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The tenant's aging buckets and credit-hold rules (admins set them).
+    /// > The aging report: one row per account and currency owed anything, most overdue first, over the
+    /// > accounts whose billing data the caller may see.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listReceivables<Result>(
+        _ message: Crm_V1_ListReceivablesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListReceivablesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_ListReceivablesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listReceivables(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetBillingSettings" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getBillingSettings<Result>(
+        _ message: Crm_V1_GetBillingSettingsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_BillingSettings>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_GetBillingSettingsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getBillingSettings(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetBillingSettings" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setBillingSettings<Result>(
+        _ message: Crm_V1_SetBillingSettingsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_BillingSettings>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_SetBillingSettingsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setBillingSettings(
             request: request,
             options: options,
             onResponse: handleResponse

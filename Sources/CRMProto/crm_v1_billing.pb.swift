@@ -425,6 +425,56 @@ public nonisolated enum Crm_V1_UsagePeriod: SwiftProtobuf.Enum, Swift.CaseIterab
 
 }
 
+public nonisolated enum Crm_V1_PaymentTerms: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Postpaid.
+  case unspecified // = 0
+
+  /// Payments build a credit balance that invoices consume.
+  case prepaid // = 1
+
+  /// Invoices are due net_days after issue.
+  case postpaid // = 2
+
+  /// Invoices are split into scheduled instalments.
+  case instalments // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .prepaid
+    case 2: self = .postpaid
+    case 3: self = .instalments
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .prepaid: return 1
+    case .postpaid: return 2
+    case .instalments: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Crm_V1_PaymentTerms] = [
+    .unspecified,
+    .prepaid,
+    .postpaid,
+    .instalments,
+  ]
+
+}
+
 /// Where a fact comes from, and which of its versions this is.
 public nonisolated struct Crm_V1_BillingSource: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1650,6 +1700,449 @@ public nonisolated struct Crm_V1_UsageSummary: Sendable {
   public init() {}
 }
 
+public nonisolated struct Crm_V1_AccountBillingProfile: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var accountID: String = String()
+
+  /// None when unset.
+  public var creditLimit: Crm_V1_Money {
+    get {_creditLimit ?? Crm_V1_Money()}
+    set {_creditLimit = newValue}
+  }
+  /// Returns true if `creditLimit` has been explicitly set.
+  public var hasCreditLimit: Bool {self._creditLimit != nil}
+  /// Clears the value of `creditLimit`. Subsequent reads from it will return its default value.
+  public mutating func clearCreditLimit() {self._creditLimit = nil}
+
+  public var paymentTerms: Crm_V1_PaymentTerms = .unspecified
+
+  /// For postpaid terms: 0 to 365.
+  public var netDays: Int32 = 0
+
+  public var etag: String = String()
+
+  public var updateTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_updateTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_updateTime = newValue}
+  }
+  /// Returns true if `updateTime` has been explicitly set.
+  public var hasUpdateTime: Bool {self._updateTime != nil}
+  /// Clears the value of `updateTime`. Subsequent reads from it will return its default value.
+  public mutating func clearUpdateTime() {self._updateTime = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _creditLimit: Crm_V1_Money? = nil
+  fileprivate var _updateTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+public nonisolated struct Crm_V1_SetAccountBillingProfileRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var profile: Crm_V1_AccountBillingProfile {
+    get {_profile ?? Crm_V1_AccountBillingProfile()}
+    set {_profile = newValue}
+  }
+  /// Returns true if `profile` has been explicitly set.
+  public var hasProfile: Bool {self._profile != nil}
+  /// Clears the value of `profile`. Subsequent reads from it will return its default value.
+  public mutating func clearProfile() {self._profile = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _profile: Crm_V1_AccountBillingProfile? = nil
+}
+
+public nonisolated struct Crm_V1_BillingSettings: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Upper bounds in days past due of the aging buckets after "current", ascending, 1 to 8 of them;
+  /// default [30, 60, 90]: current, 1-30, 31-60, 61-90, 90+.
+  public var agingDays: [Int32] = []
+
+  /// An account goes on credit hold when an invoice is more than this many days past due; 0 or unset
+  /// with `credit_hold_for_lateness` false: never for lateness.
+  public var creditHoldForLateness: Bool = false
+
+  public var creditHoldDaysOverdue: Int32 = 0
+
+  /// Owing more than the credit limit (net of unallocated credit) puts an account on hold.
+  public var creditHoldOverLimit: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_GetBillingSettingsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_SetBillingSettingsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var settings: Crm_V1_BillingSettings {
+    get {_settings ?? Crm_V1_BillingSettings()}
+    set {_settings = newValue}
+  }
+  /// Returns true if `settings` has been explicitly set.
+  public var hasSettings: Bool {self._settings != nil}
+  /// Clears the value of `settings`. Subsequent reads from it will return its default value.
+  public mutating func clearSettings() {self._settings = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _settings: Crm_V1_BillingSettings? = nil
+}
+
+public nonisolated struct Crm_V1_GetAccountFinancialsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var accountID: String = String()
+
+  /// Default today (UTC).
+  public var asOf: Crm_V1_Date {
+    get {_asOf ?? Crm_V1_Date()}
+    set {_asOf = newValue}
+  }
+  /// Returns true if `asOf` has been explicitly set.
+  public var hasAsOf: Bool {self._asOf != nil}
+  /// Clears the value of `asOf`. Subsequent reads from it will return its default value.
+  public mutating func clearAsOf() {self._asOf = nil}
+
+  public var includeChildren: Bool = false
+
+  /// The trailing window DSO and days to pay cover, in days (default 90, at most 730).
+  public var windowDays: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _asOf: Crm_V1_Date? = nil
+}
+
+public nonisolated struct Crm_V1_AgingBucket: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "current", "1-30", …, "90+".
+  public var label: String = String()
+
+  /// Days past due, inclusive; to_days 0 with from_days > 0 means open-ended.
+  public var fromDays: Int32 = 0
+
+  public var toDays: Int32 = 0
+
+  public var amount: Crm_V1_Money {
+    get {_amount ?? Crm_V1_Money()}
+    set {_amount = newValue}
+  }
+  /// Returns true if `amount` has been explicitly set.
+  public var hasAmount: Bool {self._amount != nil}
+  /// Clears the value of `amount`. Subsequent reads from it will return its default value.
+  public mutating func clearAmount() {self._amount = nil}
+
+  public var invoiceCount: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _amount: Crm_V1_Money? = nil
+}
+
+public nonisolated struct Crm_V1_CurrencyFinancials: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var currencyCode: String {
+    get {_storage._currencyCode}
+    set {_uniqueStorage()._currencyCode = newValue}
+  }
+
+  /// What open and uncollectible invoices still owe, and the part of it past due.
+  public var totalDue: Crm_V1_Money {
+    get {_storage._totalDue ?? Crm_V1_Money()}
+    set {_uniqueStorage()._totalDue = newValue}
+  }
+  /// Returns true if `totalDue` has been explicitly set.
+  public var hasTotalDue: Bool {_storage._totalDue != nil}
+  /// Clears the value of `totalDue`. Subsequent reads from it will return its default value.
+  public mutating func clearTotalDue() {_uniqueStorage()._totalDue = nil}
+
+  public var overdue: Crm_V1_Money {
+    get {_storage._overdue ?? Crm_V1_Money()}
+    set {_uniqueStorage()._overdue = newValue}
+  }
+  /// Returns true if `overdue` has been explicitly set.
+  public var hasOverdue: Bool {_storage._overdue != nil}
+  /// Clears the value of `overdue`. Subsequent reads from it will return its default value.
+  public mutating func clearOverdue() {_uniqueStorage()._overdue = nil}
+
+  public var aging: [Crm_V1_AgingBucket] {
+    get {_storage._aging}
+    set {_uniqueStorage()._aging = newValue}
+  }
+
+  public var openInvoiceCount: Int32 {
+    get {_storage._openInvoiceCount}
+    set {_uniqueStorage()._openInvoiceCount = newValue}
+  }
+
+  public var overdueInvoiceCount: Int32 {
+    get {_storage._overdueInvoiceCount}
+    set {_uniqueStorage()._overdueInvoiceCount = newValue}
+  }
+
+  /// Days past due of the oldest overdue invoice.
+  public var oldestDaysOverdue: Int32 {
+    get {_storage._oldestDaysOverdue}
+    set {_uniqueStorage()._oldestDaysOverdue = newValue}
+  }
+
+  /// Payments not allocated and adjustment credit notes not applied: the customer's prepaid credit.
+  public var unallocatedCredit: Crm_V1_Money {
+    get {_storage._unallocatedCredit ?? Crm_V1_Money()}
+    set {_uniqueStorage()._unallocatedCredit = newValue}
+  }
+  /// Returns true if `unallocatedCredit` has been explicitly set.
+  public var hasUnallocatedCredit: Bool {_storage._unallocatedCredit != nil}
+  /// Clears the value of `unallocatedCredit`. Subsequent reads from it will return its default value.
+  public mutating func clearUnallocatedCredit() {_uniqueStorage()._unallocatedCredit = nil}
+
+  /// When the account's credit limit is in this currency: the limit, and what is left of it.
+  public var creditLimit: Crm_V1_Money {
+    get {_storage._creditLimit ?? Crm_V1_Money()}
+    set {_uniqueStorage()._creditLimit = newValue}
+  }
+  /// Returns true if `creditLimit` has been explicitly set.
+  public var hasCreditLimit: Bool {_storage._creditLimit != nil}
+  /// Clears the value of `creditLimit`. Subsequent reads from it will return its default value.
+  public mutating func clearCreditLimit() {_uniqueStorage()._creditLimit = nil}
+
+  public var creditHeadroom: Crm_V1_Money {
+    get {_storage._creditHeadroom ?? Crm_V1_Money()}
+    set {_uniqueStorage()._creditHeadroom = newValue}
+  }
+  /// Returns true if `creditHeadroom` has been explicitly set.
+  public var hasCreditHeadroom: Bool {_storage._creditHeadroom != nil}
+  /// Clears the value of `creditHeadroom`. Subsequent reads from it will return its default value.
+  public mutating func clearCreditHeadroom() {_uniqueStorage()._creditHeadroom = nil}
+
+  /// Days sales outstanding over the window ("45.5"); empty without invoices in it.
+  public var dsoDays: String {
+    get {_storage._dsoDays}
+    set {_uniqueStorage()._dsoDays = newValue}
+  }
+
+  /// Average days from issue to the last payment, of invoices paid off in the window.
+  public var averageDaysToPay: String {
+    get {_storage._averageDaysToPay}
+    set {_uniqueStorage()._averageDaysToPay = newValue}
+  }
+
+  public var lastPaymentDate: Crm_V1_Date {
+    get {_storage._lastPaymentDate ?? Crm_V1_Date()}
+    set {_uniqueStorage()._lastPaymentDate = newValue}
+  }
+  /// Returns true if `lastPaymentDate` has been explicitly set.
+  public var hasLastPaymentDate: Bool {_storage._lastPaymentDate != nil}
+  /// Clears the value of `lastPaymentDate`. Subsequent reads from it will return its default value.
+  public mutating func clearLastPaymentDate() {_uniqueStorage()._lastPaymentDate = nil}
+
+  public var lastPaymentAmount: Crm_V1_Money {
+    get {_storage._lastPaymentAmount ?? Crm_V1_Money()}
+    set {_uniqueStorage()._lastPaymentAmount = newValue}
+  }
+  /// Returns true if `lastPaymentAmount` has been explicitly set.
+  public var hasLastPaymentAmount: Bool {_storage._lastPaymentAmount != nil}
+  /// Clears the value of `lastPaymentAmount`. Subsequent reads from it will return its default value.
+  public mutating func clearLastPaymentAmount() {_uniqueStorage()._lastPaymentAmount = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Crm_V1_AccountFinancials: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var accountID: String {
+    get {_storage._accountID}
+    set {_uniqueStorage()._accountID = newValue}
+  }
+
+  public var asOf: Crm_V1_Date {
+    get {_storage._asOf ?? Crm_V1_Date()}
+    set {_uniqueStorage()._asOf = newValue}
+  }
+  /// Returns true if `asOf` has been explicitly set.
+  public var hasAsOf: Bool {_storage._asOf != nil}
+  /// Clears the value of `asOf`. Subsequent reads from it will return its default value.
+  public mutating func clearAsOf() {_uniqueStorage()._asOf = nil}
+
+  public var includeChildren: Bool {
+    get {_storage._includeChildren}
+    set {_uniqueStorage()._includeChildren = newValue}
+  }
+
+  public var windowDays: Int32 {
+    get {_storage._windowDays}
+    set {_uniqueStorage()._windowDays = newValue}
+  }
+
+  /// One per currency, by code.
+  public var currencies: [Crm_V1_CurrencyFinancials] {
+    get {_storage._currencies}
+    set {_uniqueStorage()._currencies = newValue}
+  }
+
+  public var profile: Crm_V1_AccountBillingProfile {
+    get {_storage._profile ?? Crm_V1_AccountBillingProfile()}
+    set {_uniqueStorage()._profile = newValue}
+  }
+  /// Returns true if `profile` has been explicitly set.
+  public var hasProfile: Bool {_storage._profile != nil}
+  /// Clears the value of `profile`. Subsequent reads from it will return its default value.
+  public mutating func clearProfile() {_uniqueStorage()._profile = nil}
+
+  public var creditHold: Bool {
+    get {_storage._creditHold}
+    set {_uniqueStorage()._creditHold = newValue}
+  }
+
+  /// Why, one line per rule that holds.
+  public var creditHoldReasons: [String] {
+    get {_storage._creditHoldReasons}
+    set {_uniqueStorage()._creditHoldReasons = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Crm_V1_ListReceivablesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Default today (UTC).
+  public var asOf: Crm_V1_Date {
+    get {_asOf ?? Crm_V1_Date()}
+    set {_asOf = newValue}
+  }
+  /// Returns true if `asOf` has been explicitly set.
+  public var hasAsOf: Bool {self._asOf != nil}
+  /// Clears the value of `asOf`. Subsequent reads from it will return its default value.
+  public mutating func clearAsOf() {self._asOf = nil}
+
+  public var currencyCode: String = String()
+
+  /// Only accounts owing something past due.
+  public var overdueOnly: Bool = false
+
+  public var pageSize: Int32 = 0
+
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _asOf: Crm_V1_Date? = nil
+}
+
+public nonisolated struct Crm_V1_Receivable: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var accountID: String = String()
+
+  public var accountName: String = String()
+
+  public var currencyCode: String = String()
+
+  public var totalDue: Crm_V1_Money {
+    get {_totalDue ?? Crm_V1_Money()}
+    set {_totalDue = newValue}
+  }
+  /// Returns true if `totalDue` has been explicitly set.
+  public var hasTotalDue: Bool {self._totalDue != nil}
+  /// Clears the value of `totalDue`. Subsequent reads from it will return its default value.
+  public mutating func clearTotalDue() {self._totalDue = nil}
+
+  public var overdue: Crm_V1_Money {
+    get {_overdue ?? Crm_V1_Money()}
+    set {_overdue = newValue}
+  }
+  /// Returns true if `overdue` has been explicitly set.
+  public var hasOverdue: Bool {self._overdue != nil}
+  /// Clears the value of `overdue`. Subsequent reads from it will return its default value.
+  public mutating func clearOverdue() {self._overdue = nil}
+
+  public var aging: [Crm_V1_AgingBucket] = []
+
+  public var openInvoiceCount: Int32 = 0
+
+  public var oldestDaysOverdue: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _totalDue: Crm_V1_Money? = nil
+  fileprivate var _overdue: Crm_V1_Money? = nil
+}
+
+public nonisolated struct Crm_V1_ListReceivablesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Most overdue first, then most due.
+  public var receivables: [Crm_V1_Receivable] = []
+
+  public var nextPageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "crm.v1"
@@ -1688,6 +2181,10 @@ nonisolated extension Crm_V1_StatementEntryKind: SwiftProtobuf._ProtoNameProvidi
 
 nonisolated extension Crm_V1_UsagePeriod: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0USAGE_PERIOD_UNSPECIFIED\0\u{1}USAGE_PERIOD_MONTH\0\u{1}USAGE_PERIOD_QUARTER\0")
+}
+
+nonisolated extension Crm_V1_PaymentTerms: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PAYMENT_TERMS_UNSPECIFIED\0\u{1}PAYMENT_TERMS_PREPAID\0\u{1}PAYMENT_TERMS_POSTPAID\0\u{1}PAYMENT_TERMS_INSTALMENTS\0")
 }
 
 nonisolated extension Crm_V1_BillingSource: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -3530,6 +4027,738 @@ nonisolated extension Crm_V1_UsageSummary: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.accountID != rhs.accountID {return false}
     if lhs.period != rhs.period {return false}
     if lhs.series != rhs.series {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_AccountBillingProfile: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AccountBillingProfile"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}credit_limit\0\u{3}payment_terms\0\u{3}net_days\0\u{1}etag\0\u{3}update_time\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.accountID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._creditLimit) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.paymentTerms) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.netDays) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.etag) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._updateTime) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.accountID.isEmpty {
+      try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 1)
+    }
+    try { if let v = self._creditLimit {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.paymentTerms != .unspecified {
+      try visitor.visitSingularEnumField(value: self.paymentTerms, fieldNumber: 3)
+    }
+    if self.netDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.netDays, fieldNumber: 4)
+    }
+    if !self.etag.isEmpty {
+      try visitor.visitSingularStringField(value: self.etag, fieldNumber: 5)
+    }
+    try { if let v = self._updateTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_AccountBillingProfile, rhs: Crm_V1_AccountBillingProfile) -> Bool {
+    if lhs.accountID != rhs.accountID {return false}
+    if lhs._creditLimit != rhs._creditLimit {return false}
+    if lhs.paymentTerms != rhs.paymentTerms {return false}
+    if lhs.netDays != rhs.netDays {return false}
+    if lhs.etag != rhs.etag {return false}
+    if lhs._updateTime != rhs._updateTime {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_SetAccountBillingProfileRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetAccountBillingProfileRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}profile\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._profile) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._profile {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_SetAccountBillingProfileRequest, rhs: Crm_V1_SetAccountBillingProfileRequest) -> Bool {
+    if lhs._profile != rhs._profile {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_BillingSettings: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BillingSettings"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}aging_days\0\u{3}credit_hold_for_lateness\0\u{3}credit_hold_days_overdue\0\u{3}credit_hold_over_limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedInt32Field(value: &self.agingDays) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.creditHoldForLateness) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.creditHoldDaysOverdue) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.creditHoldOverLimit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.agingDays.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.agingDays, fieldNumber: 1)
+    }
+    if self.creditHoldForLateness != false {
+      try visitor.visitSingularBoolField(value: self.creditHoldForLateness, fieldNumber: 2)
+    }
+    if self.creditHoldDaysOverdue != 0 {
+      try visitor.visitSingularInt32Field(value: self.creditHoldDaysOverdue, fieldNumber: 3)
+    }
+    if self.creditHoldOverLimit != false {
+      try visitor.visitSingularBoolField(value: self.creditHoldOverLimit, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_BillingSettings, rhs: Crm_V1_BillingSettings) -> Bool {
+    if lhs.agingDays != rhs.agingDays {return false}
+    if lhs.creditHoldForLateness != rhs.creditHoldForLateness {return false}
+    if lhs.creditHoldDaysOverdue != rhs.creditHoldDaysOverdue {return false}
+    if lhs.creditHoldOverLimit != rhs.creditHoldOverLimit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_GetBillingSettingsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetBillingSettingsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_GetBillingSettingsRequest, rhs: Crm_V1_GetBillingSettingsRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_SetBillingSettingsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetBillingSettingsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}settings\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._settings) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._settings {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_SetBillingSettingsRequest, rhs: Crm_V1_SetBillingSettingsRequest) -> Bool {
+    if lhs._settings != rhs._settings {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_GetAccountFinancialsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetAccountFinancialsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}as_of\0\u{3}include_children\0\u{3}window_days\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.accountID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._asOf) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.includeChildren) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.windowDays) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.accountID.isEmpty {
+      try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 1)
+    }
+    try { if let v = self._asOf {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.includeChildren != false {
+      try visitor.visitSingularBoolField(value: self.includeChildren, fieldNumber: 3)
+    }
+    if self.windowDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.windowDays, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_GetAccountFinancialsRequest, rhs: Crm_V1_GetAccountFinancialsRequest) -> Bool {
+    if lhs.accountID != rhs.accountID {return false}
+    if lhs._asOf != rhs._asOf {return false}
+    if lhs.includeChildren != rhs.includeChildren {return false}
+    if lhs.windowDays != rhs.windowDays {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_AgingBucket: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AgingBucket"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}label\0\u{3}from_days\0\u{3}to_days\0\u{1}amount\0\u{3}invoice_count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.label) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.fromDays) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.toDays) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._amount) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.invoiceCount) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.label.isEmpty {
+      try visitor.visitSingularStringField(value: self.label, fieldNumber: 1)
+    }
+    if self.fromDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.fromDays, fieldNumber: 2)
+    }
+    if self.toDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.toDays, fieldNumber: 3)
+    }
+    try { if let v = self._amount {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.invoiceCount != 0 {
+      try visitor.visitSingularInt32Field(value: self.invoiceCount, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_AgingBucket, rhs: Crm_V1_AgingBucket) -> Bool {
+    if lhs.label != rhs.label {return false}
+    if lhs.fromDays != rhs.fromDays {return false}
+    if lhs.toDays != rhs.toDays {return false}
+    if lhs._amount != rhs._amount {return false}
+    if lhs.invoiceCount != rhs.invoiceCount {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_CurrencyFinancials: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CurrencyFinancials"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}currency_code\0\u{3}total_due\0\u{1}overdue\0\u{1}aging\0\u{3}open_invoice_count\0\u{3}overdue_invoice_count\0\u{3}oldest_days_overdue\0\u{3}unallocated_credit\0\u{3}credit_limit\0\u{3}credit_headroom\0\u{3}dso_days\0\u{3}average_days_to_pay\0\u{3}last_payment_date\0\u{3}last_payment_amount\0")
+
+  fileprivate class _StorageClass {
+    var _currencyCode: String = String()
+    var _totalDue: Crm_V1_Money? = nil
+    var _overdue: Crm_V1_Money? = nil
+    var _aging: [Crm_V1_AgingBucket] = []
+    var _openInvoiceCount: Int32 = 0
+    var _overdueInvoiceCount: Int32 = 0
+    var _oldestDaysOverdue: Int32 = 0
+    var _unallocatedCredit: Crm_V1_Money? = nil
+    var _creditLimit: Crm_V1_Money? = nil
+    var _creditHeadroom: Crm_V1_Money? = nil
+    var _dsoDays: String = String()
+    var _averageDaysToPay: String = String()
+    var _lastPaymentDate: Crm_V1_Date? = nil
+    var _lastPaymentAmount: Crm_V1_Money? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _currencyCode = source._currencyCode
+      _totalDue = source._totalDue
+      _overdue = source._overdue
+      _aging = source._aging
+      _openInvoiceCount = source._openInvoiceCount
+      _overdueInvoiceCount = source._overdueInvoiceCount
+      _oldestDaysOverdue = source._oldestDaysOverdue
+      _unallocatedCredit = source._unallocatedCredit
+      _creditLimit = source._creditLimit
+      _creditHeadroom = source._creditHeadroom
+      _dsoDays = source._dsoDays
+      _averageDaysToPay = source._averageDaysToPay
+      _lastPaymentDate = source._lastPaymentDate
+      _lastPaymentAmount = source._lastPaymentAmount
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._currencyCode) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._totalDue) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._overdue) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._aging) }()
+        case 5: try { try decoder.decodeSingularInt32Field(value: &_storage._openInvoiceCount) }()
+        case 6: try { try decoder.decodeSingularInt32Field(value: &_storage._overdueInvoiceCount) }()
+        case 7: try { try decoder.decodeSingularInt32Field(value: &_storage._oldestDaysOverdue) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._unallocatedCredit) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._creditLimit) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._creditHeadroom) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._dsoDays) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._averageDaysToPay) }()
+        case 13: try { try decoder.decodeSingularMessageField(value: &_storage._lastPaymentDate) }()
+        case 14: try { try decoder.decodeSingularMessageField(value: &_storage._lastPaymentAmount) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._currencyCode.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._currencyCode, fieldNumber: 1)
+      }
+      try { if let v = _storage._totalDue {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      try { if let v = _storage._overdue {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if !_storage._aging.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._aging, fieldNumber: 4)
+      }
+      if _storage._openInvoiceCount != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._openInvoiceCount, fieldNumber: 5)
+      }
+      if _storage._overdueInvoiceCount != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._overdueInvoiceCount, fieldNumber: 6)
+      }
+      if _storage._oldestDaysOverdue != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._oldestDaysOverdue, fieldNumber: 7)
+      }
+      try { if let v = _storage._unallocatedCredit {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._creditLimit {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      try { if let v = _storage._creditHeadroom {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
+      if !_storage._dsoDays.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._dsoDays, fieldNumber: 11)
+      }
+      if !_storage._averageDaysToPay.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._averageDaysToPay, fieldNumber: 12)
+      }
+      try { if let v = _storage._lastPaymentDate {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      } }()
+      try { if let v = _storage._lastPaymentAmount {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_CurrencyFinancials, rhs: Crm_V1_CurrencyFinancials) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._currencyCode != rhs_storage._currencyCode {return false}
+        if _storage._totalDue != rhs_storage._totalDue {return false}
+        if _storage._overdue != rhs_storage._overdue {return false}
+        if _storage._aging != rhs_storage._aging {return false}
+        if _storage._openInvoiceCount != rhs_storage._openInvoiceCount {return false}
+        if _storage._overdueInvoiceCount != rhs_storage._overdueInvoiceCount {return false}
+        if _storage._oldestDaysOverdue != rhs_storage._oldestDaysOverdue {return false}
+        if _storage._unallocatedCredit != rhs_storage._unallocatedCredit {return false}
+        if _storage._creditLimit != rhs_storage._creditLimit {return false}
+        if _storage._creditHeadroom != rhs_storage._creditHeadroom {return false}
+        if _storage._dsoDays != rhs_storage._dsoDays {return false}
+        if _storage._averageDaysToPay != rhs_storage._averageDaysToPay {return false}
+        if _storage._lastPaymentDate != rhs_storage._lastPaymentDate {return false}
+        if _storage._lastPaymentAmount != rhs_storage._lastPaymentAmount {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_AccountFinancials: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AccountFinancials"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}as_of\0\u{3}include_children\0\u{3}window_days\0\u{1}currencies\0\u{1}profile\0\u{3}credit_hold\0\u{3}credit_hold_reasons\0")
+
+  fileprivate class _StorageClass {
+    var _accountID: String = String()
+    var _asOf: Crm_V1_Date? = nil
+    var _includeChildren: Bool = false
+    var _windowDays: Int32 = 0
+    var _currencies: [Crm_V1_CurrencyFinancials] = []
+    var _profile: Crm_V1_AccountBillingProfile? = nil
+    var _creditHold: Bool = false
+    var _creditHoldReasons: [String] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _accountID = source._accountID
+      _asOf = source._asOf
+      _includeChildren = source._includeChildren
+      _windowDays = source._windowDays
+      _currencies = source._currencies
+      _profile = source._profile
+      _creditHold = source._creditHold
+      _creditHoldReasons = source._creditHoldReasons
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._accountID) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._asOf) }()
+        case 3: try { try decoder.decodeSingularBoolField(value: &_storage._includeChildren) }()
+        case 4: try { try decoder.decodeSingularInt32Field(value: &_storage._windowDays) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._currencies) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._profile) }()
+        case 7: try { try decoder.decodeSingularBoolField(value: &_storage._creditHold) }()
+        case 8: try { try decoder.decodeRepeatedStringField(value: &_storage._creditHoldReasons) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._accountID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._accountID, fieldNumber: 1)
+      }
+      try { if let v = _storage._asOf {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      if _storage._includeChildren != false {
+        try visitor.visitSingularBoolField(value: _storage._includeChildren, fieldNumber: 3)
+      }
+      if _storage._windowDays != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._windowDays, fieldNumber: 4)
+      }
+      if !_storage._currencies.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._currencies, fieldNumber: 5)
+      }
+      try { if let v = _storage._profile {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      if _storage._creditHold != false {
+        try visitor.visitSingularBoolField(value: _storage._creditHold, fieldNumber: 7)
+      }
+      if !_storage._creditHoldReasons.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._creditHoldReasons, fieldNumber: 8)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_AccountFinancials, rhs: Crm_V1_AccountFinancials) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._accountID != rhs_storage._accountID {return false}
+        if _storage._asOf != rhs_storage._asOf {return false}
+        if _storage._includeChildren != rhs_storage._includeChildren {return false}
+        if _storage._windowDays != rhs_storage._windowDays {return false}
+        if _storage._currencies != rhs_storage._currencies {return false}
+        if _storage._profile != rhs_storage._profile {return false}
+        if _storage._creditHold != rhs_storage._creditHold {return false}
+        if _storage._creditHoldReasons != rhs_storage._creditHoldReasons {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ListReceivablesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListReceivablesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}as_of\0\u{3}currency_code\0\u{3}overdue_only\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._asOf) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.currencyCode) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.overdueOnly) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._asOf {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.currencyCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.currencyCode, fieldNumber: 2)
+    }
+    if self.overdueOnly != false {
+      try visitor.visitSingularBoolField(value: self.overdueOnly, fieldNumber: 3)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 4)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ListReceivablesRequest, rhs: Crm_V1_ListReceivablesRequest) -> Bool {
+    if lhs._asOf != rhs._asOf {return false}
+    if lhs.currencyCode != rhs.currencyCode {return false}
+    if lhs.overdueOnly != rhs.overdueOnly {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_Receivable: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Receivable"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}account_name\0\u{3}currency_code\0\u{3}total_due\0\u{1}overdue\0\u{1}aging\0\u{3}open_invoice_count\0\u{3}oldest_days_overdue\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.accountID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.accountName) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.currencyCode) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._totalDue) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._overdue) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.aging) }()
+      case 7: try { try decoder.decodeSingularInt32Field(value: &self.openInvoiceCount) }()
+      case 8: try { try decoder.decodeSingularInt32Field(value: &self.oldestDaysOverdue) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.accountID.isEmpty {
+      try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 1)
+    }
+    if !self.accountName.isEmpty {
+      try visitor.visitSingularStringField(value: self.accountName, fieldNumber: 2)
+    }
+    if !self.currencyCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.currencyCode, fieldNumber: 3)
+    }
+    try { if let v = self._totalDue {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._overdue {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.aging.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.aging, fieldNumber: 6)
+    }
+    if self.openInvoiceCount != 0 {
+      try visitor.visitSingularInt32Field(value: self.openInvoiceCount, fieldNumber: 7)
+    }
+    if self.oldestDaysOverdue != 0 {
+      try visitor.visitSingularInt32Field(value: self.oldestDaysOverdue, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_Receivable, rhs: Crm_V1_Receivable) -> Bool {
+    if lhs.accountID != rhs.accountID {return false}
+    if lhs.accountName != rhs.accountName {return false}
+    if lhs.currencyCode != rhs.currencyCode {return false}
+    if lhs._totalDue != rhs._totalDue {return false}
+    if lhs._overdue != rhs._overdue {return false}
+    if lhs.aging != rhs.aging {return false}
+    if lhs.openInvoiceCount != rhs.openInvoiceCount {return false}
+    if lhs.oldestDaysOverdue != rhs.oldestDaysOverdue {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ListReceivablesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListReceivablesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}receivables\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.receivables) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.receivables.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.receivables, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ListReceivablesResponse, rhs: Crm_V1_ListReceivablesResponse) -> Bool {
+    if lhs.receivables != rhs.receivables {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -8,7 +8,10 @@ import SwiftProtobuf
 struct Billing: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Invoices, payments and credit notes from the billing system.",
-    subcommands: [Invoices.self, Invoice.self, Payments.self, Statement.self, Usage.self, Push.self])
+    subcommands: [
+      Invoices.self, Invoice.self, Payments.self, Statement.self, Usage.self, Financials.self, Aging.self, Profile.self,
+      Push.self,
+    ])
 
   struct Invoices: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -225,6 +228,124 @@ struct Billing: AsyncParsableCommand {
                 series.changeFromAveragePercent.isEmpty ? "" : series.changeFromAveragePercent + "%",
               ]
           })
+      }
+    }
+  }
+
+  struct Financials: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "An account's financial panel: due, overdue, aging, credit and limit, DSO, days to pay, credit hold.",
+      discussion: "Example: crm billing financials ACCOUNT_ID --children")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The account.") var account: String
+    @Flag(help: "Also the accounts below it.") var children = false
+    @Option(help: "The day, YYYY-MM-DD (default: today).") var asOf: String?
+
+    func run() async throws {
+      try await runReportingErrors {
+        let asOf = try asOf.map { try OpportunityFieldOptions.date($0, option: "--as-of") }
+        let panel = try await client.withClient { grpc, metadata in
+          try await Crm_V1_BillingService.Client(wrapping: grpc).getAccountFinancials(
+            .with {
+              $0.accountID = account
+              $0.includeChildren = children
+              if let asOf { $0.asOf = asOf }
+            }, metadata: metadata)
+        }
+        if client.json { return try Output.printJSON([panel]) }
+        print("As of \(Output.date(panel.asOf))\(panel.creditHold ? "  CREDIT HOLD" : "")")
+        for reason in panel.creditHoldReasons { print("  hold: \(reason)") }
+        if panel.hasProfile {
+          let terms = Output.name(panel.profile.paymentTerms) + (panel.profile.netDays > 0 ? " net \(panel.profile.netDays)" : "")
+          print(
+            "terms: \(terms)\(panel.profile.hasCreditLimit ? ", credit limit \(Output.money(panel.profile.creditLimit))" : "")")
+        }
+        guard let first = panel.currencies.first else { return print("nothing billed") }
+        print("")
+        Output.printTable(
+          ["CURRENCY", "DUE", "OVERDUE"] + first.aging.map { $0.label.uppercased() }
+            + ["CREDIT", "HEADROOM", "DSO", "DAYS TO PAY", "LAST PAYMENT"],
+          panel.currencies.map { c in
+            [c.currencyCode, Output.money(c.totalDue), Output.money(c.overdue)] + c.aging.map { Output.money($0.amount) }
+              + [
+                Output.money(c.unallocatedCredit), c.hasCreditHeadroom ? Output.money(c.creditHeadroom) : "", c.dsoDays,
+                c.averageDaysToPay,
+                c.hasLastPaymentDate ? "\(Output.date(c.lastPaymentDate)) \(Output.money(c.lastPaymentAmount))" : "",
+              ]
+          })
+      }
+    }
+  }
+
+  struct Aging: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "The aging report: every account owed anything, most overdue first.",
+      discussion: "Example: crm billing aging --overdue --currency USD")
+    @OptionGroup var client: ClientOptions
+    @Flag(help: "Only accounts owing something past due.") var overdue = false
+    @Option(help: "Only this currency.") var currency: String?
+    @Option(help: "The day, YYYY-MM-DD (default: today).") var asOf: String?
+    @Option(help: "Page size (1-1000).") var limit: Int32 = 50
+    @Option(help: "The page token a previous page printed.") var page: String = ""
+
+    func run() async throws {
+      try await runReportingErrors {
+        let asOf = try asOf.map { try OpportunityFieldOptions.date($0, option: "--as-of") }
+        let response = try await client.withClient { grpc, metadata in
+          try await Crm_V1_BillingService.Client(wrapping: grpc).listReceivables(
+            .with {
+              if let asOf { $0.asOf = asOf }
+              $0.currencyCode = currency ?? ""
+              $0.overdueOnly = overdue
+              $0.pageSize = limit
+              $0.pageToken = page
+            }, metadata: metadata)
+        }
+        if client.json { return try Output.printJSON(response.receivables) }
+        guard let first = response.receivables.first else { return print("nothing owed") }
+        Output.printTable(
+          ["ACCOUNT", "DUE", "OVERDUE"] + first.aging.map { $0.label.uppercased() } + ["INVOICES", "OLDEST", "ID"],
+          response.receivables.map { r in
+            [r.accountName, Output.money(r.totalDue), Output.money(r.overdue)] + r.aging.map { Output.money($0.amount) }
+              + [String(r.openInvoiceCount), r.oldestDaysOverdue > 0 ? "\(r.oldestDaysOverdue)d" : "", r.accountID]
+          })
+        if !response.nextPageToken.isEmpty {
+          FileHandle.standardError.write(Data("more: --page \(response.nextPageToken)\n".utf8))
+        }
+      }
+    }
+  }
+
+  struct Profile: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Set an account's credit limit and payment terms.",
+      discussion: "Example: crm billing profile ACCOUNT_ID --credit-limit \"USD 50000\" --terms postpaid --net-days 30")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The account.") var account: String
+    @Option(help: "The credit limit, e.g. \"USD 50000\" (omit for none).") var creditLimit: String?
+    @Option(help: "prepaid, postpaid or instalments.") var terms: String = "postpaid"
+    @Option(help: "Postpaid: days from issue to due.") var netDays: Int32 = 0
+
+    func run() async throws {
+      try await runReportingErrors {
+        let limit = try creditLimit.map { try AccountFieldOptions.money($0) }
+        let kinds: [String: Crm_V1_PaymentTerms] = ["prepaid": .prepaid, "postpaid": .postpaid, "instalments": .instalments]
+        guard let kind = kinds[terms] else { throw ValidationError("--terms must be prepaid, postpaid or instalments") }
+        let profile = try await client.withClient { grpc, metadata in
+          try await Crm_V1_BillingService.Client(wrapping: grpc).setAccountBillingProfile(
+            .with {
+              $0.profile.accountID = account
+              if let limit { $0.profile.creditLimit = limit }
+              $0.profile.paymentTerms = kind
+              $0.profile.netDays = netDays
+            }, metadata: metadata)
+        }
+        if client.json { return try Output.printJSON([profile]) }
+        Output.printRecord([
+          ("account", profile.accountID), ("credit limit", Output.money(profile.creditLimit)),
+          ("terms", Output.name(profile.paymentTerms)), ("net days", profile.netDays > 0 ? String(profile.netDays) : ""),
+          ("etag", profile.etag),
+        ])
       }
     }
   }

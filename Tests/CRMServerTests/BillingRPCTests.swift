@@ -580,4 +580,134 @@ struct BillingRPCTests {
       #expect(invoice.balance == Self.usd(0) && invoice.amountPaid == Self.usd(100))
     }
   }
+
+  @Test("the financial panel: due, overdue and aging per currency, credit, limit and headroom, DSO, days to pay, credit hold")
+  func financials() async throws {
+    let tenant = try await TestTenant.make()
+    let (_, repSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let billing = Crm_V1_BillingService.Client(wrapping: client)
+      let account = try await Self.account(client, "Panel", auth: admin)
+      let child = try await Self.account(client, "Panel branch", parent: account, auth: admin)
+      for (external, owner, total, issue, due) in [
+        ("i1", account, Self.usd(100), Self.day(2026, 12, 20), Self.day(2027, 1, 5)),
+        ("i2", account, Self.usd(200), Self.day(2027, 2, 1), Self.day(2027, 3, 1)),
+        ("i3", account, Self.usd(300), Self.day(2027, 3, 1), Self.day(2027, 3, 31)),
+        ("i4", child, Self.usd(80), Self.day(2027, 1, 10), Self.day(2027, 2, 9)),
+        ("i5", account, Self.usd(60), Self.day(2027, 1, 5), Self.day(2027, 1, 20)),
+        ("e1", account, Self.usd(40, 0, "EUR"), Self.day(2027, 3, 1), Self.day(2027, 4, 1)),
+      ] {
+        _ = try await billing.upsertInvoice(
+          Self.invoice(external, account: owner, total: total, issue: issue, due: due), metadata: admin)
+      }
+      var late = Self.payment("p1", account: account, amount: Self.usd(70), allocations: [("i2", Self.usd(50))])
+      late.payment.receivedDate = Self.day(2027, 3, 10)
+      _ = try await billing.upsertPayment(late, metadata: admin)
+      var early = Self.payment("p2", account: account, amount: Self.usd(60), allocations: [("i5", Self.usd(60))])
+      early.payment.receivedDate = Self.day(2027, 1, 25)
+      _ = try await billing.upsertPayment(early, metadata: admin)
+      var profile = Crm_V1_SetAccountBillingProfileRequest()
+      profile.profile.accountID = account
+      profile.profile.creditLimit = Self.usd(500)
+      profile.profile.paymentTerms = .postpaid
+      profile.profile.netDays = 30
+      let stored = try await billing.setAccountBillingProfile(profile, metadata: admin)
+      #expect(stored.etag == "1" && stored.netDays == 30)
+      var settings = Crm_V1_SetBillingSettingsRequest()
+      settings.settings.agingDays = [30, 60, 90]
+      settings.settings.creditHoldForLateness = true
+      settings.settings.creditHoldDaysOverdue = 60
+      settings.settings.creditHoldOverLimit = true
+      _ = try await billing.setBillingSettings(settings, metadata: admin)
+
+      var request = Crm_V1_GetAccountFinancialsRequest()
+      request.accountID = account
+      request.asOf = Self.day(2027, 3, 15)
+      let panel = try await billing.getAccountFinancials(request, metadata: admin)
+      #expect(panel.currencies.map(\.currencyCode) == ["EUR", "USD"])
+      let usd = panel.currencies[1]
+      #expect(usd.totalDue == Self.usd(550) && usd.overdue == Self.usd(250))
+      #expect(usd.openInvoiceCount == 3 && usd.overdueInvoiceCount == 2 && usd.oldestDaysOverdue == 69)
+      #expect(usd.aging.map(\.label) == ["current", "1-30", "31-60", "61-90", "90+"])
+      #expect(usd.aging.map(\.amount) == [Self.usd(300), Self.usd(150), Self.usd(0), Self.usd(100), Self.usd(0)])
+      #expect(usd.unallocatedCredit == Self.usd(20) && usd.creditLimit == Self.usd(500) && usd.creditHeadroom == Self.usd(-30))
+      #expect(usd.dsoDays == "75" && usd.averageDaysToPay == "20", "\(usd.dsoDays) \(usd.averageDaysToPay)")
+      #expect(usd.lastPaymentDate == Self.day(2027, 3, 10) && usd.lastPaymentAmount == Self.usd(70))
+      #expect(panel.currencies[0].totalDue == Self.usd(40, 0, "EUR") && panel.currencies[0].aging[0].invoiceCount == 1)
+      #expect(panel.creditHold && panel.creditHoldReasons.count == 2, "\(panel.creditHoldReasons)")
+      #expect(panel.creditHoldReasons.contains { $0.contains("69 days past due") })
+      #expect(panel.creditHoldReasons.contains { $0.contains("USD 530.00") && $0.contains("USD 500.00") })
+      // With the branch: its overdue invoice lands in 31-60.
+      request.includeChildren = true
+      let group = try await billing.getAccountFinancials(request, metadata: admin)
+      #expect(group.currencies[1].totalDue == Self.usd(630) && group.currencies[1].aging[2].amount == Self.usd(80))
+      // A raised limit and no lateness rule: no hold.
+      settings.settings.creditHoldForLateness = false
+      _ = try await billing.setBillingSettings(settings, metadata: admin)
+      profile.profile.creditLimit = Self.usd(1000)
+      profile.profile.etag = stored.etag
+      _ = try await billing.setAccountBillingProfile(profile, metadata: admin)
+      request.includeChildren = false
+      let cleared = try await billing.getAccountFinancials(request, metadata: admin)
+      #expect(!cleared.creditHold && cleared.currencies[1].creditHeadroom == Self.usd(470))
+      // A stale etag, a rep, bad settings.
+      #expect(await Self.code { _ = try await billing.setAccountBillingProfile(profile, metadata: admin) } == .aborted)
+      profile.profile.etag = ""
+      #expect(
+        await Self.code { _ = try await billing.setAccountBillingProfile(profile, metadata: TestServer.auth(repSecret)) }
+          == .permissionDenied)
+      #expect(
+        await Self.code { _ = try await billing.getAccountFinancials(request, metadata: TestServer.auth(repSecret)) } == .notFound
+      )
+      settings.settings.agingDays = [60, 30]
+      #expect(await Self.code { _ = try await billing.setBillingSettings(settings, metadata: admin) } == .invalidArgument)
+      // The profile change is in the account's history.
+      let history = try await Crm_V1_ChangeService.Client(wrapping: client).getRecordHistory(
+        .with {
+          $0.recordType = .account; $0.recordID = account
+        }, metadata: admin)
+      #expect(history.entries.first?.changes.map(\.field) == ["credit_limit"])
+    }
+  }
+
+  @Test("the aging report lists every account owed anything, most overdue first, page by page, as far as the caller may see")
+  func receivables() async throws {
+    let tenant = try await TestTenant.make()
+    let (rep, repSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let billing = Crm_V1_BillingService.Client(wrapping: client)
+      let late = try await Self.account(client, "Late Ltd", auth: admin)
+      let early = try await Self.account(client, "Early Ltd", auth: admin)
+      let reps = try await Self.account(client, "Rep's Ltd", owner: rep.userID.lowercasedString, auth: admin)
+      let due = Self.day(2027, 2, 1)
+      _ = try await billing.upsertInvoice(Self.invoice("l1", account: late, total: Self.usd(100), due: due), metadata: admin)
+      _ = try await billing.upsertInvoice(
+        Self.invoice("l2", account: late, total: Self.usd(40, 0, "EUR"), due: Self.day(2027, 4, 1)), metadata: admin)
+      _ = try await billing.upsertInvoice(
+        Self.invoice("e1", account: early, total: Self.usd(300), due: Self.day(2027, 4, 1)), metadata: admin)
+      _ = try await billing.upsertInvoice(Self.invoice("r1", account: reps, total: Self.usd(50), due: due), metadata: admin)
+      var request = Crm_V1_ListReceivablesRequest()
+      request.asOf = Self.day(2027, 3, 13)
+      request.pageSize = 3
+      let first = try await billing.listReceivables(request, metadata: admin)
+      #expect(first.receivables.map(\.accountName) == ["Late Ltd", "Rep's Ltd", "Early Ltd"])
+      #expect(first.receivables[0].overdue == Self.usd(100) && first.receivables[0].oldestDaysOverdue == 40)
+      #expect(first.receivables[0].aging.map(\.label) == ["current", "1-30", "31-60", "61-90", "90+"])
+      #expect(first.receivables[0].aging[2].amount == Self.usd(100) && first.receivables[2].aging[0].amount == Self.usd(300))
+      request.pageToken = first.nextPageToken
+      let second = try await billing.listReceivables(request, metadata: admin)
+      #expect(second.receivables.map(\.currencyCode) == ["EUR"] && second.nextPageToken.isEmpty)
+      request.pageToken = ""
+      request.overdueOnly = true
+      #expect(try await billing.listReceivables(request, metadata: admin).receivables.map(\.accountID) == [late, reps])
+      request.overdueOnly = false
+      request.currencyCode = "EUR"
+      #expect(try await billing.listReceivables(request, metadata: admin).receivables.map(\.accountID) == [late])
+      request.currencyCode = ""
+      #expect(
+        try await billing.listReceivables(request, metadata: TestServer.auth(repSecret)).receivables.map(\.accountID) == [reps])
+    }
+  }
 }

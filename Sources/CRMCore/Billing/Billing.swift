@@ -416,3 +416,62 @@ extension CreditNote {
     ) { first, _ in first }
   }
 }
+
+// MARK: - Receivables
+
+/// What a tenant decides about receivables.
+public struct BillingSettings: Sendable, Hashable {
+  /// Upper bounds in days past due of the aging buckets after "current", ascending.
+  public var agingDays: [Int]
+  /// Days past due after which an account goes on credit hold; `nil`: never for lateness.
+  public var creditHoldDaysOverdue: Int?
+  /// Whether owing more than the credit limit puts an account on hold.
+  public var creditHoldOverLimit: Bool
+
+  /// Settings.
+  public init(agingDays: [Int] = [30, 60, 90], creditHoldDaysOverdue: Int? = nil, creditHoldOverLimit: Bool = true) {
+    self.agingDays = agingDays
+    self.creditHoldDaysOverdue = creditHoldDaysOverdue
+    self.creditHoldOverLimit = creditHoldOverLimit
+  }
+
+  /// The buckets: "current" (not yet due), then one per bound, then the open-ended last.
+  public var buckets: [(label: String, fromDays: Int, toDays: Int?)] {
+    var out: [(String, Int, Int?)] = [("current", 0, 0)]
+    var from = 1
+    for bound in agingDays {
+      out.append(("\(from)-\(bound)", from, bound))
+      from = bound + 1
+    }
+    out.append(("\(from - 1)+", from, nil))
+    return out
+  }
+}
+
+public enum PaymentTerms: String, Sendable, Hashable, CaseIterable {
+  case prepaid, postpaid, instalments
+}
+
+/// What the tenant agreed with an account.
+public struct BillingProfile: Sendable, Hashable {
+  public var accountID: UUID
+  public var creditLimit: Money?
+  public var paymentTerms: PaymentTerms
+  public var netDays: Int?
+  public var version: Int64
+  public var updatedAt: Timestamp
+
+  /// A profile.
+  public init(
+    accountID: UUID, creditLimit: Money?, paymentTerms: PaymentTerms, netDays: Int?, version: Int64, updatedAt: Timestamp
+  ) {
+    self.accountID = accountID
+    self.creditLimit = creditLimit
+    self.paymentTerms = paymentTerms
+    self.netDays = netDays
+    self.version = version
+    self.updatedAt = updatedAt
+  }
+
+  public var etag: String { Etag.make(version) }
+}

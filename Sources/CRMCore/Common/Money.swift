@@ -53,6 +53,16 @@ extension Money {
     return (negative ? "-" : "") + String(units.magnitude) + "." + String(repeating: "0", count: 9 - fraction.count) + fraction
   }
 
+  /// The amount for people: its currency and the exact amount with at least two decimals
+  /// ("USD 1200.50", "JPY 300.00", "USD 0.125").
+  public var formatted: String {
+    var text = numeral
+    while text.hasSuffix("0"), let dot = text.firstIndex(of: "."), text.distance(from: dot, to: text.endIndex) > 3 {
+      text.removeLast()
+    }
+    return "\(currencyCode) \(text)"
+  }
+
   /// An amount from a decimal numeral ("12.5", "-0.000000001", "7"); `nil` for anything else, more
   /// than nine fraction digits, or units beyond `Int64`.
   public init?(currencyCode: String, numeral: String) {

@@ -136,7 +136,7 @@ enum BillingFields {
     guard let total else { return }
     let sum = allocations.reduce(Money.zero(total.currencyCode)) { $0.adding($1.amount) }
     if sum.isGreater(than: total) {
-      violations.add(field, "allocate at most the amount (\(total.numeral) \(total.currencyCode)) in all", reason: "OUT_OF_RANGE")
+      violations.add(field, "allocate at most the amount (\(total.formatted)) in all", reason: "OUT_OF_RANGE")
     }
   }
 }
@@ -513,5 +513,87 @@ extension Crm_V1_UsageSummary {
         $0.changeFromAveragePercent = series.changeFromAveragePercent ?? ""
       }
     }
+  }
+}
+
+extension Crm_V1_AccountBillingProfile {
+  init(_ profile: BillingProfile) {
+    self.init()
+    accountID = profile.accountID.lowercasedString
+    if let limit = profile.creditLimit { creditLimit = .init(limit) }
+    switch profile.paymentTerms {
+    case .prepaid: paymentTerms = .prepaid
+    case .postpaid: paymentTerms = .postpaid
+    case .instalments: paymentTerms = .instalments
+    }
+    netDays = Int32(profile.netDays ?? 0)
+    etag = profile.etag
+    updateTime = .init(profile.updatedAt)
+  }
+}
+
+extension Crm_V1_BillingSettings {
+  init(_ settings: BillingSettings) {
+    self.init()
+    agingDays = settings.agingDays.map(Int32.init)
+    creditHoldForLateness = settings.creditHoldDaysOverdue != nil
+    creditHoldDaysOverdue = Int32(settings.creditHoldDaysOverdue ?? 0)
+    creditHoldOverLimit = settings.creditHoldOverLimit
+  }
+}
+
+extension Crm_V1_AccountFinancials {
+  init(_ financials: AccountFinancials) {
+    self.init()
+    accountID = financials.accountID.lowercasedString
+    asOf = .init(financials.asOf)
+    includeChildren = financials.includeChildren
+    windowDays = Int32(financials.windowDays)
+    currencies = financials.currencies.map { figure in
+      .with {
+        $0.currencyCode = figure.code
+        $0.totalDue = .init(figure.totalDue)
+        $0.overdue = .init(figure.overdue)
+        $0.aging = figure.buckets.map(Crm_V1_AgingBucket.init)
+        $0.openInvoiceCount = Int32(figure.openInvoices)
+        $0.overdueInvoiceCount = Int32(figure.overdueInvoices)
+        $0.oldestDaysOverdue = Int32(figure.oldestDaysOverdue)
+        $0.unallocatedCredit = .init(figure.unallocatedCredit)
+        if let limit = figure.creditLimit { $0.creditLimit = .init(limit) }
+        if let headroom = figure.creditHeadroom { $0.creditHeadroom = .init(headroom) }
+        $0.dsoDays = figure.dsoDays ?? ""
+        $0.averageDaysToPay = figure.averageDaysToPay ?? ""
+        if let date = figure.lastPaymentDate { $0.lastPaymentDate = .init(date) }
+        if let amount = figure.lastPaymentAmount { $0.lastPaymentAmount = .init(amount) }
+      }
+    }
+    if let profile = financials.profile { self.profile = .init(profile) }
+    creditHold = financials.creditHold
+    creditHoldReasons = financials.creditHoldReasons
+  }
+}
+
+extension Crm_V1_AgingBucket {
+  init(_ bucket: AccountFinancials.Bucket) {
+    self.init()
+    label = bucket.label
+    fromDays = Int32(bucket.fromDays)
+    toDays = Int32(bucket.toDays ?? 0)
+    amount = .init(bucket.amount)
+    invoiceCount = Int32(bucket.count)
+  }
+}
+
+extension Crm_V1_Receivable {
+  init(_ receivable: BillingStore.Receivable) {
+    self.init()
+    accountID = receivable.accountID.lowercasedString
+    accountName = receivable.accountName
+    currencyCode = receivable.currencyCode
+    totalDue = .init(receivable.totalDue)
+    overdue = .init(receivable.overdue)
+    aging = receivable.buckets.map(Crm_V1_AgingBucket.init)
+    openInvoiceCount = Int32(receivable.openInvoices)
+    oldestDaysOverdue = Int32(receivable.oldestDaysOverdue)
   }
 }

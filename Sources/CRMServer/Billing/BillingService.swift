@@ -180,6 +180,107 @@ public struct BillingService: Crm_V1_BillingService.SimpleServiceProtocol {
     return Crm_V1_UsageSummary(summary)
   }
 
+  public func getAccountFinancials(request: Crm_V1_GetAccountFinancialsRequest, context: ServerContext) async throws
+    -> Crm_V1_AccountFinancials
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let account = RequestFields.id(request.accountID, field: "account_id", into: &violations)
+    let asOf = BillingFields.date(request.asOf, present: request.hasAsOf, field: "as_of", required: false, into: &violations)
+    let window = request.windowDays == 0 ? 90 : Int(request.windowDays)
+    if !(1...730).contains(window) { violations.add("window_days", "must be 1 to 730", reason: "OUT_OF_RANGE") }
+    try violations.check()
+    let financials = try await billing.financials(
+      accountID: account!, asOf: asOf, includeChildren: request.includeChildren, windowDays: window, principal: call.principal)
+    return Crm_V1_AccountFinancials(financials)
+  }
+
+  public func setAccountBillingProfile(request: Crm_V1_SetAccountBillingProfileRequest, context: ServerContext) async throws
+    -> Crm_V1_AccountBillingProfile
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let profile = request.profile
+    let account = RequestFields.id(profile.accountID, field: "profile.account_id", into: &violations)
+    let limit = BillingFields.money(
+      profile.creditLimit, present: profile.hasCreditLimit, field: "profile.credit_limit", currency: nil, sign: .notNegative,
+      required: false, into: &violations)
+    var terms = PaymentTerms.postpaid
+    switch profile.paymentTerms {
+    case .unspecified, .postpaid: break
+    case .prepaid: terms = .prepaid
+    case .instalments: terms = .instalments
+    case .UNRECOGNIZED: violations.add("profile.payment_terms", "must be PREPAID, POSTPAID or INSTALMENTS", reason: "INVALID")
+    }
+    if !(0...365).contains(profile.netDays) {
+      violations.add("profile.net_days", "must be 0 to 365", reason: "OUT_OF_RANGE")
+    } else if profile.netDays > 0, terms != .postpaid {
+      violations.add("profile.net_days", "applies to postpaid terms only", reason: "INVALID")
+    }
+    let expected = RequestFields.etag(profile.etag, field: "profile.etag", into: &violations)
+    try violations.check()
+    let stored = try await billing.setProfile(
+      accountID: account!, creditLimit: limit, paymentTerms: terms, netDays: terms == .postpaid ? Int(profile.netDays) : nil,
+      expectedVersion: expected, principal: call.principal)
+    return Crm_V1_AccountBillingProfile(stored)
+  }
+
+  public func listReceivables(request: Crm_V1_ListReceivablesRequest, context: ServerContext) async throws
+    -> Crm_V1_ListReceivablesResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let asOf = BillingFields.date(request.asOf, present: request.hasAsOf, field: "as_of", required: false, into: &violations)
+    var currency: String?
+    if !request.currencyCode.isEmpty {
+      let code = request.currencyCode.uppercased()
+      if code.count == 3, code.allSatisfy({ $0.isASCII && $0.isLetter }) {
+        currency = code
+      } else {
+        violations.add("currency_code", "must be a 3-letter ISO 4217 code", reason: "INVALID_FORMAT")
+      }
+    }
+    let pageSize = PageSize.resolve(request.pageSize, into: &violations)
+    try violations.check()
+    let page = try await billing.receivables(
+      asOf: asOf, currency: currency, overdueOnly: request.overdueOnly, pageSize: pageSize, pageToken: request.pageToken,
+      principal: call.principal)
+    return .with {
+      $0.receivables = page.items.map(Crm_V1_Receivable.init)
+      $0.nextPageToken = page.nextPageToken ?? ""
+    }
+  }
+
+  public func getBillingSettings(request: Crm_V1_GetBillingSettingsRequest, context: ServerContext) async throws
+    -> Crm_V1_BillingSettings
+  {
+    let call = try RequestContext.require()
+    return Crm_V1_BillingSettings(try await billing.settings(principal: call.principal))
+  }
+
+  public func setBillingSettings(request: Crm_V1_SetBillingSettingsRequest, context: ServerContext) async throws
+    -> Crm_V1_BillingSettings
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let given = request.settings
+    let aging = given.agingDays.isEmpty ? [30, 60, 90] : given.agingDays.map(Int.init)
+    if aging.count > 8 || aging.contains(where: { $0 <= 0 || $0 > 3650 }) || aging != aging.sorted()
+      || Set(aging).count != aging.count
+    {
+      violations.add(
+        "settings.aging_days", "must be 1 to 8 ascending day counts between 1 and 3650, e.g. [30, 60, 90]", reason: "INVALID")
+    }
+    if given.creditHoldForLateness, !(0...3650).contains(given.creditHoldDaysOverdue) {
+      violations.add("settings.credit_hold_days_overdue", "must be 0 to 3650", reason: "OUT_OF_RANGE")
+    }
+    try violations.check()
+    let settings = BillingSettings(
+      agingDays: aging, creditHoldDaysOverdue: given.creditHoldForLateness ? Int(given.creditHoldDaysOverdue) : nil,
+      creditHoldOverLimit: given.creditHoldOverLimit)
+    return Crm_V1_BillingSettings(try await billing.setSettings(settings, principal: call.principal))
+  }
+
   /// A read's key: `id`, or `source_system` with `external_id`.
   static func key(id: String, system: String, externalID: String) throws(CRMError) -> BillingStore.Key {
     var violations = Violations()

@@ -293,10 +293,5 @@ extension BillingStore {
   }
 
   /// A ratio as a percent with one decimal ("12.5", "-40").
-  static func percent(_ ratio: Decimal) -> String {
-    var value = ratio * 100
-    var rounded = Decimal()
-    NSDecimalRound(&rounded, &value, 1, .plain)
-    return "\(rounded)"
-  }
+  static func percent(_ ratio: Decimal) -> String { rounded(ratio * 100) }
 }

@@ -603,8 +603,8 @@ public struct BillingStore: Sendable {
       if allocation.amount.isGreater(than: room) {
         throw CRMError.failedPrecondition(
           refund
-            ? "invoice \(number) was paid \(room.numeral) \(currency) net of refunds; \(path) refunds \(allocation.amount.numeral)"
-            : "invoice \(number) owes \(room.numeral) \(currency); \(path) of \(allocation.amount.numeral) would overpay it")
+            ? "invoice \(number) was paid \(room.formatted) net of refunds; \(path) refunds \(allocation.amount.formatted)"
+            : "invoice \(number) owes \(room.formatted); \(path) of \(allocation.amount.formatted) would overpay it")
       }
       resolved.append((try row.decode("id"), allocation.amount))
     }

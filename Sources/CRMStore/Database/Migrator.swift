@@ -85,6 +85,7 @@ public struct Migrator: Sendable {
     ("0048_feed_streams_without_heartbeat.sql", PackageResources._048_feed_streams_without_heartbeat_sql),
     ("0049_rules_match_once.sql", PackageResources._049_rules_match_once_sql),
     ("0050_billing.sql", PackageResources._050_billing_sql),
+    ("0051_billing_financials.sql", PackageResources._051_billing_financials_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

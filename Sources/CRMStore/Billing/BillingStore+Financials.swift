@@ -1,0 +1,396 @@
+public import CRMCore
+public import Foundation
+import LibPQ
+
+/// An account's (and its hierarchy's) receivables on a day: the financial panel.
+public struct AccountFinancials: Sendable, Hashable {
+  public struct Bucket: Sendable, Hashable {
+    public var label: String
+    public var fromDays: Int
+    public var toDays: Int?
+    public var amount: Money
+    public var count: Int
+  }
+
+  /// One currency's figures.
+  public struct Currency: Sendable, Hashable {
+    public var code: String
+    /// What open and uncollectible invoices still owe.
+    public var totalDue: Money
+    /// The part of it past due.
+    public var overdue: Money
+    public var buckets: [Bucket]
+    public var openInvoices: Int
+    public var overdueInvoices: Int
+    /// Days past due of the oldest overdue invoice (0 when none).
+    public var oldestDaysOverdue: Int
+    /// Payments not allocated and adjustment credit notes not applied: the customer's credit.
+    public var unallocatedCredit: Money
+    public var creditLimit: Money?
+    /// The limit less what is owed net of credit, when there is a limit in this currency.
+    public var creditHeadroom: Money?
+    /// Days sales outstanding over the trailing window: what is due ÷ what was invoiced × days.
+    public var dsoDays: String?
+    /// Average days from issue to the last payment, of invoices paid off in the window.
+    public var averageDaysToPay: String?
+    public var lastPaymentDate: CalendarDate?
+    public var lastPaymentAmount: Money?
+  }
+
+  public var accountID: UUID
+  public var asOf: CalendarDate
+  public var includeChildren: Bool
+  public var windowDays: Int
+  public var currencies: [Currency]
+  public var profile: BillingProfile?
+  public var creditHold: Bool
+  /// Why, in words, one per rule that holds.
+  public var creditHoldReasons: [String]
+}
+
+extension BillingStore {
+  // MARK: - Settings and profiles
+
+  /// The tenant's receivables settings.
+  public func settings(principal: Principal) async throws -> BillingSettings {
+    try await database.withTenant(principal.tenantID) { connection in
+      try Self.settings(connection, tenant: principal.tenantID)
+    }
+  }
+
+  static func settings(_ connection: PostgresConnection, tenant: UUID) throws -> BillingSettings {
+    let row = try connection.query(
+      """
+      SELECT array_to_string(billing_aging_days, ',') AS aging, credit_hold_days_overdue, credit_hold_over_limit
+      FROM tenants WHERE id = \(tenant)
+      """)[0]
+    let aging: String = try row.decode("aging")
+    return BillingSettings(
+      agingDays: aging.split(separator: ",").compactMap { Int($0) },
+      creditHoldDaysOverdue: try row.decode("credit_hold_days_overdue"),
+      creditHoldOverLimit: try row.decode("credit_hold_over_limit"))
+  }
+
+  /// Replaces the tenant's receivables settings (admins).
+  public func setSettings(_ settings: BillingSettings, principal: Principal) async throws -> BillingSettings {
+    try principal.requireAdmin()
+    return try await database.withTenant(principal.tenantID) { connection in
+      try connection.query(
+        """
+        UPDATE tenants SET billing_aging_days = \(settings.agingDays.map(String.init))::integer[],
+          credit_hold_days_overdue = \(settings.creditHoldDaysOverdue.map(String.init)), credit_hold_over_limit = \(settings.creditHoldOverLimit)
+        WHERE id = \(principal.tenantID)
+        """)
+      return try Self.settings(connection, tenant: principal.tenantID)
+    }
+  }
+
+  /// Sets what the tenant agreed with an account (admins and integrations); `expectedVersion` guards
+  /// against a concurrent edit.
+  public func setProfile(
+    accountID: UUID, creditLimit: Money?, paymentTerms: PaymentTerms, netDays: Int?, expectedVersion: Int64?,
+    principal: Principal
+  ) async throws -> BillingProfile {
+    try principal.requireBillingWriter()
+    let tenant = principal.tenantID
+    return try await database.withTenant(tenant) { connection in
+      guard
+        try connection.query("SELECT 1 FROM accounts WHERE tenant_id = \(tenant) AND id = \(accountID) FOR SHARE").first != nil
+      else { throw CRMError.notFound("account \(accountID.lowercasedString) not found") }
+      let current = try Self.profile(connection, account: accountID, tenant: tenant, lock: true)
+      if let expectedVersion, expectedVersion != (current?.version ?? 0) {
+        throw CRMError.staleEtag(current: current?.etag ?? "")
+      }
+      let row = try connection.query(
+        """
+        INSERT INTO account_billing_profiles (tenant_id, account_id, credit_limit_currency, credit_limit, payment_terms, net_days, updated_by)
+        VALUES (\(tenant), \(accountID), \(creditLimit?.currencyCode), \(creditLimit?.numeral)::numeric, \(paymentTerms.rawValue),
+          \(netDays), \(principal.userID))
+        ON CONFLICT (tenant_id, account_id) DO UPDATE SET credit_limit_currency = EXCLUDED.credit_limit_currency,
+          credit_limit = EXCLUDED.credit_limit, payment_terms = EXCLUDED.payment_terms, net_days = EXCLUDED.net_days,
+          version = account_billing_profiles.version + 1, updated_at = now(), updated_by = EXCLUDED.updated_by
+        RETURNING \(unsafeSQL: Self.profileColumns)
+        """)[0]
+      let profile = try Self.profile(row)
+      try ChangeLog.append(
+        connection, context: .init(principal: principal, requestID: nil), recordType: .account, recordID: accountID,
+        operation: .update,
+        changes: FieldChange.diff(
+          fields: ["credit_limit", "payment_terms", "net_days"], old: current.map(Self.snapshot) ?? [:],
+          new: Self.snapshot(profile)))
+      return profile
+    }
+  }
+
+  static let profileColumns =
+    "account_id, credit_limit_currency, credit_limit::text AS credit_limit, payment_terms, net_days, version, updated_at"
+
+  static func profile(_ row: PostgresRow) throws -> BillingProfile {
+    let currency: String? = try row.decode("credit_limit_currency")
+    let terms: String = try row.decode("payment_terms")
+    return BillingProfile(
+      accountID: try row.decode("account_id"),
+      creditLimit: try currency.flatMap { try BillingRow.optionalMoney(row, "credit_limit", currency: $0) },
+      paymentTerms: PaymentTerms(rawValue: terms) ?? .postpaid, netDays: try row.decode("net_days"),
+      version: try row.decode("version"), updatedAt: try row.decode("updated_at"))
+  }
+
+  static func profile(_ connection: PostgresConnection, account: UUID, tenant: UUID, lock: Bool = false) throws -> BillingProfile?
+  {
+    try connection.query(
+      """
+      SELECT \(unsafeSQL: profileColumns) FROM account_billing_profiles
+      WHERE tenant_id = \(tenant) AND account_id = \(account)\(unsafeSQL: lock ? " FOR UPDATE" : "")
+      """
+    ).first.map(profile)
+  }
+
+  /// The profile as the account's change-log entries record it.
+  static func snapshot(_ profile: BillingProfile) -> [String: JSONValue] {
+    [
+      "credit_limit": profile.creditLimit.map(JSONValue.money) ?? .null, "payment_terms": .string(profile.paymentTerms.rawValue),
+      "net_days": profile.netDays.map { .int(Int64($0)) } ?? .null,
+    ]
+  }
+
+  // MARK: - The financial panel
+
+  /// What `accountID` (with `includeChildren`, its hierarchy) owes on `asOf`, per currency: due,
+  /// overdue, aging buckets, credit, limit and headroom, DSO and days to pay over the trailing
+  /// `windowDays`, the last payment; and whether the tenant's rules put it on credit hold.
+  public func financials(
+    accountID: UUID, asOf: CalendarDate?, includeChildren: Bool, windowDays: Int, principal: Principal
+  ) async throws -> AccountFinancials {
+    let tenant = principal.tenantID
+    let day = asOf ?? today
+    let windowStart = day.adding(days: -(windowDays - 1))
+    let accounts = Self.accounts(accountID, includeChildren: includeChildren, principal: principal)
+    let open: PostgresQuery = """
+      SELECT currency, greatest(\(day) - due_date, 0) AS days, sum(balance)::text AS amount, count(*) AS n
+      FROM invoices
+      WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state IN ('open', 'uncollectible') AND balance > 0
+        AND issue_date <= \(day)
+      GROUP BY currency, days
+      """
+    let credit: PostgresQuery = """
+      SELECT currency, sum(amount)::text AS amount FROM (
+        SELECT currency, amount - amount_allocated AS amount FROM payments
+        WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state = 'completed' AND received_on <= \(day)
+        UNION ALL
+        SELECT currency, amount - amount_allocated FROM credit_notes
+        WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state = 'issued' AND kind = 'adjustment'
+          AND issue_date <= \(day)
+      ) c GROUP BY currency
+      """
+    let sales: PostgresQuery = """
+      SELECT currency, sum(total)::text AS amount FROM invoices
+      WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state NOT IN ('draft', 'void')
+        AND issue_date BETWEEN \(windowStart) AND \(day)
+      GROUP BY currency
+      """
+    let daysToPay: PostgresQuery = """
+      SELECT i.currency, round(avg(x.paid_on - i.issue_date), 1)::text AS days FROM invoices i
+      CROSS JOIN LATERAL (
+        SELECT max(p.received_on) AS paid_on FROM payment_allocations a
+        JOIN payments p ON p.tenant_id = a.tenant_id AND p.id = a.payment_id
+        WHERE a.tenant_id = i.tenant_id AND a.invoice_id = i.id
+      ) x
+      WHERE i.tenant_id = \(tenant) AND i.account_id IN (\(accounts)) AND i.state NOT IN ('draft', 'void') AND i.balance = 0
+        AND i.total > 0 AND x.paid_on BETWEEN \(windowStart) AND \(day)
+      GROUP BY i.currency
+      """
+    let lastPayment: PostgresQuery = """
+      SELECT DISTINCT ON (currency) currency, received_on, amount::text AS amount FROM payments
+      WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state = 'completed' AND received_on <= \(day)
+      ORDER BY currency, received_on DESC, id DESC
+      """
+    return try await database.withTenant(tenant) { connection in
+      try Self.requireBillingReadable(connection, account: accountID, principal: principal)
+      let settings = try Self.settings(connection, tenant: tenant)
+      let profile = try Self.profile(connection, account: accountID, tenant: tenant)
+      var figures: [String: AccountFinancials.Currency] = [:]
+      func entry(_ currency: String) -> AccountFinancials.Currency {
+        figures[currency]
+          ?? AccountFinancials.Currency(
+            code: currency, totalDue: .zero(currency), overdue: .zero(currency),
+            buckets: settings.buckets.map {
+              AccountFinancials.Bucket(
+                label: $0.label, fromDays: $0.fromDays, toDays: $0.toDays, amount: .zero(currency), count: 0)
+            }, openInvoices: 0, overdueInvoices: 0, oldestDaysOverdue: 0, unallocatedCredit: .zero(currency))
+      }
+      for row in try connection.query(open).rows {
+        let currency: String = try row.decode("currency")
+        let days: Int = try row.decode("days")
+        let amount = try BillingRow.money(row, "amount", currency: currency)
+        let count: Int = try row.decode("n")
+        var figure = entry(currency)
+        figure.totalDue = figure.totalDue.adding(amount)
+        figure.openInvoices += count
+        if days > 0 {
+          figure.overdue = figure.overdue.adding(amount)
+          figure.overdueInvoices += count
+          figure.oldestDaysOverdue = max(figure.oldestDaysOverdue, days)
+        }
+        if let index = figure.buckets.firstIndex(where: { days >= $0.fromDays && days <= ($0.toDays ?? Int.max) }) {
+          figure.buckets[index].amount = figure.buckets[index].amount.adding(amount)
+          figure.buckets[index].count += count
+        }
+        figures[currency] = figure
+      }
+      for row in try connection.query(credit).rows {
+        let currency: String = try row.decode("currency")
+        var figure = entry(currency)
+        figure.unallocatedCredit = try BillingRow.money(row, "amount", currency: currency)
+        figures[currency] = figure
+      }
+      var invoiced: [String: Money] = [:]
+      for row in try connection.query(sales).rows {
+        let currency: String = try row.decode("currency")
+        invoiced[currency] = try BillingRow.money(row, "amount", currency: currency)
+      }
+      for row in try connection.query(daysToPay).rows {
+        let currency: String = try row.decode("currency")
+        var figure = entry(currency)
+        figure.averageDaysToPay = DecimalNumeral.trimmed(try row.decode("days"))
+        figures[currency] = figure
+      }
+      for row in try connection.query(lastPayment).rows {
+        let currency: String = try row.decode("currency")
+        var figure = entry(currency)
+        figure.lastPaymentDate = try row.decode("received_on")
+        figure.lastPaymentAmount = try BillingRow.money(row, "amount", currency: currency)
+        figures[currency] = figure
+      }
+      if let limit = profile?.creditLimit { figures[limit.currencyCode] = entry(limit.currencyCode) }
+      var reasons: [String] = []
+      for (currency, var figure) in figures {
+        if let sold = invoiced[currency], sold.isPositive {
+          let ratio = (Decimal(string: figure.totalDue.numeral) ?? 0) / (Decimal(string: sold.numeral) ?? 1)
+          figure.dsoDays = Self.rounded(ratio * Decimal(windowDays))
+        }
+        if let limit = profile?.creditLimit, limit.currencyCode == currency {
+          figure.creditLimit = limit
+          let exposure = figure.totalDue.subtracting(figure.unallocatedCredit)
+          figure.creditHeadroom = limit.subtracting(exposure)
+          if settings.creditHoldOverLimit, exposure.isGreater(than: limit) {
+            reasons.append("owes \(exposure.formatted) net of credit, over its credit limit of \(limit.formatted)")
+          }
+        }
+        if let grace = settings.creditHoldDaysOverdue, figure.oldestDaysOverdue > grace {
+          reasons.append(
+            "an invoice in \(currency) is \(figure.oldestDaysOverdue) days past due (more than the \(grace) days allowed)")
+        }
+        figures[currency] = figure
+      }
+      return AccountFinancials(
+        accountID: accountID, asOf: day, includeChildren: includeChildren, windowDays: windowDays,
+        currencies: figures.keys.sorted().map { figures[$0]! }, profile: profile, creditHold: !reasons.isEmpty,
+        creditHoldReasons: reasons.sorted())
+    }
+  }
+
+  // MARK: - The aging report
+
+  /// One account's receivables in one currency, as the aging report lists them.
+  public struct Receivable: Sendable, Hashable {
+    public var accountID: UUID
+    public var accountName: String
+    public var currencyCode: String
+    public var totalDue: Money
+    public var overdue: Money
+    public var buckets: [AccountFinancials.Bucket]
+    public var openInvoices: Int
+    public var oldestDaysOverdue: Int
+  }
+
+  /// The tenant's aging report on `asOf`: one row per account and currency that is owed anything,
+  /// most overdue first (then most due), limited to the accounts whose billing data the caller may
+  /// read; `currency` narrows it, `overdueOnly` leaves out accounts owing nothing past due.
+  public func receivables(
+    asOf: CalendarDate?, currency: String?, overdueOnly: Bool, pageSize: Int, pageToken: String, principal: Principal
+  ) async throws -> Page<Receivable> {
+    let tenant = principal.tenantID
+    let day = asOf ?? today
+    let fingerprint = "receivables|\(day)|\(currency ?? "")|\(overdueOnly)"
+    let tokens = try await database.pageTokens()
+    let token = try tokens.decode(pageToken, query: fingerprint)
+    var invoices: PostgresQuery = """
+      SELECT account_id, currency, greatest(\(day) - due_date, 0) AS days, balance FROM invoices
+      WHERE tenant_id = \(tenant) AND state IN ('open', 'uncollectible') AND balance > 0 AND issue_date <= \(day)
+      """
+    if let currency { invoices.append(" AND currency = \(currency)") }
+    if let owners = principal.readableOwners(.invoice) {
+      invoices.append(
+        " AND account_id IN (SELECT id FROM accounts WHERE tenant_id = \(tenant) AND owner_id = ANY(\(owners)::uuid[]))")
+    }
+    var page: PostgresQuery = overdueOnly ? "r.overdue > 0" : "true"
+    if let token {
+      let parts = token.key.split(separator: "|", maxSplits: 2).map(String.init)
+      guard parts.count == 3, Money(currencyCode: "XXX", numeral: parts[0]) != nil,
+        Money(currencyCode: "XXX", numeral: parts[1]) != nil
+      else { throw CRMError.invalid("page_token", "is malformed", reason: "INVALID_FORMAT") }
+      page.append(
+        " AND (r.overdue, r.due, r.account_id, r.currency) < (\(parts[0])::numeric, \(parts[1])::numeric, \(token.id), \(parts[2]))"
+      )
+    }
+    let (source, conditions) = (invoices, page)
+    return try await database.withTenant(tenant) { connection in
+      let settings = try Self.settings(connection, tenant: tenant)
+      let buckets = settings.buckets
+      // One row per account and currency; each bucket a filtered sum and count.
+      var columns = PostgresQuery(unsafeSQL: "")
+      for (index, bucket) in buckets.enumerated() {
+        columns.append(
+          """
+          , coalesce(sum(balance) FILTER (WHERE days BETWEEN \(bucket.fromDays) AND \(bucket.toDays ?? Int(Int32.max))), 0)::text
+              AS \(unsafeSQL: "b\(index)"),
+            count(*) FILTER (WHERE days BETWEEN \(bucket.fromDays) AND \(bucket.toDays ?? Int(Int32.max))) AS \(unsafeSQL: "c\(index)")
+          """)
+      }
+      let rows = try connection.query(
+        """
+        SELECT r.*, r.due::text AS due_text, r.overdue::text AS overdue_text, a.name FROM (
+          SELECT account_id, currency, sum(balance) AS due, coalesce(sum(balance) FILTER (WHERE days > 0), 0) AS overdue,
+            count(*) AS n, max(days) AS oldest\(columns)
+          FROM (\(source)) i
+          GROUP BY account_id, currency
+        ) r JOIN accounts a ON a.tenant_id = \(tenant) AND a.id = r.account_id
+        WHERE \(conditions)
+        ORDER BY r.overdue DESC, r.due DESC, r.account_id DESC, r.currency DESC
+        LIMIT \(pageSize + 1)
+        """)
+      var items: [Receivable] = []
+      for row in rows.rows {
+        let currency: String = try row.decode("currency")
+        let amounts = try buckets.indices.map { index in
+          AccountFinancials.Bucket(
+            label: buckets[index].label, fromDays: buckets[index].fromDays, toDays: buckets[index].toDays,
+            amount: try BillingRow.money(row, "b\(index)", currency: currency), count: try row.decode("c\(index)"))
+        }
+        items.append(
+          Receivable(
+            accountID: try row.decode("account_id"), accountName: try row.decode("name"), currencyCode: currency,
+            totalDue: try BillingRow.money(row, "due_text", currency: currency),
+            overdue: try BillingRow.money(row, "overdue_text", currency: currency), buckets: amounts,
+            openInvoices: try row.decode("n"), oldestDaysOverdue: try row.decode("oldest")))
+      }
+      var next: String?
+      if items.count > pageSize {
+        items.removeLast()
+        let last = items[pageSize - 1]
+        next = tokens.encode(
+          PageToken(
+            key: "\(last.overdue.numeral)|\(last.totalDue.numeral)|\(last.currencyCode)", id: last.accountID, query: fingerprint))
+      }
+      return Page(items: items, nextPageToken: next)
+    }
+  }
+
+  /// A decimal with one fraction digit at most ("45", "12.5").
+  static func rounded(_ value: Decimal) -> String {
+    var value = value
+    var out = Decimal()
+    NSDecimalRound(&out, &value, 1, .plain)
+    return "\(out)"
+  }
+}
