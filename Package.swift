@@ -118,6 +118,7 @@ let package = Package(
         .embedInCode("Migrations/0049_rules_match_once.sql"),
         .embedInCode("Migrations/0050_billing.sql"),
         .embedInCode("Migrations/0051_billing_financials.sql"),
+        .embedInCode("Migrations/0052_disputes.sql"),
       ],
       swiftSettings: strictSettings
     ),

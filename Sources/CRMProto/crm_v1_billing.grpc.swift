@@ -189,6 +189,58 @@ public enum Crm_V1_BillingService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "OpenDispute" metadata.
+        public enum OpenDispute: Sendable {
+            /// Request type for "OpenDispute".
+            public typealias Input = Crm_V1_OpenDisputeRequest
+            /// Response type for "OpenDispute".
+            public typealias Output = Crm_V1_OpenDisputeResponse
+            /// Descriptor for "OpenDispute".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.BillingService"),
+                method: "OpenDispute",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetDispute" metadata.
+        public enum GetDispute: Sendable {
+            /// Request type for "GetDispute".
+            public typealias Input = Crm_V1_GetDisputeRequest
+            /// Response type for "GetDispute".
+            public typealias Output = Crm_V1_Dispute
+            /// Descriptor for "GetDispute".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.BillingService"),
+                method: "GetDispute",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListDisputes" metadata.
+        public enum ListDisputes: Sendable {
+            /// Request type for "ListDisputes".
+            public typealias Input = Crm_V1_ListDisputesRequest
+            /// Response type for "ListDisputes".
+            public typealias Output = Crm_V1_ListDisputesResponse
+            /// Descriptor for "ListDisputes".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.BillingService"),
+                method: "ListDisputes",
+                type: .unary
+            )
+        }
+        /// Namespace for "MoveDispute" metadata.
+        public enum MoveDispute: Sendable {
+            /// Request type for "MoveDispute".
+            public typealias Input = Crm_V1_MoveDisputeRequest
+            /// Response type for "MoveDispute".
+            public typealias Output = Crm_V1_Dispute
+            /// Descriptor for "MoveDispute".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.BillingService"),
+                method: "MoveDispute",
+                type: .unary
+            )
+        }
         /// Namespace for "GetBillingSettings" metadata.
         public enum GetBillingSettings: Sendable {
             /// Request type for "GetBillingSettings".
@@ -230,6 +282,10 @@ public enum Crm_V1_BillingService: Sendable {
             GetAccountFinancials.descriptor,
             SetAccountBillingProfile.descriptor,
             ListReceivables.descriptor,
+            OpenDispute.descriptor,
+            GetDispute.descriptor,
+            ListDisputes.descriptor,
+            MoveDispute.descriptor,
             GetBillingSettings.descriptor,
             SetBillingSettings.descriptor
         ]
@@ -489,6 +545,73 @@ extension Crm_V1_BillingService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_ListReceivablesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListReceivablesResponse>
+
+        /// Handle the "OpenDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A customer contests an invoice: a ticket of type dispute on its account (SLA policies apply), and
+        /// > the contested amount held out of overdue, aging and credit hold while the dispute is open.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_OpenDisputeRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_OpenDisputeResponse` messages.
+        func openDispute(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_OpenDisputeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_OpenDisputeResponse>
+
+        /// Handle the "GetDispute" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_GetDisputeRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_Dispute` messages.
+        func getDispute(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_GetDisputeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Dispute>
+
+        /// Handle the "ListDisputes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_ListDisputesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ListDisputesResponse` messages.
+        func listDisputes(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_ListDisputesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListDisputesResponse>
+
+        /// Handle the "MoveDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > needs_response → under_review → won | lost | withdrawn. Lost issues a credit note for the amount
+        /// > (an adjustment of what the invoice still owes, a refund of what it was paid beyond that); won and
+        /// > withdrawn release it. The ticket gets an internal note, and is solved on an outcome.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_MoveDisputeRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_Dispute` messages.
+        func moveDispute(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_MoveDisputeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Dispute>
 
         /// Handle the "GetBillingSettings" method.
         ///
@@ -759,6 +882,73 @@ extension Crm_V1_BillingService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListReceivablesResponse>
 
+        /// Handle the "OpenDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A customer contests an invoice: a ticket of type dispute on its account (SLA policies apply), and
+        /// > the contested amount held out of overdue, aging and credit hold while the dispute is open.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_OpenDisputeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_OpenDisputeResponse` message.
+        func openDispute(
+            request: GRPCCore.ServerRequest<Crm_V1_OpenDisputeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_OpenDisputeResponse>
+
+        /// Handle the "GetDispute" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetDisputeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_Dispute` message.
+        func getDispute(
+            request: GRPCCore.ServerRequest<Crm_V1_GetDisputeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_Dispute>
+
+        /// Handle the "ListDisputes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListDisputesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_ListDisputesResponse` message.
+        func listDisputes(
+            request: GRPCCore.ServerRequest<Crm_V1_ListDisputesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListDisputesResponse>
+
+        /// Handle the "MoveDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > needs_response → under_review → won | lost | withdrawn. Lost issues a credit note for the amount
+        /// > (an adjustment of what the invoice still owes, a refund of what it was paid beyond that); won and
+        /// > withdrawn release it. The ticket gets an internal note, and is solved on an outcome.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_MoveDisputeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_Dispute` message.
+        func moveDispute(
+            request: GRPCCore.ServerRequest<Crm_V1_MoveDisputeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_Dispute>
+
         /// Handle the "GetBillingSettings" method.
         ///
         /// - Parameters:
@@ -1026,6 +1216,73 @@ extension Crm_V1_BillingService {
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_ListReceivablesResponse
 
+        /// Handle the "OpenDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A customer contests an invoice: a ticket of type dispute on its account (SLA policies apply), and
+        /// > the contested amount held out of overdue, aging and credit hold while the dispute is open.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_OpenDisputeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_OpenDisputeResponse` to respond with.
+        func openDispute(
+            request: Crm_V1_OpenDisputeRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_OpenDisputeResponse
+
+        /// Handle the "GetDispute" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_GetDisputeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_Dispute` to respond with.
+        func getDispute(
+            request: Crm_V1_GetDisputeRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_Dispute
+
+        /// Handle the "ListDisputes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_ListDisputesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_ListDisputesResponse` to respond with.
+        func listDisputes(
+            request: Crm_V1_ListDisputesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_ListDisputesResponse
+
+        /// Handle the "MoveDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > needs_response → under_review → won | lost | withdrawn. Lost issues a credit note for the amount
+        /// > (an adjustment of what the invoice still owes, a refund of what it was paid beyond that); won and
+        /// > withdrawn release it. The ticket gets an internal note, and is solved on an outcome.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_MoveDisputeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_Dispute` to respond with.
+        func moveDispute(
+            request: Crm_V1_MoveDisputeRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_Dispute
+
         /// Handle the "GetBillingSettings" method.
         ///
         /// - Parameters:
@@ -1204,6 +1461,50 @@ extension Crm_V1_BillingService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Crm_V1_BillingService.Method.OpenDispute.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_OpenDisputeRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_OpenDisputeResponse>(),
+            handler: { request, context in
+                try await self.openDispute(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_BillingService.Method.GetDispute.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_GetDisputeRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_Dispute>(),
+            handler: { request, context in
+                try await self.getDispute(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_BillingService.Method.ListDisputes.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListDisputesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListDisputesResponse>(),
+            handler: { request, context in
+                try await self.listDisputes(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_BillingService.Method.MoveDispute.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_MoveDisputeRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_Dispute>(),
+            handler: { request, context in
+                try await self.moveDispute(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Crm_V1_BillingService.Method.GetBillingSettings.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_GetBillingSettingsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_BillingSettings>(),
@@ -1368,6 +1669,50 @@ extension Crm_V1_BillingService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListReceivablesResponse> {
         let response = try await self.listReceivables(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func openDispute(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_OpenDisputeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_OpenDisputeResponse> {
+        let response = try await self.openDispute(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getDispute(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_GetDisputeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Dispute> {
+        let response = try await self.getDispute(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listDisputes(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_ListDisputesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListDisputesResponse> {
+        let response = try await self.listDisputes(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func moveDispute(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_MoveDisputeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_Dispute> {
+        let response = try await self.moveDispute(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1562,6 +1907,58 @@ extension Crm_V1_BillingService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListReceivablesResponse> {
         return GRPCCore.ServerResponse<Crm_V1_ListReceivablesResponse>(
             message: try await self.listReceivables(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func openDispute(
+        request: GRPCCore.ServerRequest<Crm_V1_OpenDisputeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_OpenDisputeResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_OpenDisputeResponse>(
+            message: try await self.openDispute(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getDispute(
+        request: GRPCCore.ServerRequest<Crm_V1_GetDisputeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_Dispute> {
+        return GRPCCore.ServerResponse<Crm_V1_Dispute>(
+            message: try await self.getDispute(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listDisputes(
+        request: GRPCCore.ServerRequest<Crm_V1_ListDisputesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListDisputesResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_ListDisputesResponse>(
+            message: try await self.listDisputes(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func moveDispute(
+        request: GRPCCore.ServerRequest<Crm_V1_MoveDisputeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_Dispute> {
+        return GRPCCore.ServerResponse<Crm_V1_Dispute>(
+            message: try await self.moveDispute(
                 request: request.message,
                 context: context
             ),
@@ -1900,6 +2297,93 @@ extension Crm_V1_BillingService {
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListReceivablesResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListReceivablesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "OpenDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A customer contests an invoice: a ticket of type dispute on its account (SLA policies apply), and
+        /// > the contested amount held out of overdue, aging and credit hold while the dispute is open.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_OpenDisputeRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_OpenDisputeRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_OpenDisputeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func openDispute<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_OpenDisputeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_OpenDisputeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_OpenDisputeResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_OpenDisputeResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetDispute" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetDisputeRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_GetDisputeRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_Dispute` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getDispute<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_GetDisputeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_GetDisputeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Dispute>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Dispute>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListDisputes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListDisputesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListDisputesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListDisputesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listDisputes<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListDisputesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListDisputesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListDisputesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListDisputesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "MoveDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > needs_response → under_review → won | lost | withdrawn. Lost issues a credit note for the amount
+        /// > (an adjustment of what the invoice still owes, a refund of what it was paid beyond that); won and
+        /// > withdrawn release it. The ticket gets an internal note, and is solved on an outcome.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_MoveDisputeRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_MoveDisputeRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_Dispute` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func moveDispute<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_MoveDisputeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_MoveDisputeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Dispute>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Dispute>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetBillingSettings" method.
@@ -2397,6 +2881,137 @@ extension Crm_V1_BillingService {
             )
         }
 
+        /// Call the "OpenDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A customer contests an invoice: a ticket of type dispute on its account (SLA policies apply), and
+        /// > the contested amount held out of overdue, aging and credit hold while the dispute is open.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_OpenDisputeRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_OpenDisputeRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_OpenDisputeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func openDispute<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_OpenDisputeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_OpenDisputeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_OpenDisputeResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_OpenDisputeResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_BillingService.Method.OpenDispute.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetDispute" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetDisputeRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_GetDisputeRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_Dispute` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getDispute<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_GetDisputeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_GetDisputeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Dispute>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Dispute>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_BillingService.Method.GetDispute.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListDisputes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListDisputesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListDisputesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListDisputesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listDisputes<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListDisputesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListDisputesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListDisputesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListDisputesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_BillingService.Method.ListDisputes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "MoveDispute" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > needs_response → under_review → won | lost | withdrawn. Lost issues a credit note for the amount
+        /// > (an adjustment of what the invoice still owes, a refund of what it was paid beyond that); won and
+        /// > withdrawn release it. The ticket gets an internal note, and is solved on an outcome.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_MoveDisputeRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_MoveDisputeRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_Dispute` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func moveDispute<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_MoveDisputeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_MoveDisputeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_Dispute>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Dispute>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_BillingService.Method.MoveDispute.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "GetBillingSettings" method.
         ///
         /// - Parameters:
@@ -2820,6 +3435,117 @@ extension Crm_V1_BillingService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListReceivablesRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListReceivablesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "OpenDispute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A customer contests an invoice: a ticket of type dispute on its account (SLA policies apply), and
+    /// > the contested amount held out of overdue, aging and credit hold while the dispute is open.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_OpenDisputeRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func openDispute<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_OpenDisputeRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_OpenDisputeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.openDispute(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_OpenDisputeRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_OpenDisputeResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetDispute" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_GetDisputeRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getDispute<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_GetDisputeRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Dispute>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getDispute(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_GetDisputeRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_Dispute>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListDisputes" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_ListDisputesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listDisputes<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_ListDisputesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListDisputesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listDisputes(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListDisputesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListDisputesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MoveDispute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > needs_response → under_review → won | lost | withdrawn. Lost issues a credit note for the amount
+    /// > (an adjustment of what the invoice still owes, a refund of what it was paid beyond that); won and
+    /// > withdrawn release it. The ticket gets an internal note, and is solved on an outcome.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_MoveDisputeRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func moveDispute<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_MoveDisputeRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Dispute>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.moveDispute(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_MoveDisputeRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_Dispute>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3288,6 +4014,133 @@ extension Crm_V1_BillingService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listReceivables(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "OpenDispute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A customer contests an invoice: a ticket of type dispute on its account (SLA policies apply), and
+    /// > the contested amount held out of overdue, aging and credit hold while the dispute is open.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func openDispute<Result>(
+        _ message: Crm_V1_OpenDisputeRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_OpenDisputeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_OpenDisputeRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.openDispute(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetDispute" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getDispute<Result>(
+        _ message: Crm_V1_GetDisputeRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Dispute>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_GetDisputeRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getDispute(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListDisputes" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listDisputes<Result>(
+        _ message: Crm_V1_ListDisputesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListDisputesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_ListDisputesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listDisputes(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MoveDispute" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > needs_response → under_review → won | lost | withdrawn. Lost issues a credit note for the amount
+    /// > (an adjustment of what the invoice still owes, a refund of what it was paid beyond that); won and
+    /// > withdrawn release it. The ticket gets an internal note, and is solved on an outcome.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func moveDispute<Result>(
+        _ message: Crm_V1_MoveDisputeRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_Dispute>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_MoveDisputeRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.moveDispute(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -475,6 +475,58 @@ public nonisolated enum Crm_V1_PaymentTerms: SwiftProtobuf.Enum, Swift.CaseItera
 
 }
 
+public nonisolated enum Crm_V1_DisputeState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case needsResponse // = 1
+
+  /// Evidence submitted, waiting for the outcome.
+  case underReview // = 2
+  case won // = 3
+  case lost // = 4
+  case withdrawn // = 5
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .needsResponse
+    case 2: self = .underReview
+    case 3: self = .won
+    case 4: self = .lost
+    case 5: self = .withdrawn
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .needsResponse: return 1
+    case .underReview: return 2
+    case .won: return 3
+    case .lost: return 4
+    case .withdrawn: return 5
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Crm_V1_DisputeState] = [
+    .unspecified,
+    .needsResponse,
+    .underReview,
+    .won,
+    .lost,
+    .withdrawn,
+  ]
+
+}
+
 /// Where a fact comes from, and which of its versions this is.
 public nonisolated struct Crm_V1_BillingSource: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -767,11 +819,21 @@ public nonisolated struct Crm_V1_Invoice: @unchecked Sendable {
   /// Clears the value of `balance`. Subsequent reads from it will return its default value.
   public mutating func clearBalance() {_uniqueStorage()._balance = nil}
 
-  /// Output only: open or uncollectible, past its due date (today, UTC) with a balance.
+  /// Output only: open or uncollectible, past its due date (today, UTC) with a balance not in dispute.
   public var overdue: Bool {
     get {_storage._overdue}
     set {_uniqueStorage()._overdue = newValue}
   }
+
+  /// Output only: what open disputes contest.
+  public var amountDisputed: Crm_V1_Money {
+    get {_storage._amountDisputed ?? Crm_V1_Money()}
+    set {_uniqueStorage()._amountDisputed = newValue}
+  }
+  /// Returns true if `amountDisputed` has been explicitly set.
+  public var hasAmountDisputed: Bool {_storage._amountDisputed != nil}
+  /// Clears the value of `amountDisputed`. Subsequent reads from it will return its default value.
+  public mutating func clearAmountDisputed() {_uniqueStorage()._amountDisputed = nil}
 
   public var etag: String {
     get {_storage._etag}
@@ -939,6 +1001,12 @@ public nonisolated struct Crm_V1_ListInvoicesRequest: @unchecked Sendable {
   public var pageToken: String {
     get {_storage._pageToken}
     set {_uniqueStorage()._pageToken = newValue}
+  }
+
+  /// Only invoices with an open dispute.
+  public var disputed: Bool {
+    get {_storage._disputed}
+    set {_uniqueStorage()._disputed = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1985,6 +2053,21 @@ public nonisolated struct Crm_V1_CurrencyFinancials: @unchecked Sendable {
   /// Clears the value of `lastPaymentAmount`. Subsequent reads from it will return its default value.
   public mutating func clearLastPaymentAmount() {_uniqueStorage()._lastPaymentAmount = nil}
 
+  /// What open disputes contest (in total_due, out of overdue, aging and credit hold), and how many.
+  public var disputedAmount: Crm_V1_Money {
+    get {_storage._disputedAmount ?? Crm_V1_Money()}
+    set {_uniqueStorage()._disputedAmount = newValue}
+  }
+  /// Returns true if `disputedAmount` has been explicitly set.
+  public var hasDisputedAmount: Bool {_storage._disputedAmount != nil}
+  /// Clears the value of `disputedAmount`. Subsequent reads from it will return its default value.
+  public mutating func clearDisputedAmount() {_uniqueStorage()._disputedAmount = nil}
+
+  public var disputeCount: Int32 {
+    get {_storage._disputeCount}
+    set {_uniqueStorage()._disputeCount = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2143,6 +2226,255 @@ public nonisolated struct Crm_V1_ListReceivablesResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Crm_V1_Dispute: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
+
+  public var invoiceID: String {
+    get {_storage._invoiceID}
+    set {_uniqueStorage()._invoiceID = newValue}
+  }
+
+  public var accountID: String {
+    get {_storage._accountID}
+    set {_uniqueStorage()._accountID = newValue}
+  }
+
+  /// The service ticket it is worked in.
+  public var ticketID: String {
+    get {_storage._ticketID}
+    set {_uniqueStorage()._ticketID = newValue}
+  }
+
+  /// The invoice lines contested; empty when it names an amount.
+  public var lineNumbers: [Int32] {
+    get {_storage._lineNumbers}
+    set {_uniqueStorage()._lineNumbers = newValue}
+  }
+
+  public var amount: Crm_V1_Money {
+    get {_storage._amount ?? Crm_V1_Money()}
+    set {_uniqueStorage()._amount = newValue}
+  }
+  /// Returns true if `amount` has been explicitly set.
+  public var hasAmount: Bool {_storage._amount != nil}
+  /// Clears the value of `amount`. Subsequent reads from it will return its default value.
+  public mutating func clearAmount() {_uniqueStorage()._amount = nil}
+
+  /// Lower-case words joined by "_": "product_not_received", "duplicate", "fraudulent", …
+  public var reason: String {
+    get {_storage._reason}
+    set {_uniqueStorage()._reason = newValue}
+  }
+
+  public var state: Crm_V1_DisputeState {
+    get {_storage._state}
+    set {_uniqueStorage()._state = newValue}
+  }
+
+  public var evidenceDueDate: Crm_V1_Date {
+    get {_storage._evidenceDueDate ?? Crm_V1_Date()}
+    set {_uniqueStorage()._evidenceDueDate = newValue}
+  }
+  /// Returns true if `evidenceDueDate` has been explicitly set.
+  public var hasEvidenceDueDate: Bool {_storage._evidenceDueDate != nil}
+  /// Clears the value of `evidenceDueDate`. Subsequent reads from it will return its default value.
+  public mutating func clearEvidenceDueDate() {_uniqueStorage()._evidenceDueDate = nil}
+
+  /// The credit note a lost dispute issued.
+  public var creditNoteID: String {
+    get {_storage._creditNoteID}
+    set {_uniqueStorage()._creditNoteID = newValue}
+  }
+
+  public var resolveTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._resolveTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._resolveTime = newValue}
+  }
+  /// Returns true if `resolveTime` has been explicitly set.
+  public var hasResolveTime: Bool {_storage._resolveTime != nil}
+  /// Clears the value of `resolveTime`. Subsequent reads from it will return its default value.
+  public mutating func clearResolveTime() {_uniqueStorage()._resolveTime = nil}
+
+  public var etag: String {
+    get {_storage._etag}
+    set {_uniqueStorage()._etag = newValue}
+  }
+
+  public var createTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._createTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._createTime = newValue}
+  }
+  /// Returns true if `createTime` has been explicitly set.
+  public var hasCreateTime: Bool {_storage._createTime != nil}
+  /// Clears the value of `createTime`. Subsequent reads from it will return its default value.
+  public mutating func clearCreateTime() {_uniqueStorage()._createTime = nil}
+
+  public var updateTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._updateTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._updateTime = newValue}
+  }
+  /// Returns true if `updateTime` has been explicitly set.
+  public var hasUpdateTime: Bool {_storage._updateTime != nil}
+  /// Clears the value of `updateTime`. Subsequent reads from it will return its default value.
+  public mutating func clearUpdateTime() {_uniqueStorage()._updateTime = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Crm_V1_OpenDisputeRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The invoice: our id, or the source's.
+  public var invoiceID: String = String()
+
+  public var sourceSystem: String = String()
+
+  public var externalID: String = String()
+
+  /// The lines contested (their amounts with tax make the dispute's amount); or `amount`.
+  public var lineNumbers: [Int32] = []
+
+  public var amount: Crm_V1_Money {
+    get {_amount ?? Crm_V1_Money()}
+    set {_amount = newValue}
+  }
+  /// Returns true if `amount` has been explicitly set.
+  public var hasAmount: Bool {self._amount != nil}
+  /// Clears the value of `amount`. Subsequent reads from it will return its default value.
+  public mutating func clearAmount() {self._amount = nil}
+
+  /// Default "general".
+  public var reason: String = String()
+
+  public var evidenceDueDate: Crm_V1_Date {
+    get {_evidenceDueDate ?? Crm_V1_Date()}
+    set {_evidenceDueDate = newValue}
+  }
+  /// Returns true if `evidenceDueDate` has been explicitly set.
+  public var hasEvidenceDueDate: Bool {self._evidenceDueDate != nil}
+  /// Clears the value of `evidenceDueDate`. Subsequent reads from it will return its default value.
+  public mutating func clearEvidenceDueDate() {self._evidenceDueDate = nil}
+
+  /// What the customer says: the ticket's description.
+  public var description_p: String = String()
+
+  /// The contact who raised it, if one did: the ticket's requester.
+  public var requesterContactID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _amount: Crm_V1_Money? = nil
+  fileprivate var _evidenceDueDate: Crm_V1_Date? = nil
+}
+
+public nonisolated struct Crm_V1_OpenDisputeResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var dispute: Crm_V1_Dispute {
+    get {_dispute ?? Crm_V1_Dispute()}
+    set {_dispute = newValue}
+  }
+  /// Returns true if `dispute` has been explicitly set.
+  public var hasDispute: Bool {self._dispute != nil}
+  /// Clears the value of `dispute`. Subsequent reads from it will return its default value.
+  public mutating func clearDispute() {self._dispute = nil}
+
+  /// The ticket it opened (type dispute).
+  public var ticketID: String = String()
+
+  public var ticketNumber: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _dispute: Crm_V1_Dispute? = nil
+}
+
+public nonisolated struct Crm_V1_GetDisputeRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_ListDisputesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var accountID: String = String()
+
+  public var invoiceID: String = String()
+
+  public var openOnly: Bool = false
+
+  public var pageSize: Int32 = 0
+
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_ListDisputesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Newest first.
+  public var disputes: [Crm_V1_Dispute] = []
+
+  public var nextPageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_MoveDisputeRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  /// UNDER_REVIEW, WON, LOST or WITHDRAWN.
+  public var state: Crm_V1_DisputeState = .unspecified
+
+  /// Added to the ticket's internal note.
+  public var note: String = String()
+
+  public var etag: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "crm.v1"
@@ -2185,6 +2517,10 @@ nonisolated extension Crm_V1_UsagePeriod: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Crm_V1_PaymentTerms: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PAYMENT_TERMS_UNSPECIFIED\0\u{1}PAYMENT_TERMS_PREPAID\0\u{1}PAYMENT_TERMS_POSTPAID\0\u{1}PAYMENT_TERMS_INSTALMENTS\0")
+}
+
+nonisolated extension Crm_V1_DisputeState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DISPUTE_STATE_UNSPECIFIED\0\u{1}DISPUTE_STATE_NEEDS_RESPONSE\0\u{1}DISPUTE_STATE_UNDER_REVIEW\0\u{1}DISPUTE_STATE_WON\0\u{1}DISPUTE_STATE_LOST\0\u{1}DISPUTE_STATE_WITHDRAWN\0")
 }
 
 nonisolated extension Crm_V1_BillingSource: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -2418,7 +2754,7 @@ nonisolated extension Crm_V1_InvoiceLine: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Crm_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Invoice"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}source\0\u{1}account\0\u{1}number\0\u{3}currency_code\0\u{3}issue_date\0\u{3}due_date\0\u{3}payment_terms\0\u{3}vendor_status\0\u{1}state\0\u{1}subtotal\0\u{1}tax\0\u{1}total\0\u{1}lines\0\u{3}amount_paid\0\u{3}amount_credited\0\u{3}amount_refunded\0\u{1}balance\0\u{1}overdue\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}source\0\u{1}account\0\u{1}number\0\u{3}currency_code\0\u{3}issue_date\0\u{3}due_date\0\u{3}payment_terms\0\u{3}vendor_status\0\u{1}state\0\u{1}subtotal\0\u{1}tax\0\u{1}total\0\u{1}lines\0\u{3}amount_paid\0\u{3}amount_credited\0\u{3}amount_refunded\0\u{1}balance\0\u{1}overdue\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}amount_disputed\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -2440,6 +2776,7 @@ nonisolated extension Crm_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _amountRefunded: Crm_V1_Money? = nil
     var _balance: Crm_V1_Money? = nil
     var _overdue: Bool = false
+    var _amountDisputed: Crm_V1_Money? = nil
     var _etag: String = String()
     var _createTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _updateTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
@@ -2472,6 +2809,7 @@ nonisolated extension Crm_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _amountRefunded = source._amountRefunded
       _balance = source._balance
       _overdue = source._overdue
+      _amountDisputed = source._amountDisputed
       _etag = source._etag
       _createTime = source._createTime
       _updateTime = source._updateTime
@@ -2515,6 +2853,7 @@ nonisolated extension Crm_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 20: try { try decoder.decodeSingularStringField(value: &_storage._etag) }()
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._createTime) }()
         case 22: try { try decoder.decodeSingularMessageField(value: &_storage._updateTime) }()
+        case 23: try { try decoder.decodeSingularMessageField(value: &_storage._amountDisputed) }()
         default: break
         }
       }
@@ -2593,6 +2932,9 @@ nonisolated extension Crm_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._Mess
       try { if let v = _storage._updateTime {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
       } }()
+      try { if let v = _storage._amountDisputed {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2621,6 +2963,7 @@ nonisolated extension Crm_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._amountRefunded != rhs_storage._amountRefunded {return false}
         if _storage._balance != rhs_storage._balance {return false}
         if _storage._overdue != rhs_storage._overdue {return false}
+        if _storage._amountDisputed != rhs_storage._amountDisputed {return false}
         if _storage._etag != rhs_storage._etag {return false}
         if _storage._createTime != rhs_storage._createTime {return false}
         if _storage._updateTime != rhs_storage._updateTime {return false}
@@ -2748,7 +3091,7 @@ nonisolated extension Crm_V1_GetInvoiceRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Crm_V1_ListInvoicesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListInvoicesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}include_children\0\u{1}states\0\u{1}overdue\0\u{3}as_of\0\u{3}due_from\0\u{3}due_to\0\u{3}currency_code\0\u{1}order\0\u{3}page_size\0\u{3}page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}include_children\0\u{1}states\0\u{1}overdue\0\u{3}as_of\0\u{3}due_from\0\u{3}due_to\0\u{3}currency_code\0\u{1}order\0\u{3}page_size\0\u{3}page_token\0\u{1}disputed\0")
 
   fileprivate class _StorageClass {
     var _accountID: String = String()
@@ -2762,6 +3105,7 @@ nonisolated extension Crm_V1_ListInvoicesRequest: SwiftProtobuf.Message, SwiftPr
     var _order: Crm_V1_InvoiceOrder = .unspecified
     var _pageSize: Int32 = 0
     var _pageToken: String = String()
+    var _disputed: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2783,6 +3127,7 @@ nonisolated extension Crm_V1_ListInvoicesRequest: SwiftProtobuf.Message, SwiftPr
       _order = source._order
       _pageSize = source._pageSize
       _pageToken = source._pageToken
+      _disputed = source._disputed
     }
   }
 
@@ -2812,6 +3157,7 @@ nonisolated extension Crm_V1_ListInvoicesRequest: SwiftProtobuf.Message, SwiftPr
         case 9: try { try decoder.decodeSingularEnumField(value: &_storage._order) }()
         case 10: try { try decoder.decodeSingularInt32Field(value: &_storage._pageSize) }()
         case 11: try { try decoder.decodeSingularStringField(value: &_storage._pageToken) }()
+        case 12: try { try decoder.decodeSingularBoolField(value: &_storage._disputed) }()
         default: break
         }
       }
@@ -2857,6 +3203,9 @@ nonisolated extension Crm_V1_ListInvoicesRequest: SwiftProtobuf.Message, SwiftPr
       if !_storage._pageToken.isEmpty {
         try visitor.visitSingularStringField(value: _storage._pageToken, fieldNumber: 11)
       }
+      if _storage._disputed != false {
+        try visitor.visitSingularBoolField(value: _storage._disputed, fieldNumber: 12)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2877,6 +3226,7 @@ nonisolated extension Crm_V1_ListInvoicesRequest: SwiftProtobuf.Message, SwiftPr
         if _storage._order != rhs_storage._order {return false}
         if _storage._pageSize != rhs_storage._pageSize {return false}
         if _storage._pageToken != rhs_storage._pageToken {return false}
+        if _storage._disputed != rhs_storage._disputed {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -4328,7 +4678,7 @@ nonisolated extension Crm_V1_AgingBucket: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Crm_V1_CurrencyFinancials: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CurrencyFinancials"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}currency_code\0\u{3}total_due\0\u{1}overdue\0\u{1}aging\0\u{3}open_invoice_count\0\u{3}overdue_invoice_count\0\u{3}oldest_days_overdue\0\u{3}unallocated_credit\0\u{3}credit_limit\0\u{3}credit_headroom\0\u{3}dso_days\0\u{3}average_days_to_pay\0\u{3}last_payment_date\0\u{3}last_payment_amount\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}currency_code\0\u{3}total_due\0\u{1}overdue\0\u{1}aging\0\u{3}open_invoice_count\0\u{3}overdue_invoice_count\0\u{3}oldest_days_overdue\0\u{3}unallocated_credit\0\u{3}credit_limit\0\u{3}credit_headroom\0\u{3}dso_days\0\u{3}average_days_to_pay\0\u{3}last_payment_date\0\u{3}last_payment_amount\0\u{3}disputed_amount\0\u{3}dispute_count\0")
 
   fileprivate class _StorageClass {
     var _currencyCode: String = String()
@@ -4345,6 +4695,8 @@ nonisolated extension Crm_V1_CurrencyFinancials: SwiftProtobuf.Message, SwiftPro
     var _averageDaysToPay: String = String()
     var _lastPaymentDate: Crm_V1_Date? = nil
     var _lastPaymentAmount: Crm_V1_Money? = nil
+    var _disputedAmount: Crm_V1_Money? = nil
+    var _disputeCount: Int32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -4369,6 +4721,8 @@ nonisolated extension Crm_V1_CurrencyFinancials: SwiftProtobuf.Message, SwiftPro
       _averageDaysToPay = source._averageDaysToPay
       _lastPaymentDate = source._lastPaymentDate
       _lastPaymentAmount = source._lastPaymentAmount
+      _disputedAmount = source._disputedAmount
+      _disputeCount = source._disputeCount
     }
   }
 
@@ -4401,6 +4755,8 @@ nonisolated extension Crm_V1_CurrencyFinancials: SwiftProtobuf.Message, SwiftPro
         case 12: try { try decoder.decodeSingularStringField(value: &_storage._averageDaysToPay) }()
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._lastPaymentDate) }()
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._lastPaymentAmount) }()
+        case 15: try { try decoder.decodeSingularMessageField(value: &_storage._disputedAmount) }()
+        case 16: try { try decoder.decodeSingularInt32Field(value: &_storage._disputeCount) }()
         default: break
         }
       }
@@ -4455,6 +4811,12 @@ nonisolated extension Crm_V1_CurrencyFinancials: SwiftProtobuf.Message, SwiftPro
       try { if let v = _storage._lastPaymentAmount {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
       } }()
+      try { if let v = _storage._disputedAmount {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      } }()
+      if _storage._disputeCount != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._disputeCount, fieldNumber: 16)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -4478,6 +4840,8 @@ nonisolated extension Crm_V1_CurrencyFinancials: SwiftProtobuf.Message, SwiftPro
         if _storage._averageDaysToPay != rhs_storage._averageDaysToPay {return false}
         if _storage._lastPaymentDate != rhs_storage._lastPaymentDate {return false}
         if _storage._lastPaymentAmount != rhs_storage._lastPaymentAmount {return false}
+        if _storage._disputedAmount != rhs_storage._disputedAmount {return false}
+        if _storage._disputeCount != rhs_storage._disputeCount {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -4759,6 +5123,445 @@ nonisolated extension Crm_V1_ListReceivablesResponse: SwiftProtobuf.Message, Swi
   public static func ==(lhs: Crm_V1_ListReceivablesResponse, rhs: Crm_V1_ListReceivablesResponse) -> Bool {
     if lhs.receivables != rhs.receivables {return false}
     if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_Dispute: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Dispute"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}invoice_id\0\u{3}account_id\0\u{3}ticket_id\0\u{3}line_numbers\0\u{1}amount\0\u{1}reason\0\u{1}state\0\u{3}evidence_due_date\0\u{3}credit_note_id\0\u{3}resolve_time\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0")
+
+  fileprivate class _StorageClass {
+    var _id: String = String()
+    var _invoiceID: String = String()
+    var _accountID: String = String()
+    var _ticketID: String = String()
+    var _lineNumbers: [Int32] = []
+    var _amount: Crm_V1_Money? = nil
+    var _reason: String = String()
+    var _state: Crm_V1_DisputeState = .unspecified
+    var _evidenceDueDate: Crm_V1_Date? = nil
+    var _creditNoteID: String = String()
+    var _resolveTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _etag: String = String()
+    var _createTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _updateTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _id = source._id
+      _invoiceID = source._invoiceID
+      _accountID = source._accountID
+      _ticketID = source._ticketID
+      _lineNumbers = source._lineNumbers
+      _amount = source._amount
+      _reason = source._reason
+      _state = source._state
+      _evidenceDueDate = source._evidenceDueDate
+      _creditNoteID = source._creditNoteID
+      _resolveTime = source._resolveTime
+      _etag = source._etag
+      _createTime = source._createTime
+      _updateTime = source._updateTime
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._id) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._invoiceID) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._accountID) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._ticketID) }()
+        case 5: try { try decoder.decodeRepeatedInt32Field(value: &_storage._lineNumbers) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._amount) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._reason) }()
+        case 8: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._evidenceDueDate) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._creditNoteID) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._resolveTime) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._etag) }()
+        case 13: try { try decoder.decodeSingularMessageField(value: &_storage._createTime) }()
+        case 14: try { try decoder.decodeSingularMessageField(value: &_storage._updateTime) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._id.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._id, fieldNumber: 1)
+      }
+      if !_storage._invoiceID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._invoiceID, fieldNumber: 2)
+      }
+      if !_storage._accountID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._accountID, fieldNumber: 3)
+      }
+      if !_storage._ticketID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._ticketID, fieldNumber: 4)
+      }
+      if !_storage._lineNumbers.isEmpty {
+        try visitor.visitPackedInt32Field(value: _storage._lineNumbers, fieldNumber: 5)
+      }
+      try { if let v = _storage._amount {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      if !_storage._reason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._reason, fieldNumber: 7)
+      }
+      if _storage._state != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 8)
+      }
+      try { if let v = _storage._evidenceDueDate {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      if !_storage._creditNoteID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._creditNoteID, fieldNumber: 10)
+      }
+      try { if let v = _storage._resolveTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
+      if !_storage._etag.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._etag, fieldNumber: 12)
+      }
+      try { if let v = _storage._createTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      } }()
+      try { if let v = _storage._updateTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_Dispute, rhs: Crm_V1_Dispute) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._invoiceID != rhs_storage._invoiceID {return false}
+        if _storage._accountID != rhs_storage._accountID {return false}
+        if _storage._ticketID != rhs_storage._ticketID {return false}
+        if _storage._lineNumbers != rhs_storage._lineNumbers {return false}
+        if _storage._amount != rhs_storage._amount {return false}
+        if _storage._reason != rhs_storage._reason {return false}
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._evidenceDueDate != rhs_storage._evidenceDueDate {return false}
+        if _storage._creditNoteID != rhs_storage._creditNoteID {return false}
+        if _storage._resolveTime != rhs_storage._resolveTime {return false}
+        if _storage._etag != rhs_storage._etag {return false}
+        if _storage._createTime != rhs_storage._createTime {return false}
+        if _storage._updateTime != rhs_storage._updateTime {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_OpenDisputeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".OpenDisputeRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}invoice_id\0\u{3}source_system\0\u{3}external_id\0\u{3}line_numbers\0\u{1}amount\0\u{1}reason\0\u{3}evidence_due_date\0\u{1}description\0\u{3}requester_contact_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.invoiceID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.sourceSystem) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.externalID) }()
+      case 4: try { try decoder.decodeRepeatedInt32Field(value: &self.lineNumbers) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._amount) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._evidenceDueDate) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.requesterContactID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.invoiceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.invoiceID, fieldNumber: 1)
+    }
+    if !self.sourceSystem.isEmpty {
+      try visitor.visitSingularStringField(value: self.sourceSystem, fieldNumber: 2)
+    }
+    if !self.externalID.isEmpty {
+      try visitor.visitSingularStringField(value: self.externalID, fieldNumber: 3)
+    }
+    if !self.lineNumbers.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.lineNumbers, fieldNumber: 4)
+    }
+    try { if let v = self._amount {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 6)
+    }
+    try { if let v = self._evidenceDueDate {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    if !self.description_p.isEmpty {
+      try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 8)
+    }
+    if !self.requesterContactID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requesterContactID, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_OpenDisputeRequest, rhs: Crm_V1_OpenDisputeRequest) -> Bool {
+    if lhs.invoiceID != rhs.invoiceID {return false}
+    if lhs.sourceSystem != rhs.sourceSystem {return false}
+    if lhs.externalID != rhs.externalID {return false}
+    if lhs.lineNumbers != rhs.lineNumbers {return false}
+    if lhs._amount != rhs._amount {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs._evidenceDueDate != rhs._evidenceDueDate {return false}
+    if lhs.description_p != rhs.description_p {return false}
+    if lhs.requesterContactID != rhs.requesterContactID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_OpenDisputeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".OpenDisputeResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dispute\0\u{3}ticket_id\0\u{3}ticket_number\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._dispute) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.ticketID) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.ticketNumber) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._dispute {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.ticketID.isEmpty {
+      try visitor.visitSingularStringField(value: self.ticketID, fieldNumber: 2)
+    }
+    if self.ticketNumber != 0 {
+      try visitor.visitSingularInt64Field(value: self.ticketNumber, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_OpenDisputeResponse, rhs: Crm_V1_OpenDisputeResponse) -> Bool {
+    if lhs._dispute != rhs._dispute {return false}
+    if lhs.ticketID != rhs.ticketID {return false}
+    if lhs.ticketNumber != rhs.ticketNumber {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_GetDisputeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetDisputeRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_GetDisputeRequest, rhs: Crm_V1_GetDisputeRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ListDisputesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListDisputesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}invoice_id\0\u{3}open_only\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.accountID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.invoiceID) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.openOnly) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.accountID.isEmpty {
+      try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 1)
+    }
+    if !self.invoiceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.invoiceID, fieldNumber: 2)
+    }
+    if self.openOnly != false {
+      try visitor.visitSingularBoolField(value: self.openOnly, fieldNumber: 3)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 4)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ListDisputesRequest, rhs: Crm_V1_ListDisputesRequest) -> Bool {
+    if lhs.accountID != rhs.accountID {return false}
+    if lhs.invoiceID != rhs.invoiceID {return false}
+    if lhs.openOnly != rhs.openOnly {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ListDisputesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListDisputesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}disputes\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.disputes) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.disputes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.disputes, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ListDisputesResponse, rhs: Crm_V1_ListDisputesResponse) -> Bool {
+    if lhs.disputes != rhs.disputes {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_MoveDisputeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MoveDisputeRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}state\0\u{1}note\0\u{1}etag\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.note) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.etag) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 2)
+    }
+    if !self.note.isEmpty {
+      try visitor.visitSingularStringField(value: self.note, fieldNumber: 3)
+    }
+    if !self.etag.isEmpty {
+      try visitor.visitSingularStringField(value: self.etag, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_MoveDisputeRequest, rhs: Crm_V1_MoveDisputeRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.note != rhs.note {return false}
+    if lhs.etag != rhs.etag {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

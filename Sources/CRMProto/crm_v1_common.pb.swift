@@ -36,6 +36,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
   case invoice // = 8
   case payment // = 9
   case creditNote // = 10
+  case dispute // = 11
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -55,6 +56,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     case 8: self = .invoice
     case 9: self = .payment
     case 10: self = .creditNote
+    case 11: self = .dispute
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -72,6 +74,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     case .invoice: return 8
     case .payment: return 9
     case .creditNote: return 10
+    case .dispute: return 11
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -89,6 +92,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     .invoice,
     .payment,
     .creditNote,
+    .dispute,
   ]
 
 }
@@ -310,7 +314,7 @@ public nonisolated struct Crm_V1_MergeSource: Sendable {
 fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_RecordType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ACCOUNT\0\u{1}RECORD_TYPE_CONTACT\0\u{1}RECORD_TYPE_LEAD\0\u{1}RECORD_TYPE_INTERACTION\0\u{1}RECORD_TYPE_OPPORTUNITY\0\u{1}RECORD_TYPE_TASK\0\u{1}RECORD_TYPE_TICKET\0\u{1}RECORD_TYPE_INVOICE\0\u{1}RECORD_TYPE_PAYMENT\0\u{1}RECORD_TYPE_CREDIT_NOTE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ACCOUNT\0\u{1}RECORD_TYPE_CONTACT\0\u{1}RECORD_TYPE_LEAD\0\u{1}RECORD_TYPE_INTERACTION\0\u{1}RECORD_TYPE_OPPORTUNITY\0\u{1}RECORD_TYPE_TASK\0\u{1}RECORD_TYPE_TICKET\0\u{1}RECORD_TYPE_INVOICE\0\u{1}RECORD_TYPE_PAYMENT\0\u{1}RECORD_TYPE_CREDIT_NOTE\0\u{1}RECORD_TYPE_DISPUTE\0")
 }
 
 nonisolated extension Crm_V1_ArchiveFilter: SwiftProtobuf._ProtoNameProviding {

@@ -40,7 +40,10 @@ struct Bench: AsyncParsableCommand {
 
   @Option(help: "Server address host:port (env: CRM_ADDRESS; default: 127.0.0.1:50051).") var address: String?
   @Option(help: "Bearer token (env: CRM_TOKEN).") var token: String?
-  @Option(help: "get, create, health, capture, find-duplicates, convert, move-stage, claim or create-duplicate (see above).")
+  @Option(
+    help:
+      "get, create, health, capture, find-duplicates, convert, move-stage, claim, create-duplicate, financials, receivables, … (see above)."
+  )
   var scenario: String = "get"
   @Option(help: "For find-duplicates: a CSV of candidates (first name, last name, email, company).")
   var candidates: String?
@@ -50,6 +53,7 @@ struct Bench: AsyncParsableCommand {
   @Option(help: "For feed-lag: stop once this many seconds pass without an event after the first; 0: follow for --duration.")
   var idleSeconds: Double = 0
   @Option(help: "How many account ids to sample for the get scenario.") var sample: Int = 10_000
+  @Option(help: "For financials: the account whose hierarchy's panel is read.") var account: String?
   @Option(help: "HTTP/2 connections to spread the workers over.") var connections: Int = 2
   @Option(help: "For claim: leads in the pool.") var poolRecords: Int = 10_000
   @Option(help: "For create-duplicate: how many seeded phone numbers to draw from.") var phonePool: Int = 0
@@ -68,6 +72,7 @@ struct Bench: AsyncParsableCommand {
     if scenario == "create-duplicate", !(1...1_000_000).contains(phonePool) {
       throw ValidationError("create-duplicate needs --phone-pool 1–1000000 (the seeded numbers)")
     }
+    if scenario == "financials", account == nil { throw ValidationError("financials needs --account ACCOUNT_ID") }
     var people: [[String]] = []
     if scenario == "find-duplicates" {
       guard let candidates, let text = try? String(contentsOfFile: candidates, encoding: .utf8) else {
@@ -105,7 +110,9 @@ struct Bench: AsyncParsableCommand {
     let result = try await withThrowingTaskGroup(of: Void.self) { group in
       for client in clients { group.addTask { try await client.runConnections() } }
       defer { for client in clients { client.beginGracefulShutdown() } }
-      let ids = scenario == "get" ? try await sampleIDs(client: clients[0], metadata: metadata) : []
+      let ids =
+        scenario == "get"
+        ? try await sampleIDs(client: clients[0], metadata: metadata) : scenario == "financials" ? [account ?? ""] : []
       if scenario == "get", ids.isEmpty { throw ValidationError("no accounts to get: seed some first") }
       let setup = try await Setup.make(
         scenario: scenario, client: clients[0], metadata: metadata, workers: concurrency, poolRecords: poolRecords)
@@ -124,7 +131,7 @@ struct Bench: AsyncParsableCommand {
 
   static let scenarios = [
     "get", "create", "health", "capture", "find-duplicates", "convert", "move-stage", "claim", "create-duplicate",
-    "create-ticket", "add-comment", "list-tickets", "feed-lag", "create-lead",
+    "create-ticket", "add-comment", "list-tickets", "feed-lag", "create-lead", "financials", "receivables",
   ]
 
   func sampleIDs(client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata) async throws -> [String] {
@@ -207,6 +214,7 @@ struct Load: Sendable {
     let deals = Crm_V1_OpportunityService.Client(wrapping: client)
     let pools = Crm_V1_PoolService.Client(wrapping: client)
     let tickets = Crm_V1_TicketService.Client(wrapping: client)
+    let billing = Crm_V1_BillingService.Client(wrapping: client)
     var outcome = Outcome()
     var generator = SystemRandomNumberGenerator()
     var sequence = 0
@@ -281,6 +289,14 @@ struct Load: Sendable {
               $0.statuses = [.new, .open, .pending, .onHold]
               $0.pageSize = 50
             }, metadata: metadata)
+        } else if scenario == "financials" {
+          _ = try await billing.getAccountFinancials(
+            .with {
+              $0.accountID = ids[0]
+              $0.includeChildren = true
+            }, metadata: metadata)
+        } else if scenario == "receivables" {
+          _ = try await billing.listReceivables(.with { $0.pageSize = 50 }, metadata: metadata)
         } else if scenario == "move-stage" {
           moves += 1
           _ = try await deals.moveOpportunityStage(

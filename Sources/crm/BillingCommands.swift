@@ -263,10 +263,13 @@ struct Billing: AsyncParsableCommand {
         guard let first = panel.currencies.first else { return print("nothing billed") }
         print("")
         Output.printTable(
-          ["CURRENCY", "DUE", "OVERDUE"] + first.aging.map { $0.label.uppercased() }
+          ["CURRENCY", "DUE", "OVERDUE", "DISPUTED"] + first.aging.map { $0.label.uppercased() }
             + ["CREDIT", "HEADROOM", "DSO", "DAYS TO PAY", "LAST PAYMENT"],
           panel.currencies.map { c in
-            [c.currencyCode, Output.money(c.totalDue), Output.money(c.overdue)] + c.aging.map { Output.money($0.amount) }
+            [
+              c.currencyCode, Output.money(c.totalDue), Output.money(c.overdue),
+              c.disputeCount > 0 ? "\(Output.money(c.disputedAmount)) (\(c.disputeCount))" : "",
+            ] + c.aging.map { Output.money($0.amount) }
               + [
                 Output.money(c.unallocatedCredit), c.hasCreditHeadroom ? Output.money(c.creditHeadroom) : "", c.dsoDays,
                 c.averageDaysToPay,
@@ -412,5 +415,123 @@ struct Billing: AsyncParsableCommand {
       throw ValidationError("--state must be draft, open, paid, void, uncollectible or written_off")
     }
     return state
+  }
+}
+
+/// `crm disputes …`
+struct Disputes: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Invoice disputes, worked as service tickets: open one, list them, move one on.",
+    subcommands: [Open.self, List.self, Resolve.self])
+
+  static func printDisputes(_ disputes: [Crm_V1_Dispute], json: Bool) throws {
+    if json { return try Output.printJSON(disputes) }
+    Output.printTable(
+      ["OPENED", "STATE", "AMOUNT", "REASON", "LINES", "EVIDENCE DUE", "INVOICE", "TICKET", "ID"],
+      disputes.map {
+        [
+          Output.time($0.createTime), Output.name($0.state), Output.money($0.amount), $0.reason,
+          $0.lineNumbers.map(String.init).joined(separator: ","), Output.date($0.evidenceDueDate), String($0.invoiceID.prefix(8)),
+          String($0.ticketID.prefix(8)), $0.id,
+        ]
+      })
+  }
+
+  struct Open: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Open a dispute on an invoice: a ticket of type dispute, the amount held out of overdue and credit hold.",
+      discussion: "Example: crm disputes open INVOICE_ID --lines 2 --reason product_not_received --evidence-due 2027-01-15")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The invoice's id (or the billing system's, with --source).") var invoice: String
+    @Option(help: "The billing system, when the argument is its invoice id.") var source: String?
+    @Option(help: "The lines disputed, e.g. 2,3.") var lines: String?
+    @Option(help: "Or the amount disputed, e.g. \"USD 40\".") var amount: String?
+    @Option(help: "Why, e.g. product_not_received, duplicate, fraudulent.") var reason: String = "general"
+    @Option(help: "When the evidence is due, YYYY-MM-DD.") var evidenceDue: String?
+    @Option(help: "What the customer says.") var description: String?
+
+    func run() async throws {
+      try await runReportingErrors {
+        let numbers = try (lines ?? "").split(separator: ",").map {
+          guard let number = Int32($0.trimmingCharacters(in: .whitespaces)) else {
+            throw ValidationError("--lines must be like 2,3")
+          }
+          return number
+        }
+        let money = try amount.map { try AccountFieldOptions.money($0) }
+        let due = try evidenceDue.map { try OpportunityFieldOptions.date($0, option: "--evidence-due") }
+        let response = try await client.withClient { grpc, metadata in
+          try await Crm_V1_BillingService.Client(wrapping: grpc).openDispute(
+            .with {
+              if let source {
+                $0.sourceSystem = source
+                $0.externalID = invoice
+              } else {
+                $0.invoiceID = invoice
+              }
+              $0.lineNumbers = numbers
+              if let money { $0.amount = money }
+              $0.reason = reason
+              if let due { $0.evidenceDueDate = due }
+              $0.description_p = description ?? ""
+            }, metadata: metadata)
+        }
+        if client.json { return try Output.printJSON([response]) }
+        print("dispute \(response.dispute.id) for \(Output.money(response.dispute.amount)), ticket #\(response.ticketNumber)")
+      }
+    }
+  }
+
+  struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List disputes, newest first.")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "An account's disputes.") var account: String?
+    @Option(help: "An invoice's disputes.") var invoice: String?
+    @Flag(help: "Only open ones.") var open = false
+    @Option(help: "Page size (1-1000).") var limit: Int32 = 50
+
+    func run() async throws {
+      try await runReportingErrors {
+        let response = try await client.withClient { grpc, metadata in
+          try await Crm_V1_BillingService.Client(wrapping: grpc).listDisputes(
+            .with {
+              $0.accountID = account ?? ""
+              $0.invoiceID = invoice ?? ""
+              $0.openOnly = open
+              $0.pageSize = limit
+            }, metadata: metadata)
+        }
+        try Disputes.printDisputes(response.disputes, json: client.json)
+      }
+    }
+  }
+
+  struct Resolve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Move a dispute on: under_review, won, lost (issues a credit note) or withdrawn.",
+      discussion: "Example: crm disputes resolve DISPUTE_ID lost --note \"Carrier could not prove delivery\"")
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The dispute.") var id: String
+    @Argument(help: "under_review, won, lost or withdrawn.") var state: String
+    @Option(help: "A note for the ticket.") var note: String?
+
+    func run() async throws {
+      try await runReportingErrors {
+        let states: [String: Crm_V1_DisputeState] = [
+          "under_review": .underReview, "won": .won, "lost": .lost, "withdrawn": .withdrawn,
+        ]
+        guard let target = states[state] else { throw ValidationError("the state must be under_review, won, lost or withdrawn") }
+        let dispute = try await client.withClient { grpc, metadata in
+          try await Crm_V1_BillingService.Client(wrapping: grpc).moveDispute(
+            .with {
+              $0.id = id
+              $0.state = target
+              $0.note = note ?? ""
+            }, metadata: metadata)
+        }
+        try Disputes.printDisputes([dispute], json: client.json)
+        if !dispute.creditNoteID.isEmpty, !client.json { print("credit note \(dispute.creditNoteID) issued") }
+      }
+    }
   }
 }

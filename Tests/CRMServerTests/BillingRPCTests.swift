@@ -710,4 +710,106 @@ struct BillingRPCTests {
         try await billing.listReceivables(request, metadata: TestServer.auth(repSecret)).receivables.map(\.accountID) == [reps])
     }
   }
+
+  @Test("a dispute is a ticket; its lines leave overdue and credit hold while open; lost issues a credit note, won releases them")
+  func disputes() async throws {
+    let tenant = try await TestTenant.make()
+    let (_, repSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let billing = Crm_V1_BillingService.Client(wrapping: client)
+      let account = try await Self.account(client, "Contested", auth: admin)
+      let lines: [Crm_V1_InvoiceLine] = [
+        .with {
+          $0.description_p = "Bolts"; $0.amount = Self.usd(60)
+        },
+        .with {
+          $0.description_p = "Freight"; $0.amount = Self.usd(30); $0.tax = Self.usd(10)
+        },
+      ]
+      let pushed = try await billing.upsertInvoice(
+        Self.invoice(
+          "d1", account: account, total: Self.usd(100), issue: Self.day(2026, 10, 2), due: Self.day(2026, 11, 1), lines: lines),
+        metadata: admin)
+      var settings = Crm_V1_SetBillingSettingsRequest()
+      settings.settings.creditHoldForLateness = true
+      settings.settings.creditHoldDaysOverdue = 10
+      settings.settings.creditHoldOverLimit = true
+      _ = try await billing.setBillingSettings(settings, metadata: admin)
+      var open = Crm_V1_OpenDisputeRequest()
+      open.invoiceID = pushed.invoice.id
+      open.lineNumbers = [2]
+      open.reason = "product_not_received"
+      open.evidenceDueDate = Self.day(2027, 1, 15)
+      open.description_p = "The freight never arrived."
+      let opened = try await billing.openDispute(open, metadata: admin)
+      let dispute = opened.dispute
+      #expect(dispute.amount == Self.usd(40) && dispute.state == .needsResponse && dispute.lineNumbers == [2])
+      // The ticket: type dispute, on the account.
+      let ticket = try await Crm_V1_TicketService.Client(wrapping: client).getTicket(
+        .with { $0.id = opened.ticketID }, metadata: admin)
+      #expect(ticket.type == .dispute && ticket.accountID == account && ticket.subject.contains("INV-d1"))
+      // 40 of the 100 held out of overdue and aging; the lateness hold sees the 60 left.
+      var panelRequest = Crm_V1_GetAccountFinancialsRequest()
+      panelRequest.accountID = account
+      var panel = try await billing.getAccountFinancials(panelRequest, metadata: admin)
+      #expect(panel.currencies[0].totalDue == Self.usd(100) && panel.currencies[0].overdue == Self.usd(60))
+      #expect(panel.currencies[0].disputedAmount == Self.usd(40) && panel.currencies[0].disputeCount == 1)
+      let invoice = try await billing.getInvoice(.with { $0.id = pushed.invoice.id }, metadata: admin)
+      #expect(invoice.amountDisputed == Self.usd(40) && invoice.overdue)
+      var disputedOnly = Crm_V1_ListInvoicesRequest()
+      disputedOnly.disputed = true
+      #expect(try await billing.listInvoices(disputedOnly, metadata: admin).invoices.map(\.id) == [pushed.invoice.id])
+      // More than is left to dispute, lines it does not have, a rep: refused.
+      var tooMuch = Crm_V1_OpenDisputeRequest()
+      tooMuch.invoiceID = pushed.invoice.id
+      tooMuch.amount = Self.usd(70)
+      #expect(await Self.code { _ = try await billing.openDispute(tooMuch, metadata: admin) } == .invalidArgument)
+      tooMuch.amount = Self.usd(0)
+      tooMuch.lineNumbers = [9]
+      tooMuch.clearAmount()
+      #expect(await Self.code { _ = try await billing.openDispute(tooMuch, metadata: admin) } == .invalidArgument)
+      #expect(await Self.code { _ = try await billing.openDispute(open, metadata: TestServer.auth(repSecret)) } == .notFound)
+      // Evidence in, then lost: a credit note of 40 adjusts the invoice, the ticket is solved.
+      var move = Crm_V1_MoveDisputeRequest()
+      move.id = dispute.id
+      move.state = .underReview
+      move.note = "Carrier's proof of delivery attached."
+      let review = try await billing.moveDispute(move, metadata: admin)
+      #expect(review.state == .underReview)
+      move.state = .lost
+      move.etag = dispute.etag
+      #expect(await Self.code { _ = try await billing.moveDispute(move, metadata: admin) } == .aborted)
+      move.etag = review.etag
+      let lost = try await billing.moveDispute(move, metadata: admin)
+      #expect(lost.state == .lost && !lost.creditNoteID.isEmpty && lost.hasResolveTime)
+      let note = try await billing.getCreditNote(.with { $0.id = lost.creditNoteID }, metadata: admin)
+      #expect(note.amount == Self.usd(40) && note.kind == .adjustment && note.reason == "dispute_lost")
+      let after = try await billing.getInvoice(.with { $0.id = pushed.invoice.id }, metadata: admin)
+      #expect(after.balance == Self.usd(60) && after.amountDisputed == Self.usd(0) && after.amountCredited == Self.usd(40))
+      let solved = try await Crm_V1_TicketService.Client(wrapping: client).getTicket(
+        .with { $0.id = opened.ticketID }, metadata: admin)
+      #expect(solved.status == .solved)
+      // Final: no second outcome.
+      move.etag = ""
+      move.state = .won
+      #expect(await Self.code { _ = try await billing.moveDispute(move, metadata: admin) } == .failedPrecondition)
+      // A second dispute on the rest, won: released, nothing credited.
+      open.lineNumbers = [1]
+      let second = try await billing.openDispute(open, metadata: admin).dispute
+      move.id = second.id
+      move.state = .won
+      _ = try await billing.moveDispute(move, metadata: admin)
+      panel = try await billing.getAccountFinancials(panelRequest, metadata: admin)
+      #expect(panel.currencies[0].overdue == Self.usd(60) && panel.currencies[0].disputeCount == 0)
+      let listed = try await billing.listDisputes(.with { $0.accountID = account }, metadata: admin)
+      #expect(listed.disputes.map(\.state) == [.won, .lost])
+      // The dispute's history and the account's timeline carry it.
+      let history = try await Crm_V1_ChangeService.Client(wrapping: client).getRecordHistory(
+        .with {
+          $0.recordType = .dispute; $0.recordID = dispute.id
+        }, metadata: admin)
+      #expect(history.entries.count == 3)
+    }
+  }
 }

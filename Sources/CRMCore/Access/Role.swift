@@ -24,11 +24,12 @@ public enum RecordType: String, Sendable, Hashable, CaseIterable, Codable {
   case invoice
   case payment
   case creditNote = "credit_note"
+  case dispute
 
   /// The types duplicate detection compares and merges.
   /// Facts from a billing system: read by admins, integrations and the account's owner and their
   /// managers (``Principal/canReadBilling(accountOwner:)``), whatever the sharing rules.
-  public var isBilling: Bool { self == .invoice || self == .payment || self == .creditNote }
+  public var isBilling: Bool { self == .invoice || self == .payment || self == .creditNote || self == .dispute }
 
   /// The types duplicate detection compares and merges.
   public static let matchable: [RecordType] = [.account, .contact, .lead]

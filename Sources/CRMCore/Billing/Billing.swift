@@ -140,6 +140,8 @@ public struct Invoice: Sendable, Hashable {
   public var amountRefunded: Money
   /// total − paid − credited + refunded.
   public var balance: Money
+  /// What open disputes contest: held out of overdue, aging and credit hold.
+  public var amountDisputed: Money
   public var version: Int64
   public var createdAt: Timestamp
   public var updatedAt: Timestamp
@@ -147,11 +149,12 @@ public struct Invoice: Sendable, Hashable {
   /// A stored invoice.
   public init(
     id: UUID, accountID: UUID, fields: InvoiceFields, amountPaid: Money, amountCredited: Money, amountRefunded: Money,
-    balance: Money, version: Int64, createdAt: Timestamp, updatedAt: Timestamp
+    balance: Money, amountDisputed: Money, version: Int64, createdAt: Timestamp, updatedAt: Timestamp
   ) {
     self.id = id
     self.accountID = accountID
     self.fields = fields
+    self.amountDisputed = amountDisputed
     self.amountPaid = amountPaid
     self.amountCredited = amountCredited
     self.amountRefunded = amountRefunded
@@ -161,9 +164,9 @@ public struct Invoice: Sendable, Hashable {
     self.updatedAt = updatedAt
   }
 
-  /// Owed past its due date on `day`: collectible, due before it, with a balance.
+  /// Owed past its due date on `day`: collectible, due before it, with a balance not in dispute.
   public func isOverdue(on day: CalendarDate) -> Bool {
-    InvoiceState.collectible.contains(fields.state) && fields.dueDate < day && balance.isPositive
+    InvoiceState.collectible.contains(fields.state) && fields.dueDate < day && balance.isGreater(than: amountDisputed)
   }
 
   public var etag: String { Etag.make(version) }
@@ -474,4 +477,76 @@ public struct BillingProfile: Sendable, Hashable {
   }
 
   public var etag: String { Etag.make(version) }
+}
+
+// MARK: - Disputes
+
+/// Where a dispute stands; the last three are final.
+public enum DisputeState: String, Sendable, Hashable, CaseIterable {
+  case needsResponse = "needs_response"
+  case underReview = "under_review"
+  case won, lost, withdrawn
+
+  /// Open disputes hold their amount out of overdue, aging and credit hold.
+  public var isOpen: Bool { self == .needsResponse || self == .underReview }
+}
+
+/// A customer contesting an invoice, worked as a ticket of type dispute.
+public struct Dispute: Sendable, Hashable {
+  public var id: UUID
+  public var invoiceID: UUID
+  public var accountID: UUID
+  public var ticketID: UUID
+  /// The invoice lines contested; empty when the dispute names an amount.
+  public var lineNumbers: [Int]
+  public var amount: Money
+  /// Lower-case words joined by `_` (Stripe's: `product_not_received`, `fraudulent`, `duplicate`, …).
+  public var reason: String
+  public var state: DisputeState
+  public var evidenceDue: CalendarDate?
+  /// The credit note a lost dispute issued.
+  public var creditNoteID: UUID?
+  public var resolvedAt: Timestamp?
+  public var version: Int64
+  public var createdAt: Timestamp
+  public var updatedAt: Timestamp
+
+  /// A stored dispute.
+  public init(
+    id: UUID, invoiceID: UUID, accountID: UUID, ticketID: UUID, lineNumbers: [Int], amount: Money, reason: String,
+    state: DisputeState, evidenceDue: CalendarDate?, creditNoteID: UUID?, resolvedAt: Timestamp?, version: Int64,
+    createdAt: Timestamp, updatedAt: Timestamp
+  ) {
+    self.id = id
+    self.invoiceID = invoiceID
+    self.accountID = accountID
+    self.ticketID = ticketID
+    self.lineNumbers = lineNumbers
+    self.amount = amount
+    self.reason = reason
+    self.state = state
+    self.evidenceDue = evidenceDue
+    self.creditNoteID = creditNoteID
+    self.resolvedAt = resolvedAt
+    self.version = version
+    self.createdAt = createdAt
+    self.updatedAt = updatedAt
+  }
+
+  public var etag: String { Etag.make(version) }
+
+  /// The order fields appear in change-log entries.
+  public static let changeLogOrder = [
+    "invoice_id", "account_id", "ticket_id", "line_numbers", "amount", "reason", "state", "evidence_due", "credit_note_id",
+  ]
+
+  public var snapshot: [String: JSONValue] {
+    [
+      "invoice_id": .string(invoiceID.lowercasedString), "account_id": .string(accountID.lowercasedString),
+      "ticket_id": .string(ticketID.lowercasedString), "line_numbers": .array(lineNumbers.map { .int(Int64($0)) }),
+      "amount": .money(amount), "reason": .string(reason), "state": .string(state.rawValue),
+      "evidence_due": evidenceDue.map { .string($0.description) } ?? .null,
+      "credit_note_id": creditNoteID.map { .string($0.lowercasedString) } ?? .null,
+    ]
+  }
 }

@@ -210,6 +210,7 @@ extension Crm_V1_Invoice {
     amountRefunded = .init(invoice.amountRefunded)
     balance = .init(invoice.balance)
     overdue = invoice.isOverdue(on: today)
+    amountDisputed = .init(invoice.amountDisputed)
     etag = invoice.etag
     createTime = .init(invoice.createdAt)
     updateTime = .init(invoice.updatedAt)
@@ -565,6 +566,8 @@ extension Crm_V1_AccountFinancials {
         $0.averageDaysToPay = figure.averageDaysToPay ?? ""
         if let date = figure.lastPaymentDate { $0.lastPaymentDate = .init(date) }
         if let amount = figure.lastPaymentAmount { $0.lastPaymentAmount = .init(amount) }
+        $0.disputedAmount = .init(figure.disputed)
+        $0.disputeCount = Int32(figure.disputes)
       }
     }
     if let profile = financials.profile { self.profile = .init(profile) }
@@ -595,5 +598,31 @@ extension Crm_V1_Receivable {
     aging = receivable.buckets.map(Crm_V1_AgingBucket.init)
     openInvoiceCount = Int32(receivable.openInvoices)
     oldestDaysOverdue = Int32(receivable.oldestDaysOverdue)
+  }
+}
+
+extension Crm_V1_Dispute {
+  init(_ dispute: Dispute) {
+    self.init()
+    id = dispute.id.lowercasedString
+    invoiceID = dispute.invoiceID.lowercasedString
+    accountID = dispute.accountID.lowercasedString
+    ticketID = dispute.ticketID.lowercasedString
+    lineNumbers = dispute.lineNumbers.map(Int32.init)
+    amount = .init(dispute.amount)
+    reason = dispute.reason
+    switch dispute.state {
+    case .needsResponse: state = .needsResponse
+    case .underReview: state = .underReview
+    case .won: state = .won
+    case .lost: state = .lost
+    case .withdrawn: state = .withdrawn
+    }
+    if let due = dispute.evidenceDue { evidenceDueDate = .init(due) }
+    creditNoteID = dispute.creditNoteID?.lowercasedString ?? ""
+    if let resolved = dispute.resolvedAt { resolveTime = .init(resolved) }
+    etag = dispute.etag
+    createTime = .init(dispute.createdAt)
+    updateTime = .init(dispute.updatedAt)
   }
 }

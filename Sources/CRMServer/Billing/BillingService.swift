@@ -9,9 +9,14 @@ import SwiftProtobuf
 /// of them for whoever may see an account's billing data.
 public struct BillingService: Crm_V1_BillingService.SimpleServiceProtocol {
   let billing: BillingStore
+  /// Disputes are worked as tickets.
+  let tickets: TicketStore
 
-  /// A service over the billing store.
-  public init(billing: BillingStore) { self.billing = billing }
+  /// A service over the billing store; disputes open tickets in `tickets`.
+  public init(billing: BillingStore, tickets: TicketStore) {
+    self.billing = billing
+    self.tickets = tickets
+  }
 
   public func upsertInvoice(request: Crm_V1_UpsertInvoiceRequest, context: ServerContext) async throws
     -> Crm_V1_UpsertInvoiceResponse
@@ -81,6 +86,7 @@ public struct BillingService: Crm_V1_BillingService.SimpleServiceProtocol {
     }
     let asOf = BillingFields.date(request.asOf, present: request.hasAsOf, field: "as_of", required: false, into: &violations)
     if request.overdue { query.overdueOn = asOf ?? billing.today }
+    query.disputed = request.disputed
     query.dueFrom = BillingFields.date(
       request.dueFrom, present: request.hasDueFrom, field: "due_from", required: false, into: &violations)
     query.dueTo = BillingFields.date(
@@ -249,6 +255,97 @@ public struct BillingService: Crm_V1_BillingService.SimpleServiceProtocol {
       $0.receivables = page.items.map(Crm_V1_Receivable.init)
       $0.nextPageToken = page.nextPageToken ?? ""
     }
+  }
+
+  public func openDispute(request: Crm_V1_OpenDisputeRequest, context: ServerContext) async throws
+    -> Crm_V1_OpenDisputeResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let key = try Self.key(id: request.invoiceID, system: request.sourceSystem, externalID: request.externalID)
+    if request.lineNumbers.count > BillingFields.maxLines || request.lineNumbers.contains(where: { $0 < 1 }) {
+      violations.add("line_numbers", "must be the invoice's line numbers (from 1)", reason: "INVALID")
+    }
+    if Set(request.lineNumbers).count != request.lineNumbers.count {
+      violations.add("line_numbers", "names a line twice", reason: "DUPLICATE")
+    }
+    let amount = BillingFields.money(
+      request.amount, present: request.hasAmount, field: "amount", currency: nil, sign: .positive, required: false,
+      into: &violations)
+    if !request.lineNumbers.isEmpty, amount != nil {
+      violations.add("amount", "name the lines or the amount, not both", reason: "INVALID")
+    } else if request.lineNumbers.isEmpty, amount == nil, !request.hasAmount {
+      violations.add("line_numbers", "name the lines disputed, or the amount", reason: "REQUIRED")
+    }
+    let reason = request.reason.isEmpty ? "general" : request.reason
+    if !CreditNoteFields.isReason(reason) {
+      violations.add(
+        "reason", "must be lower-case words joined by \"_\" (e.g. \"product_not_received\")", reason: "INVALID_FORMAT")
+    }
+    let due = BillingFields.date(
+      request.evidenceDueDate, present: request.hasEvidenceDueDate, field: "evidence_due_date", required: false,
+      into: &violations)
+    let description = violations.text("description", request.description_p, maxLength: 100_000)
+    let requester = RequestFields.optionalID(request.requesterContactID, field: "requester_contact_id", into: &violations)
+    try violations.check()
+    let opening = BillingStore.DisputeOpening(
+      lineNumbers: request.lineNumbers.map(Int.init), amount: amount, reason: reason, evidenceDue: due, description: description,
+      requesterContactID: requester)
+    let (dispute, ticket) = try await billing.openDispute(
+      key, opening, context: .init(principal: call.principal, requestID: nil), tickets: tickets)
+    return .with {
+      $0.dispute = Crm_V1_Dispute(dispute)
+      $0.ticketID = ticket.id.lowercasedString
+      $0.ticketNumber = ticket.number
+    }
+  }
+
+  public func getDispute(request: Crm_V1_GetDisputeRequest, context: ServerContext) async throws -> Crm_V1_Dispute {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let id = RequestFields.id(request.id, field: "id", into: &violations)
+    try violations.check()
+    return Crm_V1_Dispute(try await billing.dispute(id!, principal: call.principal))
+  }
+
+  public func listDisputes(request: Crm_V1_ListDisputesRequest, context: ServerContext) async throws
+    -> Crm_V1_ListDisputesResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let account = RequestFields.optionalID(request.accountID, field: "account_id", into: &violations)
+    let invoice = RequestFields.optionalID(request.invoiceID, field: "invoice_id", into: &violations)
+    let pageSize = PageSize.resolve(request.pageSize, into: &violations)
+    try violations.check()
+    let page = try await billing.disputes(
+      accountID: account, invoiceID: invoice, openOnly: request.openOnly, pageSize: pageSize, pageToken: request.pageToken,
+      principal: call.principal)
+    return .with {
+      $0.disputes = page.items.map(Crm_V1_Dispute.init)
+      $0.nextPageToken = page.nextPageToken ?? ""
+    }
+  }
+
+  public func moveDispute(request: Crm_V1_MoveDisputeRequest, context: ServerContext) async throws -> Crm_V1_Dispute {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let id = RequestFields.id(request.id, field: "id", into: &violations)
+    var state: DisputeState?
+    switch request.state {
+    case .underReview: state = .underReview
+    case .won: state = .won
+    case .lost: state = .lost
+    case .withdrawn: state = .withdrawn
+    case .needsResponse, .unspecified, .UNRECOGNIZED:
+      violations.add("state", "must be UNDER_REVIEW, WON, LOST or WITHDRAWN", reason: "INVALID")
+    }
+    let note = violations.text("note", request.note, maxLength: 10_000)
+    let expected = RequestFields.etag(request.etag, field: "etag", into: &violations)
+    try violations.check()
+    let dispute = try await billing.moveDispute(
+      id!, to: state!, note: note, expectedVersion: expected, context: .init(principal: call.principal, requestID: nil),
+      tickets: tickets)
+    return Crm_V1_Dispute(dispute)
   }
 
   public func getBillingSettings(request: Crm_V1_GetBillingSettingsRequest, context: ServerContext) async throws

@@ -166,6 +166,7 @@ extension RecordType {
     case .invoice: self = .invoice
     case .payment: self = .payment
     case .creditNote: self = .creditNote
+    case .dispute: self = .dispute
     case .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be a record type (e.g. RECORD_TYPE_LEAD)", reason: "REQUIRED")
       return nil
@@ -179,7 +180,7 @@ extension RecordType {
     case .contact: self = .contact
     case .lead: self = .lead
     case .opportunity: self = .opportunity
-    case .interaction, .task, .ticket, .invoice, .payment, .creditNote, .unspecified, .UNRECOGNIZED:
+    case .interaction, .task, .ticket, .invoice, .payment, .creditNote, .dispute, .unspecified, .UNRECOGNIZED:
       violations.add(
         field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT, RECORD_TYPE_ACCOUNT or RECORD_TYPE_OPPORTUNITY", reason: "INVALID")
       return nil
@@ -192,7 +193,7 @@ extension RecordType {
     case .account: self = .account
     case .contact: self = .contact
     case .lead: self = .lead
-    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .unspecified, .UNRECOGNIZED:
+    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute, .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT or RECORD_TYPE_ACCOUNT", reason: "INVALID")
       return nil
     }
@@ -212,6 +213,7 @@ extension Crm_V1_RecordType {
     case .invoice: self = .invoice
     case .payment: self = .payment
     case .creditNote: self = .creditNote
+    case .dispute: self = .dispute
     }
   }
 }

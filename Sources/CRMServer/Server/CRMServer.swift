@@ -65,7 +65,7 @@ public final class CRMServer: Service {
         escalations: EscalationStore(database: database, now: slaClock),
         tickets: tickets),
       SatisfactionService(tickets: tickets),
-      BillingService(billing: BillingStore(database: database, now: slaClock)),
+      BillingService(billing: BillingStore(database: database, now: slaClock), tickets: tickets),
       CaptureService(
         captures: CaptureStore(database: database), tickets: tickets,
         access: AccessStore(database: database), authenticator: authenticator),

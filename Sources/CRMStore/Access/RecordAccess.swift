@@ -17,6 +17,7 @@ enum RecordAccess {
     case .invoice: "invoices"
     case .payment: "payments"
     case .creditNote: "credit_notes"
+    case .dispute: "invoice_disputes"
     }
   }
 

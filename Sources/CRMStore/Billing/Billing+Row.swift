@@ -26,7 +26,7 @@ enum BillingRow {
 extension Invoice {
   static let columns = """
     id, account_id, source_system, external_id, source_version, number, currency, issue_date, due_date, payment_terms,
-    vendor_status, state, subtotal, tax, total, amount_paid, amount_credited, amount_refunded, balance, version,
+    vendor_status, state, subtotal, tax, total, amount_paid, amount_credited, amount_refunded, balance, amount_disputed, version,
     created_at, updated_at
     """
 
@@ -48,7 +48,8 @@ extension Invoice {
       amountPaid: try BillingRow.money(row, "amount_paid", currency: currency),
       amountCredited: try BillingRow.money(row, "amount_credited", currency: currency),
       amountRefunded: try BillingRow.money(row, "amount_refunded", currency: currency),
-      balance: try BillingRow.money(row, "balance", currency: currency), version: try row.decode("version"),
+      balance: try BillingRow.money(row, "balance", currency: currency),
+      amountDisputed: try BillingRow.money(row, "amount_disputed", currency: currency), version: try row.decode("version"),
       createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
   }
 }

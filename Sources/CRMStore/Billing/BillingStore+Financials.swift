@@ -22,6 +22,9 @@ public struct AccountFinancials: Sendable, Hashable {
     public var buckets: [Bucket]
     public var openInvoices: Int
     public var overdueInvoices: Int
+    /// What open disputes contest (held out of overdue, aging and credit hold), and how many.
+    public var disputed: Money
+    public var disputes: Int
     /// Days past due of the oldest overdue invoice (0 when none).
     public var oldestDaysOverdue: Int
     /// Payments not allocated and adjustment credit notes not applied: the customer's credit.
@@ -166,7 +169,9 @@ extension BillingStore {
     let windowStart = day.adding(days: -(windowDays - 1))
     let accounts = Self.accounts(accountID, includeChildren: includeChildren, principal: principal)
     let open: PostgresQuery = """
-      SELECT currency, greatest(\(day) - due_date, 0) AS days, sum(balance)::text AS amount, count(*) AS n
+      SELECT currency, greatest(\(day) - due_date, 0) AS days, sum(balance)::text AS amount,
+        sum(balance - amount_disputed)::text AS collectible, sum(amount_disputed)::text AS disputed, count(*) AS n,
+        count(*) FILTER (WHERE balance > amount_disputed) AS collectible_n
       FROM invoices
       WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state IN ('open', 'uncollectible') AND balance > 0
         AND issue_date <= \(day)
@@ -199,6 +204,11 @@ extension BillingStore {
         AND i.total > 0 AND x.paid_on BETWEEN \(windowStart) AND \(day)
       GROUP BY i.currency
       """
+    let disputes: PostgresQuery = """
+      SELECT currency, count(*) AS n FROM invoice_disputes
+      WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state IN ('needs_response', 'under_review')
+      GROUP BY currency
+      """
     let lastPayment: PostgresQuery = """
       SELECT DISTINCT ON (currency) currency, received_on, amount::text AS amount FROM payments
       WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state = 'completed' AND received_on <= \(day)
@@ -216,23 +226,27 @@ extension BillingStore {
             buckets: settings.buckets.map {
               AccountFinancials.Bucket(
                 label: $0.label, fromDays: $0.fromDays, toDays: $0.toDays, amount: .zero(currency), count: 0)
-            }, openInvoices: 0, overdueInvoices: 0, oldestDaysOverdue: 0, unallocatedCredit: .zero(currency))
+            }, openInvoices: 0, overdueInvoices: 0, disputed: .zero(currency), disputes: 0, oldestDaysOverdue: 0,
+            unallocatedCredit: .zero(currency))
       }
       for row in try connection.query(open).rows {
         let currency: String = try row.decode("currency")
         let days: Int = try row.decode("days")
+        // Disputed amounts stay in what is due, and out of overdue, aging and credit hold.
         let amount = try BillingRow.money(row, "amount", currency: currency)
-        let count: Int = try row.decode("n")
+        let collectible = try BillingRow.money(row, "collectible", currency: currency)
+        let count: Int = try row.decode("collectible_n")
         var figure = entry(currency)
         figure.totalDue = figure.totalDue.adding(amount)
-        figure.openInvoices += count
-        if days > 0 {
-          figure.overdue = figure.overdue.adding(amount)
+        figure.disputed = figure.disputed.adding(try BillingRow.money(row, "disputed", currency: currency))
+        figure.openInvoices += try row.decode("n", as: Int.self)
+        if days > 0, count > 0 {
+          figure.overdue = figure.overdue.adding(collectible)
           figure.overdueInvoices += count
           figure.oldestDaysOverdue = max(figure.oldestDaysOverdue, days)
         }
-        if let index = figure.buckets.firstIndex(where: { days >= $0.fromDays && days <= ($0.toDays ?? Int.max) }) {
-          figure.buckets[index].amount = figure.buckets[index].amount.adding(amount)
+        if count > 0, let index = figure.buckets.firstIndex(where: { days >= $0.fromDays && days <= ($0.toDays ?? Int.max) }) {
+          figure.buckets[index].amount = figure.buckets[index].amount.adding(collectible)
           figure.buckets[index].count += count
         }
         figures[currency] = figure
@@ -254,6 +268,12 @@ extension BillingStore {
         figure.averageDaysToPay = DecimalNumeral.trimmed(try row.decode("days"))
         figures[currency] = figure
       }
+      for row in try connection.query(disputes).rows {
+        let currency: String = try row.decode("currency")
+        var figure = entry(currency)
+        figure.disputes = try row.decode("n")
+        figures[currency] = figure
+      }
       for row in try connection.query(lastPayment).rows {
         let currency: String = try row.decode("currency")
         var figure = entry(currency)
@@ -270,10 +290,10 @@ extension BillingStore {
         }
         if let limit = profile?.creditLimit, limit.currencyCode == currency {
           figure.creditLimit = limit
-          let exposure = figure.totalDue.subtracting(figure.unallocatedCredit)
+          let exposure = figure.totalDue.subtracting(figure.disputed).subtracting(figure.unallocatedCredit)
           figure.creditHeadroom = limit.subtracting(exposure)
           if settings.creditHoldOverLimit, exposure.isGreater(than: limit) {
-            reasons.append("owes \(exposure.formatted) net of credit, over its credit limit of \(limit.formatted)")
+            reasons.append("owes \(exposure.formatted) net of credit and disputes, over its credit limit of \(limit.formatted)")
           }
         }
         if let grace = settings.creditHoldDaysOverdue, figure.oldestDaysOverdue > grace {
@@ -315,7 +335,8 @@ extension BillingStore {
     let tokens = try await database.pageTokens()
     let token = try tokens.decode(pageToken, query: fingerprint)
     var invoices: PostgresQuery = """
-      SELECT account_id, currency, greatest(\(day) - due_date, 0) AS days, balance FROM invoices
+      SELECT account_id, currency, greatest(\(day) - due_date, 0) AS days, balance, balance - amount_disputed AS collectible
+      FROM invoices
       WHERE tenant_id = \(tenant) AND state IN ('open', 'uncollectible') AND balance > 0 AND issue_date <= \(day)
       """
     if let currency { invoices.append(" AND currency = \(currency)") }
@@ -342,16 +363,20 @@ extension BillingStore {
       for (index, bucket) in buckets.enumerated() {
         columns.append(
           """
-          , coalesce(sum(balance) FILTER (WHERE days BETWEEN \(bucket.fromDays) AND \(bucket.toDays ?? Int(Int32.max))), 0)::text
+          , coalesce(sum(collectible) FILTER (
+                WHERE collectible > 0 AND days BETWEEN \(bucket.fromDays) AND \(bucket.toDays ?? Int(Int32.max))), 0)::text
               AS \(unsafeSQL: "b\(index)"),
-            count(*) FILTER (WHERE days BETWEEN \(bucket.fromDays) AND \(bucket.toDays ?? Int(Int32.max))) AS \(unsafeSQL: "c\(index)")
+            count(*) FILTER (
+              WHERE collectible > 0 AND days BETWEEN \(bucket.fromDays) AND \(bucket.toDays ?? Int(Int32.max)))
+              AS \(unsafeSQL: "c\(index)")
           """)
       }
       let rows = try connection.query(
         """
         SELECT r.*, r.due::text AS due_text, r.overdue::text AS overdue_text, a.name FROM (
-          SELECT account_id, currency, sum(balance) AS due, coalesce(sum(balance) FILTER (WHERE days > 0), 0) AS overdue,
-            count(*) AS n, max(days) AS oldest\(columns)
+          SELECT account_id, currency, sum(balance) AS due,
+            coalesce(sum(collectible) FILTER (WHERE days > 0 AND collectible > 0), 0) AS overdue, count(*) AS n,
+            coalesce(max(days) FILTER (WHERE collectible > 0), 0) AS oldest\(columns)
           FROM (\(source)) i
           GROUP BY account_id, currency
         ) r JOIN accounts a ON a.tenant_id = \(tenant) AND a.id = r.account_id

@@ -154,6 +154,8 @@ public struct BillingStore: Sendable {
     public var dueFrom: CalendarDate?
     public var dueTo: CalendarDate?
     public var currencyCode: String?
+    /// Only invoices with an open dispute.
+    public var disputed = false
     public var order: Order = .issueDescending
 
     /// A query; everything optional.
@@ -162,7 +164,7 @@ public struct BillingStore: Sendable {
     var fingerprint: String {
       [
         "invoices", accountID?.lowercasedString, String(includeChildren), states.map(\.rawValue).joined(separator: ","),
-        overdueOn?.description, dueFrom?.description, dueTo?.description, currencyCode, order.rawValue,
+        overdueOn?.description, dueFrom?.description, dueTo?.description, currencyCode, String(disputed), order.rawValue,
       ].map { $0 ?? "" }.joined(separator: "|")
     }
   }
@@ -179,11 +181,13 @@ public struct BillingStore: Sendable {
     if !query.states.isEmpty { conditions.append(" AND state = ANY(\(query.states.map(\.rawValue))::text[])") }
     if let day = query.overdueOn {
       conditions.append(
-        " AND state = ANY(\(InvoiceState.collectible.map(\.rawValue))::text[]) AND due_date < \(day) AND balance > 0")
+        " AND state = ANY(\(InvoiceState.collectible.map(\.rawValue))::text[]) AND due_date < \(day) AND balance > amount_disputed"
+      )
     }
     if let from = query.dueFrom { conditions.append(" AND due_date >= \(from)") }
     if let to = query.dueTo { conditions.append(" AND due_date <= \(to)") }
     if let currency = query.currencyCode { conditions.append(" AND currency = \(currency)") }
+    if query.disputed { conditions.append(" AND amount_disputed > 0") }
     let (column, direction) = query.order == .issueDescending ? ("issue_date", "DESC") : ("due_date", "ASC")
     if let token {
       guard let day = CalendarDate(token.key) else {
@@ -427,7 +431,9 @@ public struct BillingStore: Sendable {
         OR (record_type = 'payment' AND record_id IN (
           SELECT id FROM payments WHERE tenant_id = \(principal.tenantID) AND account_id = \(account)))
         OR (record_type = 'credit_note' AND record_id IN (
-          SELECT id FROM credit_notes WHERE tenant_id = \(principal.tenantID) AND account_id = \(account))))
+          SELECT id FROM credit_notes WHERE tenant_id = \(principal.tenantID) AND account_id = \(account)))
+        OR (record_type = 'dispute' AND record_id IN (
+          SELECT id FROM invoice_disputes WHERE tenant_id = \(principal.tenantID) AND account_id = \(account))))
       """
     if let after {
       query.append(" AND (changed_at, 'c:' || lpad(sequence::text, 20, '0') COLLATE \"C\") < (\(after.time), \(after.key))")

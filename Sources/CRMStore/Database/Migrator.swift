@@ -86,6 +86,7 @@ public struct Migrator: Sendable {
     ("0049_rules_match_once.sql", PackageResources._049_rules_match_once_sql),
     ("0050_billing.sql", PackageResources._050_billing_sql),
     ("0051_billing_financials.sql", PackageResources._051_billing_financials_sql),
+    ("0052_disputes.sql", PackageResources._052_disputes_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -234,7 +234,7 @@ public struct MergeStore: Sendable {
         ("opportunities", "account_id", "opportunity"),
         ("leads", "converted_account_id", "lead"), ("tickets", "account_id", "ticket"),
         ("invoices", "account_id", "invoice"), ("payments", "account_id", "payment"),
-        ("credit_notes", "account_id", "credit_note"),
+        ("credit_notes", "account_id", "credit_note"), ("invoice_disputes", "account_id", "dispute"),
       ]
       // The billing system's customers that named a merged account name the survivor.
       try connection.query(
@@ -242,7 +242,7 @@ public struct MergeStore: Sendable {
         UPDATE billing_customers SET account_id = \(survivor)
         WHERE tenant_id = \(tenant) AND account_id = ANY(\(losers)::uuid[])
         """)
-    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote:
+    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute:
       references = []
     }
     for (table, column, recordType) in references {
@@ -277,7 +277,7 @@ public struct MergeStore: Sendable {
       }
     case .contact:
       try relinkDealContacts(connection, from: losers, to: survivor, context: context)
-    case .lead, .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote:
+    case .lead, .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute:
       break
     }
     if let lastActivity {
