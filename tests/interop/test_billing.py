@@ -1,4 +1,4 @@
-"""The billing link through Python grpcio: push an invoice, pay part of it, push both again, read the balance."""
+"""The billing link through Python grpcio: push an invoice, pay part of it, dispute a line, read the statement."""
 import uuid
 
 import grpc
@@ -79,3 +79,39 @@ def test_invoice_then_partial_payment(channel, auth):
 
     listed = billing.ListInvoices(billing_pb2.ListInvoicesRequest(account_id=account.id), metadata=auth)
     assert [i.number for i in listed.invoices] == [f"INV-{run}"]
+
+    # The customer disputes the usage line: a dispute ticket; the line's amount leaves what is overdue.
+    opened = billing.OpenDispute(
+        billing_pb2.OpenDisputeRequest(
+            source_system="interop", external_id=f"in_{run}", line_numbers=[2], reason="product_unacceptable"
+        ),
+        metadata=auth,
+    )
+    assert opened.dispute.amount == usd(200, 500_000_000)
+    assert opened.dispute.state == billing_pb2.DISPUTE_STATE_NEEDS_RESPONSE and opened.ticket_number > 0
+    disputed = billing.GetInvoice(billing_pb2.GetInvoiceRequest(id=read.id), metadata=auth)
+    assert disputed.amount_disputed == usd(200, 500_000_000)
+
+    # Lost: a credit note of 200.50; the statement shows the invoice, the payment and the credit.
+    lost = billing.MoveDispute(
+        billing_pb2.MoveDisputeRequest(id=opened.dispute.id, state=billing_pb2.DISPUTE_STATE_LOST), metadata=auth
+    )
+    assert lost.credit_note_id
+    statement = billing.GetAccountStatement(
+        billing_pb2.GetAccountStatementRequest(
+            account_id=account.id,
+            **{"from": common_pb2.Date(year=2026, month=1, day=1)},
+            to=common_pb2.Date(year=2030, month=12, day=31),
+        ),
+        metadata=auth,
+    )
+    # (The credit note is dated the day the dispute was lost, the invoice and payment in 2027.)
+    assert sorted(line.kind for line in statement.lines) == sorted(
+        [
+            billing_pb2.STATEMENT_ENTRY_KIND_INVOICE,
+            billing_pb2.STATEMENT_ENTRY_KIND_PAYMENT,
+            billing_pb2.STATEMENT_ENTRY_KIND_CREDIT_NOTE,
+        ]
+    )
+    assert statement.lines[-1].balance == usd(499, 750_000_000)
+    assert [t.closing_balance for t in statement.totals] == [usd(499, 750_000_000)]

@@ -167,57 +167,53 @@ extension BillingStore {
     let tenant = principal.tenantID
     let day = asOf ?? today
     let windowStart = day.adding(days: -(windowDays - 1))
-    let accounts = Self.accounts(accountID, includeChildren: includeChildren, principal: principal)
-    let open: PostgresQuery = """
-      SELECT currency, greatest(\(day) - due_date, 0) AS days, sum(balance)::text AS amount,
-        sum(balance - amount_disputed)::text AS collectible, sum(amount_disputed)::text AS disputed, count(*) AS n,
-        count(*) FILTER (WHERE balance > amount_disputed) AS collectible_n
-      FROM invoices
-      WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state IN ('open', 'uncollectible') AND balance > 0
-        AND issue_date <= \(day)
-      GROUP BY currency, days
-      """
-    let credit: PostgresQuery = """
-      SELECT currency, sum(amount)::text AS amount FROM (
-        SELECT currency, amount - amount_allocated AS amount FROM payments
-        WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state = 'completed' AND received_on <= \(day)
-        UNION ALL
-        SELECT currency, amount - amount_allocated FROM credit_notes
-        WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state = 'issued' AND kind = 'adjustment'
-          AND issue_date <= \(day)
-      ) c GROUP BY currency
-      """
-    let sales: PostgresQuery = """
-      SELECT currency, sum(total)::text AS amount FROM invoices
-      WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state NOT IN ('draft', 'void')
-        AND issue_date BETWEEN \(windowStart) AND \(day)
-      GROUP BY currency
-      """
-    let daysToPay: PostgresQuery = """
-      SELECT i.currency, round(avg(x.paid_on - i.issue_date), 1)::text AS days FROM invoices i
-      CROSS JOIN LATERAL (
-        SELECT max(p.received_on) AS paid_on FROM payment_allocations a
-        JOIN payments p ON p.tenant_id = a.tenant_id AND p.id = a.payment_id
-        WHERE a.tenant_id = i.tenant_id AND a.invoice_id = i.id
-      ) x
-      WHERE i.tenant_id = \(tenant) AND i.account_id IN (\(accounts)) AND i.state NOT IN ('draft', 'void') AND i.balance = 0
-        AND i.total > 0 AND x.paid_on BETWEEN \(windowStart) AND \(day)
-      GROUP BY i.currency
-      """
-    let disputes: PostgresQuery = """
-      SELECT currency, count(*) AS n FROM invoice_disputes
-      WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state IN ('needs_response', 'under_review')
-      GROUP BY currency
-      """
-    let lastPayment: PostgresQuery = """
-      SELECT DISTINCT ON (currency) currency, received_on, amount::text AS amount FROM payments
-      WHERE tenant_id = \(tenant) AND account_id IN (\(accounts)) AND state = 'completed' AND received_on <= \(day)
-      ORDER BY currency, received_on DESC, id DESC
-      """
     return try await database.withTenant(tenant) { connection in
       try Self.requireBillingReadable(connection, account: accountID, principal: principal)
       let settings = try Self.settings(connection, tenant: tenant)
       let profile = try Self.profile(connection, account: accountID, tenant: tenant)
+      let accounts = try Self.accountIDs(connection, accountID, includeChildren: includeChildren, principal: principal)
+      let open: PostgresQuery = """
+        SELECT currency, greatest(\(day) - due_date, 0) AS days, sum(balance)::text AS amount,
+          sum(balance - amount_disputed)::text AS collectible, sum(amount_disputed)::text AS disputed, count(*) AS n,
+          count(*) FILTER (WHERE balance > amount_disputed) AS collectible_n
+        FROM invoices
+        WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state IN ('open', 'uncollectible') AND balance > 0
+          AND issue_date <= \(day)
+        GROUP BY currency, days
+        """
+      let credit: PostgresQuery = """
+        SELECT currency, sum(amount)::text AS amount FROM (
+          SELECT currency, amount - amount_allocated AS amount FROM payments
+          WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state = 'completed' AND received_on <= \(day)
+          UNION ALL
+          SELECT currency, amount - amount_allocated FROM credit_notes
+          WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state = 'issued' AND kind = 'adjustment'
+            AND issue_date <= \(day)
+        ) c GROUP BY currency
+        """
+      let sales: PostgresQuery = """
+        SELECT currency, sum(total)::text AS amount FROM invoices
+        WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state NOT IN ('draft', 'void')
+          AND issue_date BETWEEN \(windowStart) AND \(day)
+        GROUP BY currency
+        """
+      let daysToPay: PostgresQuery = """
+        SELECT currency, round(avg(paid_on - issue_date), 1)::text AS days FROM invoices
+        WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND paid_on BETWEEN \(windowStart) AND \(day)
+        GROUP BY currency
+        """
+      let disputes: PostgresQuery = """
+        SELECT currency, count(*) AS n FROM invoice_disputes
+        WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state IN ('needs_response', 'under_review')
+        GROUP BY currency
+        """
+      let lastPayment: PostgresQuery = """
+        SELECT DISTINCT ON (currency) currency, received_on, amount::text AS amount FROM payments
+        WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state = 'completed' AND received_on <= \(day)
+        ORDER BY currency, received_on DESC, id DESC
+        """
+      // One round trip for the six reads.
+      let results = try connection.pipeline([open, credit, sales, daysToPay, disputes, lastPayment])
       var figures: [String: AccountFinancials.Currency] = [:]
       func entry(_ currency: String) -> AccountFinancials.Currency {
         figures[currency]
@@ -229,7 +225,7 @@ extension BillingStore {
             }, openInvoices: 0, overdueInvoices: 0, disputed: .zero(currency), disputes: 0, oldestDaysOverdue: 0,
             unallocatedCredit: .zero(currency))
       }
-      for row in try connection.query(open).rows {
+      for row in results[0].rows {
         let currency: String = try row.decode("currency")
         let days: Int = try row.decode("days")
         // Disputed amounts stay in what is due, and out of overdue, aging and credit hold.
@@ -251,30 +247,30 @@ extension BillingStore {
         }
         figures[currency] = figure
       }
-      for row in try connection.query(credit).rows {
+      for row in results[1].rows {
         let currency: String = try row.decode("currency")
         var figure = entry(currency)
         figure.unallocatedCredit = try BillingRow.money(row, "amount", currency: currency)
         figures[currency] = figure
       }
       var invoiced: [String: Money] = [:]
-      for row in try connection.query(sales).rows {
+      for row in results[2].rows {
         let currency: String = try row.decode("currency")
         invoiced[currency] = try BillingRow.money(row, "amount", currency: currency)
       }
-      for row in try connection.query(daysToPay).rows {
+      for row in results[3].rows {
         let currency: String = try row.decode("currency")
         var figure = entry(currency)
         figure.averageDaysToPay = DecimalNumeral.trimmed(try row.decode("days"))
         figures[currency] = figure
       }
-      for row in try connection.query(disputes).rows {
+      for row in results[4].rows {
         let currency: String = try row.decode("currency")
         var figure = entry(currency)
         figure.disputes = try row.decode("n")
         figures[currency] = figure
       }
-      for row in try connection.query(lastPayment).rows {
+      for row in results[5].rows {
         let currency: String = try row.decode("currency")
         var figure = entry(currency)
         figure.lastPaymentDate = try row.decode("received_on")

@@ -93,19 +93,19 @@ extension BillingStore {
     let entries: PostgresQuery = """
       SELECT 'invoice' AS kind, 1 AS ord, i.id, i.account_id, i.issue_date AS day, i.number AS reference, i.currency,
         i.total AS debit, 0::numeric AS credit
-      FROM invoices i WHERE i.tenant_id = \(tenant) AND i.account_id IN (\(accounts)) AND i.state NOT IN ('draft', 'void')
+      FROM invoices i WHERE i.tenant_id = \(tenant) AND i.account_id = ANY(ARRAY(\(accounts))) AND i.state NOT IN ('draft', 'void')
       UNION ALL
       SELECT 'credit_note', 2, c.id, c.account_id, c.issue_date, coalesce(c.number, c.external_id), c.currency, 0, c.amount
-      FROM credit_notes c WHERE c.tenant_id = \(tenant) AND c.account_id IN (\(accounts)) AND c.state = 'issued'
+      FROM credit_notes c WHERE c.tenant_id = \(tenant) AND c.account_id = ANY(ARRAY(\(accounts))) AND c.state = 'issued'
       UNION ALL
       SELECT 'refund', 3, c.id, c.account_id, c.issue_date, coalesce(c.number, c.external_id), c.currency,
         c.amount_allocated, 0
       FROM credit_notes c
-      WHERE c.tenant_id = \(tenant) AND c.account_id IN (\(accounts)) AND c.state = 'issued' AND c.kind = 'refund'
+      WHERE c.tenant_id = \(tenant) AND c.account_id = ANY(ARRAY(\(accounts))) AND c.state = 'issued' AND c.kind = 'refund'
         AND c.amount_allocated > 0
       UNION ALL
       SELECT 'payment', 4, p.id, p.account_id, p.received_on, coalesce(p.reference, p.external_id), p.currency, 0, p.amount
-      FROM payments p WHERE p.tenant_id = \(tenant) AND p.account_id IN (\(accounts)) AND p.state = 'completed'
+      FROM payments p WHERE p.tenant_id = \(tenant) AND p.account_id = ANY(ARRAY(\(accounts))) AND p.state = 'completed'
       """
     let totals: PostgresQuery = """
       SELECT currency,
@@ -186,7 +186,7 @@ extension BillingStore {
       SELECT l.metric, min(l.unit) AS unit, date_trunc(\(unit), coalesce(l.period_start, i.issue_date))::date AS start,
         sum(l.quantity)::text AS quantity, i.currency, sum(l.amount)::text AS amount
       FROM invoice_lines l JOIN invoices i ON i.tenant_id = l.tenant_id AND i.id = l.invoice_id
-      WHERE l.tenant_id = \(tenant) AND l.kind = 'usage' AND i.account_id IN (\(accounts))
+      WHERE l.tenant_id = \(tenant) AND l.kind = 'usage' AND i.account_id = ANY(ARRAY(\(accounts)))
         AND i.state NOT IN ('draft', 'void')
         AND coalesce(l.period_start, i.issue_date) BETWEEN \(starts[0]) AND \(end)
       GROUP BY l.metric, start, i.currency
@@ -256,6 +256,17 @@ extension BillingStore {
     }
     if let owners = principal.readableOwners(.invoice) { query.append(" AND a.owner_id = ANY(\(owners)::uuid[])") }
     return query
+  }
+
+  /// The ids ``accounts(_:includeChildren:principal:)`` selects, read first so that the reports'
+  /// statements name them as an array: the planner then reads their invoices by index instead of
+  /// scanning the tenant's (it cannot tell how many accounts a recursive query yields).
+  static func accountIDs(_ connection: PostgresConnection, _ accountID: UUID, includeChildren: Bool, principal: Principal) throws
+    -> [UUID]
+  {
+    try connection.query(accounts(accountID, includeChildren: includeChildren, principal: principal)).rows.map {
+      try $0.decode("id")
+    }
   }
 
   /// NOT_FOUND unless the account exists and the caller may read its billing data.

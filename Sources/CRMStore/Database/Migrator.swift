@@ -87,6 +87,7 @@ public struct Migrator: Sendable {
     ("0050_billing.sql", PackageResources._050_billing_sql),
     ("0051_billing_financials.sql", PackageResources._051_billing_financials_sql),
     ("0052_disputes.sql", PackageResources._052_disputes_sql),
+    ("0053_billing_panel_reads.sql", PackageResources._053_billing_panel_reads_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
