@@ -44,6 +44,20 @@ enum BillingFields {
     }
   }
 
+  /// A currency code (ISO 4217, any case); empty is `nil`, or a violation when `required`.
+  static func currency(_ text: String, field: String, required: Bool, into violations: inout Violations) -> String? {
+    let code = text.trimmingWhitespace().uppercased()
+    if code.isEmpty {
+      if required { violations.add(field, "is required: a 3-letter ISO 4217 code", reason: "REQUIRED") }
+      return nil
+    }
+    guard code.count == 3, code.allSatisfy({ $0.isASCII && $0.isLetter }) else {
+      violations.add(field, "must be a 3-letter ISO 4217 code", reason: "INVALID_FORMAT")
+      return nil
+    }
+    return code
+  }
+
   static func source(_ source: Crm_V1_BillingSource, present: Bool, field: String, into violations: inout Violations)
     -> BillingSource?
   {
@@ -147,14 +161,7 @@ extension Crm_V1_Invoice {
     let source = BillingFields.source(self.source, present: hasSource, field: "invoice.source", into: &violations)
     let account = BillingFields.account(self.account, field: "invoice.account", into: &violations)
     let number = violations.text("invoice.number", number, maxLength: 100, required: true)
-    let code = currencyCode.trimmingWhitespace().uppercased()
-    var currency: String?
-    if code.count == 3, code.allSatisfy({ $0.isASCII && $0.isLetter }) {
-      currency = code
-    } else {
-      violations.add(
-        "invoice.currency_code", "must be a 3-letter ISO 4217 code", reason: code.isEmpty ? "REQUIRED" : "INVALID_FORMAT")
-    }
+    let currency = BillingFields.currency(currencyCode, field: "invoice.currency_code", required: true, into: &violations)
     let issue = BillingFields.date(
       issueDate, present: hasIssueDate, field: "invoice.issue_date", required: true, into: &violations)
     let due = BillingFields.date(dueDate, present: hasDueDate, field: "invoice.due_date", required: true, into: &violations)

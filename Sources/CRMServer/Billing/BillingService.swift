@@ -91,14 +91,7 @@ public struct BillingService: Crm_V1_BillingService.SimpleServiceProtocol {
       request.dueFrom, present: request.hasDueFrom, field: "due_from", required: false, into: &violations)
     query.dueTo = BillingFields.date(
       request.dueTo, present: request.hasDueTo, field: "due_to", required: false, into: &violations)
-    if !request.currencyCode.isEmpty {
-      let code = request.currencyCode.uppercased()
-      if code.count == 3, code.allSatisfy({ $0.isASCII && $0.isLetter }) {
-        query.currencyCode = code
-      } else {
-        violations.add("currency_code", "must be a 3-letter ISO 4217 code", reason: "INVALID_FORMAT")
-      }
-    }
+    query.currencyCode = BillingFields.currency(request.currencyCode, field: "currency_code", required: false, into: &violations)
     switch request.order {
     case .unspecified: query.order = .issueDescending
     case .dueDate: query.order = .dueAscending
@@ -237,15 +230,7 @@ public struct BillingService: Crm_V1_BillingService.SimpleServiceProtocol {
     let call = try RequestContext.require()
     var violations = Violations()
     let asOf = BillingFields.date(request.asOf, present: request.hasAsOf, field: "as_of", required: false, into: &violations)
-    var currency: String?
-    if !request.currencyCode.isEmpty {
-      let code = request.currencyCode.uppercased()
-      if code.count == 3, code.allSatisfy({ $0.isASCII && $0.isLetter }) {
-        currency = code
-      } else {
-        violations.add("currency_code", "must be a 3-letter ISO 4217 code", reason: "INVALID_FORMAT")
-      }
-    }
+    let currency = BillingFields.currency(request.currencyCode, field: "currency_code", required: false, into: &violations)
     let pageSize = PageSize.resolve(request.pageSize, into: &violations)
     try violations.check()
     let page = try await billing.receivables(
