@@ -36,8 +36,9 @@ struct Webhooks: AsyncParsableCommand {
 
   /// Prints a secret where a person will see it once.
   static func reveal(_ secret: String) {
-    FileHandle.standardError.write(Data("signing secret (shown only now; verify deliveries with it):\n".utf8))
-    Swift.print(secret)
+    // On one stdout line with its label, after the subscription: a person reading the terminal sees
+    // what it is; a script takes `--json`.
+    Swift.print("\nsigning secret (shown only now; verify deliveries with it): \(secret)")
   }
 
   struct Create: AsyncParsableCommand {
