@@ -89,54 +89,54 @@ extension BillingStore {
     let fingerprint = "statement|\(accountID.lowercasedString)|\(from)|\(to)|\(includeChildren)"
     let tokens = try await database.pageTokens()
     let token = try tokens.decode(pageToken, query: fingerprint)
-    let accounts = Self.accounts(accountID, includeChildren: includeChildren, principal: principal)
-    let entries: PostgresQuery = """
-      SELECT 'invoice' AS kind, 1 AS ord, i.id, i.account_id, i.issue_date AS day, i.number AS reference, i.currency,
-        i.total AS debit, 0::numeric AS credit
-      FROM invoices i WHERE i.tenant_id = \(tenant) AND i.account_id = ANY(ARRAY(\(accounts))) AND i.state NOT IN ('draft', 'void')
-      UNION ALL
-      SELECT 'credit_note', 2, c.id, c.account_id, c.issue_date, coalesce(c.number, c.external_id), c.currency, 0, c.amount
-      FROM credit_notes c WHERE c.tenant_id = \(tenant) AND c.account_id = ANY(ARRAY(\(accounts))) AND c.state = 'issued'
-      UNION ALL
-      SELECT 'refund', 3, c.id, c.account_id, c.issue_date, coalesce(c.number, c.external_id), c.currency,
-        c.amount_allocated, 0
-      FROM credit_notes c
-      WHERE c.tenant_id = \(tenant) AND c.account_id = ANY(ARRAY(\(accounts))) AND c.state = 'issued' AND c.kind = 'refund'
-        AND c.amount_allocated > 0
-      UNION ALL
-      SELECT 'payment', 4, p.id, p.account_id, p.received_on, coalesce(p.reference, p.external_id), p.currency, 0, p.amount
-      FROM payments p WHERE p.tenant_id = \(tenant) AND p.account_id = ANY(ARRAY(\(accounts))) AND p.state = 'completed'
-      """
-    let totals: PostgresQuery = """
-      SELECT currency,
-        sum(debit - credit) FILTER (WHERE day < \(from))::text AS opening,
-        sum(debit) FILTER (WHERE day >= \(from))::text AS debits,
-        sum(credit) FILTER (WHERE day >= \(from))::text AS credits,
-        sum(debit - credit)::text AS closing
-      FROM (\(entries)) e WHERE day <= \(to)
-      GROUP BY currency ORDER BY currency
-      """
-    var lines: PostgresQuery = """
-      SELECT kind, ord, id, account_id, day, reference, currency, debit::text AS debit, credit::text AS credit,
-        balance::text AS balance
-      FROM (
-        SELECT e.*, sum(debit - credit) OVER (PARTITION BY currency ORDER BY day, ord, id) AS balance
-        FROM (\(entries)) e WHERE day <= \(to)
-      ) x
-      WHERE day >= \(from)
-      """
-    if let token {
-      let parts = token.key.split(separator: "|")
-      guard parts.count == 2, let day = CalendarDate(String(parts[0])), let ord = Int(parts[1]) else {
-        throw CRMError.invalid("page_token", "is malformed", reason: "INVALID_FORMAT")
-      }
-      lines.append(" AND (day, ord, id) > (\(day), \(ord), \(token.id))")
-    }
-    lines.append(" ORDER BY day, ord, id LIMIT \(pageSize + 1)")
-    let (totalsQuery, linesQuery) = (totals, lines)
     return try await database.withTenant(tenant) { connection in
       try Self.requireBillingReadable(connection, account: accountID, principal: principal)
-      let sums = try connection.query(totalsQuery).rows.map { row -> AccountStatement.Totals in
+      // The accounts once, as an array: each of the four parts below reads its facts by account index.
+      let accounts = try Self.accountIDs(connection, accountID, includeChildren: includeChildren, principal: principal)
+      let entries: PostgresQuery = """
+        SELECT 'invoice' AS kind, 1 AS ord, i.id, i.account_id, i.issue_date AS day, i.number AS reference, i.currency,
+          i.total AS debit, 0::numeric AS credit
+        FROM invoices i WHERE i.tenant_id = \(tenant) AND i.account_id = ANY(\(accounts)::uuid[]) AND i.state NOT IN ('draft', 'void')
+        UNION ALL
+        SELECT 'credit_note', 2, c.id, c.account_id, c.issue_date, coalesce(c.number, c.external_id), c.currency, 0, c.amount
+        FROM credit_notes c WHERE c.tenant_id = \(tenant) AND c.account_id = ANY(\(accounts)::uuid[]) AND c.state = 'issued'
+        UNION ALL
+        SELECT 'refund', 3, c.id, c.account_id, c.issue_date, coalesce(c.number, c.external_id), c.currency,
+          c.amount_allocated, 0
+        FROM credit_notes c
+        WHERE c.tenant_id = \(tenant) AND c.account_id = ANY(\(accounts)::uuid[]) AND c.state = 'issued' AND c.kind = 'refund'
+          AND c.amount_allocated > 0
+        UNION ALL
+        SELECT 'payment', 4, p.id, p.account_id, p.received_on, coalesce(p.reference, p.external_id), p.currency, 0, p.amount
+        FROM payments p WHERE p.tenant_id = \(tenant) AND p.account_id = ANY(\(accounts)::uuid[]) AND p.state = 'completed'
+        """
+      let totals: PostgresQuery = """
+        SELECT currency,
+          sum(debit - credit) FILTER (WHERE day < \(from))::text AS opening,
+          sum(debit) FILTER (WHERE day >= \(from))::text AS debits,
+          sum(credit) FILTER (WHERE day >= \(from))::text AS credits,
+          sum(debit - credit)::text AS closing
+        FROM (\(entries)) e WHERE day <= \(to)
+        GROUP BY currency ORDER BY currency
+        """
+      var lines: PostgresQuery = """
+        SELECT kind, ord, id, account_id, day, reference, currency, debit::text AS debit, credit::text AS credit,
+          balance::text AS balance
+        FROM (
+          SELECT e.*, sum(debit - credit) OVER (PARTITION BY currency ORDER BY day, ord, id) AS balance
+          FROM (\(entries)) e WHERE day <= \(to)
+        ) x
+        WHERE day >= \(from)
+        """
+      if let token {
+        let parts = token.key.split(separator: "|")
+        guard parts.count == 2, let day = CalendarDate(String(parts[0])), let ord = Int(parts[1]) else {
+          throw CRMError.invalid("page_token", "is malformed", reason: "INVALID_FORMAT")
+        }
+        lines.append(" AND (day, ord, id) > (\(day), \(ord), \(token.id))")
+      }
+      lines.append(" ORDER BY day, ord, id LIMIT \(pageSize + 1)")
+      let sums = try connection.query(totals).rows.map { row -> AccountStatement.Totals in
         let currency: String = try row.decode("currency")
         func money(_ column: String) throws -> Money {
           try BillingRow.optionalMoney(row, column, currency: currency) ?? .zero(currency)
@@ -145,7 +145,7 @@ extension BillingStore {
           currencyCode: currency, opening: try money("opening"), debits: try money("debits"), credits: try money("credits"),
           closing: try money("closing"))
       }
-      let rows = try connection.query(linesQuery).rows
+      let rows = try connection.query(lines).rows
       var out = try rows.map { row -> AccountStatement.Line in
         let currency: String = try row.decode("currency")
         return AccountStatement.Line(
@@ -180,20 +180,20 @@ extension BillingStore {
     let day = asOf ?? today
     let starts = Self.periodStarts(ending: day, period: period, count: periods)
     let end = Self.periodEnd(starts.last!, period: period)
-    let accounts = Self.accounts(accountID, includeChildren: includeChildren, principal: principal)
-    let unit = period == .month ? "month" : "quarter"
-    let query: PostgresQuery = """
-      SELECT l.metric, min(l.unit) AS unit, date_trunc(\(unit), coalesce(l.period_start, i.issue_date))::date AS start,
-        sum(l.quantity)::text AS quantity, i.currency, sum(l.amount)::text AS amount
-      FROM invoice_lines l JOIN invoices i ON i.tenant_id = l.tenant_id AND i.id = l.invoice_id
-      WHERE l.tenant_id = \(tenant) AND l.kind = 'usage' AND i.account_id = ANY(ARRAY(\(accounts)))
-        AND i.state NOT IN ('draft', 'void')
-        AND coalesce(l.period_start, i.issue_date) BETWEEN \(starts[0]) AND \(end)
-      GROUP BY l.metric, start, i.currency
-      ORDER BY l.metric, start
-      """
     return try await database.withTenant(tenant) { connection in
       try Self.requireBillingReadable(connection, account: accountID, principal: principal)
+      let accounts = try Self.accountIDs(connection, accountID, includeChildren: includeChildren, principal: principal)
+      let unit = period == .month ? "month" : "quarter"
+      let query: PostgresQuery = """
+        SELECT l.metric, min(l.unit) AS unit, date_trunc(\(unit), coalesce(l.period_start, i.issue_date))::date AS start,
+          sum(l.quantity)::text AS quantity, i.currency, sum(l.amount)::text AS amount
+        FROM invoice_lines l JOIN invoices i ON i.tenant_id = l.tenant_id AND i.id = l.invoice_id
+        WHERE l.tenant_id = \(tenant) AND l.kind = 'usage' AND i.account_id = ANY(\(accounts)::uuid[])
+          AND i.state NOT IN ('draft', 'void')
+          AND coalesce(l.period_start, i.issue_date) BETWEEN \(starts[0]) AND \(end)
+        GROUP BY l.metric, start, i.currency
+        ORDER BY l.metric, start
+        """
       var byMetric: [String: (unit: String?, values: [CalendarDate: (quantity: String, amount: Money?)])] = [:]
       for row in try connection.query(query).rows {
         let metric: String = try row.decode("metric")
@@ -258,8 +258,8 @@ extension BillingStore {
     return query
   }
 
-  /// The ids ``accounts(_:includeChildren:principal:)`` selects, read first so that the reports'
-  /// statements name them as an array: the planner then reads their invoices by index instead of
+  /// The ids ``accounts(_:includeChildren:principal:)`` selects, read first so that statements with
+  /// several parts name them as an array: the planner then reads their invoices by index instead of
   /// scanning the tenant's (it cannot tell how many accounts a recursive query yields).
   static func accountIDs(_ connection: PostgresConnection, _ accountID: UUID, includeChildren: Bool, principal: Principal) throws
     -> [UUID]
@@ -269,10 +269,16 @@ extension BillingStore {
     }
   }
 
+  /// Whether the account exists and the caller may read its billing data.
+  static func billingReadable(_ connection: PostgresConnection, account: UUID, principal: Principal) throws -> Bool {
+    let rows = try connection.query("SELECT owner_id FROM accounts WHERE tenant_id = \(principal.tenantID) AND id = \(account)")
+    guard let row = rows.first else { return false }
+    return principal.canReadBilling(accountOwner: try row.decode("owner_id", as: UUID?.self))
+  }
+
   /// NOT_FOUND unless the account exists and the caller may read its billing data.
   static func requireBillingReadable(_ connection: PostgresConnection, account: UUID, principal: Principal) throws {
-    let rows = try connection.query("SELECT owner_id FROM accounts WHERE tenant_id = \(principal.tenantID) AND id = \(account)")
-    guard let row = rows.first, principal.canReadBilling(accountOwner: try row.decode("owner_id", as: UUID?.self)) else {
+    guard try billingReadable(connection, account: account, principal: principal) else {
       throw CRMError.notFound("account \(account.lowercasedString) not found")
     }
   }

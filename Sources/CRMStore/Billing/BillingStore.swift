@@ -258,24 +258,21 @@ public struct BillingStore: Sendable {
           // replaced in one statement (an invoice refunded from this payment never looks unpaid),
           // before the payment shrinks or after it grows.
           let sum = fields.allocations.reduce(Money.zero(fields.amount.currencyCode)) { $0.adding($1.amount) }
+          func allocate(_ allocations: [Allocation], replacing: Bool) throws {
+            try Self.allocate(
+              connection, .payments, id: id, allocations, system: fields.source.system, refund: false, replacing: replacing,
+              field: "payment.allocations", tenant: tenant)
+          }
           if stored.fields.amount.currencyCode != fields.amount.currencyCode {
             // The allocations name the payment with its currency: they go before it changes.
-            try Self.allocate(
-              connection, .payments, id: id, [], system: fields.source.system, refund: false, replacing: true,
-              field: "payment.allocations", tenant: tenant)
+            try allocate([], replacing: true)
             try connection.query(update)
-            try Self.allocate(
-              connection, .payments, id: id, fields.allocations, system: fields.source.system, refund: false, replacing: false,
-              field: "payment.allocations", tenant: tenant)
+            try allocate(fields.allocations, replacing: false)
           } else if sum.isGreater(than: stored.fields.amount) {
             try connection.query(update)
-            try Self.allocate(
-              connection, .payments, id: id, fields.allocations, system: fields.source.system, refund: false, replacing: true,
-              field: "payment.allocations", tenant: tenant)
+            try allocate(fields.allocations, replacing: true)
           } else {
-            try Self.allocate(
-              connection, .payments, id: id, fields.allocations, system: fields.source.system, refund: false, replacing: true,
-              field: "payment.allocations", tenant: tenant)
+            try allocate(fields.allocations, replacing: true)
             try connection.query(update)
           }
         case .created(let id):
@@ -419,10 +416,7 @@ public struct BillingStore: Sendable {
   static func timelineEntries(
     _ connection: PostgresConnection, account: UUID, after: (time: Timestamp, key: String)?, limit: Int, principal: Principal
   ) throws -> [ChangeEntry] {
-    let owner = try connection.query(
-      "SELECT owner_id FROM accounts WHERE tenant_id = \(principal.tenantID) AND id = \(account)"
-    ).first.map { try $0.decode("owner_id", as: UUID?.self) }
-    guard let owner, principal.canReadBilling(accountOwner: owner) else { return [] }
+    guard try billingReadable(connection, account: account, principal: principal) else { return [] }
     var query: PostgresQuery = """
       SELECT \(unsafeSQL: ChangeLog.columns) FROM change_log
       WHERE tenant_id = \(principal.tenantID) AND (
@@ -686,21 +680,10 @@ public struct BillingStore: Sendable {
     let tenant = principal.tenantID
     var conditions: PostgresQuery = "tenant_id = \(tenant)"
     if let accountID {
-      if includeChildren {
-        conditions.append(
-          """
-           AND account_id = ANY(ARRAY(
-            WITH RECURSIVE tree (id) AS (
-              SELECT id FROM accounts WHERE tenant_id = \(tenant) AND id = \(accountID)
-              UNION
-              SELECT c.id FROM accounts c JOIN tree t ON c.parent_id = t.id WHERE c.tenant_id = \(tenant))
-            SELECT id FROM tree))
-          """)
-      } else {
-        conditions.append(" AND account_id = \(accountID)")
-      }
-    }
-    if let owners = principal.readableOwners(table.recordType) {
+      // The account (and those below it) the caller may read billing for.
+      conditions.append(
+        " AND account_id = ANY(ARRAY(\(accounts(accountID, includeChildren: includeChildren, principal: principal))))")
+    } else if let owners = principal.readableOwners(table.recordType) {
       conditions.append(
         " AND account_id IN (SELECT id FROM accounts WHERE tenant_id = \(tenant) AND owner_id = ANY(\(owners)::uuid[]))")
     }
