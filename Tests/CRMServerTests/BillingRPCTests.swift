@@ -802,8 +802,21 @@ struct BillingRPCTests {
       _ = try await billing.moveDispute(move, metadata: admin)
       panel = try await billing.getAccountFinancials(panelRequest, metadata: admin)
       #expect(panel.currencies[0].overdue == Self.usd(60) && panel.currencies[0].disputeCount == 0)
+      // A dispute whose ticket was closed meanwhile still resolves (closed tickets are final).
+      open.lineNumbers = []
+      open.amount = Self.usd(10)
+      let third = try await billing.openDispute(open, metadata: admin)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      var close = Crm_V1_UpdateTicketRequest()
+      close.ticket.id = third.ticketID
+      close.ticket.status = .closed
+      close.updateMask.paths = ["status"]
+      _ = try await tickets.updateTicket(close, metadata: admin)
+      move.id = third.dispute.id
+      move.state = .withdrawn
+      #expect(try await billing.moveDispute(move, metadata: admin).state == .withdrawn)
       let listed = try await billing.listDisputes(.with { $0.accountID = account }, metadata: admin)
-      #expect(listed.disputes.map(\.state) == [.won, .lost])
+      #expect(listed.disputes.map(\.state) == [.withdrawn, .won, .lost])
       // The dispute's history and the account's timeline carry it.
       let history = try await Crm_V1_ChangeService.Client(wrapping: client).getRecordHistory(
         .with {

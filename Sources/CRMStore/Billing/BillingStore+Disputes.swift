@@ -192,7 +192,7 @@ extension BillingStore {
   /// Moves an open dispute on: to `under_review` (evidence submitted), or to its outcome — `won` or
   /// `withdrawn` release the amount; `lost` issues a credit note for it (an adjustment of what the
   /// invoice still owes, a refund of what it was paid beyond that). The ticket gets an internal note
-  /// and, on an outcome, is solved.
+  /// and, on an outcome, is solved (a ticket closed meanwhile is left as it is).
   public func moveDispute(
     _ id: UUID, to state: DisputeState, note: String?, expectedVersion: Int64?, context: ChangeLog.Context,
     tickets: TicketStore
@@ -228,12 +228,19 @@ extension BillingStore {
         state == .underReview
         ? "Dispute under review: evidence submitted."
         : "Dispute \(state.rawValue)" + (state == .lost ? ": a credit note of \(current.amount.formatted) was issued." : ".")
-      _ = try TicketStore.addComment(
-        connection, current.ticketID,
-        .init(
-          fromCustomer: false, isPublic: false, body: [outcome, note].compactMap { $0 }.joined(separator: "\n\n"),
-          status: state.isOpen ? nil : .solved),
-        expectedVersion: nil, context: context, at: at)
+      // The ticket hears of it unless it was closed meanwhile (closed tickets are final; the
+      // dispute's own history has the move).
+      let status = try connection.query(
+        "SELECT status FROM tickets WHERE tenant_id = \(tenant) AND id = \(current.ticketID)"
+      ).first.map { try $0.decode("status", as: String.self) }
+      if status != TicketStatus.closed.rawValue {
+        _ = try TicketStore.addComment(
+          connection, current.ticketID,
+          .init(
+            fromCustomer: false, isPublic: false, body: [outcome, note].compactMap { $0 }.joined(separator: "\n\n"),
+            status: state.isOpen ? nil : .solved),
+          expectedVersion: nil, context: context, at: at)
+      }
       return next
     }
   }
