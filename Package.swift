@@ -120,6 +120,7 @@ let package = Package(
         .embedInCode("Migrations/0051_billing_financials.sql"),
         .embedInCode("Migrations/0052_disputes.sql"),
         .embedInCode("Migrations/0053_billing_panel_reads.sql"),
+        .embedInCode("Migrations/0054_collections.sql"),
       ],
       swiftSettings: strictSettings
     ),

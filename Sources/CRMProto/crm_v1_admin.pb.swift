@@ -108,6 +108,9 @@ public nonisolated enum Crm_V1_Role: SwiftProtobuf.Enum, Swift.CaseIterable {
   case salesRep // = 3
   case serviceAgent // = 4
   case integration // = 5
+
+  /// Works collections: sees the billing data of the accounts they are assigned to collect.
+  case collector // = 6
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -122,6 +125,7 @@ public nonisolated enum Crm_V1_Role: SwiftProtobuf.Enum, Swift.CaseIterable {
     case 3: self = .salesRep
     case 4: self = .serviceAgent
     case 5: self = .integration
+    case 6: self = .collector
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -134,6 +138,7 @@ public nonisolated enum Crm_V1_Role: SwiftProtobuf.Enum, Swift.CaseIterable {
     case .salesRep: return 3
     case .serviceAgent: return 4
     case .integration: return 5
+    case .collector: return 6
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -146,6 +151,7 @@ public nonisolated enum Crm_V1_Role: SwiftProtobuf.Enum, Swift.CaseIterable {
     .salesRep,
     .serviceAgent,
     .integration,
+    .collector,
   ]
 
 }
@@ -722,7 +728,7 @@ nonisolated extension Crm_V1_SharingMode: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Crm_V1_Role: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLE_UNSPECIFIED\0\u{1}ROLE_ADMIN\0\u{1}ROLE_MANAGER\0\u{1}ROLE_SALES_REP\0\u{1}ROLE_SERVICE_AGENT\0\u{1}ROLE_INTEGRATION\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLE_UNSPECIFIED\0\u{1}ROLE_ADMIN\0\u{1}ROLE_MANAGER\0\u{1}ROLE_SALES_REP\0\u{1}ROLE_SERVICE_AGENT\0\u{1}ROLE_INTEGRATION\0\u{1}ROLE_COLLECTOR\0")
 }
 
 nonisolated extension Crm_V1_FieldSecurityRule: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -323,8 +323,9 @@ extension Crm_V1_BillingService {
     /// > nothing, and a push older than the stored one (by the source's version) is ignored, so a billing
     /// > system may push events twice or out of order. Pushes need an admin or integration token.
     /// > 
-    /// > Billing data is read by admins and integrations, and by the owner of the account and the managers
-    /// > above them; a list shows only what the caller may read, a Get of anything else is NOT_FOUND.
+    /// > Billing data is read by admins and integrations, by the owner of the account and the managers
+    /// > above them, and by the account's assigned collector (CollectionService) and the collector's
+    /// > managers; a list shows only what the caller may read, a Get of anything else is NOT_FOUND.
     public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "UpsertInvoice" method.
         ///
@@ -659,8 +660,9 @@ extension Crm_V1_BillingService {
     /// > nothing, and a push older than the stored one (by the source's version) is ignored, so a billing
     /// > system may push events twice or out of order. Pushes need an admin or integration token.
     /// > 
-    /// > Billing data is read by admins and integrations, and by the owner of the account and the managers
-    /// > above them; a list shows only what the caller may read, a Get of anything else is NOT_FOUND.
+    /// > Billing data is read by admins and integrations, by the owner of the account and the managers
+    /// > above them, and by the account's assigned collector (CollectionService) and the collector's
+    /// > managers; a list shows only what the caller may read, a Get of anything else is NOT_FOUND.
     public protocol ServiceProtocol: Crm_V1_BillingService.StreamingServiceProtocol {
         /// Handle the "UpsertInvoice" method.
         ///
@@ -993,8 +995,9 @@ extension Crm_V1_BillingService {
     /// > nothing, and a push older than the stored one (by the source's version) is ignored, so a billing
     /// > system may push events twice or out of order. Pushes need an admin or integration token.
     /// > 
-    /// > Billing data is read by admins and integrations, and by the owner of the account and the managers
-    /// > above them; a list shows only what the caller may read, a Get of anything else is NOT_FOUND.
+    /// > Billing data is read by admins and integrations, by the owner of the account and the managers
+    /// > above them, and by the account's assigned collector (CollectionService) and the collector's
+    /// > managers; a list shows only what the caller may read, a Get of anything else is NOT_FOUND.
     public protocol SimpleServiceProtocol: Crm_V1_BillingService.ServiceProtocol {
         /// Handle the "UpsertInvoice" method.
         ///
@@ -2011,8 +2014,9 @@ extension Crm_V1_BillingService {
     /// > nothing, and a push older than the stored one (by the source's version) is ignored, so a billing
     /// > system may push events twice or out of order. Pushes need an admin or integration token.
     /// > 
-    /// > Billing data is read by admins and integrations, and by the owner of the account and the managers
-    /// > above them; a list shows only what the caller may read, a Get of anything else is NOT_FOUND.
+    /// > Billing data is read by admins and integrations, by the owner of the account and the managers
+    /// > above them, and by the account's assigned collector (CollectionService) and the collector's
+    /// > managers; a list shows only what the caller may read, a Get of anything else is NOT_FOUND.
     public protocol ClientProtocol: Sendable {
         /// Call the "UpsertInvoice" method.
         ///
@@ -2440,8 +2444,9 @@ extension Crm_V1_BillingService {
     /// > nothing, and a push older than the stored one (by the source's version) is ignored, so a billing
     /// > system may push events twice or out of order. Pushes need an admin or integration token.
     /// > 
-    /// > Billing data is read by admins and integrations, and by the owner of the account and the managers
-    /// > above them; a list shows only what the caller may read, a Get of anything else is NOT_FOUND.
+    /// > Billing data is read by admins and integrations, by the owner of the account and the managers
+    /// > above them, and by the account's assigned collector (CollectionService) and the collector's
+    /// > managers; a list shows only what the caller may read, a Get of anything else is NOT_FOUND.
     public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 

@@ -475,6 +475,71 @@ public nonisolated enum Crm_V1_PaymentTerms: SwiftProtobuf.Enum, Swift.CaseItera
 
 }
 
+/// An account's collection status (CollectionService).
+public nonisolated enum Crm_V1_CollectionStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Nothing past due.
+  case current // = 1
+
+  /// Something past due, not yet escalated further.
+  case needsAction // = 2
+
+  /// An open promise to pay that has not fallen due.
+  case promiseToPay // = 3
+  case inCollections // = 4
+
+  /// Past due only in amounts open disputes contest.
+  case heldForDispute // = 5
+
+  /// Written off, and owing nothing since.
+  case writtenOff // = 6
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .current
+    case 2: self = .needsAction
+    case 3: self = .promiseToPay
+    case 4: self = .inCollections
+    case 5: self = .heldForDispute
+    case 6: self = .writtenOff
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .current: return 1
+    case .needsAction: return 2
+    case .promiseToPay: return 3
+    case .inCollections: return 4
+    case .heldForDispute: return 5
+    case .writtenOff: return 6
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Crm_V1_CollectionStatus] = [
+    .unspecified,
+    .current,
+    .needsAction,
+    .promiseToPay,
+    .inCollections,
+    .heldForDispute,
+    .writtenOff,
+  ]
+
+}
+
 public nonisolated enum Crm_V1_DisputeState: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -2124,10 +2189,21 @@ public nonisolated struct Crm_V1_AccountFinancials: @unchecked Sendable {
     set {_uniqueStorage()._creditHold = newValue}
   }
 
-  /// Why, one line per rule that holds.
+  /// Why, one line per rule that holds (a hold set by dunning or a collector among them).
   public var creditHoldReasons: [String] {
     get {_storage._creditHoldReasons}
     set {_uniqueStorage()._creditHoldReasons = newValue}
+  }
+
+  /// The account's collection (CollectionService.GetCollection has the whole of it).
+  public var collectionStatus: Crm_V1_CollectionStatus {
+    get {_storage._collectionStatus}
+    set {_uniqueStorage()._collectionStatus = newValue}
+  }
+
+  public var collectorID: String {
+    get {_storage._collectorID}
+    set {_uniqueStorage()._collectorID = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -2160,6 +2236,9 @@ public nonisolated struct Crm_V1_ListReceivablesRequest: Sendable {
   public var pageSize: Int32 = 0
 
   public var pageToken: String = String()
+
+  /// Only the accounts this user collects (a collector's worklist).
+  public var collectorID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2202,6 +2281,12 @@ public nonisolated struct Crm_V1_Receivable: Sendable {
   public var openInvoiceCount: Int32 = 0
 
   public var oldestDaysOverdue: Int32 = 0
+
+  /// The account's collector, escalation and promise (CollectionService); the status is judged on this
+  /// row's currency.
+  public var collectorID: String = String()
+
+  public var collectionStatus: Crm_V1_CollectionStatus = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2517,6 +2602,10 @@ nonisolated extension Crm_V1_UsagePeriod: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Crm_V1_PaymentTerms: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PAYMENT_TERMS_UNSPECIFIED\0\u{1}PAYMENT_TERMS_PREPAID\0\u{1}PAYMENT_TERMS_POSTPAID\0\u{1}PAYMENT_TERMS_INSTALMENTS\0")
+}
+
+nonisolated extension Crm_V1_CollectionStatus: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0COLLECTION_STATUS_UNSPECIFIED\0\u{1}COLLECTION_STATUS_CURRENT\0\u{1}COLLECTION_STATUS_NEEDS_ACTION\0\u{1}COLLECTION_STATUS_PROMISE_TO_PAY\0\u{1}COLLECTION_STATUS_IN_COLLECTIONS\0\u{1}COLLECTION_STATUS_HELD_FOR_DISPUTE\0\u{1}COLLECTION_STATUS_WRITTEN_OFF\0")
 }
 
 nonisolated extension Crm_V1_DisputeState: SwiftProtobuf._ProtoNameProviding {
@@ -4853,7 +4942,7 @@ nonisolated extension Crm_V1_CurrencyFinancials: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Crm_V1_AccountFinancials: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AccountFinancials"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}as_of\0\u{3}include_children\0\u{3}window_days\0\u{1}currencies\0\u{1}profile\0\u{3}credit_hold\0\u{3}credit_hold_reasons\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}as_of\0\u{3}include_children\0\u{3}window_days\0\u{1}currencies\0\u{1}profile\0\u{3}credit_hold\0\u{3}credit_hold_reasons\0\u{3}collection_status\0\u{3}collector_id\0")
 
   fileprivate class _StorageClass {
     var _accountID: String = String()
@@ -4864,6 +4953,8 @@ nonisolated extension Crm_V1_AccountFinancials: SwiftProtobuf.Message, SwiftProt
     var _profile: Crm_V1_AccountBillingProfile? = nil
     var _creditHold: Bool = false
     var _creditHoldReasons: [String] = []
+    var _collectionStatus: Crm_V1_CollectionStatus = .unspecified
+    var _collectorID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -4882,6 +4973,8 @@ nonisolated extension Crm_V1_AccountFinancials: SwiftProtobuf.Message, SwiftProt
       _profile = source._profile
       _creditHold = source._creditHold
       _creditHoldReasons = source._creditHoldReasons
+      _collectionStatus = source._collectionStatus
+      _collectorID = source._collectorID
     }
   }
 
@@ -4908,6 +5001,8 @@ nonisolated extension Crm_V1_AccountFinancials: SwiftProtobuf.Message, SwiftProt
         case 6: try { try decoder.decodeSingularMessageField(value: &_storage._profile) }()
         case 7: try { try decoder.decodeSingularBoolField(value: &_storage._creditHold) }()
         case 8: try { try decoder.decodeRepeatedStringField(value: &_storage._creditHoldReasons) }()
+        case 9: try { try decoder.decodeSingularEnumField(value: &_storage._collectionStatus) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._collectorID) }()
         default: break
         }
       }
@@ -4944,6 +5039,12 @@ nonisolated extension Crm_V1_AccountFinancials: SwiftProtobuf.Message, SwiftProt
       if !_storage._creditHoldReasons.isEmpty {
         try visitor.visitRepeatedStringField(value: _storage._creditHoldReasons, fieldNumber: 8)
       }
+      if _storage._collectionStatus != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._collectionStatus, fieldNumber: 9)
+      }
+      if !_storage._collectorID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._collectorID, fieldNumber: 10)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -4961,6 +5062,8 @@ nonisolated extension Crm_V1_AccountFinancials: SwiftProtobuf.Message, SwiftProt
         if _storage._profile != rhs_storage._profile {return false}
         if _storage._creditHold != rhs_storage._creditHold {return false}
         if _storage._creditHoldReasons != rhs_storage._creditHoldReasons {return false}
+        if _storage._collectionStatus != rhs_storage._collectionStatus {return false}
+        if _storage._collectorID != rhs_storage._collectorID {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -4972,7 +5075,7 @@ nonisolated extension Crm_V1_AccountFinancials: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Crm_V1_ListReceivablesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListReceivablesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}as_of\0\u{3}currency_code\0\u{3}overdue_only\0\u{3}page_size\0\u{3}page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}as_of\0\u{3}currency_code\0\u{3}overdue_only\0\u{3}page_size\0\u{3}page_token\0\u{3}collector_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4985,6 +5088,7 @@ nonisolated extension Crm_V1_ListReceivablesRequest: SwiftProtobuf.Message, Swif
       case 3: try { try decoder.decodeSingularBoolField(value: &self.overdueOnly) }()
       case 4: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.collectorID) }()
       default: break
       }
     }
@@ -5010,6 +5114,9 @@ nonisolated extension Crm_V1_ListReceivablesRequest: SwiftProtobuf.Message, Swif
     if !self.pageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 5)
     }
+    if !self.collectorID.isEmpty {
+      try visitor.visitSingularStringField(value: self.collectorID, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5019,6 +5126,7 @@ nonisolated extension Crm_V1_ListReceivablesRequest: SwiftProtobuf.Message, Swif
     if lhs.overdueOnly != rhs.overdueOnly {return false}
     if lhs.pageSize != rhs.pageSize {return false}
     if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.collectorID != rhs.collectorID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5026,7 +5134,7 @@ nonisolated extension Crm_V1_ListReceivablesRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Crm_V1_Receivable: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Receivable"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}account_name\0\u{3}currency_code\0\u{3}total_due\0\u{1}overdue\0\u{1}aging\0\u{3}open_invoice_count\0\u{3}oldest_days_overdue\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}account_name\0\u{3}currency_code\0\u{3}total_due\0\u{1}overdue\0\u{1}aging\0\u{3}open_invoice_count\0\u{3}oldest_days_overdue\0\u{3}collector_id\0\u{3}collection_status\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5042,6 +5150,8 @@ nonisolated extension Crm_V1_Receivable: SwiftProtobuf.Message, SwiftProtobuf._M
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.aging) }()
       case 7: try { try decoder.decodeSingularInt32Field(value: &self.openInvoiceCount) }()
       case 8: try { try decoder.decodeSingularInt32Field(value: &self.oldestDaysOverdue) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.collectorID) }()
+      case 10: try { try decoder.decodeSingularEnumField(value: &self.collectionStatus) }()
       default: break
       }
     }
@@ -5076,6 +5186,12 @@ nonisolated extension Crm_V1_Receivable: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.oldestDaysOverdue != 0 {
       try visitor.visitSingularInt32Field(value: self.oldestDaysOverdue, fieldNumber: 8)
     }
+    if !self.collectorID.isEmpty {
+      try visitor.visitSingularStringField(value: self.collectorID, fieldNumber: 9)
+    }
+    if self.collectionStatus != .unspecified {
+      try visitor.visitSingularEnumField(value: self.collectionStatus, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5088,6 +5204,8 @@ nonisolated extension Crm_V1_Receivable: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.aging != rhs.aging {return false}
     if lhs.openInvoiceCount != rhs.openInvoiceCount {return false}
     if lhs.oldestDaysOverdue != rhs.oldestDaysOverdue {return false}
+    if lhs.collectorID != rhs.collectorID {return false}
+    if lhs.collectionStatus != rhs.collectionStatus {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

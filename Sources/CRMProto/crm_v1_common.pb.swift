@@ -32,11 +32,15 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
   case task // = 6
   case ticket // = 7
 
-  /// Billing facts (BillingService): read by admins, integrations and the account's owner and managers.
+  /// Billing facts (BillingService): read by admins, integrations, the account's owner and managers,
+  /// and its assigned collector.
   case invoice // = 8
   case payment // = 9
   case creditNote // = 10
   case dispute // = 11
+
+  /// An account's collection (CollectionService); its id is the account's.
+  case collection // = 12
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -57,6 +61,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     case 9: self = .payment
     case 10: self = .creditNote
     case 11: self = .dispute
+    case 12: self = .collection
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -75,6 +80,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     case .payment: return 9
     case .creditNote: return 10
     case .dispute: return 11
+    case .collection: return 12
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -93,6 +99,7 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
     .payment,
     .creditNote,
     .dispute,
+    .collection,
   ]
 
 }
@@ -314,7 +321,7 @@ public nonisolated struct Crm_V1_MergeSource: Sendable {
 fileprivate nonisolated let _protobuf_package = "crm.v1"
 
 nonisolated extension Crm_V1_RecordType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ACCOUNT\0\u{1}RECORD_TYPE_CONTACT\0\u{1}RECORD_TYPE_LEAD\0\u{1}RECORD_TYPE_INTERACTION\0\u{1}RECORD_TYPE_OPPORTUNITY\0\u{1}RECORD_TYPE_TASK\0\u{1}RECORD_TYPE_TICKET\0\u{1}RECORD_TYPE_INVOICE\0\u{1}RECORD_TYPE_PAYMENT\0\u{1}RECORD_TYPE_CREDIT_NOTE\0\u{1}RECORD_TYPE_DISPUTE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ACCOUNT\0\u{1}RECORD_TYPE_CONTACT\0\u{1}RECORD_TYPE_LEAD\0\u{1}RECORD_TYPE_INTERACTION\0\u{1}RECORD_TYPE_OPPORTUNITY\0\u{1}RECORD_TYPE_TASK\0\u{1}RECORD_TYPE_TICKET\0\u{1}RECORD_TYPE_INVOICE\0\u{1}RECORD_TYPE_PAYMENT\0\u{1}RECORD_TYPE_CREDIT_NOTE\0\u{1}RECORD_TYPE_DISPUTE\0\u{1}RECORD_TYPE_COLLECTION\0")
 }
 
 nonisolated extension Crm_V1_ArchiveFilter: SwiftProtobuf._ProtoNameProviding {

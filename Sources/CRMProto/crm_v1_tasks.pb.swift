@@ -122,6 +122,12 @@ public nonisolated enum Crm_V1_AlertKind: SwiftProtobuf.Enum, Swift.CaseIterable
   case staleDeal // = 1
   case expiringHolding // = 2
   case recycled // = 3
+
+  /// A dunning level applied to overdue invoices of the related account.
+  case dunning // = 4
+
+  /// The related account's promise to pay fell due unpaid.
+  case brokenPromise // = 5
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -134,6 +140,8 @@ public nonisolated enum Crm_V1_AlertKind: SwiftProtobuf.Enum, Swift.CaseIterable
     case 1: self = .staleDeal
     case 2: self = .expiringHolding
     case 3: self = .recycled
+    case 4: self = .dunning
+    case 5: self = .brokenPromise
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -144,6 +152,8 @@ public nonisolated enum Crm_V1_AlertKind: SwiftProtobuf.Enum, Swift.CaseIterable
     case .staleDeal: return 1
     case .expiringHolding: return 2
     case .recycled: return 3
+    case .dunning: return 4
+    case .brokenPromise: return 5
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -154,6 +164,8 @@ public nonisolated enum Crm_V1_AlertKind: SwiftProtobuf.Enum, Swift.CaseIterable
     .staleDeal,
     .expiringHolding,
     .recycled,
+    .dunning,
+    .brokenPromise,
   ]
 
 }
@@ -491,7 +503,7 @@ nonisolated extension Crm_V1_TaskStatus: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Crm_V1_AlertKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALERT_KIND_UNSPECIFIED\0\u{1}ALERT_KIND_STALE_DEAL\0\u{1}ALERT_KIND_EXPIRING_HOLDING\0\u{1}ALERT_KIND_RECYCLED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALERT_KIND_UNSPECIFIED\0\u{1}ALERT_KIND_STALE_DEAL\0\u{1}ALERT_KIND_EXPIRING_HOLDING\0\u{1}ALERT_KIND_RECYCLED\0\u{1}ALERT_KIND_DUNNING\0\u{1}ALERT_KIND_BROKEN_PROMISE\0")
 }
 
 nonisolated extension Crm_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -13,6 +13,7 @@ struct Admin: AsyncParsableCommand {
   static func role(_ text: String) throws -> Crm_V1_Role {
     let roles: [String: Crm_V1_Role] = [
       "admin": .admin, "manager": .manager, "sales_rep": .salesRep, "service_agent": .serviceAgent, "integration": .integration,
+      "collector": .collector,
     ]
     guard let role = roles[text] else {
       throw ValidationError("--role must be one of \(roles.keys.sorted().joined(separator: ", "))")
@@ -52,7 +53,7 @@ extension Admin {
         discussion: "Example: crm admin users create --email rep@acme.com --role sales_rep --team TEAM_ID")
       @OptionGroup var client: ClientOptions
       @Option(help: "Email.") var email: String
-      @Option(help: "admin, manager, sales_rep, service_agent or integration.") var role: String
+      @Option(help: "admin, manager, sales_rep, service_agent, integration or collector.") var role: String
       @Option(help: "Display name.") var name: String = ""
       @Option(help: "Team id.") var team: String?
 
@@ -321,7 +322,7 @@ extension Admin {
     struct Set: AsyncParsableCommand {
       static let configuration = CommandConfiguration(abstract: "Set how a role may treat one field.")
       @OptionGroup var client: ClientOptions
-      @Argument(help: "manager, sales_rep, service_agent or integration.") var role: String
+      @Argument(help: "manager, sales_rep, service_agent, integration or collector.") var role: String
       @Argument(help: "account, contact, lead, opportunity, interaction, task or ticket.") var recordType: String
       @Argument(help: "The field as the API names it, e.g. annual_revenue.") var field: String
       @Argument(help: "editable, read_only or hidden.") var access: String

@@ -74,7 +74,7 @@ extension Admin {
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Tenant id (default: the system tenant).") var tenant: String?
     @Option(help: "Email address.") var email: String
-    @Option(help: "admin, manager, sales_rep, service_agent or integration.") var role: String
+    @Option(help: "admin, manager, sales_rep, service_agent, integration or collector.") var role: String
     @Option(help: "Display name.") var name: String = ""
     @Option(help: "Team id.") var teamID: String?
 

@@ -65,7 +65,7 @@ struct BillingRPCTests {
 
   static func payment(
     _ external: String, version: Int64 = 1, account: String, amount: Crm_V1_Money, state: Crm_V1_PaymentState = .completed,
-    allocations: [(String, Crm_V1_Money)]
+    received: Crm_V1_Date = day(2027, 1, 10), allocations: [(String, Crm_V1_Money)]
   ) -> Crm_V1_UpsertPaymentRequest {
     .with {
       $0.payment = .with {
@@ -76,7 +76,7 @@ struct BillingRPCTests {
         }
         $0.account.accountID = account
         $0.amount = amount
-        $0.receivedDate = day(2027, 1, 10)
+        $0.receivedDate = received
         $0.method = "card"
         $0.state = state
         $0.allocations = allocations.map { invoice, amount in

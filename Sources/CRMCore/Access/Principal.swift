@@ -49,11 +49,13 @@ public struct Principal: Sendable, Hashable {
   /// Admins and integrations (the billing system's own token) read every account's billing data.
   public var readsAllBilling: Bool { role == .admin || role == .integration }
 
-  /// Whether the caller may read the billing data (invoices, payments, credit notes) of an account
-  /// owned by `accountOwner`: admins, integrations, and the owner and the managers above them —
-  /// whatever the sharing rules say about the account itself.
-  public func canReadBilling(accountOwner: UUID?) -> Bool {
+  /// Whether the caller may read the billing data (invoices, payments, credit notes, disputes, the
+  /// collection) of an account owned by `accountOwner` and collected by `collector`: admins,
+  /// integrations, the owner and the managers above them, and the collector and theirs — whatever the
+  /// sharing rules say about the account itself.
+  public func canReadBilling(accountOwner: UUID?, collector: UUID? = nil) -> Bool {
     readsAllBilling || accountOwner.map(ownersInHierarchy.contains) == true
+      || collector.map(ownersInHierarchy.contains) == true
   }
 
   /// Throws PERMISSION_DENIED unless the caller may push billing facts (admins and integrations).

@@ -10,6 +10,9 @@ public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
   case serviceAgent = "service_agent"
   /// A system account for integrations; sees what its sharing allows, owns what it creates.
   case integration
+  /// Works collections: reads customer records as sharing allows, and the billing data of the
+  /// accounts they are assigned to collect.
+  case collector
 }
 
 /// The kinds of record that carry owners and history.
@@ -25,11 +28,16 @@ public enum RecordType: String, Sendable, Hashable, CaseIterable, Codable {
   case payment
   case creditNote = "credit_note"
   case dispute
+  /// An account's collection (collector, escalation, promise to pay); its id is the account's.
+  case collection
 
   /// The types duplicate detection compares and merges.
-  /// Facts from a billing system: read by admins, integrations and the account's owner and their
-  /// managers (``Principal/canReadBilling(accountOwner:)``), whatever the sharing rules.
-  public var isBilling: Bool { self == .invoice || self == .payment || self == .creditNote || self == .dispute }
+  /// Facts from a billing system and the work on them: read by admins, integrations, the account's
+  /// owner and their managers, and its collector (``Principal/canReadBilling(accountOwner:collector:)``),
+  /// whatever the sharing rules.
+  public var isBilling: Bool {
+    self == .invoice || self == .payment || self == .creditNote || self == .dispute || self == .collection
+  }
 
   /// The types duplicate detection compares and merges.
   public static let matchable: [RecordType] = [.account, .contact, .lead]

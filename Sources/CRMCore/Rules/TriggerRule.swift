@@ -283,7 +283,7 @@ public struct RuleField: Sendable, Hashable {
         RuleField("channel", .choice(TicketChannel.allCases.map(\.rawValue))),
         RuleField("assignee_id", .id), RuleField("group_id", .id), RuleField("account_id", .id), tags,
       ]
-    case .interaction, .task, .invoice, .payment, .creditNote, .dispute:
+    case .interaction, .task, .invoice, .payment, .creditNote, .dispute, .collection:
       return []
     }
   }

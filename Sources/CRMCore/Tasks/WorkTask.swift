@@ -24,6 +24,10 @@ public enum AlertKind: String, Sendable, Hashable, CaseIterable {
   case expiringHolding = "expiring_holding"
   /// A held record went back to its pool.
   case recycled
+  /// A dunning level applied to overdue invoices of the related account.
+  case dunning
+  /// The related account's promise to pay fell due unpaid.
+  case brokenPromise = "broken_promise"
 }
 
 /// The fields of a task that callers set.

@@ -66,6 +66,7 @@ extension Crm_V1_Role {
     case .salesRep: self = .salesRep
     case .serviceAgent: self = .serviceAgent
     case .integration: self = .integration
+    case .collector: self = .collector
     }
   }
 }
@@ -78,10 +79,11 @@ extension Role {
     case .salesRep: self = .salesRep
     case .serviceAgent: self = .serviceAgent
     case .integration: self = .integration
+    case .collector: self = .collector
     case .unspecified, .UNRECOGNIZED:
       violations.add(
-        field, "must be one of ROLE_ADMIN, ROLE_MANAGER, ROLE_SALES_REP, ROLE_SERVICE_AGENT, ROLE_INTEGRATION", reason: "REQUIRED"
-      )
+        field, "must be one of ROLE_ADMIN, ROLE_MANAGER, ROLE_SALES_REP, ROLE_SERVICE_AGENT, ROLE_INTEGRATION, ROLE_COLLECTOR",
+        reason: "REQUIRED")
       return nil
     }
   }

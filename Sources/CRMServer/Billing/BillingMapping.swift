@@ -580,6 +580,8 @@ extension Crm_V1_AccountFinancials {
     if let profile = financials.profile { self.profile = .init(profile) }
     creditHold = financials.creditHold
     creditHoldReasons = financials.creditHoldReasons
+    collectionStatus = .init(financials.collection.status)
+    collectorID = financials.collection.collectorID?.lowercasedString ?? ""
   }
 }
 
@@ -605,6 +607,8 @@ extension Crm_V1_Receivable {
     aging = receivable.buckets.map(Crm_V1_AgingBucket.init)
     openInvoiceCount = Int32(receivable.openInvoices)
     oldestDaysOverdue = Int32(receivable.oldestDaysOverdue)
+    collectorID = receivable.collectorID?.lowercasedString ?? ""
+    collectionStatus = .init(receivable.collectionStatus)
   }
 }
 

@@ -231,11 +231,12 @@ public struct BillingService: Crm_V1_BillingService.SimpleServiceProtocol {
     var violations = Violations()
     let asOf = BillingFields.date(request.asOf, present: request.hasAsOf, field: "as_of", required: false, into: &violations)
     let currency = BillingFields.currency(request.currencyCode, field: "currency_code", required: false, into: &violations)
+    let collector = RequestFields.optionalID(request.collectorID, field: "collector_id", into: &violations)
     let pageSize = PageSize.resolve(request.pageSize, into: &violations)
     try violations.check()
     let page = try await billing.receivables(
-      asOf: asOf, currency: currency, overdueOnly: request.overdueOnly, pageSize: pageSize, pageToken: request.pageToken,
-      principal: call.principal)
+      asOf: asOf, currency: currency, overdueOnly: request.overdueOnly, collectorID: collector, pageSize: pageSize,
+      pageToken: request.pageToken, principal: call.principal)
     return .with {
       $0.receivables = page.items.map(Crm_V1_Receivable.init)
       $0.nextPageToken = page.nextPageToken ?? ""

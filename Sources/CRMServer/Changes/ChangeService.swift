@@ -167,6 +167,7 @@ extension RecordType {
     case .payment: self = .payment
     case .creditNote: self = .creditNote
     case .dispute: self = .dispute
+    case .collection: self = .collection
     case .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be a record type (e.g. RECORD_TYPE_LEAD)", reason: "REQUIRED")
       return nil
@@ -180,7 +181,7 @@ extension RecordType {
     case .contact: self = .contact
     case .lead: self = .lead
     case .opportunity: self = .opportunity
-    case .interaction, .task, .ticket, .invoice, .payment, .creditNote, .dispute, .unspecified, .UNRECOGNIZED:
+    case .interaction, .task, .ticket, .invoice, .payment, .creditNote, .dispute, .collection, .unspecified, .UNRECOGNIZED:
       violations.add(
         field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT, RECORD_TYPE_ACCOUNT or RECORD_TYPE_OPPORTUNITY", reason: "INVALID")
       return nil
@@ -193,7 +194,7 @@ extension RecordType {
     case .account: self = .account
     case .contact: self = .contact
     case .lead: self = .lead
-    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute, .unspecified, .UNRECOGNIZED:
+    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute, .collection, .unspecified, .UNRECOGNIZED:
       violations.add(field, "must be RECORD_TYPE_LEAD, RECORD_TYPE_CONTACT or RECORD_TYPE_ACCOUNT", reason: "INVALID")
       return nil
     }
@@ -214,6 +215,7 @@ extension Crm_V1_RecordType {
     case .payment: self = .payment
     case .creditNote: self = .creditNote
     case .dispute: self = .dispute
+    case .collection: self = .collection
     }
   }
 }

@@ -4,7 +4,8 @@ public import Logging
 public import ServiceLifecycle
 
 /// crmd's periodic jobs: the shared pools' recycling, the alerts (stale deals, holdings about to
-/// return) raised as tasks, the SLA clocks' warnings and breaches, and closing solved tickets.
+/// return) raised as tasks, the SLA clocks' warnings and breaches, closing solved tickets, and
+/// collections (dunning levels, promises to pay falling due).
 /// Every node may run them: each pass takes
 /// per-pool advisory locks that other nodes skip and row locks with `SKIP LOCKED`, so two nodes never
 /// return the same record twice. A failed pass is logged and retried at the next interval.
@@ -13,6 +14,7 @@ public final class BackgroundJobs: Service {
   let tasks: TaskStore
   let tickets: TicketStore
   let escalations: EscalationStore
+  let billing: BillingStore
   let interval: Duration
   let logger: Logger
 
@@ -24,6 +26,7 @@ public final class BackgroundJobs: Service {
     tasks = TaskStore(database: database)
     tickets = TicketStore(database: database, now: slaClock)
     escalations = EscalationStore(database: database, now: slaClock)
+    billing = BillingStore(database: database, now: slaClock)
     self.interval = interval
     self.logger = logger
   }
@@ -50,7 +53,8 @@ public final class BackgroundJobs: Service {
           ])
       }
     } catch {
-      logger.warning("pool recycling failed; retrying next interval", metadata: ["crm.job": "pool-recycling", "error": "\(error)"])
+      logger.warning(
+        "pool recycling failed; retrying next interval", metadata: ["crm.job": "pool-recycling", "error": "\(error)"])
     }
     do {
       let report = try await tasks.raiseAlerts()
@@ -91,6 +95,21 @@ public final class BackgroundJobs: Service {
       }
     } catch {
       logger.warning("auto-close failed; retrying next interval", metadata: ["crm.job": "auto-close", "error": "\(error)"])
+    }
+    do {
+      let collectionsStarted = ContinuousClock.now
+      let report = try await billing.runCollections()
+      if report != CollectionJobReport() {
+        logger.info(
+          "collections: dunning applied, promises settled",
+          metadata: [
+            "crm.job": "collections", "crm.applied": "\(report.applied)", "crm.tasks": "\(report.tasks)",
+            "crm.promises_kept": "\(report.promisesKept)", "crm.promises_broken": "\(report.promisesBroken)",
+            "crm.cleared": "\(report.cleared)", "crm.duration": "\(ContinuousClock.now - collectionsStarted)",
+          ])
+      }
+    } catch {
+      logger.warning("collections failed; retrying next interval", metadata: ["crm.job": "collections", "error": "\(error)"])
     }
   }
 }

@@ -22,7 +22,7 @@ public final class CRMServer: Service {
     "crm.v1.ChangeService", "crm.v1.AdminService", "crm.v1.InteractionService", "crm.v1.CaptureService",
     "crm.v1.ImportService", "crm.v1.OpportunityService", "crm.v1.PoolService",
     "crm.v1.AssignmentService", "crm.v1.TaskService", "crm.v1.TicketService", "crm.v1.SLAService", "crm.v1.BillingService",
-    "crm.v1.SatisfactionService", "crm.v1.WebhookService", "crm.v1.TriggerRuleService",
+    "crm.v1.CollectionService", "crm.v1.SatisfactionService", "crm.v1.WebhookService", "crm.v1.TriggerRuleService",
     "crm.v1.ApprovalService",
     "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
   ]
@@ -66,6 +66,7 @@ public final class CRMServer: Service {
         tickets: tickets),
       SatisfactionService(tickets: tickets),
       BillingService(billing: BillingStore(database: database, now: slaClock), tickets: tickets),
+      CollectionService(billing: BillingStore(database: database, now: slaClock)),
       CaptureService(
         captures: CaptureStore(database: database), tickets: tickets,
         access: AccessStore(database: database), authenticator: authenticator),

@@ -177,6 +177,8 @@ extension Crm_V1_AlertKind {
     case .staleDeal: self = .staleDeal
     case .expiringHolding: self = .expiringHolding
     case .recycled: self = .recycled
+    case .dunning: self = .dunning
+    case .brokenPromise: self = .brokenPromise
     }
   }
 }

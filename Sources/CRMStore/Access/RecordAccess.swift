@@ -18,21 +18,24 @@ enum RecordAccess {
     case .payment: "payments"
     case .creditNote: "credit_notes"
     case .dispute: "invoice_disputes"
+    case .collection: "account_collections"
     }
   }
 
   /// The select list and table `states` reads a type's access facts from: id, the owner deciding
-  /// visibility (a billing fact's is its account's), pool and archived flag, with the table aliased `r`.
+  /// visibility (a billing fact's is its account's, with the account's collector), pool and archived
+  /// flag, with the table aliased `r`.
   static func accessSource(_ type: RecordType) -> String {
     if type.isBilling {
       return """
-        r.id, a.owner_id, NULL::uuid AS pool_id, false AS archived
+        r.id, a.owner_id, c.collector_id, NULL::uuid AS pool_id, false AS archived
         FROM \(table(type)) r JOIN accounts a ON a.tenant_id = r.tenant_id AND a.id = r.account_id
+        LEFT JOIN account_collections c ON c.tenant_id = r.tenant_id AND c.account_id = r.account_id
         """
     }
     let owner = type == .ticket ? "r.assignee_id AS owner_id" : "r.owner_id"
     let pool = type == .lead || type == .account ? "r.pool_id" : "NULL::uuid AS pool_id"
-    return "r.id, \(owner), \(pool), r.archived_at IS NOT NULL AS archived FROM \(table(type)) r"
+    return "r.id, \(owner), NULL::uuid AS collector_id, \(pool), r.archived_at IS NOT NULL AS archived FROM \(table(type)) r"
   }
 
   /// Whether each named record exists and is in the caller's sight, and whether it is archived: one
@@ -50,7 +53,11 @@ enum RecordAccess {
         """)
       for row in rows.rows {
         let link = RecordLink(type: type, id: try row.decode("id"))
-        let visible = principal.canRead(type, ownedBy: try row.decode("owner_id"), pool: try row.decode("pool_id"))
+        let owner: UUID? = try row.decode("owner_id")
+        let visible =
+          type.isBilling
+          ? principal.canReadBilling(accountOwner: owner, collector: try row.decode("collector_id"))
+          : principal.canRead(type, ownedBy: owner, pool: try row.decode("pool_id"))
         states[link] = (visible, try row.decode("archived"))
       }
     }

@@ -270,26 +270,40 @@ extension BillingStore {
     }
     var issued: [UUID] = []
     for (kind, amount) in [(CreditNoteKind.adjustment, adjust), (.refund, refund)] where amount.isPositive {
-      let id = UUID.v7()
       let key = "dispute-" + dispute.id.lowercasedString + (kind == .refund ? "-refund" : "")
-      try connection.query(
-        """
-        INSERT INTO credit_notes (tenant_id, id, source_system, external_id, source_version, account_id, number, currency, amount,
-          issue_date, kind, reason, state, created_by, updated_by)
-        VALUES (\(tenant), \(id), 'crm', \(key), 1, \(dispute.accountID), \(key.uppercased().prefix(100).description), \(currency),
-          \(amount.numeral)::numeric, \(day), \(kind.rawValue), 'dispute_lost', 'issued', \(context.principal.userID),
-          \(context.principal.userID))
-        """)
-      try connection.query(
-        """
-        INSERT INTO credit_note_allocations (tenant_id, credit_note_id, invoice_id, currency, amount)
-        VALUES (\(tenant), \(id), \(dispute.invoiceID), \(currency), \(amount.numeral)::numeric)
-        """)
-      let note = try creditNote(connection, id: id, tenant: tenant)
-      try log(
-        connection, context: context, type: .creditNote, id: id, old: nil, new: note.snapshot, order: CreditNote.changeLogOrder)
-      issued.append(id)
+      issued.append(
+        try issueCreditNote(
+          connection, account: dispute.accountID, invoice: dispute.invoiceID, amount: amount, kind: kind,
+          reason: "dispute_lost", key: key, number: key.uppercased(), on: day, context: context
+        ).id)
     }
     return issued[0]
+  }
+
+  /// Issues a credit note of crmd's own (source `crm`, keyed by `key`) allocated whole to one
+  /// invoice, and logs it: what a lost dispute and a write-off leave behind.
+  static func issueCreditNote(
+    _ connection: PostgresConnection, account: UUID, invoice: UUID, amount: Money, kind: CreditNoteKind, reason: String,
+    key: String, number: String, on day: CalendarDate, context: ChangeLog.Context
+  ) throws -> CreditNote {
+    let tenant = context.principal.tenantID
+    let id = UUID.v7()
+    try connection.query(
+      """
+      INSERT INTO credit_notes (tenant_id, id, source_system, external_id, source_version, account_id, number, currency, amount,
+        issue_date, kind, reason, state, created_by, updated_by)
+      VALUES (\(tenant), \(id), 'crm', \(key), 1, \(account), \(String(number.prefix(100))), \(amount.currencyCode),
+        \(amount.numeral)::numeric, \(day), \(kind.rawValue), \(reason), 'issued', \(context.principal.userID),
+        \(context.principal.userID))
+      """)
+    try connection.query(
+      """
+      INSERT INTO credit_note_allocations (tenant_id, credit_note_id, invoice_id, currency, amount)
+      VALUES (\(tenant), \(id), \(invoice), \(amount.currencyCode), \(amount.numeral)::numeric)
+      """)
+    let note = try creditNote(connection, id: id, tenant: tenant)
+    try log(
+      connection, context: context, type: .creditNote, id: id, old: nil, new: note.snapshot, order: CreditNote.changeLogOrder)
+    return note
   }
 }

@@ -49,6 +49,8 @@ public struct AccountFinancials: Sendable, Hashable {
   public var creditHold: Bool
   /// Why, in words, one per rule that holds.
   public var creditHoldReasons: [String]
+  /// The account's collection on `asOf` (its own, not its hierarchy's).
+  public var collection: AccountCollection
 }
 
 extension BillingStore {
@@ -298,10 +300,17 @@ extension BillingStore {
         }
         figures[currency] = figure
       }
+      let collection = try Self.judge(
+        connection, Self.storedCollection(connection, account: accountID, tenant: tenant), on: day, tenant: tenant)
+      if collection.creditHold, !collection.overdue.isEmpty {
+        reasons.append(
+          "held by collections" + (collection.lastDunningLevel.map { " (last dunning level: \($0))" } ?? "")
+            + " while anything is past due")
+      }
       return AccountFinancials(
         accountID: accountID, asOf: day, includeChildren: includeChildren, windowDays: windowDays,
         currencies: figures.keys.sorted().map { figures[$0]! }, profile: profile, creditHold: !reasons.isEmpty,
-        creditHoldReasons: reasons.sorted())
+        creditHoldReasons: reasons.sorted(), collection: collection)
     }
   }
 
@@ -317,17 +326,21 @@ extension BillingStore {
     public var buckets: [AccountFinancials.Bucket]
     public var openInvoices: Int
     public var oldestDaysOverdue: Int
+    public var collectorID: UUID?
+    /// Judged on this row's currency (``AccountCollection/judge(overdue:disputedOverdue:owesAnything:escalation:promise:writtenOff:on:)``).
+    public var collectionStatus: CollectionStatus
   }
 
   /// The tenant's aging report on `asOf`: one row per account and currency that is owed anything,
   /// most overdue first (then most due), limited to the accounts whose billing data the caller may
   /// read; `currency` narrows it, `overdueOnly` leaves out accounts owing nothing past due.
   public func receivables(
-    asOf: CalendarDate?, currency: String?, overdueOnly: Bool, pageSize: Int, pageToken: String, principal: Principal
+    asOf: CalendarDate?, currency: String?, overdueOnly: Bool, collectorID: UUID? = nil, pageSize: Int, pageToken: String,
+    principal: Principal
   ) async throws -> Page<Receivable> {
     let tenant = principal.tenantID
     let day = asOf ?? today
-    let fingerprint = "receivables|\(day)|\(currency ?? "")|\(overdueOnly)"
+    let fingerprint = "receivables|\(day)|\(currency ?? "")|\(overdueOnly)|\(collectorID?.lowercasedString ?? "")"
     let tokens = try await database.pageTokens()
     let token = try tokens.decode(pageToken, query: fingerprint)
     var invoices: PostgresQuery = """
@@ -336,9 +349,11 @@ extension BillingStore {
       WHERE tenant_id = \(tenant) AND state IN ('open', 'uncollectible') AND balance > 0 AND issue_date <= \(day)
       """
     if let currency { invoices.append(" AND currency = \(currency)") }
-    if let owners = principal.readableOwners(.invoice) {
+    if let readable = Self.readableAccountIDs(principal) { invoices.append(" AND account_id IN (\(readable))") }
+    if let collectorID {
       invoices.append(
-        " AND account_id IN (SELECT id FROM accounts WHERE tenant_id = \(tenant) AND owner_id = ANY(\(owners)::uuid[]))")
+        " AND account_id IN (SELECT account_id FROM account_collections WHERE tenant_id = \(tenant) AND collector_id = \(collectorID))"
+      )
     }
     var page: PostgresQuery = overdueOnly ? "r.overdue > 0" : "true"
     if let token {
@@ -369,13 +384,17 @@ extension BillingStore {
       }
       let rows = try connection.query(
         """
-        SELECT r.*, r.due::text AS due_text, r.overdue::text AS overdue_text, a.name FROM (
+        SELECT r.*, r.due::text AS due_text, r.overdue::text AS overdue_text, a.name, c.collector_id, c.escalation,
+          c.promise_state, c.promise_pay_by, c.written_off_at IS NOT NULL AS written_off
+        FROM (
           SELECT account_id, currency, sum(balance) AS due,
             coalesce(sum(collectible) FILTER (WHERE days > 0 AND collectible > 0), 0) AS overdue, count(*) AS n,
-            coalesce(max(days) FILTER (WHERE collectible > 0), 0) AS oldest\(columns)
+            coalesce(max(days) FILTER (WHERE collectible > 0), 0) AS oldest,
+            coalesce(bool_or(days > 0 AND collectible < balance), false) AS disputed_overdue\(columns)
           FROM (\(source)) i
           GROUP BY account_id, currency
         ) r JOIN accounts a ON a.tenant_id = \(tenant) AND a.id = r.account_id
+        LEFT JOIN account_collections c ON c.tenant_id = \(tenant) AND c.account_id = r.account_id
         WHERE \(conditions)
         ORDER BY r.overdue DESC, r.due DESC, r.account_id DESC, r.currency DESC
         LIMIT \(pageSize + 1)
@@ -388,12 +407,24 @@ extension BillingStore {
             label: buckets[index].label, fromDays: buckets[index].fromDays, toDays: buckets[index].toDays,
             amount: try BillingRow.money(row, "b\(index)", currency: currency), count: try row.decode("c\(index)"))
         }
+        let overdue = try BillingRow.money(row, "overdue_text", currency: currency)
+        // The status needs only whether a promise is pending, not its amount.
+        let promise = try row.decode("promise_pay_by", as: CalendarDate?.self).map { payBy in
+          PaymentPromise(
+            amount: .zero(currency), payBy: payBy, madeOn: payBy, note: nil,
+            state: PromiseState(rawValue: try row.decode("promise_state")) ?? .open, madeBy: nil, paid: .zero(currency))
+        }
+        let status = AccountCollection.judge(
+          overdue: [overdue], disputedOverdue: try row.decode("disputed_overdue"), owesAnything: true,
+          escalation: try row.decode("escalation", as: String?.self).flatMap(CollectionStatus.init(rawValue:)),
+          promise: promise, writtenOff: try row.decode("written_off", as: Bool?.self) ?? false, on: day
+        ).status
         items.append(
           Receivable(
             accountID: try row.decode("account_id"), accountName: try row.decode("name"), currencyCode: currency,
-            totalDue: try BillingRow.money(row, "due_text", currency: currency),
-            overdue: try BillingRow.money(row, "overdue_text", currency: currency), buckets: amounts,
-            openInvoices: try row.decode("n"), oldestDaysOverdue: try row.decode("oldest")))
+            totalDue: try BillingRow.money(row, "due_text", currency: currency), overdue: overdue, buckets: amounts,
+            openInvoices: try row.decode("n"), oldestDaysOverdue: try row.decode("oldest"),
+            collectorID: try row.decode("collector_id"), collectionStatus: status))
       }
       var next: String?
       if items.count > pageSize {

@@ -254,8 +254,25 @@ extension BillingStore {
     } else {
       query = "SELECT a.id FROM accounts a WHERE a.tenant_id = \(tenant) AND a.id = \(accountID)"
     }
-    if let owners = principal.readableOwners(.invoice) { query.append(" AND a.owner_id = ANY(\(owners)::uuid[])") }
+    if let readable = readableAccounts(principal) { query.append(" AND \(readable)") }
     return query
+  }
+
+  /// The condition limiting accounts `a` to those whose billing data the caller may read — owned in
+  /// the caller's hierarchy or collected by it — or `nil` when the caller reads every account's.
+  static func readableAccounts(_ principal: Principal) -> PostgresQuery? {
+    guard let owners = principal.readableOwners(.invoice) else { return nil }
+    return """
+      (a.owner_id = ANY(\(owners)::uuid[]) OR EXISTS (
+        SELECT 1 FROM account_collections c
+        WHERE c.tenant_id = a.tenant_id AND c.account_id = a.id AND c.collector_id = ANY(\(owners)::uuid[])))
+      """
+  }
+
+  /// The accounts whose billing data the caller may read, as a subquery for `account_id IN (…)`;
+  /// `nil` when the caller reads every account's.
+  static func readableAccountIDs(_ principal: Principal) -> PostgresQuery? {
+    readableAccounts(principal).map { "SELECT a.id FROM accounts a WHERE a.tenant_id = \(principal.tenantID) AND \($0)" }
   }
 
   /// The ids ``accounts(_:includeChildren:principal:)`` selects, read first so that statements with
@@ -271,9 +288,15 @@ extension BillingStore {
 
   /// Whether the account exists and the caller may read its billing data.
   static func billingReadable(_ connection: PostgresConnection, account: UUID, principal: Principal) throws -> Bool {
-    let rows = try connection.query("SELECT owner_id FROM accounts WHERE tenant_id = \(principal.tenantID) AND id = \(account)")
+    let rows = try connection.query(
+      """
+      SELECT a.owner_id, c.collector_id FROM accounts a
+      LEFT JOIN account_collections c ON c.tenant_id = a.tenant_id AND c.account_id = a.id
+      WHERE a.tenant_id = \(principal.tenantID) AND a.id = \(account)
+      """)
     guard let row = rows.first else { return false }
-    return principal.canReadBilling(accountOwner: try row.decode("owner_id", as: UUID?.self))
+    return principal.canReadBilling(
+      accountOwner: try row.decode("owner_id", as: UUID?.self), collector: try row.decode("collector_id", as: UUID?.self))
   }
 
   /// NOT_FOUND unless the account exists and the caller may read its billing data.

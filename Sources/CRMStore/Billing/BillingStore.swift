@@ -109,6 +109,7 @@ public struct BillingStore: Sendable {
         try Self.log(
           connection, context: context, type: .invoice, id: id, old: old?.snapshot, new: invoice.snapshot,
           order: Invoice.changeLogOrder)
+        if fields.state == .open || fields.state == .uncollectible { try Self.markDunningStale(connection, tenant: tenant) }
         return (invoice, old == nil ? .created : .updated)
       }
     }
@@ -411,8 +412,9 @@ public struct BillingStore: Sendable {
 
   // MARK: - The account's timeline
 
-  /// The change-log entries of an account's invoices, payments and credit notes, newest first after
-  /// the keyset position, when the caller may see its billing data; none otherwise.
+  /// The change-log entries of an account's invoices, payments, credit notes, disputes and collection
+  /// (promises, escalations, write-offs), newest first after the keyset position, when the caller may
+  /// see its billing data; none otherwise.
   static func timelineEntries(
     _ connection: PostgresConnection, account: UUID, after: (time: Timestamp, key: String)?, limit: Int, principal: Principal
   ) throws -> [ChangeEntry] {
@@ -427,7 +429,8 @@ public struct BillingStore: Sendable {
         OR (record_type = 'credit_note' AND record_id IN (
           SELECT id FROM credit_notes WHERE tenant_id = \(principal.tenantID) AND account_id = \(account)))
         OR (record_type = 'dispute' AND record_id IN (
-          SELECT id FROM invoice_disputes WHERE tenant_id = \(principal.tenantID) AND account_id = \(account))))
+          SELECT id FROM invoice_disputes WHERE tenant_id = \(principal.tenantID) AND account_id = \(account)))
+        OR (record_type = 'collection' AND record_id = \(account)))
       """
     if let after {
       query.append(" AND (changed_at, 'c:' || lpad(sequence::text, 20, '0') COLLATE \"C\") < (\(after.time), \(after.key))")
@@ -654,8 +657,9 @@ public struct BillingStore: Sendable {
   static func visibleID(_ connection: PostgresConnection, _ table: Table, _ key: Key, principal: Principal) throws -> UUID {
     let tenant = principal.tenantID
     var query: PostgresQuery = """
-      SELECT f.id, a.owner_id FROM \(unsafeSQL: table.rawValue) f
+      SELECT f.id, a.owner_id, c.collector_id FROM \(unsafeSQL: table.rawValue) f
       JOIN accounts a ON a.tenant_id = f.tenant_id AND a.id = f.account_id
+      LEFT JOIN account_collections c ON c.tenant_id = a.tenant_id AND c.account_id = a.id
       WHERE f.tenant_id = \(tenant)
       """
     let named: String
@@ -668,7 +672,8 @@ public struct BillingStore: Sendable {
       named = "\"\(external.prefix(100))\" of \(system)"
     }
     guard let row = try connection.query(query).first,
-      principal.canReadBilling(accountOwner: try row.decode("owner_id", as: UUID?.self))
+      principal.canReadBilling(
+        accountOwner: try row.decode("owner_id", as: UUID?.self), collector: try row.decode("collector_id", as: UUID?.self))
     else { throw CRMError.notFound("\(table.noun) \(named) not found") }
     return try row.decode("id")
   }
@@ -683,9 +688,8 @@ public struct BillingStore: Sendable {
       // The account (and those below it) the caller may read billing for.
       conditions.append(
         " AND account_id = ANY(ARRAY(\(accounts(accountID, includeChildren: includeChildren, principal: principal))))")
-    } else if let owners = principal.readableOwners(table.recordType) {
-      conditions.append(
-        " AND account_id IN (SELECT id FROM accounts WHERE tenant_id = \(tenant) AND owner_id = ANY(\(owners)::uuid[]))")
+    } else if let readable = readableAccountIDs(principal) {
+      conditions.append(" AND account_id IN (\(readable))")
     }
     return conditions
   }

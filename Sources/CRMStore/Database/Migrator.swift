@@ -88,6 +88,7 @@ public struct Migrator: Sendable {
     ("0051_billing_financials.sql", PackageResources._051_billing_financials_sql),
     ("0052_disputes.sql", PackageResources._052_disputes_sql),
     ("0053_billing_panel_reads.sql", PackageResources._053_billing_panel_reads_sql),
+    ("0054_collections.sql", PackageResources._054_collections_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -232,7 +232,7 @@ public struct ImportStore: Sendable {
     case .lead: try prepare(Lead.self, rows, header: header, context: context)
     case .contact: try prepare(Contact.self, rows, header: header, context: context)
     case .account: try prepare(Account.self, rows, header: header, context: context)
-    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute:
+    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute, .collection:
       throw CRMError.invalid("header.record_type", "imports take leads, contacts or accounts")
     }
   }
@@ -525,7 +525,7 @@ public struct ImportStore: Sendable {
       case .lead: (table, columns) = (Lead.table, Lead.keyColumns)
       case .contact: (table, columns) = (Contact.table, Contact.keyColumns)
       case .account: (table, columns) = (Account.table, Account.keyColumns)
-      case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute: continue
+      case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute, .collection: continue
       }
       var queries: [(String, PostgresQuery)] = []
       // Array columns: one GIN probe per key, through a definer function (see 0010_key_lookups.sql:

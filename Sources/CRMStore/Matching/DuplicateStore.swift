@@ -193,7 +193,7 @@ public struct DuplicateStore: Sendable {
     case .lead: try await RecordMechanics<Lead>.get(database, id: id, principal: principal).fields.matchSubject
     case .contact: try await RecordMechanics<Contact>.get(database, id: id, principal: principal).fields.matchSubject
     case .account: try await RecordMechanics<Account>.get(database, id: id, principal: principal).fields.matchSubject
-    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute:
+    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute, .collection:
       throw CRMError.invalid("record.record_type", "must be a lead, a contact or an account")
     }
   }

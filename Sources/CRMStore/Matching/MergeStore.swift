@@ -242,7 +242,7 @@ public struct MergeStore: Sendable {
         UPDATE billing_customers SET account_id = \(survivor)
         WHERE tenant_id = \(tenant) AND account_id = ANY(\(losers)::uuid[])
         """)
-    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute:
+    case .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute, .collection:
       references = []
     }
     for (table, column, recordType) in references {
@@ -275,9 +275,18 @@ public struct MergeStore: Sendable {
         throw CRMError.failedPrecondition(
           "merging would make the account hierarchy a cycle: the survivor is below a merged account's child; re-parent it first")
       }
+      // The survivor keeps its collection; without one it takes the first merged account's that has one.
+      try connection.query(
+        """
+        UPDATE account_collections SET account_id = \(survivor), version = version + 1, updated_at = now()
+        WHERE tenant_id = \(tenant) AND account_id = (
+          SELECT account_id FROM account_collections WHERE tenant_id = \(tenant) AND account_id = ANY(\(losers)::uuid[])
+          ORDER BY array_position(\(losers)::uuid[], account_id) LIMIT 1)
+          AND NOT EXISTS (SELECT 1 FROM account_collections WHERE tenant_id = \(tenant) AND account_id = \(survivor))
+        """)
     case .contact:
       try relinkDealContacts(connection, from: losers, to: survivor, context: context)
-    case .lead, .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute:
+    case .lead, .interaction, .opportunity, .task, .ticket, .invoice, .payment, .creditNote, .dispute, .collection:
       break
     }
     if let lastActivity {
