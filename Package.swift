@@ -121,6 +121,7 @@ let package = Package(
         .embedInCode("Migrations/0052_disputes.sql"),
         .embedInCode("Migrations/0053_billing_panel_reads.sql"),
         .embedInCode("Migrations/0054_collections.sql"),
+        .embedInCode("Migrations/0055_instalments.sql"),
       ],
       swiftSettings: strictSettings
     ),

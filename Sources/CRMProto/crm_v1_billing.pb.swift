@@ -923,11 +923,88 @@ public nonisolated struct Crm_V1_Invoice: @unchecked Sendable {
   /// Clears the value of `updateTime`. Subsequent reads from it will return its default value.
   public mutating func clearUpdateTime() {_uniqueStorage()._updateTime = nil}
 
+  /// An instalment plan, when the invoice is paid in scheduled parts (at most 120): in due order, the
+  /// amounts adding up to the total, the last on the invoice's due date. Overdue, aging and dunning
+  /// then follow each instalment; payments and credits cover the earliest first.
+  public var instalments: [Crm_V1_InvoiceInstalment] {
+    get {_storage._instalments}
+    set {_uniqueStorage()._instalments = newValue}
+  }
+
+  /// Output only: the due date of what is owed first — the earliest instalment still owing something
+  /// not in dispute, or the due date.
+  public var collectDueDate: Crm_V1_Date {
+    get {_storage._collectDueDate ?? Crm_V1_Date()}
+    set {_uniqueStorage()._collectDueDate = newValue}
+  }
+  /// Returns true if `collectDueDate` has been explicitly set.
+  public var hasCollectDueDate: Bool {_storage._collectDueDate != nil}
+  /// Clears the value of `collectDueDate`. Subsequent reads from it will return its default value.
+  public mutating func clearCollectDueDate() {_uniqueStorage()._collectDueDate = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Crm_V1_InvoiceInstalment: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Output only: from 1, in due order.
+  public var number: Int32 = 0
+
+  public var dueDate: Crm_V1_Date {
+    get {_dueDate ?? Crm_V1_Date()}
+    set {_dueDate = newValue}
+  }
+  /// Returns true if `dueDate` has been explicitly set.
+  public var hasDueDate: Bool {self._dueDate != nil}
+  /// Clears the value of `dueDate`. Subsequent reads from it will return its default value.
+  public mutating func clearDueDate() {self._dueDate = nil}
+
+  public var amount: Crm_V1_Money {
+    get {_amount ?? Crm_V1_Money()}
+    set {_amount = newValue}
+  }
+  /// Returns true if `amount` has been explicitly set.
+  public var hasAmount: Bool {self._amount != nil}
+  /// Clears the value of `amount`. Subsequent reads from it will return its default value.
+  public mutating func clearAmount() {self._amount = nil}
+
+  /// Output only: what of the invoice's balance falls on it, and the part of that not in dispute.
+  public var owed: Crm_V1_Money {
+    get {_owed ?? Crm_V1_Money()}
+    set {_owed = newValue}
+  }
+  /// Returns true if `owed` has been explicitly set.
+  public var hasOwed: Bool {self._owed != nil}
+  /// Clears the value of `owed`. Subsequent reads from it will return its default value.
+  public mutating func clearOwed() {self._owed = nil}
+
+  public var collectible: Crm_V1_Money {
+    get {_collectible ?? Crm_V1_Money()}
+    set {_collectible = newValue}
+  }
+  /// Returns true if `collectible` has been explicitly set.
+  public var hasCollectible: Bool {self._collectible != nil}
+  /// Clears the value of `collectible`. Subsequent reads from it will return its default value.
+  public mutating func clearCollectible() {self._collectible = nil}
+
+  /// Output only: collectible and past its due date (today, UTC).
+  public var overdue: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _dueDate: Crm_V1_Date? = nil
+  fileprivate var _amount: Crm_V1_Money? = nil
+  fileprivate var _owed: Crm_V1_Money? = nil
+  fileprivate var _collectible: Crm_V1_Money? = nil
 }
 
 public nonisolated struct Crm_V1_UpsertInvoiceRequest: Sendable {
@@ -2843,7 +2920,7 @@ nonisolated extension Crm_V1_InvoiceLine: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Crm_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Invoice"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}source\0\u{1}account\0\u{1}number\0\u{3}currency_code\0\u{3}issue_date\0\u{3}due_date\0\u{3}payment_terms\0\u{3}vendor_status\0\u{1}state\0\u{1}subtotal\0\u{1}tax\0\u{1}total\0\u{1}lines\0\u{3}amount_paid\0\u{3}amount_credited\0\u{3}amount_refunded\0\u{1}balance\0\u{1}overdue\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}amount_disputed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}source\0\u{1}account\0\u{1}number\0\u{3}currency_code\0\u{3}issue_date\0\u{3}due_date\0\u{3}payment_terms\0\u{3}vendor_status\0\u{1}state\0\u{1}subtotal\0\u{1}tax\0\u{1}total\0\u{1}lines\0\u{3}amount_paid\0\u{3}amount_credited\0\u{3}amount_refunded\0\u{1}balance\0\u{1}overdue\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}amount_disputed\0\u{1}instalments\0\u{3}collect_due_date\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -2869,6 +2946,8 @@ nonisolated extension Crm_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _etag: String = String()
     var _createTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _updateTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _instalments: [Crm_V1_InvoiceInstalment] = []
+    var _collectDueDate: Crm_V1_Date? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2902,6 +2981,8 @@ nonisolated extension Crm_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _etag = source._etag
       _createTime = source._createTime
       _updateTime = source._updateTime
+      _instalments = source._instalments
+      _collectDueDate = source._collectDueDate
     }
   }
 
@@ -2943,6 +3024,8 @@ nonisolated extension Crm_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._createTime) }()
         case 22: try { try decoder.decodeSingularMessageField(value: &_storage._updateTime) }()
         case 23: try { try decoder.decodeSingularMessageField(value: &_storage._amountDisputed) }()
+        case 24: try { try decoder.decodeRepeatedMessageField(value: &_storage._instalments) }()
+        case 25: try { try decoder.decodeSingularMessageField(value: &_storage._collectDueDate) }()
         default: break
         }
       }
@@ -3024,6 +3107,12 @@ nonisolated extension Crm_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._Mess
       try { if let v = _storage._amountDisputed {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
       } }()
+      if !_storage._instalments.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._instalments, fieldNumber: 24)
+      }
+      try { if let v = _storage._collectDueDate {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3056,10 +3145,71 @@ nonisolated extension Crm_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._etag != rhs_storage._etag {return false}
         if _storage._createTime != rhs_storage._createTime {return false}
         if _storage._updateTime != rhs_storage._updateTime {return false}
+        if _storage._instalments != rhs_storage._instalments {return false}
+        if _storage._collectDueDate != rhs_storage._collectDueDate {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_InvoiceInstalment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InvoiceInstalment"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}number\0\u{3}due_date\0\u{1}amount\0\u{1}owed\0\u{1}collectible\0\u{1}overdue\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.number) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._dueDate) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._amount) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._owed) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._collectible) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.overdue) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.number != 0 {
+      try visitor.visitSingularInt32Field(value: self.number, fieldNumber: 1)
+    }
+    try { if let v = self._dueDate {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._amount {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._owed {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._collectible {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if self.overdue != false {
+      try visitor.visitSingularBoolField(value: self.overdue, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_InvoiceInstalment, rhs: Crm_V1_InvoiceInstalment) -> Bool {
+    if lhs.number != rhs.number {return false}
+    if lhs._dueDate != rhs._dueDate {return false}
+    if lhs._amount != rhs._amount {return false}
+    if lhs._owed != rhs._owed {return false}
+    if lhs._collectible != rhs._collectible {return false}
+    if lhs.overdue != rhs.overdue {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

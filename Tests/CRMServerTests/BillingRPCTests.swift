@@ -825,4 +825,61 @@ struct BillingRPCTests {
       #expect(history.entries.count == 3)
     }
   }
+
+  @Test("an instalment plan: each instalment ages on its own due date, payments cover the earliest first, bad plans are refused")
+  func instalments() async throws {
+    let tenant = try await TestTenant.make()
+    let clock = ManualWallClock(CollectionRPCTests.utc("2027-03-01T09:00:00Z"))
+    try await TestServer.withClient(slaClock: clock.now) { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let billing = Crm_V1_BillingService.Client(wrapping: client)
+      let account = try await Self.account(client, "Pays In Parts", auth: admin)
+      var push = Self.invoice(
+        "plan-1", account: account, total: Self.usd(300), issue: Self.day(2027, 1, 1), due: Self.day(2027, 3, 15))
+      push.invoice.instalments = [(Self.day(2027, 1, 15), 100), (Self.day(2027, 2, 15), 100), (Self.day(2027, 3, 15), 100)].map {
+        day, units in
+        var instalment = Crm_V1_InvoiceInstalment()
+        instalment.dueDate = day
+        instalment.amount = Self.usd(Int64(units))
+        return instalment
+      }
+      // A plan that does not add up, or ends before the due date: refused, naming the field.
+      var bad = push
+      bad.invoice.instalments[2].amount = Self.usd(90)
+      #expect(await Self.code { _ = try await billing.upsertInvoice(bad, metadata: admin) } == .invalidArgument)
+      bad = push
+      bad.invoice.instalments[2].dueDate = Self.day(2027, 3, 10)
+      #expect(await Self.code { _ = try await billing.upsertInvoice(bad, metadata: admin) } == .invalidArgument)
+      let invoice = try await billing.upsertInvoice(push, metadata: admin).invoice
+      #expect(invoice.instalments.map(\.owed) == [Self.usd(100), Self.usd(100), Self.usd(100)])
+      #expect(invoice.instalments.map(\.overdue) == [true, true, false] && invoice.overdue)
+      #expect(invoice.collectDueDate == Self.day(2027, 1, 15))
+      // On 1 March: 45 days past the first, 14 past the second, the third not yet due.
+      var panelRequest = Crm_V1_GetAccountFinancialsRequest()
+      panelRequest.accountID = account
+      var panel = try await billing.getAccountFinancials(panelRequest, metadata: admin).currencies[0]
+      #expect(panel.totalDue == Self.usd(300) && panel.overdue == Self.usd(200) && panel.oldestDaysOverdue == 45)
+      #expect(panel.aging.map(\.amount) == [Self.usd(100), Self.usd(100), Self.usd(100), Self.usd(0), Self.usd(0)])
+      // 150 paid: the first instalment and half the second.
+      _ = try await billing.upsertPayment(
+        Self.payment("plan-pay", account: account, amount: Self.usd(150), allocations: [("plan-1", Self.usd(150))]),
+        metadata: admin)
+      let paid = try await billing.getInvoice(.with { $0.id = invoice.id }, metadata: admin)
+      #expect(paid.instalments.map(\.owed) == [Self.usd(0), Self.usd(50), Self.usd(100)])
+      #expect(paid.instalments.map(\.overdue) == [false, true, false] && paid.collectDueDate == Self.day(2027, 2, 15))
+      panel = try await billing.getAccountFinancials(panelRequest, metadata: admin).currencies[0]
+      #expect(panel.overdue == Self.usd(50) && panel.oldestDaysOverdue == 14)
+      #expect(panel.aging.map(\.amount) == [Self.usd(100), Self.usd(50), Self.usd(0), Self.usd(0), Self.usd(0)])
+      let report = try await billing.listReceivables(.init(), metadata: admin).receivables
+      #expect(report.map(\.overdue) == [Self.usd(50)])
+      // An amount in dispute is held out of what falls due first: 30 collectible, on the last instalment.
+      var open = Crm_V1_OpenDisputeRequest()
+      open.invoiceID = invoice.id
+      open.amount = Self.usd(120)
+      _ = try await billing.openDispute(open, metadata: admin)
+      let disputed = try await billing.getInvoice(.with { $0.id = invoice.id }, metadata: admin)
+      #expect(disputed.instalments.map(\.collectible) == [Self.usd(0), Self.usd(0), Self.usd(30)])
+      #expect(!disputed.overdue && disputed.collectDueDate == Self.day(2027, 3, 15))
+    }
+  }
 }

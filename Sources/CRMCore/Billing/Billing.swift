@@ -93,6 +93,30 @@ public struct InvoiceLine: Sendable, Hashable {
 }
 
 /// What a billing system says about an invoice.
+/// One scheduled part of an invoice paid in instalments.
+public struct InvoiceInstalment: Sendable, Hashable {
+  /// From 1, in due order.
+  public var number: Int
+  public var dueDate: CalendarDate
+  public var amount: Money
+  /// Stored: what of the invoice's balance falls on it (payments cover the earliest first), and the
+  /// part of that not in dispute.
+  public var owed: Money?
+  public var collectible: Money?
+
+  /// An instalment.
+  public init(number: Int, dueDate: CalendarDate, amount: Money, owed: Money? = nil, collectible: Money? = nil) {
+    self.number = number
+    self.dueDate = dueDate
+    self.amount = amount
+    self.owed = owed
+    self.collectible = collectible
+  }
+
+  /// The most instalments one invoice has.
+  public static let maxCount = 120
+}
+
 public struct InvoiceFields: Sendable, Hashable {
   public var source: BillingSource
   public var account: BillingAccountRef
@@ -107,13 +131,17 @@ public struct InvoiceFields: Sendable, Hashable {
   public var tax: Money
   public var total: Money
   public var lines: [InvoiceLine]
+  /// The instalment plan, when the invoice is paid in parts: their amounts add up to the total, the
+  /// last falls on the invoice's due date.
+  public var instalments: [InvoiceInstalment]
 
   /// An invoice as pushed.
   public init(
     source: BillingSource, account: BillingAccountRef, number: String, currencyCode: String, issueDate: CalendarDate,
     dueDate: CalendarDate, paymentTerms: String? = nil, vendorStatus: String, state: InvoiceState, subtotal: Money,
-    tax: Money, total: Money, lines: [InvoiceLine] = []
+    tax: Money, total: Money, lines: [InvoiceLine] = [], instalments: [InvoiceInstalment] = []
   ) {
+    self.instalments = instalments
     self.source = source
     self.account = account
     self.number = number
@@ -142,6 +170,8 @@ public struct Invoice: Sendable, Hashable {
   public var balance: Money
   /// What open disputes contest: held out of overdue, aging and credit hold.
   public var amountDisputed: Money
+  /// The due date of what is owed first: the earliest instalment still collectible, or the due date.
+  public var collectDue: CalendarDate
   public var version: Int64
   public var createdAt: Timestamp
   public var updatedAt: Timestamp
@@ -149,8 +179,10 @@ public struct Invoice: Sendable, Hashable {
   /// A stored invoice.
   public init(
     id: UUID, accountID: UUID, fields: InvoiceFields, amountPaid: Money, amountCredited: Money, amountRefunded: Money,
-    balance: Money, amountDisputed: Money, version: Int64, createdAt: Timestamp, updatedAt: Timestamp
+    balance: Money, amountDisputed: Money, collectDue: CalendarDate? = nil, version: Int64, createdAt: Timestamp,
+    updatedAt: Timestamp
   ) {
+    self.collectDue = collectDue ?? fields.dueDate
     self.id = id
     self.accountID = accountID
     self.fields = fields
@@ -164,9 +196,10 @@ public struct Invoice: Sendable, Hashable {
     self.updatedAt = updatedAt
   }
 
-  /// Owed past its due date on `day`: collectible, due before it, with a balance not in dispute.
+  /// Owed past its due date on `day` (an instalment's, when it has them): collectible, due before it,
+  /// with a balance not in dispute.
   public func isOverdue(on day: CalendarDate) -> Bool {
-    InvoiceState.collectible.contains(fields.state) && fields.dueDate < day && balance.isGreater(than: amountDisputed)
+    InvoiceState.collectible.contains(fields.state) && collectDue < day && balance.isGreater(than: amountDisputed)
   }
 
   public var etag: String { Etag.make(version) }
@@ -357,7 +390,7 @@ extension Invoice {
   /// The order fields appear in change-log entries.
   public static let changeLogOrder = [
     "source_system", "external_id", "source_version", "account_id", "number", "currency_code", "issue_date", "due_date",
-    "payment_terms", "vendor_status", "state", "subtotal", "tax", "total", "line_count",
+    "payment_terms", "vendor_status", "state", "subtotal", "tax", "total", "line_count", "instalments",
   ]
 
   /// The invoice as its change-log entries record it (its lines by count: an invoice may have thousands).
@@ -370,6 +403,8 @@ extension Invoice {
         "payment_terms": f.paymentTerms.map(JSONValue.string) ?? .null, "vendor_status": .string(f.vendorStatus),
         "state": .string(f.state.rawValue), "subtotal": .money(f.subtotal), "tax": .money(f.tax), "total": .money(f.total),
         "line_count": .int(Int64(f.lines.count)),
+        "instalments": f.instalments.isEmpty
+          ? .null : .array(f.instalments.map { .string("\($0.dueDate) \($0.amount.formatted)") }),
       ]
     ) { first, _ in first }
   }

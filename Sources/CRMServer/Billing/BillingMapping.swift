@@ -185,13 +185,60 @@ extension Crm_V1_Invoice {
         if let line = line.domain(number: index + 1, currency: currency, into: &violations) { lines.append(line) }
       }
     }
+    let instalments = Self.instalments(
+      self.instalments, currency: currency, issue: issue, due: due, total: total, into: &violations)
     guard let source, let account, let number, let currency, let issue, let due, let vendorStatus, let state, let total
     else { return nil }
     let zero = Money.zero(currency)
     return InvoiceFields(
       source: source, account: account, number: number, currencyCode: currency, issueDate: issue, dueDate: due,
       paymentTerms: terms, vendorStatus: vendorStatus, state: state, subtotal: subtotal ?? total, tax: tax ?? zero,
-      total: total, lines: lines)
+      total: total, lines: lines, instalments: instalments)
+  }
+
+  /// An instalment plan, checked: due dates ascending from the issue date to the invoice's due date
+  /// (the last on it), positive amounts in the invoice's currency adding up to its total.
+  static func instalments(
+    _ given: [Crm_V1_InvoiceInstalment], currency: String?, issue: CalendarDate?, due: CalendarDate?, total: Money?,
+    into violations: inout Violations
+  ) -> [InvoiceInstalment] {
+    guard !given.isEmpty else { return [] }
+    guard given.count <= InvoiceInstalment.maxCount else {
+      violations.add("invoice.instalments", "at most \(InvoiceInstalment.maxCount) instalments", reason: "TOO_MANY")
+      return []
+    }
+    var plan: [InvoiceInstalment] = []
+    for (index, instalment) in given.enumerated() {
+      let field = "invoice.instalments[\(index)]"
+      let day = BillingFields.date(
+        instalment.dueDate, present: instalment.hasDueDate, field: "\(field).due_date", required: true, into: &violations)
+      let amount = BillingFields.money(
+        instalment.amount, present: instalment.hasAmount, field: "\(field).amount", currency: currency, sign: .positive,
+        required: true, into: &violations)
+      guard let day, let amount else { continue }
+      if let issue, day < issue {
+        violations.add("\(field).due_date", "must be on or after the invoice's issue_date", reason: "INVALID")
+      }
+      if let previous = plan.last, day < previous.dueDate {
+        violations.add("\(field).due_date", "instalments come in due order", reason: "INVALID")
+      }
+      plan.append(InvoiceInstalment(number: index + 1, dueDate: day, amount: amount))
+    }
+    guard plan.count == given.count, let last = plan.last else { return [] }
+    if let due, last.dueDate != due {
+      violations.add(
+        "invoice.instalments[\(plan.count - 1)].due_date", "the last instalment falls on the invoice's due_date, \(due)",
+        reason: "INVALID")
+    }
+    if let total, let currency {
+      let sum = plan.reduce(Money.zero(currency)) { $0.adding($1.amount) }
+      if sum != total {
+        violations.add(
+          "invoice.instalments", "add up to \(sum.formatted); they must add up to the total, \(total.formatted)",
+          reason: "INVALID")
+      }
+    }
+    return plan
   }
 
   /// The API form of a stored invoice, as of `today` for `overdue`.
@@ -221,6 +268,20 @@ extension Crm_V1_Invoice {
     etag = invoice.etag
     createTime = .init(invoice.createdAt)
     updateTime = .init(invoice.updatedAt)
+    let collectible = InvoiceState.collectible.contains(f.state)
+    instalments = f.instalments.map { instalment in
+      var out = Crm_V1_InvoiceInstalment()
+      out.number = Int32(instalment.number)
+      out.dueDate = .init(instalment.dueDate)
+      out.amount = .init(instalment.amount)
+      if let owed = instalment.owed { out.owed = .init(owed) }
+      if let part = instalment.collectible {
+        out.collectible = .init(part)
+        out.overdue = collectible && part.isPositive && instalment.dueDate < today
+      }
+      return out
+    }
+    collectDueDate = .init(invoice.collectDue)
   }
 }
 

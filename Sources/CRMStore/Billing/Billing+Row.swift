@@ -26,12 +26,12 @@ enum BillingRow {
 extension Invoice {
   static let columns = """
     id, account_id, source_system, external_id, source_version, number, currency, issue_date, due_date, payment_terms,
-    vendor_status, state, subtotal, tax, total, amount_paid, amount_credited, amount_refunded, balance, amount_disputed, version,
-    created_at, updated_at
+    vendor_status, state, subtotal, tax, total, amount_paid, amount_credited, amount_refunded, balance, amount_disputed,
+    collect_due, version, created_at, updated_at
     """
 
-  /// An invoice from a row selecting ``columns``, with `lines`.
-  init(row: PostgresRow, lines: [InvoiceLine]) throws {
+  /// An invoice from a row selecting ``columns``, with `lines` and `instalments`.
+  init(row: PostgresRow, lines: [InvoiceLine], instalments: [InvoiceInstalment] = []) throws {
     let currency: String = try row.decode("currency")
     let account: UUID = try row.decode("account_id")
     let state: String = try row.decode("state")
@@ -44,12 +44,13 @@ extension Invoice {
         vendorStatus: try row.decode("vendor_status"), state: InvoiceState(rawValue: state) ?? .open,
         subtotal: try BillingRow.money(row, "subtotal", currency: currency),
         tax: try BillingRow.money(row, "tax", currency: currency),
-        total: try BillingRow.money(row, "total", currency: currency), lines: lines),
+        total: try BillingRow.money(row, "total", currency: currency), lines: lines, instalments: instalments),
       amountPaid: try BillingRow.money(row, "amount_paid", currency: currency),
       amountCredited: try BillingRow.money(row, "amount_credited", currency: currency),
       amountRefunded: try BillingRow.money(row, "amount_refunded", currency: currency),
       balance: try BillingRow.money(row, "balance", currency: currency),
-      amountDisputed: try BillingRow.money(row, "amount_disputed", currency: currency), version: try row.decode("version"),
+      amountDisputed: try BillingRow.money(row, "amount_disputed", currency: currency),
+      collectDue: try row.decode("collect_due"), version: try row.decode("version"),
       createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
   }
 }

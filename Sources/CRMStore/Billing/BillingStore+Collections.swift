@@ -89,9 +89,7 @@ extension BillingStore {
       SELECT currency,
         coalesce(sum(balance - amount_disputed) FILTER (WHERE due_date < \(day) AND balance > amount_disputed), 0)::text AS overdue,
         coalesce(bool_or(due_date < \(day) AND amount_disputed > 0), false) AS disputed_overdue
-      FROM invoices
-      WHERE tenant_id = \(tenant) AND account_id = \(stored.accountID) AND state IN ('open', 'uncollectible') AND balance > 0
-        AND issue_date <= \(day)
+      FROM (\(dueItems(tenant: tenant, on: day, where: "i.account_id = \(stored.accountID)"))) d
       GROUP BY currency ORDER BY currency
       """)
     var disputedOverdue = false
@@ -342,7 +340,7 @@ extension BillingStore {
         selection.append(
           """
            AND account_id = \(accountID) AND state IN ('open', 'uncollectible') AND balance > amount_disputed
-            AND due_date < \(day)
+            AND collect_due < \(day)
           """)
       } else {
         selection.append(" AND id = ANY(\(invoiceIDs)::uuid[])")

@@ -122,7 +122,7 @@ extension BillingStore {
         AND NOT EXISTS (
           SELECT 1 FROM invoices i
           WHERE i.tenant_id = c.tenant_id AND i.account_id = c.account_id AND i.state IN ('open', 'uncollectible')
-            AND i.balance > i.amount_disputed AND i.due_date < \(day))
+            AND i.balance > i.amount_disputed AND i.collect_due < \(day))
       ORDER BY c.account_id FOR UPDATE OF c SKIP LOCKED
       """)
     for row in settled.rows {
@@ -151,13 +151,13 @@ extension BillingStore {
     let candidates = try connection.query(
       """
       SELECT i.id, i.account_id, i.number, i.currency, (i.balance - i.amount_disputed)::text AS owed,
-        \(day) - i.due_date AS days, l.name, l.days_after_due
+        \(day) - i.collect_due AS days, l.name, l.days_after_due
       FROM invoices i
       CROSS JOIN LATERAL (
         SELECT name, days_after_due FROM dunning_levels l
-        WHERE l.tenant_id = i.tenant_id AND l.days_after_due <= \(day) - i.due_date
+        WHERE l.tenant_id = i.tenant_id AND l.days_after_due <= \(day) - i.collect_due
         ORDER BY days_after_due DESC LIMIT 1) l
-      WHERE i.tenant_id = \(tenant) AND i.state IN ('open', 'uncollectible') AND i.due_date <= \(day.adding(days: -earliest))
+      WHERE i.tenant_id = \(tenant) AND i.state IN ('open', 'uncollectible') AND i.collect_due <= \(day.adding(days: -earliest))
         AND i.balance > i.amount_disputed AND i.issue_date <= \(day)
         AND NOT EXISTS (
           SELECT 1 FROM dunning_firings f
@@ -166,7 +166,7 @@ extension BillingStore {
           SELECT 1 FROM account_collections c
           WHERE c.tenant_id = i.tenant_id AND c.account_id = i.account_id AND c.promise_state = 'open'
             AND c.promise_pay_by >= \(day))
-      ORDER BY i.account_id, i.due_date, i.id
+      ORDER BY i.account_id, i.collect_due, i.id
       LIMIT \(limit)
       """)
     guard !candidates.rows.isEmpty else { return 0 }

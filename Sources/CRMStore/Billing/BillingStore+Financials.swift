@@ -178,9 +178,7 @@ extension BillingStore {
         SELECT currency, greatest(\(day) - due_date, 0) AS days, sum(balance)::text AS amount,
           sum(balance - amount_disputed)::text AS collectible, sum(amount_disputed)::text AS disputed, count(*) AS n,
           count(*) FILTER (WHERE balance > amount_disputed) AS collectible_n
-        FROM invoices
-        WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state IN ('open', 'uncollectible') AND balance > 0
-          AND issue_date <= \(day)
+        FROM (\(Self.dueItems(tenant: tenant, on: day, where: "i.account_id = ANY(\(accounts)::uuid[])"))) d
         GROUP BY currency, days
         """
       let credit: PostgresQuery = """
@@ -343,18 +341,18 @@ extension BillingStore {
     let fingerprint = "receivables|\(day)|\(currency ?? "")|\(overdueOnly)|\(collectorID?.lowercasedString ?? "")"
     let tokens = try await database.pageTokens()
     let token = try tokens.decode(pageToken, query: fingerprint)
-    var invoices: PostgresQuery = """
-      SELECT account_id, currency, greatest(\(day) - due_date, 0) AS days, balance, balance - amount_disputed AS collectible
-      FROM invoices
-      WHERE tenant_id = \(tenant) AND state IN ('open', 'uncollectible') AND balance > 0 AND issue_date <= \(day)
-      """
-    if let currency { invoices.append(" AND currency = \(currency)") }
-    if let readable = Self.readableAccountIDs(principal) { invoices.append(" AND account_id IN (\(readable))") }
+    var scope: PostgresQuery = "true"
+    if let currency { scope.append(" AND i.currency = \(currency)") }
+    if let readable = Self.readableAccountIDs(principal) { scope.append(" AND i.account_id IN (\(readable))") }
     if let collectorID {
-      invoices.append(
-        " AND account_id IN (SELECT account_id FROM account_collections WHERE tenant_id = \(tenant) AND collector_id = \(collectorID))"
+      scope.append(
+        " AND i.account_id IN (SELECT account_id FROM account_collections WHERE tenant_id = \(tenant) AND collector_id = \(collectorID))"
       )
     }
+    let invoices: PostgresQuery = """
+      SELECT account_id, currency, greatest(\(day) - due_date, 0) AS days, balance, balance - amount_disputed AS collectible
+      FROM (\(Self.dueItems(tenant: tenant, on: day, where: scope))) d
+      """
     var page: PostgresQuery = overdueOnly ? "r.overdue > 0" : "true"
     if let token {
       let parts = token.key.split(separator: "|", maxSplits: 2).map(String.init)
@@ -436,6 +434,23 @@ extension BillingStore {
       }
       return Page(items: items, nextPageToken: next)
     }
+  }
+
+  /// What is owed on `day`, item by item — each invoice without instalments, and each instalment
+  /// still owing something of an invoice with them — as rows of account_id, currency, due_date,
+  /// balance and amount_disputed, for the invoices `i` that `condition` selects. Invoices without
+  /// instalments read index-only from `invoices_collectible_by_account`.
+  static func dueItems(tenant: UUID, on day: CalendarDate, where condition: PostgresQuery) -> PostgresQuery {
+    """
+    SELECT i.account_id, i.currency, i.due_date, i.balance, i.amount_disputed FROM invoices i
+    WHERE i.tenant_id = \(tenant) AND \(condition) AND i.state IN ('open', 'uncollectible') AND i.balance > 0
+      AND i.issue_date <= \(day) AND NOT i.has_instalments
+    UNION ALL
+    SELECT i.account_id, i.currency, s.due_date, s.owed, s.owed - s.collectible FROM invoices i
+    JOIN invoice_instalments s ON s.tenant_id = i.tenant_id AND s.invoice_id = i.id
+    WHERE i.tenant_id = \(tenant) AND \(condition) AND i.state IN ('open', 'uncollectible') AND i.balance > 0
+      AND i.issue_date <= \(day) AND i.has_instalments AND s.owed > 0
+    """
   }
 
   /// A decimal with one fraction digit at most ("45", "12.5").

@@ -60,12 +60,12 @@ public struct BillingStore: Sendable {
           """
           INSERT INTO invoices (
             tenant_id, id, source_system, external_id, source_version, account_id, number, currency, issue_date, due_date,
-            payment_terms, vendor_status, state, subtotal, tax, total, created_by, updated_by)
+            payment_terms, vendor_status, state, subtotal, tax, total, has_instalments, created_by, updated_by)
           VALUES (
             \(tenant), \(id), \(fields.source.system), \(fields.source.externalID), \(fields.source.version), \(account),
             \(fields.number), \(fields.currencyCode), \(fields.issueDate), \(fields.dueDate), \(fields.paymentTerms),
             \(fields.vendorStatus), \(fields.state.rawValue), \(fields.subtotal.numeral)::numeric, \(fields.tax.numeral)::numeric,
-            \(fields.total.numeral)::numeric, \(principal.userID), \(principal.userID))
+            \(fields.total.numeral)::numeric, \(!fields.instalments.isEmpty), \(principal.userID), \(principal.userID))
           ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
           RETURNING id
           """
@@ -82,11 +82,12 @@ public struct BillingStore: Sendable {
               currency = \(fields.currencyCode), issue_date = \(fields.issueDate), due_date = \(fields.dueDate),
               payment_terms = \(fields.paymentTerms), vendor_status = \(fields.vendorStatus), state = \(fields.state.rawValue),
               subtotal = \(fields.subtotal.numeral)::numeric, tax = \(fields.tax.numeral)::numeric,
-              total = \(fields.total.numeral)::numeric, version = version + 1, updated_at = now(),
-              updated_by = \(principal.userID)
+              total = \(fields.total.numeral)::numeric, has_instalments = \(!fields.instalments.isEmpty), version = version + 1,
+              updated_at = now(), updated_by = \(principal.userID)
             WHERE tenant_id = \(tenant) AND id = \(id)
             """)
           try connection.query("DELETE FROM invoice_lines WHERE tenant_id = \(tenant) AND invoice_id = \(id)")
+          try connection.query("DELETE FROM invoice_instalments WHERE tenant_id = \(tenant) AND invoice_id = \(id)")
         case .created:
           break
         }
@@ -104,6 +105,17 @@ public struct BillingStore: Sendable {
               line_number integer, external_id text, kind text, description text, product text, metric text, quantity text,
               unit text, unit_price text, amount text, tax text, period_start text, period_end text)
             """)
+        }
+        if !fields.instalments.isEmpty {
+          let plan = fields.instalments
+          try connection.query(
+            """
+            INSERT INTO invoice_instalments (tenant_id, invoice_id, number, due_date, amount)
+            SELECT \(tenant), \(id), p.number, p.due_date, p.amount::numeric
+            FROM unnest(\(plan.map(\.number))::integer[], \(plan.map(\.dueDate))::date[], \(plan.map(\.amount.numeral))::text[])
+              AS p (number, due_date, amount)
+            """)
+          try connection.query("SELECT crm_settle_instalments(\(tenant), \(id))")
         }
         let invoice = try Self.invoice(connection, id: id, tenant: tenant)
         try Self.log(
@@ -134,7 +146,19 @@ public struct BillingStore: Sendable {
       WHERE tenant_id = \(tenant) AND invoice_id = \(id) ORDER BY line_number
       """
     ).rows.map { try InvoiceLine(row: $0, currency: currency) }
-    return try Invoice(row: row, lines: lines)
+    let instalments = try connection.query(
+      """
+      SELECT number, due_date, amount::text AS amount, owed::text AS owed, collectible::text AS collectible
+      FROM invoice_instalments WHERE tenant_id = \(tenant) AND invoice_id = \(id) ORDER BY number
+      """
+    ).rows.map { row in
+      InvoiceInstalment(
+        number: try row.decode("number"), dueDate: try row.decode("due_date"),
+        amount: try BillingRow.money(row, "amount", currency: currency),
+        owed: try BillingRow.money(row, "owed", currency: currency),
+        collectible: try BillingRow.money(row, "collectible", currency: currency))
+    }
+    return try Invoice(row: row, lines: lines, instalments: instalments)
   }
 
   /// Which invoices a list shows, in which order.
@@ -182,7 +206,7 @@ public struct BillingStore: Sendable {
     if !query.states.isEmpty { conditions.append(" AND state = ANY(\(query.states.map(\.rawValue))::text[])") }
     if let day = query.overdueOn {
       conditions.append(
-        " AND state = ANY(\(InvoiceState.collectible.map(\.rawValue))::text[]) AND due_date < \(day) AND balance > amount_disputed"
+        " AND state = ANY(\(InvoiceState.collectible.map(\.rawValue))::text[]) AND collect_due < \(day) AND balance > amount_disputed"
       )
     }
     if let from = query.dueFrom { conditions.append(" AND due_date >= \(from)") }

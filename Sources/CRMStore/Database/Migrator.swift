@@ -89,6 +89,7 @@ public struct Migrator: Sendable {
     ("0052_disputes.sql", PackageResources._052_disputes_sql),
     ("0053_billing_panel_reads.sql", PackageResources._053_billing_panel_reads_sql),
     ("0054_collections.sql", PackageResources._054_collections_sql),
+    ("0055_instalments.sql", PackageResources._055_instalments_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
