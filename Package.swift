@@ -122,6 +122,7 @@ let package = Package(
         .embedInCode("Migrations/0053_billing_panel_reads.sql"),
         .embedInCode("Migrations/0054_collections.sql"),
         .embedInCode("Migrations/0055_instalments.sql"),
+        .embedInCode("Migrations/0056_dispute_evidence.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -1990,9 +1990,22 @@ public nonisolated struct Crm_V1_BillingSettings: Sendable {
   /// Owing more than the credit limit (net of unallocated credit) puts an account on hold.
   public var creditHoldOverLimit: Bool = false
 
+  /// How many days before a dispute's evidence falls due its ticket gets a note and its assignee (else
+  /// the collector, else the account's owner) a task: 0 to 60, 0 on the day; default 3 when unset.
+  public var disputeEvidenceWarningDays: Int32 {
+    get {_disputeEvidenceWarningDays ?? 0}
+    set {_disputeEvidenceWarningDays = newValue}
+  }
+  /// Returns true if `disputeEvidenceWarningDays` has been explicitly set.
+  public var hasDisputeEvidenceWarningDays: Bool {self._disputeEvidenceWarningDays != nil}
+  /// Clears the value of `disputeEvidenceWarningDays`. Subsequent reads from it will return its default value.
+  public mutating func clearDisputeEvidenceWarningDays() {self._disputeEvidenceWarningDays = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _disputeEvidenceWarningDays: Int32? = nil
 }
 
 public nonisolated struct Crm_V1_GetBillingSettingsRequest: Sendable {
@@ -4716,7 +4729,7 @@ nonisolated extension Crm_V1_SetAccountBillingProfileRequest: SwiftProtobuf.Mess
 
 nonisolated extension Crm_V1_BillingSettings: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BillingSettings"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}aging_days\0\u{3}credit_hold_for_lateness\0\u{3}credit_hold_days_overdue\0\u{3}credit_hold_over_limit\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}aging_days\0\u{3}credit_hold_for_lateness\0\u{3}credit_hold_days_overdue\0\u{3}credit_hold_over_limit\0\u{3}dispute_evidence_warning_days\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4728,12 +4741,17 @@ nonisolated extension Crm_V1_BillingSettings: SwiftProtobuf.Message, SwiftProtob
       case 2: try { try decoder.decodeSingularBoolField(value: &self.creditHoldForLateness) }()
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.creditHoldDaysOverdue) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.creditHoldOverLimit) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self._disputeEvidenceWarningDays) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.agingDays.isEmpty {
       try visitor.visitPackedInt32Field(value: self.agingDays, fieldNumber: 1)
     }
@@ -4746,6 +4764,9 @@ nonisolated extension Crm_V1_BillingSettings: SwiftProtobuf.Message, SwiftProtob
     if self.creditHoldOverLimit != false {
       try visitor.visitSingularBoolField(value: self.creditHoldOverLimit, fieldNumber: 4)
     }
+    try { if let v = self._disputeEvidenceWarningDays {
+      try visitor.visitSingularInt32Field(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4754,6 +4775,7 @@ nonisolated extension Crm_V1_BillingSettings: SwiftProtobuf.Message, SwiftProtob
     if lhs.creditHoldForLateness != rhs.creditHoldForLateness {return false}
     if lhs.creditHoldDaysOverdue != rhs.creditHoldDaysOverdue {return false}
     if lhs.creditHoldOverLimit != rhs.creditHoldOverLimit {return false}
+    if lhs._disputeEvidenceWarningDays != rhs._disputeEvidenceWarningDays {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -128,6 +128,9 @@ public nonisolated enum Crm_V1_AlertKind: SwiftProtobuf.Enum, Swift.CaseIterable
 
   /// The related account's promise to pay fell due unpaid.
   case brokenPromise // = 5
+
+  /// The evidence of a dispute on the related account falls due soon (the dispute's ticket has a note).
+  case disputeEvidence // = 6
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -142,6 +145,7 @@ public nonisolated enum Crm_V1_AlertKind: SwiftProtobuf.Enum, Swift.CaseIterable
     case 3: self = .recycled
     case 4: self = .dunning
     case 5: self = .brokenPromise
+    case 6: self = .disputeEvidence
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -154,6 +158,7 @@ public nonisolated enum Crm_V1_AlertKind: SwiftProtobuf.Enum, Swift.CaseIterable
     case .recycled: return 3
     case .dunning: return 4
     case .brokenPromise: return 5
+    case .disputeEvidence: return 6
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -166,6 +171,7 @@ public nonisolated enum Crm_V1_AlertKind: SwiftProtobuf.Enum, Swift.CaseIterable
     .recycled,
     .dunning,
     .brokenPromise,
+    .disputeEvidence,
   ]
 
 }
@@ -503,7 +509,7 @@ nonisolated extension Crm_V1_TaskStatus: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Crm_V1_AlertKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALERT_KIND_UNSPECIFIED\0\u{1}ALERT_KIND_STALE_DEAL\0\u{1}ALERT_KIND_EXPIRING_HOLDING\0\u{1}ALERT_KIND_RECYCLED\0\u{1}ALERT_KIND_DUNNING\0\u{1}ALERT_KIND_BROKEN_PROMISE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALERT_KIND_UNSPECIFIED\0\u{1}ALERT_KIND_STALE_DEAL\0\u{1}ALERT_KIND_EXPIRING_HOLDING\0\u{1}ALERT_KIND_RECYCLED\0\u{1}ALERT_KIND_DUNNING\0\u{1}ALERT_KIND_BROKEN_PROMISE\0\u{1}ALERT_KIND_DISPUTE_EVIDENCE\0")
 }
 
 nonisolated extension Crm_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

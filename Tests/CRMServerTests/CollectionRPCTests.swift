@@ -344,4 +344,54 @@ struct CollectionRPCTests {
       #expect(timeline.entries.contains { $0.change.recordType == .collection })
     }
   }
+
+  @Test("a dispute's evidence falling due warns its ticket and whoever works it, once, however many nodes run the job")
+  func evidenceWarning() async throws {
+    let tenant = try await TestTenant.make()
+    let (rep, _) = try await tenant.makeUser(.salesRep)
+    let clock = ManualWallClock(Self.utc("2027-03-01T09:00:00Z"))
+    let ticket = try await TestServer.withClient(slaClock: clock.now) { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let billing = Crm_V1_BillingService.Client(wrapping: client)
+      let account = try await BillingRPCTests.account(client, "Contests", owner: rep.userID.lowercasedString, auth: admin)
+      let invoice = try await billing.upsertInvoice(
+        BillingRPCTests.invoice("ev-1", account: account, due: BillingRPCTests.day(2027, 2, 1)), metadata: admin
+      ).invoice
+      var settings = Crm_V1_SetBillingSettingsRequest()
+      settings.settings.disputeEvidenceWarningDays = 61
+      #expect(
+        await BillingRPCTests.code { _ = try await billing.setBillingSettings(settings, metadata: admin) } == .invalidArgument)
+      settings.settings.disputeEvidenceWarningDays = 2
+      #expect(try await billing.setBillingSettings(settings, metadata: admin).disputeEvidenceWarningDays == 2)
+      var open = Crm_V1_OpenDisputeRequest()
+      open.invoiceID = invoice.id
+      open.amount = BillingRPCTests.usd(40)
+      open.reason = "product_not_received"
+      open.evidenceDueDate = BillingRPCTests.day(2027, 3, 10)
+      return try await billing.openDispute(open, metadata: admin).ticketID
+    }
+    let nodes = [
+      BillingStore(database: tenant.database, now: clock.now), BillingStore(database: tenant.database, now: clock.now),
+    ]
+    // Nine days before: nothing; two days before: one note and one task, from whichever node.
+    #expect(try await nodes[0].runCollections(tenant: tenant.tenantID).evidenceWarnings == 0)
+    clock.advance(minutes: 7 * 24 * 60)
+    let reports = try await withThrowingTaskGroup(of: CollectionJobReport.self) { group in
+      for node in nodes {
+        for _ in 0..<2 { group.addTask { try await node.runCollections(tenant: tenant.tenantID) } }
+      }
+      return try await group.reduce(into: [CollectionJobReport]()) { $0.append($1) }
+    }
+    #expect(reports.map(\.evidenceWarnings).reduce(0, +) == 1)
+    let tasks = try Self.tasks(tenant, kind: "dispute_evidence")
+    #expect(tasks.count == 1 && tasks[0].owner == rep.userID && tasks[0].subject.contains("due 2027-03-10"))
+    try await TestServer.withClient(slaClock: clock.now) { client in
+      let comments = try await Crm_V1_TicketService.Client(wrapping: client).listComments(
+        .with { $0.ticketID = ticket }, metadata: TestServer.auth(tenant.adminSecret)
+      ).comments
+      let notes = comments.filter { !$0.public && $0.body.contains("is due 2027-03-10 (in 2 days)") }
+      #expect(notes.count == 1)
+    }
+    #expect(try await nodes[1].runCollections(tenant: tenant.tenantID).evidenceWarnings == 0)
+  }
 }

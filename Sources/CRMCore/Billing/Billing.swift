@@ -465,9 +465,15 @@ public struct BillingSettings: Sendable, Hashable {
   public var creditHoldDaysOverdue: Int?
   /// Whether owing more than the credit limit puts an account on hold.
   public var creditHoldOverLimit: Bool
+  /// How many days before a dispute's evidence falls due its ticket is warned (0: on the day).
+  public var disputeEvidenceWarningDays: Int
 
   /// Settings.
-  public init(agingDays: [Int] = [30, 60, 90], creditHoldDaysOverdue: Int? = nil, creditHoldOverLimit: Bool = true) {
+  public init(
+    agingDays: [Int] = [30, 60, 90], creditHoldDaysOverdue: Int? = nil, creditHoldOverLimit: Bool = true,
+    disputeEvidenceWarningDays: Int = 3
+  ) {
+    self.disputeEvidenceWarningDays = disputeEvidenceWarningDays
     self.agingDays = agingDays
     self.creditHoldDaysOverdue = creditHoldDaysOverdue
     self.creditHoldOverLimit = creditHoldOverLimit

@@ -76,6 +76,9 @@ extension CalendarDate {
     return CalendarDate(year: Int(year), month: Int(month), day: Int(day))!
   }
 
+  /// Days from `other` to this date (negative when this one is earlier).
+  public func days(since other: CalendarDate) -> Int { daysSinceEpoch - other.daysSinceEpoch }
+
   /// ISO weekday: 1 Monday … 7 Sunday.
   var isoWeekday: Int {
     // 1970-01-01 was a Thursday (4).

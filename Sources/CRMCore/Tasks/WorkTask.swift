@@ -28,6 +28,8 @@ public enum AlertKind: String, Sendable, Hashable, CaseIterable {
   case dunning
   /// The related account's promise to pay fell due unpaid.
   case brokenPromise = "broken_promise"
+  /// The evidence of a dispute on the related account falls due soon.
+  case disputeEvidence = "dispute_evidence"
 }
 
 /// The fields of a task that callers set.

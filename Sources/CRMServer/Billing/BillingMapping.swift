@@ -608,6 +608,7 @@ extension Crm_V1_BillingSettings {
     creditHoldForLateness = settings.creditHoldDaysOverdue != nil
     creditHoldDaysOverdue = Int32(settings.creditHoldDaysOverdue ?? 0)
     creditHoldOverLimit = settings.creditHoldOverLimit
+    disputeEvidenceWarningDays = Int32(settings.disputeEvidenceWarningDays)
   }
 }
 

@@ -357,10 +357,14 @@ public struct BillingService: Crm_V1_BillingService.SimpleServiceProtocol {
     if given.creditHoldForLateness, !(0...3650).contains(given.creditHoldDaysOverdue) {
       violations.add("settings.credit_hold_days_overdue", "must be 0 to 3650", reason: "OUT_OF_RANGE")
     }
+    if given.hasDisputeEvidenceWarningDays, !(0...60).contains(given.disputeEvidenceWarningDays) {
+      violations.add("settings.dispute_evidence_warning_days", "must be 0 to 60", reason: "OUT_OF_RANGE")
+    }
     try violations.check()
     let settings = BillingSettings(
       agingDays: aging, creditHoldDaysOverdue: given.creditHoldForLateness ? Int(given.creditHoldDaysOverdue) : nil,
-      creditHoldOverLimit: given.creditHoldOverLimit)
+      creditHoldOverLimit: given.creditHoldOverLimit,
+      disputeEvidenceWarningDays: given.hasDisputeEvidenceWarningDays ? Int(given.disputeEvidenceWarningDays) : 3)
     return Crm_V1_BillingSettings(try await billing.setSettings(settings, principal: call.principal))
   }
 

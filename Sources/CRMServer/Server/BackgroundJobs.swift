@@ -105,7 +105,8 @@ public final class BackgroundJobs: Service {
           metadata: [
             "crm.job": "collections", "crm.applied": "\(report.applied)", "crm.tasks": "\(report.tasks)",
             "crm.promises_kept": "\(report.promisesKept)", "crm.promises_broken": "\(report.promisesBroken)",
-            "crm.cleared": "\(report.cleared)", "crm.duration": "\(ContinuousClock.now - collectionsStarted)",
+            "crm.cleared": "\(report.cleared)", "crm.evidence_warnings": "\(report.evidenceWarnings)",
+            "crm.duration": "\(ContinuousClock.now - collectionsStarted)",
           ])
       }
     } catch {

@@ -179,6 +179,7 @@ extension Crm_V1_AlertKind {
     case .recycled: self = .recycled
     case .dunning: self = .dunning
     case .brokenPromise: self = .brokenPromise
+    case .disputeEvidence: self = .disputeEvidence
     }
   }
 }

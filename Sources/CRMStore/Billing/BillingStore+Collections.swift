@@ -12,6 +12,8 @@ public struct CollectionJobReport: Sendable, Hashable {
   public var promisesBroken = 0
   /// Escalations and holds cleared because nothing was past due any more.
   public var cleared = 0
+  /// Disputes warned that their evidence falls due.
+  public var evidenceWarnings = 0
 
   /// A report.
   public init(applied: Int = 0, tasks: Int = 0, promisesKept: Int = 0, promisesBroken: Int = 0, cleared: Int = 0) {
@@ -29,6 +31,7 @@ public struct CollectionJobReport: Sendable, Hashable {
     promisesKept += other.promisesKept
     promisesBroken += other.promisesBroken
     cleared += other.cleared
+    evidenceWarnings += other.evidenceWarnings
   }
 }
 

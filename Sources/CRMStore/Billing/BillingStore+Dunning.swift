@@ -28,6 +28,7 @@ extension BillingStore {
           var part = CollectionJobReport()
           try Self.settlePromises(connection, on: day, at: at, context: context, into: &part)
           try Self.clearSettled(connection, on: day, context: context, into: &part)
+          try Self.warnEvidenceDue(connection, on: day, at: at, context: context, into: &part)
           return part
         })
       // Due unless gone through today with nothing invoiced since; the flag is lowered before the
@@ -107,6 +108,59 @@ extension BillingStore {
             + "Dunning resumes; call the customer or escalate.",
           at: at, context: context)
       }
+    }
+  }
+
+  /// Warns of disputes whose evidence falls due within the tenant's warning days (or is past due):
+  /// an internal note on the dispute's ticket (unless it was closed) and a task for its assignee, else
+  /// the account's collector, else its owner — once per evidence due date, claimed on the dispute.
+  static func warnEvidenceDue(
+    _ connection: PostgresConnection, on day: CalendarDate, at: Timestamp, context: ChangeLog.Context,
+    into report: inout CollectionJobReport
+  ) throws {
+    let tenant = context.principal.tenantID
+    let days = try settings(connection, tenant: tenant).disputeEvidenceWarningDays
+    let due = try connection.query(
+      """
+      WITH claimed AS (
+        UPDATE invoice_disputes d SET evidence_warned_for = d.evidence_due
+        WHERE d.tenant_id = \(tenant) AND d.state = 'needs_response' AND d.evidence_due <= \(day.adding(days: days))
+          AND d.evidence_warned_for IS DISTINCT FROM d.evidence_due
+        RETURNING d.id, d.ticket_id, d.account_id, d.invoice_id, d.evidence_due, d.amount::text AS amount, d.currency
+      )
+      SELECT c.*, i.number, t.assignee_id, t.status, a.name, a.owner_id, ac.collector_id FROM claimed c
+      JOIN invoices i ON i.tenant_id = \(tenant) AND i.id = c.invoice_id
+      JOIN tickets t ON t.tenant_id = \(tenant) AND t.id = c.ticket_id
+      JOIN accounts a ON a.tenant_id = \(tenant) AND a.id = c.account_id
+      LEFT JOIN account_collections ac ON ac.tenant_id = \(tenant) AND ac.account_id = c.account_id
+      ORDER BY c.evidence_due, c.id
+      """)
+    for row in due.rows {
+      let dispute: UUID = try row.decode("id")
+      let evidenceDue: CalendarDate = try row.decode("evidence_due")
+      let amount = try BillingRow.money(row, "amount", currency: try row.decode("currency"))
+      let number: String = try row.decode("number")
+      let left = evidenceDue.days(since: day)
+      let when = left > 0 ? "is due \(evidenceDue) (in \(left) days)" : left == 0 ? "is due today" : "was due \(evidenceDue)"
+      let body =
+        "The evidence for the dispute of invoice \(number) (\(amount.formatted)) \(when): submit it and move the dispute to "
+        + "under review, or it is likely lost."
+      if try row.decode("status", as: String.self) != TicketStatus.closed.rawValue {
+        _ = try TicketStore.addComment(
+          connection, try row.decode("ticket_id"), .init(fromCustomer: false, isPublic: false, body: body, status: nil),
+          expectedVersion: nil, context: context, at: at)
+      }
+      let assignee: UUID? =
+        try row.decode("assignee_id") ?? row.decode("collector_id") ?? row.decode("owner_id")
+      if let assignee {
+        report.tasks += try raiseTask(
+          connection, assignee: assignee, account: try row.decode("account_id"), kind: .disputeEvidence,
+          key: "dispute_evidence:\(dispute.lowercasedString):\(evidenceDue)",
+          subject:
+            "Dispute evidence \(left >= 0 ? "due \(evidenceDue)" : "overdue"): \(try row.decode("name", as: String.self)), invoice \(number)",
+          description: body, at: at, context: context)
+      }
+      report.evidenceWarnings += 1
     }
   }
 

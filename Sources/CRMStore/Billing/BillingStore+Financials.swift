@@ -66,14 +66,16 @@ extension BillingStore {
   static func settings(_ connection: PostgresConnection, tenant: UUID) throws -> BillingSettings {
     let row = try connection.query(
       """
-      SELECT array_to_string(billing_aging_days, ',') AS aging, credit_hold_days_overdue, credit_hold_over_limit
+      SELECT array_to_string(billing_aging_days, ',') AS aging, credit_hold_days_overdue, credit_hold_over_limit,
+        dispute_evidence_warning_days
       FROM tenants WHERE id = \(tenant)
       """)[0]
     let aging: String = try row.decode("aging")
     return BillingSettings(
       agingDays: aging.split(separator: ",").compactMap { Int($0) },
       creditHoldDaysOverdue: try row.decode("credit_hold_days_overdue"),
-      creditHoldOverLimit: try row.decode("credit_hold_over_limit"))
+      creditHoldOverLimit: try row.decode("credit_hold_over_limit"),
+      disputeEvidenceWarningDays: try row.decode("dispute_evidence_warning_days"))
   }
 
   /// Replaces the tenant's receivables settings (admins).
@@ -83,7 +85,8 @@ extension BillingStore {
       try connection.query(
         """
         UPDATE tenants SET billing_aging_days = \(settings.agingDays.map(String.init))::integer[],
-          credit_hold_days_overdue = \(settings.creditHoldDaysOverdue.map(String.init)), credit_hold_over_limit = \(settings.creditHoldOverLimit)
+          credit_hold_days_overdue = \(settings.creditHoldDaysOverdue.map(String.init)), credit_hold_over_limit = \(settings.creditHoldOverLimit),
+          dispute_evidence_warning_days = \(settings.disputeEvidenceWarningDays)
         WHERE id = \(principal.tenantID)
         """)
       return try Self.settings(connection, tenant: principal.tenantID)

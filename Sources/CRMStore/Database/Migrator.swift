@@ -90,6 +90,7 @@ public struct Migrator: Sendable {
     ("0053_billing_panel_reads.sql", PackageResources._053_billing_panel_reads_sql),
     ("0054_collections.sql", PackageResources._054_collections_sql),
     ("0055_instalments.sql", PackageResources._055_instalments_sql),
+    ("0056_dispute_evidence.sql", PackageResources._056_dispute_evidence_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

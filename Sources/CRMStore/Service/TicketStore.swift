@@ -350,7 +350,11 @@ public struct TicketStore: Sendable {
       // no foreign key to contacts and leads).
       try RecordAccess.requireVisible(connection, customer.link, principal: principal)
     }
-    let author: CommentAuthor = new.fromCustomer ? .customer(new.customer ?? current.fields.requester) : .agent(principal.userID)
+    // A job's note (the system actor is no user) is crmd's own.
+    let author: CommentAuthor =
+      new.fromCustomer
+      ? .customer(new.customer ?? current.fields.requester)
+      : principal.userID == PoolStore.systemActor ? .system : .agent(principal.userID)
     let comment = TicketComment(
       id: commentID, ticketID: current.id, author: author, isPublic: new.fromCustomer || new.isPublic, body: new.body,
       messageID: new.messageID, channel: new.channel, createdAt: at)
