@@ -115,3 +115,81 @@ def test_invoice_then_partial_payment(channel, auth):
     )
     assert statement.lines[-1].balance == usd(499, 750_000_000)
     assert [t.closing_balance for t in statement.totals] == [usd(499, 750_000_000)]
+
+
+def test_collections_promise_and_write_off(channel, auth):
+    """Collections through grpcio: the judged status, a promise to pay, a stale etag, a write-off."""
+    import datetime
+
+    from crm.v1 import collections_pb2, collections_pb2_grpc
+
+    run = uuid.uuid4().hex[:8]
+    billing = billing_pb2_grpc.BillingServiceStub(channel)
+    collections = collections_pb2_grpc.CollectionServiceStub(channel)
+    account = accounts_pb2_grpc.AccountServiceStub(channel).CreateAccount(
+        accounts_pb2.CreateAccountRequest(account=accounts_pb2.Account(name=f"Collections interop {run}")), metadata=auth
+    )
+    today = datetime.date.today()
+    due = today - datetime.timedelta(days=40)
+    issued = due - datetime.timedelta(days=30)
+    invoice = billing.UpsertInvoice(
+        billing_pb2.UpsertInvoiceRequest(
+            invoice=billing_pb2.Invoice(
+                source=billing_pb2.BillingSource(system="interop", external_id=f"late_{run}", version=1),
+                account=billing_pb2.BillingAccountRef(account_id=account.id),
+                number=f"LATE-{run}",
+                currency_code="USD",
+                issue_date=common_pb2.Date(year=issued.year, month=issued.month, day=issued.day),
+                due_date=common_pb2.Date(year=due.year, month=due.month, day=due.day),
+                vendor_status="past_due",
+                state=billing_pb2.INVOICE_STATE_OPEN,
+                total=usd(800),
+                lines=[billing_pb2.InvoiceLine(description="Annual plan", amount=usd(800))],
+            )
+        ),
+        metadata=auth,
+    ).invoice
+    collection = collections.GetCollection(collections_pb2.GetCollectionRequest(account_id=account.id), metadata=auth)
+    assert collection.status == billing_pb2.COLLECTION_STATUS_NEEDS_ACTION
+    assert list(collection.overdue) == [usd(800)]
+
+    # A promise in the past is refused; one next week pauses dunning.
+    past = today - datetime.timedelta(days=1)
+    with pytest.raises(grpc.RpcError) as refused:
+        collections.PromiseToPay(
+            collections_pb2.PromiseToPayRequest(
+                account_id=account.id, amount=usd(300), pay_by_date=common_pb2.Date(year=past.year, month=past.month, day=past.day)
+            ),
+            metadata=auth,
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    week = today + datetime.timedelta(days=7)
+    promised = collections.PromiseToPay(
+        collections_pb2.PromiseToPayRequest(
+            account_id=account.id,
+            amount=usd(300),
+            pay_by_date=common_pb2.Date(year=week.year, month=week.month, day=week.day),
+            note="Treasurer on the phone",
+        ),
+        metadata=auth,
+    )
+    assert promised.status == billing_pb2.COLLECTION_STATUS_PROMISE_TO_PAY
+    assert promised.promise.state == collections_pb2.PROMISE_STATE_OPEN
+
+    # An escalation with the etag from before the promise: ABORTED.
+    stale = collections_pb2.UpdateCollectionRequest(
+        collection=collections_pb2.AccountCollection(
+            account_id=account.id, escalation=billing_pb2.COLLECTION_STATUS_IN_COLLECTIONS, etag=collection.etag
+        )
+    )
+    stale.update_mask.paths.append("escalation")
+    with pytest.raises(grpc.RpcError) as aborted:
+        collections.UpdateCollection(stale, metadata=auth)
+    assert aborted.value.code() == grpc.StatusCode.ABORTED
+
+    written = collections.WriteOff(
+        collections_pb2.WriteOffRequest(account_id=account.id, invoice_ids=[invoice.id], note="settled out of court"),
+        metadata=auth,
+    )
+    assert [(note.amount, note.reason) for note in written.credit_notes] == [(usd(800), "write_off")]
+    assert written.collection.status == billing_pb2.COLLECTION_STATUS_WRITTEN_OFF

@@ -65,12 +65,14 @@ public enum Etag {
   /// The etag of a version.
   public static func make(_ version: Int64) -> String { String(version) }
 
-  /// The version an etag names; `nil` for an empty etag (no check wanted).
+  /// The version an etag names; `nil` for an empty etag (no check wanted). `"0"` is the etag of what
+  /// was never written (an account's collection before anything was recorded): a write expecting it
+  /// fails with ABORTED once something was.
   ///
   /// - Throws: ``CRMError/invalidArgument(_:)`` for text that is no etag of ours.
   public static func parse(_ text: String, field: String) throws(CRMError) -> Int64? {
     if text.isEmpty { return nil }
-    guard let version = Int64(text), version > 0 else {
+    guard let version = Int64(text), version >= 0 else {
       throw .invalid(field, "is not an etag this server issued", reason: "INVALID_FORMAT")
     }
     return version
