@@ -123,6 +123,7 @@ let package = Package(
         .embedInCode("Migrations/0054_collections.sql"),
         .embedInCode("Migrations/0055_instalments.sql"),
         .embedInCode("Migrations/0056_dispute_evidence.sql"),
+        .embedInCode("Migrations/0057_billing_panel_covering.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -187,11 +187,12 @@ extension BillingStore {
       let credit: PostgresQuery = """
         SELECT currency, sum(amount)::text AS amount FROM (
           SELECT currency, amount - amount_allocated AS amount FROM payments
-          WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state = 'completed' AND received_on <= \(day)
+          WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state = 'completed'
+            AND amount > amount_allocated AND received_on <= \(day)
           UNION ALL
           SELECT currency, amount - amount_allocated FROM credit_notes
           WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state = 'issued' AND kind = 'adjustment'
-            AND issue_date <= \(day)
+            AND amount > amount_allocated AND issue_date <= \(day)
         ) c GROUP BY currency
         """
       let sales: PostgresQuery = """
@@ -210,10 +211,16 @@ extension BillingStore {
         WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state IN ('needs_response', 'under_review')
         GROUP BY currency
         """
+      // The last day per currency first (index-only), then that day's payments: no sort of them all.
       let lastPayment: PostgresQuery = """
-        SELECT DISTINCT ON (currency) currency, received_on, amount::text AS amount FROM payments
-        WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state = 'completed' AND received_on <= \(day)
-        ORDER BY currency, received_on DESC, id DESC
+        WITH last AS (
+          SELECT currency, max(received_on) AS day FROM payments
+          WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)::uuid[]) AND state = 'completed' AND received_on <= \(day)
+          GROUP BY currency)
+        SELECT DISTINCT ON (p.currency) p.currency, p.received_on, p.amount::text AS amount FROM last
+        JOIN payments p ON p.tenant_id = \(tenant) AND p.account_id = ANY(\(accounts)::uuid[]) AND p.state = 'completed'
+          AND p.currency = last.currency AND p.received_on = last.day
+        ORDER BY p.currency, p.id DESC
         """
       // One round trip for the six reads.
       let results = try connection.pipeline([open, credit, sales, daysToPay, disputes, lastPayment])

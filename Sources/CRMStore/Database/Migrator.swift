@@ -91,6 +91,7 @@ public struct Migrator: Sendable {
     ("0054_collections.sql", PackageResources._054_collections_sql),
     ("0055_instalments.sql", PackageResources._055_instalments_sql),
     ("0056_dispute_evidence.sql", PackageResources._056_dispute_evidence_sql),
+    ("0057_billing_panel_covering.sql", PackageResources._057_billing_panel_covering_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
