@@ -104,7 +104,20 @@ struct CollectionRPCTests {
       wrong.updateMask.paths = ["collector_id"]
       #expect(
         await BillingRPCTests.code { _ = try await collections.updateCollection(wrong, metadata: admin) } == .invalidArgument)
-      #expect(try await collections.getCollection(.with { $0.accountID = account }, metadata: admin).status == .needsAction)
+      let fresh = try await collections.getCollection(.with { $0.accountID = account }, metadata: admin)
+      #expect(fresh.status == .needsAction && fresh.etag == "1")
+      // A first write with the etag of a collection never written ("0") goes through.
+      let other = try await BillingRPCTests.account(client, "Never Collected", auth: admin)
+      let untouched = try await collections.getCollection(.with { $0.accountID = other }, metadata: admin)
+      #expect(untouched.etag == "0")
+      var hold = Crm_V1_UpdateCollectionRequest()
+      hold.collection.accountID = other
+      hold.collection.creditHold = true
+      hold.collection.etag = untouched.etag
+      hold.updateMask.paths = ["credit_hold"]
+      let held = try await collections.updateCollection(hold, metadata: admin)
+      #expect(held.creditHold && held.etag == "1")
+      #expect(await BillingRPCTests.code { _ = try await collections.updateCollection(hold, metadata: admin) } == .aborted)
       return account
     }
     // Two nodes, three passes each, at once: every (invoice, level) once.

@@ -52,8 +52,13 @@ extension BillingStore {
     -> AccountCollection
   {
     if lock {
+      // Version 0 until the first write: the etag a read of a never-written collection gave ("0")
+      // stays good for that write.
       try connection.query(
-        "INSERT INTO account_collections (tenant_id, account_id) VALUES (\(tenant), \(account)) ON CONFLICT DO NOTHING")
+        """
+        INSERT INTO account_collections (tenant_id, account_id, version) VALUES (\(tenant), \(account), 0)
+        ON CONFLICT DO NOTHING
+        """)
     }
     let rows = try connection.query(
       """
