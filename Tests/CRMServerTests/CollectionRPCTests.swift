@@ -358,12 +358,14 @@ struct CollectionRPCTests {
     }
   }
 
-  @Test("a dispute's evidence falling due warns its ticket and whoever works it, once, however many nodes run the job")
+  @Test(
+    "a dispute blocks dunning of what it contests; its evidence falling due warns the ticket once on any number of nodes; lost, it credits"
+  )
   func evidenceWarning() async throws {
     let tenant = try await TestTenant.make()
     let (rep, _) = try await tenant.makeUser(.salesRep)
     let clock = ManualWallClock(Self.utc("2027-03-01T09:00:00Z"))
-    let ticket = try await TestServer.withClient(slaClock: clock.now) { client in
+    let (ticket, dispute, account) = try await TestServer.withClient(slaClock: clock.now) { client in
       let admin = TestServer.auth(tenant.adminSecret)
       let billing = Crm_V1_BillingService.Client(wrapping: client)
       let account = try await BillingRPCTests.account(client, "Contests", owner: rep.userID.lowercasedString, auth: admin)
@@ -376,18 +378,28 @@ struct CollectionRPCTests {
         await BillingRPCTests.code { _ = try await billing.setBillingSettings(settings, metadata: admin) } == .invalidArgument)
       settings.settings.disputeEvidenceWarningDays = 2
       #expect(try await billing.setBillingSettings(settings, metadata: admin).disputeEvidenceWarningDays == 2)
+      var levels = Crm_V1_SetDunningLevelsRequest()
+      levels.levels = [Self.level("first", days: 7, task: .owner)]
+      _ = try await Collections(wrapping: client).setDunningLevels(levels, metadata: admin)
+      // The whole invoice contested: nothing left to dun, the account held for the dispute.
       var open = Crm_V1_OpenDisputeRequest()
       open.invoiceID = invoice.id
-      open.amount = BillingRPCTests.usd(40)
+      open.amount = BillingRPCTests.usd(100)
       open.reason = "product_not_received"
       open.evidenceDueDate = BillingRPCTests.day(2027, 3, 10)
-      return try await billing.openDispute(open, metadata: admin).ticketID
+      let opened = try await billing.openDispute(open, metadata: admin)
+      let held = try await Collections(wrapping: client).getCollection(.with { $0.accountID = account }, metadata: admin)
+      #expect(held.status == .heldForDispute && held.overdue.isEmpty)
+      return (opened.ticketID, opened.dispute.id, account)
     }
     let nodes = [
       BillingStore(database: tenant.database, now: clock.now), BillingStore(database: tenant.database, now: clock.now),
     ]
-    // Nine days before: nothing; two days before: one note and one task, from whichever node.
-    #expect(try await nodes[0].runCollections(tenant: tenant.tenantID).evidenceWarnings == 0)
+    // Nine days before: no warning, and no dunning of the disputed invoice (28 days past due).
+    let first = try await nodes[0].runCollections(tenant: tenant.tenantID)
+    #expect(first.evidenceWarnings == 0 && first.applied == 0)
+    #expect(try Self.firings(tenant).isEmpty)
+    // Two days before: one note and one task, from whichever node.
     clock.advance(minutes: 7 * 24 * 60)
     let reports = try await withThrowingTaskGroup(of: CollectionJobReport.self) { group in
       for node in nodes {
@@ -404,7 +416,21 @@ struct CollectionRPCTests {
       ).comments
       let notes = comments.filter { !$0.public && $0.body.contains("is due 2027-03-10 (in 2 days)") }
       #expect(notes.count == 1)
+      // Lost: the credit note settles the invoice; nothing to dun, the account current.
+      var move = Crm_V1_MoveDisputeRequest()
+      move.id = dispute
+      move.state = .lost
+      let lost = try await Crm_V1_BillingService.Client(wrapping: client).moveDispute(
+        move, metadata: TestServer.auth(tenant.adminSecret))
+      let note = try await Crm_V1_BillingService.Client(wrapping: client).getCreditNote(
+        .with { $0.id = lost.creditNoteID }, metadata: TestServer.auth(tenant.adminSecret))
+      #expect(note.amount == BillingRPCTests.usd(100) && note.reason == "dispute_lost")
+      let settled = try await Collections(wrapping: client).getCollection(
+        .with { $0.accountID = account }, metadata: TestServer.auth(tenant.adminSecret))
+      #expect(settled.status == .current)
     }
-    #expect(try await nodes[1].runCollections(tenant: tenant.tenantID).evidenceWarnings == 0)
+    let last = try await nodes[1].runCollections(tenant: tenant.tenantID)
+    #expect(last.evidenceWarnings == 0 && last.applied == 0)
+    #expect(try Self.firings(tenant).isEmpty)
   }
 }
