@@ -49,81 +49,89 @@ public struct BillingStore: Sendable {
   public func upsertInvoice(_ fields: InvoiceFields, context: ChangeLog.Context) async throws -> (
     invoice: Invoice, outcome: UpsertOutcome
   ) {
+    try context.principal.requireBillingWriter()
+    return try await database.withTenant(context.principal.tenantID) { connection in
+      try Self.upsertInvoice(connection, fields, context: context)
+    }
+  }
+
+  /// ``upsertInvoice(_:context:)`` inside the caller's transaction (an import batch's), the caller's
+  /// permission already checked; database checks that fail come back as the errors the RPC gives.
+  static func upsertInvoice(_ connection: PostgresConnection, _ fields: InvoiceFields, context: ChangeLog.Context) throws -> (
+    invoice: Invoice, outcome: UpsertOutcome
+  ) {
     let principal = context.principal
-    try principal.requireBillingWriter()
     let tenant = principal.tenantID
-    return try await database.withTenant(tenant) { connection in
-      try translatingConstraints(Self.constraintErrors) {
-        let account = try Self.account(connection, fields.account, system: fields.source.system, tenant: tenant)
-        let table = Table.invoices
-        let claim = try Self.claim(connection, table, source: fields.source, tenant: tenant) { id in
-          """
-          INSERT INTO invoices (
-            tenant_id, id, source_system, external_id, source_version, account_id, number, currency, issue_date, due_date,
-            payment_terms, vendor_status, state, subtotal, tax, total, has_instalments, created_by, updated_by)
-          VALUES (
-            \(tenant), \(id), \(fields.source.system), \(fields.source.externalID), \(fields.source.version), \(account),
-            \(fields.number), \(fields.currencyCode), \(fields.issueDate), \(fields.dueDate), \(fields.paymentTerms),
-            \(fields.vendorStatus), \(fields.state.rawValue), \(fields.subtotal.numeral)::numeric, \(fields.tax.numeral)::numeric,
-            \(fields.total.numeral)::numeric, \(!fields.instalments.isEmpty), \(principal.userID), \(principal.userID))
-          ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
-          RETURNING id
-          """
-        }
-        var old: Invoice?
-        switch claim {
-        case .current(let id, let outcome):
-          return (try Self.invoice(connection, id: id, tenant: tenant), outcome)
-        case .update(let id):
-          old = try Self.invoice(connection, id: id, tenant: tenant)
-          try connection.query(
-            """
-            UPDATE invoices SET source_version = \(fields.source.version), account_id = \(account), number = \(fields.number),
-              currency = \(fields.currencyCode), issue_date = \(fields.issueDate), due_date = \(fields.dueDate),
-              payment_terms = \(fields.paymentTerms), vendor_status = \(fields.vendorStatus), state = \(fields.state.rawValue),
-              subtotal = \(fields.subtotal.numeral)::numeric, tax = \(fields.tax.numeral)::numeric,
-              total = \(fields.total.numeral)::numeric, has_instalments = \(!fields.instalments.isEmpty), version = version + 1,
-              updated_at = now(), updated_by = \(principal.userID)
-            WHERE tenant_id = \(tenant) AND id = \(id)
-            """)
-          try connection.query("DELETE FROM invoice_lines WHERE tenant_id = \(tenant) AND invoice_id = \(id)")
-          try connection.query("DELETE FROM invoice_instalments WHERE tenant_id = \(tenant) AND invoice_id = \(id)")
-        case .created:
-          break
-        }
-        let id = claim.id
-        if !fields.lines.isEmpty {
-          try connection.query(
-            """
-            INSERT INTO invoice_lines (
-              tenant_id, invoice_id, line_number, external_id, kind, description, product, metric, quantity, unit, unit_price,
-              amount, tax, period_start, period_end)
-            SELECT \(tenant), \(id), l.line_number, l.external_id, l.kind, l.description, l.product, l.metric,
-              l.quantity::numeric, l.unit, l.unit_price::numeric, l.amount::numeric, l.tax::numeric, l.period_start::date,
-              l.period_end::date
-            FROM jsonb_to_recordset(\(StoredJSON.encode(fields.lines.map(\.stored)))::jsonb) AS l (
-              line_number integer, external_id text, kind text, description text, product text, metric text, quantity text,
-              unit text, unit_price text, amount text, tax text, period_start text, period_end text)
-            """)
-        }
-        if !fields.instalments.isEmpty {
-          let plan = fields.instalments
-          try connection.query(
-            """
-            INSERT INTO invoice_instalments (tenant_id, invoice_id, number, due_date, amount)
-            SELECT \(tenant), \(id), p.number, p.due_date, p.amount::numeric
-            FROM unnest(\(plan.map(\.number))::integer[], \(plan.map(\.dueDate))::date[], \(plan.map(\.amount.numeral))::text[])
-              AS p (number, due_date, amount)
-            """)
-          try connection.query("SELECT crm_settle_instalments(\(tenant), \(id))")
-        }
-        let invoice = try Self.invoice(connection, id: id, tenant: tenant)
-        try Self.log(
-          connection, context: context, type: .invoice, id: id, old: old?.snapshot, new: invoice.snapshot,
-          order: Invoice.changeLogOrder)
-        if fields.state == .open || fields.state == .uncollectible { try Self.markDunningStale(connection, tenant: tenant) }
-        return (invoice, old == nil ? .created : .updated)
+    return try translatingConstraints(Self.constraintErrors) {
+      let account = try Self.account(connection, fields.account, system: fields.source.system, tenant: tenant)
+      let table = Table.invoices
+      let claim = try Self.claim(connection, table, source: fields.source, tenant: tenant) { id in
+        """
+        INSERT INTO invoices (
+          tenant_id, id, source_system, external_id, source_version, account_id, number, currency, issue_date, due_date,
+          payment_terms, vendor_status, state, subtotal, tax, total, has_instalments, created_by, updated_by)
+        VALUES (
+          \(tenant), \(id), \(fields.source.system), \(fields.source.externalID), \(fields.source.version), \(account),
+          \(fields.number), \(fields.currencyCode), \(fields.issueDate), \(fields.dueDate), \(fields.paymentTerms),
+          \(fields.vendorStatus), \(fields.state.rawValue), \(fields.subtotal.numeral)::numeric, \(fields.tax.numeral)::numeric,
+          \(fields.total.numeral)::numeric, \(!fields.instalments.isEmpty), \(principal.userID), \(principal.userID))
+        ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
+        RETURNING id
+        """
       }
+      var old: Invoice?
+      switch claim {
+      case .current(let id, let outcome):
+        return (try Self.invoice(connection, id: id, tenant: tenant), outcome)
+      case .update(let id):
+        old = try Self.invoice(connection, id: id, tenant: tenant)
+        try connection.query(
+          """
+          UPDATE invoices SET source_version = \(fields.source.version), account_id = \(account), number = \(fields.number),
+            currency = \(fields.currencyCode), issue_date = \(fields.issueDate), due_date = \(fields.dueDate),
+            payment_terms = \(fields.paymentTerms), vendor_status = \(fields.vendorStatus), state = \(fields.state.rawValue),
+            subtotal = \(fields.subtotal.numeral)::numeric, tax = \(fields.tax.numeral)::numeric,
+            total = \(fields.total.numeral)::numeric, has_instalments = \(!fields.instalments.isEmpty), version = version + 1,
+            updated_at = now(), updated_by = \(principal.userID)
+          WHERE tenant_id = \(tenant) AND id = \(id)
+          """)
+        try connection.query("DELETE FROM invoice_lines WHERE tenant_id = \(tenant) AND invoice_id = \(id)")
+        try connection.query("DELETE FROM invoice_instalments WHERE tenant_id = \(tenant) AND invoice_id = \(id)")
+      case .created:
+        break
+      }
+      let id = claim.id
+      if !fields.lines.isEmpty {
+        try connection.query(
+          """
+          INSERT INTO invoice_lines (
+            tenant_id, invoice_id, line_number, external_id, kind, description, product, metric, quantity, unit, unit_price,
+            amount, tax, period_start, period_end)
+          SELECT \(tenant), \(id), l.line_number, l.external_id, l.kind, l.description, l.product, l.metric,
+            l.quantity::numeric, l.unit, l.unit_price::numeric, l.amount::numeric, l.tax::numeric, l.period_start::date,
+            l.period_end::date
+          FROM jsonb_to_recordset(\(StoredJSON.encode(fields.lines.map(\.stored)))::jsonb) AS l (
+            line_number integer, external_id text, kind text, description text, product text, metric text, quantity text,
+            unit text, unit_price text, amount text, tax text, period_start text, period_end text)
+          """)
+      }
+      if !fields.instalments.isEmpty {
+        let plan = fields.instalments
+        try connection.query(
+          """
+          INSERT INTO invoice_instalments (tenant_id, invoice_id, number, due_date, amount)
+          SELECT \(tenant), \(id), p.number, p.due_date, p.amount::numeric
+          FROM unnest(\(plan.map(\.number))::integer[], \(plan.map(\.dueDate))::date[], \(plan.map(\.amount.numeral))::text[])
+            AS p (number, due_date, amount)
+          """)
+        try connection.query("SELECT crm_settle_instalments(\(tenant), \(id))")
+      }
+      let invoice = try Self.invoice(connection, id: id, tenant: tenant)
+      try Self.log(
+        connection, context: context, type: .invoice, id: id, old: old?.snapshot, new: invoice.snapshot,
+        order: Invoice.changeLogOrder)
+      if fields.state == .open || fields.state == .uncollectible { try Self.markDunningStale(connection, tenant: tenant) }
+      return (invoice, old == nil ? .created : .updated)
     }
   }
 
@@ -246,72 +254,80 @@ public struct BillingStore: Sendable {
   public func upsertPayment(_ fields: PaymentFields, context: ChangeLog.Context) async throws -> (
     payment: Payment, outcome: UpsertOutcome
   ) {
+    try context.principal.requireBillingWriter()
+    return try await database.withTenant(context.principal.tenantID) { connection in
+      try Self.upsertPayment(connection, fields, context: context)
+    }
+  }
+
+  /// ``upsertPayment(_:context:)`` inside the caller's transaction (an import batch's), the caller's
+  /// permission already checked; database checks that fail come back as the errors the RPC gives.
+  static func upsertPayment(_ connection: PostgresConnection, _ fields: PaymentFields, context: ChangeLog.Context) throws -> (
+    payment: Payment, outcome: UpsertOutcome
+  ) {
     let principal = context.principal
-    try principal.requireBillingWriter()
     let tenant = principal.tenantID
-    return try await database.withTenant(tenant) { connection in
-      try translatingConstraints(Self.constraintErrors) {
-        let account = try Self.account(connection, fields.account, system: fields.source.system, tenant: tenant)
-        let claim = try Self.claim(connection, .payments, source: fields.source, tenant: tenant) { id in
+    return try translatingConstraints(Self.constraintErrors) {
+      let account = try Self.account(connection, fields.account, system: fields.source.system, tenant: tenant)
+      let claim = try Self.claim(connection, .payments, source: fields.source, tenant: tenant) { id in
+        """
+        INSERT INTO payments (
+          tenant_id, id, source_system, external_id, source_version, account_id, currency, amount, received_on, method,
+          reference, state, created_by, updated_by)
+        VALUES (
+          \(tenant), \(id), \(fields.source.system), \(fields.source.externalID), \(fields.source.version), \(account),
+          \(fields.amount.currencyCode), \(fields.amount.numeral)::numeric, \(fields.receivedOn), \(fields.method),
+          \(fields.reference), \(fields.state.rawValue), \(principal.userID), \(principal.userID))
+        ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
+        RETURNING id
+        """
+      }
+      var old: Payment?
+      switch claim {
+      case .current(let id, let outcome):
+        return (try Self.payment(connection, id: id, tenant: tenant), outcome)
+      case .update(let id):
+        let stored = try Self.payment(connection, id: id, tenant: tenant)
+        old = stored
+        let update: PostgresQuery = """
+          UPDATE payments SET source_version = \(fields.source.version), account_id = \(account),
+            currency = \(fields.amount.currencyCode), amount = \(fields.amount.numeral)::numeric,
+            received_on = \(fields.receivedOn), method = \(fields.method), reference = \(fields.reference),
+            state = \(fields.state.rawValue), version = version + 1, updated_at = now(), updated_by = \(principal.userID)
+          WHERE tenant_id = \(tenant) AND id = \(id)
           """
-          INSERT INTO payments (
-            tenant_id, id, source_system, external_id, source_version, account_id, currency, amount, received_on, method,
-            reference, state, created_by, updated_by)
-          VALUES (
-            \(tenant), \(id), \(fields.source.system), \(fields.source.externalID), \(fields.source.version), \(account),
-            \(fields.amount.currencyCode), \(fields.amount.numeral)::numeric, \(fields.receivedOn), \(fields.method),
-            \(fields.reference), \(fields.state.rawValue), \(principal.userID), \(principal.userID))
-          ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
-          RETURNING id
-          """
-        }
-        var old: Payment?
-        switch claim {
-        case .current(let id, let outcome):
-          return (try Self.payment(connection, id: id, tenant: tenant), outcome)
-        case .update(let id):
-          let stored = try Self.payment(connection, id: id, tenant: tenant)
-          old = stored
-          let update: PostgresQuery = """
-            UPDATE payments SET source_version = \(fields.source.version), account_id = \(account),
-              currency = \(fields.amount.currencyCode), amount = \(fields.amount.numeral)::numeric,
-              received_on = \(fields.receivedOn), method = \(fields.method), reference = \(fields.reference),
-              state = \(fields.state.rawValue), version = version + 1, updated_at = now(), updated_by = \(principal.userID)
-            WHERE tenant_id = \(tenant) AND id = \(id)
-            """
-          // Ordered so that no statement leaves a check broken on the way: the allocations are
-          // replaced in one statement (an invoice refunded from this payment never looks unpaid),
-          // before the payment shrinks or after it grows.
-          let sum = fields.allocations.reduce(Money.zero(fields.amount.currencyCode)) { $0.adding($1.amount) }
-          func allocate(_ allocations: [Allocation], replacing: Bool) throws {
-            try Self.allocate(
-              connection, .payments, id: id, allocations, system: fields.source.system, refund: false, replacing: replacing,
-              field: "payment.allocations", tenant: tenant)
-          }
-          if stored.fields.amount.currencyCode != fields.amount.currencyCode {
-            // The allocations name the payment with its currency: they go before it changes.
-            try allocate([], replacing: true)
-            try connection.query(update)
-            try allocate(fields.allocations, replacing: false)
-          } else if sum.isGreater(than: stored.fields.amount) {
-            try connection.query(update)
-            try allocate(fields.allocations, replacing: true)
-          } else {
-            try allocate(fields.allocations, replacing: true)
-            try connection.query(update)
-          }
-        case .created(let id):
+        // Ordered so that no statement leaves a check broken on the way: the allocations are
+        // replaced in one statement (an invoice refunded from this payment never looks unpaid),
+        // before the payment shrinks or after it grows.
+        let sum = fields.allocations.reduce(Money.zero(fields.amount.currencyCode)) { $0.adding($1.amount) }
+        func allocate(_ allocations: [Allocation], replacing: Bool) throws {
           try Self.allocate(
-            connection, .payments, id: id, fields.allocations, system: fields.source.system, refund: false, replacing: false,
+            connection, .payments, id: id, allocations, system: fields.source.system, refund: false, replacing: replacing,
             field: "payment.allocations", tenant: tenant)
         }
-        let id = claim.id
-        let payment = try Self.payment(connection, id: id, tenant: tenant)
-        try Self.log(
-          connection, context: context, type: .payment, id: id, old: old?.snapshot, new: payment.snapshot,
-          order: Payment.changeLogOrder)
-        return (payment, old == nil ? .created : .updated)
+        if stored.fields.amount.currencyCode != fields.amount.currencyCode {
+          // The allocations name the payment with its currency: they go before it changes.
+          try allocate([], replacing: true)
+          try connection.query(update)
+          try allocate(fields.allocations, replacing: false)
+        } else if sum.isGreater(than: stored.fields.amount) {
+          try connection.query(update)
+          try allocate(fields.allocations, replacing: true)
+        } else {
+          try allocate(fields.allocations, replacing: true)
+          try connection.query(update)
+        }
+      case .created(let id):
+        try Self.allocate(
+          connection, .payments, id: id, fields.allocations, system: fields.source.system, refund: false, replacing: false,
+          field: "payment.allocations", tenant: tenant)
       }
+      let id = claim.id
+      let payment = try Self.payment(connection, id: id, tenant: tenant)
+      try Self.log(
+        connection, context: context, type: .payment, id: id, old: old?.snapshot, new: payment.snapshot,
+        order: Payment.changeLogOrder)
+      return (payment, old == nil ? .created : .updated)
     }
   }
 
