@@ -124,6 +124,7 @@ let package = Package(
         .embedInCode("Migrations/0055_instalments.sql"),
         .embedInCode("Migrations/0056_dispute_evidence.sql"),
         .embedInCode("Migrations/0057_billing_panel_covering.sql"),
+        .embedInCode("Migrations/0058_ticket_invoice_lines.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -440,6 +440,21 @@ public nonisolated enum Crm_V1_SLAInstanceState: SwiftProtobuf.Enum, Swift.CaseI
 }
 
 /// A support request.
+/// An invoice a ticket concerns: one of its lines, or line_number 0 for the invoice as a whole.
+public nonisolated struct Crm_V1_InvoiceLineRef: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var invoiceID: String = String()
+
+  public var lineNumber: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Crm_V1_Ticket: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -571,6 +586,13 @@ public nonisolated struct Crm_V1_Ticket: @unchecked Sendable {
   public var opportunityIds: [String] {
     get {_storage._opportunityIds}
     set {_uniqueStorage()._opportunityIds = newValue}
+  }
+
+  /// Invoices or invoice lines it concerns (BillingService), up to 50: a dispute's ticket names the lines
+  /// contested. Linking one needs sight of the invoice's billing data.
+  public var invoiceLines: [Crm_V1_InvoiceLineRef] {
+    get {_storage._invoiceLines}
+    set {_uniqueStorage()._invoiceLines = newValue}
   }
 
   /// Unique in the tenant when set.
@@ -1075,7 +1097,7 @@ public nonisolated struct Crm_V1_UpdateTicketRequest: Sendable {
   public mutating func clearTicket() {self._ticket = nil}
 
   /// Required. Paths: subject, description, status, priority, type, channel, requester, account_id,
-  /// assignee_id, group_id, tags, follower_ids, opportunity_ids, external_id.
+  /// assignee_id, group_id, tags, follower_ids, opportunity_ids, invoice_lines, external_id.
   public var updateMask: SwiftProtobuf.Google_Protobuf_FieldMask {
     get {_updateMask ?? SwiftProtobuf.Google_Protobuf_FieldMask()}
     set {_updateMask = newValue}
@@ -1816,9 +1838,44 @@ nonisolated extension Crm_V1_SLAInstanceState: SwiftProtobuf._ProtoNameProviding
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SLA_INSTANCE_STATE_UNSPECIFIED\0\u{1}SLA_INSTANCE_STATE_ACTIVE\0\u{1}SLA_INSTANCE_STATE_PAUSED\0\u{1}SLA_INSTANCE_STATE_ACHIEVED\0\u{1}SLA_INSTANCE_STATE_BREACHED\0\u{1}SLA_INSTANCE_STATE_CANCELLED\0")
 }
 
+nonisolated extension Crm_V1_InvoiceLineRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InvoiceLineRef"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}invoice_id\0\u{3}line_number\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.invoiceID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.lineNumber) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.invoiceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.invoiceID, fieldNumber: 1)
+    }
+    if self.lineNumber != 0 {
+      try visitor.visitSingularInt32Field(value: self.lineNumber, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_InvoiceLineRef, rhs: Crm_V1_InvoiceLineRef) -> Bool {
+    if lhs.invoiceID != rhs.invoiceID {return false}
+    if lhs.lineNumber != rhs.lineNumber {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Crm_V1_Ticket: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Ticket"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{1}number\0\u{2}\u{4}subject\0\u{1}description\0\u{1}status\0\u{1}priority\0\u{1}type\0\u{1}channel\0\u{3}requester_contact_id\0\u{3}requester_lead_id\0\u{3}account_id\0\u{3}assignee_id\0\u{3}group_id\0\u{1}tags\0\u{3}follower_ids\0\u{3}opportunity_ids\0\u{3}external_id\0\u{4}\u{6}first_response_time\0\u{3}solved_time\0\u{3}closed_time\0\u{3}next_breach_time\0\u{3}sla_state\0\u{3}sla_policy_id\0\u{3}merged_into_id\0\u{3}follow_up_of_id\0\u{3}satisfaction_token\0\u{3}satisfaction_rating\0\u{3}satisfaction_comment\0\u{3}create_user_id\0\u{3}update_user_id\0\u{3}status_change_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{1}number\0\u{2}\u{4}subject\0\u{1}description\0\u{1}status\0\u{1}priority\0\u{1}type\0\u{1}channel\0\u{3}requester_contact_id\0\u{3}requester_lead_id\0\u{3}account_id\0\u{3}assignee_id\0\u{3}group_id\0\u{1}tags\0\u{3}follower_ids\0\u{3}opportunity_ids\0\u{3}external_id\0\u{4}\u{6}first_response_time\0\u{3}solved_time\0\u{3}closed_time\0\u{3}next_breach_time\0\u{3}sla_state\0\u{3}sla_policy_id\0\u{3}merged_into_id\0\u{3}follow_up_of_id\0\u{3}satisfaction_token\0\u{3}satisfaction_rating\0\u{3}satisfaction_comment\0\u{3}create_user_id\0\u{3}update_user_id\0\u{3}status_change_time\0\u{3}invoice_lines\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -1841,6 +1898,7 @@ nonisolated extension Crm_V1_Ticket: SwiftProtobuf.Message, SwiftProtobuf._Messa
     var _tags: [String] = []
     var _followerIds: [String] = []
     var _opportunityIds: [String] = []
+    var _invoiceLines: [Crm_V1_InvoiceLineRef] = []
     var _externalID: String = String()
     var _firstResponseTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _solvedTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
@@ -1886,6 +1944,7 @@ nonisolated extension Crm_V1_Ticket: SwiftProtobuf.Message, SwiftProtobuf._Messa
       _tags = source._tags
       _followerIds = source._followerIds
       _opportunityIds = source._opportunityIds
+      _invoiceLines = source._invoiceLines
       _externalID = source._externalID
       _firstResponseTime = source._firstResponseTime
       _solvedTime = source._solvedTime
@@ -1954,6 +2013,7 @@ nonisolated extension Crm_V1_Ticket: SwiftProtobuf.Message, SwiftProtobuf._Messa
         case 41: try { try decoder.decodeSingularStringField(value: &_storage._createUserID) }()
         case 42: try { try decoder.decodeSingularStringField(value: &_storage._updateUserID) }()
         case 43: try { try decoder.decodeSingularMessageField(value: &_storage._statusChangeTime) }()
+        case 44: try { try decoder.decodeRepeatedMessageField(value: &_storage._invoiceLines) }()
         default: break
         }
       }
@@ -2071,6 +2131,9 @@ nonisolated extension Crm_V1_Ticket: SwiftProtobuf.Message, SwiftProtobuf._Messa
       try { if let v = _storage._statusChangeTime {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
       } }()
+      if !_storage._invoiceLines.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._invoiceLines, fieldNumber: 44)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2100,6 +2163,7 @@ nonisolated extension Crm_V1_Ticket: SwiftProtobuf.Message, SwiftProtobuf._Messa
         if _storage._tags != rhs_storage._tags {return false}
         if _storage._followerIds != rhs_storage._followerIds {return false}
         if _storage._opportunityIds != rhs_storage._opportunityIds {return false}
+        if _storage._invoiceLines != rhs_storage._invoiceLines {return false}
         if _storage._externalID != rhs_storage._externalID {return false}
         if _storage._firstResponseTime != rhs_storage._firstResponseTime {return false}
         if _storage._solvedTime != rhs_storage._solvedTime {return false}

@@ -749,6 +749,7 @@ struct BillingRPCTests {
       let ticket = try await Crm_V1_TicketService.Client(wrapping: client).getTicket(
         .with { $0.id = opened.ticketID }, metadata: admin)
       #expect(ticket.type == .dispute && ticket.accountID == account && ticket.subject.contains("INV-d1"))
+      #expect(ticket.invoiceLines.map { "\($0.invoiceID):\($0.lineNumber)" } == ["\(pushed.invoice.id):2"])
       // 40 of the 100 held out of overdue and aging; the lateness hold sees the 60 left.
       var panelRequest = Crm_V1_GetAccountFinancialsRequest()
       panelRequest.accountID = account
@@ -880,6 +881,42 @@ struct BillingRPCTests {
       let disputed = try await billing.getInvoice(.with { $0.id = invoice.id }, metadata: admin)
       #expect(disputed.instalments.map(\.collectible) == [Self.usd(0), Self.usd(0), Self.usd(30)])
       #expect(!disputed.overdue && disputed.collectDueDate == Self.day(2027, 3, 15))
+    }
+  }
+
+  @Test("tickets name the invoice lines they concern: lines that exist, on invoices the caller may see")
+  func ticketInvoiceLines() async throws {
+    let tenant = try await TestTenant.make()
+    let (_, agentSecret) = try await tenant.makeUser(.serviceAgent)
+    try await TestServer.withClient { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let billing = Crm_V1_BillingService.Client(wrapping: client)
+      let tickets = Crm_V1_TicketService.Client(wrapping: client)
+      let account = try await Self.account(client, "Asks About A Bill", auth: admin)
+      let invoice = try await billing.upsertInvoice(Self.invoice("t-1", account: account), metadata: admin).invoice
+      func ref(_ line: Int32) -> Crm_V1_InvoiceLineRef {
+        var ref = Crm_V1_InvoiceLineRef()
+        ref.invoiceID = invoice.id
+        ref.lineNumber = line
+        return ref
+      }
+      var create = Crm_V1_CreateTicketRequest()
+      create.ticket.subject = "Why was I charged twice?"
+      create.ticket.accountID = account
+      create.ticket.invoiceLines = [ref(1), ref(1)]
+      let ticket = try await tickets.createTicket(create, metadata: admin)
+      #expect(ticket.invoiceLines == [ref(1)])
+      // A line the invoice does not have; an agent who may not see the account's billing data.
+      create.ticket.invoiceLines = [ref(9)]
+      #expect(await Self.code { _ = try await tickets.createTicket(create, metadata: admin) } == .invalidArgument)
+      create.ticket.invoiceLines = [ref(0)]
+      #expect(await Self.code { _ = try await tickets.createTicket(create, metadata: TestServer.auth(agentSecret)) } == .notFound)
+      // Through the mask: the whole invoice instead.
+      var update = Crm_V1_UpdateTicketRequest()
+      update.ticket.id = ticket.id
+      update.ticket.invoiceLines = [ref(0)]
+      update.updateMask.paths = ["invoice_lines"]
+      #expect(try await tickets.updateTicket(update, metadata: admin).invoiceLines == [ref(0)])
     }
   }
 }

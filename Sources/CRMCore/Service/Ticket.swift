@@ -35,6 +35,8 @@ public struct TicketFields: Sendable, Hashable {
   public var followerIDs: [UUID]
   /// Deals the ticket concerns; up to 20.
   public var opportunityIDs: [UUID]
+  /// Invoices (line 0) or invoice lines the ticket concerns; up to 50.
+  public var invoiceLines: [InvoiceLineRef]
   /// Unique in the tenant when set (the id the ticket has in another system).
   public var externalID: String?
 
@@ -46,12 +48,15 @@ public struct TicketFields: Sendable, Hashable {
     tags = []
     followerIDs = []
     opportunityIDs = []
+    invoiceLines = []
   }
 
   /// The most followers a ticket carries.
   public static let maxFollowers = 50
   /// The most deals a ticket links to.
   public static let maxOpportunities = 20
+  /// The most invoice lines a ticket links to.
+  public static let maxInvoiceLines = 50
   /// The longest description (and comment body).
   public static let maxBodyLength = 100_000
 
@@ -72,6 +77,20 @@ public struct TicketFields: Sendable, Hashable {
       out.opportunityIDs = Self.distinct(
         opportunityIDs, max: Self.maxOpportunities, field: "\(prefix).opportunity_ids", noun: "opportunities",
         into: &violations)
+    }
+    if checks(.invoiceLines) {
+      if invoiceLines.count > Self.maxInvoiceLines {
+        violations.add("\(prefix).invoice_lines", "at most \(Self.maxInvoiceLines) invoice lines", reason: "TOO_MANY")
+        out.invoiceLines = []
+      } else {
+        for (index, line) in invoiceLines.enumerated() where line.lineNumber < 0 {
+          violations.add(
+            "\(prefix).invoice_lines[\(index)].line_number", "must be a line number, or 0 for the whole invoice",
+            reason: "OUT_OF_RANGE")
+        }
+        var seen = Set<InvoiceLineRef>()
+        out.invoiceLines = invoiceLines.filter { seen.insert($0).inserted }
+      }
     }
     if checks(.externalID) { out.externalID = violations.text("\(prefix).external_id", externalID ?? "", maxLength: 255) }
     return out
@@ -106,6 +125,7 @@ public struct TicketFields: Sendable, Hashable {
       case .tags: out.tags = patch.tags
       case .followerIDs: out.followerIDs = patch.followerIDs
       case .opportunityIDs: out.opportunityIDs = patch.opportunityIDs
+      case .invoiceLines: out.invoiceLines = patch.invoiceLines
       case .externalID: out.externalID = patch.externalID
       case .status: break
       }
@@ -125,8 +145,31 @@ public enum TicketField: String, Sendable, Hashable, CaseIterable, Codable {
   case tags
   case followerIDs = "follower_ids"
   case opportunityIDs = "opportunity_ids"
+  case invoiceLines = "invoice_lines"
   case externalID = "external_id"
   case status
+}
+
+/// An invoice a ticket concerns: one of its lines, or line 0 for the invoice as a whole.
+public struct InvoiceLineRef: Sendable, Hashable, CustomStringConvertible {
+  public var invoiceID: UUID
+  public var lineNumber: Int
+
+  /// A reference.
+  public init(invoiceID: UUID, lineNumber: Int) {
+    self.invoiceID = invoiceID
+    self.lineNumber = lineNumber
+  }
+
+  /// `INVOICE_ID:LINE` (how it is stored and logged).
+  public var description: String { "\(invoiceID.lowercasedString):\(lineNumber)" }
+
+  /// The reference `text` names, if it is one.
+  public init?(_ text: String) {
+    let parts = text.split(separator: ":")
+    guard parts.count == 2, let id = UUID(uuidString: String(parts[0])), let line = Int(parts[1]) else { return nil }
+    self.init(invoiceID: id, lineNumber: line)
+  }
 }
 
 /// A support request, worked by an agent or a group until it is solved, with SLA clocks running.
@@ -234,6 +277,7 @@ public struct Ticket: Sendable, Hashable, Identifiable {
       "tags": .array(f.tags.map { .string($0) }),
       "follower_ids": .array(f.followerIDs.map { .string($0.lowercasedString) }),
       "opportunity_ids": .array(f.opportunityIDs.map { .string($0.lowercasedString) }),
+      "invoice_lines": .array(f.invoiceLines.map { .string($0.description) }),
       "external_id": .optional(f.externalID),
       "sla_policy_id": id(slaPolicyID),
       "merged_into_id": id(mergedIntoID),
@@ -243,8 +287,8 @@ public struct Ticket: Sendable, Hashable, Identifiable {
   /// The order fields appear in the change log.
   public static let changeLogOrder: [String] = [
     "subject", "description", "status", "priority", "type", "channel", "requester_contact_id", "requester_lead_id",
-    "account_id", "assignee_id", "group_id", "tags", "follower_ids", "opportunity_ids", "external_id", "sla_policy_id",
-    "merged_into_id",
+    "account_id", "assignee_id", "group_id", "tags", "follower_ids", "opportunity_ids", "invoice_lines", "external_id",
+    "sla_policy_id", "merged_into_id",
   ]
 }
 

@@ -74,6 +74,12 @@ extension Crm_V1_Ticket {
     tags = f.tags
     followerIds = f.followerIDs.map(\.lowercasedString)
     opportunityIds = f.opportunityIDs.map(\.lowercasedString)
+    invoiceLines = f.invoiceLines.map { line in
+      var ref = Crm_V1_InvoiceLineRef()
+      ref.invoiceID = line.invoiceID.lowercasedString
+      ref.lineNumber = Int32(clamping: line.lineNumber)
+      return ref
+    }
     externalID = f.externalID ?? ""
     if let at = ticket.firstResponseAt { firstResponseTime = .init(at) }
     if let at = ticket.solvedAt { solvedTime = .init(at) }
@@ -122,6 +128,13 @@ extension Crm_V1_Ticket {
     }
     if checks(.opportunityIDs) {
       out.opportunityIDs = RequestFields.ids(opportunityIds, field: "ticket.opportunity_ids", required: false, into: &violations)
+    }
+    if checks(.invoiceLines) {
+      out.invoiceLines = invoiceLines.prefix(TicketFields.maxInvoiceLines + 1).enumerated().compactMap { index, line in
+        RequestFields.id(line.invoiceID, field: "ticket.invoice_lines[\(index)].invoice_id", into: &violations).map {
+          InvoiceLineRef(invoiceID: $0, lineNumber: Int(line.lineNumber))
+        }
+      }
     }
     out.externalID = externalID
     return out.normalized(prefix: "ticket", only: only, into: &violations)

@@ -122,6 +122,10 @@ extension BillingStore {
       fields.accountID = account
       fields.requester = opening.requesterContactID.map(TicketRequester.contact)
       fields.tags = ["dispute"]
+      fields.invoiceLines =
+        opening.lineNumbers.isEmpty
+        ? [InvoiceLineRef(invoiceID: id, lineNumber: 0)]
+        : opening.lineNumbers.map { InvoiceLineRef(invoiceID: id, lineNumber: $0) }
       let ticket = try TicketStore.create(
         connection, fields, opening: .init(author: opening.requesterContactID == nil ? .agent : .requester),
         followUpOf: nil, method: "OpenDispute", context: context, at: at)

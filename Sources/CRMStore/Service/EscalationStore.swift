@@ -216,7 +216,9 @@ public struct EscalationStore: Sendable {
 
   /// Applies `rule`'s actions to the ticket: its fields
   /// through the ticket's write (clocks re-planned), a task for the assignee's manager.
-  static func apply(_ rule: EscalationRule, to ticketID: UUID, _ connection: PostgresConnection, principal: Principal, at: Timestamp)
+  static func apply(
+    _ rule: EscalationRule, to ticketID: UUID, _ connection: PostgresConnection, principal: Principal, at: Timestamp
+  )
     throws
   {
     let tenant = principal.tenantID

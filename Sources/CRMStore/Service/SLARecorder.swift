@@ -313,13 +313,16 @@ enum SLARecorder {
     let context = try context(connection, tenant: tenant)
     var condition: PostgresQuery = "calendar_id IS NULL"
     if let calendar {
-      condition = context.settings.defaultCalendarID == calendar ? "(calendar_id = \(calendar) OR calendar_id IS NULL)" : "calendar_id = \(calendar)"
+      condition =
+        context.settings.defaultCalendarID == calendar
+        ? "(calendar_id = \(calendar) OR calendar_id IS NULL)" : "calendar_id = \(calendar)"
     }
     let tickets: [UUID] = try connection.query(
       "SELECT DISTINCT ticket_id FROM sla_instances WHERE tenant_id = \(tenant) AND is_open AND \(condition)"
     ).rows.map { try $0.decode("ticket_id") }
     for start in stride(from: 0, to: tickets.count, by: 500) {
-      try refresh(connection, tickets: Array(tickets[start..<min(start + 500, tickets.count)]), context: context, tenant: tenant, at: now)
+      try refresh(
+        connection, tickets: Array(tickets[start..<min(start + 500, tickets.count)]), context: context, tenant: tenant, at: now)
     }
   }
 }

@@ -21,8 +21,8 @@ extension Ticket: StoredRecord {
   ]
   static let columns = """
     id, number, subject, description, status, priority, type, channel, requester_contact_id, requester_lead_id,
-    account_id, assignee_id, group_id, tags, follower_ids, opportunity_ids, external_id, opened_at, first_response_at,
-    awaiting_reply_since, solved_at, closed_at, status_changed_at, sla_policy_id, sla_state, next_breach_at,
+    account_id, assignee_id, group_id, tags, follower_ids, opportunity_ids, invoice_lines, external_id, opened_at,
+    first_response_at, awaiting_reply_since, solved_at, closed_at, status_changed_at, sla_policy_id, sla_state, next_breach_at,
     merged_into_id, follow_up_of_id, satisfaction_token, satisfaction_issued_at, satisfaction_rating, satisfaction_comment, version, created_at, updated_at,
     created_by, updated_by, archived_at
     """
@@ -44,6 +44,7 @@ extension Ticket: StoredRecord {
     fields.tags = try row.decode("tags")
     fields.followerIDs = try row.decode("follower_ids")
     fields.opportunityIDs = try row.decode("opportunity_ids")
+    fields.invoiceLines = try row.decode("invoice_lines", as: [String].self).compactMap(InvoiceLineRef.init)
     fields.externalID = try row.decode("external_id")
     self.init(
       id: try row.decode("id"), number: try row.decode("number"), version: try row.decode("version"), fields: fields,
@@ -73,7 +74,7 @@ extension Ticket: StoredRecord {
 
   static let writableColumns = """
     subject, description, status, priority, type, channel, requester_contact_id, requester_lead_id, account_id,
-    assignee_id, group_id, tags, follower_ids, opportunity_ids, external_id, opened_at, first_response_at,
+    assignee_id, group_id, tags, follower_ids, opportunity_ids, invoice_lines, external_id, opened_at, first_response_at,
     awaiting_reply_since, solved_at, closed_at, status_changed_at, sla_policy_id, sla_state, next_breach_at,
     merged_into_id, follow_up_of_id, satisfaction_token, satisfaction_token_hash, satisfaction_issued_at, created_at
     """
@@ -90,7 +91,7 @@ extension Ticket: StoredRecord {
     return """
       \(f.subject), \(f.description), \(status.rawValue), \(f.priority.rawValue), \(f.type?.rawValue), \(f.channel.rawValue),
       \(contact), \(lead), \(f.accountID), \(f.assigneeID), \(f.groupID), \(f.tags)::text[], \(f.followerIDs)::uuid[],
-      \(f.opportunityIDs)::uuid[], \(f.externalID), \(openedAt), \(firstResponseAt), \(awaitingReplySince), \(solvedAt),
+      \(f.opportunityIDs)::uuid[], \(f.invoiceLines.map(\.description))::text[], \(f.externalID), \(openedAt), \(firstResponseAt), \(awaitingReplySince), \(solvedAt),
       \(closedAt), \(statusChangedAt), \(slaPolicyID), \(slaState.rawValue), \(nextBreachAt), \(mergedIntoID),
       \(followUpOfID), \(satisfactionToken), \(satisfactionToken.map(TokenSecret.hash))::bytea, \(satisfactionIssuedAt),
       \(createdAt)

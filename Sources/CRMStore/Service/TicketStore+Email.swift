@@ -43,11 +43,13 @@ extension TicketStore {
     let at = now()
     let principal = context.principal
     let tenant = principal.tenantID
-    let messageID = email.messageID.isEmpty ? CaptureStore.digest("support|" + String(decoding: raw, as: UTF8.self)) : email.messageID
+    let messageID =
+      email.messageID.isEmpty ? CaptureStore.digest("support|" + String(decoding: raw, as: UTF8.self)) : email.messageID
     let text = String(email.body.trimmingWhitespace().unicodeScalars.prefix(TicketFields.maxBodyLength))
     let body = text.isEmpty ? "(no text)" : text
     return try await database.withTenant(tenant) { connection in
-      try connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(tenant.lowercasedString + "|ticket-mail|" + messageID), 0))")
+      try connection.query(
+        "SELECT pg_advisory_xact_lock(hashtextextended(\(tenant.lowercasedString + "|ticket-mail|" + messageID), 0))")
       if let seen = try Self.seenMessage(connection, messageID, tenant: tenant) {
         let replay = try Self.replayComment(connection, seen, principal: principal)
         let requester: TicketRequester? =
@@ -132,7 +134,8 @@ extension TicketStore {
         lastActivityAt: nil, createdAt: now, updatedAt: now, createdBy: principal.userID, updatedBy: principal.userID,
         archivedAt: nil)
       draft.fields.sourceDetail = "Support email"
-      let (routed, notes) = try AssignmentStore.routeNew(connection, draft, subject: AssignmentSubject(draft.fields), tenant: tenant)
+      let (routed, notes) = try AssignmentStore.routeNew(
+        connection, draft, subject: AssignmentSubject(draft.fields), tenant: tenant)
       let lead = try RecordMechanics<Lead>.insert(connection, routed, context: context, notes: notes)
       return (.lead(lead.id), true)
     }

@@ -53,7 +53,8 @@ extension TicketStore {
       var tickets: [Ticket] = []
       func fetch(_ extra: PostgresQuery, order: String, limit: Int) throws {
         let rows = try connection.query(
-          "SELECT \(unsafeSQL: Ticket.columns) FROM tickets WHERE \(conditions)\(extra) ORDER BY \(unsafeSQL: order) LIMIT \(limit)")
+          "SELECT \(unsafeSQL: Ticket.columns) FROM tickets WHERE \(conditions)\(extra) ORDER BY \(unsafeSQL: order) LIMIT \(limit)"
+        )
         tickets += try rows.rows.map(Ticket.init(row:))
       }
       switch filter.order {

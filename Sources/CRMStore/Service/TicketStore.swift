@@ -553,6 +553,26 @@ public struct TicketStore: Sendable {
     let oldDeals = Set(old?.opportunityIDs ?? [])
     for id in fields.opportunityIDs where !oldDeals.contains(id) { links.append(RecordLink(type: .opportunity, id: id)) }
     if !links.isEmpty { try RecordAccess.requireReadable(connection, links, principal: principal) }
+    let oldLines = Set(old?.invoiceLines ?? [])
+    let newLines = fields.invoiceLines.filter { !oldLines.contains($0) }
+    for (invoice, lines) in Dictionary(grouping: newLines, by: \.invoiceID).sorted(by: { $0.key.uuidString < $1.key.uuidString })
+    {
+      // NOT_FOUND unless the caller sees the invoice's billing data.
+      _ = try BillingStore.visibleID(connection, .invoices, .id(invoice), principal: principal)
+      let wanted = lines.map(\.lineNumber).filter { $0 > 0 }
+      guard !wanted.isEmpty else { continue }
+      let found = Set(
+        try connection.query(
+          """
+          SELECT line_number FROM invoice_lines
+          WHERE tenant_id = \(tenant) AND invoice_id = \(invoice) AND line_number = ANY(\(wanted)::integer[])
+          """
+        ).rows.map { try $0.decode("line_number", as: Int.self) })
+      if let missing = wanted.first(where: { !found.contains($0) }) {
+        throw CRMError.invalid(
+          "ticket.invoice_lines", "invoice \(invoice.lowercasedString) has no line \(missing)", reason: "NOT_FOUND")
+      }
+    }
     if let assignee = fields.assigneeID, assignee != old?.assigneeID,
       try activeUser(connection, assignee, tenant: tenant) == nil
     {
