@@ -47,7 +47,7 @@ extension BillingStore {
     """
 
   /// The stored collection of `account` (defaults, version 0, when none was recorded); the judged
-  /// fields are left for ``judge(_:_:on:)``.
+  /// fields are left for ``collection(from:account:on:)``.
   static func storedCollection(_ connection: PostgresConnection, account: UUID, tenant: UUID, lock: Bool = false) throws
     -> AccountCollection
   {
@@ -65,7 +65,12 @@ extension BillingStore {
       SELECT \(unsafeSQL: collectionColumns) FROM account_collections
       WHERE tenant_id = \(tenant) AND account_id = \(account)\(unsafeSQL: lock ? " FOR UPDATE" : "")
       """)
-    guard let row = rows.first else {
+    return try storedCollection(rows.first, account: account)
+  }
+
+  /// The stored collection a row of ``collectionColumns`` holds; defaults (version 0) for none.
+  static func storedCollection(_ row: PostgresRow?, account: UUID) throws -> AccountCollection {
+    guard let row else {
       return AccountCollection(
         accountID: account, status: .current, statusReason: "", collectorID: nil, escalation: nil, creditHold: false,
         promise: nil, lastDunningLevel: nil, lastDunningAt: nil, writtenOffAt: nil, overdue: [], version: 0, updatedAt: nil)
@@ -86,34 +91,55 @@ extension BillingStore {
       version: try row.decode("version"), updatedAt: try row.decode("updated_at"))
   }
 
-  /// Fills in what the account owes past due on `day` (per currency, disputes excluded), what its
-  /// promise has been paid, and the status judged from them.
-  static func judge(_ connection: PostgresConnection, _ stored: AccountCollection, on day: CalendarDate, tenant: UUID) throws
+  /// The account's collection on `day`: what is stored, what it owes past due (per currency, disputes
+  /// excluded), what its promise has been paid, and the status judged from them — three reads in one
+  /// round trip (``collectionReads(account:on:tenant:)``).
+  static func readCollection(_ connection: PostgresConnection, account: UUID, on day: CalendarDate, tenant: UUID) throws
     -> AccountCollection
   {
-    var collection = stored
-    let owed = try connection.query(
+    try collection(
+      from: connection.pipeline(collectionReads(account: account, on: day, tenant: tenant)), account: account, on: day)
+  }
+
+  /// The reads ``collection(from:account:on:)`` judges from, for a caller's pipeline (the financial
+  /// panel's): the stored row, what is owed per currency, the promise's payments.
+  static func collectionReads(account: UUID, on day: CalendarDate, tenant: UUID) -> [PostgresQuery] {
+    [
+      """
+      SELECT \(unsafeSQL: collectionColumns) FROM account_collections WHERE tenant_id = \(tenant) AND account_id = \(account)
+      """,
       """
       SELECT currency,
         coalesce(sum(balance - amount_disputed) FILTER (WHERE due_date < \(day) AND balance > amount_disputed), 0)::text AS overdue,
         coalesce(bool_or(due_date < \(day) AND amount_disputed > 0), false) AS disputed_overdue
-      FROM (\(dueItems(tenant: tenant, on: day, where: "i.account_id = \(stored.accountID)"))) d
+      FROM (\(dueItems(tenant: tenant, on: day, where: "i.account_id = \(account)"))) d
       GROUP BY currency ORDER BY currency
-      """)
+      """,
+      """
+      SELECT coalesce(sum(p.amount), 0)::text AS paid FROM account_collections c
+      JOIN payments p ON p.tenant_id = c.tenant_id AND p.account_id = c.account_id AND p.currency = c.promise_currency
+        AND p.state = 'completed' AND p.received_on BETWEEN c.promise_made_on AND least(c.promise_pay_by, \(day))
+      WHERE c.tenant_id = \(tenant) AND c.account_id = \(account)
+      """,
+    ]
+  }
+
+  /// The collection judged from the results of ``collectionReads(account:on:tenant:)``, in order.
+  static func collection(from results: [PostgresResult], account: UUID, on day: CalendarDate) throws -> AccountCollection {
+    var collection = try storedCollection(results[0].first, account: account)
     var disputedOverdue = false
-    collection.overdue = []
-    for row in owed.rows {
+    for row in results[1].rows {
       let currency: String = try row.decode("currency")
       let overdue = try BillingRow.money(row, "overdue", currency: currency)
       if overdue.isPositive { collection.overdue.append(overdue) }
       if try row.decode("disputed_overdue", as: Bool.self) { disputedOverdue = true }
     }
     if var promise = collection.promise {
-      promise.paid = try promisePaid(connection, promise, account: stored.accountID, on: day, tenant: tenant)
+      promise.paid = try BillingRow.money(results[2][0], "paid", currency: promise.amount.currencyCode)
       collection.promise = promise
     }
     (collection.status, collection.statusReason) = AccountCollection.judge(
-      overdue: collection.overdue, disputedOverdue: disputedOverdue, owesAnything: !owed.rows.isEmpty,
+      overdue: collection.overdue, disputedOverdue: disputedOverdue, owesAnything: !results[1].rows.isEmpty,
       escalation: collection.escalation, promise: collection.promise, writtenOff: collection.writtenOffAt != nil, on: day)
     return collection
   }
@@ -163,8 +189,7 @@ extension BillingStore {
     let tenant = principal.tenantID
     return try await database.withTenant(tenant) { connection in
       try Self.requireBillingReadable(connection, account: accountID, principal: principal)
-      return try Self.judge(
-        connection, Self.storedCollection(connection, account: accountID, tenant: tenant), on: day ?? today, tenant: tenant)
+      return try Self.readCollection(connection, account: accountID, on: day ?? today, tenant: tenant)
     }
   }
 
@@ -226,8 +251,7 @@ extension BillingStore {
       }
       if let hold = update.creditHold { next.creditHold = hold }
       try Self.writeCollection(connection, next, over: current, context: context)
-      return try Self.judge(
-        connection, Self.storedCollection(connection, account: accountID, tenant: tenant), on: day, tenant: tenant)
+      return try Self.readCollection(connection, account: accountID, on: day, tenant: tenant)
     }
   }
 
@@ -275,8 +299,7 @@ extension BillingStore {
         amount: amount, payBy: payBy, madeOn: day, note: note, state: .open, madeBy: principal.userID,
         paid: .zero(amount.currencyCode))
       try Self.writeCollection(connection, next, over: current, context: context, notes: notes)
-      return try Self.judge(
-        connection, Self.storedCollection(connection, account: accountID, tenant: tenant), on: day, tenant: tenant)
+      return try Self.readCollection(connection, account: accountID, on: day, tenant: tenant)
     }
   }
 
@@ -300,8 +323,7 @@ extension BillingStore {
       try Self.writeCollection(
         connection, next, over: current, context: context,
         notes: note.map { [FieldChange(field: "note", oldValue: .null, newValue: .string($0))] } ?? [])
-      return try Self.judge(
-        connection, Self.storedCollection(connection, account: accountID, tenant: tenant), on: day, tenant: tenant)
+      return try Self.readCollection(connection, account: accountID, on: day, tenant: tenant)
     }
   }
 
@@ -386,8 +408,7 @@ extension BillingStore {
         connection, next, over: current, context: context,
         notes: [FieldChange(field: "write_off", oldValue: .null, newValue: .array(written))]
           + (note.map { [FieldChange(field: "note", oldValue: .null, newValue: .string($0))] } ?? []))
-      let collection = try Self.judge(
-        connection, Self.storedCollection(connection, account: accountID, tenant: tenant), on: day, tenant: tenant)
+      let collection = try Self.readCollection(connection, account: accountID, on: day, tenant: tenant)
       return (notes, collection)
     }
   }

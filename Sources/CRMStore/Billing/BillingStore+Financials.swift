@@ -222,8 +222,10 @@ extension BillingStore {
           AND p.currency = last.currency AND p.received_on = last.day
         ORDER BY p.currency, p.id DESC
         """
-      // One round trip for the six reads.
-      let results = try connection.pipeline([open, credit, sales, daysToPay, disputes, lastPayment])
+      // One round trip for the six reads and the account's collection's three.
+      let results = try connection.pipeline(
+        [open, credit, sales, daysToPay, disputes, lastPayment]
+          + Self.collectionReads(account: accountID, on: day, tenant: tenant))
       var figures: [String: AccountFinancials.Currency] = [:]
       func entry(_ currency: String) -> AccountFinancials.Currency {
         figures[currency]
@@ -308,8 +310,7 @@ extension BillingStore {
         }
         figures[currency] = figure
       }
-      let collection = try Self.judge(
-        connection, Self.storedCollection(connection, account: accountID, tenant: tenant), on: day, tenant: tenant)
+      let collection = try Self.collection(from: Array(results[6...]), account: accountID, on: day)
       if collection.creditHold, !collection.overdue.isEmpty {
         reasons.append(
           "held by collections" + (collection.lastDunningLevel.map { " (last dunning level: \($0))" } ?? "")
