@@ -40,9 +40,17 @@ public struct CollectionJobReport: Sendable, Hashable {
 /// them and what the account owes, write-offs, and the job that applies the tenant's dunning levels
 /// and settles promises that fell due.
 extension BillingStore {
+  /// A collection's promise, as ``promise(_:)`` reads it (`c.` qualifies them for a join).
+  static func promiseColumns(_ alias: String = "") -> String {
+    let c = alias.isEmpty ? "" : alias + "."
+    return """
+      \(c)promise_currency, \(c)promise_amount::text AS promise_amount, \(c)promise_pay_by, \(c)promise_made_on,
+      \(c)promise_note, \(c)promise_state, \(c)promise_made_by
+      """
+  }
+
   static let collectionColumns = """
-    account_id, collector_id, escalation, credit_hold, promise_currency, promise_amount::text AS promise_amount,
-    promise_pay_by, promise_made_on, promise_note, promise_state, promise_made_by, last_dunning_level, last_dunning_at,
+    account_id, collector_id, escalation, credit_hold, \(promiseColumns()), last_dunning_level, last_dunning_at,
     written_off_at, version, updated_at
     """
 
@@ -75,14 +83,7 @@ extension BillingStore {
         accountID: account, status: .current, statusReason: "", collectorID: nil, escalation: nil, creditHold: false,
         promise: nil, lastDunningLevel: nil, lastDunningAt: nil, writtenOffAt: nil, overdue: [], version: 0, updatedAt: nil)
     }
-    var promise: PaymentPromise?
-    if let currency: String = try row.decode("promise_currency") {
-      promise = PaymentPromise(
-        amount: try BillingRow.money(row, "promise_amount", currency: currency), payBy: try row.decode("promise_pay_by"),
-        madeOn: try row.decode("promise_made_on"), note: try row.decode("promise_note"),
-        state: PromiseState(rawValue: try row.decode("promise_state")) ?? .open, madeBy: try row.decode("promise_made_by"),
-        paid: .zero(currency))
-    }
+    let promise = try Self.promise(row)
     return AccountCollection(
       accountID: account, status: .current, statusReason: "", collectorID: try row.decode("collector_id"),
       escalation: try row.decode("escalation", as: String?.self).flatMap(CollectionStatus.init(rawValue:)),
@@ -99,6 +100,16 @@ extension BillingStore {
   {
     try collection(
       from: connection.pipeline(collectionReads(account: account, on: day, tenant: tenant)), account: account, on: day)
+  }
+
+  /// The stored promise in a row selecting ``promiseColumns`` (its payments not yet read), if any.
+  static func promise(_ row: PostgresRow) throws -> PaymentPromise? {
+    guard let currency: String = try row.decode("promise_currency") else { return nil }
+    return PaymentPromise(
+      amount: try BillingRow.money(row, "promise_amount", currency: currency), payBy: try row.decode("promise_pay_by"),
+      madeOn: try row.decode("promise_made_on"), note: try row.decode("promise_note"),
+      state: PromiseState(rawValue: try row.decode("promise_state")) ?? .open, madeBy: try row.decode("promise_made_by"),
+      paid: .zero(currency))
   }
 
   /// The reads ``collection(from:account:on:)`` judges from, for a caller's pipeline (the financial
@@ -142,21 +153,6 @@ extension BillingStore {
       overdue: collection.overdue, disputedOverdue: disputedOverdue, owesAnything: !results[1].rows.isEmpty,
       escalation: collection.escalation, promise: collection.promise, writtenOff: collection.writtenOffAt != nil, on: day)
     return collection
-  }
-
-  /// Payments in the promise's currency received from the day it was made to the day promised (or
-  /// `day`, if earlier).
-  static func promisePaid(
-    _ connection: PostgresConnection, _ promise: PaymentPromise, account: UUID, on day: CalendarDate, tenant: UUID
-  ) throws -> Money {
-    let currency = promise.amount.currencyCode
-    let row = try connection.query(
-      """
-      SELECT coalesce(sum(amount), 0)::text AS paid FROM payments
-      WHERE tenant_id = \(tenant) AND account_id = \(account) AND currency = \(currency) AND state = 'completed'
-        AND received_on BETWEEN \(promise.madeOn) AND \(min(promise.payBy, day))
-      """)[0]
-    return try BillingRow.money(row, "paid", currency: currency)
   }
 
   /// Writes `next` over `current` (both stored, `current` locked) and logs what changed.

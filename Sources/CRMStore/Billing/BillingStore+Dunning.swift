@@ -85,10 +85,10 @@ extension BillingStore {
       """)
     for row in due.rows {
       let account: UUID = try row.decode("account_id")
-      let current = try storedCollection(connection, account: account, tenant: tenant)
+      // Locked above; read as GetCollection reads it, the promise's payments (up to its day) with it.
+      let current = try readCollection(connection, account: account, on: day, tenant: tenant)
       guard var promise = current.promise, promise.state == .open, promise.payBy < day else { continue }
-      promise.paid = try promisePaid(connection, promise, account: account, on: day, tenant: tenant)
-      promise.state = promise.paid.isGreater(than: promise.amount) || promise.paid == promise.amount ? .kept : .broken
+      promise.state = promise.amount.isGreater(than: promise.paid) ? .broken : .kept
       var next = current
       next.promise = promise
       try writeCollection(connection, next, over: current, context: context)

@@ -397,7 +397,7 @@ extension BillingStore {
       let rows = try connection.query(
         """
         SELECT r.*, r.due::text AS due_text, r.overdue::text AS overdue_text, a.name, c.collector_id, c.escalation,
-          c.promise_state, c.promise_pay_by, c.written_off_at IS NOT NULL AS written_off
+          \(unsafeSQL: Self.promiseColumns("c")), c.written_off_at IS NOT NULL AS written_off
         FROM (
           SELECT account_id, currency, sum(balance) AS due,
             coalesce(sum(collectible) FILTER (WHERE days > 0 AND collectible > 0), 0) AS overdue, count(*) AS n,
@@ -420,12 +420,7 @@ extension BillingStore {
             amount: try BillingRow.money(row, "b\(index)", currency: currency), count: try row.decode("c\(index)"))
         }
         let overdue = try BillingRow.money(row, "overdue_text", currency: currency)
-        // The status needs only whether a promise is pending, not its amount.
-        let promise = try row.decode("promise_pay_by", as: CalendarDate?.self).map { payBy in
-          PaymentPromise(
-            amount: .zero(currency), payBy: payBy, madeOn: payBy, note: nil,
-            state: PromiseState(rawValue: try row.decode("promise_state")) ?? .open, madeBy: nil, paid: .zero(currency))
-        }
+        let promise = try Self.promise(row)
         let status = AccountCollection.judge(
           overdue: [overdue], disputedOverdue: try row.decode("disputed_overdue"), owesAnything: true,
           escalation: try row.decode("escalation", as: String?.self).flatMap(CollectionStatus.init(rawValue:)),
