@@ -106,7 +106,16 @@ extension Crm_V1_ImportService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Bulk import of leads, contacts or accounts: hundreds of thousands of rows in one resumable stream.
+    /// > Bulk import of leads, contacts, accounts, invoices or payments: hundreds of thousands of rows in
+    /// > one resumable stream.
+    /// > 
+    /// > Invoices and payments from a billing system: consecutive rows with the same source_system and
+    /// > external_id are one invoice (a row per line) or one payment (a row per allocation); the fact's own
+    /// > columns (number, dates, currency, …) are repeated on each row or left empty after its first. Each is
+    /// > upserted by its (source_system, external_id) exactly as UpsertInvoice and UpsertPayment do — whole
+    /// > or not at all, an older or equal source_version writing nothing — and every row of it gets the
+    /// > fact's outcome. The last fact of a batch may go on in the next batch: its rows are answered with
+    /// > that batch (or when you close the stream). Column names: see docs/billing.md, "Importing".
     public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "Import" method.
         ///
@@ -199,7 +208,16 @@ extension Crm_V1_ImportService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Bulk import of leads, contacts or accounts: hundreds of thousands of rows in one resumable stream.
+    /// > Bulk import of leads, contacts, accounts, invoices or payments: hundreds of thousands of rows in
+    /// > one resumable stream.
+    /// > 
+    /// > Invoices and payments from a billing system: consecutive rows with the same source_system and
+    /// > external_id are one invoice (a row per line) or one payment (a row per allocation); the fact's own
+    /// > columns (number, dates, currency, …) are repeated on each row or left empty after its first. Each is
+    /// > upserted by its (source_system, external_id) exactly as UpsertInvoice and UpsertPayment do — whole
+    /// > or not at all, an older or equal source_version writing nothing — and every row of it gets the
+    /// > fact's outcome. The last fact of a batch may go on in the next batch: its rows are answered with
+    /// > that batch (or when you close the stream). Column names: see docs/billing.md, "Importing".
     public protocol ServiceProtocol: Crm_V1_ImportService.StreamingServiceProtocol {
         /// Handle the "Import" method.
         ///
@@ -290,7 +308,16 @@ extension Crm_V1_ImportService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Bulk import of leads, contacts or accounts: hundreds of thousands of rows in one resumable stream.
+    /// > Bulk import of leads, contacts, accounts, invoices or payments: hundreds of thousands of rows in
+    /// > one resumable stream.
+    /// > 
+    /// > Invoices and payments from a billing system: consecutive rows with the same source_system and
+    /// > external_id are one invoice (a row per line) or one payment (a row per allocation); the fact's own
+    /// > columns (number, dates, currency, …) are repeated on each row or left empty after its first. Each is
+    /// > upserted by its (source_system, external_id) exactly as UpsertInvoice and UpsertPayment do — whole
+    /// > or not at all, an older or equal source_version writing nothing — and every row of it gets the
+    /// > fact's outcome. The last fact of a batch may go on in the next batch: its rows are answered with
+    /// > that batch (or when you close the stream). Column names: see docs/billing.md, "Importing".
     public protocol SimpleServiceProtocol: Crm_V1_ImportService.ServiceProtocol {
         /// Handle the "Import" method.
         ///
@@ -534,7 +561,16 @@ extension Crm_V1_ImportService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Bulk import of leads, contacts or accounts: hundreds of thousands of rows in one resumable stream.
+    /// > Bulk import of leads, contacts, accounts, invoices or payments: hundreds of thousands of rows in
+    /// > one resumable stream.
+    /// > 
+    /// > Invoices and payments from a billing system: consecutive rows with the same source_system and
+    /// > external_id are one invoice (a row per line) or one payment (a row per allocation); the fact's own
+    /// > columns (number, dates, currency, …) are repeated on each row or left empty after its first. Each is
+    /// > upserted by its (source_system, external_id) exactly as UpsertInvoice and UpsertPayment do — whole
+    /// > or not at all, an older or equal source_version writing nothing — and every row of it gets the
+    /// > fact's outcome. The last fact of a batch may go on in the next batch: its rows are answered with
+    /// > that batch (or when you close the stream). Column names: see docs/billing.md, "Importing".
     public protocol ClientProtocol: Sendable {
         /// Call the "Import" method.
         ///
@@ -645,7 +681,16 @@ extension Crm_V1_ImportService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Bulk import of leads, contacts or accounts: hundreds of thousands of rows in one resumable stream.
+    /// > Bulk import of leads, contacts, accounts, invoices or payments: hundreds of thousands of rows in
+    /// > one resumable stream.
+    /// > 
+    /// > Invoices and payments from a billing system: consecutive rows with the same source_system and
+    /// > external_id are one invoice (a row per line) or one payment (a row per allocation); the fact's own
+    /// > columns (number, dates, currency, …) are repeated on each row or left empty after its first. Each is
+    /// > upserted by its (source_system, external_id) exactly as UpsertInvoice and UpsertPayment do — whole
+    /// > or not at all, an older or equal source_version writing nothing — and every row of it gets the
+    /// > fact's outcome. The last fact of a batch may go on in the next batch: its rows are answered with
+    /// > that batch (or when you close the stream). Column names: see docs/billing.md, "Importing".
     public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 

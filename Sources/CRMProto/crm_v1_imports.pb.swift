@@ -107,17 +107,19 @@ public nonisolated struct Crm_V1_ImportHeader: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// LEAD, CONTACT or ACCOUNT.
+  /// LEAD, CONTACT, ACCOUNT, INVOICE or PAYMENT.
   public var recordType: Crm_V1_RecordType = .unspecified
 
   /// Chosen by the client, 1–128 printable characters; the same id resumes the same import.
   public var importID: String = String()
 
-  /// Defaults to INSERT.
+  /// Defaults to INSERT. Invoices and payments are always upserted by their source key (INSERT and
+  /// UPSERT_BY_EXTERNAL_ID both mean that).
   public var mode: Crm_V1_ImportMode = .unspecified
 
   /// Overrides the tenant's duplicate rule for this import; UNSPECIFIED follows the rule. Import compares
   /// emails and phones (and, for accounts, domains) exactly, against the tenant and the file itself.
+  /// Leave it unset for invoices and payments.
   public var duplicateAction: Crm_V1_DuplicateAction = .unspecified
 
   /// The column names, in the order each row's values come in.
@@ -278,7 +280,9 @@ public nonisolated struct Crm_V1_ImportRowResult: Sendable {
     case created // = 1
     case updated // = 2
 
-    /// A likely duplicate the duplicate action blocks; `matches` names what it looked like.
+    /// A likely duplicate the duplicate action blocks; `matches` names what it looked like. For an
+    /// invoice or payment: the tenant has it at this source_version or a newer one (`matches` and
+    /// `record_id` name it), so nothing was written.
     case duplicateSkipped // = 3
     case failed // = 4
     case UNRECOGNIZED(Int)

@@ -11,7 +11,7 @@ import Synchronization
 struct ImportCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "import",
-    abstract: "Import leads, contacts or accounts from a CSV file: streamed, resumable, exactly once.",
+    abstract: "Import leads, contacts, accounts, invoices or payments from a CSV file: streamed, resumable, exactly once.",
     discussion: """
       The first line names the columns. Columns map to fields by name (first_name, email, company, …) or
       by common aliases (E-Mail, Mobile, Company Name, …); --map COLUMN=FIELD maps any other. A bad row
@@ -20,15 +20,21 @@ struct ImportCommand: AsyncParsableCommand {
       same command with --resume: it continues where the server says it stopped, and no row is written
       twice.
 
+      Invoices and payments come from a billing system's export: one row per invoice line (or payment
+      allocation), the invoice's own columns repeated or left empty on its further rows, consecutive rows
+      with the same source_system and external_id making one invoice. Each is upserted by that key, so
+      the same export imported twice writes nothing new (docs/billing.md, "Importing").
+
       Examples:
         crm import leads.csv --type leads --map "Work Email=email" --duplicate-action block
+        crm import invoice-lines.csv --type invoices --map "Invoice=external_id" --map "Customer=customer_external_id"
         crm import accounts.csv --type accounts --upsert-by external-id --map "ERP Id=external_id"
         crm import leads.csv --type leads --resume
       """)
 
   @OptionGroup var client: ClientOptions
   @Argument(help: "The CSV file (UTF-8, with or without a BOM; quotes and embedded newlines are fine).") var file: String
-  @Option(help: "leads, contacts or accounts.") var type: String
+  @Option(help: "leads, contacts, accounts, invoices or payments.") var type: String
   @Option(help: "Map a column to a field as COLUMN=FIELD; repeat.") var map: [String] = []
   @Option(help: "Update matching records instead of creating: email or external-id.") var upsertBy: String?
   @Option(help: "allow, warn or block likely duplicates (default: the tenant's rule).") var duplicateAction: String?
@@ -39,10 +45,21 @@ struct ImportCommand: AsyncParsableCommand {
   @Option(help: "Rows per batch (1–1000).") var batchSize: Int = 500
   @Option(help: "The field delimiter.") var delimiter: String = ","
 
-  static let types: [String: Crm_V1_RecordType] = ["leads": .lead, "contacts": .contact, "accounts": .account]
+  static let types: [String: Crm_V1_RecordType] = [
+    "leads": .lead, "contacts": .contact, "accounts": .account, "invoices": .invoice, "payments": .payment,
+  ]
+
+  /// Invoices and payments: facts of several rows, upserted by their source key.
+  var isBilling: Bool { type == "invoices" || type == "payments" }
 
   func validate() throws {
-    guard Self.types[type] != nil else { throw ValidationError("--type must be leads, contacts or accounts") }
+    guard Self.types[type] != nil else {
+      throw ValidationError("--type must be leads, contacts, accounts, invoices or payments")
+    }
+    if isBilling, upsertBy != nil || duplicateAction != nil {
+      throw ValidationError(
+        "invoices and payments are always upserted by source_system and external_id: drop --upsert-by and --duplicate-action")
+    }
     if let upsertBy, !["email", "external-id"].contains(upsertBy) {
       throw ValidationError("--upsert-by must be email or external-id")
     }
@@ -168,7 +185,8 @@ struct ImportRun {
     let rate = Double(progress.answered - progress.alreadyDone) / seconds
     var line =
       "imported \(path) (import \(job.importID)): \(job.created) created, \(job.updated) updated, "
-      + "\(job.duplicateSkipped) duplicates skipped, \(job.failed) failed — \(job.processedRows) rows in all; "
+      + "\(job.duplicateSkipped) \(command.isBilling ? "already stored at this version" : "duplicates skipped"), "
+      + "\(job.failed) failed — \(job.processedRows) rows in all; "
       + String(format: "this run %.1f s, %.0f rows/s", seconds, rate)
     if job.failed > 0, FileManager.default.fileExists(atPath: failedPath) { line += "; failed rows in \(failedPath)" }
     FileHandle.standardError.write(Data((line + "\n").utf8))
@@ -202,6 +220,9 @@ struct ImportRun {
     nonisolated(unsafe) let unsafeReader = reader
     let resume = command.resume
     let batchSize = command.batchSize
+    // Four batches unanswered; for invoices and payments also the rows of one fact the server holds
+    // until its last row has come (up to 5,001).
+    let window = 4 * batchSize + (command.isBilling ? 5001 : 0)
     return try await command.client.withClient { grpc, metadata in
       try await Crm_V1_ImportService.Client(wrapping: grpc).import(
         request: StreamingClientRequest(metadata: metadata) { writer in
@@ -236,7 +257,7 @@ struct ImportRun {
                   $0.values = values
                 })
               if batch.count == batchSize {
-                try await Self.send(batch, writer: writer, shared: shared, batchSize: batchSize)
+                try await Self.send(batch, writer: writer, shared: shared, window: window)
                 batch.removeAll(keepingCapacity: true)
               }
             }
@@ -244,7 +265,7 @@ struct ImportRun {
             if let error = unsafeReader.error, !(error is CSVError && "\(error)" == "cannotReadFile") {
               throw CLIError(message: "reading \(path) stopped at row \(index + 1): \(error)", code: 4)
             }
-            if !batch.isEmpty { try await Self.send(batch, writer: writer, shared: shared, batchSize: batchSize) }
+            if !batch.isEmpty { try await Self.send(batch, writer: writer, shared: shared, window: window) }
           } catch {
             // The call itself then fails as a closed stream: keep the reason to report it instead.
             shared.sendingError.withLock { $0 = error }
@@ -284,12 +305,12 @@ struct ImportRun {
     }
   }
 
-  /// Sends a batch, keeping its rows until answered; waits while four batches are unanswered so the
+  /// Sends a batch, keeping its rows until answered; waits while `window` rows are unanswered so the
   /// client's memory stays flat too.
   static func send(
-    _ batch: [Crm_V1_ImportRow], writer: RPCWriter<Crm_V1_ImportRequest>, shared: Shared, batchSize: Int
+    _ batch: [Crm_V1_ImportRow], writer: RPCWriter<Crm_V1_ImportRequest>, shared: Shared, window: Int
   ) async throws {
-    while shared.pending.withLock({ $0.count }) >= 4 * batchSize { try await Task.sleep(for: .milliseconds(2)) }
+    while shared.pending.withLock({ $0.count }) >= window { try await Task.sleep(for: .milliseconds(2)) }
     shared.pending.withLock { pending in for row in batch { pending[row.index] = row.values } }
     shared.progress.withLock { $0.sent += Int64(batch.count) }
     try await writer.write(.with { $0.rows = .with { $0.rows = batch } })

@@ -49,3 +49,41 @@ def test_stream_then_resume(channel, auth):
     assert all(not r.already_imported and r.outcome == imports_pb2.ImportRowResult.OUTCOME_CREATED for r in resent if r.index >= 250)
     job = imports.GetImport(imports_pb2.GetImportRequest(import_id=import_id), metadata=auth)
     assert (job.created, job.processed_rows) == (299, 300)
+
+
+def test_invoice_lines_across_batches(channel, auth):
+    """A billing export, a row per invoice line: an invoice split by a batch boundary is written whole."""
+    from crm.v1 import accounts_pb2, accounts_pb2_grpc, billing_pb2, billing_pb2_grpc
+
+    run = uuid.uuid4().hex[:8]
+    account = accounts_pb2_grpc.AccountServiceStub(channel).CreateAccount(
+        accounts_pb2.CreateAccountRequest(account=accounts_pb2.Account(name=f"Import interop {run}")), metadata=auth
+    )
+    columns = ["system", "invoice", "version", "account", "number", "currency", "issue_date", "due_date", "state",
+               "description", "amount"]
+    lines = [
+        ["py", f"in_{run}_1", "1", account.id, f"PY-{run}-1", "USD", "2027-03-01", "2027-03-31", "open", "Plan", "90.00"],
+        ["py", f"in_{run}_1", "", "", "", "", "", "", "", "Seats", "10.25"],
+        ["py", f"in_{run}_2", "1", account.id, f"PY-{run}-2", "USD", "2027-03-02", "2027-04-01", "paid", "Plan", "90.00"],
+    ]
+
+    def requests():
+        yield imports_pb2.ImportRequest(
+            header=imports_pb2.ImportHeader(
+                record_type=common_pb2.RECORD_TYPE_INVOICE, import_id=f"py-inv-{run}", columns=columns
+            )
+        )
+        for start, stop in [(0, 1), (1, 3)]:
+            batch = [imports_pb2.ImportRow(index=i, values=lines[i]) for i in range(start, stop)]
+            yield imports_pb2.ImportRequest(rows=imports_pb2.ImportRowBatch(rows=batch))
+
+    answers = list(imports_pb2_grpc.ImportServiceStub(channel).Import(requests(), metadata=auth))
+    results = [r for a in answers if a.WhichOneof("message") == "results" for r in a.results.results]
+    assert [r.index for r in results] == [0, 1, 2]
+    assert all(r.outcome == imports_pb2.ImportRowResult.OUTCOME_CREATED for r in results)
+    assert results[0].record_id == results[1].record_id != results[2].record_id
+    invoice = billing_pb2_grpc.BillingServiceStub(channel).GetInvoice(
+        billing_pb2.GetInvoiceRequest(id=results[0].record_id), metadata=auth
+    )
+    assert [line.description for line in invoice.lines] == ["Plan", "Seats"]
+    assert (invoice.total.units, invoice.total.nanos) == (100, 250_000_000)

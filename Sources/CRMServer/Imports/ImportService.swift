@@ -42,8 +42,11 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
             throw Self.missingHeader
           }
           let (header, mapping) = try message.domain()
-          try mapping.checkFieldSecurity(changeContext.principal.fieldSecurity, type: header.recordType)
+          try mapping.checkFieldSecurity(changeContext.principal, type: header.recordType)
           await steps.send(.begin(header))
+          // Billing rows of one fact may span batches: the last fact of a batch waits for the next
+          // one (or the end of the stream), so that every invoice and payment is written whole.
+          var assembler = BillingFactAssembler()
           while let next = try await iterator.next() {
             try Task.checkCancellation()
             switch next.message {
@@ -57,12 +60,23 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
               }
               try violations.check()
               if batch.rows.isEmpty { continue }
-              await steps.send(.write(try mapping.prepare(batch.rows, store: imports, header: header, context: changeContext)))
+              if case .billing(let billing) = mapping {
+                let (facts, continuesOversized) = assembler.facts(adding: batch.rows, mapping: billing)
+                await steps.send(
+                  .write(
+                    billing.prepare(
+                      facts, store: imports, header: header, context: changeContext, continuesOversized: continuesOversized)))
+              } else {
+                await steps.send(.write(try mapping.prepare(batch.rows, store: imports, header: header, context: changeContext)))
+              }
             case .header:
               throw CRMError.invalid("header", "send the header once, first", reason: "INVALID")
             case nil:
               continue
             }
+          }
+          if case .billing(let billing) = mapping, let last = assembler.rest() {
+            await steps.send(.write(billing.prepare([last], store: imports, header: header, context: changeContext)))
           }
         }
         // An error here cancels the reader; the reader's errors end the steps and are rethrown by
@@ -160,16 +174,22 @@ enum AnyImportMapping {
   case lead(ImportMapping<LeadFields>)
   case contact(ImportMapping<ContactFields>)
   case account(ImportMapping<AccountFields>)
+  /// Invoices or payments: a fact spans consecutive rows.
+  case billing(BillingImportMapping)
 
   /// Refuses a mapping that fills a field the caller's role may not edit: the import's resolved columns
   /// (aliases included) are only known here, past the interceptor's check of the request message.
-  func checkFieldSecurity(_ security: FieldSecurity, type: RecordType) throws {
+  /// Billing facts need a caller who may push them.
+  func checkFieldSecurity(_ principal: Principal, type: RecordType) throws {
+    if case .billing = self { try principal.requireBillingWriter() }
+    let security = principal.fieldSecurity
     guard !security.isEmpty else { return }
     let columns: [(column: String, fields: [String])]
     switch self {
     case .lead(let mapping): columns = mapping.mappedColumns
     case .contact(let mapping): columns = mapping.mappedColumns
     case .account(let mapping): columns = mapping.mappedColumns
+    case .billing(let mapping): columns = mapping.mappedFields.map { ($0.column, [mapping.apiField($0.field)]) }
     }
     for (column, fields) in columns {
       for field in fields where security.access(type, field) != .editable {
@@ -188,6 +208,7 @@ enum AnyImportMapping {
     case .lead(let mapping): try Self.prepare(mapping, rows, store: store, header: header, context: context)
     case .contact(let mapping): try Self.prepare(mapping, rows, store: store, header: header, context: context)
     case .account(let mapping): try Self.prepare(mapping, rows, store: store, header: header, context: context)
+    case .billing(let mapping): mapping.prepare(mapping.split(rows), store: store, header: header, context: context)
     }
   }
 
@@ -226,16 +247,32 @@ extension Crm_V1_ImportHeader {
     case .lead: type = .lead
     case .contact: type = .contact
     case .account: type = .account
-    default: violations.add("header.record_type", "must be RECORD_TYPE_LEAD, _CONTACT or _ACCOUNT", reason: "INVALID")
+    case .invoice: type = .invoice
+    case .payment: type = .payment
+    default:
+      violations.add(
+        "header.record_type", "must be RECORD_TYPE_LEAD, _CONTACT, _ACCOUNT, _INVOICE or _PAYMENT", reason: "INVALID")
     }
     if type == .account, mode == .upsertByEmail {
       violations.add("header.mode", "accounts have no email: upsert them by external id", reason: "INVALID")
+    }
+    let billing = type == .invoice || type == .payment
+    if billing, mode == .upsertByEmail {
+      violations.add(
+        "header.mode", "billing facts are always upserted by (source_system, external_id): leave mode unset",
+        reason: "INVALID")
+    }
+    if billing, action != nil {
+      violations.add(
+        "header.duplicate_action", "billing facts have no duplicate rule: their source key decides", reason: "INVALID")
     }
     try violations.check()
     let mapping: AnyImportMapping
     switch type {
     case .contact: mapping = .contact(try ImportMapping(columns: columns, explicit: fieldMapping))
     case .account: mapping = .account(try ImportMapping(columns: columns, explicit: fieldMapping))
+    case .invoice: mapping = .billing(try BillingImportMapping(kind: .invoice, columns: columns, explicit: fieldMapping))
+    case .payment: mapping = .billing(try BillingImportMapping(kind: .payment, columns: columns, explicit: fieldMapping))
     default: mapping = .lead(try ImportMapping(columns: columns, explicit: fieldMapping))
     }
     return (

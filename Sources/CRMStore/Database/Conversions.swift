@@ -96,3 +96,30 @@ extension CalendarDate: PostgresEncodable, PostgresDecodable {
     self = date
   }
 }
+
+/// A text value that may be SQL NULL, for arrays whose elements may be (`[NullableText]` binds as
+/// `{"a",NULL}`).
+struct NullableText: PostgresEncodable {
+  var text: String?
+
+  init(_ text: String?) { self.text = text }
+
+  var postgresText: String? { text }
+}
+
+extension PostgresConnection {
+  /// Runs `body` inside a savepoint of the current transaction: when it throws, what it wrote is
+  /// rolled back and the transaction goes on (one bad fact of an import batch does not undo the rest).
+  func inSavepoint<T>(_ body: () throws -> T) throws -> T {
+    try query("SAVEPOINT crm_fact")
+    do {
+      let value = try body()
+      try query("RELEASE SAVEPOINT crm_fact")
+      return value
+    } catch {
+      try query("ROLLBACK TO SAVEPOINT crm_fact")
+      try query("RELEASE SAVEPOINT crm_fact")
+      throw error
+    }
+  }
+}

@@ -257,24 +257,7 @@ public struct ImportStore: Sendable {
     let principal = context.principal
     let tenant = principal.tenantID
     return try await database.withTenant(tenant) { connection in
-      try connection.query(
-        "SELECT 1 FROM imports WHERE tenant_id = \(tenant) AND import_id = \(header.importID) FOR UPDATE")
-      var results: [Int64: ImportRowResult] = [:]
-      // The range bounds the index scan whatever the plan: a generic plan made while the ledger was
-      // empty checked `= ANY` as a filter over every row of the import, 1,000 comparisons a row
-      // (62% of PostgreSQL's CPU by the middle of a 200k-row import).
-      let indexes = rows.map(\.index)
-      for row in try connection.query(
-        """
-        SELECT row_index, outcome, record_id, detail::text AS detail FROM import_rows
-        WHERE tenant_id = \(tenant) AND import_id = \(header.importID)
-          AND row_index BETWEEN \(indexes.min() ?? 0) AND \(indexes.max() ?? -1) AND row_index = ANY(\(indexes)::bigint[])
-        """
-      ).rows {
-        var result = try Self.result(row: row)
-        result.alreadyImported = true
-        results[result.index] = result
-      }
+      var results = try Self.ledger(connection, rows.map(\.index), header: header, tenant: tenant)
       var valid: [ValidRow<Record>] = []
       var fresh: [ImportRowResult] = []
       var seenIndexes = Set(results.keys)
@@ -292,6 +275,31 @@ public struct ImportStore: Sendable {
       var seen = Set<Int64>()
       return rows.compactMap { seen.insert($0.index).inserted ? results[$0.index] : nil }
     }
+  }
+
+  /// Locks the import's row (two streams of one import take turns) and reads what its ledger already
+  /// answers for `indexes`: one round trip.
+  static func ledger(_ connection: PostgresConnection, _ indexes: [Int64], header: ImportHeader, tenant: UUID) throws
+    -> [Int64: ImportRowResult]
+  {
+    // The range bounds the index scan whatever the plan: a generic plan made while the ledger was
+    // empty checked `= ANY` as a filter over every row of the import, 1,000 comparisons a row
+    // (62% of PostgreSQL's CPU by the middle of a 200k-row import).
+    let read = try connection.pipeline([
+      "SELECT 1 FROM imports WHERE tenant_id = \(tenant) AND import_id = \(header.importID) FOR UPDATE",
+      """
+      SELECT row_index, outcome, record_id, detail::text AS detail FROM import_rows
+      WHERE tenant_id = \(tenant) AND import_id = \(header.importID)
+        AND row_index BETWEEN \(indexes.min() ?? 0) AND \(indexes.max() ?? -1) AND row_index = ANY(\(indexes)::bigint[])
+      """,
+    ])[1]
+    var results: [Int64: ImportRowResult] = [:]
+    for row in read.rows {
+      var result = try Self.result(row: row)
+      result.alreadyImported = true
+      results[result.index] = result
+    }
+    return results
   }
 
   /// Upserts, duplicate checks and inserts for the valid rows; a result per row.
