@@ -126,6 +126,7 @@ let package = Package(
         .embedInCode("Migrations/0057_billing_panel_covering.sql"),
         .embedInCode("Migrations/0058_ticket_invoice_lines.sql"),
         .embedInCode("Migrations/0059_billing_imports.sql"),
+        .embedInCode("Migrations/0060_import_write_path.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -326,22 +326,36 @@ public struct PostgresBytes: Sendable, Hashable, PostgresEncodable, PostgresDeco
 
 extension Array: PostgresEncodable where Element: PostgresEncodable {
   /// A one-dimensional array literal, every element quoted: `{"a","b\"c",NULL}`.
+  ///
+  /// Built as UTF-8 bytes: `"` and `\` are ASCII, never part of a multi-byte character, so escaping
+  /// byte by byte is exact, and an element without them is copied whole. (Appending Unicode scalars
+  /// to a `String` one by one was a third of crmd's CPU in a bulk import, `perf`.)
   public var postgresText: String? {
-    var text = "{"
+    let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(count * 12 + 2)
+    bytes.append(UInt8(ascii: "{"))
     for (index, element) in self.enumerated() {
-      if index > 0 { text += "," }
-      guard let elementText = element.postgresText else {
-        text += "NULL"
+      if index > 0 { bytes.append(UInt8(ascii: ",")) }
+      guard var text = element.postgresText else {
+        bytes.append(contentsOf: "NULL".utf8)
         continue
       }
-      text += "\""
-      for character in elementText.unicodeScalars {
-        if character == "\"" || character == "\\" { text += "\\" }
-        text.unicodeScalars.append(character)
+      bytes.append(quote)
+      text.withUTF8 { utf8 in
+        if !utf8.contains(where: { $0 == quote || $0 == backslash }) {
+          bytes.append(contentsOf: utf8)
+          return
+        }
+        for byte in utf8 {
+          if byte == quote || byte == backslash { bytes.append(backslash) }
+          bytes.append(byte)
+        }
       }
-      text += "\""
+      bytes.append(quote)
     }
-    return text + "}"
+    bytes.append(UInt8(ascii: "}"))
+    return String(decoding: bytes, as: UTF8.self)
   }
 }
 

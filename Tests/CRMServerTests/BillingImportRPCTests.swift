@@ -118,7 +118,11 @@ struct BillingImportRPCTests {
           $0.recordID = outcome[0]!.recordID
         }, metadata: admin)
       #expect(history.entries.map(\.operation) == [.create])
-      #expect(history.entries.first?.changes.contains { $0.field == "total" } == true)
+      let changes = history.entries.first?.changes ?? []
+      #expect(changes.map(\.field).prefix(5) == ["source_system", "external_id", "source_version", "account_id", "number"])
+      #expect(changes.first { $0.field == "account_id" }?.newValue.stringValue == acme)
+      #expect(changes.contains { $0.field == "total" })
+      #expect(changes.first { $0.field == "line_count" }?.newValue.numberValue == 3)
 
       // The same stream again: every row answered from the ledger, nothing written twice.
       let again = try await ImportRPCTests.run(client, requests, auth: admin)

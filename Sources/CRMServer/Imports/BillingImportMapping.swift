@@ -12,6 +12,12 @@ struct BillingImportMapping: Sendable {
   let columns: [String]
   /// The column that fills each field.
   let columnIndex: [String: Int]
+  /// The column each mapped field comes from.
+  let columnOf: [String: String]
+  /// The mapped fields of the fact itself (not of a line or allocation), which its rows repeat.
+  let factFields: [String]
+  /// The mapped fields of a line or allocation.
+  let partFields: [String]
 
   /// Builds the mapping; INVALID_ARGUMENT names bad header fields.
   init(kind: BillingImportKind, columns: [String], explicit: [String: String]) throws(CRMError) {
@@ -58,10 +64,11 @@ struct BillingImportMapping: Sendable {
     self.kind = kind
     self.columns = columns
     self.columnIndex = columnIndex
+    columnOf = columnIndex.mapValues { columns[$0] }
+    let parts = kind.partFields
+    factFields = columnIndex.keys.filter { !parts.contains($0) }.sorted()
+    partFields = columnIndex.keys.filter { parts.contains($0) }.sorted()
   }
-
-  /// The column each mapped field comes from.
-  var columnOf: [String: String] { columnIndex.mapValues { columns[$0] } }
 
   /// The fields the columns fill (for field-level security).
   var mappedFields: [(column: String, field: String)] {
@@ -175,7 +182,6 @@ struct BillingImportMapping: Sendable {
           description: "an \(noun) spans at most \(maxRows) rows (\(BillingFields.maxLines) \(kind.partsField))")
       ]
     }
-    let factFields = columnIndex.keys.filter { !kind.partFields.contains($0) }.sorted()
     for row in rows.dropFirst() {
       for field in factFields {
         let value = cell(row, field)
@@ -192,7 +198,7 @@ struct BillingImportMapping: Sendable {
   }
 
   /// Whether a row carries a line or an allocation (any of those cells filled).
-  func hasPart(_ row: Crm_V1_ImportRow) -> Bool { kind.partFields.contains { !cell(row, $0).isEmpty } }
+  func hasPart(_ row: Crm_V1_ImportRow) -> Bool { partFields.contains { !cell(row, $0).isEmpty } }
 
   /// One group of rows as an invoice, or each row's errors.
   func invoice(_ rows: [Crm_V1_ImportRow]) -> BillingImportGroup<InvoiceFields> {

@@ -94,6 +94,7 @@ public struct Migrator: Sendable {
     ("0057_billing_panel_covering.sql", PackageResources._057_billing_panel_covering_sql),
     ("0058_ticket_invoice_lines.sql", PackageResources._058_ticket_invoice_lines_sql),
     ("0059_billing_imports.sql", PackageResources._059_billing_imports_sql),
+    ("0060_import_write_path.sql", PackageResources._060_import_write_path_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -11,9 +11,17 @@ extension ImportStore {
   public func prepareInvoices(_ groups: [BillingImportGroup<InvoiceFields>], header: ImportHeader, context: ChangeLog.Context)
     -> @Sendable () async throws -> [ImportRowResult]
   {
-    { [self] in
-      try await applyBilling(groups, header: header, context: context) { connection, invoices in
-        try BillingStore.importInvoices(connection, invoices, context: context)
+    // Encoded here, on the stream's reader, while the previous batch is written.
+    var slots: [Int?] = []
+    var invoices: [InvoiceFields] = []
+    for group in groups {
+      slots.append(group.fields.map { _ in invoices.count })
+      if let fields = group.fields { invoices.append(fields) }
+    }
+    let batch = BillingStore.InvoiceImport(invoices, context: context)
+    return { [self, slots] in
+      try await applyBilling(groups, header: header, context: context) { connection, valid in
+        try BillingStore.importInvoices(connection, batch, positions: valid.map { slots[$0.position]! }, context: context)
       }
     }
   }
@@ -23,23 +31,23 @@ extension ImportStore {
     -> @Sendable () async throws -> [ImportRowResult]
   {
     { [self] in
-      try await applyBilling(groups, header: header, context: context) { connection, payments in
-        try BillingStore.importPayments(connection, payments, context: context)
+      try await applyBilling(groups, header: header, context: context) { connection, valid in
+        try BillingStore.importPayments(connection, valid.map(\.fields), context: context)
       }
     }
   }
 
   func applyBilling<Fields>(
     _ groups: [BillingImportGroup<Fields>], header: ImportHeader, context: ChangeLog.Context,
-    write: @escaping @Sendable (PostgresConnection, [Fields]) throws -> [BillingStore.ImportedFact]
+    write: @escaping @Sendable (PostgresConnection, [(position: Int, fields: Fields)]) throws -> [BillingStore.ImportedFact]
   ) async throws -> [ImportRowResult] {
     let tenant = context.principal.tenantID
     return try await database.withTenant(tenant) { connection in
       let indexes = groups.flatMap(\.indexes)
       var results = try Self.ledger(connection, indexes, header: header, tenant: tenant)
       var fresh: [ImportRowResult] = []
-      var valid: [(group: BillingImportGroup<Fields>, fields: Fields)] = []
-      for group in groups {
+      var valid: [(group: BillingImportGroup<Fields>, position: Int, fields: Fields)] = []
+      for (position, group) in groups.enumerated() {
         let done = group.indexes.filter { results[$0] != nil }
         if done.count == group.indexes.count { continue }
         if !done.isEmpty {
@@ -52,15 +60,15 @@ extension ImportStore {
                   + "attempt; send all rows of one invoice or payment together, consecutively"))
           }
         } else if let fields = group.fields {
-          valid.append((group, fields))
+          valid.append((group, position, fields))
         } else {
           for index in group.indexes {
             fresh.append(ImportRowResult(index: index, outcome: .failed, errors: group.errors[index] ?? []))
           }
         }
       }
-      let facts = valid.isEmpty ? [] : try write(connection, valid.map(\.fields))
-      for ((group, _), fact) in zip(valid, facts) {
+      let facts = valid.isEmpty ? [] : try write(connection, valid.map { ($0.position, $0.fields) })
+      for ((group, _, _), fact) in zip(valid, facts) {
         switch fact {
         case .written(let id, let outcome):
           let link = RecordLink(type: group.kind.recordType, id: id)
