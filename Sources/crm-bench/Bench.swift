@@ -53,7 +53,10 @@ struct Bench: AsyncParsableCommand {
   @Option(help: "For feed-lag: stop once this many seconds pass without an event after the first; 0: follow for --duration.")
   var idleSeconds: Double = 0
   @Option(help: "How many account ids to sample for the get scenario.") var sample: Int = 10_000
-  @Option(help: "For financials: the account whose hierarchy's panel is read.") var account: String?
+  @Option(
+    help:
+      "For financials: the account whose hierarchy's panel is read; for customer360, the one account read (default: a sample).")
+  var account: String?
   @Option(help: "HTTP/2 connections to spread the workers over.") var connections: Int = 2
   @Option(help: "For claim: leads in the pool.") var poolRecords: Int = 10_000
   @Option(help: "For create-duplicate: how many seeded phone numbers to draw from.") var phonePool: Int = 0
@@ -111,8 +114,9 @@ struct Bench: AsyncParsableCommand {
       for client in clients { group.addTask { try await client.runConnections() } }
       defer { for client in clients { client.beginGracefulShutdown() } }
       let ids =
-        scenario == "get"
-        ? try await sampleIDs(client: clients[0], metadata: metadata) : scenario == "financials" ? [account ?? ""] : []
+        scenario == "get" || scenario == "customer360" && account == nil
+        ? try await sampleIDs(client: clients[0], metadata: metadata)
+        : scenario == "financials" || scenario == "customer360" ? [account ?? ""] : []
       if scenario == "get", ids.isEmpty { throw ValidationError("no accounts to get: seed some first") }
       let setup = try await Setup.make(
         scenario: scenario, client: clients[0], metadata: metadata, workers: concurrency, poolRecords: poolRecords)
@@ -131,7 +135,7 @@ struct Bench: AsyncParsableCommand {
 
   static let scenarios = [
     "get", "create", "health", "capture", "find-duplicates", "convert", "move-stage", "claim", "create-duplicate",
-    "create-ticket", "add-comment", "list-tickets", "feed-lag", "create-lead", "financials", "receivables",
+    "create-ticket", "add-comment", "list-tickets", "feed-lag", "create-lead", "financials", "receivables", "customer360",
   ]
 
   func sampleIDs(client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata) async throws -> [String] {
@@ -215,6 +219,7 @@ struct Load: Sendable {
     let pools = Crm_V1_PoolService.Client(wrapping: client)
     let tickets = Crm_V1_TicketService.Client(wrapping: client)
     let billing = Crm_V1_BillingService.Client(wrapping: client)
+    let insight = Crm_V1_InsightService.Client(wrapping: client)
     var outcome = Outcome()
     var generator = SystemRandomNumberGenerator()
     var sequence = 0
@@ -295,6 +300,9 @@ struct Load: Sendable {
               $0.accountID = ids[0]
               $0.includeChildren = true
             }, metadata: metadata)
+        } else if scenario == "customer360" {
+          _ = try await insight.getCustomer360(
+            .with { $0.accountID = ids[Int.random(in: 0..<ids.count, using: &generator)] }, metadata: metadata)
         } else if scenario == "receivables" {
           _ = try await billing.listReceivables(.with { $0.pageSize = 50 }, metadata: metadata)
         } else if scenario == "move-stage" {

@@ -13,6 +13,33 @@ struct Billing: AsyncParsableCommand {
       Push.self,
     ])
 
+  /// An account's financial panel as a person reads it.
+  static func printPanel(_ panel: Crm_V1_AccountFinancials) {
+    print("As of \(Output.date(panel.asOf))\(panel.creditHold ? "  CREDIT HOLD" : "")")
+    for reason in panel.creditHoldReasons { print("  hold: \(reason)") }
+    if panel.hasProfile {
+      let terms = Output.name(panel.profile.paymentTerms) + (panel.profile.netDays > 0 ? " net \(panel.profile.netDays)" : "")
+      print(
+        "terms: \(terms)\(panel.profile.hasCreditLimit ? ", credit limit \(Output.money(panel.profile.creditLimit))" : "")")
+    }
+    guard let first = panel.currencies.first else { return print("nothing billed") }
+    print("")
+    Output.printTable(
+      ["CURRENCY", "DUE", "OVERDUE", "DISPUTED"] + first.aging.map { $0.label.uppercased() }
+        + ["CREDIT", "HEADROOM", "DSO", "DAYS TO PAY", "LAST PAYMENT"],
+      panel.currencies.map { c in
+        [
+          c.currencyCode, Output.money(c.totalDue), Output.money(c.overdue),
+          c.disputeCount > 0 ? "\(Output.money(c.disputedAmount)) (\(c.disputeCount))" : "",
+        ] + c.aging.map { Output.money($0.amount) }
+          + [
+            Output.money(c.unallocatedCredit), c.hasCreditHeadroom ? Output.money(c.creditHeadroom) : "", c.dsoDays,
+            c.averageDaysToPay,
+            c.hasLastPaymentDate ? "\(Output.date(c.lastPaymentDate)) \(Output.money(c.lastPaymentAmount))" : "",
+          ]
+      })
+  }
+
   struct Invoices: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "List invoices, newest first (or by due date).",
@@ -253,29 +280,7 @@ struct Billing: AsyncParsableCommand {
             }, metadata: metadata)
         }
         if client.json { return try Output.printJSON([panel]) }
-        print("As of \(Output.date(panel.asOf))\(panel.creditHold ? "  CREDIT HOLD" : "")")
-        for reason in panel.creditHoldReasons { print("  hold: \(reason)") }
-        if panel.hasProfile {
-          let terms = Output.name(panel.profile.paymentTerms) + (panel.profile.netDays > 0 ? " net \(panel.profile.netDays)" : "")
-          print(
-            "terms: \(terms)\(panel.profile.hasCreditLimit ? ", credit limit \(Output.money(panel.profile.creditLimit))" : "")")
-        }
-        guard let first = panel.currencies.first else { return print("nothing billed") }
-        print("")
-        Output.printTable(
-          ["CURRENCY", "DUE", "OVERDUE", "DISPUTED"] + first.aging.map { $0.label.uppercased() }
-            + ["CREDIT", "HEADROOM", "DSO", "DAYS TO PAY", "LAST PAYMENT"],
-          panel.currencies.map { c in
-            [
-              c.currencyCode, Output.money(c.totalDue), Output.money(c.overdue),
-              c.disputeCount > 0 ? "\(Output.money(c.disputedAmount)) (\(c.disputeCount))" : "",
-            ] + c.aging.map { Output.money($0.amount) }
-              + [
-                Output.money(c.unallocatedCredit), c.hasCreditHeadroom ? Output.money(c.creditHeadroom) : "", c.dsoDays,
-                c.averageDaysToPay,
-                c.hasLastPaymentDate ? "\(Output.date(c.lastPaymentDate)) \(Output.money(c.lastPaymentAmount))" : "",
-              ]
-          })
+        Billing.printPanel(panel)
       }
     }
   }

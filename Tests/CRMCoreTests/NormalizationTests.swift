@@ -169,3 +169,32 @@ struct ValidationTests {
     #expect(normalized.industry == "Software")
   }
 }
+
+@Suite("Money weighted by a percentage")
+struct MoneyScalingTests {
+  @Test(
+    "amount × percent / 100 is exact to the nano, halves rounded away from zero",
+    arguments: [
+      ("90000", 10, "9000"), ("1234.56", 35, "432.096"), ("0.000000001", 50, "0.000000001"),
+      ("0.000000001", 49, "0"), ("-0.000000003", 50, "-0.000000002"),
+      ("999999999999999.999999999", 100, "999999999999999.999999999"),
+      ("19.99", 0, "0"),
+    ])
+  func scaled(amount: String, percent: Int, expected: String) throws {
+    let money = try #require(Money(currencyCode: "USD", numeral: amount))
+    #expect(money.scaled(byPercent: percent) == Money(currencyCode: "USD", numeral: expected))
+  }
+}
+
+@Suite("Trimming white space")
+struct TrimmingTests {
+  @Test(
+    "visible ASCII ends come back as they are; any Unicode space is trimmed",
+    arguments: [
+      ("Acme", "Acme"), (" Acme\t", "Acme"), ("\u{3000}销售易\u{00A0}", "销售易"), ("销售易", "销售易"), ("", ""), ("   ", ""),
+      ("a b", "a b"),
+    ])
+  func trimmed(input: String, expected: String) {
+    #expect(input.trimmingWhitespace() == expected)
+  }
+}

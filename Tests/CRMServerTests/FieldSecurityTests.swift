@@ -57,6 +57,9 @@ struct FieldSecurityTests {
     "crm.v1.ContactService/ListContacts": { c, m, _ in
       try await Crm_V1_ContactService.Client(wrapping: c).listContacts(.init(), metadata: m)
     },
+    "crm.v1.InsightService/GetCustomer360": { c, m, f in
+      try await Crm_V1_InsightService.Client(wrapping: c).getCustomer360(.with { $0.accountID = f.account }, metadata: m)
+    },
     "crm.v1.AccountService/GetAccount": { c, m, f in
       try await Crm_V1_AccountService.Client(wrapping: c).getAccount(.with { $0.id = f.account }, metadata: m)
     },

@@ -105,6 +105,16 @@ extension Money {
     adding(Money(currencyCode: other.currencyCode, units: -other.units, nanos: -other.nanos))
   }
 
+  /// This amount × `percent` / 100, rounded half away from zero to the nano (a deal's amount weighted
+  /// by its probability).
+  public func scaled(byPercent percent: Int) -> Money {
+    let nanosTotal = (Int128(units) * 1_000_000_000 + Int128(nanos)) * Int128(percent)
+    let (quotient, remainder) = nanosTotal.quotientAndRemainder(dividingBy: 100)
+    let rounded = quotient + (remainder.magnitude * 2 >= 100 ? (nanosTotal < 0 ? -1 : 1) : 0)
+    let (whole, fraction) = rounded.quotientAndRemainder(dividingBy: 1_000_000_000)
+    return Money(currencyCode: currencyCode, units: Int64(whole), nanos: Int32(fraction))
+  }
+
   /// Whether this is more than `other` (same currency).
   public func isGreater(than other: Money) -> Bool { subtracting(other).isPositive }
 

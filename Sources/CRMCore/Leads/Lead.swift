@@ -182,6 +182,8 @@ public struct LeadFilter: Sendable, Hashable {
   public var createdBefore: Timestamp?
   public var updatedSince: Timestamp?
   public var updatedBefore: Timestamp?
+  /// Only leads converted into this account.
+  public var convertedAccountID: UUID?
   public var archive: ArchiveFilter = .active
   public var order: ListOrder = .name
 
@@ -197,6 +199,7 @@ public struct LeadFilter: Sendable, Hashable {
       ([
         statuses.map(\.rawValue).sorted().joined(separator: ","), ownerID?.lowercasedString ?? "", source?.rawValue ?? "",
         campaign ?? "", tag ?? "", email ?? "", phone ?? "", companyPrefix ?? "", archive.rawValue, order.rawValue,
+        convertedAccountID?.lowercasedString ?? "",
       ] + times)
       .joined(separator: "|")
   }

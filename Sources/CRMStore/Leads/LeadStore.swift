@@ -31,7 +31,8 @@ public struct LeadStore: Sendable {
         connection, method: "CreateLead", draft, duplicateAction: duplicateAction, context: context,
         route: { draft in
           guard ownerID == nil else { return (draft, []) }
-          return try AssignmentStore.routeNew(connection, draft, subject: AssignmentSubject(draft.fields), tenant: principal.tenantID)
+          return try AssignmentStore.routeNew(
+            connection, draft, subject: AssignmentSubject(draft.fields), tenant: principal.tenantID)
         }
       ) {
         try Owners.checkAssignable(connection, owner: owner, field: "lead.owner_id", principal: principal)
@@ -141,6 +142,7 @@ public struct LeadStore: Sendable {
       if let after = filter.createdAfter { conditions.append(" AND created_at >= \(after)") }
       if let before = filter.createdBefore { conditions.append(" AND created_at < \(before)") }
       if let before = filter.updatedBefore { conditions.append(" AND updated_at < \(before)") }
+      if let account = filter.convertedAccountID { conditions.append(" AND converted_account_id = \(account)") }
       return try Mechanics.page(
         connection, where: conditions, order: filter.order, token: token, tokens: tokens, fingerprint: filter.fingerprint,
         pageSize: pageSize, includeTotal: includeTotal)

@@ -88,7 +88,8 @@ public struct TaskStore: Sendable {
     }
 
     var fingerprint: String {
-      ["tasks", ownerID?.lowercasedString ?? "", "\(includeClosed)", "\(includeFlagged)", related?.key ?? ""].joined(separator: "|")
+      ["tasks", ownerID?.lowercasedString ?? "", "\(includeClosed)", "\(includeFlagged)", related?.key ?? ""].joined(
+        separator: "|")
     }
   }
 
@@ -103,7 +104,8 @@ public struct TaskStore: Sendable {
     let token = try tokens.decode(pageToken, query: filter.fingerprint)
     return try await database.withTenant(principal.tenantID) { connection in
       let sortKey = "coalesce(due_at, 'infinity'::timestamptz)"
-      var query: PostgresQuery = "SELECT \(unsafeSQL: WorkTask.columns), \(unsafeSQL: sortKey)::text AS sort_key FROM tasks WHERE tenant_id = \(principal.tenantID)"
+      var query: PostgresQuery =
+        "SELECT \(unsafeSQL: WorkTask.columns), \(unsafeSQL: sortKey)::text AS sort_key FROM tasks WHERE tenant_id = \(principal.tenantID)"
       query.append(
         filter.includeFlagged
           ? " AND (owner_id = \(owner) OR flagged_manager_id = \(owner))" : " AND owner_id = \(owner)")
@@ -123,6 +125,24 @@ public struct TaskStore: Sendable {
           PageToken(key: try rows[pageSize - 1].decode("sort_key"), id: tasks[pageSize - 1].id, query: filter.fingerprint))
       }
       return Page(items: tasks, nextPageToken: next)
+    }
+  }
+
+  /// The open tasks about `record` whose assignee the caller may read (their own, their reports',
+  /// every one for an admin), the earliest due first; at most `limit`, and whether there are more.
+  public func upcoming(about record: RecordLink, limit: Int, principal: Principal) async throws -> (
+    tasks: [WorkTask], more: Bool
+  ) {
+    try await database.withTenant(principal.tenantID) { connection in
+      var query: PostgresQuery = """
+        SELECT \(unsafeSQL: WorkTask.columns) FROM tasks
+        WHERE tenant_id = \(principal.tenantID) AND related_type = \(record.type.rawValue) AND related_id = \(record.id)
+          AND archived_at IS NULL AND status IN ('open', 'in_progress')
+        """
+      if let owners = principal.readableOwners(.task) { query.append(" AND owner_id = ANY(\(owners)::uuid[])") }
+      query.append(" ORDER BY coalesce(due_at, 'infinity'::timestamptz), id LIMIT \(limit + 1)")
+      let tasks = try connection.query(query).rows.map(WorkTask.init(row:))
+      return (Array(tasks.prefix(limit)), tasks.count > limit)
     }
   }
 
