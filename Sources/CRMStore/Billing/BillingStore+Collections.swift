@@ -329,9 +329,7 @@ extension BillingStore {
   static func lockForPromise(
     _ connection: PostgresConnection, account: UUID, expectedVersion: Int64?, principal: Principal, doing what: String
   ) throws -> AccountCollection {
-    try requireBillingReadable(connection, account: account, principal: principal)
-    let owner = try connection.query("SELECT owner_id FROM accounts WHERE tenant_id = \(principal.tenantID) AND id = \(account)")
-      .first.flatMap { try $0.decode("owner_id", as: UUID?.self) }
+    let owner = try requireBillingReadable(connection, account: account, principal: principal)
     let current = try storedCollection(connection, account: account, tenant: principal.tenantID, lock: true)
     if let expectedVersion, expectedVersion != current.version { throw CRMError.staleEtag(current: current.etag) }
     guard principal.isAdmin || current.collectorID == principal.userID || owner.map(principal.ownersInHierarchy.contains) == true

@@ -330,22 +330,19 @@ extension BillingStore {
     let tenant = context.principal.tenantID
     let id = UUID.v7()
     let due = Timestamp(microsecondsSinceEpoch: at.microsecondsSinceEpoch + 86_400_000_000)
-    let inserted = try connection.query(
+    let raised = try connection.query(
       """
-      INSERT INTO tasks (tenant_id, id, owner_id, subject, description, due_at, priority, related_type, related_id, alert_kind,
-        alert_key, created_by, updated_by)
-      VALUES (\(tenant), \(id), \(assignee), \(String(subject.prefix(255))), \(String(description.prefix(10_000))), \(due), 'high',
-        'account', \(account), \(kind.rawValue), \(String(key.prefix(200))), \(context.principal.userID), \(context.principal.userID))
-      ON CONFLICT (tenant_id, alert_key) WHERE alert_key IS NOT NULL DO NOTHING
+      WITH raised AS (
+        INSERT INTO tasks (tenant_id, id, owner_id, subject, description, due_at, priority, related_type, related_id, alert_kind,
+          alert_key, created_by, updated_by)
+        VALUES (\(tenant), \(id), \(assignee), \(String(subject.prefix(255))), \(String(description.prefix(10_000))), \(due), 'high',
+          'account', \(account), \(kind.rawValue), \(String(key.prefix(200))), \(context.principal.userID), \(context.principal.userID))
+        ON CONFLICT (tenant_id, alert_key) WHERE alert_key IS NOT NULL DO NOTHING
+        RETURNING id, owner_id, subject
+      )
+      \(TaskStore.logCreated(context))
       """)
-    guard inserted.affectedRows == 1 else { return 0 }
-    try ChangeLog.append(
-      connection, context: context, recordType: .task, recordID: id, operation: .create,
-      changes: [
-        FieldChange(field: "subject", oldValue: .null, newValue: .string(String(subject.prefix(255)))),
-        FieldChange(field: "owner_id", oldValue: .null, newValue: .string(assignee.lowercasedString)),
-      ])
-    return 1
+    return try raised[0].decode("n")
   }
 
   /// Adds `tag` to the account through its normal write (version, history), unless it has it, is

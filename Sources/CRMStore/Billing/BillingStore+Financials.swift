@@ -64,12 +64,19 @@ extension BillingStore {
   }
 
   static func settings(_ connection: PostgresConnection, tenant: UUID) throws -> BillingSettings {
-    let row = try connection.query(
-      """
-      SELECT array_to_string(billing_aging_days, ',') AS aging, credit_hold_days_overdue, credit_hold_over_limit,
-        dispute_evidence_warning_days
-      FROM tenants WHERE id = \(tenant)
-      """)[0]
+    try settings(row: try connection.query(settingsQuery(tenant: tenant))[0])
+  }
+
+  /// The tenant's receivables settings, read by ``settings(row:)``.
+  static func settingsQuery(tenant: UUID) -> PostgresQuery {
+    """
+    SELECT array_to_string(billing_aging_days, ',') AS aging, credit_hold_days_overdue, credit_hold_over_limit,
+      dispute_evidence_warning_days
+    FROM tenants WHERE id = \(tenant)
+    """
+  }
+
+  static func settings(row: PostgresRow) throws -> BillingSettings {
     let aging: String = try row.decode("aging")
     return BillingSettings(
       agingDays: aging.split(separator: ",").compactMap { Int($0) },
@@ -145,12 +152,15 @@ extension BillingStore {
 
   static func profile(_ connection: PostgresConnection, account: UUID, tenant: UUID, lock: Bool = false) throws -> BillingProfile?
   {
-    try connection.query(
-      """
-      SELECT \(unsafeSQL: profileColumns) FROM account_billing_profiles
-      WHERE tenant_id = \(tenant) AND account_id = \(account)\(unsafeSQL: lock ? " FOR UPDATE" : "")
-      """
-    ).first.map(profile)
+    try connection.query(profileQuery(account: account, tenant: tenant, lock: lock)).first.map(profile)
+  }
+
+  /// The account's billing profile row, if it has one.
+  static func profileQuery(account: UUID, tenant: UUID, lock: Bool = false) -> PostgresQuery {
+    """
+    SELECT \(unsafeSQL: profileColumns) FROM account_billing_profiles
+    WHERE tenant_id = \(tenant) AND account_id = \(account)\(unsafeSQL: lock ? " FOR UPDATE" : "")
+    """
   }
 
   /// The profile as the account's change-log entries record it.
@@ -173,10 +183,18 @@ extension BillingStore {
     let day = asOf ?? today
     let windowStart = day.adding(days: -(windowDays - 1))
     return try await database.withTenant(tenant) { connection in
-      try Self.requireBillingReadable(connection, account: accountID, principal: principal)
-      let settings = try Self.settings(connection, tenant: tenant)
-      let profile = try Self.profile(connection, account: accountID, tenant: tenant)
-      let accounts = try Self.accountIDs(connection, accountID, includeChildren: includeChildren, principal: principal)
+      // Who may read it, the tenant's settings, the profile and the hierarchy's ids: one round trip
+      // (nothing of it leaves the transaction unless the caller may read the account's billing).
+      let first = try connection.pipeline([
+        Self.billingAccessQuery(account: accountID, principal: principal), Self.settingsQuery(tenant: tenant),
+        Self.profileQuery(account: accountID, tenant: tenant),
+        Self.accounts(accountID, includeChildren: includeChildren, principal: principal),
+      ])
+      guard let access = try first[0].first.map({ try Self.billingAccess(row: $0, principal: principal) }), access.readable
+      else { throw CRMError.notFound("account \(accountID.lowercasedString) not found") }
+      let settings = try Self.settings(row: first[1][0])
+      let profile = try first[2].first.map(Self.profile)
+      let accounts: [UUID] = try first[3].rows.map { try $0.decode("id") }
       let open: PostgresQuery = """
         SELECT currency, greatest(\(day) - due_date, 0) AS days, sum(balance)::text AS amount,
           sum(balance - amount_disputed)::text AS collectible, sum(amount_disputed)::text AS disputed, count(*) AS n,

@@ -286,24 +286,42 @@ extension BillingStore {
     }
   }
 
-  /// Whether the account exists and the caller may read its billing data.
-  static func billingReadable(_ connection: PostgresConnection, account: UUID, principal: Principal) throws -> Bool {
-    let rows = try connection.query(
-      """
-      SELECT a.owner_id, c.collector_id FROM accounts a
-      LEFT JOIN account_collections c ON c.tenant_id = a.tenant_id AND c.account_id = a.id
-      WHERE a.tenant_id = \(principal.tenantID) AND a.id = \(account)
-      """)
-    guard let row = rows.first else { return false }
-    return principal.canReadBilling(
-      accountOwner: try row.decode("owner_id", as: UUID?.self), collector: try row.decode("collector_id", as: UUID?.self))
+  /// The account's owner, and whether the caller may read its billing data (admins, integrations,
+  /// its collector, its owner and their managers); `nil` when the tenant has no such account.
+  static func billingAccess(_ connection: PostgresConnection, account: UUID, principal: Principal) throws -> (
+    owner: UUID?, readable: Bool
+  )? {
+    try connection.query(billingAccessQuery(account: account, principal: principal)).first.map {
+      try billingAccess(row: $0, principal: principal)
+    }
   }
 
-  /// NOT_FOUND unless the account exists and the caller may read its billing data.
-  static func requireBillingReadable(_ connection: PostgresConnection, account: UUID, principal: Principal) throws {
-    guard try billingReadable(connection, account: account, principal: principal) else {
+  /// The account's owner and collector, read by ``billingAccess(row:principal:)``.
+  static func billingAccessQuery(account: UUID, principal: Principal) -> PostgresQuery {
+    """
+    SELECT a.owner_id, c.collector_id FROM accounts a
+    LEFT JOIN account_collections c ON c.tenant_id = a.tenant_id AND c.account_id = a.id
+    WHERE a.tenant_id = \(principal.tenantID) AND a.id = \(account)
+    """
+  }
+
+  static func billingAccess(row: PostgresRow, principal: Principal) throws -> (owner: UUID?, readable: Bool) {
+    let owner = try row.decode("owner_id", as: UUID?.self)
+    return (owner, principal.canReadBilling(accountOwner: owner, collector: try row.decode("collector_id", as: UUID?.self)))
+  }
+
+  /// Whether the account exists and the caller may read its billing data.
+  static func billingReadable(_ connection: PostgresConnection, account: UUID, principal: Principal) throws -> Bool {
+    try billingAccess(connection, account: account, principal: principal)?.readable ?? false
+  }
+
+  /// NOT_FOUND unless the account exists and the caller may read its billing data; returns its owner.
+  @discardableResult
+  static func requireBillingReadable(_ connection: PostgresConnection, account: UUID, principal: Principal) throws -> UUID? {
+    guard let access = try billingAccess(connection, account: account, principal: principal), access.readable else {
       throw CRMError.notFound("account \(account.lowercasedString) not found")
     }
+    return access.owner
   }
 
   /// The first days of the `count` periods ending with the one holding `day`, oldest first.

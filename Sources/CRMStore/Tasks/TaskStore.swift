@@ -214,7 +214,7 @@ public struct TaskStore: Sendable {
         ON CONFLICT (tenant_id, alert_key) WHERE alert_key IS NOT NULL DO NOTHING
         RETURNING id, owner_id, subject
       )
-      \(unsafeSQL: Self.logCreated)
+      \(Self.logCreated())
       """)
     return try rows[0].decode("n")
   }
@@ -249,22 +249,28 @@ public struct TaskStore: Sendable {
           ON CONFLICT (tenant_id, alert_key) WHERE alert_key IS NOT NULL DO NOTHING
           RETURNING id, owner_id, subject
         )
-        \(unsafeSQL: logCreated)
+        \(Self.logCreated())
         """)
       raised += try rows[0].decode("n", as: Int.self)
     }
     return raised
   }
 
-  /// The tail of an alert insert: a change-log row per raised task (the system actor), and the count.
-  static let logCreated = """
+  /// The tail of an alert insert (`WITH raised AS (INSERT INTO tasks … RETURNING id, owner_id,
+  /// subject)`): a change-log row per raised task, and the count. The alert job raises as the system
+  /// actor; a caller's context (the dunning job's) names its own actor, request id and origin.
+  static func logCreated(_ context: ChangeLog.Context? = nil) -> PostgresQuery {
+    """
     , logged AS (
-      INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes)
-      SELECT crm_current_tenant(), 'task', id, 'create', '00000000-0000-0000-0000-000000000000'::uuid, 'alerts',
+      INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes, origin)
+      SELECT crm_current_tenant(), 'task', id, 'create', \(context?.principal.userID ?? PoolStore.systemActor),
+        \(context.map { $0.requestID } ?? "alerts"),
         jsonb_build_array(jsonb_build_object('field', 'subject', 'old', NULL, 'new', subject),
-                          jsonb_build_object('field', 'owner_id', 'old', NULL, 'new', owner_id::text))
+                          jsonb_build_object('field', 'owner_id', 'old', NULL, 'new', owner_id::text)),
+        \(context?.origin)
       FROM raised
     )
     SELECT count(*) AS n FROM raised
     """
+  }
 }
