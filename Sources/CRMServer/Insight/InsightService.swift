@@ -253,8 +253,15 @@ public struct InsightService: Crm_V1_InsightService.SimpleServiceProtocol {
 
   func financials(of account: Account?, principal: Principal) async throws -> Crm_V1_Customer360Financials? {
     guard let account else { return nil }
-    let panel = try await billing.financials(
-      accountID: account.id, asOf: nil, includeChildren: true, windowDays: 90, principal: principal)
+    let panel: AccountFinancials
+    do {
+      panel = try await billing.financials(
+        accountID: account.id, asOf: nil, includeChildren: true, windowDays: 90, principal: principal)
+    } catch CRMError.notFound(_) {
+      // The account is visible (it is the subject); its money is not, to this caller.
+      throw CRMError.permissionDenied(
+        "billing data is shown to admins, integrations, the account's collector, and its owner and their managers")
+    }
     var out = Crm_V1_Customer360Financials()
     out.panel = Crm_V1_AccountFinancials(panel)
     return out
