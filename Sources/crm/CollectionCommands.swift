@@ -18,6 +18,21 @@ struct Collections: AsyncParsableCommand {
     Crm_V1_CollectionService.Client(wrapping: grpc)
   }
 
+  /// UpdateCollection of the `paths` that `set` fills on the account's collection, printed.
+  static func update(
+    _ client: ClientOptions, account: String, paths: [String], set: @escaping @Sendable (inout Crm_V1_AccountCollection) -> Void
+  ) async throws {
+    let collection = try await client.withClient { grpc, metadata in
+      try await Collections.client(grpc).updateCollection(
+        .with {
+          $0.collection.accountID = account
+          set(&$0.collection)
+          $0.updateMask.paths = paths
+        }, metadata: metadata)
+    }
+    try printCollection(collection, json: client.json)
+  }
+
   static func printCollection(_ c: Crm_V1_AccountCollection, json: Bool) throws {
     if json { return try Output.printJSON([c]) }
     print("\(Output.name(c.status)): \(c.statusReason)")
@@ -102,15 +117,7 @@ struct Collections: AsyncParsableCommand {
     func run() async throws {
       try await runReportingErrors {
         guard (collector != nil) != none else { throw ValidationError("name the collector, or pass --none") }
-        let collection = try await client.withClient { grpc, metadata in
-          try await Collections.client(grpc).updateCollection(
-            .with {
-              $0.collection.accountID = account
-              $0.collection.collectorID = collector ?? ""
-              $0.updateMask.paths = ["collector_id"]
-            }, metadata: metadata)
-        }
-        try Collections.printCollection(collection, json: client.json)
+        try await Collections.update(client, account: account, paths: ["collector_id"]) { $0.collectorID = collector ?? "" }
       }
     }
   }
@@ -141,16 +148,10 @@ struct Collections: AsyncParsableCommand {
         if target != nil { paths.append("escalation") }
         if hold || release { paths.append("credit_hold") }
         guard !paths.isEmpty else { throw ValidationError("name an escalation, or pass --hold or --release") }
-        let collection = try await client.withClient { grpc, metadata in
-          try await Collections.client(grpc).updateCollection(
-            .with {
-              $0.collection.accountID = account
-              $0.collection.escalation = target ?? .unspecified
-              $0.collection.creditHold = hold
-              $0.updateMask.paths = paths
-            }, metadata: metadata)
+        try await Collections.update(client, account: account, paths: paths) {
+          $0.escalation = target ?? .unspecified
+          $0.creditHold = hold
         }
-        try Collections.printCollection(collection, json: client.json)
       }
     }
   }
