@@ -127,6 +127,7 @@ let package = Package(
         .embedInCode("Migrations/0058_ticket_invoice_lines.sql"),
         .embedInCode("Migrations/0059_billing_imports.sql"),
         .embedInCode("Migrations/0060_import_write_path.sql"),
+        .embedInCode("Migrations/0061_analyze_if_stale.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -64,6 +64,40 @@ struct QueryPlanTests {
     )[0].decode("QUERY PLAN")
     #expect(plan.contains("\"Plan Rows\": 10,"), "\(plan)")
   }
+
+  /// A table that outgrew its statistics keeps every backend's plans made while it was small (the
+  /// per-row foreign-key checks among them) until it is analyzed: imports refresh them as they grow.
+  @Test("an import's tables are analyzed once they outgrow their statistics, through a function crm_app may call")
+  func statisticsRefresh() async throws {
+    let tenant = try await TestTenant.make()
+    let owner = try TestDatabase.ownerConnection()
+    defer { owner.close() }
+    func stale() throws -> (live: Double, estimated: Double) {
+      let row = try owner.query(
+        """
+        SELECT s.n_live_tup::float8 AS live, greatest(c.reltuples, 0)::float8 AS estimated
+        FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = 'public.import_rows'::regclass
+        """)[0]
+      return (try row.decode("live"), try row.decode("estimated"))
+    }
+    // Grow the ledger well past twice what its statistics say, and let the counters see it.
+    let before = try stale()
+    let rows = Int(max(1_000, 2 * before.estimated, before.live)) + 500
+    try owner.query(
+      """
+      INSERT INTO import_rows (tenant_id, import_id, row_index, outcome)
+      SELECT \(tenant.tenantID), 'stats-probe', n, 'created' FROM generate_series(1, \(rows)) AS n
+      """)
+    try owner.query("SELECT pg_stat_force_next_flush()")
+    try await waitUntil("the statistics counters show the new rows") { try stale().live >= before.live + Double(rows) }
+    let store = ImportStore(database: tenant.database)
+    _ = try await store.refreshStatistics(for: .invoice, principal: tenant.admin)
+    let after = try stale()
+    #expect(after.estimated * 2 >= after.live, "import_rows is analyzed (estimated \(after.estimated), live \(after.live))")
+    // Names outside the allow-list are ignored, never analyzed.
+    let ignored: [String] = try owner.query("SELECT crm_analyze_if_stale(ARRAY['tenants', 'pg_class']) AS a")[0].decode("a")
+    #expect(ignored.isEmpty)
+  }
 }
 
 @Suite("Store: accounts")

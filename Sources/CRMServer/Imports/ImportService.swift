@@ -29,6 +29,7 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
     // the channel hands a step over only when this task takes it, so at most one batch waits.
     let steps = AsyncChannel<ImportStep>()
     var begun: ImportHeader?
+    var written = 0
     // While the stream is open its import's lease is renewed, even when the client sends nothing for a
     // while; a stream that dies with this node stops renewing and readers soon see it interrupted.
     var heartbeat: Task<Void, Never>?
@@ -103,6 +104,12 @@ public struct ImportService: Crm_V1_ImportService.SimpleServiceProtocol {
           case .write(let write):
             let results = try await write()
             try await response.write(.with { $0.results = .with { $0.results = results.map(Crm_V1_ImportRowResult.init) } })
+            // After batches 1, 2, 4, 8, …: the tables' statistics, while they grow from small (best
+            // effort: an import never fails for them).
+            written += 1
+            if written & (written - 1) == 0, let header = begun {
+              _ = try? await imports.refreshStatistics(for: header.recordType, principal: call.principal)
+            }
           }
         }
         try await group.waitForAll()

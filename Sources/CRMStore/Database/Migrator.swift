@@ -95,6 +95,7 @@ public struct Migrator: Sendable {
     ("0058_ticket_invoice_lines.sql", PackageResources._058_ticket_invoice_lines_sql),
     ("0059_billing_imports.sql", PackageResources._059_billing_imports_sql),
     ("0060_import_write_path.sql", PackageResources._060_import_write_path_sql),
+    ("0061_analyze_if_stale.sql", PackageResources._061_analyze_if_stale_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -96,6 +96,28 @@ public struct ImportStore: Sendable {
     }
   }
 
+  /// Refreshes the statistics of the tables an import of `type` makes grow, where they outgrew them
+  /// (migration 0061): a plan every backend cached while a table was nearly empty — a per-row
+  /// foreign-key check scanning the wrong index — ends now rather than when autovacuum comes by.
+  /// Returns the tables analyzed.
+  @discardableResult
+  public func refreshStatistics(for type: RecordType, principal: Principal) async throws -> [String] {
+    let grown: [String] =
+      switch type {
+      case .lead: ["leads"]
+      case .contact: ["contacts"]
+      case .account: ["accounts"]
+      case .invoice: ["invoices", "invoice_lines"]
+      case .payment: ["payments", "payment_allocations"]
+      default: []
+      }
+    return try await database.withTenant(principal.tenantID) { connection in
+      try connection.query(
+        "SELECT crm_analyze_if_stale(\(grown + ["change_log", "import_rows"])::text[]) AS analyzed"
+      )[0].decode("analyzed")
+    }
+  }
+
   /// Starts or resumes an import: FAILED_PRECONDITION when the id exists with another record type or
   /// mode. Returns the job (now running) and whether it existed.
   public func begin(_ header: ImportHeader, principal: Principal) async throws -> (job: ImportJob, resumed: Bool) {
