@@ -15,25 +15,21 @@ public enum BillingImportKind: Sendable, Hashable {
   /// The repeated part of the fact in the API: `lines` or `allocations`.
   public var partsField: String { self == .invoice ? "lines" : "allocations" }
 
-  /// The fields an import column may fill, in the order the docs list them.
+  /// The fields an import column may fill, in the order the docs list them: the fact's own, then
+  /// those of a line or allocation.
   public var fields: [String] {
     let common = ["source_system", "external_id", "source_version", "account_id", "customer_external_id", "currency_code"]
     switch self {
     case .invoice:
-      return common + [
-        "number", "issue_date", "due_date", "payment_terms", "vendor_status", "state", "subtotal", "tax", "total",
-        "line_external_id", "line_kind", "description", "product", "metric", "quantity", "unit", "unit_price", "amount",
-        "line_tax", "period_start", "period_end",
-      ]
+      return common + ["number", "issue_date", "due_date", "payment_terms", "vendor_status", "state", "subtotal", "tax", "total"]
+        + partFieldOrder
     case .payment:
-      return common + [
-        "amount", "received_date", "method", "reference", "state", "invoice_id", "invoice_external_id", "allocated_amount",
-      ]
+      return common + ["amount", "received_date", "method", "reference", "state"] + partFieldOrder
     }
   }
 
-  /// The fields that describe one line or allocation; the rest describe the fact and repeat.
-  public var partFields: Set<String> {
+  /// The fields that describe one line or allocation, in order.
+  var partFieldOrder: [String] {
     switch self {
     case .invoice:
       [
@@ -43,6 +39,9 @@ public enum BillingImportKind: Sendable, Hashable {
     case .payment: ["invoice_id", "invoice_external_id", "allocated_amount"]
     }
   }
+
+  /// The fields that describe one line or allocation; the rest describe the fact and repeat.
+  public var partFields: Set<String> { Set(partFieldOrder) }
 
   /// Common column names for fields (normalized: lower case, `_` for spaces and dashes).
   public var aliases: [String: String] {

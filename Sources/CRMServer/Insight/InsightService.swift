@@ -69,7 +69,11 @@ public struct InsightService: Crm_V1_InsightService.SimpleServiceProtocol {
       let found = try await contacts.get(contactID, principal: principal)
       contact = found
       view.contact = Crm_V1_Contact(found)
-      account = try await found.fields.accountID.asyncFlatMap { try await visibleAccount($0, principal: principal) }
+      if let id = found.fields.accountID {
+        account = try await visibleAccount(id, principal: principal)
+      } else {
+        account = nil
+      }
     } else {
       contact = nil
       account = try await accounts.get(accountID!, principal: principal)
@@ -323,13 +327,6 @@ extension Crm_V1_Customer360Financials: InsightService.Section360 {}
 extension Crm_V1_Customer360Tasks: InsightService.Section360 {}
 extension Crm_V1_Customer360Origin: InsightService.Section360 {}
 extension Crm_V1_Customer360Timeline: InsightService.Section360 {}
-
-extension Optional {
-  func asyncFlatMap<T>(_ transform: (Wrapped) async throws -> T?) async rethrows -> T? {
-    guard let self else { return nil }
-    return try await transform(self)
-  }
-}
 
 extension Crm_V1_Customer360AccountRef {
   init(_ account: Account) {
