@@ -128,6 +128,7 @@ let package = Package(
         .embedInCode("Migrations/0059_billing_imports.sql"),
         .embedInCode("Migrations/0060_import_write_path.sql"),
         .embedInCode("Migrations/0061_analyze_if_stale.sql"),
+        .embedInCode("Migrations/0062_forecast.sql"),
       ],
       swiftSettings: strictSettings
     ),

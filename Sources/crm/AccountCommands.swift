@@ -109,10 +109,10 @@ struct AccountFieldOptions: ParsableArguments {
   }
 
   /// Parses "USD 1250000.50".
-  static func money(_ text: String) throws -> Crm_V1_Money {
+  static func money(_ text: String, option: String = "--revenue") throws -> Crm_V1_Money {
     let parts = text.split(separator: " ")
     guard parts.count == 2, let amount = Decimal(string: String(parts[1])) else {
-      throw ValidationError("--revenue must look like \"USD 1250000.50\"")
+      throw ValidationError("\(option) must look like \"USD 1250000.50\"")
     }
     let units = NSDecimalNumber(decimal: amount).int64Value
     let fraction = (amount - Decimal(units)) * 1_000_000_000

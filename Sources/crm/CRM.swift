@@ -25,7 +25,9 @@ struct CRM: AsyncParsableCommand {
       Accounts.self, Contacts.self, Leads.self, CaptureCommand.self, ImportCommand.self, Interactions.self, Timeline.self,
       Duplicates.self, Pipelines.self, Opportunities.self, Pools.self, Assignment.self, Tasks.self, Tickets.self,
       ServiceCommand.self,
-      SLACommands.self, Billing.self, Disputes.self, Collections.self, Customer360Command.self, Changes.self, Webhooks.self,
+      SLACommands.self, Billing.self, Disputes.self, Collections.self, Customer360Command.self, ForecastCommand.self,
+      Changes.self,
+      Webhooks.self,
       Rules.self, Approvals.self,
       Admin.self,
     ]

@@ -82,6 +82,15 @@ struct FieldSecurityTests {
       try await Crm_V1_OpportunityService.Client(wrapping: c).batchGetOpportunities(
         .with { $0.ids = [f.opportunity] }, metadata: m)
     },
+    "crm.v1.ForecastService/ListForecastDeals": { c, m, f in
+      try await Crm_V1_ForecastService.Client(wrapping: c).listForecastDeals(
+        .with {
+          $0.userID = f.rep.userID.lowercasedString
+          $0.period = "2027-Q1"
+          $0.currencyCode = "USD"
+          $0.column = .pipeline
+        }, metadata: m)
+    },
     "crm.v1.OpportunityService/ListOpportunities": { c, m, _ in
       try await Crm_V1_OpportunityService.Client(wrapping: c).listOpportunities(.init(), metadata: m)
     },
@@ -229,6 +238,10 @@ struct FieldSecurityTests {
             $0.name = "Deal"
             $0.accountID = account.id
             $0.description_p = marker
+            // The rep's, with an amount and a close date, so the rep's forecast lists it.
+            $0.ownerID = rep.userID.lowercasedString
+            $0.amount = OpportunityRPCTests.money(1_000)
+            $0.closeDate = OpportunityRPCTests.date(2027, 2, 15)
           }
         }, metadata: admin)
       let ticket = try await Crm_V1_TicketService.Client(wrapping: client).createTicket(

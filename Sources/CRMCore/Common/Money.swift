@@ -144,3 +144,13 @@ public enum DecimalNumeral {
     return String(trimmed)
   }
 }
+
+extension Money {
+  /// This amount ÷ `other` as a fraction (1.0 when equal), for ratios people read (attainment);
+  /// never for amounts.
+  public func ratio(to other: Money) -> Double {
+    let numerator = Double(units) + Double(nanos) / 1_000_000_000
+    let denominator = Double(other.units) + Double(other.nanos) / 1_000_000_000
+    return denominator == 0 ? 0 : numerator / denominator
+  }
+}

@@ -275,7 +275,9 @@ public struct Opportunity: Sendable, Hashable, Identifiable {
       "account_id": .string(f.accountID.lowercasedString),
       "primary_contact_id": f.primaryContactID.map { .string($0.lowercasedString) } ?? .null,
       "contact_roles": .array(
-        f.contactRoles.map { .object([("contact_id", .string($0.contactID.lowercasedString)), ("role", .string($0.role.rawValue))]) }
+        f.contactRoles.map {
+          .object([("contact_id", .string($0.contactID.lowercasedString)), ("role", .string($0.role.rawValue))])
+        }
       ),
       "amount": f.amount.map(JSONValue.money) ?? .null,
       "close_date": f.closeDate.map { .string($0.description) } ?? .null,
@@ -381,6 +383,12 @@ public struct OpportunityFilter: Sendable, Hashable {
   public var stageID: UUID?
   public var state: StageCategory?
   public var forecastCategory: ForecastCategory?
+  /// Deals owned by any of these users (a forecast number's deals).
+  public var ownerIDs: Set<UUID>?
+  /// Deals in any of these forecast categories.
+  public var forecastCategories: Set<ForecastCategory>?
+  /// Deals with an amount in this currency.
+  public var currencyCode: String?
   public var closeDateFrom: CalendarDate?
   public var closeDateTo: CalendarDate?
   /// Amounts at least this (same currency only).
@@ -401,7 +409,9 @@ public struct OpportunityFilter: Sendable, Hashable {
     let parts: [String] = [
       "opportunities", ownerID?.lowercasedString ?? "", teamID?.lowercasedString ?? "", accountID?.lowercasedString ?? "",
       pipelineID?.lowercasedString ?? "", stageID?.lowercasedString ?? "", state?.rawValue ?? "",
-      forecastCategory?.rawValue ?? "", closeDateFrom?.description ?? "", closeDateTo?.description ?? "",
+      forecastCategory?.rawValue ?? "", ownerIDs.map { $0.map(\.lowercasedString).sorted().joined(separator: ",") } ?? "",
+      forecastCategories.map { $0.map(\.rawValue).sorted().joined(separator: ",") } ?? "", currencyCode ?? "",
+      closeDateFrom?.description ?? "", closeDateTo?.description ?? "",
       minAmount.map { "\($0.currencyCode)\($0.units).\($0.nanos)" } ?? "",
       maxAmount.map { "\($0.currencyCode)\($0.units).\($0.nanos)" } ?? "", namePrefix ?? "", tag ?? "",
       updatedSince.map { String($0.microsecondsSinceEpoch) } ?? "", archive.rawValue, order.rawValue,

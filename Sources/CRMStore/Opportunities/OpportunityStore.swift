@@ -56,7 +56,11 @@ public struct OpportunityStore: Sendable {
       lastActivityAt: nil, createdAt: now, updatedAt: now, createdBy: principal.userID, updatedBy: principal.userID,
       archivedAt: nil)
     draft.enter(stage, of: pipeline)
-    if stage.category.isClosed { draft.closedAt = now }
+    if stage.category.isClosed {
+      draft.closedAt = now
+      // A deal closed without a close date closed today: the forecast counts it in today's period.
+      if draft.fields.closeDate == nil { draft.fields.closeDate = now.utcDate }
+    }
     let created = try Mechanics.create(connection, method: method, draft, duplicateAction: .allow, context: context) {
       if pipeline.archivedAt != nil {
         throw CRMError.failedPrecondition("pipeline \"\(pipeline.name)\" is archived")
@@ -230,6 +234,7 @@ public struct OpportunityStore: Sendable {
     let now = Timestamp.now
     if next.stageID != current.stageID { next.stageEnteredAt = now }
     next.closedAt = stage.category.isClosed ? now : nil
+    if stage.category.isClosed, next.fields.closeDate == nil { next.fields.closeDate = now.utcDate }
     let history = next.stageID != current.stageID ? [Self.stageRow(next, from: current.stageID, at: now, context: context)] : []
     return try Mechanics.write(connection, next, over: current, context: context, alongside: history)
   }
@@ -299,6 +304,13 @@ public struct OpportunityStore: Sendable {
       if let stage = filter.stageID { conditions.append(" AND stage_id = \(stage)") }
       if let state = filter.state { conditions.append(" AND state = \(state.rawValue)") }
       if let category = filter.forecastCategory { conditions.append(" AND forecast_category = \(category.rawValue)") }
+      if let owners = filter.ownerIDs {
+        conditions.append(" AND owner_id = ANY(\(owners.sorted { $0.uuidString < $1.uuidString })::uuid[])")
+      }
+      if let categories = filter.forecastCategories {
+        conditions.append(" AND forecast_category = ANY(\(categories.map(\.rawValue).sorted())::text[])")
+      }
+      if let currency = filter.currencyCode { conditions.append(" AND amount_currency = \(currency)") }
       if let from = filter.closeDateFrom { conditions.append(" AND close_date >= \(from)::date") }
       if let to = filter.closeDateTo { conditions.append(" AND close_date <= \(to)::date") }
       if let minimum = filter.minAmount {
