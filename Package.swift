@@ -129,6 +129,7 @@ let package = Package(
         .embedInCode("Migrations/0060_import_write_path.sql"),
         .embedInCode("Migrations/0061_analyze_if_stale.sql"),
         .embedInCode("Migrations/0062_forecast.sql"),
+        .embedInCode("Migrations/0063_forecast_snapshots.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -98,6 +98,58 @@ public enum Crm_V1_ForecastService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListForecastSnapshots" metadata.
+        public enum ListForecastSnapshots: Sendable {
+            /// Request type for "ListForecastSnapshots".
+            public typealias Input = Crm_V1_ListForecastSnapshotsRequest
+            /// Response type for "ListForecastSnapshots".
+            public typealias Output = Crm_V1_ListForecastSnapshotsResponse
+            /// Descriptor for "ListForecastSnapshots".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.ForecastService"),
+                method: "ListForecastSnapshots",
+                type: .unary
+            )
+        }
+        /// Namespace for "TakeForecastSnapshot" metadata.
+        public enum TakeForecastSnapshot: Sendable {
+            /// Request type for "TakeForecastSnapshot".
+            public typealias Input = Crm_V1_TakeForecastSnapshotRequest
+            /// Response type for "TakeForecastSnapshot".
+            public typealias Output = Crm_V1_ForecastSnapshot
+            /// Descriptor for "TakeForecastSnapshot".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.ForecastService"),
+                method: "TakeForecastSnapshot",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetForecastTrend" metadata.
+        public enum GetForecastTrend: Sendable {
+            /// Request type for "GetForecastTrend".
+            public typealias Input = Crm_V1_GetForecastTrendRequest
+            /// Response type for "GetForecastTrend".
+            public typealias Output = Crm_V1_ForecastTrend
+            /// Descriptor for "GetForecastTrend".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.ForecastService"),
+                method: "GetForecastTrend",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListForecastChanges" metadata.
+        public enum ListForecastChanges: Sendable {
+            /// Request type for "ListForecastChanges".
+            public typealias Input = Crm_V1_ListForecastChangesRequest
+            /// Response type for "ListForecastChanges".
+            public typealias Output = Crm_V1_ListForecastChangesResponse
+            /// Descriptor for "ListForecastChanges".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crm.v1.ForecastService"),
+                method: "ListForecastChanges",
+                type: .unary
+            )
+        }
         /// Namespace for "GetForecastSettings" metadata.
         public enum GetForecastSettings: Sendable {
             /// Request type for "GetForecastSettings".
@@ -132,6 +184,10 @@ public enum Crm_V1_ForecastService: Sendable {
             ListForecastAdjustments.descriptor,
             SetQuotas.descriptor,
             ListQuotas.descriptor,
+            ListForecastSnapshots.descriptor,
+            TakeForecastSnapshot.descriptor,
+            GetForecastTrend.descriptor,
+            ListForecastChanges.descriptor,
             GetForecastSettings.descriptor,
             UpdateForecastSettings.descriptor
         ]
@@ -284,6 +340,81 @@ extension Crm_V1_ForecastService {
             request: GRPCCore.StreamingServerRequest<Crm_V1_ListQuotasRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListQuotasResponse>
+
+        /// Handle the "ListForecastSnapshots" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The weekly snapshots (a job takes one per tenant each week, Monday UTC), newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_ListForecastSnapshotsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ListForecastSnapshotsResponse` messages.
+        func listForecastSnapshots(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_ListForecastSnapshotsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListForecastSnapshotsResponse>
+
+        /// Handle the "TakeForecastSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes this week's snapshot now unless it exists (admins); answers the week's snapshot either way.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_TakeForecastSnapshotRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ForecastSnapshot` messages.
+        func takeForecastSnapshot(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_TakeForecastSnapshotRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ForecastSnapshot>
+
+        /// Handle the "GetForecastTrend" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forecast versus actual: a forecast's total as each snapshot covering the whole period saw it
+        /// > (with the adjustments in force then), beside the total now.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_GetForecastTrendRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ForecastTrend` messages.
+        func getForecastTrend(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_GetForecastTrendRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ForecastTrend>
+
+        /// Handle the "ListForecastChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What moved in a forecast since a snapshot (default the latest) until another or now: deals
+        /// > that came into or left the period, entered or left commit, changed amount or close date, were
+        /// > won or lost.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crm_V1_ListForecastChangesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crm_V1_ListForecastChangesResponse` messages.
+        func listForecastChanges(
+            request: GRPCCore.StreamingServerRequest<Crm_V1_ListForecastChangesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListForecastChangesResponse>
 
         /// Handle the "GetForecastSettings" method.
         ///
@@ -452,6 +583,81 @@ extension Crm_V1_ForecastService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListQuotasResponse>
 
+        /// Handle the "ListForecastSnapshots" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The weekly snapshots (a job takes one per tenant each week, Monday UTC), newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListForecastSnapshotsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_ListForecastSnapshotsResponse` message.
+        func listForecastSnapshots(
+            request: GRPCCore.ServerRequest<Crm_V1_ListForecastSnapshotsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListForecastSnapshotsResponse>
+
+        /// Handle the "TakeForecastSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes this week's snapshot now unless it exists (admins); answers the week's snapshot either way.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_TakeForecastSnapshotRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_ForecastSnapshot` message.
+        func takeForecastSnapshot(
+            request: GRPCCore.ServerRequest<Crm_V1_TakeForecastSnapshotRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_ForecastSnapshot>
+
+        /// Handle the "GetForecastTrend" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forecast versus actual: a forecast's total as each snapshot covering the whole period saw it
+        /// > (with the adjustments in force then), beside the total now.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetForecastTrendRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_ForecastTrend` message.
+        func getForecastTrend(
+            request: GRPCCore.ServerRequest<Crm_V1_GetForecastTrendRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_ForecastTrend>
+
+        /// Handle the "ListForecastChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What moved in a forecast since a snapshot (default the latest) until another or now: deals
+        /// > that came into or left the period, entered or left commit, changed amount or close date, were
+        /// > won or lost.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListForecastChangesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crm_V1_ListForecastChangesResponse` message.
+        func listForecastChanges(
+            request: GRPCCore.ServerRequest<Crm_V1_ListForecastChangesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListForecastChangesResponse>
+
         /// Handle the "GetForecastSettings" method.
         ///
         /// - Parameters:
@@ -617,6 +823,81 @@ extension Crm_V1_ForecastService {
             context: GRPCCore.ServerContext
         ) async throws -> Crm_V1_ListQuotasResponse
 
+        /// Handle the "ListForecastSnapshots" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The weekly snapshots (a job takes one per tenant each week, Monday UTC), newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_ListForecastSnapshotsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_ListForecastSnapshotsResponse` to respond with.
+        func listForecastSnapshots(
+            request: Crm_V1_ListForecastSnapshotsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_ListForecastSnapshotsResponse
+
+        /// Handle the "TakeForecastSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes this week's snapshot now unless it exists (admins); answers the week's snapshot either way.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_TakeForecastSnapshotRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_ForecastSnapshot` to respond with.
+        func takeForecastSnapshot(
+            request: Crm_V1_TakeForecastSnapshotRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_ForecastSnapshot
+
+        /// Handle the "GetForecastTrend" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forecast versus actual: a forecast's total as each snapshot covering the whole period saw it
+        /// > (with the adjustments in force then), beside the total now.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_GetForecastTrendRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_ForecastTrend` to respond with.
+        func getForecastTrend(
+            request: Crm_V1_GetForecastTrendRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_ForecastTrend
+
+        /// Handle the "ListForecastChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What moved in a forecast since a snapshot (default the latest) until another or now: deals
+        /// > that came into or left the period, entered or left commit, changed amount or close date, were
+        /// > won or lost.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crm_V1_ListForecastChangesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crm_V1_ListForecastChangesResponse` to respond with.
+        func listForecastChanges(
+            request: Crm_V1_ListForecastChangesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crm_V1_ListForecastChangesResponse
+
         /// Handle the "GetForecastSettings" method.
         ///
         /// - Parameters:
@@ -723,6 +1004,50 @@ extension Crm_V1_ForecastService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Crm_V1_ForecastService.Method.ListForecastSnapshots.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListForecastSnapshotsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListForecastSnapshotsResponse>(),
+            handler: { request, context in
+                try await self.listForecastSnapshots(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_ForecastService.Method.TakeForecastSnapshot.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_TakeForecastSnapshotRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ForecastSnapshot>(),
+            handler: { request, context in
+                try await self.takeForecastSnapshot(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_ForecastService.Method.GetForecastTrend.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_GetForecastTrendRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ForecastTrend>(),
+            handler: { request, context in
+                try await self.getForecastTrend(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Crm_V1_ForecastService.Method.ListForecastChanges.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListForecastChangesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListForecastChangesResponse>(),
+            handler: { request, context in
+                try await self.listForecastChanges(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Crm_V1_ForecastService.Method.GetForecastSettings.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_GetForecastSettingsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ForecastSettings>(),
@@ -810,6 +1135,50 @@ extension Crm_V1_ForecastService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListQuotasResponse> {
         let response = try await self.listQuotas(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listForecastSnapshots(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_ListForecastSnapshotsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListForecastSnapshotsResponse> {
+        let response = try await self.listForecastSnapshots(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func takeForecastSnapshot(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_TakeForecastSnapshotRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ForecastSnapshot> {
+        let response = try await self.takeForecastSnapshot(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getForecastTrend(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_GetForecastTrendRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ForecastTrend> {
+        let response = try await self.getForecastTrend(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listForecastChanges(
+        request: GRPCCore.StreamingServerRequest<Crm_V1_ListForecastChangesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crm_V1_ListForecastChangesResponse> {
+        let response = try await self.listForecastChanges(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -913,6 +1282,58 @@ extension Crm_V1_ForecastService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListQuotasResponse> {
         return GRPCCore.ServerResponse<Crm_V1_ListQuotasResponse>(
             message: try await self.listQuotas(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listForecastSnapshots(
+        request: GRPCCore.ServerRequest<Crm_V1_ListForecastSnapshotsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListForecastSnapshotsResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_ListForecastSnapshotsResponse>(
+            message: try await self.listForecastSnapshots(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func takeForecastSnapshot(
+        request: GRPCCore.ServerRequest<Crm_V1_TakeForecastSnapshotRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_ForecastSnapshot> {
+        return GRPCCore.ServerResponse<Crm_V1_ForecastSnapshot>(
+            message: try await self.takeForecastSnapshot(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getForecastTrend(
+        request: GRPCCore.ServerRequest<Crm_V1_GetForecastTrendRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_ForecastTrend> {
+        return GRPCCore.ServerResponse<Crm_V1_ForecastTrend>(
+            message: try await self.getForecastTrend(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listForecastChanges(
+        request: GRPCCore.ServerRequest<Crm_V1_ListForecastChangesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crm_V1_ListForecastChangesResponse> {
+        return GRPCCore.ServerResponse<Crm_V1_ListForecastChangesResponse>(
+            message: try await self.listForecastChanges(
                 request: request.message,
                 context: context
             ),
@@ -1109,6 +1530,101 @@ extension Crm_V1_ForecastService {
             deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListQuotasResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListQuotasResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListForecastSnapshots" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The weekly snapshots (a job takes one per tenant each week, Monday UTC), newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListForecastSnapshotsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListForecastSnapshotsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListForecastSnapshotsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listForecastSnapshots<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListForecastSnapshotsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListForecastSnapshotsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListForecastSnapshotsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListForecastSnapshotsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "TakeForecastSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes this week's snapshot now unless it exists (admins); answers the week's snapshot either way.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_TakeForecastSnapshotRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_TakeForecastSnapshotRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ForecastSnapshot` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func takeForecastSnapshot<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_TakeForecastSnapshotRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_TakeForecastSnapshotRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ForecastSnapshot>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ForecastSnapshot>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetForecastTrend" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forecast versus actual: a forecast's total as each snapshot covering the whole period saw it
+        /// > (with the adjustments in force then), beside the total now.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetForecastTrendRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_GetForecastTrendRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ForecastTrend` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getForecastTrend<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_GetForecastTrendRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_GetForecastTrendRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ForecastTrend>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ForecastTrend>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListForecastChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What moved in a forecast since a snapshot (default the latest) until another or now: deals
+        /// > that came into or left the period, entered or left commit, changed amount or close date, were
+        /// > won or lost.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListForecastChangesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListForecastChangesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListForecastChangesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listForecastChanges<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListForecastChangesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListForecastChangesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListForecastChangesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListForecastChangesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetForecastSettings" method.
@@ -1392,6 +1908,145 @@ extension Crm_V1_ForecastService {
             )
         }
 
+        /// Call the "ListForecastSnapshots" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The weekly snapshots (a job takes one per tenant each week, Monday UTC), newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListForecastSnapshotsRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListForecastSnapshotsRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListForecastSnapshotsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listForecastSnapshots<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListForecastSnapshotsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListForecastSnapshotsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListForecastSnapshotsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListForecastSnapshotsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_ForecastService.Method.ListForecastSnapshots.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "TakeForecastSnapshot" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes this week's snapshot now unless it exists (admins); answers the week's snapshot either way.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_TakeForecastSnapshotRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_TakeForecastSnapshotRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ForecastSnapshot` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func takeForecastSnapshot<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_TakeForecastSnapshotRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_TakeForecastSnapshotRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ForecastSnapshot>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ForecastSnapshot>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_ForecastService.Method.TakeForecastSnapshot.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetForecastTrend" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forecast versus actual: a forecast's total as each snapshot covering the whole period saw it
+        /// > (with the adjustments in force then), beside the total now.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_GetForecastTrendRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_GetForecastTrendRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ForecastTrend` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getForecastTrend<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_GetForecastTrendRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_GetForecastTrendRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ForecastTrend>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ForecastTrend>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_ForecastService.Method.GetForecastTrend.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListForecastChanges" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What moved in a forecast since a snapshot (default the latest) until another or now: deals
+        /// > that came into or left the period, entered or left commit, changed amount or close date, were
+        /// > won or lost.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crm_V1_ListForecastChangesRequest` message.
+        ///   - serializer: A serializer for `Crm_V1_ListForecastChangesRequest` messages.
+        ///   - deserializer: A deserializer for `Crm_V1_ListForecastChangesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listForecastChanges<Result>(
+            request: GRPCCore.ClientRequest<Crm_V1_ListForecastChangesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crm_V1_ListForecastChangesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crm_V1_ListForecastChangesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListForecastChangesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crm_V1_ForecastService.Method.ListForecastChanges.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "GetForecastSettings" method.
         ///
         /// - Parameters:
@@ -1634,6 +2289,125 @@ extension Crm_V1_ForecastService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListQuotasRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListQuotasResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListForecastSnapshots" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The weekly snapshots (a job takes one per tenant each week, Monday UTC), newest first.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_ListForecastSnapshotsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listForecastSnapshots<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_ListForecastSnapshotsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListForecastSnapshotsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listForecastSnapshots(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListForecastSnapshotsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListForecastSnapshotsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TakeForecastSnapshot" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Takes this week's snapshot now unless it exists (admins); answers the week's snapshot either way.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_TakeForecastSnapshotRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func takeForecastSnapshot<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_TakeForecastSnapshotRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ForecastSnapshot>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.takeForecastSnapshot(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_TakeForecastSnapshotRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ForecastSnapshot>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetForecastTrend" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Forecast versus actual: a forecast's total as each snapshot covering the whole period saw it
+    /// > (with the adjustments in force then), beside the total now.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_GetForecastTrendRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getForecastTrend<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_GetForecastTrendRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ForecastTrend>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getForecastTrend(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_GetForecastTrendRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ForecastTrend>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListForecastChanges" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What moved in a forecast since a snapshot (default the latest) until another or now: deals
+    /// > that came into or left the period, entered or left commit, changed amount or close date, were
+    /// > won or lost.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crm_V1_ListForecastChangesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listForecastChanges<Result>(
+        request: GRPCCore.ClientRequest<Crm_V1_ListForecastChangesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListForecastChangesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listForecastChanges(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crm_V1_ListForecastChangesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crm_V1_ListForecastChangesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1893,6 +2667,141 @@ extension Crm_V1_ForecastService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listQuotas(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListForecastSnapshots" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The weekly snapshots (a job takes one per tenant each week, Monday UTC), newest first.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listForecastSnapshots<Result>(
+        _ message: Crm_V1_ListForecastSnapshotsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListForecastSnapshotsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_ListForecastSnapshotsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listForecastSnapshots(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TakeForecastSnapshot" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Takes this week's snapshot now unless it exists (admins); answers the week's snapshot either way.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func takeForecastSnapshot<Result>(
+        _ message: Crm_V1_TakeForecastSnapshotRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ForecastSnapshot>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_TakeForecastSnapshotRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.takeForecastSnapshot(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetForecastTrend" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Forecast versus actual: a forecast's total as each snapshot covering the whole period saw it
+    /// > (with the adjustments in force then), beside the total now.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getForecastTrend<Result>(
+        _ message: Crm_V1_GetForecastTrendRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ForecastTrend>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_GetForecastTrendRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getForecastTrend(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListForecastChanges" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What moved in a forecast since a snapshot (default the latest) until another or now: deals
+    /// > that came into or left the period, entered or left commit, changed amount or close date, were
+    /// > won or lost.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listForecastChanges<Result>(
+        _ message: Crm_V1_ListForecastChangesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crm_V1_ListForecastChangesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crm_V1_ListForecastChangesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listForecastChanges(
             request: request,
             options: options,
             onResponse: handleResponse

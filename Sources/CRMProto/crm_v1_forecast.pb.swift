@@ -171,6 +171,77 @@ public nonisolated enum Crm_V1_ForecastRowKind: SwiftProtobuf.Enum, Swift.CaseIt
 
 }
 
+/// One way a deal moved between two readings of a forecast.
+public nonisolated enum Crm_V1_ForecastMove: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Came into the period (new, close date moved in, unarchived, currency changed to this one).
+  case added // = 1
+
+  /// Left the period (close date moved out, archived, another currency).
+  case removed // = 2
+
+  /// Forecast as commit now, not before.
+  case enteredCommit // = 3
+
+  /// Forecast as commit before, now neither commit nor won.
+  case leftCommit // = 4
+  case amountChanged // = 5
+  case closeDateChanged // = 6
+  case won // = 7
+  case lost // = 8
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .added
+    case 2: self = .removed
+    case 3: self = .enteredCommit
+    case 4: self = .leftCommit
+    case 5: self = .amountChanged
+    case 6: self = .closeDateChanged
+    case 7: self = .won
+    case 8: self = .lost
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .added: return 1
+    case .removed: return 2
+    case .enteredCommit: return 3
+    case .leftCommit: return 4
+    case .amountChanged: return 5
+    case .closeDateChanged: return 6
+    case .won: return 7
+    case .lost: return 8
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Crm_V1_ForecastMove] = [
+    .unspecified,
+    .added,
+    .removed,
+    .enteredCommit,
+    .leftCommit,
+    .amountChanged,
+    .closeDateChanged,
+    .won,
+    .lost,
+  ]
+
+}
+
 public nonisolated struct Crm_V1_ForecastPeriod: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -798,6 +869,350 @@ public nonisolated struct Crm_V1_UpdateForecastSettingsRequest: Sendable {
   fileprivate var _settings: Crm_V1_ForecastSettings? = nil
 }
 
+/// What every deal of the current and the next fiscal quarter looked like at one moment. Immutable.
+public nonisolated struct Crm_V1_ForecastSnapshot: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var takeTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_takeTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_takeTime = newValue}
+  }
+  /// Returns true if `takeTime` has been explicitly set.
+  public var hasTakeTime: Bool {self._takeTime != nil}
+  /// Clears the value of `takeTime`. Subsequent reads from it will return its default value.
+  public mutating func clearTakeTime() {self._takeTime = nil}
+
+  /// The Monday (UTC) of its week.
+  public var weekStart: Crm_V1_Date {
+    get {_weekStart ?? Crm_V1_Date()}
+    set {_weekStart = newValue}
+  }
+  /// Returns true if `weekStart` has been explicitly set.
+  public var hasWeekStart: Bool {self._weekStart != nil}
+  /// Clears the value of `weekStart`. Subsequent reads from it will return its default value.
+  public mutating func clearWeekStart() {self._weekStart = nil}
+
+  /// The close dates it covers: the quarter it was taken in and the next one.
+  public var windowStart: Crm_V1_Date {
+    get {_windowStart ?? Crm_V1_Date()}
+    set {_windowStart = newValue}
+  }
+  /// Returns true if `windowStart` has been explicitly set.
+  public var hasWindowStart: Bool {self._windowStart != nil}
+  /// Clears the value of `windowStart`. Subsequent reads from it will return its default value.
+  public mutating func clearWindowStart() {self._windowStart = nil}
+
+  public var windowEnd: Crm_V1_Date {
+    get {_windowEnd ?? Crm_V1_Date()}
+    set {_windowEnd = newValue}
+  }
+  /// Returns true if `windowEnd` has been explicitly set.
+  public var hasWindowEnd: Bool {self._windowEnd != nil}
+  /// Clears the value of `windowEnd`. Subsequent reads from it will return its default value.
+  public mutating func clearWindowEnd() {self._windowEnd = nil}
+
+  public var dealCount: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _takeTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _weekStart: Crm_V1_Date? = nil
+  fileprivate var _windowStart: Crm_V1_Date? = nil
+  fileprivate var _windowEnd: Crm_V1_Date? = nil
+}
+
+public nonisolated struct Crm_V1_ListForecastSnapshotsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 1 to 520, default 52.
+  public var limit: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_ListForecastSnapshotsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var snapshots: [Crm_V1_ForecastSnapshot] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_TakeForecastSnapshotRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_GetForecastTrendRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var period: String = String()
+
+  public var userID: String = String()
+
+  public var teamID: String = String()
+
+  public var company: Bool = false
+
+  public var currencyCode: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_ForecastTrendPoint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var snapshot: Crm_V1_ForecastSnapshot {
+    get {_snapshot ?? Crm_V1_ForecastSnapshot()}
+    set {_snapshot = newValue}
+  }
+  /// Returns true if `snapshot` has been explicitly set.
+  public var hasSnapshot: Bool {self._snapshot != nil}
+  /// Clears the value of `snapshot`. Subsequent reads from it will return its default value.
+  public mutating func clearSnapshot() {self._snapshot = nil}
+
+  /// The subject's total as of the snapshot, rolled up through today's hierarchy.
+  public var total: Crm_V1_ForecastRow {
+    get {_total ?? Crm_V1_ForecastRow()}
+    set {_total = newValue}
+  }
+  /// Returns true if `total` has been explicitly set.
+  public var hasTotal: Bool {self._total != nil}
+  /// Clears the value of `total`. Subsequent reads from it will return its default value.
+  public mutating func clearTotal() {self._total = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _snapshot: Crm_V1_ForecastSnapshot? = nil
+  fileprivate var _total: Crm_V1_ForecastRow? = nil
+}
+
+public nonisolated struct Crm_V1_ForecastTrend: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var period: Crm_V1_ForecastPeriod {
+    get {_period ?? Crm_V1_ForecastPeriod()}
+    set {_period = newValue}
+  }
+  /// Returns true if `period` has been explicitly set.
+  public var hasPeriod: Bool {self._period != nil}
+  /// Clears the value of `period`. Subsequent reads from it will return its default value.
+  public mutating func clearPeriod() {self._period = nil}
+
+  public var currencyCode: String = String()
+
+  /// Oldest first.
+  public var points: [Crm_V1_ForecastTrendPoint] = []
+
+  /// The total now: for a period that has ended, the actual.
+  public var actual: Crm_V1_ForecastRow {
+    get {_actual ?? Crm_V1_ForecastRow()}
+    set {_actual = newValue}
+  }
+  /// Returns true if `actual` has been explicitly set.
+  public var hasActual: Bool {self._actual != nil}
+  /// Clears the value of `actual`. Subsequent reads from it will return its default value.
+  public mutating func clearActual() {self._actual = nil}
+
+  public var periodEnded: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _period: Crm_V1_ForecastPeriod? = nil
+  fileprivate var _actual: Crm_V1_ForecastRow? = nil
+}
+
+public nonisolated struct Crm_V1_ForecastDealState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var amount: Crm_V1_Money {
+    get {_amount ?? Crm_V1_Money()}
+    set {_amount = newValue}
+  }
+  /// Returns true if `amount` has been explicitly set.
+  public var hasAmount: Bool {self._amount != nil}
+  /// Clears the value of `amount`. Subsequent reads from it will return its default value.
+  public mutating func clearAmount() {self._amount = nil}
+
+  public var forecastCategory: Crm_V1_ForecastCategory = .unspecified
+
+  public var state: Crm_V1_StageCategory = .unspecified
+
+  public var closeDate: Crm_V1_Date {
+    get {_closeDate ?? Crm_V1_Date()}
+    set {_closeDate = newValue}
+  }
+  /// Returns true if `closeDate` has been explicitly set.
+  public var hasCloseDate: Bool {self._closeDate != nil}
+  /// Clears the value of `closeDate`. Subsequent reads from it will return its default value.
+  public mutating func clearCloseDate() {self._closeDate = nil}
+
+  public var probability: Int32 = 0
+
+  public var archived: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _amount: Crm_V1_Money? = nil
+  fileprivate var _closeDate: Crm_V1_Date? = nil
+}
+
+public nonisolated struct Crm_V1_ForecastChange: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var opportunityID: String {
+    get {_storage._opportunityID}
+    set {_uniqueStorage()._opportunityID = newValue}
+  }
+
+  /// The deal's name now.
+  public var name: String {
+    get {_storage._name}
+    set {_uniqueStorage()._name = newValue}
+  }
+
+  public var ownerID: String {
+    get {_storage._ownerID}
+    set {_uniqueStorage()._ownerID = newValue}
+  }
+
+  public var moves: [Crm_V1_ForecastMove] {
+    get {_storage._moves}
+    set {_uniqueStorage()._moves = newValue}
+  }
+
+  /// Unset when the deal was not known to the earlier reading.
+  public var before: Crm_V1_ForecastDealState {
+    get {_storage._before ?? Crm_V1_ForecastDealState()}
+    set {_uniqueStorage()._before = newValue}
+  }
+  /// Returns true if `before` has been explicitly set.
+  public var hasBefore: Bool {_storage._before != nil}
+  /// Clears the value of `before`. Subsequent reads from it will return its default value.
+  public mutating func clearBefore() {_uniqueStorage()._before = nil}
+
+  public var after: Crm_V1_ForecastDealState {
+    get {_storage._after ?? Crm_V1_ForecastDealState()}
+    set {_uniqueStorage()._after = newValue}
+  }
+  /// Returns true if `after` has been explicitly set.
+  public var hasAfter: Bool {_storage._after != nil}
+  /// Clears the value of `after`. Subsequent reads from it will return its default value.
+  public mutating func clearAfter() {_uniqueStorage()._after = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Crm_V1_ListForecastChangesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var period: String = String()
+
+  public var userID: String = String()
+
+  public var teamID: String = String()
+
+  public var company: Bool = false
+
+  public var currencyCode: String = String()
+
+  /// Default: the latest snapshot.
+  public var fromSnapshotID: String = String()
+
+  /// Default: the deals as they are now.
+  public var toSnapshotID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Crm_V1_ListForecastChangesResponse: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var from: Crm_V1_ForecastSnapshot {
+    get {_storage._from ?? Crm_V1_ForecastSnapshot()}
+    set {_uniqueStorage()._from = newValue}
+  }
+  /// Returns true if `from` has been explicitly set.
+  public var hasFrom: Bool {_storage._from != nil}
+  /// Clears the value of `from`. Subsequent reads from it will return its default value.
+  public mutating func clearFrom() {_uniqueStorage()._from = nil}
+
+  /// Unset: compared with now.
+  public var to: Crm_V1_ForecastSnapshot {
+    get {_storage._to ?? Crm_V1_ForecastSnapshot()}
+    set {_uniqueStorage()._to = newValue}
+  }
+  /// Returns true if `to` has been explicitly set.
+  public var hasTo: Bool {_storage._to != nil}
+  /// Clears the value of `to`. Subsequent reads from it will return its default value.
+  public mutating func clearTo() {_uniqueStorage()._to = nil}
+
+  /// By owner, then deal.
+  public var changes: [Crm_V1_ForecastChange] {
+    get {_storage._changes}
+    set {_uniqueStorage()._changes = newValue}
+  }
+
+  /// More than 10,000 deals moved; the first 10,000 are here.
+  public var truncated: Bool {
+    get {_storage._truncated}
+    set {_uniqueStorage()._truncated = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "crm.v1"
@@ -812,6 +1227,10 @@ nonisolated extension Crm_V1_ForecastColumn: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Crm_V1_ForecastRowKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FORECAST_ROW_KIND_UNSPECIFIED\0\u{1}FORECAST_ROW_KIND_OWN_DEALS\0\u{1}FORECAST_ROW_KIND_REPORT\0\u{1}FORECAST_ROW_KIND_TOTAL\0")
+}
+
+nonisolated extension Crm_V1_ForecastMove: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FORECAST_MOVE_UNSPECIFIED\0\u{1}FORECAST_MOVE_ADDED\0\u{1}FORECAST_MOVE_REMOVED\0\u{1}FORECAST_MOVE_ENTERED_COMMIT\0\u{1}FORECAST_MOVE_LEFT_COMMIT\0\u{1}FORECAST_MOVE_AMOUNT_CHANGED\0\u{1}FORECAST_MOVE_CLOSE_DATE_CHANGED\0\u{1}FORECAST_MOVE_WON\0\u{1}FORECAST_MOVE_LOST\0")
 }
 
 nonisolated extension Crm_V1_ForecastPeriod: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1824,6 +2243,602 @@ nonisolated extension Crm_V1_UpdateForecastSettingsRequest: SwiftProtobuf.Messag
 
   public static func ==(lhs: Crm_V1_UpdateForecastSettingsRequest, rhs: Crm_V1_UpdateForecastSettingsRequest) -> Bool {
     if lhs._settings != rhs._settings {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ForecastSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ForecastSnapshot"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}take_time\0\u{3}week_start\0\u{3}window_start\0\u{3}window_end\0\u{3}deal_count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._takeTime) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._weekStart) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._windowStart) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._windowEnd) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.dealCount) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    try { if let v = self._takeTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._weekStart {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._windowStart {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._windowEnd {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if self.dealCount != 0 {
+      try visitor.visitSingularInt32Field(value: self.dealCount, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ForecastSnapshot, rhs: Crm_V1_ForecastSnapshot) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs._takeTime != rhs._takeTime {return false}
+    if lhs._weekStart != rhs._weekStart {return false}
+    if lhs._windowStart != rhs._windowStart {return false}
+    if lhs._windowEnd != rhs._windowEnd {return false}
+    if lhs.dealCount != rhs.dealCount {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ListForecastSnapshotsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListForecastSnapshotsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.limit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.limit != 0 {
+      try visitor.visitSingularInt32Field(value: self.limit, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ListForecastSnapshotsRequest, rhs: Crm_V1_ListForecastSnapshotsRequest) -> Bool {
+    if lhs.limit != rhs.limit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ListForecastSnapshotsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListForecastSnapshotsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}snapshots\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.snapshots) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.snapshots.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.snapshots, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ListForecastSnapshotsResponse, rhs: Crm_V1_ListForecastSnapshotsResponse) -> Bool {
+    if lhs.snapshots != rhs.snapshots {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_TakeForecastSnapshotRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TakeForecastSnapshotRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_TakeForecastSnapshotRequest, rhs: Crm_V1_TakeForecastSnapshotRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_GetForecastTrendRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetForecastTrendRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}period\0\u{3}user_id\0\u{3}team_id\0\u{1}company\0\u{3}currency_code\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.period) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.teamID) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.company) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.currencyCode) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.period.isEmpty {
+      try visitor.visitSingularStringField(value: self.period, fieldNumber: 1)
+    }
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 2)
+    }
+    if !self.teamID.isEmpty {
+      try visitor.visitSingularStringField(value: self.teamID, fieldNumber: 3)
+    }
+    if self.company != false {
+      try visitor.visitSingularBoolField(value: self.company, fieldNumber: 4)
+    }
+    if !self.currencyCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.currencyCode, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_GetForecastTrendRequest, rhs: Crm_V1_GetForecastTrendRequest) -> Bool {
+    if lhs.period != rhs.period {return false}
+    if lhs.userID != rhs.userID {return false}
+    if lhs.teamID != rhs.teamID {return false}
+    if lhs.company != rhs.company {return false}
+    if lhs.currencyCode != rhs.currencyCode {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ForecastTrendPoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ForecastTrendPoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}snapshot\0\u{1}total\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._snapshot) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._total) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._snapshot {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._total {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ForecastTrendPoint, rhs: Crm_V1_ForecastTrendPoint) -> Bool {
+    if lhs._snapshot != rhs._snapshot {return false}
+    if lhs._total != rhs._total {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ForecastTrend: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ForecastTrend"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}period\0\u{3}currency_code\0\u{1}points\0\u{1}actual\0\u{3}period_ended\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._period) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.currencyCode) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.points) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._actual) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.periodEnded) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._period {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.currencyCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.currencyCode, fieldNumber: 2)
+    }
+    if !self.points.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.points, fieldNumber: 3)
+    }
+    try { if let v = self._actual {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.periodEnded != false {
+      try visitor.visitSingularBoolField(value: self.periodEnded, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ForecastTrend, rhs: Crm_V1_ForecastTrend) -> Bool {
+    if lhs._period != rhs._period {return false}
+    if lhs.currencyCode != rhs.currencyCode {return false}
+    if lhs.points != rhs.points {return false}
+    if lhs._actual != rhs._actual {return false}
+    if lhs.periodEnded != rhs.periodEnded {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ForecastDealState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ForecastDealState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}amount\0\u{3}forecast_category\0\u{1}state\0\u{3}close_date\0\u{1}probability\0\u{1}archived\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._amount) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.forecastCategory) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._closeDate) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.probability) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.archived) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._amount {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.forecastCategory != .unspecified {
+      try visitor.visitSingularEnumField(value: self.forecastCategory, fieldNumber: 2)
+    }
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 3)
+    }
+    try { if let v = self._closeDate {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.probability != 0 {
+      try visitor.visitSingularInt32Field(value: self.probability, fieldNumber: 5)
+    }
+    if self.archived != false {
+      try visitor.visitSingularBoolField(value: self.archived, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ForecastDealState, rhs: Crm_V1_ForecastDealState) -> Bool {
+    if lhs._amount != rhs._amount {return false}
+    if lhs.forecastCategory != rhs.forecastCategory {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs._closeDate != rhs._closeDate {return false}
+    if lhs.probability != rhs.probability {return false}
+    if lhs.archived != rhs.archived {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ForecastChange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ForecastChange"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}opportunity_id\0\u{1}name\0\u{3}owner_id\0\u{1}moves\0\u{1}before\0\u{1}after\0")
+
+  fileprivate class _StorageClass {
+    var _opportunityID: String = String()
+    var _name: String = String()
+    var _ownerID: String = String()
+    var _moves: [Crm_V1_ForecastMove] = []
+    var _before: Crm_V1_ForecastDealState? = nil
+    var _after: Crm_V1_ForecastDealState? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _opportunityID = source._opportunityID
+      _name = source._name
+      _ownerID = source._ownerID
+      _moves = source._moves
+      _before = source._before
+      _after = source._after
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._opportunityID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._name) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._ownerID) }()
+        case 4: try { try decoder.decodeRepeatedEnumField(value: &_storage._moves) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._before) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._after) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._opportunityID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._opportunityID, fieldNumber: 1)
+      }
+      if !_storage._name.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._name, fieldNumber: 2)
+      }
+      if !_storage._ownerID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._ownerID, fieldNumber: 3)
+      }
+      if !_storage._moves.isEmpty {
+        try visitor.visitPackedEnumField(value: _storage._moves, fieldNumber: 4)
+      }
+      try { if let v = _storage._before {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._after {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ForecastChange, rhs: Crm_V1_ForecastChange) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._opportunityID != rhs_storage._opportunityID {return false}
+        if _storage._name != rhs_storage._name {return false}
+        if _storage._ownerID != rhs_storage._ownerID {return false}
+        if _storage._moves != rhs_storage._moves {return false}
+        if _storage._before != rhs_storage._before {return false}
+        if _storage._after != rhs_storage._after {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ListForecastChangesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListForecastChangesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}period\0\u{3}user_id\0\u{3}team_id\0\u{1}company\0\u{3}currency_code\0\u{3}from_snapshot_id\0\u{3}to_snapshot_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.period) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.teamID) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.company) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.currencyCode) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.fromSnapshotID) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.toSnapshotID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.period.isEmpty {
+      try visitor.visitSingularStringField(value: self.period, fieldNumber: 1)
+    }
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 2)
+    }
+    if !self.teamID.isEmpty {
+      try visitor.visitSingularStringField(value: self.teamID, fieldNumber: 3)
+    }
+    if self.company != false {
+      try visitor.visitSingularBoolField(value: self.company, fieldNumber: 4)
+    }
+    if !self.currencyCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.currencyCode, fieldNumber: 5)
+    }
+    if !self.fromSnapshotID.isEmpty {
+      try visitor.visitSingularStringField(value: self.fromSnapshotID, fieldNumber: 6)
+    }
+    if !self.toSnapshotID.isEmpty {
+      try visitor.visitSingularStringField(value: self.toSnapshotID, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ListForecastChangesRequest, rhs: Crm_V1_ListForecastChangesRequest) -> Bool {
+    if lhs.period != rhs.period {return false}
+    if lhs.userID != rhs.userID {return false}
+    if lhs.teamID != rhs.teamID {return false}
+    if lhs.company != rhs.company {return false}
+    if lhs.currencyCode != rhs.currencyCode {return false}
+    if lhs.fromSnapshotID != rhs.fromSnapshotID {return false}
+    if lhs.toSnapshotID != rhs.toSnapshotID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ListForecastChangesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListForecastChangesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}changes\0\u{1}truncated\0")
+
+  fileprivate class _StorageClass {
+    var _from: Crm_V1_ForecastSnapshot? = nil
+    var _to: Crm_V1_ForecastSnapshot? = nil
+    var _changes: [Crm_V1_ForecastChange] = []
+    var _truncated: Bool = false
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _from = source._from
+      _to = source._to
+      _changes = source._changes
+      _truncated = source._truncated
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._from) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._to) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._changes) }()
+        case 4: try { try decoder.decodeSingularBoolField(value: &_storage._truncated) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._from {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._to {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      if !_storage._changes.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._changes, fieldNumber: 3)
+      }
+      if _storage._truncated != false {
+        try visitor.visitSingularBoolField(value: _storage._truncated, fieldNumber: 4)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ListForecastChangesResponse, rhs: Crm_V1_ListForecastChangesResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._from != rhs_storage._from {return false}
+        if _storage._to != rhs_storage._to {return false}
+        if _storage._changes != rhs_storage._changes {return false}
+        if _storage._truncated != rhs_storage._truncated {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

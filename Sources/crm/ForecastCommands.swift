@@ -10,7 +10,9 @@ struct ForecastCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "forecast",
     abstract: "The sales forecast: your number and your reports', against quota, with adjustments.",
-    subcommands: [Show.self, Deals.self, Adjust.self, Adjustments.self, Quotas.self, Settings.self],
+    subcommands: [
+      Show.self, Deals.self, Adjust.self, Adjustments.self, Changes.self, Trend.self, Snapshots.self, Quotas.self, Settings.self,
+    ],
     defaultSubcommand: Show.self)
 
   static func client(_ grpc: GRPCClient<HTTP2ClientTransport.Posix>) -> Crm_V1_ForecastService.Client<HTTP2ClientTransport.Posix>
@@ -358,6 +360,113 @@ struct ForecastCommand: AsyncParsableCommand {
           ("fiscal year starts", Self.months[max(0, min(11, Int(settings.fiscalYearStartMonth) - 1))]),
           ("default period", Output.name(settings.defaultPeriod)),
         ])
+      }
+    }
+  }
+
+  struct Snapshots: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "The weekly forecast snapshots, newest first; --take takes this week's now (admins).")
+
+    @OptionGroup var client: ClientOptions
+    @Flag(help: "Take this week's snapshot now unless the job has.") var take = false
+    @Option(help: "How many (1-520).") var limit: Int32 = 52
+
+    func run() async throws {
+      try await runReportingErrors {
+        let snapshots = try await client.withClient { grpc, metadata in
+          let service = ForecastCommand.client(grpc)
+          if take { _ = try await service.takeForecastSnapshot(.init(), metadata: metadata) }
+          return try await service.listForecastSnapshots(.with { $0.limit = limit }, metadata: metadata).snapshots
+        }
+        if client.json { return try Output.printJSON(snapshots) }
+        Output.printTable(
+          ["ID", "Week of", "Taken", "Covers", "Deals"],
+          snapshots.map {
+            [
+              $0.id, Output.date($0.weekStart), Output.time($0.takeTime),
+              "\(Output.date($0.windowStart)) – \(Output.date($0.windowEnd))", "\($0.dealCount)",
+            ]
+          })
+      }
+    }
+  }
+
+  struct Changes: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "What moved since the last snapshot (or between two): commit in and out, amounts, dates, won, lost.",
+      discussion: "Example: crm forecast changes --period 2027-Q1 --team TEAM_ID")
+
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var scope: Scope
+    @Option(help: "The earlier snapshot (default the latest).") var from: String?
+    @Option(help: "The later snapshot (default now).") var to: String?
+
+    func run() async throws {
+      try await runReportingErrors {
+        let response = try await client.withClient { grpc, metadata in
+          try await ForecastCommand.client(grpc).listForecastChanges(
+            .with {
+              $0.period = scope.period ?? ""
+              $0.userID = scope.user ?? ""
+              $0.teamID = scope.team ?? ""
+              $0.company = scope.company
+              $0.currencyCode = scope.currency
+              $0.fromSnapshotID = from ?? ""
+              $0.toSnapshotID = to ?? ""
+            }, metadata: metadata)
+        }
+        if client.json { return try Output.printJSON([response]) }
+        print(
+          "Since the snapshot of \(Output.date(response.from.weekStart)), until \(response.hasTo ? "that of \(Output.date(response.to.weekStart))" : "now")"
+        )
+        func state(_ s: Crm_V1_ForecastDealState) -> String {
+          "\(Output.money(s.amount)) \(Output.name(s.forecastCategory)) \(Output.date(s.closeDate))"
+        }
+        Output.printTable(
+          ["Deal", "Owner", "Moves", "Before", "After"],
+          response.changes.map {
+            [
+              $0.name, $0.ownerID, $0.moves.map(Output.name).joined(separator: ", "), $0.hasBefore ? state($0.before) : "",
+              $0.hasAfter ? state($0.after) : "",
+            ]
+          })
+        if response.truncated { print("(the first \(response.changes.count) of more)") }
+      }
+    }
+  }
+
+  struct Trend: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Forecast versus actual: the total at each weekly snapshot of the period, and now.",
+      discussion: "Example: crm forecast trend --period 2026-Q4")
+
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var scope: Scope
+
+    func run() async throws {
+      try await runReportingErrors {
+        let trend = try await client.withClient { grpc, metadata in
+          try await ForecastCommand.client(grpc).getForecastTrend(
+            .with {
+              $0.period = scope.period ?? ""
+              $0.userID = scope.user ?? ""
+              $0.teamID = scope.team ?? ""
+              $0.company = scope.company
+              $0.currencyCode = scope.currency
+            }, metadata: metadata)
+        }
+        if client.json { return try Output.printJSON([trend]) }
+        print("Forecast \(trend.period.name), \(trend.currencyCode)")
+        let rows =
+          trend.points.map { ("week of \(Output.date($0.snapshot.weekStart))", $0.total) } + [
+            (trend.periodEnded ? "actual" : "now", trend.actual)
+          ]
+        Output.printTable(
+          ["", "Closed", "Commit", "Best case", "Pipeline", "Weighted"],
+          rows.map { label, row in
+            [label] + [row.closed, row.commit, row.bestCase, row.pipeline, row.weighted].map(ForecastCommand.cell)
+          })
       }
     }
   }

@@ -1,9 +1,11 @@
 import CRMCore
 import CRMProto
+import CRMStore
 import CRMTestSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import LibPQ
 import SwiftProtobuf
 import Testing
 
@@ -428,6 +430,140 @@ struct ForecastRPCTests {
       #expect(won.closeDate == OpportunityRPCTests.date(Int32(today.year), Int32(today.month), Int32(today.day)))
       let forecast = try await Client(wrapping: client).getForecast(.with { $0.currencyCode = "USD" }, metadata: admin)
       #expect(forecast.period.kind == .quarter && forecast.total.closed.amount.units == 70)
+    }
+  }
+
+  @Test(
+    "weekly snapshots are immutable; what moved since one, and forecast versus actual week by week with the adjustments of then")
+  func snapshotsChangesTrend() async throws {
+    let tenant = try await TestTenant.make()
+    let org = try await Self.organisation(tenant)
+    let clock = ManualWallClock(CollectionRPCTests.utc("2027-02-01T10:00:00Z"))
+    try await TestServer.withClient(slaClock: clock.now) { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let forecasts = Client(wrapping: client)
+      let deals = Crm_V1_OpportunityService.Client(wrapping: client)
+      let account = try await BillingRPCTests.account(client, "Snapshot Corp", auth: admin)
+      let noSnapshot = await code {
+        try await forecasts.listForecastChanges(.with { $0.currencyCode = "USD" }, metadata: org.vp.auth)
+      }
+      #expect(noSnapshot == .failedPrecondition)
+      let a = try await Self.deal(
+        client, owner: org.bob.id, account: account, amount: 200, probability: 60, category: .commit, auth: admin)
+      let b = try await Self.deal(
+        client, owner: org.bob.id, account: account, amount: 100, probability: 20, category: .pipeline, auth: admin)
+      let c = try await Self.deal(
+        client, owner: org.alice.id, account: account, amount: 50, probability: 50, category: .bestCase, auth: admin)
+      let d = try await Self.deal(
+        client, owner: org.carol.id, account: account, amount: 70, probability: 80, category: .commit, auth: admin)
+      let e = try await Self.deal(
+        client, owner: org.bob.id, account: account, amount: 30, probability: 10, category: .pipeline,
+        close: OpportunityRPCTests.date(2027, 5, 10), auth: admin)
+      let g = try await Self.deal(
+        client, owner: org.bob.id, account: account, amount: 40, probability: 70, category: .commit, auth: admin)
+      // Outside the window (the current quarter and the next): not in the snapshot.
+      try await Self.deal(
+        client, owner: org.bob.id, account: account, amount: 5, probability: 10, category: .pipeline,
+        close: OpportunityRPCTests.date(2027, 9, 1), auth: admin)
+
+      let first = try await forecasts.takeForecastSnapshot(.init(), metadata: admin)
+      #expect(first.weekStart == OpportunityRPCTests.date(2027, 2, 1) && first.dealCount == 6)
+      #expect(
+        first.windowStart == OpportunityRPCTests.date(2027, 1, 1) && first.windowEnd == OpportunityRPCTests.date(2027, 6, 30))
+      #expect(try await forecasts.takeForecastSnapshot(.init(), metadata: admin).id == first.id)
+      let notAdmin = await code { try await forecasts.takeForecastSnapshot(.init(), metadata: org.vp.auth) }
+      #expect(notAdmin == .permissionDenied)
+
+      // The week's moves.
+      func update(_ deal: Crm_V1_Opportunity, _ paths: [String], _ change: (inout Crm_V1_Opportunity) -> Void) async throws {
+        var next = try await deals.getOpportunity(.with { $0.id = deal.id }, metadata: admin)
+        change(&next)
+        _ = try await deals.updateOpportunity(
+          .with {
+            $0.opportunity = next
+            $0.updateMask = .with { $0.paths = paths }
+          }, metadata: admin)
+      }
+      try await update(a, ["amount"]) { $0.amount = OpportunityRPCTests.money(250) }
+      try await update(b, ["forecast_category"]) { $0.forecastCategory = .commit }
+      try await update(e, ["close_date"]) { $0.closeDate = OpportunityRPCTests.date(2027, 3, 1) }
+      try await update(g, ["close_date"]) { $0.closeDate = OpportunityRPCTests.date(2027, 4, 2) }
+      _ = try await deals.closeOpportunityWon(.with { $0.id = c.id }, metadata: admin)
+      _ = try await deals.closeOpportunityLost(
+        .with {
+          $0.id = d.id
+          $0.lostReason = "budget"
+        }, metadata: admin)
+      let f = try await Self.deal(
+        client, owner: org.bob.id, account: account, amount: 10, probability: 10, category: .pipeline, auth: admin)
+      clock.set(CollectionRPCTests.utc("2027-02-03T10:00:00Z"))
+      _ = try await Self.adjust(forecasts, column: .commit, units: 999, note: "after the first snapshot", auth: org.vp.auth)
+
+      let expected: [String: [Crm_V1_ForecastMove]] = [
+        a.id: [.amountChanged], b.id: [.enteredCommit], c.id: [.won], d.id: [.lost], e.id: [.added, .closeDateChanged],
+        f.id: [.added], g.id: [.removed, .closeDateChanged],
+      ]
+      let sinceFirst = try await forecasts.listForecastChanges(
+        .with {
+          $0.period = "2027-Q1"
+          $0.currencyCode = "USD"
+        }, metadata: org.vp.auth)
+      #expect(sinceFirst.from.id == first.id && !sinceFirst.hasTo && !sinceFirst.truncated)
+      #expect(Dictionary(uniqueKeysWithValues: sinceFirst.changes.map { ($0.opportunityID, $0.moves) }) == expected)
+      let amountMove = sinceFirst.changes.first { $0.opportunityID == a.id }!
+      #expect(amountMove.before.amount.units == 200 && amountMove.after.amount.units == 250 && amountMove.ownerID == org.bob.id)
+      #expect(sinceFirst.changes.first { $0.opportunityID == f.id }!.hasBefore == false)
+      // Bob sees his own deals' moves only; Carol not the VP's.
+      let bobs = try await forecasts.listForecastChanges(
+        .with {
+          $0.currencyCode = "USD"; $0.period = "2027-Q1"
+        }, metadata: org.bob.auth)
+      #expect(Set(bobs.changes.map(\.opportunityID)) == [a.id, b.id, e.id, f.id, g.id])
+      let peer = await code {
+        try await forecasts.listForecastChanges(
+          .with {
+            $0.userID = org.vp.id
+            $0.currencyCode = "USD"
+          }, metadata: org.carol.auth)
+      }
+      #expect(peer == .permissionDenied)
+
+      // A week later the job takes the next snapshot (for every tenant due).
+      clock.set(CollectionRPCTests.utc("2027-02-08T06:00:00Z"))
+      #expect(try await ForecastStore(database: TestDatabase.database(), now: clock.now).takeDueSnapshots() >= 1)
+      let listed = try await forecasts.listForecastSnapshots(.init(), metadata: org.bob.auth).snapshots
+      #expect(listed.map(\.weekStart) == [OpportunityRPCTests.date(2027, 2, 8), OpportunityRPCTests.date(2027, 2, 1)])
+      let between = try await forecasts.listForecastChanges(
+        .with {
+          $0.period = "2027-Q1"
+          $0.currencyCode = "USD"
+          $0.fromSnapshotID = first.id
+          $0.toSnapshotID = listed[0].id
+        }, metadata: org.vp.auth)
+      #expect(Dictionary(uniqueKeysWithValues: between.changes.map { ($0.opportunityID, $0.moves) }) == expected)
+
+      // Forecast versus actual: the first week before the VP's adjustment, the second with it.
+      let trend = try await forecasts.getForecastTrend(
+        .with {
+          $0.period = "2027-Q1"
+          $0.currencyCode = "USD"
+        }, metadata: org.vp.auth)
+      #expect(trend.points.map(\.snapshot.id) == [first.id, listed[0].id])
+      #expect(Self.amounts(trend.points[0].total) == [0, 310, 360, 460, 249] && !trend.points[0].total.commit.ownerAdjusted)
+      #expect(trend.points[1].total.commit.amount.units == 999 && trend.points[1].total.commit.unadjusted.units == 400)
+      #expect(
+        trend.points[1].total.closed.amount.units == 50 && trend.actual.commit.unadjusted.units == 400 && !trend.periodEnded)
+
+      // Snapshots are facts: crm_app may not change or remove them.
+      let database = try await TestDatabase.database()
+      for statement in [
+        "UPDATE forecast_snapshot_deals SET amount = 0", "DELETE FROM forecast_snapshots",
+        "UPDATE forecast_snapshots SET deals = 0",
+      ] {
+        await #expect(throws: PostgresError.self) {
+          try await database.withTenant(tenant.tenantID) { try $0.execute(unsafeSQL: statement) }
+        }
+      }
     }
   }
 }

@@ -127,3 +127,8 @@ public struct FiscalCalendar: Sendable, Hashable {
     return String(repeating: "0", count: max(0, width - digits.count)) + digits
   }
 }
+
+extension CalendarDate {
+  /// The Monday of this date's ISO week.
+  public var weekStart: CalendarDate { adding(days: 1 - isoWeekday) }
+}

@@ -402,3 +402,148 @@ public struct ForecastAdjustmentRecord: Sendable, Hashable {
   /// True when a manager set it (not the number's owner).
   public var isManagerAdjustment: Bool { subjectID != adjusterID }
 }
+
+/// One weekly snapshot of the deals a forecast reads.
+public struct ForecastSnapshot: Sendable, Hashable {
+  public var id: UUID
+  /// The Monday (UTC) of its week.
+  public var weekStart: CalendarDate
+  public var takenAt: Timestamp
+  /// The close dates it covers: the quarter it was taken in and the next one.
+  public var windowStart: CalendarDate
+  public var windowEnd: CalendarDate
+  public var deals: Int
+
+  /// A snapshot.
+  public init(
+    id: UUID, weekStart: CalendarDate, takenAt: Timestamp, windowStart: CalendarDate, windowEnd: CalendarDate, deals: Int
+  ) {
+    self.id = id
+    self.weekStart = weekStart
+    self.takenAt = takenAt
+    self.windowStart = windowStart
+    self.windowEnd = windowEnd
+    self.deals = deals
+  }
+
+  /// Whether every close date of `period` is inside the snapshot's window.
+  public func covers(_ period: ForecastPeriod) -> Bool { windowStart <= period.start && period.end <= windowEnd }
+}
+
+/// What a deal looked like to one reading of a forecast.
+public struct ForecastDealState: Sendable, Hashable {
+  public var ownerID: UUID
+  public var amount: Money?
+  public var category: ForecastCategory
+  public var state: StageCategory
+  public var closeDate: CalendarDate?
+  public var probability: Int
+  public var archived: Bool
+
+  /// A state.
+  public init(
+    ownerID: UUID, amount: Money?, category: ForecastCategory, state: StageCategory, closeDate: CalendarDate?,
+    probability: Int, archived: Bool
+  ) {
+    self.ownerID = ownerID
+    self.amount = amount
+    self.category = category
+    self.state = state
+    self.closeDate = closeDate
+    self.probability = probability
+    self.archived = archived
+  }
+
+  /// Whether a forecast of `period` in `currency` reads the deal.
+  public func isIn(_ period: ForecastPeriod, currency: String) -> Bool {
+    !archived && amount?.currencyCode == currency && closeDate.map(period.contains) == true
+  }
+}
+
+/// One way a deal moved between two readings of a forecast.
+public enum ForecastMove: String, Sendable, Hashable, CaseIterable {
+  case added
+  case removed
+  case enteredCommit = "entered_commit"
+  case leftCommit = "left_commit"
+  case amountChanged = "amount_changed"
+  case closeDateChanged = "close_date_changed"
+  case won
+  case lost
+
+  /// How a deal moved from `before` to `after` as a forecast of `period` in `currency` reads it;
+  /// empty when it did not, or when neither reading has it in the period.
+  public static func between(
+    _ before: ForecastDealState?, _ after: ForecastDealState?, period: ForecastPeriod, currency: String
+  ) -> [ForecastMove] {
+    let was = before?.isIn(period, currency: currency) ?? false
+    let now = after?.isIn(period, currency: currency) ?? false
+    guard was || now else { return [] }
+    var moves: [ForecastMove] = []
+    if !was { moves.append(.added) }
+    if !now { moves.append(.removed) }
+    guard let before, let after else { return moves }
+    if before.state == .open, after.state == .won { moves.append(.won) }
+    if before.state == .open, after.state == .lost { moves.append(.lost) }
+    if before.category != .commit, after.category == .commit, after.state == .open { moves.append(.enteredCommit) }
+    if before.category == .commit, after.category != .commit, after.state == .open { moves.append(.leftCommit) }
+    if before.amount != after.amount { moves.append(.amountChanged) }
+    if before.closeDate != after.closeDate { moves.append(.closeDateChanged) }
+    return moves
+  }
+}
+
+/// A deal that moved, with both readings.
+public struct ForecastChange: Sendable, Hashable {
+  public var opportunityID: UUID
+  public var name: String
+  public var moves: [ForecastMove]
+  public var before: ForecastDealState?
+  public var after: ForecastDealState?
+
+  /// A change.
+  public init(opportunityID: UUID, name: String, moves: [ForecastMove], before: ForecastDealState?, after: ForecastDealState?) {
+    self.opportunityID = opportunityID
+    self.name = name
+    self.moves = moves
+    self.before = before
+    self.after = after
+  }
+}
+
+/// What moved in a forecast between a snapshot and another, or now (`to` nil).
+public struct ForecastChanges: Sendable {
+  public var from: ForecastSnapshot
+  public var to: ForecastSnapshot?
+  public var changes: [ForecastChange]
+  public var truncated: Bool
+
+  /// Changes.
+  public init(from: ForecastSnapshot, to: ForecastSnapshot?, changes: [ForecastChange], truncated: Bool) {
+    self.from = from
+    self.to = to
+    self.changes = changes
+    self.truncated = truncated
+  }
+}
+
+/// A forecast's total at each snapshot covering its period, and now.
+public struct ForecastTrend: Sendable {
+  public var period: ForecastPeriod
+  public var currency: String
+  public var points: [(snapshot: ForecastSnapshot, total: ForecastReport.Row)]
+  public var actual: ForecastReport.Row
+  public var periodEnded: Bool
+
+  /// A trend.
+  public init(
+    period: ForecastPeriod, currency: String, points: [(snapshot: ForecastSnapshot, total: ForecastReport.Row)],
+    actual: ForecastReport.Row, periodEnded: Bool
+  ) {
+    self.period = period
+    self.currency = currency
+    self.points = points
+    self.actual = actual
+    self.periodEnded = periodEnded
+  }
+}

@@ -156,6 +156,70 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
         ForecastSettings(calendar: FiscalCalendar(startMonth: month), defaultPeriod: period), principal: call.principal))
   }
 
+  public func listForecastSnapshots(request: Crm_V1_ListForecastSnapshotsRequest, context: ServerContext) async throws
+    -> Crm_V1_ListForecastSnapshotsResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let limit = request.limit == 0 ? 52 : Int(request.limit)
+    if !(1...520).contains(limit) { violations.add("limit", "must be 1 to 520", reason: "OUT_OF_RANGE") }
+    try violations.check()
+    let snapshots = try await forecasts.snapshots(limit: limit, principal: call.principal)
+    return .with { $0.snapshots = snapshots.map(Crm_V1_ForecastSnapshot.init) }
+  }
+
+  public func takeForecastSnapshot(request: Crm_V1_TakeForecastSnapshotRequest, context: ServerContext) async throws
+    -> Crm_V1_ForecastSnapshot
+  {
+    let call = try RequestContext.require()
+    return .init(try await forecasts.takeSnapshot(principal: call.principal))
+  }
+
+  public func getForecastTrend(request: Crm_V1_GetForecastTrendRequest, context: ServerContext) async throws
+    -> Crm_V1_ForecastTrend
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let subject = Self.subject(userID: request.userID, teamID: request.teamID, company: request.company, into: &violations)
+    let currency = Self.currency(request.currencyCode, field: "currency_code", into: &violations)
+    let period = violations.text("period", request.period, maxLength: 20)
+    try violations.check()
+    let trend = try await forecasts.trend(subject: subject, period: period, currency: currency!, principal: call.principal)
+    return .with {
+      $0.period = .init(trend.period)
+      $0.currencyCode = trend.currency
+      $0.points = trend.points.map { point in
+        .with {
+          $0.snapshot = .init(point.snapshot)
+          $0.total = .init(point.total)
+        }
+      }
+      $0.actual = .init(trend.actual)
+      $0.periodEnded = trend.periodEnded
+    }
+  }
+
+  public func listForecastChanges(request: Crm_V1_ListForecastChangesRequest, context: ServerContext) async throws
+    -> Crm_V1_ListForecastChangesResponse
+  {
+    let call = try RequestContext.require()
+    var violations = Violations()
+    let subject = Self.subject(userID: request.userID, teamID: request.teamID, company: request.company, into: &violations)
+    let currency = Self.currency(request.currencyCode, field: "currency_code", into: &violations)
+    let period = violations.text("period", request.period, maxLength: 20)
+    let from = RequestFields.optionalID(request.fromSnapshotID, field: "from_snapshot_id", into: &violations)
+    let to = RequestFields.optionalID(request.toSnapshotID, field: "to_snapshot_id", into: &violations)
+    try violations.check()
+    let report = try await forecasts.changes(
+      subject: subject, period: period, currency: currency!, from: from, to: to, principal: call.principal)
+    return .with {
+      $0.from = .init(report.from)
+      if let later = report.to { $0.to = .init(later) }
+      $0.changes = report.changes.map(Crm_V1_ForecastChange.init)
+      $0.truncated = report.truncated
+    }
+  }
+
   // MARK: - Request fields
 
   static func subject(userID: String, teamID: String, company: Bool, into violations: inout Violations) -> ForecastSubject? {
@@ -324,5 +388,52 @@ extension Crm_V1_ForecastSettings {
     self.init()
     fiscalYearStartMonth = Int32(settings.calendar.startMonth)
     defaultPeriod = settings.defaultPeriod.proto
+  }
+}
+
+extension Crm_V1_ForecastSnapshot {
+  init(_ snapshot: ForecastSnapshot) {
+    self.init()
+    id = snapshot.id.lowercasedString
+    takeTime = .init(snapshot.takenAt)
+    weekStart = .init(snapshot.weekStart)
+    windowStart = .init(snapshot.windowStart)
+    windowEnd = .init(snapshot.windowEnd)
+    dealCount = Int32(clamping: snapshot.deals)
+  }
+}
+
+extension Crm_V1_ForecastChange {
+  init(_ change: ForecastChange) {
+    self.init()
+    opportunityID = change.opportunityID.lowercasedString
+    name = change.name
+    ownerID = (change.after ?? change.before)?.ownerID.lowercasedString ?? ""
+    moves = change.moves.map {
+      switch $0 {
+      case .added: .added
+      case .removed: .removed
+      case .enteredCommit: .enteredCommit
+      case .leftCommit: .leftCommit
+      case .amountChanged: .amountChanged
+      case .closeDateChanged: .closeDateChanged
+      case .won: .won
+      case .lost: .lost
+      }
+    }
+    if let before = change.before { self.before = .init(before) }
+    if let after = change.after { self.after = .init(after) }
+  }
+}
+
+extension Crm_V1_ForecastDealState {
+  init(_ state: ForecastDealState) {
+    self.init()
+    if let amount = state.amount { self.amount = .init(amount) }
+    forecastCategory = .init(state.category)
+    self.state = .init(state.state)
+    if let closeDate = state.closeDate { self.closeDate = .init(closeDate) }
+    probability = Int32(state.probability)
+    archived = state.archived
   }
 }

@@ -5,7 +5,7 @@ public import ServiceLifecycle
 
 /// crmd's periodic jobs: the shared pools' recycling, the alerts (stale deals, holdings about to
 /// return) raised as tasks, the SLA clocks' warnings and breaches, closing solved tickets, and
-/// collections (dunning levels, promises to pay falling due).
+/// collections (dunning levels, promises to pay falling due), and the weekly forecast snapshots.
 /// Every node may run them: each pass takes
 /// per-pool advisory locks that other nodes skip and row locks with `SKIP LOCKED`, so two nodes never
 /// return the same record twice. A failed pass is logged and retried at the next interval.
@@ -15,6 +15,7 @@ public final class BackgroundJobs: Service {
   let tickets: TicketStore
   let escalations: EscalationStore
   let billing: BillingStore
+  let forecasts: ForecastStore
   let interval: Duration
   let logger: Logger
 
@@ -27,6 +28,7 @@ public final class BackgroundJobs: Service {
     tickets = TicketStore(database: database, now: slaClock)
     escalations = EscalationStore(database: database, now: slaClock)
     billing = BillingStore(database: database, now: slaClock)
+    forecasts = ForecastStore(database: database, now: slaClock)
     self.interval = interval
     self.logger = logger
   }
@@ -111,6 +113,15 @@ public final class BackgroundJobs: Service {
       }
     } catch {
       logger.warning("collections failed; retrying next interval", metadata: ["crm.job": "collections", "error": "\(error)"])
+    }
+    do {
+      let taken = try await forecasts.takeDueSnapshots()
+      if taken > 0 {
+        logger.info("weekly forecast snapshots taken", metadata: ["crm.job": "forecast-snapshots", "crm.tenants": "\(taken)"])
+      }
+    } catch {
+      logger.warning(
+        "forecast snapshots failed; retrying next interval", metadata: ["crm.job": "forecast-snapshots", "error": "\(error)"])
     }
   }
 }

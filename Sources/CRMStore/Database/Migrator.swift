@@ -97,6 +97,7 @@ public struct Migrator: Sendable {
     ("0060_import_write_path.sql", PackageResources._060_import_write_path_sql),
     ("0061_analyze_if_stale.sql", PackageResources._061_analyze_if_stale_sql),
     ("0062_forecast.sql", PackageResources._062_forecast_sql),
+    ("0063_forecast_snapshots.sql", PackageResources._063_forecast_snapshots_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

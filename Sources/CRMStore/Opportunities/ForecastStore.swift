@@ -83,6 +83,9 @@ public struct ForecastStore: Sendable {
     var team: UUID?
     /// Everyone below the subject whose deals roll up into its number.
     var below: Set<UUID>
+
+    /// Every owner whose deals count: the subject and everyone below.
+    var owners: Set<UUID> { below.union(user.map { [$0] } ?? []) }
   }
 
   /// The forecast of `subject` (default the caller) for the named period (default today's) in `currency`.
@@ -91,67 +94,40 @@ public struct ForecastStore: Sendable {
   ) async throws -> ForecastReport {
     let tenant = principal.tenantID
     let scope = try await resolve(subject: subject, period: period, principal: principal)
-    let owners = scope.below.union(scope.user.map { [$0] } ?? [])
     let (own, adjustments, quotas) = try await database.read(
       tenant,
       [
-        """
-        SELECT owner_id, forecast_category, count(*) AS deals,
-          (sum(amount_units::numeric * 1000000000 + coalesce(amount_nanos, 0)) / 1000000000)::numeric(38, 9)::text AS amount,
-          (sum(round((amount_units::numeric * 1000000000 + coalesce(amount_nanos, 0)) * probability / 100))
-            / 1000000000)::numeric(38, 9)::text AS weighted
-        FROM opportunities
-        WHERE tenant_id = \(tenant) AND amount_currency = \(currency) AND close_date BETWEEN \(scope.period.start) AND \(scope.period.end)
-          AND archived_at IS NULL AND forecast_category <> 'omitted' AND owner_id = ANY(\(Self.sorted(owners))::uuid[])
-        GROUP BY owner_id, forecast_category
-        """,
-        """
-        SELECT subject_id, adjuster_id, column_name, amount::text AS amount FROM forecast_adjustments
-        WHERE tenant_id = \(tenant) AND period_kind = \(scope.period.kind.rawValue) AND period_start = \(scope.period.start)
-          AND currency = \(currency) AND superseded_at IS NULL AND amount IS NOT NULL
-        """,
-        """
-        SELECT user_id, period_kind, amount::text AS amount FROM quotas
-        WHERE tenant_id = \(tenant) AND currency = \(currency) AND period_start >= \(scope.period.start)
-          AND period_end <= \(scope.period.end)
-        """,
+        Self.totalsQuery(tenant: tenant, currency: currency, period: scope.period, owners: scope.owners, snapshots: nil),
+        Self.adjustmentsQuery(tenant: tenant, currency: currency, period: scope.period, history: false),
+        Self.quotasQuery(tenant: tenant, currency: currency, period: scope.period),
       ]
     ) { results in
-      var own: [UUID: [ForecastCategory: CategoryTotals]] = [:]
-      for row in results[0].rows {
-        guard let category = ForecastCategory(rawValue: try row.decode("forecast_category")) else { continue }
-        own[try row.decode("owner_id"), default: [:]][category] = CategoryTotals(
-          amount: try BillingRow.money(row, "amount", currency: currency),
-          weighted: try BillingRow.money(row, "weighted", currency: currency), deals: try row.decode("deals"))
-      }
-      var adjustments = ForecastAdjustments()
-      for row in results[1].rows {
-        guard let column = ForecastColumn(rawValue: try row.decode("column_name")) else { continue }
-        let subject: UUID = try row.decode("subject_id")
-        let adjuster: UUID = try row.decode("adjuster_id")
-        let amount = try BillingRow.money(row, "amount", currency: currency)
-        if subject == adjuster {
-          adjustments.owner[subject, default: [:]][column] = amount
-        } else {
-          adjustments.manager[subject, default: [:]][adjuster, default: [:]][column] = amount
-        }
-      }
-      var quotas: [UUID: [PeriodKind: Money]] = [:]
-      for row in results[2].rows {
-        guard let kind = PeriodKind(rawValue: try row.decode("period_kind")) else { continue }
-        let amount = try BillingRow.money(row, "amount", currency: currency)
-        let user: UUID = try row.decode("user_id")
-        quotas[user, default: [:]][kind] = (quotas[user]?[kind] ?? .zero(currency)).adding(amount)
-      }
-      return (own, adjustments, quotas)
+      (
+        try Self.totals(results[0], currency: currency)[nil] ?? [:],
+        Self.inForce(try Self.adjustmentRows(results[1], currency: currency), at: nil),
+        try Self.quotas(results[2], currency: currency)
+      )
     }
+    return Self.report(scope: scope, currency: currency, own: own, adjustments: adjustments, quotas: quotas)
+  }
+
+  /// The report of one reading: the rollup of `own` through the scope's tree with `adjustments`,
+  /// each row with its quota.
+  static func report(
+    scope: Scope, currency: String, own: [UUID: [ForecastCategory: CategoryTotals]], adjustments: ForecastAdjustments,
+    quotas: [UUID: [PeriodKind: Money]]
+  ) -> ForecastReport {
     let tree = scope.hierarchy.reports(subject: scope.user, scope: scope.below)
     let rollup = ForecastRollup(subject: scope.user, currency: currency, tree: tree, own: own, adjustments: adjustments)
     func quota(_ user: UUID?) -> Money? {
       guard let user, let entries = quotas[user] else { return nil }
       // The period's own quota, else the sum of its quarters', else of its months'.
       let kinds: [PeriodKind] =
-        [scope.period.kind] + (scope.period.kind == .year ? [.quarter, .month] : scope.period.kind == .quarter ? [.month] : [])
+        switch scope.period.kind {
+        case .year: [.year, .quarter, .month]
+        case .quarter: [.quarter, .month]
+        case .month: [.month]
+        }
       return kinds.lazy.compactMap { entries[$0] }.first
     }
     func row(_ kind: ForecastReport.RowKind, _ source: ForecastRollup.Row, team: Team?) -> ForecastReport.Row {
@@ -164,15 +140,115 @@ public struct ForecastStore: Sendable {
     for report in rollup.reports {
       rows.append(row(.report, report, team: report.user.flatMap(scope.hierarchy.managedTeam)))
     }
-    var total = row(
-      .total, rollup.total,
-      team: (scope.team ?? scope.user.flatMap { scope.hierarchy.managedTeam(of: $0)?.id }).flatMap { scope.hierarchy.teams[$0] })
+    let team = (scope.team ?? scope.user.flatMap { scope.hierarchy.managedTeam(of: $0)?.id }).flatMap {
+      scope.hierarchy.teams[$0]
+    }
+    var total = row(.total, rollup.total, team: team)
     if scope.user == nil {
       let quotas = rows.compactMap(\.quota)
       total.quota = quotas.isEmpty ? nil : quotas.dropFirst().reduce(quotas[0]) { $0.adding($1) }
     }
     return ForecastReport(
       period: scope.period, currency: currency, userID: scope.user, teamID: scope.team, rows: rows, total: total)
+  }
+
+  /// Per owner and category, the sums of the deals of `period` in `currency`: live from
+  /// `opportunities` (`snapshots` nil, under the `nil` key), or as each snapshot saw them.
+  static func totalsQuery(
+    tenant: UUID, currency: String, period: ForecastPeriod, owners: Set<UUID>, snapshots: [UUID]?
+  ) -> PostgresQuery {
+    let live = snapshots == nil
+    let amount = live ? "((amount_units::numeric * 1000000000 + coalesce(amount_nanos, 0)) / 1000000000)" : "amount"
+    let source: PostgresQuery =
+      live
+      ? "NULL::uuid AS snapshot_id FROM opportunities WHERE tenant_id = \(tenant) AND archived_at IS NULL AND amount_currency = \(currency)"
+      : "snapshot_id FROM forecast_snapshot_deals WHERE tenant_id = \(tenant) AND snapshot_id = ANY(\(snapshots ?? [])::uuid[]) AND NOT archived AND currency = \(currency)"
+    return """
+      SELECT owner_id, forecast_category, count(*) AS deals,
+        sum(\(unsafeSQL: amount))::numeric(38, 9)::text AS amount,
+        (sum(round(\(unsafeSQL: amount) * 1000000000 * probability / 100)) / 1000000000)::numeric(38, 9)::text AS weighted,
+        \(source)
+        AND close_date BETWEEN \(period.start) AND \(period.end) AND forecast_category <> 'omitted'
+        AND owner_id = ANY(\(Self.sorted(owners))::uuid[])
+      GROUP BY 1, 2, snapshot_id
+      """
+  }
+
+  /// Reads ``totalsQuery(tenant:currency:period:owners:snapshots:)``, by snapshot (`nil`: live).
+  static func totals(_ result: PostgresResult, currency: String) throws -> [UUID?: [UUID: [ForecastCategory: CategoryTotals]]] {
+    var totals: [UUID?: [UUID: [ForecastCategory: CategoryTotals]]] = [:]
+    for row in result.rows {
+      guard let category = ForecastCategory(rawValue: try row.decode("forecast_category")) else { continue }
+      let snapshot: UUID? = try row.decode("snapshot_id")
+      totals[snapshot, default: [:]][try row.decode("owner_id"), default: [:]][category] = CategoryTotals(
+        amount: try BillingRow.money(row, "amount", currency: currency),
+        weighted: try BillingRow.money(row, "weighted", currency: currency), deals: try row.decode("deals"))
+    }
+    return totals
+  }
+
+  /// One recorded adjustment, as the rollup needs it.
+  struct AdjustmentRow {
+    var subject: UUID
+    var adjuster: UUID
+    var column: ForecastColumn
+    var amount: Money?
+    var createdAt: Timestamp
+    var supersededAt: Timestamp?
+  }
+
+  /// The adjustments of `period` in `currency`: those in force, or (`history`) every record.
+  static func adjustmentsQuery(tenant: UUID, currency: String, period: ForecastPeriod, history: Bool) -> PostgresQuery {
+    """
+    SELECT subject_id, adjuster_id, column_name, amount::text AS amount, created_at, superseded_at FROM forecast_adjustments
+    WHERE tenant_id = \(tenant) AND period_kind = \(period.kind.rawValue) AND period_start = \(period.start)
+      AND currency = \(currency) AND (\(history) OR (superseded_at IS NULL AND amount IS NOT NULL))
+    """
+  }
+
+  static func adjustmentRows(_ result: PostgresResult, currency: String) throws -> [AdjustmentRow] {
+    try result.rows.compactMap { row in
+      guard let column = ForecastColumn(rawValue: try row.decode("column_name")) else { return nil }
+      return AdjustmentRow(
+        subject: try row.decode("subject_id"), adjuster: try row.decode("adjuster_id"), column: column,
+        amount: try BillingRow.optionalMoney(row, "amount", currency: currency), createdAt: try row.decode("created_at"),
+        supersededAt: try row.decode("superseded_at"))
+    }
+  }
+
+  /// The adjustments in force at `time` (`nil`: now).
+  static func inForce(_ rows: [AdjustmentRow], at time: Timestamp?) -> ForecastAdjustments {
+    var adjustments = ForecastAdjustments()
+    for row in rows {
+      if let time, row.createdAt > time || row.supersededAt.map({ $0 <= time }) == true { continue }
+      if time == nil, row.supersededAt != nil { continue }
+      guard let amount = row.amount else { continue }
+      if row.subject == row.adjuster {
+        adjustments.owner[row.subject, default: [:]][row.column] = amount
+      } else {
+        adjustments.manager[row.subject, default: [:]][row.adjuster, default: [:]][row.column] = amount
+      }
+    }
+    return adjustments
+  }
+
+  static func quotasQuery(tenant: UUID, currency: String, period: ForecastPeriod) -> PostgresQuery {
+    """
+    SELECT user_id, period_kind, amount::text AS amount FROM quotas
+    WHERE tenant_id = \(tenant) AND currency = \(currency) AND period_start >= \(period.start) AND period_end <= \(period.end)
+    """
+  }
+
+  /// Each user's quotas inside the period, summed by kind.
+  static func quotas(_ result: PostgresResult, currency: String) throws -> [UUID: [PeriodKind: Money]] {
+    var quotas: [UUID: [PeriodKind: Money]] = [:]
+    for row in result.rows {
+      guard let kind = PeriodKind(rawValue: try row.decode("period_kind")) else { continue }
+      let amount = try BillingRow.money(row, "amount", currency: currency)
+      let user: UUID = try row.decode("user_id")
+      quotas[user, default: [:]][kind] = (quotas[user]?[kind] ?? .zero(currency)).adding(amount)
+    }
+    return quotas
   }
 
   /// What a forecast number is made of, as a filter of ``OpportunityStore/list``: the deals of the
