@@ -25,6 +25,7 @@ struct Bench: AsyncParsableCommand {
         move-stage  MoveOpportunityStage back and forth between two open stages, one deal per worker
         create-duplicate  CreateLead whose phone is one of --phone-pool seeded numbers (+14155 and six digits,
                  `k` for k in 0..<pool), so the duplicate check finds existing leads on every call
+        forecast GetForecast of the caller for --period (default the current one) in USD
         claim    --concurrency reps (made for the run) claim from a pool of --pool-records leads at random;
                  reports successful claims per second, conflicts, and double claims (must be 0)
         feed-lag follows StreamChanges from the feed's end for --duration seconds (or until --idle-seconds
@@ -62,6 +63,7 @@ struct Bench: AsyncParsableCommand {
   @Option(help: "For create-duplicate: how many seeded phone numbers to draw from.") var phonePool: Int = 0
   @Option(help: "Calls a second across all workers (open loop); 0: as fast as each worker can (closed loop).")
   var rate: Double = 0
+  @Option(help: "For forecast: the period read (default the current one).") var period: String = ""
   @Flag(help: "Print one JSON object instead of text.") var json = false
 
   func run() async throws {
@@ -122,7 +124,7 @@ struct Bench: AsyncParsableCommand {
         scenario: scenario, client: clients[0], metadata: metadata, workers: concurrency, poolRecords: poolRecords)
       let load = Load(
         scenario: scenario, clients: clients, metadata: metadata, ids: ids, people: people, setup: setup,
-        phonePool: phonePool, concurrency: concurrency, rate: rate, warmup: .milliseconds(Int(warmup * 1000)),
+        phonePool: phonePool, period: period, concurrency: concurrency, rate: rate, warmup: .milliseconds(Int(warmup * 1000)),
         duration: .milliseconds(Int(duration * 1000)))
       var outcome = try await load.run()
       if scenario == "claim" {
@@ -136,6 +138,7 @@ struct Bench: AsyncParsableCommand {
   static let scenarios = [
     "get", "create", "health", "capture", "find-duplicates", "convert", "move-stage", "claim", "create-duplicate",
     "create-ticket", "add-comment", "list-tickets", "feed-lag", "create-lead", "financials", "receivables", "customer360",
+    "forecast",
   ]
 
   func sampleIDs(client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata) async throws -> [String] {
@@ -166,6 +169,8 @@ struct Load: Sendable {
   let setup: Setup
   /// For create-duplicate: how many seeded phone numbers there are.
   let phonePool: Int
+  /// For forecast: the period read.
+  let period: String
   let concurrency: Int
   /// Calls a second across all workers; 0 for closed loop.
   let rate: Double
@@ -220,6 +225,7 @@ struct Load: Sendable {
     let tickets = Crm_V1_TicketService.Client(wrapping: client)
     let billing = Crm_V1_BillingService.Client(wrapping: client)
     let insight = Crm_V1_InsightService.Client(wrapping: client)
+    let forecasts = Crm_V1_ForecastService.Client(wrapping: client)
     var outcome = Outcome()
     var generator = SystemRandomNumberGenerator()
     var sequence = 0
@@ -303,6 +309,12 @@ struct Load: Sendable {
         } else if scenario == "customer360" {
           _ = try await insight.getCustomer360(
             .with { $0.accountID = ids[Int.random(in: 0..<ids.count, using: &generator)] }, metadata: metadata)
+        } else if scenario == "forecast" {
+          _ = try await forecasts.getForecast(
+            .with {
+              $0.period = period
+              $0.currencyCode = "USD"
+            }, metadata: metadata)
         } else if scenario == "receivables" {
           _ = try await billing.listReceivables(.with { $0.pageSize = 50 }, metadata: metadata)
         } else if scenario == "move-stage" {
