@@ -50,22 +50,22 @@ step "seeding 1,021 people in 21 teams, $opportunities deals, quotas and adjustm
 seed_started=$(date +%s)
 psql_as_owner crm_forecast -c "
   INSERT INTO users (tenant_id, id, email, display_name, role)
-  SELECT '$tenant', $(person f000 n), 'manager' || n || '@bench.example', CASE n WHEN 0 THEN 'VP' ELSE 'Manager ' || n END,
+  SELECT '$tenant'::uuid, $(person f000 n), 'manager' || n || '@bench.example', CASE n WHEN 0 THEN 'VP' ELSE 'Manager ' || n END,
     'manager'
   FROM generate_series(0, 20) AS n
   UNION ALL
-  SELECT '$tenant', $(person f200 n), 'rep' || n || '@bench.example', 'Rep ' || n, 'sales_rep' FROM generate_series(1, 1000) AS n" -c "
+  SELECT '$tenant'::uuid, $(person f200 n), 'rep' || n || '@bench.example', 'Rep ' || n, 'sales_rep' FROM generate_series(1, 1000) AS n" -c "
   INSERT INTO teams (tenant_id, id, name, parent_team_id, manager_id) VALUES ('$tenant', $(person f100 0), 'Sales', NULL, '$vp')" -c "
   INSERT INTO teams (tenant_id, id, name, parent_team_id, manager_id)
-  SELECT '$tenant', $(person f100 n), 'Team ' || n, $(person f100 0), $(person f000 n) FROM generate_series(1, 20) AS n" -c "
+  SELECT '$tenant'::uuid, $(person f100 n), 'Team ' || n, $(person f100 0), $(person f000 n) FROM generate_series(1, 20) AS n" -c "
   UPDATE users SET team_id = $(person f100 0) WHERE tenant_id = '$tenant' AND email LIKE 'manager%@bench.example'" -c "
   UPDATE users u SET team_id = $(person f100 "(substr(u.email, 4, strpos(u.email, '@') - 4)::int - 1) % 20 + 1")
   WHERE tenant_id = '$tenant' AND email LIKE 'rep%@bench.example'" -c "
   INSERT INTO accounts (tenant_id, id, owner_id, name, created_by, updated_by)
-  SELECT '$tenant', $(person a000 n), '$admin', 'Account ' || n, '$admin', '$admin' FROM generate_series(1, 10000) AS n" -c "
+  SELECT '$tenant'::uuid, $(person a000 n), '$admin', 'Account ' || n, '$admin', '$admin' FROM generate_series(1, 10000) AS n" -c "
   INSERT INTO opportunities (tenant_id, id, owner_id, account_id, name, pipeline_id, stage_id, state, amount_currency,
     amount_units, amount_nanos, probability, forecast_category, close_date, closed_at, created_by, updated_by)
-  SELECT '$tenant', gen_random_uuid(),
+  SELECT '$tenant'::uuid, gen_random_uuid(),
     CASE WHEN n % 50 = 0 THEN $(person f000 "n / 50 % 20 + 1") ELSE $(person f200 "n % 1000 + 1") END,
     $(person a000 "n % 10000 + 1"), 'Deal ' || n, '$pipeline',
     CASE n % 10 WHEN 8 THEN '$won_stage'::uuid WHEN 9 THEN '$lost_stage'::uuid ELSE '$open_stage'::uuid END,
@@ -76,16 +76,16 @@ psql_as_owner crm_forecast -c "
     date '2026-01-01' + n % 730, CASE WHEN n % 10 >= 8 THEN now() END, '$admin', '$admin'
   FROM generate_series(1, $opportunities) AS n" -c "
   INSERT INTO quotas (tenant_id, user_id, period_kind, period_start, period_end, currency, amount)
-  SELECT '$tenant', $(person f200 r), 'quarter', q, (q + interval '3 months' - interval '1 day')::date, 'USD', 2000000
+  SELECT '$tenant'::uuid, $(person f200 r), 'quarter', q, (q + interval '3 months' - interval '1 day')::date, 'USD', 2000000
   FROM generate_series(1, 1000) AS r, generate_series(date '2026-01-01', date '2027-10-01', interval '3 months') AS q" -c "
   INSERT INTO forecast_adjustments (tenant_id, id, subject_id, adjuster_id, period_kind, period_start, period_end, currency,
     column_name, amount, note)
-  SELECT '$tenant', gen_random_uuid(), $(person f200 r), $(person f200 r), 'quarter', p.start_date, p.end_date, 'USD', 'commit',
+  SELECT '$tenant'::uuid, gen_random_uuid(), $(person f200 r), $(person f200 r), 'quarter', p.start_date, p.end_date, 'USD', 'commit',
     1500000, 'bench'
   FROM generate_series(1, 1000) AS r,
     (SELECT date '2027-01-01' AS start_date, date '2027-03-31' AS end_date) AS p
   UNION ALL
-  SELECT '$tenant', gen_random_uuid(), $(person f000 m), '$vp', 'quarter', date '2027-01-01', date '2027-03-31', 'USD',
+  SELECT '$tenant'::uuid, gen_random_uuid(), $(person f000 m), '$vp', 'quarter', date '2027-01-01', date '2027-03-31', 'USD',
     'best_case', 90000000, 'bench'
   FROM generate_series(1, 20) AS m" -c "VACUUM ANALYZE"
 seed_seconds=$(( $(date +%s) - seed_started ))
@@ -127,7 +127,7 @@ plan=$(PGOPTIONS="-c role=crm_app" psql_as_owner crm_forecast -c "SELECT set_con
   WHERE tenant_id = '$tenant' AND archived_at IS NULL AND amount_currency = 'USD'
     AND close_date BETWEEN '$period_start' AND '$period_end' AND forecast_category <> 'omitted'
     AND owner_id = ANY('$owners'::uuid[])
-  GROUP BY 1, 2" | sed -n '/QUERY PLAN/,$p' | grep -v "^-" | head -14)
+  GROUP BY 1, 2" | sed -n "/QUERY PLAN/,\$p" | grep -v "^-" | cut -c1-160 | head -14)
 stop_crmd
 
 python3 - "$one" "$four" "$twin_one" "$twin_four" "$opportunities" "$period" "$seed_seconds" <<'PY'

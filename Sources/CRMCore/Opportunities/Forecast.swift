@@ -201,7 +201,9 @@ public struct ForecastHierarchy: Sendable {
       children[nil, default: []].append(user)
     }
     for key in children.keys {
-      children[key]!.sort { (members[$0]?.displayName ?? "", $0.uuidString) < (members[$1]?.displayName ?? "", $1.uuidString) }
+      // Keys computed once per user: a comparison that formats ids is most of a large forecast's time.
+      children[key] = children[key]!.map { (members[$0]?.displayName ?? "", $0.lowercasedString, $0) }
+        .sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
     }
     return children
   }

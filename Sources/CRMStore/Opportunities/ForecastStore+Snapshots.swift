@@ -222,11 +222,8 @@ extension ForecastStore {
       guard !moves.isEmpty else { continue }
       changes.append(ForecastChange(opportunityID: id, name: names[id] ?? "", moves: moves, before: before[id], after: after[id]))
     }
-    changes.sort {
-      let left = ($0.after ?? $0.before)!.ownerID.uuidString
-      let right = ($1.after ?? $1.before)!.ownerID.uuidString
-      return (left, $0.opportunityID.uuidString) < (right, $1.opportunityID.uuidString)
-    }
+    changes = changes.map { (($0.after ?? $0.before)!.ownerID.lowercasedString, $0.opportunityID.lowercasedString, $0) }
+      .sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
     let truncated = changes.count > Self.maxChanges
     return ForecastChanges(from: earlier, to: later, changes: Array(changes.prefix(Self.maxChanges)), truncated: truncated)
   }

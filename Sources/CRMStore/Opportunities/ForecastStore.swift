@@ -337,7 +337,8 @@ public struct ForecastStore: Sendable {
     return period
   }
 
-  static func sorted(_ ids: Set<UUID>) -> [UUID] { ids.sorted { $0.uuidString < $1.uuidString } }
+  /// The ids in a stable order (their text, each formatted once), so equal sets give equal statements.
+  static func sorted(_ ids: Set<UUID>) -> [UUID] { ids.map { ($0.lowercasedString, $0) }.sorted { $0.0 < $1.0 }.map(\.1) }
 
   // MARK: - Adjustments
 

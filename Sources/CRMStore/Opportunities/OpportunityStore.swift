@@ -305,7 +305,7 @@ public struct OpportunityStore: Sendable {
       if let state = filter.state { conditions.append(" AND state = \(state.rawValue)") }
       if let category = filter.forecastCategory { conditions.append(" AND forecast_category = \(category.rawValue)") }
       if let owners = filter.ownerIDs {
-        conditions.append(" AND owner_id = ANY(\(owners.sorted { $0.uuidString < $1.uuidString })::uuid[])")
+        conditions.append(" AND owner_id = ANY(\(ForecastStore.sorted(owners))::uuid[])")
       }
       if let categories = filter.forecastCategories {
         conditions.append(" AND forecast_category = ANY(\(categories.map(\.rawValue).sorted())::text[])")
