@@ -64,17 +64,31 @@ public struct ForecastValue: Sendable, Hashable {
 
 /// The five numbers of one forecast row.
 public struct ForecastFigures: Sendable, Hashable {
-  public var values: [ForecastColumn: ForecastValue]
+  // Stored, not a dictionary by column: a 1,000-rep rollup adds figures thousands of times, and
+  // hashing the column keys was most of its time.
+  public var closed: ForecastValue
+  public var commit: ForecastValue
+  public var bestCase: ForecastValue
+  public var pipeline: ForecastValue
+  public var weighted: ForecastValue
 
   /// Zero in every column.
   public static func zero(_ currency: String) -> ForecastFigures {
-    ForecastFigures(
-      values: Dictionary(uniqueKeysWithValues: ForecastColumn.allCases.map { ($0, ForecastValue(.zero(currency), deals: 0)) }))
+    let zero = ForecastValue(.zero(currency), deals: 0)
+    return ForecastFigures(closed: zero, commit: zero, bestCase: zero, pipeline: zero, weighted: zero)
+  }
+
+  init(closed: ForecastValue, commit: ForecastValue, bestCase: ForecastValue, pipeline: ForecastValue, weighted: ForecastValue) {
+    self.closed = closed
+    self.commit = commit
+    self.bestCase = bestCase
+    self.pipeline = pipeline
+    self.weighted = weighted
   }
 
   /// The cumulative figures of one owner's deals.
   public init(currency: String, totals: [ForecastCategory: CategoryTotals]) {
-    var values: [ForecastColumn: ForecastValue] = [:]
+    self = .zero(currency)
     for column in ForecastColumn.allCases {
       var amount = Money.zero(currency)
       var deals = 0
@@ -83,28 +97,47 @@ public struct ForecastFigures: Sendable, Hashable {
         amount = amount.adding(column == .weighted ? total.weighted : total.amount)
         deals += total.deals
       }
-      values[column] = ForecastValue(amount, deals: deals)
+      self[column] = ForecastValue(amount, deals: deals)
     }
-    self.values = values
   }
 
-  init(values: [ForecastColumn: ForecastValue]) { self.values = values }
-
   public subscript(_ column: ForecastColumn) -> ForecastValue {
-    get { values[column]! }
-    set { values[column] = newValue }
+    get {
+      switch column {
+      case .closed: closed
+      case .commit: commit
+      case .bestCase: bestCase
+      case .pipeline: pipeline
+      case .weighted: weighted
+      }
+    }
+    set {
+      switch column {
+      case .closed: closed = newValue
+      case .commit: commit = newValue
+      case .bestCase: bestCase = newValue
+      case .pipeline: pipeline = newValue
+      case .weighted: weighted = newValue
+      }
+    }
   }
 
   /// The column-wise sum (adjusted with adjusted, unadjusted with unadjusted, submitted with submitted).
   func adding(_ other: ForecastFigures) -> ForecastFigures {
+    ForecastFigures(
+      closed: closed.adding(other.closed), commit: commit.adding(other.commit), bestCase: bestCase.adding(other.bestCase),
+      pipeline: pipeline.adding(other.pipeline), weighted: weighted.adding(other.weighted))
+  }
+}
+
+extension ForecastValue {
+  /// The sum of each reading; the flags stay this value's.
+  func adding(_ other: ForecastValue) -> ForecastValue {
     var sum = self
-    for column in ForecastColumn.allCases {
-      let value = other[column]
-      sum[column].amount = sum[column].amount.adding(value.amount)
-      sum[column].unadjusted = sum[column].unadjusted.adding(value.unadjusted)
-      sum[column].submitted = sum[column].submitted.adding(value.submitted)
-      sum[column].deals += value.deals
-    }
+    sum.amount = amount.adding(other.amount)
+    sum.unadjusted = unadjusted.adding(other.unadjusted)
+    sum.submitted = submitted.adding(other.submitted)
+    sum.deals += other.deals
     return sum
   }
 }
