@@ -18,7 +18,7 @@ SELECT owner_id, forecast_category, count(*) AS deals,
     / 1000000000)::numeric(38, 9)::text AS weighted,
   NULL::uuid AS snapshot_id FROM opportunities WHERE tenant_id = :tenant AND archived_at IS NULL AND amount_currency = 'USD'
   AND close_date BETWEEN :period_start AND :period_end AND forecast_category <> 'omitted'
-  AND owner_id = ANY(:owners::uuid[])
+  AND owner_id IN (SELECT unnest(:owners::uuid[]))
 GROUP BY 1, 2, snapshot_id;
 SELECT subject_id, adjuster_id, column_name, amount::text AS amount, created_at, superseded_at FROM forecast_adjustments
 WHERE tenant_id = :tenant AND period_kind = 'quarter' AND period_start = :period_start

@@ -189,7 +189,7 @@ extension ForecastStore {
         """
     }
     func inPeriod(_ snapshot: ForecastSnapshot?) -> PostgresQuery {
-      "\(source(snapshot)) AND owner_id = ANY(\(owners)::uuid[]) AND close_date BETWEEN \(period.start) AND \(period.end)"
+      "\(source(snapshot)) AND owner_id IN (SELECT unnest(\(owners)::uuid[])) AND close_date BETWEEN \(period.start) AND \(period.end)"
     }
     // First the deals in the period on either side, then the other side of those found on one only.
     var (before, after) = try await database.read(tenant, [inPeriod(earlier), inPeriod(later)]) { results in

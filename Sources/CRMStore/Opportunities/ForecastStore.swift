@@ -154,6 +154,11 @@ public struct ForecastStore: Sendable {
 
   /// Per owner and category, the sums of the deals of `period` in `currency`: live from
   /// `opportunities` (`snapshots` nil, under the `nil` key), or as each snapshot saw them.
+  ///
+  /// The owners are joined as a set (`IN (SELECT unnest(…))`, a hash semi-join), not matched with
+  /// `= ANY(…)`: once a prepared statement runs on its generic plan the array is a parameter, which
+  /// PostgreSQL searches linearly for every row — 1,000 owners over 120,000 deals took 210 ms
+  /// instead of 25.
   static func totalsQuery(
     tenant: UUID, currency: String, period: ForecastPeriod, owners: Set<UUID>, snapshots: [UUID]?
   ) -> PostgresQuery {
@@ -169,7 +174,7 @@ public struct ForecastStore: Sendable {
         (sum(round(\(unsafeSQL: amount) * 1000000000 * probability / 100)) / 1000000000)::numeric(38, 9)::text AS weighted,
         \(source)
         AND close_date BETWEEN \(period.start) AND \(period.end) AND forecast_category <> 'omitted'
-        AND owner_id = ANY(\(Self.sorted(owners))::uuid[])
+        AND owner_id IN (SELECT unnest(\(Self.sorted(owners))::uuid[]))
       GROUP BY 1, 2, snapshot_id
       """
   }
