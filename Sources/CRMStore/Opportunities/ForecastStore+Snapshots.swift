@@ -123,7 +123,7 @@ extension ForecastStore {
       ]
     ) { results in
       (
-        try Self.totals(results[0], currency: currency), try Self.adjustmentRows(results[1], currency: currency),
+        try Self.totals(results[0], currency: currency, owners: scope.owners), try Self.adjustmentRows(results[1], currency: currency),
         try Self.quotas(results[2], currency: currency)
       )
     }
