@@ -130,6 +130,7 @@ let package = Package(
         .embedInCode("Migrations/0061_analyze_if_stale.sql"),
         .embedInCode("Migrations/0062_forecast.sql"),
         .embedInCode("Migrations/0063_forecast_snapshots.sql"),
+        .embedInCode("Migrations/0064_search.sql"),
       ],
       swiftSettings: strictSettings
     ),

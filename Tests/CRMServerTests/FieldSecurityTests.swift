@@ -91,6 +91,9 @@ struct FieldSecurityTests {
           $0.column = .pipeline
         }, metadata: m)
     },
+    "crm.v1.SearchService/Search": { c, m, _ in
+      try await Crm_V1_SearchService.Client(wrapping: c).search(.with { $0.query = "secretive" }, metadata: m)
+    },
     "crm.v1.OpportunityService/ListOpportunities": { c, m, _ in
       try await Crm_V1_OpportunityService.Client(wrapping: c).listOpportunities(.init(), metadata: m)
     },

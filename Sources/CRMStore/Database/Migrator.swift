@@ -98,6 +98,7 @@ public struct Migrator: Sendable {
     ("0061_analyze_if_stale.sql", PackageResources._061_analyze_if_stale_sql),
     ("0062_forecast.sql", PackageResources._062_forecast_sql),
     ("0063_forecast_snapshots.sql", PackageResources._063_forecast_snapshots_sql),
+    ("0064_search.sql", PackageResources._064_search_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -1,0 +1,179 @@
+public import CRMCore
+import Foundation
+import LibPQ
+
+/// Search across leads, contacts, accounts, opportunities and tickets (docs/search.md): one trigram
+/// index per table over a folded text of the record (`crm_*_search` in migration 0064), visibility
+/// applied inside the query — the same conditions as each type's list — never by filtering a fetched
+/// page. Ranked: the text starting with the query, then holding it, then near matches (word
+/// similarity ≥ 0.5, which forgives a typo); keyset-paged on (score, type, id).
+public struct SearchStore: Sendable {
+  let database: Database
+
+  /// A store over `database`.
+  public init(database: Database) { self.database = database }
+
+  /// One page of the records matching `query` that the caller may see, best first.
+  public func search(_ query: SearchQuery, pageSize: Int, pageToken: String, principal: Principal) async throws
+    -> (hits: [SearchHit], nextPageToken: String?)
+  {
+    let tenant = principal.tenantID
+    let tokens = try await database.pageTokens()
+    let token = try tokens.decode(pageToken, query: query.fingerprint)
+    var after: (score: Double, rank: Int, id: UUID)?
+    if let token {
+      let parts = token.key.split(separator: "|")
+      guard parts.count == 2, let score = Double(parts[0]), let rank = Int(parts[1]) else {
+        throw CRMError.invalid("page_token", "is not a search page token", reason: "INVALID_FORMAT")
+      }
+      after = (score, rank, token.id)
+    }
+    let text = query.phoneDigits ?? query.text
+    let like = Self.likeEscaped(text)
+    let parts = query.types.enumerated().map { rank, type in
+      Self.part(type, rank: rank, text: text, like: like, after: after, limit: pageSize + 1, principal: principal)
+    }
+    var union: PostgresQuery = ""
+    for (index, part) in parts.enumerated() {
+      if index > 0 { union.append(unsafeSQL: " UNION ALL ") }
+      union.append("(\(part))")
+    }
+    // Custom plans: the query is a constant to the planner, so the LIKE pattern and the folded text
+    // reach the trigram indexes (a generic plan sees a parameter and scans).
+    let rows = try await database.read(
+      tenant,
+      [
+        """
+        SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+          set_config('pg_trgm.word_similarity_threshold', '0.5', true)
+        """,
+        "SELECT type_rank, id, score FROM (\(union)) hits ORDER BY score DESC, type_rank, id LIMIT \(pageSize + 1)",
+      ]
+    ) { results in
+      try results[1].rows.map { row in
+        (
+          rank: try row.decode("type_rank", as: Int.self), id: try row.decode("id", as: UUID.self),
+          score: try row.decode("score", as: Double.self)
+        )
+      }
+    }
+    let page = Array(rows.prefix(pageSize))
+    let records = try await load(page.map { (query.types[$0.rank], $0.id) }, tenant: tenant)
+    let hits = page.compactMap { row in records[row.id].map { SearchHit(record: $0, score: row.score) } }
+    let next =
+      rows.count > pageSize
+      ? page.last.map {
+        tokens.encode(PageToken(key: "\($0.score)|\($0.rank)", id: $0.id, query: query.fingerprint))
+      } : nil
+    return (hits, next)
+  }
+
+  /// One record type's matches, best first, after the page token, at most `limit`.
+  static func part(
+    _ type: RecordType, rank: Int, text: String, like: String, after: (score: Double, rank: Int, id: UUID)?, limit: Int,
+    principal: Principal
+  ) -> PostgresQuery {
+    let (table, expression, conditions) = source(type, principal: principal)
+    var keyset: PostgresQuery = ""
+    if let after {
+      keyset =
+        rank > after.rank
+        ? " WHERE score <= \(after.score)::float8"
+        : rank == after.rank
+          ? " WHERE (score < \(after.score)::float8 OR (score = \(after.score)::float8 AND id > \(after.id)))"
+          : " WHERE score < \(after.score)::float8"
+    }
+    return """
+      SELECT \(rank) AS type_rank, id, score FROM (
+        SELECT id,
+          ((CASE WHEN s LIKE crm_search_fold(\(like)) || '%' ESCAPE '\\' THEN 2 ELSE 1 END)
+            * (s LIKE '%' || crm_search_fold(\(like)) || '%' ESCAPE '\\')::int
+            + word_similarity(crm_search_fold(\(text)), s))::float8 AS score
+        FROM (SELECT id, \(unsafeSQL: expression) AS s FROM \(unsafeSQL: table) WHERE \(conditions)) scoped
+        WHERE s LIKE '%' || crm_search_fold(\(like)) || '%' ESCAPE '\\' OR crm_search_fold(\(text)) <% s
+      ) scored\(keyset)
+      ORDER BY score DESC, id LIMIT \(limit)
+      """
+  }
+
+  /// A type's table, its indexed search text, and the conditions of what the caller may see.
+  static func source(_ type: RecordType, principal: Principal) -> (String, String, PostgresQuery) {
+    switch type {
+    case .lead:
+      return (
+        Lead.table, "crm_lead_search(first_name, last_name, company, email_addresses, phone_numbers, domain)",
+        RecordMechanics<Lead>.commonConditions(principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
+      )
+    case .contact:
+      return (
+        Contact.table, "crm_contact_search(first_name, last_name, email_addresses, phone_numbers)",
+        RecordMechanics<Contact>.commonConditions(
+          principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
+      )
+    case .account:
+      return (
+        Account.table, "crm_account_search(name, domain, phone)",
+        RecordMechanics<Account>.commonConditions(
+          principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
+      )
+    case .opportunity:
+      return (
+        Opportunity.table, "crm_search_fold(name)",
+        RecordMechanics<Opportunity>.commonConditions(
+          principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
+      )
+    default:
+      var conditions: PostgresQuery = "tenant_id = \(principal.tenantID) AND archived_at IS NULL"
+      if let owners = principal.readableOwners(.ticket) { conditions.append(" AND assignee_id = ANY(\(owners)::uuid[])") }
+      return (Ticket.table, "crm_ticket_search(number, subject)", conditions)
+    }
+  }
+
+  /// The records of a page, read in one round trip (a statement per type).
+  func load(_ refs: [(RecordType, UUID)], tenant: UUID) async throws -> [UUID: SearchRecord] {
+    let byType = Dictionary(grouping: refs, by: \.0).mapValues { $0.map(\.1) }
+    let types = byType.keys.sorted { $0.rawValue < $1.rawValue }
+    guard !types.isEmpty else { return [:] }
+    func select(_ columns: String, _ table: String, _ ids: [UUID]) -> PostgresQuery {
+      "SELECT \(unsafeSQL: columns) FROM \(unsafeSQL: table) WHERE tenant_id = \(tenant) AND id = ANY(\(ids)::uuid[])"
+    }
+    let queries: [PostgresQuery] = types.map { type in
+      let ids = byType[type]!
+      switch type {
+      case .lead: return select(Lead.columns, Lead.table, ids)
+      case .contact: return select(Contact.columns, Contact.table, ids)
+      case .account: return select(Account.columns, Account.table, ids)
+      case .opportunity: return select(Opportunity.columns, Opportunity.table, ids)
+      default: return select(Ticket.columns, Ticket.table, ids)
+      }
+    }
+    return try await database.read(tenant, queries) { results in
+      var records: [UUID: SearchRecord] = [:]
+      for (type, result) in zip(types, results) {
+        for row in result.rows {
+          let record: SearchRecord =
+            switch type {
+            case .lead: .lead(try Lead(row: row))
+            case .contact: .contact(try Contact(row: row))
+            case .account: .account(try Account(row: row))
+            case .opportunity: .opportunity(try Opportunity(row: row))
+            default: .ticket(try Ticket(row: row))
+            }
+          let id: UUID = try row.decode("id")
+          records[id] = record
+        }
+      }
+      return records
+    }
+  }
+
+  /// `text` with LIKE's wildcards and escape character escaped.
+  static func likeEscaped(_ text: String) -> String {
+    var out = ""
+    for character in text {
+      if character == "\\" || character == "%" || character == "_" { out.append("\\") }
+      out.append(character)
+    }
+    return out
+  }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import CRMProto
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import SwiftProtobuf
+
+/// `crm search TEXT`: one box across leads, contacts, accounts, deals and tickets.
+struct SearchCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "search",
+    abstract: "Find leads, contacts, accounts, deals and tickets by name, company, email, phone, domain or subject.",
+    discussion: """
+      Case and accents do not matter, Chinese and Japanese names match by substring, a phone number
+      matches in any format, a small typo still finds the word. Only what you may see is searched.
+
+      Examples:
+        crm search "muller"
+        crm search 销售易 --type account --type lead
+        crm search "+1 (415) 555-0100"
+        crm search "#1042"
+      """)
+
+  @OptionGroup var client: ClientOptions
+  @Argument(help: "What to look for (2 to 200 characters).") var text: String
+  @Option(name: .customLong("type"), help: "account, contact, lead, opportunity or ticket; repeat for several (default all).")
+  var types: [String] = []
+  @Option(help: "Results per page (1-100).") var limit: Int32 = 20
+  @Option(help: "The next page's token.") var pageToken: String?
+
+  func run() async throws {
+    try await runReportingErrors {
+      let recordTypes = try types.map(RecordTypeName.parse)
+      let response = try await client.withClient { grpc, metadata in
+        try await Crm_V1_SearchService.Client(wrapping: grpc).search(
+          .with {
+            $0.query = text
+            $0.recordTypes = recordTypes
+            $0.pageSize = limit
+            $0.pageToken = pageToken ?? ""
+          }, metadata: metadata)
+      }
+      if client.json { return try Output.printJSON(response.results) }
+      Output.printTable(
+        ["Type", "ID", "Name", "Detail"],
+        response.results.map { result in
+          switch result.record {
+          case .lead(let l):
+            ["lead", l.id, [l.firstName, l.lastName].filter { !$0.isEmpty }.joined(separator: " "), l.company]
+          case .contact(let c):
+            [
+              "contact", c.id, [c.firstName, c.lastName].filter { !$0.isEmpty }.joined(separator: " "),
+              c.emails.first?.address ?? "",
+            ]
+          case .account(let a): ["account", a.id, a.name, a.domain]
+          case .opportunity(let d): ["opportunity", d.id, d.name, d.hasAmount ? Output.money(d.amount) : ""]
+          case .ticket(let t): ["ticket", t.id, "#\(t.number) \(t.subject)", Output.name(t.status)]
+          case nil: ["", "", "", ""]
+          }
+        })
+      if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
+    }
+  }
+}

@@ -1,0 +1,171 @@
+import CRMCore
+import CRMProto
+import CRMTestSupport
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import SwiftProtobuf
+import Testing
+
+@Suite("Server: search")
+struct SearchRPCTests {
+  typealias Client = Crm_V1_SearchService.Client<HTTP2ClientTransport.Posix>
+
+  /// The ids a search answers, in order.
+  static func ids(_ search: Client, _ query: String, types: [Crm_V1_RecordType] = [], auth: Metadata) async throws -> [String] {
+    try await search.search(
+      .with {
+        $0.query = query
+        $0.recordTypes = types
+      }, metadata: auth
+    ).results.map(Self.id)
+  }
+
+  static func id(_ result: Crm_V1_SearchResult) -> String {
+    switch result.record {
+    case .lead(let lead): lead.id
+    case .contact(let contact): contact.id
+    case .account(let account): account.id
+    case .opportunity(let deal): deal.id
+    case .ticket(let ticket): ticket.id
+    case nil: ""
+    }
+  }
+
+  @Test("names, companies, emails, phones in any format, CJK substrings, accents and typos; ranked and keyset-paged")
+  func matching() async throws {
+    let tenant = try await TestTenant.make()
+    let other = try await TestTenant.make("other")
+    try await TestServer.withClient { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let lead = try await Crm_V1_LeadService.Client(wrapping: client).createLead(
+        .with {
+          $0.lead = .with {
+            $0.firstName = "Zoë"
+            $0.lastName = "Müller"
+            $0.company = "北京销售易科技有限公司"
+            $0.emails = [.with { $0.address = "zoe@mueller.example" }]
+            $0.phones = [.with { $0.number = "+1 415 555 0100" }]
+          }
+        }, metadata: admin)
+      let contact = try await Crm_V1_ContactService.Client(wrapping: client).createContact(
+        .with {
+          $0.contact = .with {
+            $0.firstName = "John"
+            $0.lastName = "Smith"
+            $0.emails = [.with { $0.address = "john.smith@acme.example" }]
+          }
+        }, metadata: admin)
+      let account = try await Crm_V1_AccountService.Client(wrapping: client).createAccount(
+        .with {
+          $0.account = .with {
+            $0.name = "Acme GmbH"
+            $0.website = "https://acme.example"
+          }
+        }, metadata: admin)
+      let deal = try await Crm_V1_OpportunityService.Client(wrapping: client).createOpportunity(
+        .with {
+          $0.opportunity = .with {
+            $0.name = "Acme renewal 2027"
+            $0.accountID = account.id
+          }
+        }, metadata: admin)
+      let ticket = try await Crm_V1_TicketService.Client(wrapping: client).createTicket(
+        .with {
+          $0.ticket = .with {
+            $0.subject = "Printer on fire"
+            $0.requesterContactID = contact.id
+          }
+        }, metadata: admin)
+
+      let search = Client(wrapping: client)
+      #expect(try await Self.ids(search, "muller", auth: admin) == [lead.id])
+      #expect(try await Self.ids(search, "ZOË", auth: admin) == [lead.id])
+      #expect(try await Self.ids(search, "销售易", auth: admin) == [lead.id])
+      #expect(try await Self.ids(search, "415-555-0100", auth: admin) == [lead.id])
+      #expect(try await Self.ids(search, "(415) 555 0100", auth: admin) == [lead.id])
+      #expect(try await Self.ids(search, "jonh smith", auth: admin) == [contact.id])
+      #expect(try await Self.ids(search, "#\(ticket.number)", auth: admin) == [ticket.id])
+      #expect(try await Self.ids(search, "printer", auth: admin) == [ticket.id])
+      // What starts with the query ranks before what only holds it.
+      let acme = try await search.search(.with { $0.query = "acme" }, metadata: admin).results
+      #expect(Set(acme.prefix(2).map(Self.id)) == [account.id, deal.id] && acme.last.map(Self.id) == contact.id)
+      #expect(acme.count == 3 && acme[0].score >= 2 && acme[2].score >= 1 && acme[2].score < acme[1].score)
+      #expect(try await Self.ids(search, "acme", types: [.contact], auth: admin) == [contact.id])
+      // Keyset pages: one result each, the same order, nothing twice.
+      var token = ""
+      var paged: [String] = []
+      repeat {
+        let page = try await search.search(
+          .with {
+            $0.query = "acme"
+            $0.pageSize = 1
+            $0.pageToken = token
+          }, metadata: admin)
+        paged += page.results.map(Self.id)
+        token = page.nextPageToken
+      } while !token.isEmpty && paged.count < 10
+      #expect(paged == acme.map(Self.id))
+
+      // Wildcards and SQL are text; another tenant finds nothing of this one.
+      for query in ["%%", "__", "'; DROP TABLE leads; --", "\\\\"] {
+        #expect(try await Self.ids(search, query, auth: admin).isEmpty, "\(query)")
+      }
+      #expect(try await Self.ids(search, "muller", auth: TestServer.auth(other.adminSecret)).isEmpty)
+
+      // Bad requests name the field.
+      for (request, field) in [
+        (Crm_V1_SearchRequest.with { $0.query = "" }, "query"), (.with { $0.query = "x" }, "query"),
+        (.with { $0.query = String(repeating: "y", count: 201) }, "query"),
+        (
+          .with {
+            $0.query = "acme"; $0.pageSize = 101
+          }, "page_size"
+        ),
+        (
+          .with {
+            $0.query = "acme"; $0.recordTypes = [.task]
+          }, "record_types[0]"
+        ),
+        (
+          .with {
+            $0.query = "acme"; $0.pageToken = "forged"
+          }, "page_token"
+        ),
+      ] {
+        #expect(await HardeningRPCTests.violations { try await search.search(request, metadata: admin) } == [field])
+      }
+    }
+  }
+
+  @Test("visibility is applied inside the search: a rep finds private records only once they are theirs")
+  func visibility() async throws {
+    let tenant = try await TestTenant.make()
+    let (rep, repSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let repAuth = TestServer.auth(repSecret)
+      _ = try await Crm_V1_AdminService.Client(wrapping: client).setSharingRule(
+        .with {
+          $0.rule = .with {
+            $0.recordType = .contact
+            $0.mode = .private
+          }
+        }, metadata: admin)
+      let contacts = Crm_V1_ContactService.Client(wrapping: client)
+      let hidden = try await contacts.createContact(
+        .with { $0.contact = .with { $0.lastName = "Quixotic" } }, metadata: admin)
+      let search = Client(wrapping: client)
+      #expect(try await Self.ids(search, "quixotic", auth: admin) == [hidden.id])
+      #expect(try await Self.ids(search, "quixotic", auth: repAuth).isEmpty)
+      var mine = hidden
+      mine.ownerID = rep.userID.lowercasedString
+      _ = try await contacts.updateContact(
+        .with {
+          $0.contact = mine
+          $0.updateMask = .with { $0.paths = ["owner_id"] }
+        }, metadata: admin)
+      #expect(try await Self.ids(search, "quixotic", auth: repAuth) == [hidden.id])
+    }
+  }
+}
