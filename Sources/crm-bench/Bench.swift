@@ -26,6 +26,7 @@ struct Bench: AsyncParsableCommand {
         create-duplicate  CreateLead whose phone is one of --phone-pool seeded numbers (+14155 and six digits,
                  `k` for k in 0..<pool), so the duplicate check finds existing leads on every call
         forecast GetForecast of the caller for --period (default the current one) in USD
+        search   Search for a query drawn at random from --queries FILE
         claim    --concurrency reps (made for the run) claim from a pool of --pool-records leads at random;
                  reports successful claims per second, conflicts, and double claims (must be 0)
         feed-lag follows StreamChanges from the feed's end for --duration seconds (or until --idle-seconds
@@ -64,6 +65,7 @@ struct Bench: AsyncParsableCommand {
   @Option(help: "Calls a second across all workers (open loop); 0: as fast as each worker can (closed loop).")
   var rate: Double = 0
   @Option(help: "For forecast: the period read (default the current one).") var period: String = ""
+  @Option(help: "For search: a file of queries, one per line, drawn at random.") var queries: String?
   @Flag(help: "Print one JSON object instead of text.") var json = false
 
   func run() async throws {
@@ -78,6 +80,14 @@ struct Bench: AsyncParsableCommand {
       throw ValidationError("create-duplicate needs --phone-pool 1–1000000 (the seeded numbers)")
     }
     if scenario == "financials", account == nil { throw ValidationError("financials needs --account ACCOUNT_ID") }
+    var searches: [String] = []
+    if scenario == "search" {
+      guard let queries, let text = try? String(contentsOfFile: queries, encoding: .utf8) else {
+        throw ValidationError("search needs --queries FILE")
+      }
+      searches = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+      if searches.isEmpty { throw ValidationError("no queries in \(queries)") }
+    }
     var people: [[String]] = []
     if scenario == "find-duplicates" {
       guard let candidates, let text = try? String(contentsOfFile: candidates, encoding: .utf8) else {
@@ -118,7 +128,7 @@ struct Bench: AsyncParsableCommand {
       let ids =
         scenario == "get" || scenario == "customer360" && account == nil
         ? try await sampleIDs(client: clients[0], metadata: metadata)
-        : scenario == "financials" || scenario == "customer360" ? [account ?? ""] : []
+        : scenario == "financials" || scenario == "customer360" ? [account ?? ""] : scenario == "search" ? searches : []
       if scenario == "get", ids.isEmpty { throw ValidationError("no accounts to get: seed some first") }
       let setup = try await Setup.make(
         scenario: scenario, client: clients[0], metadata: metadata, workers: concurrency, poolRecords: poolRecords)
@@ -138,7 +148,7 @@ struct Bench: AsyncParsableCommand {
   static let scenarios = [
     "get", "create", "health", "capture", "find-duplicates", "convert", "move-stage", "claim", "create-duplicate",
     "create-ticket", "add-comment", "list-tickets", "feed-lag", "create-lead", "financials", "receivables", "customer360",
-    "forecast",
+    "forecast", "search",
   ]
 
   func sampleIDs(client: GRPCClient<HTTP2ClientTransport.Posix>, metadata: Metadata) async throws -> [String] {
@@ -309,6 +319,9 @@ struct Load: Sendable {
         } else if scenario == "customer360" {
           _ = try await insight.getCustomer360(
             .with { $0.accountID = ids[Int.random(in: 0..<ids.count, using: &generator)] }, metadata: metadata)
+        } else if scenario == "search" {
+          _ = try await Crm_V1_SearchService.Client(wrapping: client).search(
+            .with { $0.query = ids[Int.random(in: 0..<ids.count, using: &generator)] }, metadata: metadata)
         } else if scenario == "forecast" {
           _ = try await forecasts.getForecast(
             .with {
