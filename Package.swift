@@ -131,6 +131,7 @@ let package = Package(
         .embedInCode("Migrations/0062_forecast.sql"),
         .embedInCode("Migrations/0063_forecast_snapshots.sql"),
         .embedInCode("Migrations/0064_search.sql"),
+        .embedInCode("Migrations/0065_search_columns.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -53,9 +53,9 @@ psql_as_owner crm_search -c "DROP INDEX contacts_search, accounts_search, leads_
   SELECT '$tenant', gen_random_uuid(), '$owner',
     CASE WHEN g % 100 = 0 THEN '小明' ELSE n.first[1 + g % 60] END,
     CASE WHEN g % 100 = 0 THEN '王' || (ARRAY['销售易','华为','阿里','腾讯','小米'])[1 + g % 5] || g ELSE n.last[1 + (g / 60) % 200] END,
-    jsonb_build_array(jsonb_build_object('address', 'c' || g || '@mail' || (g % 997) || '.example')),
+    jsonb_build_array(jsonb_build_object('label', '', 'value', 'c' || g || '@mail' || (g % 997) || '.example', 'primary', true)),
     ARRAY['c' || g || '@mail' || (g % 997) || '.example'],
-    jsonb_build_array(jsonb_build_object('number', '+1415' || lpad((g % 10000000)::text, 7, '0'))),
+    jsonb_build_array(jsonb_build_object('label', '', 'value', '+1415' || lpad((g % 10000000)::text, 7, '0'), 'primary', true)),
     ARRAY['+1415' || lpad((g % 10000000)::text, 7, '0')], '$owner', '$owner'
   FROM generate_series(1, $contacts) AS g, n" -c "
   INSERT INTO accounts (tenant_id, id, owner_id, name, domain, created_by, updated_by)
@@ -97,7 +97,7 @@ plan=$(PGOPTIONS="-c role=crm_app" psql_as_owner crm_search -c "SELECT set_confi
   set_config('pg_trgm.word_similarity_threshold', '0.5', false)" -c "
   EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
   SELECT id, ((CASE WHEN s LIKE '$surname%' THEN 2 ELSE 1 END) * (s LIKE '%$surname%')::int + word_similarity('$surname', s))::float8 AS score
-  FROM (SELECT id, crm_contact_search(first_name, last_name, email_addresses, phone_numbers) AS s FROM contacts
+  FROM (SELECT id, search_text AS s FROM contacts
     WHERE tenant_id = '$tenant' AND archived_at IS NULL) scoped
   WHERE s LIKE '%$surname%' OR '$surname' <% s ORDER BY score DESC, id LIMIT 21" | sed -n '/QUERY PLAN/,$p' | grep -v "^-" | cut -c1-150 | head -16)
 stop_crmd

@@ -3,7 +3,7 @@ import Foundation
 import LibPQ
 
 /// Search across leads, contacts, accounts, opportunities and tickets (docs/search.md): one trigram
-/// index per table over a folded text of the record (`crm_*_search` in migration 0064), visibility
+/// index per table over the record's folded `search_text` (migrations 0064 and 0065), visibility
 /// applied inside the query — the same conditions as each type's list — never by filtering a fetched
 /// page. Ranked: the text starting with the query, then holding it, then near matches (word
 /// similarity ≥ 0.5, which forgives a typo); keyset-paged on (score, type, id).
@@ -101,31 +101,31 @@ public struct SearchStore: Sendable {
     switch type {
     case .lead:
       return (
-        Lead.table, "crm_lead_search(first_name, last_name, company, email_addresses, phone_numbers, domain)",
+        Lead.table, "search_text",
         RecordMechanics<Lead>.commonConditions(principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
       )
     case .contact:
       return (
-        Contact.table, "crm_contact_search(first_name, last_name, email_addresses, phone_numbers)",
+        Contact.table, "search_text",
         RecordMechanics<Contact>.commonConditions(
           principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
       )
     case .account:
       return (
-        Account.table, "crm_account_search(name, domain, phone)",
+        Account.table, "search_text",
         RecordMechanics<Account>.commonConditions(
           principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
       )
     case .opportunity:
       return (
-        Opportunity.table, "crm_search_fold(name)",
+        Opportunity.table, "search_text",
         RecordMechanics<Opportunity>.commonConditions(
           principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
       )
     default:
       var conditions: PostgresQuery = "tenant_id = \(principal.tenantID) AND archived_at IS NULL"
       if let owners = principal.readableOwners(.ticket) { conditions.append(" AND assignee_id = ANY(\(owners)::uuid[])") }
-      return (Ticket.table, "crm_ticket_search(number, subject)", conditions)
+      return (Ticket.table, "search_text", conditions)
     }
   }
 
