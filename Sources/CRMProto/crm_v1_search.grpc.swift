@@ -76,6 +76,7 @@ extension Crm_V1_SearchService {
         /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
         /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
         /// > (the same visibility as each type's list), and each comes back as its Get would show it.
+        /// > Records holding the query come first; only when none does are near matches returned.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Crm_V1_SearchRequest` messages.
@@ -112,6 +113,7 @@ extension Crm_V1_SearchService {
         /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
         /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
         /// > (the same visibility as each type's list), and each comes back as its Get would show it.
+        /// > Records holding the query come first; only when none does are near matches returned.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Crm_V1_SearchRequest` message.
@@ -146,6 +148,7 @@ extension Crm_V1_SearchService {
         /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
         /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
         /// > (the same visibility as each type's list), and each comes back as its Get would show it.
+        /// > Records holding the query come first; only when none does are near matches returned.
         ///
         /// - Parameters:
         ///   - request: A `Crm_V1_SearchRequest` message.
@@ -234,6 +237,7 @@ extension Crm_V1_SearchService {
         /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
         /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
         /// > (the same visibility as each type's list), and each comes back as its Get would show it.
+        /// > Records holding the query come first; only when none does are near matches returned.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Crm_V1_SearchRequest` message.
@@ -283,6 +287,7 @@ extension Crm_V1_SearchService {
         /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
         /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
         /// > (the same visibility as each type's list), and each comes back as its Get would show it.
+        /// > Records holding the query come first; only when none does are near matches returned.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Crm_V1_SearchRequest` message.
@@ -327,6 +332,7 @@ extension Crm_V1_SearchService.ClientProtocol {
     /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
     /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
     /// > (the same visibility as each type's list), and each comes back as its Get would show it.
+    /// > Records holding the query come first; only when none does are near matches returned.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Crm_V1_SearchRequest` message.
@@ -365,6 +371,7 @@ extension Crm_V1_SearchService.ClientProtocol {
     /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
     /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
     /// > (the same visibility as each type's list), and each comes back as its Get would show it.
+    /// > Records holding the query come first; only when none does are near matches returned.
     ///
     /// - Parameters:
     ///   - message: request message to send.

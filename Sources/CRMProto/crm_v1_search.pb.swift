@@ -88,8 +88,9 @@ public nonisolated struct Crm_V1_SearchResult: Sendable {
     set {record = .ticket(newValue)}
   }
 
-  /// The word similarity of the query to the record's text (0 to 1), plus 2 when the text starts
-  /// with the query or 1 when it holds it: below 1 is a near match (a typo).
+  /// 2 and up: the record's text starts with the query; 1.5 and up: one of its words does; 1 and
+  /// up: it holds the query (the fraction prefers shorter texts). Below 1: no record held the query
+  /// and this is a near match (a typo), scored by word similarity.
   public var score: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -10,7 +10,7 @@ public enum SearchRecord: Sendable {
 /// One search result: the record, and how well it matched (higher first).
 public struct SearchHit: Sendable {
   public var record: SearchRecord
-  /// The word similarity (0–1), plus 2 when the text starts with the query or 1 when it holds it.
+  /// 2 and up: the text starts with the query; 1.5: a word does; 1: holds it; below 1: a near match.
   public var score: Double
 
   /// A hit.

@@ -5,8 +5,9 @@ import LibPQ
 /// Search across leads, contacts, accounts, opportunities and tickets (docs/search.md): one trigram
 /// index per table over the record's folded `search_text` (migrations 0064 and 0065), visibility
 /// applied inside the query — the same conditions as each type's list — never by filtering a fetched
-/// page. Ranked: the text starting with the query, then holding it, then near matches (word
-/// similarity ≥ 0.5, which forgives a typo); keyset-paged on (score, type, id).
+/// page. Records holding the query come first (the text starting with it, then a word, then
+/// anywhere); only when none does, near matches by word similarity ≥ 0.5 (a typo). Keyset-paged on
+/// (score, type, id).
 public struct SearchStore: Sendable {
   let database: Database
 
@@ -21,8 +22,14 @@ public struct SearchStore: Sendable {
     let tokens = try await database.pageTokens()
     let token = try tokens.decode(pageToken, query: query.fingerprint)
     var after: (score: Double, rank: Int, id: UUID)?
+    // A token of the fuzzy phase says so ("f|score|rank"); the substring phase's has two parts.
+    var fuzzy = false
     if let token {
-      let parts = token.key.split(separator: "|")
+      var parts = token.key.split(separator: "|")
+      if parts.first == "f" {
+        fuzzy = true
+        parts.removeFirst()
+      }
       guard parts.count == 2, let score = Double(parts[0]), let rank = Int(parts[1]) else {
         throw CRMError.invalid("page_token", "is not a search page token", reason: "INVALID_FORMAT")
       }
@@ -30,32 +37,40 @@ public struct SearchStore: Sendable {
     }
     let text = query.phoneDigits ?? query.text
     let like = Self.likeEscaped(text)
-    let parts = query.types.enumerated().map { rank, type in
-      Self.part(type, rank: rank, text: text, like: like, after: after, limit: pageSize + 1, principal: principal)
-    }
-    var union: PostgresQuery = ""
-    for (index, part) in parts.enumerated() {
-      if index > 0 { union.append(unsafeSQL: " UNION ALL ") }
-      union.append("(\(part))")
-    }
-    // Custom plans: the query is a constant to the planner, so the LIKE pattern and the folded text
-    // reach the trigram indexes (a generic plan sees a parameter and scans).
-    let rows = try await database.read(
-      tenant,
-      [
-        """
-        SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
-          set_config('pg_trgm.word_similarity_threshold', '0.5', true)
-        """,
-        "SELECT type_rank, id, score FROM (\(union)) hits ORDER BY score DESC, type_rank, id LIMIT \(pageSize + 1)",
-      ]
-    ) { results in
-      try results[1].rows.map { row in
-        (
-          rank: try row.decode("type_rank", as: Int.self), id: try row.decode("id", as: UUID.self),
-          score: try row.decode("score", as: Double.self)
-        )
+    func run(fuzzy: Bool) async throws -> [(rank: Int, id: UUID, score: Double)] {
+      var union: PostgresQuery = ""
+      for (rank, type) in query.types.enumerated() {
+        if rank > 0 { union.append(unsafeSQL: " UNION ALL ") }
+        let part = Self.part(
+          type, rank: rank, text: text, like: like, fuzzy: fuzzy, after: after, limit: pageSize + 1, principal: principal)
+        union.append("(\(part))")
       }
+      // Custom plans: the query is a constant to the planner, so the LIKE pattern and the folded text
+      // reach the trigram indexes (a generic plan sees a parameter and scans).
+      return try await database.read(
+        tenant,
+        [
+          """
+          SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+            set_config('pg_trgm.word_similarity_threshold', '0.5', true)
+          """,
+          "SELECT type_rank, id, score FROM (\(union)) hits ORDER BY score DESC, type_rank, id LIMIT \(pageSize + 1)",
+        ]
+      ) { results in
+        try results[1].rows.map { row in
+          (
+            rank: try row.decode("type_rank", as: Int.self), id: try row.decode("id", as: UUID.self),
+            score: try row.decode("score", as: Double.self)
+          )
+        }
+      }
+    }
+    var rows = try await run(fuzzy: fuzzy)
+    // Nothing holds the text: near matches (a typo), for words — emails and numbers share too many
+    // trigrams ("mail", "example") with everything for similarity to mean anything.
+    if rows.isEmpty, token == nil, query.phoneDigits == nil, !text.contains(where: { $0 == "@" || $0.isNumber }) {
+      fuzzy = true
+      rows = try await run(fuzzy: true)
     }
     let page = Array(rows.prefix(pageSize))
     let records = try await load(page.map { (query.types[$0.rank], $0.id) }, tenant: tenant)
@@ -63,15 +78,17 @@ public struct SearchStore: Sendable {
     let next =
       rows.count > pageSize
       ? page.last.map {
-        tokens.encode(PageToken(key: "\($0.score)|\($0.rank)", id: $0.id, query: query.fingerprint))
+        tokens.encode(PageToken(key: "\(fuzzy ? "f|" : "")\($0.score)|\($0.rank)", id: $0.id, query: query.fingerprint))
       } : nil
     return (hits, next)
   }
 
-  /// One record type's matches, best first, after the page token, at most `limit`.
+  /// One record type's matches, best first, after the page token, at most `limit`: by substring
+  /// (score 2 when the text starts with the query, 1.5 when a word does, 1 when it is inside, plus a
+  /// fraction that prefers shorter texts), or with `fuzzy` by word similarity (the score).
   static func part(
-    _ type: RecordType, rank: Int, text: String, like: String, after: (score: Double, rank: Int, id: UUID)?, limit: Int,
-    principal: Principal
+    _ type: RecordType, rank: Int, text: String, like: String, fuzzy: Bool,
+    after: (score: Double, rank: Int, id: UUID)?, limit: Int, principal: Principal
   ) -> PostgresQuery {
     let (table, expression, conditions) = source(type, principal: principal)
     var keyset: PostgresQuery = ""
@@ -83,15 +100,22 @@ public struct SearchStore: Sendable {
           ? " WHERE (score < \(after.score)::float8 OR (score = \(after.score)::float8 AND id > \(after.id)))"
           : " WHERE score < \(after.score)::float8"
     }
+    let scoring: PostgresQuery =
+      fuzzy
+      ? """
+      word_similarity(crm_search_fold(\(text)), s)::float8 AS score
+      FROM (SELECT id, \(unsafeSQL: expression) AS s FROM \(unsafeSQL: table) WHERE \(conditions)) scoped
+      WHERE crm_search_fold(\(text)) <% s
+      """
+      : """
+      (CASE WHEN s LIKE crm_search_fold(\(like)) || '%' ESCAPE '\\' THEN 2
+        WHEN s LIKE '% ' || crm_search_fold(\(like)) || '%' ESCAPE '\\' THEN 1.5 ELSE 1 END
+        + 1.0 / (2 + length(s)))::float8 AS score
+      FROM (SELECT id, \(unsafeSQL: expression) AS s FROM \(unsafeSQL: table) WHERE \(conditions)) scoped
+      WHERE s LIKE '%' || crm_search_fold(\(like)) || '%' ESCAPE '\\'
+      """
     return """
-      SELECT \(rank) AS type_rank, id, score FROM (
-        SELECT id,
-          ((CASE WHEN s LIKE crm_search_fold(\(like)) || '%' ESCAPE '\\' THEN 2 ELSE 1 END)
-            * (s LIKE '%' || crm_search_fold(\(like)) || '%' ESCAPE '\\')::int
-            + word_similarity(crm_search_fold(\(text)), s))::float8 AS score
-        FROM (SELECT id, \(unsafeSQL: expression) AS s FROM \(unsafeSQL: table) WHERE \(conditions)) scoped
-        WHERE s LIKE '%' || crm_search_fold(\(like)) || '%' ESCAPE '\\' OR crm_search_fold(\(text)) <% s
-      ) scored\(keyset)
+      SELECT \(rank) AS type_rank, id, score FROM (SELECT id, \(scoring)) scored\(keyset)
       ORDER BY score DESC, id LIMIT \(limit)
       """
   }
