@@ -96,10 +96,10 @@ surname=$(head -n 1 "$work/surname.txt")
 plan=$(PGOPTIONS="-c role=crm_app" psql_as_owner crm_search -c "SELECT set_config('crm.tenant_id', '$tenant', false),
   set_config('pg_trgm.word_similarity_threshold', '0.5', false)" -c "
   EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-  SELECT id, ((CASE WHEN s LIKE '$surname%' THEN 2 ELSE 1 END) * (s LIKE '%$surname%')::int + word_similarity('$surname', s))::float8 AS score
+  SELECT id, (CASE WHEN s LIKE '$surname%' THEN 2 WHEN s LIKE '% $surname%' THEN 1.5 ELSE 1 END + 1.0 / (2 + length(s)))::float8 AS score
   FROM (SELECT id, search_text AS s FROM contacts
     WHERE tenant_id = '$tenant' AND archived_at IS NULL) scoped
-  WHERE s LIKE '%$surname%' OR '$surname' <% s ORDER BY score DESC, id LIMIT 21" | sed -n '/QUERY PLAN/,$p' | grep -v "^-" | cut -c1-150 | head -16)
+  WHERE s LIKE '%$surname%' ORDER BY score DESC, id LIMIT 21" | sed -n '/QUERY PLAN/,$p' | grep -v "^-" | cut -c1-150 | head -16)
 stop_crmd
 
 python3 - "$contacts" "$seed_seconds" <<PY
