@@ -35,7 +35,11 @@ public struct SearchStore: Sendable {
       }
       after = (score, rank, token.id)
     }
-    let text = query.phoneDigits ?? query.text
+    // Folded once, by the same function as the stored text: inside the statement `unaccent` (only
+    // STABLE) would run again for every candidate row the index hands back.
+    let text = try await database.read(tenant, ["SELECT crm_search_fold(\(query.phoneDigits ?? query.text)) AS folded"]) {
+      try $0[0][0].decode("folded", as: String.self)
+    }
     let like = Self.likeEscaped(text)
     func run(fuzzy: Bool) async throws -> [(rank: Int, id: UUID, score: Double)] {
       var union: PostgresQuery = ""
@@ -103,16 +107,15 @@ public struct SearchStore: Sendable {
     let scoring: PostgresQuery =
       fuzzy
       ? """
-      word_similarity(crm_search_fold(\(text)), s)::float8 AS score
+      word_similarity(\(text), s)::float8 AS score
       FROM (SELECT id, \(unsafeSQL: expression) AS s FROM \(unsafeSQL: table) WHERE \(conditions)) scoped
-      WHERE crm_search_fold(\(text)) <% s
+      WHERE \(text) <% s
       """
       : """
-      (CASE WHEN s LIKE crm_search_fold(\(like)) || '%' ESCAPE '\\' THEN 2
-        WHEN s LIKE '% ' || crm_search_fold(\(like)) || '%' ESCAPE '\\' THEN 1.5 ELSE 1 END
+      (CASE WHEN s LIKE \(like + "%") ESCAPE '\\' THEN 2 WHEN s LIKE \("% " + like + "%") ESCAPE '\\' THEN 1.5 ELSE 1 END
         + 1.0 / (2 + length(s)))::float8 AS score
       FROM (SELECT id, \(unsafeSQL: expression) AS s FROM \(unsafeSQL: table) WHERE \(conditions)) scoped
-      WHERE s LIKE '%' || crm_search_fold(\(like)) || '%' ESCAPE '\\'
+      WHERE s LIKE \("%" + like + "%") ESCAPE '\\'
       """
     return """
       SELECT \(rank) AS type_rank, id, score FROM (SELECT id, \(scoring)) scored\(keyset)
