@@ -28,6 +28,15 @@ struct ForecastCommand: AsyncParsableCommand {
     @Flag(help: "The whole company's forecast (admins).") var company = false
     @Option(help: "The currency deals are counted in.") var currency = "USD"
 
+    /// Sets a reading request's period, subject and currency from the options.
+    func fill(_ request: inout some ForecastScopedRequest) {
+      request.period = period ?? ""
+      request.userID = user ?? ""
+      request.teamID = team ?? ""
+      request.company = company
+      request.currencyCode = currency
+    }
+
     func validate() throws {
       if [user != nil, team != nil, company].filter({ $0 }).count > 1 {
         throw ValidationError("name one of --user, --team and --company")
@@ -81,11 +90,7 @@ struct ForecastCommand: AsyncParsableCommand {
         let forecast = try await client.withClient { grpc, metadata in
           try await ForecastCommand.client(grpc).getForecast(
             .with {
-              $0.period = scope.period ?? ""
-              $0.userID = scope.user ?? ""
-              $0.teamID = scope.team ?? ""
-              $0.company = scope.company
-              $0.currencyCode = scope.currency
+              scope.fill(&$0)
             }, metadata: metadata)
         }
         if client.json { return try Output.printJSON([forecast]) }
@@ -125,11 +130,7 @@ struct ForecastCommand: AsyncParsableCommand {
         let page = try await client.withClient { grpc, metadata in
           try await ForecastCommand.client(grpc).listForecastDeals(
             .with {
-              $0.period = scope.period ?? ""
-              $0.userID = scope.user ?? ""
-              $0.teamID = scope.team ?? ""
-              $0.company = scope.company
-              $0.currencyCode = scope.currency
+              scope.fill(&$0)
               $0.column = column
               $0.ownDealsOnly = own
               $0.pageSize = limit
@@ -407,11 +408,7 @@ struct ForecastCommand: AsyncParsableCommand {
         let response = try await client.withClient { grpc, metadata in
           try await ForecastCommand.client(grpc).listForecastChanges(
             .with {
-              $0.period = scope.period ?? ""
-              $0.userID = scope.user ?? ""
-              $0.teamID = scope.team ?? ""
-              $0.company = scope.company
-              $0.currencyCode = scope.currency
+              scope.fill(&$0)
               $0.fromSnapshotID = from ?? ""
               $0.toSnapshotID = to ?? ""
             }, metadata: metadata)
@@ -449,11 +446,7 @@ struct ForecastCommand: AsyncParsableCommand {
         let trend = try await client.withClient { grpc, metadata in
           try await ForecastCommand.client(grpc).getForecastTrend(
             .with {
-              $0.period = scope.period ?? ""
-              $0.userID = scope.user ?? ""
-              $0.teamID = scope.team ?? ""
-              $0.company = scope.company
-              $0.currencyCode = scope.currency
+              scope.fill(&$0)
             }, metadata: metadata)
         }
         if client.json { return try Output.printJSON([trend]) }
@@ -471,3 +464,17 @@ struct ForecastCommand: AsyncParsableCommand {
     }
   }
 }
+
+/// The requests that read a forecast of a user, a team or the company for a period and currency.
+protocol ForecastScopedRequest {
+  var period: String { get set }
+  var userID: String { get set }
+  var teamID: String { get set }
+  var company: Bool { get set }
+  var currencyCode: String { get set }
+}
+
+extension Crm_V1_GetForecastRequest: ForecastScopedRequest {}
+extension Crm_V1_ListForecastDealsRequest: ForecastScopedRequest {}
+extension Crm_V1_GetForecastTrendRequest: ForecastScopedRequest {}
+extension Crm_V1_ListForecastChangesRequest: ForecastScopedRequest {}

@@ -21,9 +21,7 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
   public func getForecast(request: Crm_V1_GetForecastRequest, context: ServerContext) async throws -> Crm_V1_Forecast {
     let call = try RequestContext.require()
     var violations = Violations()
-    let subject = Self.subject(userID: request.userID, teamID: request.teamID, company: request.company, into: &violations)
-    let currency = Self.currency(request.currencyCode, field: "currency_code", into: &violations)
-    let period = violations.text("period", request.period, maxLength: 20)
+    let (subject, period, currency) = Self.scope(request, into: &violations)
     try violations.check()
     let report = try await forecasts.forecast(subject: subject, period: period, currency: currency!, principal: call.principal)
     return .with {
@@ -42,9 +40,7 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
   {
     let call = try RequestContext.require()
     var violations = Violations()
-    let subject = Self.subject(userID: request.userID, teamID: request.teamID, company: request.company, into: &violations)
-    let currency = Self.currency(request.currencyCode, field: "currency_code", into: &violations)
-    let period = violations.text("period", request.period, maxLength: 20)
+    let (subject, period, currency) = Self.scope(request, into: &violations)
     let column = ForecastColumn(request.column, field: "column", adjustable: false, into: &violations)
     if request.ownDealsOnly, request.userID.isEmpty, !request.teamID.isEmpty || request.company {
       violations.add("own_deals_only", "applies to a user's number, not a team's or the company's", reason: "INVALID")
@@ -180,9 +176,7 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
   {
     let call = try RequestContext.require()
     var violations = Violations()
-    let subject = Self.subject(userID: request.userID, teamID: request.teamID, company: request.company, into: &violations)
-    let currency = Self.currency(request.currencyCode, field: "currency_code", into: &violations)
-    let period = violations.text("period", request.period, maxLength: 20)
+    let (subject, period, currency) = Self.scope(request, into: &violations)
     try violations.check()
     let trend = try await forecasts.trend(subject: subject, period: period, currency: currency!, principal: call.principal)
     return .with {
@@ -204,9 +198,7 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
   {
     let call = try RequestContext.require()
     var violations = Violations()
-    let subject = Self.subject(userID: request.userID, teamID: request.teamID, company: request.company, into: &violations)
-    let currency = Self.currency(request.currencyCode, field: "currency_code", into: &violations)
-    let period = violations.text("period", request.period, maxLength: 20)
+    let (subject, period, currency) = Self.scope(request, into: &violations)
     let from = RequestFields.optionalID(request.fromSnapshotID, field: "from_snapshot_id", into: &violations)
     let to = RequestFields.optionalID(request.toSnapshotID, field: "to_snapshot_id", into: &violations)
     try violations.check()
@@ -221,6 +213,17 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
   }
 
   // MARK: - Request fields
+
+  /// Whose number, which period and currency: the fields every reading RPC shares.
+  static func scope(_ request: some ForecastScopedRequest, into violations: inout Violations)
+    -> (subject: ForecastSubject?, period: String?, currency: String?)
+  {
+    (
+      subject(userID: request.userID, teamID: request.teamID, company: request.company, into: &violations),
+      violations.text("period", request.period, maxLength: 20),
+      currency(request.currencyCode, field: "currency_code", into: &violations)
+    )
+  }
 
   static func subject(userID: String, teamID: String, company: Bool, into violations: inout Violations) -> ForecastSubject? {
     let user = RequestFields.optionalID(userID, field: "user_id", into: &violations)
@@ -437,3 +440,17 @@ extension Crm_V1_ForecastDealState {
     archived = state.archived
   }
 }
+
+/// The requests that read a forecast of a user, a team or the company for a period and currency.
+protocol ForecastScopedRequest {
+  var period: String { get }
+  var userID: String { get }
+  var teamID: String { get }
+  var company: Bool { get }
+  var currencyCode: String { get }
+}
+
+extension Crm_V1_GetForecastRequest: ForecastScopedRequest {}
+extension Crm_V1_ListForecastDealsRequest: ForecastScopedRequest {}
+extension Crm_V1_GetForecastTrendRequest: ForecastScopedRequest {}
+extension Crm_V1_ListForecastChangesRequest: ForecastScopedRequest {}

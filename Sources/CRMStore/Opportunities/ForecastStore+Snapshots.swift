@@ -113,18 +113,22 @@ extension ForecastStore {
         """
       ]
     ) { results in try results[0].rows.map(Self.snapshot) }
-    let (totals, adjustments, quotas) = try await database.read(
+    // The snapshots' sums and the live ones in one statement each, with the same scope, adjustments
+    // and quotas: the total now is the live forecast's, without reading the hierarchy again.
+    let (totals, live, adjustments, quotas) = try await database.read(
       tenant,
       [
         Self.totalsQuery(
           tenant: tenant, currency: currency, period: period, owners: scope.owners, snapshots: snapshots.map(\.id)),
+        Self.totalsQuery(tenant: tenant, currency: currency, period: period, owners: scope.owners, snapshots: nil),
         Self.adjustmentsQuery(tenant: tenant, currency: currency, period: period, history: true),
         Self.quotasQuery(tenant: tenant, currency: currency, period: period),
       ]
     ) { results in
       (
-        try Self.totals(results[0], currency: currency, owners: scope.owners), try Self.adjustmentRows(results[1], currency: currency),
-        try Self.quotas(results[2], currency: currency)
+        try Self.totals(results[0], currency: currency, owners: scope.owners),
+        try Self.totals(results[1], currency: currency, owners: scope.owners)[nil] ?? [:],
+        try Self.adjustmentRows(results[2], currency: currency), try Self.quotas(results[3], currency: currency)
       )
     }
     let points = snapshots.map { snapshot in
@@ -133,7 +137,9 @@ extension ForecastStore {
         adjustments: Self.inForce(adjustments, at: snapshot.takenAt), quotas: quotas)
       return (snapshot: snapshot, total: report.total)
     }
-    let actual = try await forecast(subject: subject, period: period.name, currency: currency, principal: principal).total
+    let actual = Self.report(
+      scope: scope, currency: currency, own: live, adjustments: Self.inForce(adjustments, at: nil), quotas: quotas
+    ).total
     return ForecastTrend(
       period: period, currency: currency, points: points, actual: actual, periodEnded: period.end < now().utcDate)
   }

@@ -447,7 +447,7 @@ public struct ForecastStore: Sendable {
     let settings = try await settings(principal: principal)
     let period = try Self.period(name, settings: settings, today: now().utcDate, field: "period")
     if let subject { try Self.requireReach([subject], principal: principal) }
-    let rows = try await database.read(
+    return try await database.read(
       tenant,
       [
         """
@@ -456,6 +456,8 @@ public struct ForecastStore: Sendable {
         WHERE tenant_id = \(tenant) AND period_kind = \(period.kind.rawValue) AND period_start = \(period.start)
           AND (\(subject)::uuid IS NULL OR subject_id = \(subject))
           AND (\(history) OR (superseded_at IS NULL AND amount IS NOT NULL))
+          AND (\(principal.isAdmin)
+            OR (CASE WHEN subject_id = adjuster_id THEN subject_id ELSE adjuster_id END) = ANY(\(Self.reach(principal))::uuid[]))
         ORDER BY created_at DESC, id DESC
         LIMIT 10000
         """
@@ -470,11 +472,10 @@ public struct ForecastStore: Sendable {
           createdAt: try row.decode("created_at"), supersededAt: try row.decode("superseded_at"))
       }
     }
-    return rows.filter { record in
-      principal.isAdmin
-        || principal.ownersInHierarchy.contains(record.isManagerAdjustment ? record.adjusterID : record.subjectID)
-    }
   }
+
+  /// The users whose numbers a caller reaches (themselves and everyone below), for SQL.
+  static func reach(_ principal: Principal) -> [UUID] { sorted(principal.ownersInHierarchy) }
 
   // MARK: - Quotas
 
@@ -569,12 +570,13 @@ public struct ForecastStore: Sendable {
       try Self.period($0, settings: settings, today: now().utcDate, field: "period")
     }
     if let user { try Self.requireReach([user], principal: principal) }
-    let records = try await database.read(
+    return try await database.read(
       tenant,
       [
         """
         SELECT user_id, period_kind, period_start, currency, amount::text AS amount, updated_at FROM quotas
         WHERE tenant_id = \(tenant) AND (\(user)::uuid IS NULL OR user_id = \(user))
+          AND (\(principal.isAdmin) OR user_id = ANY(\(Self.reach(principal))::uuid[]))
           AND (\(period?.end)::date IS NULL OR (period_start <= \(period?.end)::date AND period_end >= \(period?.start)::date))
         ORDER BY user_id, period_start, period_kind DESC, currency
         LIMIT 100000
@@ -591,6 +593,5 @@ public struct ForecastStore: Sendable {
           updatedAt: try row.decode("updated_at"))
       }
     }
-    return records.filter { principal.isAdmin || principal.ownersInHierarchy.contains($0.userID) }
   }
 }
