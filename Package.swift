@@ -132,6 +132,7 @@ let package = Package(
         .embedInCode("Migrations/0063_forecast_snapshots.sql"),
         .embedInCode("Migrations/0064_search.sql"),
         .embedInCode("Migrations/0065_search_columns.sql"),
+        .embedInCode("Migrations/0066_analytics.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -10,7 +10,7 @@ struct Leads: AsyncParsableCommand {
     abstract: "Capture, qualify and list leads.",
     subcommands: [
       Create.self, Get.self, List.self, Update.self, Status.self, Convert.self, Delete.self, Undelete.self, Merge.self,
-      History.self,
+      History.self, LeadFunnelCommand.self,
     ])
 
   static func printLeads(_ leads: [Crm_V1_Lead], json: Bool) throws {
@@ -412,8 +412,14 @@ extension Leads {
         Output.printRecord([
           ("lead", "\(result.lead.id) (converted)"),
           ("account", "\(result.account.id) \(result.account.name)\(result.accountCreated ? " (new)" : "")"),
-          ("contact", "\(result.contact.id) \(result.contact.firstName) \(result.contact.lastName)\(result.contactCreated ? " (new)" : "")"),
-          ("deal", result.hasOpportunity ? "\(result.opportunity.id) \(result.opportunity.name) — \(result.opportunity.stageName)" : ""),
+          (
+            "contact",
+            "\(result.contact.id) \(result.contact.firstName) \(result.contact.lastName)\(result.contactCreated ? " (new)" : "")"
+          ),
+          (
+            "deal",
+            result.hasOpportunity ? "\(result.opportunity.id) \(result.opportunity.name) — \(result.opportunity.stageName)" : ""
+          ),
         ])
       }
     }

@@ -8,8 +8,9 @@ import SwiftProtobuf
 /// `crm pipelines …`
 struct Pipelines: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "List and show pipelines and their stages (admins edit them over the API).",
-    subcommands: [List.self, Get.self])
+    abstract: "List and show pipelines and their stages (admins edit them over the API); their analytics.",
+    subcommands: [List.self, Get.self, PipelineAnalyticsCommand.self],
+    aliases: ["pipeline"])
 
   static func printPipeline(_ pipeline: Crm_V1_Pipeline, json: Bool) throws {
     if json { return print(try Output.json(pipeline)) }

@@ -107,12 +107,24 @@ extension Money {
 
   /// This amount × `percent` / 100, rounded half away from zero to the nano (a deal's amount weighted
   /// by its probability).
-  public func scaled(byPercent percent: Int) -> Money {
-    let nanosTotal = (Int128(units) * 1_000_000_000 + Int128(nanos)) * Int128(percent)
-    let (quotient, remainder) = nanosTotal.quotientAndRemainder(dividingBy: 100)
-    let rounded = quotient + (remainder.magnitude * 2 >= 100 ? (nanosTotal < 0 ? -1 : 1) : 0)
+  public func scaled(byPercent percent: Int) -> Money { scaled(by: Int128(percent), over: 100) }
+
+  /// This amount × `numerator` / `denominator` (positive), rounded half away from zero to the nano
+  /// (averages, rates); the result saturates at the range of whole units.
+  public func scaled(by numerator: Int128, over denominator: Int128) -> Money {
+    precondition(denominator > 0, "scaled(by:over:) divides by a positive number")
+    let (nanosTotal, overflow) = (Int128(units) * 1_000_000_000 + Int128(nanos)).multipliedReportingOverflow(by: numerator)
+    guard !overflow else {
+      let negative = (units < 0 || nanos < 0) != (numerator < 0)
+      return Money(currencyCode: currencyCode, units: negative ? .min : .max, nanos: 0)
+    }
+    let (quotient, remainder) = nanosTotal.quotientAndRemainder(dividingBy: denominator)
+    let rounded = quotient + (remainder.magnitude * 2 >= denominator.magnitude ? (nanosTotal < 0 ? -1 : 1) : 0)
     let (whole, fraction) = rounded.quotientAndRemainder(dividingBy: 1_000_000_000)
-    return Money(currencyCode: currencyCode, units: Int64(whole), nanos: Int32(fraction))
+    guard let units = Int64(exactly: whole) else {
+      return Money(currencyCode: currencyCode, units: whole < 0 ? .min : .max, nanos: 0)
+    }
+    return Money(currencyCode: currencyCode, units: units, nanos: Int32(fraction))
   }
 
   /// Whether this is more than `other` (same currency).

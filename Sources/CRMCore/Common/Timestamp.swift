@@ -29,6 +29,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
   /// The nanoseconds past ``seconds``.
   public var nanos: Int32 { Int32((microsecondsSinceEpoch - seconds * 1_000_000) * 1000) }
 
+  /// Midnight UTC at the start of `day`.
+  public init(midnightOf day: CalendarDate) {
+    self.init(microsecondsSinceEpoch: Int64(day.daysSinceEpoch) * 86_400 * 1_000_000)
+  }
+
   /// The UTC day this instant falls on.
   public var utcDate: CalendarDate {
     let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400

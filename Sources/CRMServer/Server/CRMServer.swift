@@ -23,7 +23,8 @@ public final class CRMServer: Service {
     "crm.v1.ImportService", "crm.v1.OpportunityService", "crm.v1.PoolService",
     "crm.v1.AssignmentService", "crm.v1.TaskService", "crm.v1.TicketService", "crm.v1.SLAService", "crm.v1.BillingService",
     "crm.v1.CollectionService", "crm.v1.SatisfactionService", "crm.v1.WebhookService", "crm.v1.TriggerRuleService",
-    "crm.v1.ApprovalService", "crm.v1.InsightService", "crm.v1.ForecastService", "crm.v1.SearchService",
+    "crm.v1.ApprovalService", "crm.v1.InsightService", "crm.v1.ForecastService", "crm.v1.AnalyticsService",
+    "crm.v1.SearchService",
     "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
   ]
 
@@ -74,6 +75,9 @@ public final class CRMServer: Service {
         now: slaClock),
       ForecastService(
         forecasts: ForecastStore(database: database, now: slaClock), opportunities: OpportunityStore(database: database),
+        now: slaClock),
+      AnalyticsService(
+        analytics: AnalyticsStore(database: database, forecasts: ForecastStore(database: database, now: slaClock)),
         now: slaClock),
       SearchService(search: SearchStore(database: database)),
       CaptureService(

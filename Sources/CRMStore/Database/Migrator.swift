@@ -100,6 +100,7 @@ public struct Migrator: Sendable {
     ("0063_forecast_snapshots.sql", PackageResources._063_forecast_snapshots_sql),
     ("0064_search.sql", PackageResources._064_search_sql),
     ("0065_search_columns.sql", PackageResources._065_search_columns_sql),
+    ("0066_analytics.sql", PackageResources._066_analytics_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
