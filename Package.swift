@@ -133,6 +133,7 @@ let package = Package(
         .embedInCode("Migrations/0064_search.sql"),
         .embedInCode("Migrations/0065_search_columns.sql"),
         .embedInCode("Migrations/0066_analytics.sql"),
+        .embedInCode("Migrations/0067_lead_scoring.sql"),
       ],
       swiftSettings: strictSettings
     ),
@@ -237,6 +238,7 @@ let package = Package(
         "CRMProto",
         "LibPQ",
         "CRMTestSupport",
+        .product(name: "PropertyBased", package: "swift-property-based"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

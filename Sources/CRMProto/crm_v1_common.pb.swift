@@ -158,6 +158,9 @@ public nonisolated enum Crm_V1_ListOrder: SwiftProtobuf.Enum, Swift.CaseIterable
 
   /// Most recently updated first.
   case updateTimeDesc // = 1
+
+  /// Leads only: the highest learned score first (docs/scoring.md), leads without one last.
+  case scoreDesc // = 2
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -168,6 +171,7 @@ public nonisolated enum Crm_V1_ListOrder: SwiftProtobuf.Enum, Swift.CaseIterable
     switch rawValue {
     case 0: self = .name
     case 1: self = .updateTimeDesc
+    case 2: self = .scoreDesc
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -176,6 +180,7 @@ public nonisolated enum Crm_V1_ListOrder: SwiftProtobuf.Enum, Swift.CaseIterable
     switch self {
     case .name: return 0
     case .updateTimeDesc: return 1
+    case .scoreDesc: return 2
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -184,6 +189,7 @@ public nonisolated enum Crm_V1_ListOrder: SwiftProtobuf.Enum, Swift.CaseIterable
   public static let allCases: [Crm_V1_ListOrder] = [
     .name,
     .updateTimeDesc,
+    .scoreDesc,
   ]
 
 }
@@ -329,7 +335,7 @@ nonisolated extension Crm_V1_ArchiveFilter: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Crm_V1_ListOrder: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LIST_ORDER_NAME\0\u{1}LIST_ORDER_UPDATE_TIME_DESC\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LIST_ORDER_NAME\0\u{1}LIST_ORDER_UPDATE_TIME_DESC\0\u{1}LIST_ORDER_SCORE_DESC\0")
 }
 
 nonisolated extension Crm_V1_Money: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -20,6 +20,56 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated enum Crm_V1_ScoreTier: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// The top quarter.
+  case veryHigh // = 1
+  case high // = 2
+  case medium // = 3
+
+  /// The bottom quarter.
+  case low // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .veryHigh
+    case 2: self = .high
+    case 3: self = .medium
+    case 4: self = .low
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .veryHigh: return 1
+    case .high: return 2
+    case .medium: return 3
+    case .low: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Crm_V1_ScoreTier] = [
+    .unspecified,
+    .veryHigh,
+    .high,
+    .medium,
+    .low,
+  ]
+
+}
+
 /// Where a lead stands. NEW → WORKING / NURTURING / QUALIFIED → CONVERTED (only by conversion), or
 /// DISQUALIFIED (with a reason) from any open status; a disqualified lead can be reopened to WORKING.
 public nonisolated enum Crm_V1_LeadStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -453,7 +503,8 @@ public nonisolated struct Crm_V1_Lead: @unchecked Sendable {
   /// Clears the value of `claimTime`. Subsequent reads from it will return its default value.
   public mutating func clearClaimTime() {_uniqueStorage()._claimTime = nil}
 
-  /// 0 to 100: how promising the lead is; assignment rules can route on it.
+  /// 0 to 100: how promising the lead is, set by people, imports and rules; assignment rules can
+  /// route on it.
   public var score: Int32 {
     get {_storage._score ?? 0}
     set {_uniqueStorage()._score = newValue}
@@ -463,11 +514,78 @@ public nonisolated struct Crm_V1_Lead: @unchecked Sendable {
   /// Clears the value of `score`. Subsequent reads from it will return its default value.
   public mutating func clearScore() {_uniqueStorage()._score = nil}
 
+  /// Output only: the score learned from the tenant's own history (docs/scoring.md); absent while the
+  /// tenant has no model in force (too little history, or none better than chance).
+  public var predictiveScore: Crm_V1_PredictiveScore {
+    get {_storage._predictiveScore ?? Crm_V1_PredictiveScore()}
+    set {_uniqueStorage()._predictiveScore = newValue}
+  }
+  /// Returns true if `predictiveScore` has been explicitly set.
+  public var hasPredictiveScore: Bool {_storage._predictiveScore != nil}
+  /// Clears the value of `predictiveScore`. Subsequent reads from it will return its default value.
+  public mutating func clearPredictiveScore() {_uniqueStorage()._predictiveScore = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A lead's learned score.
+public nonisolated struct Crm_V1_PredictiveScore: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 1 to 99: the model's chance, in percent, that the lead converts within its window.
+  public var score: Int32 = 0
+
+  /// Where the score falls among the tenant's leads (quartiles of the training leads' scores).
+  public var tier: Crm_V1_ScoreTier = .unspecified
+
+  /// Up to three features that raised the score most, then up to three that lowered it.
+  public var reasons: [Crm_V1_ScoreReason] = []
+
+  /// The model version that scored it (ScoringService.GetScoringModel), and when.
+  public var modelVersion: Int32 = 0
+
+  public var scoreTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_scoreTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_scoreTime = newValue}
+  }
+  /// Returns true if `scoreTime` has been explicitly set.
+  public var hasScoreTime: Bool {self._scoreTime != nil}
+  /// Clears the value of `scoreTime`. Subsequent reads from it will return its default value.
+  public mutating func clearScoreTime() {self._scoreTime = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _scoreTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// Why a score is what it is: "source = partner, +18".
+public nonisolated struct Crm_V1_ScoreReason: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The feature ("source", "title_seniority", "email_domain", …) and the lead's value of it.
+  public var feature: String = String()
+
+  public var value: String = String()
+
+  /// Score points the feature adds (negative: takes away), against the score without it.
+  public var points: Int32 = 0
+
+  /// "source = partner, +18".
+  public var text: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Campaign tracking parameters (utm_source, utm_medium, …).
@@ -906,6 +1024,10 @@ public nonisolated struct Crm_V1_SetLeadStatusRequest: Sendable {
 
 fileprivate nonisolated let _protobuf_package = "crm.v1"
 
+nonisolated extension Crm_V1_ScoreTier: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SCORE_TIER_UNSPECIFIED\0\u{1}SCORE_TIER_VERY_HIGH\0\u{1}SCORE_TIER_HIGH\0\u{1}SCORE_TIER_MEDIUM\0\u{1}SCORE_TIER_LOW\0")
+}
+
 nonisolated extension Crm_V1_LeadStatus: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LEAD_STATUS_UNSPECIFIED\0\u{1}LEAD_STATUS_NEW\0\u{1}LEAD_STATUS_WORKING\0\u{1}LEAD_STATUS_NURTURING\0\u{1}LEAD_STATUS_QUALIFIED\0\u{1}LEAD_STATUS_CONVERTED\0\u{1}LEAD_STATUS_DISQUALIFIED\0")
 }
@@ -920,7 +1042,7 @@ nonisolated extension Crm_V1_ConversionTarget: SwiftProtobuf._ProtoNameProviding
 
 nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Lead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}first_name\0\u{3}last_name\0\u{1}company\0\u{1}title\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{1}domain\0\u{3}region_code\0\u{1}industry\0\u{3}company_size\0\u{1}source\0\u{3}source_detail\0\u{1}campaign\0\u{1}utm\0\u{1}status\0\u{3}disqualified_reason\0\u{3}external_id\0\u{1}tags\0\u{1}description\0\u{3}last_activity_time\0\u{4}\u{a}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}merged_into_id\0\u{3}registration_id\0\u{3}converted_account_id\0\u{3}converted_contact_id\0\u{3}converted_opportunity_id\0\u{3}convert_time\0\u{3}pool_id\0\u{3}claimed_from_pool_id\0\u{3}claim_time\0\u{1}score\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}etag\0\u{3}create_time\0\u{3}update_time\0\u{3}archive_time\0\u{3}owner_id\0\u{4}\u{4}first_name\0\u{3}last_name\0\u{1}company\0\u{1}title\0\u{1}emails\0\u{1}phones\0\u{1}website\0\u{1}domain\0\u{3}region_code\0\u{1}industry\0\u{3}company_size\0\u{1}source\0\u{3}source_detail\0\u{1}campaign\0\u{1}utm\0\u{1}status\0\u{3}disqualified_reason\0\u{3}external_id\0\u{1}tags\0\u{1}description\0\u{3}last_activity_time\0\u{4}\u{a}create_user_id\0\u{3}update_user_id\0\u{3}duplicate_findings\0\u{3}merged_into_id\0\u{3}registration_id\0\u{3}converted_account_id\0\u{3}converted_contact_id\0\u{3}converted_opportunity_id\0\u{3}convert_time\0\u{3}pool_id\0\u{3}claimed_from_pool_id\0\u{3}claim_time\0\u{1}score\0\u{3}predictive_score\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -963,6 +1085,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _claimedFromPoolID: String = String()
     var _claimTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _score: Int32? = nil
+    var _predictiveScore: Crm_V1_PredictiveScore? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1013,6 +1136,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
       _claimedFromPoolID = source._claimedFromPoolID
       _claimTime = source._claimTime
       _score = source._score
+      _predictiveScore = source._predictiveScore
     }
   }
 
@@ -1071,6 +1195,7 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 50: try { try decoder.decodeSingularStringField(value: &_storage._claimedFromPoolID) }()
         case 51: try { try decoder.decodeSingularMessageField(value: &_storage._claimTime) }()
         case 52: try { try decoder.decodeSingularInt32Field(value: &_storage._score) }()
+        case 53: try { try decoder.decodeSingularMessageField(value: &_storage._predictiveScore) }()
         default: break
         }
       }
@@ -1203,6 +1328,9 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
       try { if let v = _storage._score {
         try visitor.visitSingularInt32Field(value: v, fieldNumber: 52)
       } }()
+      try { if let v = _storage._predictiveScore {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 53)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1252,10 +1380,110 @@ nonisolated extension Crm_V1_Lead: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._claimedFromPoolID != rhs_storage._claimedFromPoolID {return false}
         if _storage._claimTime != rhs_storage._claimTime {return false}
         if _storage._score != rhs_storage._score {return false}
+        if _storage._predictiveScore != rhs_storage._predictiveScore {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_PredictiveScore: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PredictiveScore"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}score\0\u{1}tier\0\u{1}reasons\0\u{3}model_version\0\u{3}score_time\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.score) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.tier) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.reasons) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.modelVersion) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._scoreTime) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.score != 0 {
+      try visitor.visitSingularInt32Field(value: self.score, fieldNumber: 1)
+    }
+    if self.tier != .unspecified {
+      try visitor.visitSingularEnumField(value: self.tier, fieldNumber: 2)
+    }
+    if !self.reasons.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.reasons, fieldNumber: 3)
+    }
+    if self.modelVersion != 0 {
+      try visitor.visitSingularInt32Field(value: self.modelVersion, fieldNumber: 4)
+    }
+    try { if let v = self._scoreTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_PredictiveScore, rhs: Crm_V1_PredictiveScore) -> Bool {
+    if lhs.score != rhs.score {return false}
+    if lhs.tier != rhs.tier {return false}
+    if lhs.reasons != rhs.reasons {return false}
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs._scoreTime != rhs._scoreTime {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Crm_V1_ScoreReason: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScoreReason"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{1}value\0\u{1}points\0\u{1}text\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.feature) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.value) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.points) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.feature.isEmpty {
+      try visitor.visitSingularStringField(value: self.feature, fieldNumber: 1)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularStringField(value: self.value, fieldNumber: 2)
+    }
+    if self.points != 0 {
+      try visitor.visitSingularInt32Field(value: self.points, fieldNumber: 3)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Crm_V1_ScoreReason, rhs: Crm_V1_ScoreReason) -> Bool {
+    if lhs.feature != rhs.feature {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.points != rhs.points {return false}
+    if lhs.text != rhs.text {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

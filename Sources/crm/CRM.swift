@@ -26,7 +26,7 @@ struct CRM: AsyncParsableCommand {
       Duplicates.self, Pipelines.self, Opportunities.self, Pools.self, Assignment.self, Tasks.self, Tickets.self,
       ServiceCommand.self,
       SLACommands.self, Billing.self, Disputes.self, Collections.self, Customer360Command.self, ForecastCommand.self,
-      SearchCommand.self, Changes.self,
+      SearchCommand.self, ScoringCommand.self, Changes.self,
       Webhooks.self,
       Rules.self, Approvals.self,
       Admin.self,

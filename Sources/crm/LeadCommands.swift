@@ -16,12 +16,15 @@ struct Leads: AsyncParsableCommand {
   static func printLeads(_ leads: [Crm_V1_Lead], json: Bool) throws {
     if json { return try Output.printJSON(leads) }
     Output.printTable(
-      ["ID", "NAME", "COMPANY", "EMAIL", "STATUS", "SOURCE", "ETAG"],
+      ["ID", "NAME", "COMPANY", "EMAIL", "STATUS", "SOURCE", "SCORE", "ETAG"],
       leads.map {
         [
           $0.id, "\($0.firstName) \($0.lastName)".trimmingCharacters(in: .whitespaces), $0.company,
           $0.emails.first(where: \.primary)?.address ?? "", Output.name($0.status),
-          $0.source == .unspecified ? "" : Output.name($0.source), $0.etag,
+          $0.source == .unspecified ? "" : Output.name($0.source),
+          $0.hasPredictiveScore
+            ? "\($0.predictiveScore.score) \(Output.name($0.predictiveScore.tier))" : $0.hasScore ? String($0.score) : "",
+          $0.etag,
         ]
       })
   }
@@ -42,6 +45,14 @@ struct Leads: AsyncParsableCommand {
       ("archived", Output.time(lead.archiveTime)), ("merged into", lead.mergedIntoID),
       ("converted", Output.time(lead.convertTime)), ("→ account", lead.convertedAccountID),
       ("→ contact", lead.convertedContactID), ("→ deal", lead.convertedOpportunityID),
+      ("score", lead.hasScore ? String(lead.score) : ""),
+      (
+        "learned score",
+        lead.hasPredictiveScore
+          ? "\(lead.predictiveScore.score) (\(Output.name(lead.predictiveScore.tier)), model \(lead.predictiveScore.modelVersion))"
+          : ""
+      ),
+      ("why", lead.predictiveScore.reasons.map(\.text).joined(separator: "; ")),
     ])
   }
 
@@ -198,7 +209,7 @@ extension Leads {
     @Option(help: "Company name prefix.") var companyPrefix: String?
     @Option(help: "Owner's user id.") var owner: String?
     @Option(help: "Tag.") var tag: String?
-    @Option(help: "name or updated.") var order: String = "name"
+    @Option(help: "name, updated or score (the learned score, highest first).") var order: String = "name"
     @Option(help: "active, archived or all.") var archived: String = "active"
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
     @Option(help: "Page token from the previous page.") var pageToken: String?
@@ -221,7 +232,7 @@ extension Leads {
         request.companyPrefix = companyPrefix ?? ""
         request.ownerID = owner ?? ""
         request.tag = tag ?? ""
-        request.orderBy = order == "updated" ? .updateTimeDesc : .name
+        request.orderBy = order == "updated" ? .updateTimeDesc : order == "score" ? .scoreDesc : .name
         request.archiveFilter = try ArchiveOption.parse(archived)
         request.pageSize = limit
         request.pageToken = pageToken ?? ""

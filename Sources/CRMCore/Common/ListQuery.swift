@@ -11,6 +11,8 @@ public enum ListOrder: String, Sendable, Hashable {
   case name
   /// Most recently updated first.
   case updateTimeDescending = "update_time_desc"
+  /// Leads: the highest learned score first, those without one last.
+  case scoreDescending = "score_desc"
 }
 
 /// The filters of `ListAccounts`, already validated.

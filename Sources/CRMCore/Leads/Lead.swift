@@ -26,6 +26,8 @@ public struct Lead: Sendable, Hashable, Identifiable {
   public var mergedIntoID: UUID?
   /// What the lead became, once converted.
   public var conversion: LeadConversionLinks?
+  /// The score learned from the tenant's history (docs/scoring.md); nil while it has no model.
+  public var learnedScore: LeadScore?
 
   /// Makes a lead value.
   public init(

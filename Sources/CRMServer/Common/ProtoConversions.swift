@@ -199,6 +199,7 @@ enum RequestFields {
     switch order {
     case .name: return .name
     case .updateTimeDesc: return .updateTimeDescending
+    case .scoreDesc: return .scoreDescending
     case .UNRECOGNIZED:
       violations.add("order_by", "unknown value", reason: "INVALID")
       return .name

@@ -44,6 +44,7 @@ extension Crm_V1_Lead {
     industry = f.industry ?? ""
     if let size = f.companySize { companySize = size }
     if let value = f.score { score = value }
+    if let learned = lead.learnedScore { predictiveScore = .init(learned) }
     source = Crm_V1_LeadSource(f.source)
     sourceDetail = f.sourceDetail ?? ""
     campaign = f.campaign ?? ""
@@ -156,6 +157,35 @@ extension LeadSource {
     case .UNRECOGNIZED:
       violations.add(field, "unknown lead source", reason: "INVALID")
       self = .unspecified
+    }
+  }
+}
+
+extension Crm_V1_PredictiveScore {
+  init(_ learned: LeadScore) {
+    self.init()
+    score = Int32(learned.prediction.score)
+    tier = .init(learned.prediction.tier)
+    reasons = learned.prediction.reasons.map { reason in
+      .with {
+        $0.feature = reason.feature
+        $0.value = reason.value
+        $0.points = Int32(reason.points)
+        $0.text = reason.text
+      }
+    }
+    modelVersion = Int32(learned.modelVersion)
+    scoreTime = .init(learned.scoredAt)
+  }
+}
+
+extension Crm_V1_ScoreTier {
+  init(_ tier: ScoreTier) {
+    switch tier {
+    case .veryHigh: self = .veryHigh
+    case .high: self = .high
+    case .medium: self = .medium
+    case .low: self = .low
     }
   }
 }

@@ -5,7 +5,8 @@ public import ServiceLifecycle
 
 /// crmd's periodic jobs: the shared pools' recycling, the alerts (stale deals, holdings about to
 /// return) raised as tasks, the SLA clocks' warnings and breaches, closing solved tickets, and
-/// collections (dunning levels, promises to pay falling due), and the weekly forecast snapshots.
+/// collections (dunning levels, promises to pay falling due), the weekly forecast snapshots, and
+/// lead scoring (weekly training, rescoring changed leads and a rolling sweep).
 /// Every node may run them: each pass takes
 /// per-pool advisory locks that other nodes skip and row locks with `SKIP LOCKED`, so two nodes never
 /// return the same record twice. A failed pass is logged and retried at the next interval.
@@ -16,6 +17,7 @@ public final class BackgroundJobs: Service {
   let escalations: EscalationStore
   let billing: BillingStore
   let forecasts: ForecastStore
+  let scoring: ScoringStore
   let interval: Duration
   let logger: Logger
 
@@ -29,6 +31,7 @@ public final class BackgroundJobs: Service {
     escalations = EscalationStore(database: database, now: slaClock)
     billing = BillingStore(database: database, now: slaClock)
     forecasts = ForecastStore(database: database, now: slaClock)
+    scoring = ScoringStore(database: database, now: slaClock)
     self.interval = interval
     self.logger = logger
   }
@@ -122,6 +125,20 @@ public final class BackgroundJobs: Service {
     } catch {
       logger.warning(
         "forecast snapshots failed; retrying next interval", metadata: ["crm.job": "forecast-snapshots", "error": "\(error)"])
+    }
+    do {
+      let scoringStarted = ContinuousClock.now
+      let report = try await scoring.runJob()
+      if report.trained + report.scored > 0 {
+        logger.info(
+          "lead scoring: models trained, leads scored",
+          metadata: [
+            "crm.job": "lead-scoring", "crm.trained": "\(report.trained)", "crm.scored": "\(report.scored)",
+            "crm.duration": "\(ContinuousClock.now - scoringStarted)",
+          ])
+      }
+    } catch {
+      logger.warning("lead scoring failed; retrying next interval", metadata: ["crm.job": "lead-scoring", "error": "\(error)"])
     }
   }
 }

@@ -80,6 +80,7 @@ public final class CRMServer: Service {
         analytics: AnalyticsStore(database: database, forecasts: ForecastStore(database: database, now: slaClock)),
         now: slaClock),
       SearchService(search: SearchStore(database: database)),
+      ScoringService(scoring: ScoringStore(database: database, now: slaClock)),
       CaptureService(
         captures: CaptureStore(database: database), tickets: tickets,
         access: AccessStore(database: database), authenticator: authenticator),

@@ -101,6 +101,7 @@ public struct Migrator: Sendable {
     ("0064_search.sql", PackageResources._064_search_sql),
     ("0065_search_columns.sql", PackageResources._065_search_columns_sql),
     ("0066_analytics.sql", PackageResources._066_analytics_sql),
+    ("0067_lead_scoring.sql", PackageResources._067_lead_scoring_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -18,6 +18,8 @@ protocol StoredRecord: Sendable {
   static var writableColumns: String { get }
   /// The expression `ORDER BY … , id` sorts by for the name order, with its index behind it.
   static var nameSortKey: String { get }
+  /// The expression ``ListOrder/scoreDescending`` sorts by; nil (the default) for records without a score.
+  static var scoreSortKey: String? { get }
   /// The order fields appear in change-log entries.
   static var changeLogOrder: [String] { get }
   /// Domain errors for the table's named constraints (unique keys, foreign keys).
@@ -40,6 +42,7 @@ protocol StoredRecord: Sendable {
 }
 
 extension StoredRecord {
+  static var scoreSortKey: String? { nil }
   /// Records that never sit in a pool.
   var poolID: UUID? { nil }
   /// Whether the table has a `pool_id` column (leads and accounts).
@@ -324,8 +327,12 @@ enum RecordMechanics<Record: StoredRecord> {
     if includeTotal {
       total = try connection.query("SELECT count(*) AS n FROM \(unsafeSQL: Record.table) WHERE \(conditions)")[0].decode("n")
     }
+    let sortKey = order == .scoreDescending ? Record.scoreSortKey : Record.nameSortKey
+    guard let sortKey else {
+      throw CRMError.invalid("order_by", "only leads sort by score", reason: "INVALID")
+    }
     var query: PostgresQuery =
-      "SELECT \(unsafeSQL: Record.columns), \(unsafeSQL: Record.nameSortKey) AS sort_key FROM \(unsafeSQL: Record.table) WHERE \(conditions)"
+      "SELECT \(unsafeSQL: Record.columns), \(unsafeSQL: sortKey) AS sort_key FROM \(unsafeSQL: Record.table) WHERE \(conditions)"
     switch order {
     case .name:
       if let token { query.append(" AND (\(unsafeSQL: Record.nameSortKey), id) > (\(token.key), \(token.id))") }
@@ -333,6 +340,9 @@ enum RecordMechanics<Record: StoredRecord> {
     case .updateTimeDescending:
       if let token { query.append(" AND (updated_at, id) < (\(token.key)::timestamptz, \(token.id))") }
       query.append(unsafeSQL: " ORDER BY updated_at DESC, id DESC")
+    case .scoreDescending:
+      if let token { query.append(" AND (\(unsafeSQL: sortKey), id) < (\(token.key)::int, \(token.id))") }
+      query.append(unsafeSQL: " ORDER BY \(sortKey) DESC, id DESC")
     }
     query.append(" LIMIT \(pageSize + 1)")
     let rows = try connection.query(query)
@@ -341,7 +351,8 @@ enum RecordMechanics<Record: StoredRecord> {
     if records.count > pageSize {
       records.removeLast()
       let last = records[pageSize - 1]
-      let key: String = order == .name ? try rows[pageSize - 1].decode("sort_key") : (last.updatedAt.postgresText ?? "")
+      let key: String =
+        order == .updateTimeDescending ? (last.updatedAt.postgresText ?? "") : try rows[pageSize - 1].decode("sort_key")
       next = tokens.encode(PageToken(key: key, id: last.id, query: fingerprint))
     }
     return Page(items: records, nextPageToken: next, totalSize: total)

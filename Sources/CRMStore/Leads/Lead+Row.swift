@@ -24,8 +24,36 @@ extension Lead: StoredRecord {
     description,
     last_activity_at, version, created_at, updated_at, created_by, updated_by, archived_at, merged_into,
     converted_account_id, converted_contact_id, converted_opportunity_id, converted_at, pool_id, claimed_from_pool_id,
-    claimed_at
+    claimed_at, \(learnedScoreColumn) AS learned_score
     """
+
+  /// The lead's learned score (`lead_scores`, one primary-key probe) as one JSON value.
+  static let learnedScoreColumn = """
+    (SELECT json_build_object('version', s.model_version, 'score', s.score, 'tier', s.tier, 'reasons', s.reasons,
+      'scored_at_us', (extract(epoch FROM s.scored_at) * 1000000)::bigint)
+     FROM lead_scores s WHERE s.tenant_id = leads.tenant_id AND s.lead_id = leads.id)
+    """
+
+  /// Orders leads by learned score for ``ListOrder/scoreDescending`` (0 without one).
+  static let scoreSortKey: String? = """
+    coalesce((SELECT s.score FROM lead_scores s WHERE s.tenant_id = leads.tenant_id AND s.lead_id = leads.id), 0)
+    """
+
+  /// The stored form of ``LeadScore``.
+  struct StoredScore: Decodable {
+    var version: Int
+    var score: Int
+    var tier: String
+    var reasons: [LeadPrediction.Reason]
+    var scored_at_us: Int64
+
+    var value: LeadScore {
+      LeadScore(
+        modelVersion: version,
+        prediction: LeadPrediction(score: score, tier: ScoreTier(rawValue: tier) ?? .medium, reasons: reasons),
+        scoredAt: Timestamp(microsecondsSinceEpoch: scored_at_us))
+    }
+  }
 
   init(row: PostgresRow) throws {
     var fields = LeadFields()
@@ -63,6 +91,9 @@ extension Lead: StoredRecord {
       conversion = LeadConversionLinks(
         accountID: account, contactID: contact, opportunityID: try row.decode("converted_opportunity_id"),
         convertedAt: convertedAt)
+    }
+    if let json: String = try row.decode("learned_score") {
+      learnedScore = try JSONDecoder().decode(StoredScore.self, from: Data(json.utf8)).value
     }
   }
 
