@@ -43,12 +43,29 @@ public final class PinnedConnection: Sendable {
     }
   }
 
-  /// Closes the connection and stops the thread.
-  public func close() async {
-    connection.withLock { held in
-      held?.close()
-      held = nil
+  /// Runs `cleanup`, closes the connection and stops the thread. Both run on the connection's own
+  /// thread, after whatever body is running there: closing from the caller's thread freed the
+  /// connection (and the caller's stream, in `cleanup`) under a body still inside libpq — a double
+  /// free that aborted the test process once.
+  public func close(_ cleanup: @escaping @Sendable () -> Void = {}) async {
+    let closeHere: @Sendable () -> Void = { [self] in
+      connection.withLock { held in
+        held?.close()
+        held = nil
+      }
+    }
+    var ranOnThread = true
+    do {
+      try await thread.runIfActive {
+        cleanup()
+        closeHere()
+      }
+    } catch {
+      ranOnThread = false
     }
     try? await thread.shutdownGracefully()
+    if !ranOnThread { cleanup() }
+    // A body queued behind the close may have opened a connection again; no thread runs one now.
+    closeHere()
   }
 }

@@ -133,11 +133,13 @@ public final class ChangeFeedSequencer: Sendable {
 
   /// Closes the sequencer's stream and session (another node's sequencer takes over).
   public func close() async {
-    streaming.withLock { state in
-      state?.stream.close()
-      state = nil
+    // On the session's thread, after a step that may be reading the stream.
+    await connection.close { [self] in
+      streaming.withLock { state in
+        state?.stream.close()
+        state = nil
+      }
     }
-    await connection.close()
   }
 
   private func step(_ connection: PostgresConnection) throws -> Step {
