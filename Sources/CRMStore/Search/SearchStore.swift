@@ -50,13 +50,16 @@ public struct SearchStore: Sendable {
         union.append("(\(part))")
       }
       // Custom plans: the query is a constant to the planner, so the LIKE pattern and the folded text
-      // reach the trigram indexes (a generic plan sees a parameter and scans).
+      // reach the trigram indexes (a generic plan sees a parameter and scans). No sequential scans:
+      // the planner's estimate of how many rows a LIKE pattern's trigrams keep is coarse, and for a
+      // common name over a million contacts it chose a parallel scan of the whole table (355 ms,
+      // BENCHMARKS.md) where the index's bitmap reads the few thousand rows that hold the text.
       return try await database.read(
         tenant,
         [
           """
           SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
-            set_config('pg_trgm.word_similarity_threshold', '0.5', true)
+            set_config('pg_trgm.word_similarity_threshold', '0.5', true), set_config('enable_seqscan', 'off', true)
           """,
           "SELECT type_rank, id, score FROM (\(union)) hits ORDER BY score DESC, type_rank, id LIMIT \(pageSize + 1)",
         ]
