@@ -134,6 +134,7 @@ let package = Package(
         .embedInCode("Migrations/0065_search_columns.sql"),
         .embedInCode("Migrations/0066_analytics.sql"),
         .embedInCode("Migrations/0067_lead_scoring.sql"),
+        .embedInCode("Migrations/0068_search_matches.sql"),
       ],
       swiftSettings: strictSettings
     ),

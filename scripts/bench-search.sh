@@ -94,7 +94,7 @@ done
 step "the contacts part's plan for a common surname"
 surname=$(head -n 1 "$work/surname.txt")
 plan=$(PGOPTIONS="-c role=crm_app" psql_as_owner crm_search -c "SELECT set_config('crm.tenant_id', '$tenant', false),
-  set_config('pg_trgm.word_similarity_threshold', '0.5', false)" -c "
+  set_config('pg_trgm.word_similarity_threshold', '0.5', false), set_config('enable_seqscan', 'off', false)" -c "
   EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
   SELECT id, (CASE WHEN s LIKE '$surname%' THEN 2 WHEN s LIKE '% $surname%' THEN 1.5 ELSE 1 END + 1.0 / (2 + length(s)))::float8 AS score
   FROM (SELECT id, search_text AS s FROM contacts

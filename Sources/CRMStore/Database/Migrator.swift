@@ -102,6 +102,7 @@ public struct Migrator: Sendable {
     ("0065_search_columns.sql", PackageResources._065_search_columns_sql),
     ("0066_analytics.sql", PackageResources._066_analytics_sql),
     ("0067_lead_scoring.sql", PackageResources._067_lead_scoring_sql),
+    ("0068_search_matches.sql", PackageResources._068_search_matches_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

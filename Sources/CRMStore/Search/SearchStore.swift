@@ -3,9 +3,10 @@ import Foundation
 import LibPQ
 
 /// Search across leads, contacts, accounts, opportunities and tickets (docs/search.md): one trigram
-/// index per table over the record's folded `search_text` (migrations 0064 and 0065), visibility
-/// applied inside the query — the same conditions as each type's list — never by filtering a fetched
-/// page. Records holding the query come first (the text starting with it, then a word, then
+/// index per table over the record's folded `search_text` (migrations 0064, 0065 and 0068), read by
+/// `crm_search_matches` in the caller's tenant; visibility applied inside the query — the same
+/// conditions as each type's list, on each match joined back to its row — never by filtering a
+/// fetched page. Records holding the query come first (the text starting with it, then a word, then
 /// anywhere); only when none does, near matches by word similarity ≥ 0.5 (a typo). Keyset-paged on
 /// (score, type, id).
 public struct SearchStore: Sendable {
@@ -49,18 +50,10 @@ public struct SearchStore: Sendable {
           type, rank: rank, text: text, like: like, fuzzy: fuzzy, after: after, limit: pageSize + 1, principal: principal)
         union.append("(\(part))")
       }
-      // Custom plans: the query is a constant to the planner, so the LIKE pattern and the folded text
-      // reach the trigram indexes (a generic plan sees a parameter and scans). No sequential scans:
-      // the planner's estimate of how many rows a LIKE pattern's trigrams keep is coarse, and for a
-      // common name over a million contacts it chose a parallel scan of the whole table (355 ms,
-      // BENCHMARKS.md) where the index's bitmap reads the few thousand rows that hold the text.
       return try await database.read(
         tenant,
         [
-          """
-          SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
-            set_config('pg_trgm.word_similarity_threshold', '0.5', true), set_config('enable_seqscan', 'off', true)
-          """,
+          "SELECT set_config('pg_trgm.word_similarity_threshold', '0.5', true)",
           "SELECT type_rank, id, score FROM (\(union)) hits ORDER BY score DESC, type_rank, id LIMIT \(pageSize + 1)",
         ]
       ) { results in
@@ -97,7 +90,7 @@ public struct SearchStore: Sendable {
     _ type: RecordType, rank: Int, text: String, like: String, fuzzy: Bool,
     after: (score: Double, rank: Int, id: UUID)?, limit: Int, principal: Principal
   ) -> PostgresQuery {
-    let (table, expression, conditions) = source(type, principal: principal)
+    let (table, conditions) = source(type, principal: principal)
     var keyset: PostgresQuery = ""
     if let after {
       keyset =
@@ -107,18 +100,21 @@ public struct SearchStore: Sendable {
           ? " WHERE (score < \(after.score)::float8 OR (score = \(after.score)::float8 AND id > \(after.id)))"
           : " WHERE score < \(after.score)::float8"
     }
+    // The matches come from crm_search_matches (migration 0068: the trigram index, as the owner, in the
+    // caller's tenant); each is joined back to its row here, as crm_app, under the caller's visibility.
+    let matches: PostgresQuery = """
+      SELECT id, m.match_text AS s
+      FROM crm_search_matches(\(table), \(fuzzy ? nil : "%" + like + "%"), \(fuzzy ? text : nil)) m
+      JOIN \(unsafeSQL: table) ON \(unsafeSQL: table).tenant_id = \(principal.tenantID) AND \(unsafeSQL: table).id = m.match_id
+      WHERE \(conditions)
+      """
     let scoring: PostgresQuery =
       fuzzy
-      ? """
-      word_similarity(\(text), s)::float8 AS score
-      FROM (SELECT id, \(unsafeSQL: expression) AS s FROM \(unsafeSQL: table) WHERE \(conditions)) scoped
-      WHERE \(text) <% s
-      """
+      ? "word_similarity(\(text), s)::float8 AS score FROM (\(matches)) scoped"
       : """
       (CASE WHEN s LIKE \(like + "%") ESCAPE '\\' THEN 2 WHEN s LIKE \("% " + like + "%") ESCAPE '\\' THEN 1.5 ELSE 1 END
         + 1.0 / (2 + length(s)))::float8 AS score
-      FROM (SELECT id, \(unsafeSQL: expression) AS s FROM \(unsafeSQL: table) WHERE \(conditions)) scoped
-      WHERE s LIKE \("%" + like + "%") ESCAPE '\\'
+      FROM (\(matches)) scoped
       """
     return """
       SELECT \(rank) AS type_rank, id, score FROM (SELECT id, \(scoring)) scored\(keyset)
@@ -126,36 +122,36 @@ public struct SearchStore: Sendable {
       """
   }
 
-  /// A type's table, its indexed search text, and the conditions of what the caller may see.
-  static func source(_ type: RecordType, principal: Principal) -> (String, String, PostgresQuery) {
+  /// A type's table, and the conditions of what the caller may see.
+  static func source(_ type: RecordType, principal: Principal) -> (String, PostgresQuery) {
     switch type {
     case .lead:
       return (
-        Lead.table, "search_text",
+        Lead.table,
         RecordMechanics<Lead>.commonConditions(principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
       )
     case .contact:
       return (
-        Contact.table, "search_text",
+        Contact.table,
         RecordMechanics<Contact>.commonConditions(
           principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
       )
     case .account:
       return (
-        Account.table, "search_text",
+        Account.table,
         RecordMechanics<Account>.commonConditions(
           principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
       )
     case .opportunity:
       return (
-        Opportunity.table, "search_text",
+        Opportunity.table,
         RecordMechanics<Opportunity>.commonConditions(
           principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
       )
     default:
       var conditions: PostgresQuery = "tenant_id = \(principal.tenantID) AND archived_at IS NULL"
       if let owners = principal.readableOwners(.ticket) { conditions.append(" AND assignee_id = ANY(\(owners)::uuid[])") }
-      return (Ticket.table, "search_text", conditions)
+      return (Ticket.table, conditions)
     }
   }
 
