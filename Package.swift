@@ -135,6 +135,7 @@ let package = Package(
         .embedInCode("Migrations/0066_analytics.sql"),
         .embedInCode("Migrations/0067_lead_scoring.sql"),
         .embedInCode("Migrations/0068_search_matches.sql"),
+        .embedInCode("Migrations/0069_search_email_matches.sql"),
       ],
       swiftSettings: strictSettings
     ),
