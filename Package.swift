@@ -136,6 +136,7 @@ let package = Package(
         .embedInCode("Migrations/0067_lead_scoring.sql"),
         .embedInCode("Migrations/0068_search_matches.sql"),
         .embedInCode("Migrations/0069_search_email_matches.sql"),
+        .embedInCode("Migrations/0070_search_email_by_address.sql"),
       ],
       swiftSettings: strictSettings
     ),
