@@ -47,9 +47,6 @@ public struct SearchQuery: Sendable, Hashable {
     return digits.count >= 4 ? digits : nil
   }
 
-  /// A whole email address (normalized) is first looked up exactly.
-  public var emailAddress: String? { EmailAddress(text)?.value }
-
   /// The page token's binding to this query.
   public var fingerprint: String { "search|" + types.map(\.rawValue).joined(separator: ",") + "|" + text }
 }

@@ -23,13 +23,12 @@ public struct SearchStore: Sendable {
     let tokens = try await database.pageTokens()
     let token = try tokens.decode(pageToken, query: query.fingerprint)
     var after: (score: Double, rank: Int, id: UUID)?
-    // A token of the exact or fuzzy phase says so ("e|score|rank", "f|score|rank"); the substring
-    // phase's has two parts.
-    var phase = Phase.substring
+    // A token of the fuzzy phase says so ("f|score|rank"); the substring phase's has two parts.
+    var fuzzy = false
     if let token {
       var parts = token.key.split(separator: "|")
-      if let first = parts.first, let marked = Phase(rawValue: String(first)) {
-        phase = marked
+      if parts.first == "f" {
+        fuzzy = true
         parts.removeFirst()
       }
       guard parts.count == 2, let score = Double(parts[0]), let rank = Int(parts[1]) else {
@@ -43,24 +42,14 @@ public struct SearchStore: Sendable {
       try $0[0][0].decode("folded", as: String.self)
     }
     let like = Self.likeEscaped(text)
-    func run(_ phase: Phase) async throws -> [(rank: Int, id: UUID, score: Double)] {
+    func run(fuzzy: Bool) async throws -> [(rank: Int, id: UUID, score: Double)] {
       var union: PostgresQuery = ""
       for (rank, type) in query.types.enumerated() {
-        let matches: PostgresQuery
-        switch phase {
-        case .exact:
-          guard type == .lead || type == .contact, let address = query.emailAddress else { continue }
-          matches = "crm_search_email_matches(\(Self.table(type)), \(address))"
-        case .substring: matches = "crm_search_matches(\(Self.table(type)), \("%" + like + "%"), NULL)"
-        case .fuzzy: matches = "crm_search_matches(\(Self.table(type)), NULL, \(text))"
-        }
-        if !union.sql.isEmpty { union.append(unsafeSQL: " UNION ALL ") }
+        if rank > 0 { union.append(unsafeSQL: " UNION ALL ") }
         let part = Self.part(
-          type, rank: rank, matches: matches, text: text, like: like, phase: phase, after: after, limit: pageSize + 1,
-          principal: principal)
+          type, rank: rank, text: text, like: like, fuzzy: fuzzy, after: after, limit: pageSize + 1, principal: principal)
         union.append("(\(part))")
       }
-      guard !union.sql.isEmpty else { return [] }
       return try await database.read(
         tenant,
         [
@@ -76,18 +65,12 @@ public struct SearchStore: Sendable {
         }
       }
     }
-    // A whole email address: the records that have it, exactly, before any substring.
-    if token == nil, query.emailAddress != nil { phase = .exact }
-    var rows = try await run(phase)
-    if rows.isEmpty, token == nil, phase == .exact {
-      phase = .substring
-      rows = try await run(phase)
-    }
+    var rows = try await run(fuzzy: fuzzy)
     // Nothing holds the text: near matches (a typo), for words — emails and numbers share too many
     // trigrams ("mail", "example") with everything for similarity to mean anything.
     if rows.isEmpty, token == nil, query.phoneDigits == nil, !text.contains(where: { $0 == "@" || $0.isNumber }) {
-      phase = .fuzzy
-      rows = try await run(phase)
+      fuzzy = true
+      rows = try await run(fuzzy: true)
     }
     let page = Array(rows.prefix(pageSize))
     let records = try await load(page.map { (query.types[$0.rank], $0.id) }, tenant: tenant)
@@ -95,30 +78,16 @@ public struct SearchStore: Sendable {
     let next =
       rows.count > pageSize
       ? page.last.map {
-        tokens.encode(
-          PageToken(
-            key: "\(phase == .substring ? "" : phase.rawValue + "|")\($0.score)|\($0.rank)", id: $0.id,
-            query: query.fingerprint))
+        tokens.encode(PageToken(key: "\(fuzzy ? "f|" : "")\($0.score)|\($0.rank)", id: $0.id, query: query.fingerprint))
       } : nil
     return (hits, next)
   }
 
-  /// The phases of a search: an exact email address, then substrings, then (nothing found) near
-  /// matches.
-  enum Phase: String {
-    case exact = "e"
-    case substring = "s"
-    case fuzzy = "f"
-  }
-
-  /// One record type's matches, best first, after the page token, at most `limit`: exact (score 3),
-  /// by substring (score 2 when the text starts with the query, 1.5 when a word does, 1 when it is
-  /// inside, plus a fraction that prefers shorter texts), or fuzzy by word similarity (the score).
-  /// `matches` is the function that finds them (migrations 0068, 0069: the index, read as the owner in
-  /// the caller's tenant); each is joined back to its row here, as crm_app, under the caller's
-  /// visibility.
+  /// One record type's matches, best first, after the page token, at most `limit`: by substring
+  /// (score 2 when the text starts with the query, 1.5 when a word does, 1 when it is inside, plus a
+  /// fraction that prefers shorter texts), or with `fuzzy` by word similarity (the score).
   static func part(
-    _ type: RecordType, rank: Int, matches: PostgresQuery, text: String, like: String, phase: Phase,
+    _ type: RecordType, rank: Int, text: String, like: String, fuzzy: Bool,
     after: (score: Double, rank: Int, id: UUID)?, limit: Int, principal: Principal
   ) -> PostgresQuery {
     let (table, conditions) = source(type, principal: principal)
@@ -131,37 +100,26 @@ public struct SearchStore: Sendable {
           ? " WHERE (score < \(after.score)::float8 OR (score = \(after.score)::float8 AND id > \(after.id)))"
           : " WHERE score < \(after.score)::float8"
     }
-    let joined: PostgresQuery = """
-      SELECT id, m.match_text AS s FROM \(matches) m
+    // The matches come from crm_search_matches (migration 0068: the trigram index, as the owner, in the
+    // caller's tenant); each is joined back to its row here, as crm_app, under the caller's visibility.
+    let matches: PostgresQuery = """
+      SELECT id, m.match_text AS s
+      FROM crm_search_matches(\(table), \(fuzzy ? nil : "%" + like + "%"), \(fuzzy ? text : nil)) m
       JOIN \(unsafeSQL: table) ON \(unsafeSQL: table).tenant_id = \(principal.tenantID) AND \(unsafeSQL: table).id = m.match_id
       WHERE \(conditions)
       """
     let scoring: PostgresQuery =
-      switch phase {
-      case .exact: "3::float8 AS score FROM (\(joined)) scoped"
-      case .fuzzy: "word_similarity(\(text), s)::float8 AS score FROM (\(joined)) scoped"
-      case .substring:
-        """
-        (CASE WHEN s LIKE \(like + "%") ESCAPE '\\' THEN 2 WHEN s LIKE \("% " + like + "%") ESCAPE '\\' THEN 1.5 ELSE 1 END
-          + 1.0 / (2 + length(s)))::float8 AS score
-        FROM (\(joined)) scoped
-        """
-      }
+      fuzzy
+      ? "word_similarity(\(text), s)::float8 AS score FROM (\(matches)) scoped"
+      : """
+      (CASE WHEN s LIKE \(like + "%") ESCAPE '\\' THEN 2 WHEN s LIKE \("% " + like + "%") ESCAPE '\\' THEN 1.5 ELSE 1 END
+        + 1.0 / (2 + length(s)))::float8 AS score
+      FROM (\(matches)) scoped
+      """
     return """
       SELECT \(rank) AS type_rank, id, score FROM (SELECT id, \(scoring)) scored\(keyset)
       ORDER BY score DESC, id LIMIT \(limit)
       """
-  }
-
-  /// The table of a searchable type.
-  static func table(_ type: RecordType) -> String {
-    switch type {
-    case .lead: Lead.table
-    case .contact: Contact.table
-    case .account: Account.table
-    case .opportunity: Opportunity.table
-    default: Ticket.table
-    }
   }
 
   /// A type's table, and the conditions of what the caller may see.
