@@ -33,7 +33,7 @@ struct AnalyticsScope: ParsableArguments {
     }
   }
 
-  /// "40%", or "" for nothing to divide.
+  /// A rate as a whole percentage: "40%".
   static func percent(_ rate: Double) -> String { String(format: "%.0f%%", rate * 100) }
 
   /// A duration in days with one decimal ("12.5d"), or hours under a day ("5.0h"); "" when unset.

@@ -84,17 +84,20 @@ public struct ScoringService: Crm_V1_ScoringService.SimpleServiceProtocol {
         format: "Scores are learned: model %d, held-out AUC %.3f on %d leads, trained on %d.", inForce.version, model.auc,
         model.holdoutSize, model.trainingSize)
       if let latest, latest.version != inForce.version, let reason = latest.statusReason {
-        text += " The newest run (\(latest.version)) is not in force: \(reason)."
+        text += " The newest run (\(latest.version)) is not in force: \(sentence(reason))"
       }
     } else if let latest {
-      text = "Scores come from rules only: \(latest.statusReason ?? "no model is in force")."
+      text = "Scores come from rules only: \(sentence(latest.statusReason ?? "no model is in force"))"
     } else {
       text =
         "Scores come from rules only: no model trained yet (the job trains weekly; a model needs \(settings.minimumLeads) "
         + "leads with a known outcome and \(settings.minimumConversions) conversions within \(settings.windowDays) days)."
     }
-    return text.replacingOccurrences(of: "..", with: ".")
+    return text
   }
+
+  /// `reason` ending in exactly one full stop (stored reasons may or may not end in one).
+  static func sentence(_ reason: String) -> String { reason.hasSuffix(".") ? reason : reason + "." }
 }
 
 extension Crm_V1_ScoringSettings {
