@@ -93,39 +93,22 @@ done
 
 step "the contacts part's plans for a common surname"
 surname=$(head -n 1 "$work/surname.txt")
-# What crm_search_matches runs (as the owner, the pattern in the plan), then the part as crmd sends it
-# (as crm_app: each match joined back to its row).
-plan=$(psql_as_owner crm_search -c "SELECT set_config('crm.tenant_id', '$tenant', false)" -c "
+# What crm_search_top runs (as the owner: the sample of at most 1,000 matches, ranked), then the part
+# as crmd sends it (as crm_app: the page's matches joined back under the caller's visibility).
+plan=$(psql_as_owner crm_search -c "
   EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-  SELECT id, search_text FROM contacts WHERE tenant_id = crm_current_tenant() AND archived_at IS NULL
-    AND search_text LIKE '%$surname%'" | sed -n '/QUERY PLAN/,$p' | grep -v "^-" | cut -c1-150 | head -12)
+  SELECT id, score, capped FROM (SELECT id, CASE WHEN search_text LIKE '$surname%' THEN 2.0::float8
+      WHEN search_text LIKE '% $surname%' THEN 1.5::float8 ELSE 1.0::float8 END + 1.0::float8 / (2 + length(search_text)) AS score,
+      count(*) OVER () >= 1000 AS capped
+    FROM (SELECT id, search_text FROM contacts WHERE tenant_id = '$tenant'::uuid AND archived_at IS NULL
+      AND search_text LIKE '%$surname%' LIMIT 1000) sample) matched
+  ORDER BY score DESC, id LIMIT 21" | sed -n '/QUERY PLAN/,$p' | grep -v "^-" | cut -c1-150 | head -24)
 part=$(PGOPTIONS="-c role=crm_app" psql_as_owner crm_search -c "SELECT set_config('crm.tenant_id', '$tenant', false)" -c "
   EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-  SELECT id, (CASE WHEN s LIKE '$surname%' THEN 2 WHEN s LIKE '% $surname%' THEN 1.5 ELSE 1 END + 1.0 / (2 + length(s)))::float8 AS score
-  FROM (SELECT id, m.match_text AS s FROM crm_search_matches('contacts', '%$surname%', NULL) m
-    JOIN contacts ON contacts.tenant_id = '$tenant' AND contacts.id = m.match_id
-    WHERE tenant_id = '$tenant' AND archived_at IS NULL) scoped
-  ORDER BY score DESC, id LIMIT 21" | sed -n '/QUERY PLAN/,$p' | grep -v "^-" | cut -c1-150 | head -16)
-email=$(head -n 1 "$work/email.txt")
-# The exact address lookup 2fa92c4 sent first (migrations 0069/0070; not used by the search now: it
-# measured slower here than on any copy — its plan as crm_app, for whoever takes it up again).
-exact=$(PGOPTIONS="-c role=crm_app" psql_as_owner crm_search -c "SELECT set_config('crm.tenant_id', '$tenant', false)" -c "
-  EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-  SELECT id, 3::float8 AS score
-  FROM (SELECT id, m.match_text AS s FROM crm_search_email_matches('contacts', '$email') m
-    JOIN contacts ON contacts.tenant_id = '$tenant' AND contacts.id = m.match_id
-    WHERE tenant_id = '$tenant' AND archived_at IS NULL) scoped
-  ORDER BY score DESC, id LIMIT 21" | sed -n '/QUERY PLAN/,$p' | grep -v "^-" | cut -c1-150 | head -16)
-# The same as a generic plan (what a prepared statement gets after five executions).
-exact_generic=$(PGOPTIONS="-c role=crm_app" psql_as_owner crm_search -c "SELECT set_config('crm.tenant_id', '$tenant', false),
-  set_config('plan_cache_mode', 'force_generic_plan', false)" -c "
-  PREPARE exact(text, text, uuid) AS SELECT id, 3::float8 AS score
-  FROM (SELECT id, m.match_text AS s FROM crm_search_email_matches(\$1, \$2) m
-    JOIN contacts ON contacts.tenant_id = \$3 AND contacts.id = m.match_id
-    WHERE tenant_id = \$3 AND archived_at IS NULL) scoped
-  ORDER BY score DESC, id LIMIT 21" -c "
-  EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE exact('contacts', '$email', '$tenant')" \
-  | sed -n '/QUERY PLAN/,$p' | grep -v "^-" | cut -c1-150 | head -16)
+  SELECT 1 AS type_rank, m.match_id AS id, m.match_score AS score, m.match_capped AS capped, contacts.id IS NOT NULL AS visible
+  FROM crm_search_top('contacts', 'substring', '[[\"$surname\"]]', '$surname', NULL, NULL, NULL, NULL, 21) m
+  LEFT JOIN contacts ON contacts.id = m.match_id AND tenant_id = '$tenant' AND archived_at IS NULL
+  ORDER BY m.match_score DESC, m.match_id" | sed -n '/QUERY PLAN/,$p' | grep -v "^-" | cut -c1-150 | head -16)
 stop_crmd
 
 python3 - "$contacts" "$seed_seconds" <<PY
@@ -142,7 +125,7 @@ PY
 echo
 echo "Sample queries: $(head -n 1 "$work/surname.txt") / $(head -n 1 "$work/fullname.txt") / $(head -n 1 "$work/email.txt") / $(head -n 1 "$work/phone.txt") / $(head -n 1 "$work/cjk.txt") / $(head -n 1 "$work/typo.txt")"
 echo
-echo "crm_search_matches' statement for the surname \"$surname\" (EXPLAIN ANALYZE as the owner):"
+echo "crm_search_top's statement for the surname \"$surname\" (EXPLAIN ANALYZE as the owner):"
 echo '```'
 echo "$plan"
 echo '```'
@@ -150,14 +133,4 @@ echo
 echo "The contacts part as crmd sends it (EXPLAIN ANALYZE as crm_app):"
 echo '```'
 echo "$part"
-echo '```'
-echo
-echo "The exact address lookup for \"$email\" (unused; EXPLAIN ANALYZE as crm_app):"
-echo '```'
-echo "$exact"
-echo '```'
-echo
-echo "The same as a generic plan:"
-echo '```'
-echo "$exact_generic"
 echo '```'

@@ -89,8 +89,10 @@ public nonisolated struct Crm_V1_SearchResult: Sendable {
   }
 
   /// 2 and up: the record's text starts with the query; 1.5 and up: one of its words does; 1 and
-  /// up: it holds the query (the fraction prefers shorter texts). Below 1: no record held the query
-  /// and this is a near match (a typo), scored by word similarity.
+  /// up: it holds the query (the fraction prefers shorter texts). 3: a whole email address the record
+  /// has. Below 1: no record held the query and this is a near match — every word of the query, or
+  /// for a word no record uses the tenant's words with the fewest edits from it (a typo: "jonh" finds
+  /// "john"), anywhere in the record's text — scored by word similarity.
   public var score: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -115,6 +117,11 @@ public nonisolated struct Crm_V1_SearchResponse: Sendable {
   public var results: [Crm_V1_SearchResult] = []
 
   public var nextPageToken: String = String()
+
+  /// Some record type had more than 1,000 records holding the query: its results are the best of the
+  /// first 1,000 of them found (older records first), and paging ends there. A longer query narrows
+  /// the set (Salesforce's SOSL likewise stops at 2,000 records).
+  public var sampled: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -295,7 +302,7 @@ nonisolated extension Crm_V1_SearchResult: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Crm_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}results\0\u{3}next_page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}results\0\u{3}next_page_token\0\u{1}sampled\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -305,6 +312,7 @@ nonisolated extension Crm_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtobu
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.results) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.sampled) }()
       default: break
       }
     }
@@ -317,12 +325,16 @@ nonisolated extension Crm_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtobu
     if !self.nextPageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
     }
+    if self.sampled != false {
+      try visitor.visitSingularBoolField(value: self.sampled, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Crm_V1_SearchResponse, rhs: Crm_V1_SearchResponse) -> Bool {
     if lhs.results != rhs.results {return false}
     if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.sampled != rhs.sampled {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

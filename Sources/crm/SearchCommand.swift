@@ -58,6 +58,9 @@ struct SearchCommand: AsyncParsableCommand {
           case nil: ["", "", "", ""]
           }
         })
+      if response.sampled {
+        print("over 1,000 records of a type hold \"\(text)\": these are the best of the first 1,000; a longer query narrows them")
+      }
       if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
     }
   }

@@ -4,6 +4,7 @@ import CRMTestSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import LibPQ
 import SwiftProtobuf
 import Testing
 
@@ -19,6 +20,17 @@ struct SearchRPCTests {
         $0.recordTypes = types
       }, metadata: auth
     ).results.map(Self.id)
+  }
+
+  /// Makes contacts private to their owners' hierarchy in the tenant `admin` belongs to.
+  static func privateContacts(_ client: GRPCClient<HTTP2ClientTransport.Posix>, admin: Metadata) async throws {
+    _ = try await Crm_V1_AdminService.Client(wrapping: client).setSharingRule(
+      .with {
+        $0.rule = .with {
+          $0.recordType = .contact
+          $0.mode = .private
+        }
+      }, metadata: admin)
   }
 
   static func id(_ result: Crm_V1_SearchResult) -> String {
@@ -138,6 +150,92 @@ struct SearchRPCTests {
     }
   }
 
+  @Test("a whole address exactly, words in any order, a typo corrected by fewest edits")
+  func phases() async throws {
+    let tenant = try await TestTenant.make()
+    try await TestServer.withClient { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let contacts = Crm_V1_ContactService.Client(wrapping: client)
+      func contact(_ first: String, _ last: String, _ email: String) async throws -> String {
+        try await contacts.createContact(
+          .with {
+            $0.contact = .with {
+              $0.firstName = first
+              $0.lastName = last
+              $0.emails = [.with { $0.address = email }]
+            }
+          }, metadata: admin
+        ).id
+      }
+      let ann = try await contact("Ann", "Quillfeather", "ann@quill.example")
+      let joann = try await contact("Joann", "Quillfeather", "joann@quill.example")
+      let john = try await contact("John", "Pemberton", "jp@pember.example")
+      _ = try await contact("José", "Pemberton", "jose@pember.example")
+      _ = try await contact("Jones", "Pemberton", "jones@pember.example")
+      let search = Client(wrapping: client)
+
+      // A whole address finds who has it, and only them (score 3); part of one is a substring.
+      let exact = try await search.search(.with { $0.query = "Ann@Quill.example" }, metadata: admin).results
+      #expect(exact.map(Self.id) == [ann] && exact[0].score == 3)
+      #expect(Set(try await Self.ids(search, "quill.example", auth: admin)) == [ann, joann])
+      // Words in another order are a near match (below 1).
+      let reordered = try await search.search(.with { $0.query = "pemberton john" }, metadata: admin).results
+      #expect(reordered.map(Self.id) == [john] && reordered[0].score < 1)
+      // "jonh" is one swap from "john" and two edits from "jose" and "jones": only John Smith's kind.
+      #expect(try await Self.ids(search, "jonh pemberton", auth: admin) == [john])
+      // A word nothing resembles finds nothing.
+      #expect(try await Self.ids(search, "zzqxv", auth: admin).isEmpty)
+    }
+  }
+
+  @Test("a word held by more than 1,000 records ranks a sample, says so, and keeps a rep's own records in it")
+  func sample() async throws {
+    let tenant = try await TestTenant.make()
+    let (rep, repSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      try await Self.privateContacts(client, admin: admin)
+      let connection = try TestDatabase.ownerConnection()
+      try connection.query(
+        """
+        INSERT INTO contacts (tenant_id, id, owner_id, first_name, last_name, created_by, updated_by)
+        SELECT \(tenant.tenantID), crm_uuid_v7(), \(tenant.admin.userID), 'Person' || n, 'Wolfenbarger',
+          \(tenant.admin.userID), \(tenant.admin.userID)
+        FROM generate_series(1, 1100) AS n
+        """)
+      let mine = try await Crm_V1_ContactService.Client(wrapping: client).createContact(
+        .with {
+          $0.contact = .with {
+            $0.lastName = "Wolfenbarger"
+            $0.ownerID = rep.userID.lowercasedString
+          }
+        }, metadata: admin)
+      let search = Client(wrapping: client)
+      let first = try await search.search(.with { $0.query = "wolfenbarger" }, metadata: admin)
+      // The shortest text ranks first, within the sample: "wolfenbarger" alone, if the sample holds it.
+      #expect(first.sampled && first.results.count == 20 && !first.nextPageToken.isEmpty)
+      // Paging ends with the sample.
+      var token = first.nextPageToken
+      var seen = Set(first.results.map(Self.id))
+      var pages = 1
+      while !token.isEmpty && pages < 20 {
+        let page = try await search.search(
+          .with {
+            $0.query = "wolfenbarger"
+            $0.pageSize = 100
+            $0.pageToken = token
+          }, metadata: admin)
+        seen.formUnion(page.results.map(Self.id))
+        token = page.nextPageToken
+        pages += 1
+      }
+      #expect(token.isEmpty && seen.count == 1000)
+      // The rep sees only their own record, and finds it: their sample is drawn from what they may see.
+      let theirs = try await search.search(.with { $0.query = "wolfenbarger" }, metadata: TestServer.auth(repSecret))
+      #expect(theirs.results.map(Self.id) == [mine.id] && !theirs.sampled)
+    }
+  }
+
   @Test("visibility is applied inside the search: a rep finds private records only once they are theirs")
   func visibility() async throws {
     let tenant = try await TestTenant.make()
@@ -145,13 +243,7 @@ struct SearchRPCTests {
     try await TestServer.withClient { client in
       let admin = TestServer.auth(tenant.adminSecret)
       let repAuth = TestServer.auth(repSecret)
-      _ = try await Crm_V1_AdminService.Client(wrapping: client).setSharingRule(
-        .with {
-          $0.rule = .with {
-            $0.recordType = .contact
-            $0.mode = .private
-          }
-        }, metadata: admin)
+      try await Self.privateContacts(client, admin: admin)
       let contacts = Crm_V1_ContactService.Client(wrapping: client)
       let hidden = try await contacts.createContact(
         .with { $0.contact = .with { $0.lastName = "Quixotic" } }, metadata: admin)

@@ -33,10 +33,10 @@ public struct SearchService: Crm_V1_SearchService.SimpleServiceProtocol {
     let pageSize = request.pageSize == 0 ? 20 : Int(request.pageSize)
     if !(1...100).contains(pageSize) { violations.add("page_size", "must be 1 to 100", reason: "OUT_OF_RANGE") }
     try violations.check()
-    let (hits, next) = try await search.search(
+    let page = try await search.search(
       SearchQuery(text: text, types: types), pageSize: pageSize, pageToken: request.pageToken, principal: call.principal)
     return .with {
-      $0.results = hits.map { hit in
+      $0.results = page.hits.map { hit in
         .with {
           switch hit.record {
           case .lead(let lead): $0.lead = .init(lead)
@@ -48,7 +48,8 @@ public struct SearchService: Crm_V1_SearchService.SimpleServiceProtocol {
           $0.score = hit.score
         }
       }
-      $0.nextPageToken = next ?? ""
+      $0.nextPageToken = page.nextPageToken ?? ""
+      $0.sampled = page.sampled
     }
   }
 }

@@ -105,6 +105,7 @@ public struct Migrator: Sendable {
     ("0068_search_matches.sql", PackageResources._068_search_matches_sql),
     ("0069_search_email_matches.sql", PackageResources._069_search_email_matches_sql),
     ("0070_search_email_by_address.sql", PackageResources._070_search_email_by_address_sql),
+    ("0071_search_top.sql", PackageResources._071_search_top_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

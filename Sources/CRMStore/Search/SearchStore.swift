@@ -2,33 +2,51 @@ public import CRMCore
 import Foundation
 import LibPQ
 
-/// Search across leads, contacts, accounts, opportunities and tickets (docs/search.md): one trigram
-/// index per table over the record's folded `search_text` (migrations 0064, 0065 and 0068), read by
-/// `crm_search_matches` in the caller's tenant; visibility applied inside the query — the same
-/// conditions as each type's list, on each match joined back to its row — never by filtering a
-/// fetched page. Records holding the query come first (the text starting with it, then a word, then
-/// anywhere); only when none does, near matches by word similarity ≥ 0.5 (a typo). Keyset-paged on
-/// (score, type, id).
+/// Search across leads, contacts, accounts, opportunities and tickets (docs/search.md). Each type's
+/// matches are found and ranked by `crm_search_top` (migration 0071: the trigram index, or the email
+/// index for a whole address, read as the owner in the caller's tenant), which returns only the best
+/// few after the page token; those are joined back to their rows as crm_app under the caller's
+/// visibility — the same conditions as each type's list — and, when visibility hid too many, the
+/// type is asked again for more. Phases: a whole email address exactly; else records holding the
+/// query (the text starting with it, then a word, then anywhere); only when none does, near matches:
+/// each word of the query, or its nearest words in the tenant's vocabulary when the records have no
+/// such word (a typo), anywhere in the text. Keyset-paged on (score, type, id).
 public struct SearchStore: Sendable {
   let database: Database
 
   /// A store over `database`.
   public init(database: Database) { self.database = database }
 
+  /// The phases of a search, in order; a page token names its phase (the substring phase's bare, as
+  /// before phases had names).
+  enum Phase: String {
+    case exact = "e"
+    case substring = "s"
+    case near = "f"
+  }
+
+  /// A position in the ranked results: a page token's, or a match's.
+  typealias Position = (score: Double, rank: Int, id: UUID)
+
+  /// The ids before and after every other.
+  static let lowestID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+  static let highestID = UUID(
+    uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255))
+
   /// One page of the records matching `query` that the caller may see, best first.
   public func search(_ query: SearchQuery, pageSize: Int, pageToken: String, principal: Principal) async throws
-    -> (hits: [SearchHit], nextPageToken: String?)
+    -> SearchPage
   {
     let tenant = principal.tenantID
     let tokens = try await database.pageTokens()
     let token = try tokens.decode(pageToken, query: query.fingerprint)
-    var after: (score: Double, rank: Int, id: UUID)?
-    // A token of the fuzzy phase says so ("f|score|rank"); the substring phase's has two parts.
-    var fuzzy = false
+    var after: Position?
+    var phase = query.emailAddress == nil ? Phase.substring : .exact
     if let token {
       var parts = token.key.split(separator: "|")
-      if parts.first == "f" {
-        fuzzy = true
+      phase = .substring
+      if let first = parts.first, let marked = Phase(rawValue: String(first)) {
+        phase = marked
         parts.removeFirst()
       }
       guard parts.count == 2, let score = Double(parts[0]), let rank = Int(parts[1]) else {
@@ -41,36 +59,18 @@ public struct SearchStore: Sendable {
     let text = try await database.read(tenant, ["SELECT crm_search_fold(\(query.phoneDigits ?? query.text)) AS folded"]) {
       try $0[0][0].decode("folded", as: String.self)
     }
-    let like = Self.likeEscaped(text)
-    func run(fuzzy: Bool) async throws -> [(rank: Int, id: UUID, score: Double)] {
-      var union: PostgresQuery = ""
-      for (rank, type) in query.types.enumerated() {
-        if rank > 0 { union.append(unsafeSQL: " UNION ALL ") }
-        let part = Self.part(
-          type, rank: rank, text: text, like: like, fuzzy: fuzzy, after: after, limit: pageSize + 1, principal: principal)
-        union.append("(\(part))")
-      }
-      return try await database.read(
-        tenant,
-        [
-          "SELECT set_config('pg_trgm.word_similarity_threshold', '0.5', true)",
-          "SELECT type_rank, id, score FROM (\(union)) hits ORDER BY score DESC, type_rank, id LIMIT \(pageSize + 1)",
-        ]
-      ) { results in
-        try results[1].rows.map { row in
-          (
-            rank: try row.decode("type_rank", as: Int.self), id: try row.decode("id", as: UUID.self),
-            score: try row.decode("score", as: Double.self)
-          )
-        }
-      }
+    let needed = pageSize + 1
+    var (rows, sampled) = try await matches(
+      phase, query: query, text: text, after: after, needed: needed, principal: principal)
+    if rows.isEmpty, token == nil, phase == .exact {
+      phase = .substring
+      (rows, sampled) = try await matches(phase, query: query, text: text, after: nil, needed: needed, principal: principal)
     }
-    var rows = try await run(fuzzy: fuzzy)
-    // Nothing holds the text: near matches (a typo), for words — emails and numbers share too many
-    // trigrams ("mail", "example") with everything for similarity to mean anything.
+    // Nothing holds the text: near matches, for words — emails and numbers share too many trigrams
+    // ("mail", "example") with everything for nearness to mean anything.
     if rows.isEmpty, token == nil, query.phoneDigits == nil, !text.contains(where: { $0 == "@" || $0.isNumber }) {
-      fuzzy = true
-      rows = try await run(fuzzy: true)
+      phase = .near
+      (rows, sampled) = try await matches(phase, query: query, text: text, after: nil, needed: needed, principal: principal)
     }
     let page = Array(rows.prefix(pageSize))
     let records = try await load(page.map { (query.types[$0.rank], $0.id) }, tenant: tenant)
@@ -78,47 +78,124 @@ public struct SearchStore: Sendable {
     let next =
       rows.count > pageSize
       ? page.last.map {
-        tokens.encode(PageToken(key: "\(fuzzy ? "f|" : "")\($0.score)|\($0.rank)", id: $0.id, query: query.fingerprint))
+        tokens.encode(
+          PageToken(
+            key: "\(phase == .substring ? "" : phase.rawValue + "|")\($0.score)|\($0.rank)", id: $0.id,
+            query: query.fingerprint))
       } : nil
-    return (hits, next)
+    return SearchPage(hits: hits, nextPageToken: next, sampled: sampled)
   }
 
-  /// One record type's matches, best first, after the page token, at most `limit`: by substring
-  /// (score 2 when the text starts with the query, 1.5 when a word does, 1 when it is inside, plus a
-  /// fraction that prefers shorter texts), or with `fuzzy` by word similarity (the score).
+  /// The best `needed` matches of a phase after `after` that the caller may see, across the query's
+  /// types, and whether a type had more matches than are ranked (`crm_search_top` ranks a sample of
+  /// 1,000). Each type first reads `needed` matches; a type whose read was full but left fewer than
+  /// `needed` visible reads again, eight times as many, until it has enough or has no more.
+  func matches(
+    _ phase: Phase, query: SearchQuery, text: String, after: Position?, needed: Int, principal: Principal
+  ) async throws -> (matches: [Position], sampled: Bool) {
+    let tenant = principal.tenantID
+    let mode: String
+    var terms: [[String]] = []
+    var lookup = text
+    switch phase {
+    case .exact:
+      mode = "email"
+      lookup = query.emailAddress ?? text
+    case .substring:
+      mode = "substring"
+      terms = [[Self.likeEscaped(text)]]
+    case .near:
+      mode = "words"
+      terms = try await corrections(text, tenant: tenant).map { $0.map(Self.likeEscaped) }
+      if terms.isEmpty { return ([], false) }
+    }
+    let termsJSON = String(decoding: try JSONEncoder().encode(terms), as: UTF8.self)
+    var limits: [Int: Int] = [:]
+    for (rank, type) in query.types.enumerated() where phase != .exact || type == .lead || type == .contact {
+      limits[rank] = needed
+    }
+    var found: [Position] = []
+    var sampled = false
+    while !limits.isEmpty {
+      let ranks = limits.keys.sorted()
+      let parts: [PostgresQuery] = ranks.map { rank in
+        Self.part(
+          query.types[rank], rank: rank, mode: mode, terms: termsJSON, lookup: lookup, after: after, limit: limits[rank]!,
+          principal: principal)
+      }
+      let read = try await database.read(tenant, parts) { results in
+        try results.map { result in
+          try result.rows.map { row in
+            (
+              position: (
+                score: try row.decode("score", as: Double.self), rank: try row.decode("type_rank", as: Int.self),
+                id: try row.decode("id", as: UUID.self)
+              ) as Position,
+              visible: try row.decode("visible", as: Bool.self), capped: try row.decode("capped", as: Bool.self)
+            )
+          }
+        }
+      }
+      for (rank, rows) in zip(ranks, read) {
+        let visible = rows.filter(\.visible).map(\.position)
+        let limit = limits[rank]!
+        if rows.count < limit || visible.count >= needed {
+          found += visible.prefix(needed)
+          sampled = sampled || rows.contains(where: \.capped)
+          limits[rank] = nil
+        } else {
+          limits[rank] = limit * 8
+        }
+      }
+    }
+    let best = found.sorted { ($1.score, $0.rank, $0.id.uuidString) < ($0.score, $1.rank, $1.id.uuidString) }
+    return (Array(best.prefix(needed)), sampled)
+  }
+
+  /// For each word of the folded query, what a near match must hold: the word, when the tenant's
+  /// records use it (or it is too short or numeric to correct), else the tenant's words with the
+  /// fewest edits from it, at most three (`crm_search_corrections`, migration 0071, finds candidates;
+  /// `SearchCorrection` picks); a word with none is left out.
+  func corrections(_ text: String, tenant: UUID) async throws -> [[String]] {
+    let words = text.split(separator: " ").map(String.init)
+    guard !words.isEmpty else { return [] }
+    return try await database.read(
+      tenant, ["SELECT word_position, known, candidates FROM crm_search_corrections(\(words)::text[]) ORDER BY word_position"]
+    ) { results in
+      try results[0].rows.compactMap { row in
+        let word = words[try row.decode("word_position", as: Int.self) - 1]
+        if try row.decode("known", as: Bool.self) { return [word] }
+        let near = SearchCorrection.nearest(to: word, among: try row.decode("candidates", as: [String]?.self) ?? [])
+        return near.isEmpty ? nil : near
+      }
+    }
+  }
+
+  /// One record type's best `limit` matches after `after` (`crm_search_top`, ranked as the owner in
+  /// the caller's tenant), each joined back to its row as crm_app: `visible` when the caller may see
+  /// it (the type's list conditions).
   static func part(
-    _ type: RecordType, rank: Int, text: String, like: String, fuzzy: Bool,
-    after: (score: Double, rank: Int, id: UUID)?, limit: Int, principal: Principal
+    _ type: RecordType, rank: Int, mode: String, terms: String, lookup: String, after: Position?, limit: Int,
+    principal: Principal
   ) -> PostgresQuery {
     let (table, conditions) = source(type, principal: principal)
-    var keyset: PostgresQuery = ""
-    if let after {
-      keyset =
-        rank > after.rank
-        ? " WHERE score <= \(after.score)::float8"
-        : rank == after.rank
-          ? " WHERE (score < \(after.score)::float8 OR (score = \(after.score)::float8 AND id > \(after.id)))"
-          : " WHERE score < \(after.score)::float8"
+    // The sample is drawn from the owners the caller may read (and their pools), so a rep's own
+    // records are not crowded out of it by others'; the join below still decides.
+    let owners = principal.readableOwners(type)
+    let pools: [UUID]? = owners == nil ? nil : Array(principal.pools.keys)
+    // After the token's position in (score DESC, type, id) order: within its type, ties after its id;
+    // in a later type, every tie; in an earlier type, no tie.
+    let afterID: UUID? = after.map {
+      rank == $0.rank ? $0.id : rank > $0.rank ? Self.lowestID : Self.highestID
     }
-    // The matches come from crm_search_matches (migration 0068: the trigram index, as the owner, in the
-    // caller's tenant); each is joined back to its row here, as crm_app, under the caller's visibility.
-    let matches: PostgresQuery = """
-      SELECT id, m.match_text AS s
-      FROM crm_search_matches(\(table), \(fuzzy ? nil : "%" + like + "%"), \(fuzzy ? text : nil)) m
-      JOIN \(unsafeSQL: table) ON \(unsafeSQL: table).tenant_id = \(principal.tenantID) AND \(unsafeSQL: table).id = m.match_id
-      WHERE \(conditions)
-      """
-    let scoring: PostgresQuery =
-      fuzzy
-      ? "word_similarity(\(text), s)::float8 AS score FROM (\(matches)) scoped"
-      : """
-      (CASE WHEN s LIKE \(like + "%") ESCAPE '\\' THEN 2 WHEN s LIKE \("% " + like + "%") ESCAPE '\\' THEN 1.5 ELSE 1 END
-        + 1.0 / (2 + length(s)))::float8 AS score
-      FROM (\(matches)) scoped
-      """
     return """
-      SELECT \(rank) AS type_rank, id, score FROM (SELECT id, \(scoring)) scored\(keyset)
-      ORDER BY score DESC, id LIMIT \(limit)
+      SELECT \(rank) AS type_rank, m.match_id AS id, m.match_score AS score, m.match_capped AS capped,
+        \(unsafeSQL: table).id IS NOT NULL AS visible
+      FROM crm_search_top(
+        \(table), \(mode), \(terms)::jsonb, \(lookup), \(owners)::uuid[], \(pools)::uuid[], \(after?.score)::float8,
+        \(afterID)::uuid, \(limit)) m
+      LEFT JOIN \(unsafeSQL: table) ON \(unsafeSQL: table).id = m.match_id AND \(conditions)
+      ORDER BY m.match_score DESC, m.match_id
       """
   }
 
