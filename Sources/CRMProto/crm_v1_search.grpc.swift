@@ -70,9 +70,11 @@ extension Crm_V1_SearchService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Leads, contacts, accounts, opportunities and tickets matching the query, best first: names,
-        /// > companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100), domains,
-        /// > deal names, ticket subjects and numbers ("#1042"). Case and accents do not matter ("muller" finds
+        /// > Leads, contacts, accounts, opportunities, tickets and invoices matching the query, best first:
+        /// > names, companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100),
+        /// > domains, deal names, ticket subjects and numbers ("#1042"), invoice numbers (the number or its
+        /// > beginning: "INV-2027" finds INV-2027-0042; invoices are seen by their account's owner and
+        /// > managers, its collector, admins and integrations). Case and accents do not matter ("muller" finds
         /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
         /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
         /// > (the same visibility as each type's list), and each comes back as its Get would show it.
@@ -107,9 +109,11 @@ extension Crm_V1_SearchService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Leads, contacts, accounts, opportunities and tickets matching the query, best first: names,
-        /// > companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100), domains,
-        /// > deal names, ticket subjects and numbers ("#1042"). Case and accents do not matter ("muller" finds
+        /// > Leads, contacts, accounts, opportunities, tickets and invoices matching the query, best first:
+        /// > names, companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100),
+        /// > domains, deal names, ticket subjects and numbers ("#1042"), invoice numbers (the number or its
+        /// > beginning: "INV-2027" finds INV-2027-0042; invoices are seen by their account's owner and
+        /// > managers, its collector, admins and integrations). Case and accents do not matter ("muller" finds
         /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
         /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
         /// > (the same visibility as each type's list), and each comes back as its Get would show it.
@@ -142,9 +146,11 @@ extension Crm_V1_SearchService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Leads, contacts, accounts, opportunities and tickets matching the query, best first: names,
-        /// > companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100), domains,
-        /// > deal names, ticket subjects and numbers ("#1042"). Case and accents do not matter ("muller" finds
+        /// > Leads, contacts, accounts, opportunities, tickets and invoices matching the query, best first:
+        /// > names, companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100),
+        /// > domains, deal names, ticket subjects and numbers ("#1042"), invoice numbers (the number or its
+        /// > beginning: "INV-2027" finds INV-2027-0042; invoices are seen by their account's owner and
+        /// > managers, its collector, admins and integrations). Case and accents do not matter ("muller" finds
         /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
         /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
         /// > (the same visibility as each type's list), and each comes back as its Get would show it.
@@ -231,9 +237,11 @@ extension Crm_V1_SearchService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Leads, contacts, accounts, opportunities and tickets matching the query, best first: names,
-        /// > companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100), domains,
-        /// > deal names, ticket subjects and numbers ("#1042"). Case and accents do not matter ("muller" finds
+        /// > Leads, contacts, accounts, opportunities, tickets and invoices matching the query, best first:
+        /// > names, companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100),
+        /// > domains, deal names, ticket subjects and numbers ("#1042"), invoice numbers (the number or its
+        /// > beginning: "INV-2027" finds INV-2027-0042; invoices are seen by their account's owner and
+        /// > managers, its collector, admins and integrations). Case and accents do not matter ("muller" finds
         /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
         /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
         /// > (the same visibility as each type's list), and each comes back as its Get would show it.
@@ -281,9 +289,11 @@ extension Crm_V1_SearchService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Leads, contacts, accounts, opportunities and tickets matching the query, best first: names,
-        /// > companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100), domains,
-        /// > deal names, ticket subjects and numbers ("#1042"). Case and accents do not matter ("muller" finds
+        /// > Leads, contacts, accounts, opportunities, tickets and invoices matching the query, best first:
+        /// > names, companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100),
+        /// > domains, deal names, ticket subjects and numbers ("#1042"), invoice numbers (the number or its
+        /// > beginning: "INV-2027" finds INV-2027-0042; invoices are seen by their account's owner and
+        /// > managers, its collector, admins and integrations). Case and accents do not matter ("muller" finds
         /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
         /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
         /// > (the same visibility as each type's list), and each comes back as its Get would show it.
@@ -326,9 +336,11 @@ extension Crm_V1_SearchService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Leads, contacts, accounts, opportunities and tickets matching the query, best first: names,
-    /// > companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100), domains,
-    /// > deal names, ticket subjects and numbers ("#1042"). Case and accents do not matter ("muller" finds
+    /// > Leads, contacts, accounts, opportunities, tickets and invoices matching the query, best first:
+    /// > names, companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100),
+    /// > domains, deal names, ticket subjects and numbers ("#1042"), invoice numbers (the number or its
+    /// > beginning: "INV-2027" finds INV-2027-0042; invoices are seen by their account's owner and
+    /// > managers, its collector, admins and integrations). Case and accents do not matter ("muller" finds
     /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
     /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
     /// > (the same visibility as each type's list), and each comes back as its Get would show it.
@@ -365,9 +377,11 @@ extension Crm_V1_SearchService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Leads, contacts, accounts, opportunities and tickets matching the query, best first: names,
-    /// > companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100), domains,
-    /// > deal names, ticket subjects and numbers ("#1042"). Case and accents do not matter ("muller" finds
+    /// > Leads, contacts, accounts, opportunities, tickets and invoices matching the query, best first:
+    /// > names, companies, emails, phone numbers (any format: "+1 (415) 555-0100" finds 4155550100),
+    /// > domains, deal names, ticket subjects and numbers ("#1042"), invoice numbers (the number or its
+    /// > beginning: "INV-2027" finds INV-2027-0042; invoices are seen by their account's owner and
+    /// > managers, its collector, admins and integrations). Case and accents do not matter ("muller" finds
     /// > "Müller"); Chinese and Japanese text matches by substring ("销售易" finds "北京销售易科技有限公司");
     /// > a small typo still finds a word ("jonh smith"). Only records the caller may see are searched
     /// > (the same visibility as each type's list), and each comes back as its Get would show it.

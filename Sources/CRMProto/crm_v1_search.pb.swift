@@ -88,6 +88,15 @@ public nonisolated struct Crm_V1_SearchResult: Sendable {
     set {record = .ticket(newValue)}
   }
 
+  /// Found by number: the whole number or its beginning, any case ("inv-2027" finds INV-2027-0042).
+  public var invoice: Crm_V1_Invoice {
+    get {
+      if case .invoice(let v)? = record {return v}
+      return Crm_V1_Invoice()
+    }
+    set {record = .invoice(newValue)}
+  }
+
   /// 2 and up: the record's text starts with the query; 1.5 and up: one of its words does; 1 and
   /// up: it holds the query (the fraction prefers shorter texts). 3: a whole email address the record
   /// has. Below 1: no record held the query and this is a near match — every word of the query, or
@@ -103,6 +112,8 @@ public nonisolated struct Crm_V1_SearchResult: Sendable {
     case account(Crm_V1_Account)
     case opportunity(Crm_V1_Opportunity)
     case ticket(Crm_V1_Ticket)
+    /// Found by number: the whole number or its beginning, any case ("inv-2027" finds INV-2027-0042).
+    case invoice(Crm_V1_Invoice)
 
   }
 
@@ -179,7 +190,7 @@ nonisolated extension Crm_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Crm_V1_SearchResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lead\0\u{1}contact\0\u{1}account\0\u{1}opportunity\0\u{1}ticket\0\u{1}score\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lead\0\u{1}contact\0\u{1}account\0\u{1}opportunity\0\u{1}ticket\0\u{1}score\0\u{1}invoice\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -253,6 +264,19 @@ nonisolated extension Crm_V1_SearchResult: SwiftProtobuf.Message, SwiftProtobuf.
         }
       }()
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.score) }()
+      case 7: try {
+        var v: Crm_V1_Invoice?
+        var hadOneofValue = false
+        if let current = self.record {
+          hadOneofValue = true
+          if case .invoice(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.record = .invoice(v)
+        }
+      }()
       default: break
       }
     }
@@ -284,11 +308,14 @@ nonisolated extension Crm_V1_SearchResult: SwiftProtobuf.Message, SwiftProtobuf.
       guard case .ticket(let v)? = self.record else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     }()
-    case nil: break
+    default: break
     }
     if self.score.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.score, fieldNumber: 6)
     }
+    try { if case .invoice(let v)? = self.record {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 

@@ -80,7 +80,8 @@ struct Changes: AsyncParsableCommand {
 enum RecordTypeName {
   static let all: [String: Crm_V1_RecordType] = [
     "account": .account, "contact": .contact, "lead": .lead, "opportunity": .opportunity, "interaction": .interaction,
-    "task": .task, "ticket": .ticket,
+    "task": .task, "ticket": .ticket, "invoice": .invoice, "payment": .payment, "credit_note": .creditNote,
+    "dispute": .dispute, "collection": .collection,
   ]
 
   static func parse(_ text: String) throws -> Crm_V1_RecordType {

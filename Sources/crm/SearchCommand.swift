@@ -5,25 +5,29 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import SwiftProtobuf
 
-/// `crm search TEXT`: one box across leads, contacts, accounts, deals and tickets.
+/// `crm search TEXT`: one box across leads, contacts, accounts, deals, tickets and invoices.
 struct SearchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "search",
-    abstract: "Find leads, contacts, accounts, deals and tickets by name, company, email, phone, domain or subject.",
+    abstract:
+      "Find leads, contacts, accounts, deals, tickets and invoices by name, company, email, phone, domain, subject or number.",
     discussion: """
       Case and accents do not matter, Chinese and Japanese names match by substring, a phone number
-      matches in any format, a small typo still finds the word. Only what you may see is searched.
+      matches in any format, a small typo still finds the word, an invoice is found by its number or
+      the number's beginning. Only what you may see is searched.
 
       Examples:
         crm search "muller"
         crm search 销售易 --type account --type lead
         crm search "+1 (415) 555-0100"
         crm search "#1042"
+        crm search INV-2027 --type invoice
       """)
 
   @OptionGroup var client: ClientOptions
   @Argument(help: "What to look for (2 to 200 characters).") var text: String
-  @Option(name: .customLong("type"), help: "account, contact, lead, opportunity or ticket; repeat for several (default all).")
+  @Option(
+    name: .customLong("type"), help: "account, contact, lead, opportunity, ticket or invoice; repeat for several (default all).")
   var types: [String] = []
   @Option(help: "Results per page (1-100).") var limit: Int32 = 20
   @Option(help: "The next page's token.") var pageToken: String?
@@ -55,6 +59,7 @@ struct SearchCommand: AsyncParsableCommand {
           case .account(let a): ["account", a.id, a.name, a.domain]
           case .opportunity(let d): ["opportunity", d.id, d.name, d.hasAmount ? Output.money(d.amount) : ""]
           case .ticket(let t): ["ticket", t.id, "#\(t.number) \(t.subject)", Output.name(t.status)]
+          case .invoice(let i): ["invoice", i.id, i.number, "\(Output.money(i.total)) \(Output.name(i.state))"]
           case nil: ["", "", "", ""]
           }
         })

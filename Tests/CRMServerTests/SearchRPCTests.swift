@@ -40,6 +40,7 @@ struct SearchRPCTests {
     case .account(let account): account.id
     case .opportunity(let deal): deal.id
     case .ticket(let ticket): ticket.id
+    case .invoice(let invoice): invoice.id
     case nil: ""
     }
   }
@@ -233,6 +234,36 @@ struct SearchRPCTests {
       // The rep sees only their own record, and finds it: their sample is drawn from what they may see.
       let theirs = try await search.search(.with { $0.query = "wolfenbarger" }, metadata: TestServer.auth(repSecret))
       #expect(theirs.results.map(Self.id) == [mine.id] && !theirs.sampled)
+    }
+  }
+
+  @Test("invoices by number or its beginning, in any case, seen as their billing is: by the account's owner, not a peer")
+  func invoices() async throws {
+    let tenant = try await TestTenant.make()
+    let (owner, ownerSecret) = try await tenant.makeUser(.salesRep)
+    let (_, peerSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let billing = Crm_V1_BillingService.Client(wrapping: client)
+      let account = try await BillingRPCTests.account(
+        client, "Hollowbrook Mills", owner: owner.userID.lowercasedString, auth: admin)
+      let first = try await billing.upsertInvoice(
+        BillingRPCTests.invoice("in_a", account: account, number: "HBM-2027-0042"), metadata: admin)
+      let second = try await billing.upsertInvoice(
+        BillingRPCTests.invoice("in_b", account: account, number: "HBM-2027-0042-R1"), metadata: admin)
+      let search = Client(wrapping: client)
+
+      // The whole number first (score 3), then the longer one it begins.
+      let found = try await search.search(.with { $0.query = "hbm-2027-0042" }, metadata: admin).results
+      #expect(found.map(Self.id) == [first.invoice.id, second.invoice.id])
+      #expect(found.first?.score == 3 && found.first?.invoice.number == "HBM-2027-0042")
+      #expect(try await Self.ids(search, "HBM-2027", types: [.invoice], auth: admin).count == 2)
+      // Digits and dashes are a number here, not a phone; the middle of a number is not its beginning.
+      #expect(try await Self.ids(search, "2027-0042", types: [.invoice], auth: admin).isEmpty)
+      // Wildcards are text.
+      #expect(try await Self.ids(search, "HBM%", types: [.invoice], auth: admin).isEmpty)
+      #expect(try await Self.ids(search, "HBM-2027", auth: TestServer.auth(ownerSecret)).count == 2)
+      #expect(try await Self.ids(search, "HBM-2027", auth: TestServer.auth(peerSecret)).isEmpty)
     }
   }
 

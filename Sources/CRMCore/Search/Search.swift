@@ -5,6 +5,7 @@ public enum SearchRecord: Sendable {
   case account(Account)
   case opportunity(Opportunity)
   case ticket(Ticket)
+  case invoice(Invoice)
 }
 
 /// One search result: the record, and how well it matched (higher first).
@@ -45,7 +46,7 @@ public struct SearchQuery: Sendable, Hashable {
   public var types: [RecordType]
 
   /// The record types a search reaches.
-  public static let searchable: [RecordType] = [.account, .contact, .lead, .opportunity, .ticket]
+  public static let searchable: [RecordType] = [.account, .contact, .lead, .opportunity, .ticket, .invoice]
   /// The shortest query (a trigram index needs three characters; two still match, by a scan).
   public static let minLength = 2
   public static let maxLength = 200

@@ -8,9 +8,14 @@ import SwiftProtobuf
 /// `crm.v1.SearchService`: one box across the CRM (docs/search.md).
 public struct SearchService: Crm_V1_SearchService.SimpleServiceProtocol {
   let search: SearchStore
+  /// The clock an invoice's overdue days are judged by.
+  let now: @Sendable () -> Timestamp
 
   /// A service over the search store.
-  public init(search: SearchStore) { self.search = search }
+  public init(search: SearchStore, now: @escaping @Sendable () -> Timestamp = { .now }) {
+    self.search = search
+    self.now = now
+  }
 
   public func search(request: Crm_V1_SearchRequest, context: ServerContext) async throws -> Crm_V1_SearchResponse {
     let call = try RequestContext.require()
@@ -25,7 +30,8 @@ public struct SearchService: Crm_V1_SearchService.SimpleServiceProtocol {
     for (index, type) in request.recordTypes.enumerated() {
       guard let domain = RecordType(type), SearchQuery.searchable.contains(domain) else {
         violations.add(
-          "record_types[\(index)]", "must be one of ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TICKET", reason: "INVALID")
+          "record_types[\(index)]", "must be one of ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TICKET, INVOICE",
+          reason: "INVALID")
         continue
       }
       types.append(domain)
@@ -35,6 +41,7 @@ public struct SearchService: Crm_V1_SearchService.SimpleServiceProtocol {
     try violations.check()
     let page = try await search.search(
       SearchQuery(text: text, types: types), pageSize: pageSize, pageToken: request.pageToken, principal: call.principal)
+    let today = now().utcDate
     return .with {
       $0.results = page.hits.map { hit in
         .with {
@@ -44,6 +51,7 @@ public struct SearchService: Crm_V1_SearchService.SimpleServiceProtocol {
           case .account(let account): $0.account = .init(account)
           case .opportunity(let deal): $0.opportunity = .init(deal)
           case .ticket(let ticket): $0.ticket = .init(ticket)
+          case .invoice(let invoice): $0.invoice = Crm_V1_Invoice(invoice, today: today)
           }
           $0.score = hit.score
         }

@@ -79,7 +79,7 @@ public final class CRMServer: Service {
       AnalyticsService(
         analytics: AnalyticsStore(database: database, forecasts: ForecastStore(database: database, now: slaClock)),
         now: slaClock),
-      SearchService(search: SearchStore(database: database)),
+      SearchService(search: SearchStore(database: database), now: slaClock),
       ScoringService(scoring: ScoringStore(database: database, now: slaClock)),
       CaptureService(
         captures: CaptureStore(database: database), tickets: tickets,

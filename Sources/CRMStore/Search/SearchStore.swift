@@ -110,8 +110,17 @@ public struct SearchStore: Sendable {
       if terms.isEmpty { return ([], false) }
     }
     let termsJSON = String(decoding: try JSONEncoder().encode(terms), as: UTF8.self)
+    // An invoice number as typed (not folded: "2027-0042" is not a phone number there).
+    let invoiceTerms = String(decoding: try JSONEncoder().encode([[Self.likeEscaped(query.text)]]), as: UTF8.self)
     var limits: [Int: Int] = [:]
-    for (rank, type) in query.types.enumerated() where phase != .exact || type == .lead || type == .contact {
+    for (rank, type) in query.types.enumerated() {
+      // Whole addresses are the leads' and contacts'; invoices are found by number only, in the
+      // substring phase.
+      switch phase {
+      case .exact: if type != .lead && type != .contact { continue }
+      case .substring: break
+      case .near: if type == .invoice { continue }
+      }
       limits[rank] = needed
     }
     var found: [Position] = []
@@ -119,9 +128,13 @@ public struct SearchStore: Sendable {
     while !limits.isEmpty {
       let ranks = limits.keys.sorted()
       let parts: [PostgresQuery] = ranks.map { rank in
-        Self.part(
-          query.types[rank], rank: rank, mode: mode, terms: termsJSON, lookup: lookup, after: after, limit: limits[rank]!,
-          principal: principal)
+        query.types[rank] == .invoice
+          ? Self.part(
+            .invoice, rank: rank, mode: "number", terms: invoiceTerms, lookup: query.text, after: after,
+            limit: limits[rank]!, principal: principal)
+          : Self.part(
+            query.types[rank], rank: rank, mode: mode, terms: termsJSON, lookup: lookup, after: after,
+            limit: limits[rank]!, principal: principal)
       }
       let read = try await database.read(tenant, parts) { results in
         try results.map { result in
@@ -181,7 +194,7 @@ public struct SearchStore: Sendable {
     let (table, conditions) = source(type, principal: principal)
     // The sample is drawn from the owners the caller may read (and their pools), so a rep's own
     // records are not crowded out of it by others'; the join below still decides.
-    let owners = principal.readableOwners(type)
+    let owners = type == .invoice ? nil : principal.readableOwners(type)
     let pools: [UUID]? = owners == nil ? nil : Array(principal.pools.keys)
     // After the token's position in (score DESC, type, id) order: within its type, ties after its id;
     // in a later type, every tie; in an earlier type, no tie.
@@ -225,6 +238,9 @@ public struct SearchStore: Sendable {
         RecordMechanics<Opportunity>.commonConditions(
           principal: principal, archive: .active, ownerID: nil, tag: nil, updatedSince: nil)
       )
+    case .invoice:
+      // Billing visibility: the account's owner and their managers, its collector, admins, integrations.
+      return ("invoices", BillingStore.scope(.invoices, accountID: nil, includeChildren: false, principal: principal))
     default:
       var conditions: PostgresQuery = "tenant_id = \(principal.tenantID) AND archived_at IS NULL"
       if let owners = principal.readableOwners(.ticket) { conditions.append(" AND assignee_id = ANY(\(owners)::uuid[])") }
@@ -247,6 +263,7 @@ public struct SearchStore: Sendable {
       case .contact: return select(Contact.columns, Contact.table, ids)
       case .account: return select(Account.columns, Account.table, ids)
       case .opportunity: return select(Opportunity.columns, Opportunity.table, ids)
+      case .invoice: return select(Invoice.columns, "invoices", ids)
       default: return select(Ticket.columns, Ticket.table, ids)
       }
     }
@@ -260,6 +277,7 @@ public struct SearchStore: Sendable {
             case .contact: .contact(try Contact(row: row))
             case .account: .account(try Account(row: row))
             case .opportunity: .opportunity(try Opportunity(row: row))
+            case .invoice: .invoice(try Invoice(row: row, lines: []))
             default: .ticket(try Ticket(row: row))
             }
           let id: UUID = try row.decode("id")
