@@ -161,7 +161,8 @@ public struct SearchStore: Sendable {
         }
       }
     }
-    let best = found.sorted { ($1.score, $0.rank, $0.id.uuidString) < ($0.score, $1.rank, $1.id.uuidString) }
+    // UUIDs compare byte by byte, as PostgreSQL orders them.
+    let best = found.sorted { ($1.score, $0.rank, $0.id) < ($0.score, $1.rank, $1.id) }
     return (Array(best.prefix(needed)), sampled)
   }
 
