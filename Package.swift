@@ -139,6 +139,7 @@ let package = Package(
         .embedInCode("Migrations/0070_search_email_by_address.sql"),
         .embedInCode("Migrations/0071_search_top.sql"),
         .embedInCode("Migrations/0072_search_invoices.sql"),
+        .embedInCode("Migrations/0073_filter_ids.sql"),
       ],
       swiftSettings: strictSettings
     ),

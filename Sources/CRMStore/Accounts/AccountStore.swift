@@ -36,7 +36,8 @@ public struct AccountStore: Sendable {
         connection, method: "CreateAccount", draft, duplicateAction: duplicateAction, context: context,
         route: { draft in
           guard ownerID == nil else { return (draft, []) }
-          return try AssignmentStore.routeNew(connection, draft, subject: AssignmentSubject(draft.fields), tenant: principal.tenantID)
+          return try AssignmentStore.routeNew(
+            connection, draft, subject: AssignmentSubject(draft.fields), tenant: principal.tenantID)
         }
       ) {
         try Owners.checkAssignable(connection, owner: owner, field: "account.owner_id", principal: principal)
@@ -118,7 +119,7 @@ public struct AccountStore: Sendable {
         updatedSince: filter.updatedSince)
       if let parent = filter.parentID { conditions.append(" AND parent_id = \(parent)") }
       if let prefix = filter.namePrefix {
-        conditions.append(" AND lower(name) COLLATE \"C\" LIKE \(Mechanics.likePrefix(prefix)) ESCAPE '\\'")
+        conditions.append(IndexedFilter.namePrefix.condition(Account.table, Mechanics.likePrefix(prefix)))
       }
       if let domain = filter.domain { conditions.append(" AND domain = \(domain)") }
       return try Mechanics.page(

@@ -103,12 +103,9 @@ public struct ContactStore: Sendable {
         conditions.append(" AND account_id = \(account)")
       }
       if let prefix = filter.namePrefix {
-        let pattern = Mechanics.likePrefix(prefix)
-        conditions.append(
-          " AND (lower(first_name) COLLATE \"C\" LIKE \(pattern) ESCAPE '\\' OR lower(last_name) COLLATE \"C\" LIKE \(pattern) ESCAPE '\\')"
-        )
+        conditions.append(IndexedFilter.namePrefix.condition(Contact.table, Mechanics.likePrefix(prefix)))
       }
-      if let email = filter.email { conditions.append(" AND email_addresses @> ARRAY[\(email)]::text[]") }
+      if let email = filter.email { conditions.append(IndexedFilter.email.condition(Contact.table, email)) }
       return try Mechanics.page(
         connection, where: conditions, order: filter.order, token: token, tokens: tokens, fingerprint: filter.fingerprint,
         pageSize: pageSize, includeTotal: includeTotal)

@@ -107,6 +107,7 @@ public struct Migrator: Sendable {
     ("0070_search_email_by_address.sql", PackageResources._070_search_email_by_address_sql),
     ("0071_search_top.sql", PackageResources._071_search_top_sql),
     ("0072_search_invoices.sql", PackageResources._072_search_invoices_sql),
+    ("0073_filter_ids.sql", PackageResources._073_filter_ids_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -305,7 +305,7 @@ enum RecordMechanics<Record: StoredRecord> {
     case .all: break
     }
     if let ownerID { conditions.append(" AND owner_id = \(ownerID)") }
-    if let tag { conditions.append(" AND tags @> ARRAY[\(tag)]::text[]") }
+    if let tag { conditions.append(IndexedFilter.tag.condition(Record.table, tag)) }
     if let updatedSince { conditions.append(" AND updated_at >= \(updatedSince)") }
     if let owners = principal.readableOwners(Record.recordType) {
       let pools = Array(principal.pools.keys)

@@ -134,10 +134,10 @@ public struct LeadStore: Sendable {
       if !filter.statuses.isEmpty { conditions.append(" AND status = ANY(\(filter.statuses.map(\.rawValue))::text[])") }
       if let source = filter.source { conditions.append(" AND source = \(source.rawValue)") }
       if let campaign = filter.campaign { conditions.append(" AND campaign = \(campaign)") }
-      if let email = filter.email { conditions.append(" AND email_addresses @> ARRAY[\(email)]::text[]") }
-      if let phone = filter.phone { conditions.append(" AND phone_numbers @> ARRAY[\(phone)]::text[]") }
+      if let email = filter.email { conditions.append(IndexedFilter.email.condition(Lead.table, email)) }
+      if let phone = filter.phone { conditions.append(IndexedFilter.phone.condition(Lead.table, phone)) }
       if let prefix = filter.companyPrefix {
-        conditions.append(" AND lower(company) COLLATE \"C\" LIKE \(Mechanics.likePrefix(prefix)) ESCAPE '\\'")
+        conditions.append(IndexedFilter.companyPrefix.condition(Lead.table, Mechanics.likePrefix(prefix)))
       }
       if let after = filter.createdAfter { conditions.append(" AND created_at >= \(after)") }
       if let before = filter.createdBefore { conditions.append(" AND created_at < \(before)") }

@@ -324,7 +324,7 @@ public struct OpportunityStore: Sendable {
         )
       }
       if let prefix = filter.namePrefix {
-        conditions.append(" AND lower(name) COLLATE \"C\" LIKE \(Mechanics.likePrefix(prefix)) ESCAPE '\\'")
+        conditions.append(IndexedFilter.namePrefix.condition(Opportunity.table, Mechanics.likePrefix(prefix)))
       }
       return try Mechanics.page(
         connection, where: conditions, order: filter.order, token: token, tokens: tokens, fingerprint: filter.fingerprint,

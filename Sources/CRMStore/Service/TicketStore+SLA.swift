@@ -117,7 +117,7 @@ extension TicketStore {
     case .lead(let id): c.append(" AND requester_lead_id = \(id)")
     case nil: break
     }
-    if let tag = filter.tag { c.append(" AND tags @> ARRAY[\(tag)]::text[]") }
+    if let tag = filter.tag { c.append(IndexedFilter.tag.condition(Ticket.table, tag)) }
     if let before = filter.breachesBefore { c.append(" AND next_breach_at < \(before)") }
     if let from = filter.createdFrom { c.append(" AND created_at >= \(from)") }
     if let to = filter.createdTo { c.append(" AND created_at < \(to)") }
