@@ -140,6 +140,7 @@ let package = Package(
         .embedInCode("Migrations/0071_search_top.sql"),
         .embedInCode("Migrations/0072_search_invoices.sql"),
         .embedInCode("Migrations/0073_filter_ids.sql"),
+        .embedInCode("Migrations/0074_custom_fields.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -28,7 +28,7 @@ struct CRM: AsyncParsableCommand {
       SLACommands.self, Billing.self, Disputes.self, Collections.self, Customer360Command.self, ForecastCommand.self,
       SearchCommand.self, ScoringCommand.self, Changes.self,
       Webhooks.self,
-      Rules.self, Approvals.self,
+      Rules.self, Approvals.self, Fields.self,
       Admin.self,
     ]
   )

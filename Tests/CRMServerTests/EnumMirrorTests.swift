@@ -1,9 +1,10 @@
 import CRMCore
 import CRMProto
 import Foundation
-@testable import CRMServer
 import SwiftProtobuf
 import Testing
+
+@testable import CRMServer
 
 /// The service enums convert to their proto twins by position (``ProtoMirrored``): this holds only
 /// while both list the same cases in the same order, which these tests check by name.
@@ -24,9 +25,18 @@ struct EnumMirrorTests {
     }
   }
 
+  @Test("custom field types")
+  func customFieldTypes() throws {
+    try Self.check(CustomFieldType.self, prefix: "CUSTOM_FIELD_TYPE_", field: "type") { v in
+      Crm_V1_CustomField.with { $0.type = v.proto() }
+    }
+  }
+
   @Test("ticket status, priority, type, channel and SLA state; SLA metric and instance state")
   func mirrors() throws {
-    try Self.check(TicketStatus.self, prefix: "TICKET_STATUS_", field: "status") { v in Crm_V1_Ticket.with { $0.status = v.proto() } }
+    try Self.check(TicketStatus.self, prefix: "TICKET_STATUS_", field: "status") { v in
+      Crm_V1_Ticket.with { $0.status = v.proto() }
+    }
     try Self.check(TicketPriority.self, prefix: "TICKET_PRIORITY_", field: "priority") { v in
       Crm_V1_Ticket.with { $0.priority = v.proto() }
     }
@@ -37,7 +47,9 @@ struct EnumMirrorTests {
     try Self.check(TicketSLAState.self, prefix: "TICKET_SLA_STATE_", field: "slaState") { v in
       Crm_V1_Ticket.with { $0.slaState = v.proto() }
     }
-    try Self.check(SLAMetric.self, prefix: "SLA_METRIC_", field: "metric") { v in Crm_V1_SLAInstance.with { $0.metric = v.proto() } }
+    try Self.check(SLAMetric.self, prefix: "SLA_METRIC_", field: "metric") { v in
+      Crm_V1_SLAInstance.with { $0.metric = v.proto() }
+    }
     try Self.check(SLAStatus.State.self, prefix: "SLA_INSTANCE_STATE_", field: "state") { v in
       Crm_V1_SLAInstance.with { $0.state = v.proto() }
     }

@@ -24,7 +24,7 @@ public final class CRMServer: Service {
     "crm.v1.AssignmentService", "crm.v1.TaskService", "crm.v1.TicketService", "crm.v1.SLAService", "crm.v1.BillingService",
     "crm.v1.CollectionService", "crm.v1.SatisfactionService", "crm.v1.WebhookService", "crm.v1.TriggerRuleService",
     "crm.v1.ApprovalService", "crm.v1.InsightService", "crm.v1.ForecastService", "crm.v1.AnalyticsService",
-    "crm.v1.SearchService",
+    "crm.v1.SearchService", "crm.v1.ScoringService", "crm.v1.CustomFieldService",
     "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
   ]
 
@@ -58,6 +58,7 @@ public final class CRMServer: Service {
       PoolService(pools: PoolStore(database: database), authenticator: authenticator),
       AssignmentService(assignments: AssignmentStore(database: database)),
       TriggerRuleService(rules: TriggerRuleStore(database: database)),
+      CustomFieldService(fields: CustomFieldStore(database: database)),
       ApprovalService(approvals: ApprovalStore(database: database)),
       TaskService(tasks: TaskStore(database: database)),
       TicketService(tickets: tickets),
