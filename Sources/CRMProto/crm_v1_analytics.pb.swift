@@ -175,7 +175,8 @@ public nonisolated struct Crm_V1_PipelineAnalytics: @unchecked Sendable {
   /// Clears the value of `medianSalesCycle`. Subsequent reads from it will return its default value.
   public mutating func clearMedianSalesCycle() {_uniqueStorage()._medianSalesCycle = nil}
 
-  /// Amounts, one entry per currency (amounts are never converted).
+  /// Amounts, one entry per currency (amounts are never converted). Empty for a role that may not see
+  /// deal amounts (field-level security hides opportunity.amount).
   public var currencies: [Crm_V1_PipelineCurrencyAnalytics] {
     get {_storage._currencies}
     set {_uniqueStorage()._currencies = newValue}

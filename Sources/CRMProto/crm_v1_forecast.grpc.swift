@@ -229,6 +229,9 @@ extension Crm_V1_ForecastService {
     /// > Who sees what: a forecast follows the team hierarchy, as visibility does. A user sees their own
     /// > forecast and those of everyone below them (the users of the teams they manage and of every team
     /// > under those); admins see every forecast. A rep never sees a peer's numbers or deals.
+    /// > Forecasts add up deal amounts: a role that may not see them (field-level security hides
+    /// > opportunity.amount) gets PERMISSION_DENIED from every call here but ListForecastDeals, quotas and
+    /// > settings.
     public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "GetForecast" method.
         ///
@@ -471,6 +474,9 @@ extension Crm_V1_ForecastService {
     /// > Who sees what: a forecast follows the team hierarchy, as visibility does. A user sees their own
     /// > forecast and those of everyone below them (the users of the teams they manage and of every team
     /// > under those); admins see every forecast. A rep never sees a peer's numbers or deals.
+    /// > Forecasts add up deal amounts: a role that may not see them (field-level security hides
+    /// > opportunity.amount) gets PERMISSION_DENIED from every call here but ListForecastDeals, quotas and
+    /// > settings.
     public protocol ServiceProtocol: Crm_V1_ForecastService.StreamingServiceProtocol {
         /// Handle the "GetForecast" method.
         ///
@@ -711,6 +717,9 @@ extension Crm_V1_ForecastService {
     /// > Who sees what: a forecast follows the team hierarchy, as visibility does. A user sees their own
     /// > forecast and those of everyone below them (the users of the teams they manage and of every team
     /// > under those); admins see every forecast. A rep never sees a peer's numbers or deals.
+    /// > Forecasts add up deal amounts: a role that may not see them (field-level security hides
+    /// > opportunity.amount) gets PERMISSION_DENIED from every call here but ListForecastDeals, quotas and
+    /// > settings.
     public protocol SimpleServiceProtocol: Crm_V1_ForecastService.ServiceProtocol {
         /// Handle the "GetForecast" method.
         ///
@@ -1390,6 +1399,9 @@ extension Crm_V1_ForecastService {
     /// > Who sees what: a forecast follows the team hierarchy, as visibility does. A user sees their own
     /// > forecast and those of everyone below them (the users of the teams they manage and of every team
     /// > under those); admins see every forecast. A rep never sees a peer's numbers or deals.
+    /// > Forecasts add up deal amounts: a role that may not see them (field-level security hides
+    /// > opportunity.amount) gets PERMISSION_DENIED from every call here but ListForecastDeals, quotas and
+    /// > settings.
     public protocol ClientProtocol: Sendable {
         /// Call the "GetForecast" method.
         ///
@@ -1690,6 +1702,9 @@ extension Crm_V1_ForecastService {
     /// > Who sees what: a forecast follows the team hierarchy, as visibility does. A user sees their own
     /// > forecast and those of everyone below them (the users of the teams they manage and of every team
     /// > under those); admins see every forecast. A rep never sees a peer's numbers or deals.
+    /// > Forecasts add up deal amounts: a role that may not see them (field-level security hides
+    /// > opportunity.amount) gets PERMISSION_DENIED from every call here but ListForecastDeals, quotas and
+    /// > settings.
     public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 

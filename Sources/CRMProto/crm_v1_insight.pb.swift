@@ -262,6 +262,7 @@ public nonisolated struct Crm_V1_Customer360Pipeline: Sendable {
   public var openCount: Int64 = 0
 
   /// Per currency, over every open deal the caller may see: the amounts, and amount × probability.
+  /// Empty for a role that may not see deal amounts (field-level security hides opportunity.amount).
   public var openAmount: [Crm_V1_Money] = []
 
   public var weightedAmount: [Crm_V1_Money] = []

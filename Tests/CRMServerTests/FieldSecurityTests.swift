@@ -393,6 +393,52 @@ struct FieldSecurityTests {
     }
   }
 
+  @Test("a role that may not see deal amounts gets no sums of them: forecasts refuse, analytics and the 360 leave them out")
+  func hiddenAmountSums() async throws {
+    let tenant = try await TestTenant.make()
+    let (rep, repSecret) = try await tenant.makeUser(.salesRep)
+    try await TestServer.withClient { client in
+      let admin = TestServer.auth(tenant.adminSecret)
+      let repAuth = TestServer.auth(repSecret)
+      _ = try await Crm_V1_AdminService.Client(wrapping: client).setFieldSecurity(
+        Self.rule(.salesRep, .opportunity, "amount", .hidden), metadata: admin)
+      let account = try await Crm_V1_AccountService.Client(wrapping: client).createAccount(
+        .with {
+          $0.account = .with {
+            $0.name = "Sumless Mills"
+            $0.ownerID = rep.userID.lowercasedString
+          }
+        }, metadata: admin)
+      _ = try await Crm_V1_OpportunityService.Client(wrapping: client).createOpportunity(
+        .with {
+          $0.opportunity = .with {
+            $0.name = "The only deal"
+            $0.accountID = account.id
+            $0.ownerID = rep.userID.lowercasedString
+            $0.amount = OpportunityRPCTests.money(48_250, "EUR")
+          }
+        }, metadata: admin)
+
+      let forecasts = Crm_V1_ForecastService.Client(wrapping: client)
+      #expect(await code { try await forecasts.getForecast(.init(), metadata: repAuth) } == .permissionDenied)
+      #expect(await code { try await forecasts.getForecastTrend(.init(), metadata: repAuth) } == .permissionDenied)
+      #expect(try await forecasts.getForecast(.with { $0.currencyCode = "EUR" }, metadata: admin).rows.isEmpty == false)
+      _ = try await forecasts.listQuotas(.init(), metadata: repAuth)
+
+      let analytics = Crm_V1_AnalyticsService.Client(wrapping: client)
+      #expect(try await analytics.getPipelineAnalytics(.init(), metadata: repAuth).currencies.isEmpty)
+      let company = try await analytics.getPipelineAnalytics(.with { $0.company = true }, metadata: admin)
+      #expect(company.currencies.map(\.currencyCode) == ["EUR"])
+
+      let insight = Crm_V1_InsightService.Client(wrapping: client)
+      let seen = try await insight.getCustomer360(.with { $0.accountID = account.id }, metadata: repAuth)
+      #expect(seen.pipeline.openCount == 1 && seen.pipeline.openAmount.isEmpty && seen.pipeline.weightedAmount.isEmpty)
+      let full = try await insight.getCustomer360(.with { $0.accountID = account.id }, metadata: admin)
+      #expect(full.pipeline.openAmount.map(\.units) == [48_250])
+      #expect(!Self.text(seen).contains("48250"))
+    }
+  }
+
   @Test("rules are validated, listed, and removed by setting a field editable; only admins set them")
   func administration() async throws {
     let tenant = try await TestTenant.make()

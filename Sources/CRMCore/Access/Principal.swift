@@ -65,6 +65,19 @@ public struct Principal: Sendable, Hashable {
     }
   }
 
+  /// Whether the caller's role may see `field` of `type` (field-level security).
+  public func canRead(_ type: RecordType, _ field: String) -> Bool { fieldSecurity.access(type, field) != .hidden }
+
+  /// Throws PERMISSION_DENIED unless the caller may see deal amounts: forecasts and the money of
+  /// pipeline reports add them up, and a sum over one deal is its amount (field-level security hides
+  /// `opportunity.amount` from the role otherwise, docs/field-security.md).
+  public func requireDealAmounts(for purpose: String) throws(CRMError) {
+    guard canRead(.opportunity, "amount") else {
+      throw CRMError.permissionDenied(
+        "\(purpose) add up deal amounts, which your role may not see (opportunity.amount is hidden)")
+    }
+  }
+
   /// Throws PERMISSION_DENIED unless the caller is an admin.
   public func requireAdmin() throws(CRMError) {
     guard isAdmin else { throw CRMError.permissionDenied("this needs the admin role") }

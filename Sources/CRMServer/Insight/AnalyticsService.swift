@@ -32,7 +32,10 @@ public struct AnalyticsService: Crm_V1_AnalyticsService.SimpleServiceProtocol {
     try violations.check()
     let report = try await analytics.pipeline(
       subject: subject, period: period, pipeline: pipeline, sources: sources, principal: call.principal)
-    return .init(report, readTime: now())
+    var analytics = Crm_V1_PipelineAnalytics(report, readTime: now())
+    // The money sums deal amounts: not for a role that may not see them (a sum over one deal is its amount).
+    if !call.principal.canRead(.opportunity, "amount") { analytics.currencies = [] }
+    return analytics
   }
 
   public func getLeadFunnel(request: Crm_V1_GetLeadFunnelRequest, context: ServerContext) async throws -> Crm_V1_LeadFunnel {

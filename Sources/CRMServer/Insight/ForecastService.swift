@@ -20,6 +20,7 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
 
   public func getForecast(request: Crm_V1_GetForecastRequest, context: ServerContext) async throws -> Crm_V1_Forecast {
     let call = try RequestContext.require()
+    try call.principal.requireDealAmounts(for: "forecasts")
     var violations = Violations()
     let (subject, period, currency) = Self.scope(request, into: &violations)
     try violations.check()
@@ -62,6 +63,7 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
     -> Crm_V1_ForecastAdjustment
   {
     let call = try RequestContext.require()
+    try call.principal.requireDealAmounts(for: "forecasts")
     var violations = Violations()
     let user = RequestFields.optionalID(request.userID, field: "user_id", into: &violations)
     let column = ForecastColumn(request.column, field: "column", adjustable: true, into: &violations)
@@ -80,6 +82,7 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
     -> Crm_V1_ListForecastAdjustmentsResponse
   {
     let call = try RequestContext.require()
+    try call.principal.requireDealAmounts(for: "forecasts")
     var violations = Violations()
     let user = RequestFields.optionalID(request.userID, field: "user_id", into: &violations)
     let period = violations.text("period", request.period, maxLength: 20)
@@ -156,6 +159,7 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
     -> Crm_V1_ListForecastSnapshotsResponse
   {
     let call = try RequestContext.require()
+    try call.principal.requireDealAmounts(for: "forecasts")
     var violations = Violations()
     let limit = request.limit == 0 ? 52 : Int(request.limit)
     if !(1...520).contains(limit) { violations.add("limit", "must be 1 to 520", reason: "OUT_OF_RANGE") }
@@ -168,6 +172,7 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
     -> Crm_V1_ForecastSnapshot
   {
     let call = try RequestContext.require()
+    try call.principal.requireDealAmounts(for: "forecasts")
     return .init(try await forecasts.takeSnapshot(principal: call.principal))
   }
 
@@ -175,6 +180,7 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
     -> Crm_V1_ForecastTrend
   {
     let call = try RequestContext.require()
+    try call.principal.requireDealAmounts(for: "forecasts")
     var violations = Violations()
     let (subject, period, currency) = Self.scope(request, into: &violations)
     try violations.check()
@@ -197,6 +203,7 @@ public struct ForecastService: Crm_V1_ForecastService.SimpleServiceProtocol {
     -> Crm_V1_ListForecastChangesResponse
   {
     let call = try RequestContext.require()
+    try call.principal.requireDealAmounts(for: "forecasts")
     var violations = Violations()
     let (subject, period, currency) = Self.scope(request, into: &violations)
     let from = RequestFields.optionalID(request.fromSnapshotID, field: "from_snapshot_id", into: &violations)

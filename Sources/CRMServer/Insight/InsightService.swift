@@ -212,8 +212,11 @@ public struct InsightService: Crm_V1_InsightService.SimpleServiceProtocol {
       weighted[amount.currencyCode] = (weighted[amount.currencyCode] ?? .zero(amount.currencyCode))
         .adding(amount.scaled(byPercent: deal.probability))
     }
-    out.openAmount = amounts.keys.sorted().map { Crm_V1_Money(amounts[$0]!) }
-    out.weightedAmount = weighted.keys.sorted().map { Crm_V1_Money(weighted[$0]!) }
+    // Sums of deal amounts: not for a role that may not see them (a sum over one deal is its amount).
+    if principal.canRead(.opportunity, "amount") {
+      out.openAmount = amounts.keys.sorted().map { Crm_V1_Money(amounts[$0]!) }
+      out.weightedAmount = weighted.keys.sorted().map { Crm_V1_Money(weighted[$0]!) }
+    }
     out.recentlyClosed = recent.items.filter { $0.state.isClosed && ($0.closedAt ?? $0.updatedAt) >= since }
       .sorted { ($0.closedAt ?? $0.updatedAt) > ($1.closedAt ?? $1.updatedAt) }.prefix(size).map(Crm_V1_Opportunity.init)
     out.section.truncated = deals.items.count > size || deals.nextPageToken != nil
