@@ -141,6 +141,7 @@ let package = Package(
         .embedInCode("Migrations/0072_search_invoices.sql"),
         .embedInCode("Migrations/0073_filter_ids.sql"),
         .embedInCode("Migrations/0074_custom_fields.sql"),
+        .embedInCode("Migrations/0075_filter_ids_contact.sql"),
       ],
       swiftSettings: strictSettings
     ),

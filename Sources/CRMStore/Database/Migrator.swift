@@ -109,6 +109,7 @@ public struct Migrator: Sendable {
     ("0072_search_invoices.sql", PackageResources._072_search_invoices_sql),
     ("0073_filter_ids.sql", PackageResources._073_filter_ids_sql),
     ("0074_custom_fields.sql", PackageResources._074_custom_fields_sql),
+    ("0075_filter_ids_contact.sql", PackageResources._075_filter_ids_contact_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.

@@ -175,7 +175,9 @@ public struct MergeStore: Sendable {
     let survivorKey = RecordLink(type: type, id: survivor).key
     let loserKeys = losers.map { RecordLink(type: type, id: $0).key }
     // Interactions: the link rows (an interaction on both keeps one), then the links array, in order
-    // and without repeats.
+    // and without repeats — of the interactions the moved link rows now name with the survivor (`links
+    // &&` is not leakproof: under row-level security it would filter a scan of every interaction in
+    // the tenant).
     try connection.query(
       """
       INSERT INTO interaction_links (tenant_id, interaction_id, record_type, record_id, occurred_at)
@@ -199,7 +201,11 @@ public struct MergeStore: Sendable {
             ) s ORDER BY n),
           version = i.version + 1, updated_at = now(), updated_by = \(actor)
         FROM (SELECT id, links AS old FROM interactions
-              WHERE tenant_id = \(tenant) AND links && \(loserKeys)::text[] FOR UPDATE) o
+              WHERE tenant_id = \(tenant)
+                AND id = ANY(ARRAY(
+                  SELECT interaction_id FROM interaction_links
+                  WHERE tenant_id = \(tenant) AND record_type = \(type.rawValue) AND record_id = \(survivor)))
+                AND links && \(loserKeys)::text[] FOR UPDATE) o
         WHERE i.tenant_id = \(tenant) AND i.id = o.id
         RETURNING i.id, o.old, i.links
       )
@@ -302,7 +308,9 @@ public struct MergeStore: Sendable {
     let rows = try connection.query(
       """
       SELECT \(unsafeSQL: Opportunity.columns) FROM opportunities
-      WHERE tenant_id = \(context.principal.tenantID) AND contact_ids && \(losers)::uuid[]
+      WHERE tenant_id = \(context.principal.tenantID)
+        AND id = ANY(ARRAY(SELECT crm_filter_ids('opportunities', 'contact', loser::text) FROM unnest(\(losers)::uuid[]) AS loser))
+        AND contact_ids && \(losers)::uuid[]
       FOR UPDATE
       """)
     let merged = Set(losers)
