@@ -142,6 +142,7 @@ let package = Package(
         .embedInCode("Migrations/0073_filter_ids.sql"),
         .embedInCode("Migrations/0074_custom_fields.sql"),
         .embedInCode("Migrations/0075_filter_ids_contact.sql"),
+        .embedInCode("Migrations/0076_search_words_on_change.sql"),
       ],
       swiftSettings: strictSettings
     ),

@@ -186,6 +186,15 @@ struct SearchRPCTests {
       #expect(try await Self.ids(search, "jonh pemberton", auth: admin) == [john])
       // A word nothing resembles finds nothing.
       #expect(try await Self.ids(search, "zzqxv", auth: admin).isEmpty)
+      // A renamed record's new words are corrected to as well (the update trigger, migration 0076).
+      var renamed = try await contacts.getContact(.with { $0.id = ann }, metadata: admin)
+      renamed.lastName = "Vanderquill"
+      _ = try await contacts.updateContact(
+        .with {
+          $0.contact = renamed
+          $0.updateMask = .with { $0.paths = ["last_name"] }
+        }, metadata: admin)
+      #expect(try await Self.ids(search, "vandrquill", auth: admin) == [ann])
     }
   }
 

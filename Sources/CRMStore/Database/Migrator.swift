@@ -110,6 +110,7 @@ public struct Migrator: Sendable {
     ("0073_filter_ids.sql", PackageResources._073_filter_ids_sql),
     ("0074_custom_fields.sql", PackageResources._074_custom_fields_sql),
     ("0075_filter_ids_contact.sql", PackageResources._075_filter_ids_contact_sql),
+    ("0076_search_words_on_change.sql", PackageResources._076_search_words_on_change_sql),
   ]
 
   /// A migrator over the migrations compiled into the binary.
