@@ -166,6 +166,8 @@ public struct CustomFieldDefinition: Sendable, Hashable {
 
   /// The record types that carry custom fields.
   public static let recordTypes: [RecordType] = [.lead, .contact, .account, .opportunity, .ticket, .invoice]
+  /// What a violation says of a record type that carries no custom fields.
+  public static let recordTypesRule = "must be one of " + recordTypes.map { $0.rawValue.uppercased() }.joined(separator: ", ")
   /// Live and archived fields of one record type in a tenant, at most.
   public static let maxFieldsPerType = 500
   public static let defaultMaxLength = 255
@@ -216,7 +218,7 @@ public struct CustomFieldDefinition: Sendable, Hashable {
   public mutating func validate(prefix: String, into violations: inout Violations) {
     if !Self.recordTypes.contains(recordType) {
       violations.add(
-        "\(prefix).record_type", "must be one of LEAD, CONTACT, ACCOUNT, OPPORTUNITY, TICKET, INVOICE", reason: "INVALID")
+        "\(prefix).record_type", Self.recordTypesRule, reason: "INVALID")
     }
     if !Self.isValidAPIName(apiName) {
       violations.add(
@@ -262,7 +264,7 @@ public struct CustomFieldDefinition: Sendable, Hashable {
     if type == .reference {
       if let target = referenceType, !Self.recordTypes.contains(target) {
         violations.add(
-          "\(prefix).reference_type", "must be one of LEAD, CONTACT, ACCOUNT, OPPORTUNITY, TICKET, INVOICE",
+          "\(prefix).reference_type", Self.recordTypesRule,
           reason: "INVALID")
       } else if referenceType == nil {
         violations.add("\(prefix).reference_type", "is required for a REFERENCE field", reason: "REQUIRED")

@@ -100,7 +100,7 @@ public struct CustomFieldService: Crm_V1_CustomFieldService.SimpleServiceProtoco
       request.recordType == .unspecified ? nil : RecordType(request.recordType, field: "record_type", into: &violations)
     if let type, !CustomFieldDefinition.recordTypes.contains(type) {
       violations.add(
-        "record_type", "must be one of LEAD, CONTACT, ACCOUNT, OPPORTUNITY, TICKET, INVOICE", reason: "INVALID")
+        "record_type", CustomFieldDefinition.recordTypesRule, reason: "INVALID")
     }
     try violations.check()
     let listed = try await fields.list(

@@ -30,7 +30,8 @@ public struct SearchService: Crm_V1_SearchService.SimpleServiceProtocol {
     for (index, type) in request.recordTypes.enumerated() {
       guard let domain = RecordType(type), SearchQuery.searchable.contains(domain) else {
         violations.add(
-          "record_types[\(index)]", "must be one of ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TICKET, INVOICE",
+          "record_types[\(index)]",
+          "must be one of " + SearchQuery.searchable.map { $0.rawValue.uppercased() }.joined(separator: ", "),
           reason: "INVALID")
         continue
       }

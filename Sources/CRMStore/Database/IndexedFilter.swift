@@ -14,9 +14,16 @@ enum IndexedFilter: String {
   case namePrefix = "name_prefix"
   /// Leads: the company. The value is a LIKE pattern (``RecordMechanics/likePrefix(_:)``).
   case companyPrefix = "company_prefix"
+  /// Opportunities naming a contact (primary or in a role); the value is the contact's id (0075).
+  case contact
 
   /// ` AND id = ANY(…)`: the rows of `table` this filter holds with `value`.
   func condition(_ table: String, _ value: String) -> PostgresQuery {
     " AND id = ANY(ARRAY(SELECT crm_filter_ids(\(table), \(rawValue), \(value))))"
+  }
+
+  /// ` AND id = ANY(…)`: the rows of `table` this filter holds with any of `values`.
+  func condition(_ table: String, anyOf values: [String]) -> PostgresQuery {
+    " AND id = ANY(ARRAY(SELECT crm_filter_ids(\(table), \(rawValue), value) FROM unnest(\(values)::text[]) AS value))"
   }
 }

@@ -309,7 +309,7 @@ public struct MergeStore: Sendable {
       """
       SELECT \(unsafeSQL: Opportunity.columns) FROM opportunities
       WHERE tenant_id = \(context.principal.tenantID)
-        AND id = ANY(ARRAY(SELECT crm_filter_ids('opportunities', 'contact', loser::text) FROM unnest(\(losers)::uuid[]) AS loser))
+        \(IndexedFilter.contact.condition(Opportunity.table, anyOf: losers.map(\.lowercasedString)))
         AND contact_ids && \(losers)::uuid[]
       FOR UPDATE
       """)

@@ -2,7 +2,7 @@ public import CRMCore
 import Foundation
 import LibPQ
 
-/// Search across leads, contacts, accounts, opportunities and tickets (docs/search.md). Each type's
+/// Search across leads, contacts, accounts, opportunities, tickets and invoices (docs/search.md). Each type's
 /// matches are found and ranked by `crm_search_top` (migration 0071: the trigram index, or the email
 /// index for a whole address, read as the owner in the caller's tenant), which returns only the best
 /// few after the page token; those are joined back to their rows as crm_app under the caller's
@@ -10,7 +10,8 @@ import LibPQ
 /// type is asked again for more. Phases: a whole email address exactly; else records holding the
 /// query (the text starting with it, then a word, then anywhere); only when none does, near matches:
 /// each word of the query, or its nearest words in the tenant's vocabulary when the records have no
-/// such word (a typo), anywhere in the text. Keyset-paged on (score, type, id).
+/// such word (a typo), anywhere in the text. Invoices match by number (its beginning), in the substring
+/// phase. Keyset-paged on (score, type, id).
 public struct SearchStore: Sendable {
   let database: Database
 
