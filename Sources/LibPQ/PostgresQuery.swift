@@ -95,6 +95,23 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
       parts.append(contentsOf: fragment.parts)
     }
 
+    /// `= $n` when `values` holds one value, else `= ANY($n::type[])`: `WHERE id \(isAnyOf: ids, type: "uuid")`.
+    ///
+    /// For a statement run often with one value. PostgreSQL keeps a prepared statement's generic plan only
+    /// when it does not look costlier than the plans made for the actual values; a generic plan of
+    /// `= ANY($n)` assumes ten elements, so for a one-element array it never does, and the statement is
+    /// planned again on every call.
+    public mutating func appendInterpolation<Value: PostgresEncodable>(isAnyOf values: [Value], type: String) {
+      if values.count == 1 {
+        parts.append(.sql("= "))
+        parts.append(.bind(values[0].postgresText))
+      } else {
+        parts.append(.sql("= ANY("))
+        parts.append(.bind(values.postgresText))
+        parts.append(.sql("::\(type)[])"))
+      }
+    }
+
     /// Raw SQL chosen by code, such as an identifier from a fixed list. Never pass input here.
     public mutating func appendInterpolation(unsafeSQL sql: String) {
       parts.append(.sql(sql))

@@ -2,9 +2,10 @@
 -- customer message then an agent reply, alternating, each client over 200 tickets of its own),
 -- captured with log_statement = all: pipelined, BEGIN, the tenant setup and the ticket locked FOR
 -- UPDATE; pipelined, the service settings, SLA policies and calendars, the ticket's clock logs and
--- the account's tier and tags; then, pipelined, the ticket update returning the row, its change-log
--- row, the comment, the clock's log rows and summary rows, COMMIT — as crm_app (PGOPTIONS). Ticket
--- ids are seeded by bench-service.sh.
+-- the account's tier and tags; then, pipelined, the ticket update (every column, as crmd sends it)
+-- returning the row, its change-log row, the re-read of a row a trigger rule changed (none here), the
+-- comment, the clock's log rows and summary rows, COMMIT — as crm_app (PGOPTIONS). Ticket ids are
+-- seeded by bench-service.sh. An admin's lock read has no approval subquery (NULL::uuid), as crmd's.
 \set ticket :client_id * 200 + random(1, 200)
 \startpipeline
 BEGIN;
@@ -13,7 +14,7 @@ SELECT id, number, subject, description, status, priority, type, channel, reques
   account_id, assignee_id, group_id, tags, follower_ids, opportunity_ids, external_id, opened_at, first_response_at,
   awaiting_reply_since, solved_at, closed_at, status_changed_at, sla_policy_id, sla_state, next_breach_at,
   merged_into_id, follow_up_of_id, satisfaction_token, satisfaction_issued_at, satisfaction_rating, satisfaction_comment, version,
-  created_at, updated_at, created_by, updated_by, archived_at
+  created_at, updated_at, created_by, updated_by, archived_at, NULL::uuid AS approval_lock
 FROM tickets WHERE tenant_id = :tenant AND id = CAST('00000000-0000-7000-b000-' || lpad(CAST(:ticket AS text), 12, '0') AS uuid)
 FOR UPDATE;
 \endpipeline
@@ -32,7 +33,15 @@ ORDER BY ticket_id, metric, instance, at, sequence;
 SELECT tier, tags FROM accounts WHERE tenant_id = :tenant AND id = :account;
 \endpipeline
 \startpipeline
-UPDATE tickets SET awaiting_reply_since = CASE WHEN awaiting_reply_since IS NULL THEN now() END, status = 'open',
+UPDATE tickets SET (subject, description, status, priority, type, channel, requester_contact_id, requester_lead_id, account_id,
+  assignee_id, group_id, tags, follower_ids, opportunity_ids, invoice_lines, external_id, opened_at, first_response_at,
+  awaiting_reply_since, solved_at, closed_at, status_changed_at, sla_policy_id, sla_state, next_breach_at,
+  merged_into_id, follow_up_of_id, satisfaction_token, satisfaction_token_hash, satisfaction_issued_at, created_at) =
+  (subject, description, 'open', priority, type, channel, requester_contact_id, requester_lead_id, account_id,
+  assignee_id, group_id, tags, follower_ids, opportunity_ids, invoice_lines, external_id, opened_at, first_response_at,
+  CASE WHEN awaiting_reply_since IS NULL THEN now() END, solved_at, closed_at, status_changed_at, sla_policy_id, sla_state,
+  next_breach_at, merged_into_id, follow_up_of_id, satisfaction_token, satisfaction_token_hash, satisfaction_issued_at,
+  created_at),
   version = version + 1, updated_at = now(), updated_by = :owner
 WHERE tenant_id = :tenant AND id = CAST('00000000-0000-7000-b000-' || lpad(CAST(:ticket AS text), 12, '0') AS uuid)
 RETURNING id, number, subject, description, status, priority, type, channel, requester_contact_id, requester_lead_id,
@@ -43,6 +52,9 @@ RETURNING id, number, subject, description, status, priority, type, channel, req
 INSERT INTO change_log (tenant_id, record_type, record_id, operation, actor_id, request_id, changes)
 VALUES (:tenant, 'ticket', CAST('00000000-0000-7000-b000-' || lpad(CAST(:ticket AS text), 12, '0') AS uuid), 'update', :owner, NULL,
   '[{"field": "comment", "old": null, "new": {"id": "x", "public": true, "author": "customer"}}]'::jsonb);
+SELECT id, version FROM tickets
+WHERE current_setting('crm.rules_touched', true) = 'on' AND tenant_id = :tenant
+  AND id = CAST('00000000-0000-7000-b000-' || lpad(CAST(:ticket AS text), 12, '0') AS uuid);
 INSERT INTO ticket_comments (tenant_id, id, ticket_id, is_public, author_kind, author_user_id, author_contact_id,
   author_lead_id, body, channel, message_id, merged_from_ticket_id, created_at)
 VALUES (:tenant, gen_random_uuid(), CAST('00000000-0000-7000-b000-' || lpad(CAST(:ticket AS text), 12, '0') AS uuid), true,

@@ -22,8 +22,8 @@ SELECT id, name, time_zone, intervals, holidays, version, created_at, updated_at
   WHERE tenant_id = :tenant;
 \endpipeline
 SELECT tier, tags FROM accounts WHERE tenant_id = :tenant AND id = :account;
-SELECT id, owner_id, NULL::uuid AS pool_id, archived_at IS NOT NULL AS archived FROM contacts
-  WHERE tenant_id = :tenant AND id = ANY(ARRAY[CAST(:contact AS uuid)]);
+SELECT r.id, r.owner_id, NULL::uuid AS collector_id, NULL::uuid AS pool_id, r.archived_at IS NOT NULL AS archived FROM contacts r
+  WHERE r.tenant_id = :tenant AND r.id = :contact;
 INSERT INTO tickets (tenant_id, id, created_by, updated_by, subject, description, status, priority, type, channel,
   requester_contact_id, requester_lead_id, account_id, assignee_id, group_id, tags, follower_ids, opportunity_ids, external_id,
   opened_at, first_response_at, awaiting_reply_since, solved_at, closed_at, status_changed_at, sla_policy_id, sla_state,

@@ -49,7 +49,7 @@ enum RecordAccess {
       let rows = try connection.query(
         """
         SELECT \(unsafeSQL: accessSource(type))
-        WHERE r.tenant_id = \(principal.tenantID) AND r.id = ANY(\(byType[type]!.map(\.id))::uuid[])
+        WHERE r.tenant_id = \(principal.tenantID) AND r.id \(isAnyOf: byType[type]!.map(\.id), type: "uuid")
         """)
       for row in rows.rows {
         let link = RecordLink(type: type, id: try row.decode("id"))
@@ -93,7 +93,7 @@ enum RecordAccess {
       try connection.query(
         """
         UPDATE \(unsafeSQL: table(type)) SET last_activity_at = greatest(last_activity_at, \(time))
-        WHERE tenant_id = \(tenant) AND id = ANY(\(byType[type]!.map(\.id))::uuid[])
+        WHERE tenant_id = \(tenant) AND id \(isAnyOf: byType[type]!.map(\.id), type: "uuid")
         """)
     }
   }

@@ -97,7 +97,7 @@ enum RecordMechanics<Record: StoredRecord> {
   /// of sight.
   static func batchGet(_ database: Database, ids: [UUID], principal: Principal) async throws -> [Record] {
     let query: PostgresQuery =
-      "SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table) WHERE tenant_id = \(principal.tenantID) AND id = ANY(\(ids)::uuid[])"
+      "SELECT \(unsafeSQL: Record.columns) FROM \(unsafeSQL: Record.table) WHERE tenant_id = \(principal.tenantID) AND id \(isAnyOf: ids, type: "uuid")"
     return try await database.read(principal.tenantID, [query]) { results in
       var byID: [UUID: Record] = [:]
       for row in results[0].rows {

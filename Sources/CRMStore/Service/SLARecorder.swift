@@ -95,7 +95,7 @@ enum SLARecorder {
       (target->>'business_hours')::boolean AS target_business_hours, (target->>'warning_minutes')::int AS target_warning_minutes,
       (target->>'calendar_id')::uuid AS target_calendar_id, due_at, at
     FROM sla_events
-    WHERE tenant_id = \(tenant) AND ticket_id = ANY(\(tickets)::uuid[])
+    WHERE tenant_id = \(tenant) AND ticket_id \(isAnyOf: tickets, type: "uuid")
     ORDER BY ticket_id, metric, instance, at, sequence
     """
   }
