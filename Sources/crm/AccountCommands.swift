@@ -287,9 +287,12 @@ extension Accounts {
     @OptionGroup var client: ClientOptions
     @Argument(help: "The account id.") var id: String
     @Option(help: "Entries to show.") var limit: Int32 = 50
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
-      try await runReportingErrors { try await HistoryPrinter.run(client: client, type: .account, id: id, limit: limit) }
+      try await runReportingErrors {
+        try await HistoryPrinter.run(client: client, type: .account, id: id, limit: limit, pageToken: paging.pageToken)
+      }
     }
   }
 
@@ -298,16 +301,18 @@ extension Accounts {
     @OptionGroup var client: ClientOptions
     @Argument(help: "The account id.") var id: String
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
         let response = try await client.withClient { client, metadata in
           try await Crm_V1_AccountService.Client(wrapping: client).listAccountContacts(
             .with {
-              $0.accountID = id; $0.pageSize = limit
+              $0.accountID = id; $0.pageSize = limit; $0.pageToken = paging.pageToken
             }, metadata: metadata)
         }
         try Contacts.printContacts(response.contacts, json: client.json)
+        Output.more(response.nextPageToken)
       }
     }
   }
@@ -345,15 +350,17 @@ enum ArchiveOption {
 
 /// Prints a record's history.
 enum HistoryPrinter {
-  static func run(client: ClientOptions, type: Crm_V1_RecordType, id: String, limit: Int32) async throws {
+  static func run(client: ClientOptions, type: Crm_V1_RecordType, id: String, limit: Int32, pageToken: String) async throws {
     let response = try await client.withClient { grpc, metadata in
       try await Crm_V1_ChangeService.Client(wrapping: grpc).getRecordHistory(
         .with {
           $0.recordType = type
           $0.recordID = id
           $0.pageSize = limit
+          $0.pageToken = pageToken
         }, metadata: metadata)
     }
+    Output.more(response.nextPageToken)
     if client.json { return try Output.printJSON(response.entries) }
     for entry in response.entries {
       print(

@@ -51,7 +51,7 @@ struct Billing: AsyncParsableCommand {
     @Option(help: "Only this state: draft, open, paid, void, uncollectible or written_off (repeatable).") var state: [String] = []
     @Flag(help: "Earliest due date first.") var byDue = false
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
-    @Option(help: "The page token a previous page printed.") var page: String = ""
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -65,9 +65,10 @@ struct Billing: AsyncParsableCommand {
               $0.states = states
               $0.order = byDue ? .dueDate : .unspecified
               $0.pageSize = limit
-              $0.pageToken = page
+              $0.pageToken = paging.pageToken
             }, metadata: metadata)
         }
+        Output.more(response.nextPageToken)
         if client.json { return try Output.printJSON(response.invoices) }
         Output.printTable(
           ["NUMBER", "ISSUED", "DUE", "STATE", "", "TOTAL", "BALANCE", "ACCOUNT", "ID"],
@@ -77,9 +78,6 @@ struct Billing: AsyncParsableCommand {
               Output.money($0.total), Output.money($0.balance), String($0.account.accountID.prefix(8)), $0.id,
             ]
           })
-        if !response.nextPageToken.isEmpty {
-          FileHandle.standardError.write(Data("more: --page \(response.nextPageToken)\n".utf8))
-        }
       }
     }
   }
@@ -139,7 +137,7 @@ struct Billing: AsyncParsableCommand {
     @Option(help: "The account's payments.") var account: String?
     @Flag(help: "With --account: also those of every account below it.") var children = false
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
-    @Option(help: "The page token a previous page printed.") var page: String = ""
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -149,9 +147,10 @@ struct Billing: AsyncParsableCommand {
               $0.accountID = account ?? ""
               $0.includeChildren = children
               $0.pageSize = limit
-              $0.pageToken = page
+              $0.pageToken = paging.pageToken
             }, metadata: metadata)
         }
+        Output.more(response.nextPageToken)
         if client.json { return try Output.printJSON(response.payments) }
         Output.printTable(
           ["RECEIVED", "AMOUNT", "UNALLOCATED", "METHOD", "STATE", "PAID INVOICES", "ID"],
@@ -162,9 +161,6 @@ struct Billing: AsyncParsableCommand {
               $0.allocations.map { "\($0.invoiceExternalID) \(Output.money($0.amount))" }.joined(separator: ", "), $0.id,
             ]
           })
-        if !response.nextPageToken.isEmpty {
-          FileHandle.standardError.write(Data("more: --page \(response.nextPageToken)\n".utf8))
-        }
       }
     }
   }
@@ -179,7 +175,7 @@ struct Billing: AsyncParsableCommand {
     @Option(help: "Last day, YYYY-MM-DD (default: today).") var to: String?
     @Flag(help: "One statement for the account and every account below it.") var children = false
     @Option(help: "Lines per page (1-1000).") var limit: Int32 = 1000
-    @Option(help: "The page token a previous page printed.") var page: String = ""
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -193,9 +189,10 @@ struct Billing: AsyncParsableCommand {
               if let to { $0.to = to }
               $0.includeChildren = children
               $0.pageSize = limit
-              $0.pageToken = page
+              $0.pageToken = paging.pageToken
             }, metadata: metadata)
         }
+        Output.more(statement.nextPageToken)
         if client.json { return try Output.printJSON([statement]) }
         print(
           "Statement \(Output.date(statement.from)) to \(Output.date(statement.to))\(children ? " (with the accounts below)" : "")"
@@ -216,9 +213,6 @@ struct Billing: AsyncParsableCommand {
               String($0.accountID.prefix(8)),
             ]
           })
-        if !statement.nextPageToken.isEmpty {
-          FileHandle.standardError.write(Data("more: --page \(statement.nextPageToken)\n".utf8))
-        }
       }
     }
   }
@@ -294,7 +288,7 @@ struct Billing: AsyncParsableCommand {
     @Option(help: "Only this currency.") var currency: String?
     @Option(help: "The day, YYYY-MM-DD (default: today).") var asOf: String?
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
-    @Option(help: "The page token a previous page printed.") var page: String = ""
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -306,9 +300,10 @@ struct Billing: AsyncParsableCommand {
               $0.currencyCode = currency ?? ""
               $0.overdueOnly = overdue
               $0.pageSize = limit
-              $0.pageToken = page
+              $0.pageToken = paging.pageToken
             }, metadata: metadata)
         }
+        Output.more(response.nextPageToken)
         if client.json { return try Output.printJSON(response.receivables) }
         guard let first = response.receivables.first else { return print("nothing owed") }
         Output.printTable(
@@ -317,9 +312,6 @@ struct Billing: AsyncParsableCommand {
             [r.accountName, Output.money(r.totalDue), Output.money(r.overdue)] + r.aging.map { Output.money($0.amount) }
               + [String(r.openInvoiceCount), r.oldestDaysOverdue > 0 ? "\(r.oldestDaysOverdue)d" : "", r.accountID]
           })
-        if !response.nextPageToken.isEmpty {
-          FileHandle.standardError.write(Data("more: --page \(response.nextPageToken)\n".utf8))
-        }
       }
     }
   }
@@ -494,6 +486,7 @@ struct Disputes: AsyncParsableCommand {
     @Option(help: "An invoice's disputes.") var invoice: String?
     @Flag(help: "Only open ones.") var open = false
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -504,9 +497,11 @@ struct Disputes: AsyncParsableCommand {
               $0.invoiceID = invoice ?? ""
               $0.openOnly = open
               $0.pageSize = limit
+              $0.pageToken = paging.pageToken
             }, metadata: metadata)
         }
         try Disputes.printDisputes(response.disputes, json: client.json)
+        Output.more(response.nextPageToken)
       }
     }
   }

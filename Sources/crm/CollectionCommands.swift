@@ -59,7 +59,7 @@ struct Collections: AsyncParsableCommand {
     @Option(help: "Only this currency.") var currency: String?
     @Flag(help: "Also accounts owing nothing past due.") var all = false
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
-    @Option(help: "The page token a previous page printed.") var page: String = ""
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -70,9 +70,10 @@ struct Collections: AsyncParsableCommand {
               $0.currencyCode = currency ?? ""
               $0.overdueOnly = !all
               $0.pageSize = limit
-              $0.pageToken = page
+              $0.pageToken = paging.pageToken
             }, metadata: metadata)
         }
+        Output.more(response.nextPageToken)
         if client.json { return try Output.printJSON(response.receivables) }
         guard !response.receivables.isEmpty else { return print("nothing past due") }
         Output.printTable(
@@ -83,9 +84,6 @@ struct Collections: AsyncParsableCommand {
               r.oldestDaysOverdue > 0 ? "\(r.oldestDaysOverdue)d" : "", String(r.collectorID.prefix(8)), r.accountID,
             ]
           })
-        if !response.nextPageToken.isEmpty {
-          FileHandle.standardError.write(Data("more: --page \(response.nextPageToken)\n".utf8))
-        }
       }
     }
   }

@@ -167,9 +167,7 @@ extension Contacts {
           try await Crm_V1_ContactService.Client(wrapping: client).listContacts(request, metadata: metadata)
         }
         try Contacts.printContacts(response.contacts, json: client.json)
-        if !response.nextPageToken.isEmpty, !client.json {
-          FileHandle.standardError.write(Data("more: --page-token \(response.nextPageToken)\n".utf8))
-        }
+        Output.more(response.nextPageToken)
       }
     }
   }
@@ -245,9 +243,12 @@ extension Contacts {
     @OptionGroup var client: ClientOptions
     @Argument(help: "The contact id.") var id: String
     @Option(help: "Entries to show.") var limit: Int32 = 50
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
-      try await runReportingErrors { try await HistoryPrinter.run(client: client, type: .contact, id: id, limit: limit) }
+      try await runReportingErrors {
+        try await HistoryPrinter.run(client: client, type: .contact, id: id, limit: limit, pageToken: paging.pageToken)
+      }
     }
   }
 }

@@ -137,6 +137,7 @@ struct ForecastCommand: AsyncParsableCommand {
               $0.pageToken = pageToken ?? ""
             }, metadata: metadata)
         }
+        Output.more(page.nextPageToken)
         if client.json { return try Output.printJSON(page.opportunities) }
         Output.printTable(
           ["ID", "Name", "Owner", "Amount", "Prob.", "Category", "Close"],
@@ -146,7 +147,6 @@ struct ForecastCommand: AsyncParsableCommand {
               Output.date($0.closeDate),
             ]
           })
-        if !page.nextPageToken.isEmpty { print("more: --page-token \(page.nextPageToken)") }
       }
     }
   }

@@ -104,6 +104,7 @@ struct Interactions: AsyncParsableCommand {
     @OptionGroup var record: RecordOption
     @Option(help: "Only this kind; repeat for several.") var kind: [String] = []
     @Option(help: "Entries to show.") var limit: Int32 = 50
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -114,10 +115,11 @@ struct Interactions: AsyncParsableCommand {
         let response = try await client.withClient { grpc, metadata in
           try await Crm_V1_InteractionService.Client(wrapping: grpc).listInteractions(
             .with {
-              $0.record = record.reference; $0.kinds = kinds; $0.pageSize = limit
+              $0.record = record.reference; $0.kinds = kinds; $0.pageSize = limit; $0.pageToken = paging.pageToken
             }, metadata: metadata)
         }
         try Interactions.printInteractions(response.interactions, json: client.json)
+        Output.more(response.nextPageToken)
       }
     }
   }
@@ -130,15 +132,17 @@ struct Timeline: AsyncParsableCommand {
   @OptionGroup var client: ClientOptions
   @OptionGroup var record: RecordOption
   @Option(help: "Entries to show.") var limit: Int32 = 50
+  @OptionGroup var paging: PageOption
 
   func run() async throws {
     try await runReportingErrors {
       let response = try await client.withClient { grpc, metadata in
         try await Crm_V1_InteractionService.Client(wrapping: grpc).getTimeline(
           .with {
-            $0.record = record.reference; $0.pageSize = limit
+            $0.record = record.reference; $0.pageSize = limit; $0.pageToken = paging.pageToken
           }, metadata: metadata)
       }
+      Output.more(response.nextPageToken)
       if client.json { return try Output.printJSON(response.entries) }
       for entry in response.entries {
         let from =

@@ -240,9 +240,7 @@ extension Leads {
           try await Crm_V1_LeadService.Client(wrapping: grpc).listLeads(request, metadata: metadata)
         }
         try Leads.printLeads(response.leads, json: client.json)
-        if !response.nextPageToken.isEmpty, !client.json {
-          FileHandle.standardError.write(Data("more: --page-token \(response.nextPageToken)\n".utf8))
-        }
+        Output.more(response.nextPageToken)
       }
     }
   }
@@ -343,9 +341,12 @@ extension Leads {
     @OptionGroup var client: ClientOptions
     @Argument(help: "The lead id.") var id: String
     @Option(help: "Entries to show.") var limit: Int32 = 50
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
-      try await runReportingErrors { try await HistoryPrinter.run(client: client, type: .lead, id: id, limit: limit) }
+      try await runReportingErrors {
+        try await HistoryPrinter.run(client: client, type: .lead, id: id, limit: limit, pageToken: paging.pageToken)
+      }
     }
   }
 }

@@ -303,9 +303,7 @@ extension Opportunities {
           return try await service.listOpportunities(request, metadata: metadata)
         }
         try Opportunities.printDeals(response.opportunities, json: client.json)
-        if !response.nextPageToken.isEmpty, !client.json {
-          FileHandle.standardError.write(Data("more: --page-token \(response.nextPageToken)\n".utf8))
-        }
+        Output.more(response.nextPageToken)
       }
     }
   }

@@ -21,6 +21,19 @@ enum Output {
     for message in messages { print(try json(message)) }
   }
 
+  /// Says where a list continues, on standard error — `more: --page-token TOKEN` — with or without
+  /// `--json`, so a script reading the JSON lines on standard output can still page. Nothing when the
+  /// list is complete.
+  static func more(_ nextPageToken: String) {
+    guard !nextPageToken.isEmpty else { return }
+    note("more: --page-token \(nextPageToken)")
+  }
+
+  /// A line for the person at the terminal, on standard error (never mixed into `--json` output).
+  static func note(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+  }
+
   /// Prints rows under a header, each column as wide as its widest cell (at most 40 characters; the
   /// last column is printed whole).
   static func printTable(_ header: [String], _ rows: [[String]]) {
@@ -111,4 +124,13 @@ func keyValuePairs(_ items: [String], option: String, form: String) throws -> [S
 extension Duration {
   /// The duration in seconds, as a floating-point number.
   var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// `--page-token`: where a list continues, as the previous page's `more:` line said. (`--page` is
+/// accepted too: the billing commands' first spelling.)
+struct PageOption: ParsableArguments {
+  @Option(
+    name: [.customLong("page-token"), .customLong("page")],
+    help: "The token the previous page printed (\"more: --page-token …\").")
+  var pageToken: String = ""
 }

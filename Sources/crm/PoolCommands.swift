@@ -63,20 +63,21 @@ struct Pools: AsyncParsableCommand {
               $0.pageToken = pageToken ?? ""
             }, metadata: metadata)
         }
+        Output.more(response.nextPageToken)
         if client.json { return try Output.printJSON(response.records) }
         Output.printTable(
           ["TYPE", "ID", "NAME", "UPDATED"],
           response.records.map { record in
             switch record.record {
             case .lead(let lead):
-              ["lead", lead.id, [lead.firstName, lead.lastName, lead.company].filter { !$0.isEmpty }.joined(separator: " "), Output.time(lead.updateTime)]
+              [
+                "lead", lead.id, [lead.firstName, lead.lastName, lead.company].filter { !$0.isEmpty }.joined(separator: " "),
+                Output.time(lead.updateTime),
+              ]
             case .account(let account): ["account", account.id, account.name, Output.time(account.updateTime)]
             case nil: ["", "", "", ""]
             }
           })
-        if !response.nextPageToken.isEmpty {
-          FileHandle.standardError.write(Data("more: --page-token \(response.nextPageToken)\n".utf8))
-        }
       }
     }
   }

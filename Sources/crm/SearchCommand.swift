@@ -44,6 +44,11 @@ struct SearchCommand: AsyncParsableCommand {
             $0.pageToken = pageToken ?? ""
           }, metadata: metadata)
       }
+      if response.sampled {
+        Output.note(
+          "over 1,000 records of a type hold \"\(text)\": these are the best of the first 1,000; a longer query narrows them")
+      }
+      Output.more(response.nextPageToken)
       if client.json { return try Output.printJSON(response.results) }
       Output.printTable(
         ["Type", "ID", "Name", "Detail"],
@@ -63,10 +68,6 @@ struct SearchCommand: AsyncParsableCommand {
           case nil: ["", "", "", ""]
           }
         })
-      if response.sampled {
-        print("over 1,000 records of a type hold \"\(text)\": these are the best of the first 1,000; a longer query narrows them")
-      }
-      if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
     }
   }
 }

@@ -29,27 +29,30 @@ struct Tasks: AsyncParsableCommand {
     @Flag(help: "Also done and cancelled tasks.") var all = false
     @Flag(help: "Also stale-deal tasks that flag you as the owner's manager.") var flagged = false
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
-        let tasks = try await client.withClient { grpc, metadata in
+        let page = try await client.withClient { grpc, metadata in
           try await Crm_V1_TaskService.Client(wrapping: grpc).listMyTasks(
             .with {
               $0.userID = user ?? ""
               $0.includeClosed = all
               $0.includeFlagged = flagged
               $0.pageSize = limit
-            }, metadata: metadata
-          ).tasks
+              $0.pageToken = paging.pageToken
+            }, metadata: metadata)
         }
-        try Tasks.printTasks(tasks, json: client.json)
+        try Tasks.printTasks(page.tasks, json: client.json)
+        Output.more(page.nextPageToken)
       }
     }
   }
 
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Add a task.", discussion: "Example: crm tasks create --subject \"Send the proposal\" --due 2027-03-01T09:00:00Z --deal DEAL_ID")
+      abstract: "Add a task.",
+      discussion: "Example: crm tasks create --subject \"Send the proposal\" --due 2027-03-01T09:00:00Z --deal DEAL_ID")
     @OptionGroup var client: ClientOptions
     @Option(help: "What to do.") var subject: String
     @Option(help: "Due time, ISO 8601 (e.g. 2027-03-01T09:00:00Z).") var due: String?

@@ -123,7 +123,9 @@ struct Tickets: AsyncParsableCommand {
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Open a ticket.",
-      discussion: "Example: crm tickets create --subject \"Order 4711 damaged\" --description \"Two bolts wet\" --contact ID --priority high")
+      discussion:
+        "Example: crm tickets create --subject \"Order 4711 damaged\" --description \"Two bolts wet\" --contact ID --priority high"
+    )
     @OptionGroup var client: ClientOptions
     @Option(help: "What it is about.") var subject: String
     @Option(help: "The request, as the customer put it (the first comment).") var description: String?
@@ -206,7 +208,9 @@ struct Tickets: AsyncParsableCommand {
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "List tickets (default: the open queue by next SLA breach).",
-      discussion: "Examples: crm tickets list --mine; crm tickets list --status pending --status on_hold; crm tickets list --breaching-within 60")
+      discussion:
+        "Examples: crm tickets list --mine; crm tickets list --status pending --status on_hold; crm tickets list --breaching-within 60"
+    )
     @OptionGroup var client: ClientOptions
     @Option(help: "A status (repeatable; default: new, open, pending, on_hold).") var status: [String] = []
     @Option(help: "A priority (repeatable).") var priority: [String] = []
@@ -219,12 +223,15 @@ struct Tickets: AsyncParsableCommand {
     @Option(help: "next_breach (default), newest or updated.") var order: String = "next_breach"
     @Flag(help: "Every status, solved and closed included.") var all = false
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
         var request = Crm_V1_ListTicketsRequest()
         request.statuses =
-          all ? [] : status.isEmpty ? [.new, .open, .pending, .onHold] : try status.map { try pick($0, statuses, option: "--status") }
+          all
+          ? []
+          : status.isEmpty ? [.new, .open, .pending, .onHold] : try status.map { try pick($0, statuses, option: "--status") }
         request.priorities = try priority.map { try pick($0, priorities, option: "--priority") }
         request.assigneeID = assignee ?? ""
         request.unassigned = unassigned
@@ -234,13 +241,17 @@ struct Tickets: AsyncParsableCommand {
         if let breachingWithin {
           request.breachesBefore = .init(date: Date().addingTimeInterval(Double(breachingWithin) * 60))
         }
-        let orders: [String: Crm_V1_ListTicketsRequest.Order] = ["next_breach": .nextBreach, "newest": .newest, "updated": .updated]
+        let orders: [String: Crm_V1_ListTicketsRequest.Order] = [
+          "next_breach": .nextBreach, "newest": .newest, "updated": .updated,
+        ]
         request.orderBy = try pick(order, orders, option: "--order")
         request.pageSize = limit
-        let tickets = try await client.withClient { grpc, metadata in
-          try await Crm_V1_TicketService.Client(wrapping: grpc).listTickets(request, metadata: metadata).tickets
+        request.pageToken = paging.pageToken
+        let page = try await client.withClient { grpc, metadata in
+          try await Crm_V1_TicketService.Client(wrapping: grpc).listTickets(request, metadata: metadata)
         }
-        try printTickets(tickets, json: client.json)
+        try printTickets(page.tickets, json: client.json)
+        Output.more(page.nextPageToken)
       }
     }
   }
@@ -411,7 +422,8 @@ struct Tickets: AsyncParsableCommand {
 
   struct SLA: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-      commandName: "sla", abstract: "Show a ticket's SLA clocks: targets, due times, states, elapsed and paused time, and their logs.")
+      commandName: "sla",
+      abstract: "Show a ticket's SLA clocks: targets, due times, states, elapsed and paused time, and their logs.")
     @OptionGroup var client: ClientOptions
     @Argument(help: "The ticket id or number (#1042).") var id: String
     @Flag(help: "Also every clock's log.") var log = false
@@ -515,13 +527,17 @@ struct ServiceCommand: AsyncParsableCommand {
         Output.printTable(
           ["BY", "KEY", "METRIC", "MET", "BREACHED", "RATE"],
           report.achievement.map {
-            [$0.dimension, String($0.key.prefix(36)), Output.name($0.metric), "\($0.achieved)", "\($0.breached)",
-             String(format: "%.0f%%", $0.achievementRate * 100)]
+            [
+              $0.dimension, String($0.key.prefix(36)), Output.name($0.metric), "\($0.achieved)", "\($0.breached)",
+              String(format: "%.0f%%", $0.achievementRate * 100),
+            ]
           })
         func minutes(_ d: Google_Protobuf_Duration) -> String { Tickets.span(Int(d.seconds)) }
         print("\nTIMES        COUNT  MEDIAN  P90     SLA MEDIAN  SLA P90")
         for (label, d) in [("first reply", report.firstResponse), ("resolution ", report.resolution)] {
-          print("\(label)  \(String(d.count).padding(toLength: 5, withPad: " ", startingAt: 0))  \(minutes(d.median).padding(toLength: 6, withPad: " ", startingAt: 0))  \(minutes(d.p90).padding(toLength: 6, withPad: " ", startingAt: 0))  \(minutes(d.slaMedian).padding(toLength: 10, withPad: " ", startingAt: 0))  \(minutes(d.slaP90))")
+          print(
+            "\(label)  \(String(d.count).padding(toLength: 5, withPad: " ", startingAt: 0))  \(minutes(d.median).padding(toLength: 6, withPad: " ", startingAt: 0))  \(minutes(d.p90).padding(toLength: 6, withPad: " ", startingAt: 0))  \(minutes(d.slaMedian).padding(toLength: 10, withPad: " ", startingAt: 0))  \(minutes(d.slaP90))"
+          )
         }
         print("\nBacklog")
         Output.printTable(["STATUS", "AGE", "TICKETS"], report.backlog.map { [Output.name($0.status), $0.age, "\($0.count)"] })
@@ -529,8 +545,10 @@ struct ServiceCommand: AsyncParsableCommand {
         Output.printTable(
           ["BY", "KEY", "SURVEYS", "ANSWERED", "RATE", "AVERAGE"],
           report.satisfaction.map {
-            [$0.dimension, $0.key, "\($0.surveys)", "\($0.answers)", String(format: "%.0f%%", $0.responseRate * 100),
-             String(format: "%.2f", $0.averageRating)]
+            [
+              $0.dimension, $0.key, "\($0.surveys)", "\($0.answers)", String(format: "%.0f%%", $0.responseRate * 100),
+              String(format: "%.2f", $0.averageRating),
+            ]
           })
       }
     }

@@ -228,6 +228,7 @@ struct Webhooks: AsyncParsableCommand {
     @Flag(help: "Only dead letters (every attempt failed).") var dead = false
     @Flag(help: "Only deliveries waiting for their next attempt.") var pending = false
     @Option(help: "At most this many.") var limit: Int32 = 50
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -238,10 +239,12 @@ struct Webhooks: AsyncParsableCommand {
           $0.webhookID = id
           $0.statuses = statuses
           $0.pageSize = limit
+          $0.pageToken = paging.pageToken
         }
         let page = try await client.withClient { grpc, metadata in
           try await Crm_V1_WebhookService.Client(wrapping: grpc).listWebhookDeliveries(request, metadata: metadata)
         }
+        Output.more(page.nextPageToken)
         if client.json { return try Output.printJSON(page.deliveries) }
         Output.printTable(
           ["DELIVERY", "EVENT", "TYPE", "RECORD", "STATUS", "TRIES", "HTTP", "MS", "NEXT ATTEMPT", "ERROR"],
