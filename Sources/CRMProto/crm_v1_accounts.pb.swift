@@ -514,9 +514,9 @@ public nonisolated struct Crm_V1_ListAccountsRequest: Sendable {
   /// Clears the value of `updatedSince`. Subsequent reads from it will return its default value.
   public mutating func clearUpdatedSince() {self._updatedSince = nil}
 
-  public var archiveFilter: Crm_V1_ArchiveFilter = .active
+  public var archiveFilter: Crm_V1_ArchiveFilter = .unspecified
 
-  public var orderBy: Crm_V1_ListOrder = .name
+  public var orderBy: Crm_V1_ListOrder = .unspecified
 
   /// When true, `total_size` counts every match (costs one more query).
   public var includeTotalSize: Bool = false
@@ -559,7 +559,7 @@ public nonisolated struct Crm_V1_ListAccountContactsRequest: Sendable {
 
   public var pageToken: String = String()
 
-  public var archiveFilter: Crm_V1_ArchiveFilter = .active
+  public var archiveFilter: Crm_V1_ArchiveFilter = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1216,10 +1216,10 @@ nonisolated extension Crm_V1_ListAccountsRequest: SwiftProtobuf.Message, SwiftPr
     try { if let v = self._updatedSince {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
     } }()
-    if self.archiveFilter != .active {
+    if self.archiveFilter != .unspecified {
       try visitor.visitSingularEnumField(value: self.archiveFilter, fieldNumber: 8)
     }
-    if self.orderBy != .name {
+    if self.orderBy != .unspecified {
       try visitor.visitSingularEnumField(value: self.orderBy, fieldNumber: 9)
     }
     if self.includeTotalSize != false {
@@ -1317,7 +1317,7 @@ nonisolated extension Crm_V1_ListAccountContactsRequest: SwiftProtobuf.Message, 
     if !self.pageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 3)
     }
-    if self.archiveFilter != .active {
+    if self.archiveFilter != .unspecified {
       try visitor.visitSingularEnumField(value: self.archiveFilter, fieldNumber: 4)
     }
     try unknownFields.traverse(visitor: &visitor)

@@ -65,35 +65,41 @@ public nonisolated enum Crm_V1_FieldAccess: SwiftProtobuf.Enum, Swift.CaseIterab
 public nonisolated enum Crm_V1_SharingMode: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
 
+  /// Not set: refused where a mode is required (a sharing rule names one).
+  case unspecified // = 0
+
   /// Everyone in the tenant may read (the default); writes need ownership, hierarchy or admin.
-  case publicRead // = 0
+  case publicRead // = 1
 
   /// Only the owner, the managers above the owner's team, and admins may read.
-  case `private` // = 1
+  case `private` // = 2
   case UNRECOGNIZED(Int)
 
   public init() {
-    self = .publicRead
+    self = .unspecified
   }
 
   public init?(rawValue: Int) {
     switch rawValue {
-    case 0: self = .publicRead
-    case 1: self = .private
+    case 0: self = .unspecified
+    case 1: self = .publicRead
+    case 2: self = .private
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
 
   public var rawValue: Int {
     switch self {
-    case .publicRead: return 0
-    case .private: return 1
+    case .unspecified: return 0
+    case .publicRead: return 1
+    case .private: return 2
     case .UNRECOGNIZED(let i): return i
     }
   }
 
   // The compiler won't synthesize support with the UNRECOGNIZED case.
   public static let allCases: [Crm_V1_SharingMode] = [
+    .unspecified,
     .publicRead,
     .private,
   ]
@@ -256,7 +262,7 @@ public nonisolated struct Crm_V1_SharingRule: Sendable {
 
   public var recordType: Crm_V1_RecordType = .unspecified
 
-  public var mode: Crm_V1_SharingMode = .publicRead
+  public var mode: Crm_V1_SharingMode = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -724,7 +730,7 @@ nonisolated extension Crm_V1_FieldAccess: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Crm_V1_SharingMode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SHARING_MODE_PUBLIC_READ\0\u{1}SHARING_MODE_PRIVATE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SHARING_MODE_UNSPECIFIED\0\u{1}SHARING_MODE_PUBLIC_READ\0\u{1}SHARING_MODE_PRIVATE\0")
 }
 
 nonisolated extension Crm_V1_Role: SwiftProtobuf._ProtoNameProviding {
@@ -934,7 +940,7 @@ nonisolated extension Crm_V1_SharingRule: SwiftProtobuf.Message, SwiftProtobuf._
     if self.recordType != .unspecified {
       try visitor.visitSingularEnumField(value: self.recordType, fieldNumber: 1)
     }
-    if self.mode != .publicRead {
+    if self.mode != .unspecified {
       try visitor.visitSingularEnumField(value: self.mode, fieldNumber: 2)
     }
     try unknownFields.traverse(visitor: &visitor)

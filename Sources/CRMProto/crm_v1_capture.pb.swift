@@ -325,7 +325,7 @@ public nonisolated struct Crm_V1_CaptureLeadResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var outcome: Crm_V1_CaptureLeadResponse.Outcome = .accepted
+  public var outcome: Crm_V1_CaptureLeadResponse.Outcome = .unspecified
 
   /// The lead created or the record logged on; empty when `outcome` is ACCEPTED.
   public var record: Crm_V1_RecordRef {
@@ -354,38 +354,42 @@ public nonisolated struct Crm_V1_CaptureLeadResponse: Sendable {
     /// A capture key's caller is told only that the signal was accepted, so a key embedded in a web
     /// page cannot be used to learn whether someone is already a lead or a customer. Full tokens see
     /// the outcome when they may see the record.
-    case accepted // = 0
-    case createdLead // = 1
-    case loggedOnLead // = 2
-    case loggedOnContact // = 3
+    case unspecified // = 0
+    case accepted // = 1
+    case createdLead // = 2
+    case loggedOnLead // = 3
+    case loggedOnContact // = 4
     case UNRECOGNIZED(Int)
 
     public init() {
-      self = .accepted
+      self = .unspecified
     }
 
     public init?(rawValue: Int) {
       switch rawValue {
-      case 0: self = .accepted
-      case 1: self = .createdLead
-      case 2: self = .loggedOnLead
-      case 3: self = .loggedOnContact
+      case 0: self = .unspecified
+      case 1: self = .accepted
+      case 2: self = .createdLead
+      case 3: self = .loggedOnLead
+      case 4: self = .loggedOnContact
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
 
     public var rawValue: Int {
       switch self {
-      case .accepted: return 0
-      case .createdLead: return 1
-      case .loggedOnLead: return 2
-      case .loggedOnContact: return 3
+      case .unspecified: return 0
+      case .accepted: return 1
+      case .createdLead: return 2
+      case .loggedOnLead: return 3
+      case .loggedOnContact: return 4
       case .UNRECOGNIZED(let i): return i
       }
     }
 
     // The compiler won't synthesize support with the UNRECOGNIZED case.
     public static let allCases: [Crm_V1_CaptureLeadResponse.Outcome] = [
+      .unspecified,
       .accepted,
       .createdLead,
       .loggedOnLead,
@@ -1223,7 +1227,7 @@ nonisolated extension Crm_V1_CaptureLeadResponse: SwiftProtobuf.Message, SwiftPr
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    if self.outcome != .accepted {
+    if self.outcome != .unspecified {
       try visitor.visitSingularEnumField(value: self.outcome, fieldNumber: 1)
     }
     try { if let v = self._record {
@@ -1253,7 +1257,7 @@ nonisolated extension Crm_V1_CaptureLeadResponse: SwiftProtobuf.Message, SwiftPr
 }
 
 nonisolated extension Crm_V1_CaptureLeadResponse.Outcome: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OUTCOME_ACCEPTED\0\u{1}OUTCOME_CREATED_LEAD\0\u{1}OUTCOME_LOGGED_ON_LEAD\0\u{1}OUTCOME_LOGGED_ON_CONTACT\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OUTCOME_UNSPECIFIED\0\u{1}OUTCOME_ACCEPTED\0\u{1}OUTCOME_CREATED_LEAD\0\u{1}OUTCOME_LOGGED_ON_LEAD\0\u{1}OUTCOME_LOGGED_ON_CONTACT\0")
 }
 
 nonisolated extension Crm_V1_CaptureKey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -108,40 +108,46 @@ public nonisolated enum Crm_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIterabl
 public nonisolated enum Crm_V1_ArchiveFilter: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
 
+  /// Not set: the same as ACTIVE.
+  case unspecified // = 0
+
   /// Only records that are not archived (the default).
-  case active // = 0
+  case active // = 1
 
   /// Only archived records.
-  case archived // = 1
+  case archived // = 2
 
   /// Both.
-  case all // = 2
+  case all // = 3
   case UNRECOGNIZED(Int)
 
   public init() {
-    self = .active
+    self = .unspecified
   }
 
   public init?(rawValue: Int) {
     switch rawValue {
-    case 0: self = .active
-    case 1: self = .archived
-    case 2: self = .all
+    case 0: self = .unspecified
+    case 1: self = .active
+    case 2: self = .archived
+    case 3: self = .all
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
 
   public var rawValue: Int {
     switch self {
-    case .active: return 0
-    case .archived: return 1
-    case .all: return 2
+    case .unspecified: return 0
+    case .active: return 1
+    case .archived: return 2
+    case .all: return 3
     case .UNRECOGNIZED(let i): return i
     }
   }
 
   // The compiler won't synthesize support with the UNRECOGNIZED case.
   public static let allCases: [Crm_V1_ArchiveFilter] = [
+    .unspecified,
     .active,
     .archived,
     .all,
@@ -153,40 +159,46 @@ public nonisolated enum Crm_V1_ArchiveFilter: SwiftProtobuf.Enum, Swift.CaseIter
 public nonisolated enum Crm_V1_ListOrder: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
 
+  /// Not set: the same as NAME.
+  case unspecified // = 0
+
   /// By name, A to Z (accounts: name; contacts: last name, then first name).
-  case name // = 0
+  case name // = 1
 
   /// Most recently updated first.
-  case updateTimeDesc // = 1
+  case updateTimeDesc // = 2
 
   /// Leads only: the highest learned score first (docs/scoring.md), leads without one last.
-  case scoreDesc // = 2
+  case scoreDesc // = 3
   case UNRECOGNIZED(Int)
 
   public init() {
-    self = .name
+    self = .unspecified
   }
 
   public init?(rawValue: Int) {
     switch rawValue {
-    case 0: self = .name
-    case 1: self = .updateTimeDesc
-    case 2: self = .scoreDesc
+    case 0: self = .unspecified
+    case 1: self = .name
+    case 2: self = .updateTimeDesc
+    case 3: self = .scoreDesc
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
 
   public var rawValue: Int {
     switch self {
-    case .name: return 0
-    case .updateTimeDesc: return 1
-    case .scoreDesc: return 2
+    case .unspecified: return 0
+    case .name: return 1
+    case .updateTimeDesc: return 2
+    case .scoreDesc: return 3
     case .UNRECOGNIZED(let i): return i
     }
   }
 
   // The compiler won't synthesize support with the UNRECOGNIZED case.
   public static let allCases: [Crm_V1_ListOrder] = [
+    .unspecified,
     .name,
     .updateTimeDesc,
     .scoreDesc,
@@ -331,11 +343,11 @@ nonisolated extension Crm_V1_RecordType: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Crm_V1_ArchiveFilter: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ARCHIVE_FILTER_ACTIVE\0\u{1}ARCHIVE_FILTER_ARCHIVED\0\u{1}ARCHIVE_FILTER_ALL\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ARCHIVE_FILTER_UNSPECIFIED\0\u{1}ARCHIVE_FILTER_ACTIVE\0\u{1}ARCHIVE_FILTER_ARCHIVED\0\u{1}ARCHIVE_FILTER_ALL\0")
 }
 
 nonisolated extension Crm_V1_ListOrder: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LIST_ORDER_NAME\0\u{1}LIST_ORDER_UPDATE_TIME_DESC\0\u{1}LIST_ORDER_SCORE_DESC\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LIST_ORDER_UNSPECIFIED\0\u{1}LIST_ORDER_NAME\0\u{1}LIST_ORDER_UPDATE_TIME_DESC\0\u{1}LIST_ORDER_SCORE_DESC\0")
 }
 
 nonisolated extension Crm_V1_Money: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -384,9 +384,9 @@ public nonisolated struct Crm_V1_ListContactsRequest: Sendable {
   /// Clears the value of `updatedSince`. Subsequent reads from it will return its default value.
   public mutating func clearUpdatedSince() {self._updatedSince = nil}
 
-  public var archiveFilter: Crm_V1_ArchiveFilter = .active
+  public var archiveFilter: Crm_V1_ArchiveFilter = .unspecified
 
-  public var orderBy: Crm_V1_ListOrder = .name
+  public var orderBy: Crm_V1_ListOrder = .unspecified
 
   public var includeTotalSize: Bool = false
 
@@ -1041,10 +1041,10 @@ nonisolated extension Crm_V1_ListContactsRequest: SwiftProtobuf.Message, SwiftPr
     try { if let v = self._updatedSince {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     } }()
-    if self.archiveFilter != .active {
+    if self.archiveFilter != .unspecified {
       try visitor.visitSingularEnumField(value: self.archiveFilter, fieldNumber: 9)
     }
-    if self.orderBy != .name {
+    if self.orderBy != .unspecified {
       try visitor.visitSingularEnumField(value: self.orderBy, fieldNumber: 10)
     }
     if self.includeTotalSize != false {

@@ -1959,8 +1959,8 @@ nonisolated extension Crm_V1_ListLeadsRequest: SwiftProtobuf.Message, SwiftProto
     var _createdBefore: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _updatedAfter: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _updatedBefore: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-    var _archiveFilter: Crm_V1_ArchiveFilter = .active
-    var _orderBy: Crm_V1_ListOrder = .name
+    var _archiveFilter: Crm_V1_ArchiveFilter = .unspecified
+    var _orderBy: Crm_V1_ListOrder = .unspecified
     var _includeTotalSize: Bool = false
     var _regionCode: String = String()
 
@@ -2081,10 +2081,10 @@ nonisolated extension Crm_V1_ListLeadsRequest: SwiftProtobuf.Message, SwiftProto
       try { if let v = _storage._updatedBefore {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
       } }()
-      if _storage._archiveFilter != .active {
+      if _storage._archiveFilter != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._archiveFilter, fieldNumber: 15)
       }
-      if _storage._orderBy != .name {
+      if _storage._orderBy != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._orderBy, fieldNumber: 16)
       }
       if _storage._includeTotalSize != false {

@@ -2248,8 +2248,8 @@ nonisolated extension Crm_V1_ListOpportunitiesRequest: SwiftProtobuf.Message, Sw
     var _namePrefix: String = String()
     var _tag: String = String()
     var _updatedSince: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-    var _archiveFilter: Crm_V1_ArchiveFilter = .active
-    var _orderBy: Crm_V1_ListOrder = .name
+    var _archiveFilter: Crm_V1_ArchiveFilter = .unspecified
+    var _orderBy: Crm_V1_ListOrder = .unspecified
     var _includeTotalSize: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
@@ -2377,10 +2377,10 @@ nonisolated extension Crm_V1_ListOpportunitiesRequest: SwiftProtobuf.Message, Sw
       try { if let v = _storage._updatedSince {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
       } }()
-      if _storage._archiveFilter != .active {
+      if _storage._archiveFilter != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._archiveFilter, fieldNumber: 17)
       }
-      if _storage._orderBy != .name {
+      if _storage._orderBy != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._orderBy, fieldNumber: 18)
       }
       if _storage._includeTotalSize != false {

@@ -2824,7 +2824,7 @@ nonisolated extension Crm_V1_ListTicketsRequest: SwiftProtobuf.Message, SwiftPro
     var _createdBefore: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _updatedAfter: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _updatedBefore: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-    var _archiveFilter: Crm_V1_ArchiveFilter = .active
+    var _archiveFilter: Crm_V1_ArchiveFilter = .unspecified
     var _orderBy: Crm_V1_ListTicketsRequest.Order = .unspecified
     var _includeTotalSize: Bool = false
 
@@ -2968,7 +2968,7 @@ nonisolated extension Crm_V1_ListTicketsRequest: SwiftProtobuf.Message, SwiftPro
       try { if let v = _storage._updatedBefore {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
       } }()
-      if _storage._archiveFilter != .active {
+      if _storage._archiveFilter != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._archiveFilter, fieldNumber: 20)
       }
       if _storage._orderBy != .unspecified {

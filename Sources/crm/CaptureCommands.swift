@@ -45,7 +45,7 @@ struct CaptureCommand: AsyncParsableCommand {
     case .createdLead: what = "created lead \(response.record.recordID)"
     case .loggedOnLead: what = "logged on lead \(response.record.recordID)"
     case .loggedOnContact: what = "logged on contact \(response.record.recordID)"
-    case .accepted, .UNRECOGNIZED: what = "accepted"
+    case .accepted, .unspecified, .UNRECOGNIZED: what = "accepted"
     }
     print("\(what) (interaction \(response.interactionID)\(response.replayed ? ", already captured before" : ""))")
   }

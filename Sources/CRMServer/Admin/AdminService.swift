@@ -50,6 +50,7 @@ public struct AdminService: Crm_V1_AdminService.SimpleServiceProtocol {
     switch request.rule.mode {
     case .publicRead: mode = .publicRead
     case .private: mode = .private
+    case .unspecified: violations.add("rule.mode", "required: public_read or private", reason: "REQUIRED")
     case .UNRECOGNIZED: violations.add("rule.mode", "unknown sharing mode", reason: "INVALID")
     }
     try violations.check()

@@ -72,6 +72,7 @@ public struct CaptureService: Crm_V1_CaptureService.SimpleServiceProtocol {
       $0.interactionID = result.interactionID.lowercasedString
       $0.messageID = result.messageID
       $0.replayed = result.replayed
+      $0.outcome = .accepted
       guard principal.captureScope == nil, result.recordVisible else { return }
       $0.record = Crm_V1_RecordRef(result.record)
       switch result.outcome {

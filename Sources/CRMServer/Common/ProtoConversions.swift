@@ -185,7 +185,7 @@ enum RequestFields {
   /// The archive filter.
   static func archiveFilter(_ filter: Crm_V1_ArchiveFilter, into violations: inout Violations) -> ArchiveFilter {
     switch filter {
-    case .active: return .active
+    case .unspecified, .active: return .active
     case .archived: return .archived
     case .all: return .all
     case .UNRECOGNIZED:
@@ -197,7 +197,7 @@ enum RequestFields {
   /// The list order.
   static func order(_ order: Crm_V1_ListOrder, into violations: inout Violations) -> ListOrder {
     switch order {
-    case .name: return .name
+    case .unspecified, .name: return .name
     case .updateTimeDesc: return .updateTimeDescending
     case .scoreDesc: return .scoreDescending
     case .UNRECOGNIZED:
