@@ -178,12 +178,19 @@ struct Tickets: AsyncParsableCommand {
         let (ticket, comments) = try await client.withClient { grpc, metadata in
           let service = Crm_V1_TicketService.Client(wrapping: grpc)
           let ticket = try await service.getTicket(.with { $0.id = id }, metadata: metadata)
-          let comments = try await service.listComments(
-            .with {
-              $0.ticketID = ticket.id
-              $0.pageSize = 1000
-            }, metadata: metadata
-          ).comments
+          // The whole conversation, however long: page until the server says there is no more.
+          var comments: [Crm_V1_TicketComment] = []
+          var token = ""
+          repeat {
+            let page = try await service.listComments(
+              .with {
+                $0.ticketID = ticket.id
+                $0.pageSize = 1000
+                $0.pageToken = token
+              }, metadata: metadata)
+            comments += page.comments
+            token = page.nextPageToken
+          } while !token.isEmpty
           return (ticket, comments)
         }
         if client.json {
