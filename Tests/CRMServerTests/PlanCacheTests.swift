@@ -18,9 +18,9 @@ struct PlanCacheTests {
   /// CPU; this runs the common writes on a one-connection pool, as an admin and as a rep, and lists every
   /// statement of that connection still being planned per call (stage moves and deals included).
   ///
-  /// Not here yet: CaptureLead and ConvertLead. Their contact duplicate check (the join on
-  /// `crm_match_candidates`) is still planned on every call — writing its scoring constants into the
-  /// SQL did not change that; the function's NULL arguments are the next suspect.
+  /// Not here: CaptureLead and ConvertLead. Their duplicate check joins candidates under a
+  /// `tenant_id = $n` filter, so, like the reads below, it is custom-planned whenever tenants differ in
+  /// size (here, in the shared database) and settles on a generic plan in a fresh one.
   ///
   /// Writes address rows by primary key, so their plans do not depend on the data. Reads are not
   /// checked: a list's `tenant_id = $1` is planned per call by design whenever tenants differ in size
