@@ -180,7 +180,7 @@ extension Accounts {
     @Option(help: "name or updated.") var order: String = "name"
     @Option(help: "active, archived or all.") var archived: String = "active"
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
-    @Option(help: "Page token from the previous page.") var pageToken: String?
+    @OptionGroup var paging: PageOption
     @Flag(help: "Fetch every page.") var all = false
 
     func run() async throws {
@@ -192,7 +192,7 @@ extension Accounts {
         request.ownerID = owner ?? ""
         request.parentID = parent ?? ""
         request.pageSize = limit
-        request.pageToken = pageToken ?? ""
+        request.pageToken = paging.pageToken
         request.orderBy = order == "updated" ? .updateTimeDesc : .name
         request.archiveFilter = try ArchiveOption.parse(archived)
         let (accounts, next) = try await client.withClient { client, metadata in
@@ -207,9 +207,7 @@ extension Accounts {
           }
         }
         try Accounts.printAccounts(accounts, json: client.json)
-        if !next.isEmpty, !client.json {
-          FileHandle.standardError.write(Data("more: --page-token \(next)\n".utf8))
-        }
+        Output.more(next)
       }
     }
   }

@@ -149,7 +149,7 @@ extension Contacts {
     @Option(help: "name or updated.") var order: String = "name"
     @Option(help: "active, archived or all.") var archived: String = "active"
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
-    @Option(help: "Page token from the previous page.") var pageToken: String?
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -160,7 +160,7 @@ extension Contacts {
         request.tag = tag ?? ""
         request.ownerID = owner ?? ""
         request.pageSize = limit
-        request.pageToken = pageToken ?? ""
+        request.pageToken = paging.pageToken
         request.orderBy = order == "updated" ? .updateTimeDesc : .name
         request.archiveFilter = try ArchiveOption.parse(archived)
         let response = try await client.withClient { client, metadata in

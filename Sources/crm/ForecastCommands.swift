@@ -122,7 +122,7 @@ struct ForecastCommand: AsyncParsableCommand {
     @Option(help: "closed, commit, best-case, pipeline or weighted.") var column: String
     @Flag(help: "Only the user's own deals, not their reports'.") var own = false
     @Option(help: "Page size (1-500).") var limit: Int32 = 50
-    @Option(help: "The next page's token.") var pageToken: String?
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -134,7 +134,7 @@ struct ForecastCommand: AsyncParsableCommand {
               $0.column = column
               $0.ownDealsOnly = own
               $0.pageSize = limit
-              $0.pageToken = pageToken ?? ""
+              $0.pageToken = paging.pageToken
             }, metadata: metadata)
         }
         Output.more(page.nextPageToken)

@@ -212,7 +212,7 @@ extension Leads {
     @Option(help: "name, updated or score (the learned score, highest first).") var order: String = "name"
     @Option(help: "active, archived or all.") var archived: String = "active"
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
-    @Option(help: "Page token from the previous page.") var pageToken: String?
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -235,7 +235,7 @@ extension Leads {
         request.orderBy = order == "updated" ? .updateTimeDesc : order == "score" ? .scoreDesc : .name
         request.archiveFilter = try ArchiveOption.parse(archived)
         request.pageSize = limit
-        request.pageToken = pageToken ?? ""
+        request.pageToken = paging.pageToken
         let response = try await client.withClient { grpc, metadata in
           try await Crm_V1_LeadService.Client(wrapping: grpc).listLeads(request, metadata: metadata)
         }

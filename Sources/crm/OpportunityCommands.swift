@@ -272,7 +272,7 @@ extension Opportunities {
     @Option(help: "Amount at most, e.g. \"USD 50000\".") var maxAmount: String?
     @Option(help: "Name prefix (case-insensitive).") var namePrefix: String?
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
-    @Option(help: "Page token from the previous page.") var pageToken: String?
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -296,7 +296,7 @@ extension Opportunities {
         if let maxAmount { request.maxAmount = try AccountFieldOptions.money(maxAmount) }
         request.namePrefix = namePrefix ?? ""
         request.pageSize = limit
-        request.pageToken = pageToken ?? ""
+        request.pageToken = paging.pageToken
         let response = try await client.withClient { client, metadata in
           let service = Opportunities.service(client)
           request.stageID = try await Opportunities.stageID(stage, service: service, metadata: metadata)

@@ -51,7 +51,7 @@ struct Pools: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
     @Argument(help: "The pool id.") var pool: String
     @Option(help: "Page size (1-1000).") var limit: Int32 = 50
-    @Option(help: "Page token from the previous page.") var pageToken: String?
+    @OptionGroup var paging: PageOption
 
     func run() async throws {
       try await runReportingErrors {
@@ -60,7 +60,7 @@ struct Pools: AsyncParsableCommand {
             .with {
               $0.poolID = pool
               $0.pageSize = limit
-              $0.pageToken = pageToken ?? ""
+              $0.pageToken = paging.pageToken
             }, metadata: metadata)
         }
         Output.more(response.nextPageToken)

@@ -30,7 +30,7 @@ struct SearchCommand: AsyncParsableCommand {
     name: .customLong("type"), help: "account, contact, lead, opportunity, ticket or invoice; repeat for several (default all).")
   var types: [String] = []
   @Option(help: "Results per page (1-100).") var limit: Int32 = 20
-  @Option(help: "The next page's token.") var pageToken: String?
+  @OptionGroup var paging: PageOption
 
   func run() async throws {
     try await runReportingErrors {
@@ -41,7 +41,7 @@ struct SearchCommand: AsyncParsableCommand {
             $0.query = text
             $0.recordTypes = recordTypes
             $0.pageSize = limit
-            $0.pageToken = pageToken ?? ""
+            $0.pageToken = paging.pageToken
           }, metadata: metadata)
       }
       if response.sampled {
